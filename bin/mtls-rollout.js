@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// The CLI runs from the TypeScript sources through tsx's CommonJS hook, so `npx mtls-rollout` works
+// right after `npm ci` with no build step, and the sources stay the only copy of the code.
+require("tsx/cjs");
+const { main } = require("../src/cli/main.ts");
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`internal error: ${err && err.stack ? err.stack : err}\n`);
+    process.exitCode = 70;
+  },
+);

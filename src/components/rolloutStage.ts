@@ -1,0 +1,61 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { namespaceManifest } from "../manifests/kubernetes";
+import type { Plan, PlannedPolicy } from "../model/plan";
+import type { Rollout } from "../model/rollout";
+import { selects } from "../model/semantics";
+import { SampleWorkload } from "./workload";
+import { StagePolicies } from "./stagePolicies";
+
+export interface RolloutStageArgs {
+  rollout: Rollout;
+  /** The plan of the chosen stage: what the model says this stage means. */
+  plan: Plan;
+  provider: k8s.Provider;
+}
+
+/** Everything one stage of a rollout declares: namespaces, workloads and the stage's PeerAuthentications. */
+export class RolloutStage extends pulumi.ComponentResource {
+  readonly namespaces: Map<string, k8s.core.v1.Namespace>;
+  readonly workloads: Map<string, SampleWorkload>;
+  readonly policies: StagePolicies;
+
+  constructor(name: string, args: RolloutStageArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("mtls-rollout:index:RolloutStage", name, { stage: args.plan.stage }, opts);
+    const { rollout, plan, provider } = args;
+    const child = { parent: this, provider };
+
+    this.namespaces = new Map(
+      rollout.namespaces
+        .filter((ns) => !ns.existing)
+        .map((ns) => [ns.name, new k8s.core.v1.Namespace(ns.name, namespaceManifest(ns), child)]),
+    );
+    // Children reference the Namespace's output, so Pulumi creates the namespace first and deletes it last.
+    const namespaceOf = (namespace: string): pulumi.Input<string> =>
+      this.namespaces.get(namespace)?.metadata.name ?? namespace;
+
+    this.workloads = new Map(
+      rollout.workloads.map((w) => [
+        w.ref,
+        new SampleWorkload(w.ref, { workload: w, namespace: namespaceOf(w.namespace), provider }, child),
+      ]),
+    );
+
+    const dependenciesOf = (policy: PlannedPolicy): pulumi.Resource[] =>
+      rollout.workloads
+        .filter((w) => {
+          if (policy.scope === "mesh") return true;
+          if (w.namespace !== policy.namespace) return false;
+          return policy.selector === null || selects(policy.selector, w.labels);
+        })
+        .map((w) => this.workloads.get(w.ref)!);
+
+    this.policies = new StagePolicies(
+      plan.stage,
+      { stage: plan.stage, policies: plan.peerAuthentications, namespaceOf, dependenciesOf, provider },
+      { parent: this },
+    );
+
+    this.registerOutputs({ stage: plan.stage });
+  }
+}

@@ -1,0 +1,33 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { peerAuthenticationManifest } from "../manifests/kubernetes";
+import type { PlannedPolicy } from "../model/plan";
+
+export interface StagePoliciesArgs {
+  stage: string;
+  policies: PlannedPolicy[];
+  /** The namespace name for each policy's namespace; an Output where this stack creates the namespace. */
+  namespaceOf: (namespace: string) => pulumi.Input<string>;
+  /** The resources a policy must wait for: the workloads whose mode it sets. */
+  dependenciesOf: (policy: PlannedPolicy) => pulumi.Resource[];
+  provider: k8s.Provider;
+}
+
+/** The PeerAuthentications in force at one stage, as `security.istio.io/v1` custom resources. */
+export class StagePolicies extends pulumi.ComponentResource {
+  readonly peerAuthentications: k8s.apiextensions.CustomResource[];
+
+  constructor(name: string, args: StagePoliciesArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("mtls-rollout:index:StagePolicies", name, { stage: args.stage }, opts);
+    this.peerAuthentications = args.policies.map((policy) => {
+      const manifest = peerAuthenticationManifest(policy);
+      // Named namespace/name, like Kubernetes objects, so a stage change updates the same resource.
+      return new k8s.apiextensions.CustomResource(
+        `${policy.namespace}/${policy.name}`,
+        { ...manifest, metadata: { ...manifest.metadata, namespace: args.namespaceOf(policy.namespace) } },
+        { parent: this, provider: args.provider, dependsOn: args.dependenciesOf(policy) },
+      );
+    });
+    this.registerOutputs({ peerAuthentications: this.peerAuthentications });
+  }
+}

@@ -1,0 +1,46 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { deploymentManifest, serviceAccountManifest, serviceManifest } from "../manifests/kubernetes";
+import type { Workload } from "../model/rollout";
+
+export interface SampleWorkloadArgs {
+  /** The validated workload from the rollout. */
+  workload: Workload;
+  /** The workload's namespace name; an Output of the Namespace resource when this stack creates it. */
+  namespace: pulumi.Input<string>;
+  provider: k8s.Provider;
+}
+
+/** One workload of the mesh: its ServiceAccount (the identity mTLS certificates carry), Deployment and Service. */
+export class SampleWorkload extends pulumi.ComponentResource {
+  readonly serviceAccount: k8s.core.v1.ServiceAccount;
+  readonly deployment: k8s.apps.v1.Deployment;
+  readonly service?: k8s.core.v1.Service;
+
+  constructor(name: string, args: SampleWorkloadArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("mtls-rollout:index:Workload", name, {}, opts);
+    const child = { parent: this, provider: args.provider };
+    const { workload } = args;
+
+    const sa = serviceAccountManifest(workload);
+    this.serviceAccount = new k8s.core.v1.ServiceAccount(name, { metadata: { ...sa.metadata, namespace: args.namespace } }, child);
+
+    const deployment = deploymentManifest(workload);
+    this.deployment = new k8s.apps.v1.Deployment(
+      name,
+      { metadata: { ...deployment.metadata, namespace: args.namespace }, spec: deployment.spec },
+      { ...child, dependsOn: [this.serviceAccount] },
+    );
+
+    const service = serviceManifest(workload);
+    if (service) {
+      this.service = new k8s.core.v1.Service(
+        `${workload.namespace}/${service.metadata.name}`,
+        { metadata: { ...service.metadata, namespace: args.namespace }, spec: service.spec },
+        child,
+      );
+    }
+
+    this.registerOutputs({ serviceAccount: this.serviceAccount, deployment: this.deployment, service: this.service });
+  }
+}

@@ -1,0 +1,36 @@
+import { z } from "zod";
+import { InputError, problemsFromZod } from "./model/errors";
+import { dns1123Label } from "./model/names";
+
+/** The Pulumi config namespace of every key this program reads (`mtls-rollout:stage`). */
+export const CONFIG_NAMESPACE = "mtls-rollout";
+
+export const stackConfigSchema = z.strictObject({
+  /** The rollout stage this stack declares. */
+  stage: dns1123Label,
+  /** A rollout file, relative to the project directory; the lab when absent. */
+  rollout: z.string().min(1, "must not be empty").optional(),
+  /** The kubeconfig context to act on; the current context when absent. */
+  kubeContext: z.string().min(1, "must not be empty").max(253).regex(/^[^\s]+$/, "must not contain white space").optional(),
+});
+
+export type StackConfig = z.infer<typeof stackConfigSchema>;
+
+/**
+ * Validates every `mtls-rollout:*` key of the stack's config (the runtime's flat `ns:key` map).
+ * Unknown keys are rejected too: a misspelt key would otherwise silently fall back to a default.
+ */
+export function parseStackConfig(all: Record<string, string>): StackConfig {
+  const prefix = `${CONFIG_NAMESPACE}:`;
+  const ours = Object.fromEntries(
+    Object.entries(all)
+      .filter(([key]) => key.startsWith(prefix))
+      .map(([key, value]) => [key.slice(prefix.length).replace(/^config:/, ""), value]),
+  );
+  const parsed = stackConfigSchema.safeParse(ours);
+  if (!parsed.success) {
+    const problems = problemsFromZod(parsed.error, ours).map((p) => ({ ...p, path: `${prefix}${p.path}` }));
+    throw new InputError(problems);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,98 @@
+/**
+ * The Kubernetes objects of a rollout, as plain data. The Pulumi components declare exactly these,
+ * so tests can check them against the published schemas without an engine.
+ */
+import type { PlannedPolicy } from "../model/plan";
+import type { Namespace, Workload } from "../model/rollout";
+
+export const PEER_AUTHENTICATION_API_VERSION = "security.istio.io/v1";
+/** Which stage's declaration a policy comes from, so `kubectl get pa -o yaml` tells a reviewer. */
+export const STAGE_ANNOTATION = "mtls-rollout.io/defined-in-stage";
+const INJECT_LABEL = "sidecar.istio.io/inject";
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export function namespaceManifest(ns: Namespace) {
+  // Without the label a workload may still opt in with the pod label (Istio's object-selector webhook).
+  const labels: Record<string, string> = ns.injection ? { "istio-injection": "enabled" } : {};
+  return { apiVersion: "v1" as const, kind: "Namespace" as const, metadata: { name: ns.name, labels } };
+}
+
+export function serviceAccountManifest(w: Workload) {
+  return { apiVersion: "v1" as const, kind: "ServiceAccount" as const, metadata: { name: w.serviceAccount, namespace: w.namespace } };
+}
+
+export function deploymentManifest(w: Workload) {
+  const targetPorts = [...new Set((w.service?.ports ?? []).map((p) => p.targetPort))];
+  const env = Object.entries(w.env).map(([name, value]) => ({ name, value }));
+  return {
+    apiVersion: "apps/v1" as const,
+    kind: "Deployment" as const,
+    metadata: { name: w.name, namespace: w.namespace, labels: { ...w.labels } },
+    spec: {
+      replicas: w.replicas,
+      selector: { matchLabels: { ...w.labels } },
+      template: {
+        metadata: {
+          // Explicit either way, so the sidecar does not depend on a namespace label we may not own.
+          labels: { ...w.labels, [INJECT_LABEL]: String(w.sidecar) },
+        },
+        spec: {
+          serviceAccountName: w.serviceAccount,
+          containers: [
+            {
+              name: w.container,
+              image: w.image,
+              imagePullPolicy: "IfNotPresent",
+              ...(w.command ? { command: [...w.command] } : {}),
+              ...(w.args ? { args: [...w.args] } : {}),
+              ...(env.length > 0 ? { env } : {}),
+              ...(targetPorts.length > 0 ? { ports: targetPorts.map((containerPort) => ({ containerPort })) } : {}),
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+export function serviceManifest(w: Workload) {
+  if (!w.service) return undefined;
+  return {
+    apiVersion: "v1" as const,
+    kind: "Service" as const,
+    metadata: { name: w.service.name, namespace: w.namespace, labels: { ...w.labels } },
+    spec: {
+      selector: { ...w.labels },
+      ports: w.service.ports.map((p) => ({
+        ...(p.name ? { name: p.name } : {}),
+        port: p.port,
+        targetPort: p.targetPort,
+        protocol: p.protocol,
+      })),
+    },
+  };
+}
+
+export function peerAuthenticationSpec(pa: PlannedPolicy) {
+  const ports = Object.entries(pa.portLevelMtls);
+  return {
+    ...(pa.selector ? { selector: { matchLabels: { ...pa.selector } } } : {}),
+    mtls: { mode: pa.mode },
+    ...(ports.length > 0 ? { portLevelMtls: Object.fromEntries(ports.map(([port, mode]) => [port, { mode }])) } : {}),
+  };
+}
+
+export function peerAuthenticationManifest(pa: PlannedPolicy) {
+  return {
+    apiVersion: PEER_AUTHENTICATION_API_VERSION,
+    kind: "PeerAuthentication",
+    metadata: { name: pa.name, namespace: pa.namespace, annotations: { [STAGE_ANNOTATION]: pa.definedIn } },
+    spec: peerAuthenticationSpec(pa),
+  };
+}

@@ -1,0 +1,84 @@
+import type { z } from "zod";
+
+/** One thing wrong with an input, located by its path in the file or config (`stages[1].name`). */
+export interface Problem {
+  path: string;
+  message: string;
+}
+
+/** Bad input: the CLI answers it with exit code 2, the Pulumi program before any resource is registered. */
+export class InputError extends Error {
+  constructor(
+    readonly problems: Problem[],
+    readonly source?: string,
+  ) {
+    super(problems.map(formatProblem).join("\n"));
+    this.name = "InputError";
+  }
+
+  /** One line per problem, each prefixed with where the input came from. */
+  lines(): string[] {
+    return this.problems.map((p) => (this.source ? `${this.source}: ${formatProblem(p)}` : formatProblem(p)));
+  }
+}
+
+export function formatProblem(p: Problem): string {
+  return p.path ? `${p.path}: ${p.message}` : p.message;
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else if (typeof key === "string" && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key)) out += out ? `.${key}` : key;
+    else out += `[${JSON.stringify(String(key))}]`;
+  }
+  return out;
+}
+
+/** A value as it should appear in a one-line message: short, quoted, never multi-line. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return "nothing";
+  let text: string;
+  try {
+    text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = root;
+  for (const key of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key as string];
+  }
+  return cur;
+}
+
+/** Turns zod's issues into problems that name the path and the offending value. */
+export function problemsFromZod(error: z.ZodError, input: unknown, prefix: readonly PropertyKey[] = []): Problem[] {
+  const problems: Problem[] = [];
+  for (const issue of error.issues) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) problems.push({ path: formatPath([...path, key]), message: "unknown key" });
+      continue;
+    }
+    const value = valueAt(input, issue.path);
+    if (issue.code === "invalid_type" && value === undefined) {
+      problems.push({ path: formatPath(path), message: "is required" });
+      continue;
+    }
+    const message = issue.code === "invalid_value" && "values" in issue
+      ? `must be one of ${issue.values.map(String).join(", ")}`
+      : issue.code === "invalid_type"
+        ? `must be ${issue.expected === "record" ? "a mapping" : `a ${issue.expected}`}`
+        : issue.code === "invalid_union"
+          ? "is not in any accepted form"
+          : issue.message;
+    problems.push({ path: formatPath(path), message: `${message} (got ${describeValue(value)})` });
+  }
+  return problems;
+}

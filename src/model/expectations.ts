@@ -1,0 +1,60 @@
+import type { Workload } from "./rollout";
+import type { EffectiveWorkload, PolicyIndex } from "./semantics";
+
+export type Outcome = "mtls" | "plaintext" | "refused";
+
+export interface Edge {
+  from: string;
+  to: string;
+  /** `service.namespace`, as a client in another namespace would call it. */
+  host: string;
+  port: number;
+  targetPort: number;
+  expect: Outcome;
+  /** Why, in words a reviewer can check against Istio's rules. */
+  reason: string;
+}
+
+/**
+ * What a call from `client` to `server`'s target port does, following auto mTLS with no
+ * DestinationRule: the client sidecar sends mTLS to an endpoint that has a sidecar unless the
+ * service's namespace (or the mesh) is DISABLE or the endpoint's own port is DISABLE; a server port
+ * in STRICT closes every plaintext connection.
+ */
+export function expectedOutcome(
+  client: Workload,
+  server: EffectiveWorkload,
+  targetPort: number,
+  index: PolicyIndex,
+): { expect: Outcome; reason: string } {
+  const portMode = server.mode === null ? null : server.ports.get(targetPort) ?? server.mode;
+  if (!client.sidecar) {
+    return portMode === "STRICT"
+      ? { expect: "refused", reason: "client has no sidecar and the target port is STRICT" }
+      : { expect: "plaintext", reason: server.mode === null ? "neither side has a sidecar" : `client has no sidecar; target port is ${portMode}` };
+  }
+  if (server.mode === null) return { expect: "plaintext", reason: "server has no sidecar" };
+  const serviceMode = index.serviceMode(server.workload.namespace);
+  if (serviceMode === "DISABLE") {
+    const scope = index.namespacePolicy(server.workload.namespace) ? "namespace" : "mesh";
+    return portMode === "STRICT"
+      ? { expect: "refused", reason: `${scope}-wide DISABLE turns auto mTLS off, and the target port is STRICT` }
+      : { expect: "plaintext", reason: `${scope}-wide DISABLE turns auto mTLS off` };
+  }
+  if (portMode === "DISABLE") return { expect: "plaintext", reason: "target port is DISABLE" };
+  return { expect: "mtls", reason: `auto mTLS to a sidecar whose port is ${portMode}` };
+}
+
+/** One edge per Service port of `server`. */
+export function edgesTo(client: Workload, server: EffectiveWorkload, index: PolicyIndex): Edge[] {
+  const service = server.workload.service;
+  if (!service) return [];
+  return service.ports.map((p) => ({
+    from: client.ref,
+    to: server.workload.ref,
+    host: `${service.name}.${server.workload.namespace}`,
+    port: p.port,
+    targetPort: p.targetPort,
+    ...expectedOutcome(client, server, p.targetPort, index),
+  }));
+}

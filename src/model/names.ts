@@ -1,0 +1,66 @@
+import { z } from "zod";
+
+// Kubernetes' own rules (k8s.io/apimachinery/pkg/util/validation), so a name that passes here is
+// accepted by the API server and is safe to pass as one argv element to kubectl.
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const QUALIFIED_NAME_PART = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const IANA_SVC_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const ENV_VAR_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+
+export const dns1123Label = z
+  .string()
+  .max(63, "must be at most 63 characters")
+  .regex(DNS1123_LABEL, "must be a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit)");
+
+export const dns1123Subdomain = z
+  .string()
+  .max(253, "must be at most 253 characters")
+  .regex(DNS1123_SUBDOMAIN, "must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')");
+
+export function isLabelKey(key: string): boolean {
+  const slash = key.lastIndexOf("/");
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) return false;
+  return name.length > 0 && name.length <= 63 && QUALIFIED_NAME_PART.test(name);
+}
+
+export const labelKey = z
+  .string()
+  .refine(isLabelKey, "must be a label key: an optional DNS subdomain prefix and '/', then a name of at most 63 letters, digits, '-', '_' or '.'");
+
+export const labelValue = z
+  .string()
+  .max(63, "must be at most 63 characters")
+  .refine((v) => v === "" || QUALIFIED_NAME_PART.test(v), "must be a label value: letters, digits, '-', '_' or '.', starting and ending with a letter or digit");
+
+export const labels = z.record(labelKey, labelValue);
+
+export const portNumber = z
+  .number()
+  .int("must be a whole number")
+  .min(1, "must be a port from 1 to 65535")
+  .max(65535, "must be a port from 1 to 65535");
+
+export const servicePortName = z
+  .string()
+  .max(15, "must be at most 15 characters")
+  .regex(IANA_SVC_NAME, "must be an IANA service name (lower-case letters, digits and '-')");
+
+export const envVarName = z.string().regex(ENV_VAR_NAME, "must be an environment variable name");
+
+/** A container image reference: no white space or shell metacharacters, which no registry accepts anyway. */
+export const imageRef = z
+  .string()
+  .min(1, "must not be empty")
+  .max(512, "must be at most 512 characters")
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$/, "must be an image reference such as registry/name:tag or name@sha256:digest");
+
+/** `namespace/name` as written in `calls` and in edge endpoints. */
+export const workloadRef = z
+  .string()
+  .refine((v) => {
+    const parts = v.split("/");
+    return parts.length === 2 && parts.every((p) => p.length <= 63 && DNS1123_LABEL.test(p));
+  }, "must be namespace/workload, both DNS-1123 labels");

@@ -1,0 +1,108 @@
+import { InputError, Problem, describeValue } from "./errors";
+import { Edge, edgesTo } from "./expectations";
+import type { PeerAuthentication, Rollout, Stage } from "./rollout";
+import type { MtlsMode, ResolvedMode } from "./schema";
+import { EffectiveWorkload, PolicyIndex, Scope, scopeOf } from "./semantics";
+
+export interface PlannedPolicy {
+  namespace: string;
+  name: string;
+  selector: Record<string, string> | null;
+  mode: MtlsMode;
+  portLevelMtls: Record<string, MtlsMode>;
+  scope: Scope;
+  /** The stage whose declaration of this policy is in force. */
+  definedIn: string;
+}
+
+export interface PlannedWorkload {
+  namespace: string;
+  name: string;
+  sidecar: boolean;
+  mode: ResolvedMode | null;
+  ports: Record<string, ResolvedMode>;
+  probe: boolean;
+}
+
+export interface Plan {
+  stage: string;
+  description?: string;
+  meshRootNamespace: string;
+  peerAuthentications: PlannedPolicy[];
+  workloads: PlannedWorkload[];
+  /** Every probe workload to every Service port of every other workload: what verification checks. */
+  expectations: Edge[];
+  /** The rollout's declared `calls`, with the same verdicts. */
+  calls: Edge[];
+  warnings: Problem[];
+}
+
+export function findStage(rollout: Rollout, name: string): { stage: Stage; index: number } {
+  const index = rollout.stages.findIndex((s) => s.name === name);
+  if (index < 0) {
+    throw new InputError([
+      { path: "stage", message: `unknown stage ${describeValue(name)}; the rollout has ${rollout.stages.map((s) => s.name).join(", ")}` },
+    ]);
+  }
+  return { stage: rollout.stages[index], index };
+}
+
+/** Stage k applies the policies of stages 1..k; a later declaration of the same namespace/name replaces the earlier one. */
+export function policiesInForce(rollout: Rollout, stageName: string): { policy: PeerAuthentication; definedIn: string }[] {
+  const { index } = findStage(rollout, stageName);
+  const byId = new Map<string, { policy: PeerAuthentication; definedIn: string }>();
+  for (const stage of rollout.stages.slice(0, index + 1)) {
+    for (const policy of stage.peerAuthentications) byId.set(`${policy.namespace}/${policy.name}`, { policy, definedIn: stage.name });
+  }
+  return [...byId.values()];
+}
+
+function plannedWorkload(e: EffectiveWorkload): PlannedWorkload {
+  const w = e.workload;
+  return {
+    namespace: w.namespace,
+    name: w.name,
+    sidecar: w.sidecar,
+    mode: e.mode,
+    ports: Object.fromEntries([...e.ports].map(([port, mode]) => [String(port), mode])),
+    probe: w.probe,
+  };
+}
+
+/** Everything a stage means: its policies, the effective modes, and the expected outcome of every edge. */
+export function buildPlan(rollout: Rollout, stageName: string): Plan {
+  const { stage } = findStage(rollout, stageName);
+  const inForce = policiesInForce(rollout, stageName);
+  const index = new PolicyIndex(
+    inForce.map((p) => p.policy),
+    rollout.meshRootNamespace,
+  );
+  const effective = rollout.workloads.map((w) => index.effective(w));
+  if (index.problems.length > 0) {
+    throw new InputError(index.problems.map((p) => ({ ...p, message: `${p.message} (stage ${describeValue(stageName)})` })));
+  }
+  const probes = rollout.workloads.filter((w) => w.probe);
+  const expectations = probes.flatMap((client) =>
+    effective.filter((server) => server.workload !== client).flatMap((server) => edgesTo(client, server, index)),
+  );
+  const byRef = new Map(effective.map((e) => [e.workload.ref, e]));
+  const calls = rollout.workloads.flatMap((client) => client.calls.flatMap((to) => edgesTo(client, byRef.get(to)!, index)));
+  return {
+    stage: stage.name,
+    description: stage.description,
+    meshRootNamespace: rollout.meshRootNamespace,
+    peerAuthentications: inForce.map(({ policy, definedIn }) => ({
+      namespace: policy.namespace,
+      name: policy.name,
+      selector: policy.selector,
+      mode: policy.mode,
+      portLevelMtls: Object.fromEntries(Object.entries(policy.portLevelMtls ?? {})),
+      scope: scopeOf(policy, rollout.meshRootNamespace),
+      definedIn,
+    })),
+    workloads: effective.map(plannedWorkload),
+    expectations,
+    calls,
+    warnings: [...rollout.warnings, ...index.warnings],
+  };
+}

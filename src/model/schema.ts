@@ -1,0 +1,88 @@
+import { z } from "zod";
+import {
+  dns1123Label,
+  dns1123Subdomain,
+  envVarName,
+  imageRef,
+  labels,
+  portNumber,
+  servicePortName,
+  workloadRef,
+} from "./names";
+
+/** Istio's `PeerAuthentication.MutualTLS.Mode`, in the CRD's own spelling. */
+export const MTLS_MODES = ["UNSET", "DISABLE", "PERMISSIVE", "STRICT"] as const;
+export const mtlsMode = z.enum(MTLS_MODES);
+export type MtlsMode = z.infer<typeof mtlsMode>;
+/** A mode after inheritance: UNSET never survives resolution. */
+export type ResolvedMode = Exclude<MtlsMode, "UNSET">;
+
+const portKey = z
+  .string()
+  .regex(/^[0-9]+$/, "must be a port number")
+  .refine((k) => Number(k) >= 1 && Number(k) <= 65535, "must be a port from 1 to 65535");
+
+// Both our short form `8080: STRICT` and Istio's own `8080: { mode: STRICT }` are accepted, so a
+// policy can be pasted from Istio's docs.
+const portMode = z.union([mtlsMode, z.strictObject({ mode: mtlsMode.default("UNSET") })]).transform((v) =>
+  typeof v === "string" ? v : v.mode,
+);
+
+export const peerAuthenticationSchema = z.strictObject({
+  name: dns1123Subdomain,
+  namespace: dns1123Label,
+  selector: labels.nullable().optional(),
+  mode: mtlsMode.default("UNSET"),
+  portLevelMtls: z.record(portKey, portMode).optional(),
+});
+
+export const stageSchema = z.strictObject({
+  name: dns1123Label,
+  description: z.string().max(1024).optional(),
+  peerAuthentications: z.array(peerAuthenticationSchema).default([]),
+});
+
+export const namespaceSchema = z.strictObject({
+  name: dns1123Label,
+  injection: z.boolean().default(false),
+  /** The namespace exists already and is not managed here. Defaults to true for Kubernetes' and Istio's own. */
+  existing: z.boolean().optional(),
+});
+
+export const servicePortSchema = z.strictObject({
+  name: servicePortName.optional(),
+  port: portNumber,
+  targetPort: portNumber.optional(),
+  protocol: z.enum(["TCP", "UDP", "SCTP"]).default("TCP"),
+});
+
+export const workloadSchema = z.strictObject({
+  name: dns1123Label,
+  namespace: dns1123Label,
+  labels: labels.optional(),
+  sidecar: z.boolean().optional(),
+  image: imageRef,
+  container: dns1123Label.optional(),
+  command: z.array(z.string().max(4096)).optional(),
+  args: z.array(z.string().max(4096)).optional(),
+  env: z.record(envVarName, z.string().max(32768)).optional(),
+  serviceAccount: dns1123Subdomain.optional(),
+  replicas: z.number().int().min(0).max(1000).default(1),
+  service: z
+    .strictObject({
+      name: dns1123Label.optional(),
+      ports: z.array(servicePortSchema).min(1, "a service needs at least one port"),
+    })
+    .optional(),
+  calls: z.array(workloadRef).default([]),
+  probe: z.boolean().default(false),
+});
+
+export const rolloutFileSchema = z.strictObject({
+  meshRootNamespace: dns1123Label.default("istio-system"),
+  namespaces: z.array(namespaceSchema).default([]),
+  workloads: z.array(workloadSchema).default([]),
+  stages: z.array(stageSchema).min(1, "a rollout needs at least one stage"),
+});
+
+export type RolloutFile = z.infer<typeof rolloutFileSchema>;
