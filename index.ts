@@ -1,7 +1,7 @@
 // The Pulumi program of mtls-rollout: `pulumi up` declares the stage named by `mtls-rollout:stage`.
 import { defineRolloutStack } from "./src/program";
 
-const outputs = defineRolloutStack();
+const { outputs } = defineRolloutStack();
 
 export const stage = outputs.stage;
 export const effectiveModes = outputs.effectiveModes;

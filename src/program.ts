@@ -29,8 +29,8 @@ export function planFromConfig(allConfig: Record<string, string>, projectDir: st
   }
 }
 
-/** The Pulumi program: declares the chosen stage and returns the stack outputs. */
-export function defineRolloutStack(): RolloutStackOutputs {
+/** The Pulumi program: declares the chosen stage; returns the stack outputs and the stage component. */
+export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources: RolloutStage } {
   let planned: ReturnType<typeof planFromConfig>;
   try {
     planned = planFromConfig(pulumi.runtime.allConfig(), process.cwd());
@@ -43,7 +43,10 @@ export function defineRolloutStack(): RolloutStackOutputs {
   for (const warning of plan.warnings) pulumi.log.warn(`${warning.path}: ${warning.message}`);
 
   const provider = new k8s.Provider("kubernetes", { context: config.kubeContext });
-  new RolloutStage("mtls-rollout", { rollout, plan, provider });
+  const resources = new RolloutStage("mtls-rollout", { rollout, plan, provider });
 
-  return { stage: plan.stage, effectiveModes: plan.workloads, expectations: plan.expectations, calls: plan.calls };
+  return {
+    outputs: { stage: plan.stage, effectiveModes: plan.workloads, expectations: plan.expectations, calls: plan.calls },
+    resources,
+  };
 }

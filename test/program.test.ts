@@ -1,0 +1,209 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { defineRolloutStack } from "../src/program";
+import { installRecordingMocks, promiseOf, RegisteredResource, settleRegistrations } from "./support/pulumiMocks";
+
+const PA_TYPE = "kubernetes:security.istio.io/v1:PeerAuthentication";
+const LAB_STAGES = ["permissive", "purchase-history-strict", "istioinaction-strict", "mesh-strict"];
+
+async function runStack(config: Record<string, string>) {
+  const resources = await installRecordingMocks(config);
+  const stack = defineRolloutStack();
+  const children = [
+    ...stack.resources.namespaces.values(),
+    ...[...stack.resources.workloads.values()].flatMap((w) => [w, w.serviceAccount, w.deployment, ...(w.service ? [w.service] : [])]),
+    stack.resources.policies,
+    ...stack.resources.policies.peerAuthentications,
+  ];
+  await promiseOf(pulumi.all(children.map((r) => r.urn)));
+  await settleRegistrations();
+  return { stack, resources };
+}
+
+const ofType = (resources: RegisteredResource[], type: string) => resources.filter((r) => r.type === type);
+const named = (resources: RegisteredResource[], type: string, name: string) => {
+  const found = resources.find((r) => r.type === type && r.name === name);
+  if (!found) throw new Error(`no ${type} named ${name}; have ${resources.map((r) => `${r.type} ${r.name}`).join(", ")}`);
+  return found;
+};
+
+describe("the Pulumi program under mocks", () => {
+  it("declares the istioinaction namespace with injection and leaves the existing default namespace alone", async () => {
+    const { resources } = await runStack({ "mtls-rollout:stage": "permissive" });
+    const namespaces = ofType(resources, "kubernetes:core/v1:Namespace");
+    expect(namespaces.map((n) => n.name)).toEqual(["istioinaction"]);
+    expect(namespaces[0].inputs.metadata).toEqual({ name: "istioinaction", labels: { "istio-injection": "enabled" } });
+  });
+
+  it("declares a ServiceAccount, Deployment and Service per workload with pinned images and explicit sidecar labels", async () => {
+    const { resources } = await runStack({ "mtls-rollout:stage": "permissive" });
+    expect(ofType(resources, "kubernetes:apps/v1:Deployment").map((d) => d.name).sort()).toEqual([
+      "default/httpbin",
+      "default/sleep",
+      "istioinaction/purchase-history-v1",
+      "istioinaction/recommendation",
+      "istioinaction/sleep",
+      "istioinaction/web-api",
+    ]);
+    const purchase = named(resources, "kubernetes:apps/v1:Deployment", "istioinaction/purchase-history-v1").inputs;
+    expect(purchase.metadata).toEqual({ name: "purchase-history-v1", namespace: "istioinaction", labels: { app: "purchase-history", version: "v1" } });
+    expect(purchase.spec.selector.matchLabels).toEqual({ app: "purchase-history", version: "v1" });
+    expect(purchase.spec.template.metadata.labels).toEqual({ app: "purchase-history", version: "v1", "sidecar.istio.io/inject": "true" });
+    const container = purchase.spec.template.spec.containers[0];
+    expect(container).toMatchObject({ name: "purchase-history", image: "docker.io/nicholasjackson/fake-service:v0.7.8", ports: [{ containerPort: 8080 }] });
+    expect(purchase.spec.template.spec.serviceAccountName).toBe("purchase-history");
+    expect(named(resources, "kubernetes:core/v1:ServiceAccount", "istioinaction/purchase-history-v1").inputs.metadata).toEqual({
+      name: "purchase-history",
+      namespace: "istioinaction",
+    });
+    for (const d of ofType(resources, "kubernetes:apps/v1:Deployment")) {
+      expect(d.inputs.spec.template.spec.containers[0].image, d.name).toMatch(/:[\w.-]+$/);
+    }
+
+    const httpbinPod = named(resources, "kubernetes:apps/v1:Deployment", "default/httpbin").inputs.spec.template;
+    expect(httpbinPod.metadata.labels["sidecar.istio.io/inject"]).toBe("true");
+    const outsideSleep = named(resources, "kubernetes:apps/v1:Deployment", "default/sleep").inputs.spec.template;
+    expect(outsideSleep.metadata.labels["sidecar.istio.io/inject"]).toBe("false");
+    expect(outsideSleep.spec.containers[0].command).toEqual(["/bin/sleep", "infinity"]);
+
+    const httpbinService = named(resources, "kubernetes:core/v1:Service", "default/httpbin").inputs;
+    expect(httpbinService.metadata).toMatchObject({ name: "httpbin", namespace: "default" });
+    expect(httpbinService.spec).toEqual({
+      selector: { app: "httpbin", version: "v1" },
+      ports: [{ name: "http", port: 8000, targetPort: 8080, protocol: "TCP" }],
+    });
+    expect(named(resources, "kubernetes:core/v1:Service", "istioinaction/purchase-history").inputs.metadata.name).toBe("purchase-history");
+    expect(ofType(resources, "kubernetes:core/v1:Service").map((s) => s.name)).not.toContain("istioinaction/sleep");
+  });
+
+  const expectedPolicies: Record<string, { name: string; spec: unknown }[]> = {
+    permissive: [{ name: "istio-system/default", spec: { mtls: { mode: "PERMISSIVE" } } }],
+    "purchase-history-strict": [
+      { name: "istio-system/default", spec: { mtls: { mode: "PERMISSIVE" } } },
+      { name: "istioinaction/purchase-history-strict", spec: { selector: { matchLabels: { app: "purchase-history" } }, mtls: { mode: "STRICT" } } },
+    ],
+    "istioinaction-strict": [
+      { name: "istio-system/default", spec: { mtls: { mode: "PERMISSIVE" } } },
+      { name: "istioinaction/purchase-history-strict", spec: { selector: { matchLabels: { app: "purchase-history" } }, mtls: { mode: "STRICT" } } },
+      { name: "istioinaction/default", spec: { mtls: { mode: "STRICT" } } },
+    ],
+    "mesh-strict": [
+      { name: "istio-system/default", spec: { mtls: { mode: "STRICT" } } },
+      { name: "istioinaction/purchase-history-strict", spec: { selector: { matchLabels: { app: "purchase-history" } }, mtls: { mode: "STRICT" } } },
+      { name: "istioinaction/default", spec: { mtls: { mode: "STRICT" } } },
+    ],
+  };
+
+  for (const stage of LAB_STAGES) {
+    it(`declares exactly the PeerAuthentications in force at stage ${stage}, as security.istio.io/v1 resources`, async () => {
+      const { resources, stack } = await runStack({ "mtls-rollout:stage": stage });
+      const policies = ofType(resources, PA_TYPE);
+      const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
+      expect(policies.map((p) => ({ name: p.name, spec: p.inputs.spec })).sort(byName)).toEqual([...expectedPolicies[stage]].sort(byName));
+      for (const p of policies) {
+        const [namespace, name] = p.name.split("/");
+        expect(p.inputs).toMatchObject({ apiVersion: "security.istio.io/v1", kind: "PeerAuthentication", metadata: { name, namespace } });
+        expect(p.custom).toBe(true);
+        expect(p.parent).toContain("mtls-rollout:index:StagePolicies");
+      }
+      expect(stack.outputs.stage).toBe(stage);
+      // Every workload, namespace and service is declared at every stage: a stage only changes policies.
+      expect(ofType(resources, "kubernetes:apps/v1:Deployment")).toHaveLength(6);
+    });
+  }
+
+  it("makes each PeerAuthentication wait for the workloads whose mode it sets", async () => {
+    const { resources } = await runStack({ "mtls-rollout:stage": "istioinaction-strict" });
+    const deploymentUrn = (name: string) => named(resources, "kubernetes:apps/v1:Deployment", name).urn;
+    const dependsOn = (name: string) => named(resources, PA_TYPE, name).dependencies;
+
+    expect(dependsOn("istioinaction/purchase-history-strict")).toContain(deploymentUrn("istioinaction/purchase-history-v1"));
+    expect(dependsOn("istioinaction/purchase-history-strict")).not.toContain(deploymentUrn("istioinaction/web-api"));
+    for (const w of ["web-api", "recommendation", "purchase-history-v1", "sleep"]) {
+      expect(dependsOn("istioinaction/default")).toContain(deploymentUrn(`istioinaction/${w}`));
+    }
+    expect(dependsOn("istioinaction/default")).not.toContain(deploymentUrn("default/httpbin"));
+    for (const d of ofType(resources, "kubernetes:apps/v1:Deployment")) {
+      expect(dependsOn("istio-system/default")).toContain(d.urn);
+    }
+    // The namespace comes first because the policy's metadata.namespace is the Namespace's output.
+    const namespaceUrn = named(resources, "kubernetes:core/v1:Namespace", "istioinaction").urn;
+    expect(named(resources, PA_TYPE, "istioinaction/default").propertyDependencies.metadata).toContain(namespaceUrn);
+    expect(named(resources, "kubernetes:apps/v1:Deployment", "istioinaction/web-api").propertyDependencies.metadata).toContain(namespaceUrn);
+    expect(named(resources, "kubernetes:apps/v1:Deployment", "istioinaction/web-api").dependencies).toContain(
+      named(resources, "kubernetes:core/v1:ServiceAccount", "istioinaction/web-api").urn,
+    );
+  });
+
+  it("passes one explicit Kubernetes provider, built from mtls-rollout:kubeContext, to every Kubernetes resource", async () => {
+    const { resources } = await runStack({ "mtls-rollout:stage": "permissive", "mtls-rollout:kubeContext": "kind-mtls-lab" });
+    const providers = ofType(resources, "pulumi:providers:kubernetes");
+    expect(providers).toHaveLength(1);
+    expect(providers[0].inputs.context).toBe("kind-mtls-lab");
+    const kubernetesResources = resources.filter((r) => r.custom && r.type.startsWith("kubernetes:"));
+    expect(kubernetesResources.length).toBeGreaterThan(10);
+    for (const r of kubernetesResources) expect(r.provider, `${r.type} ${r.name}`).toContain(providers[0].urn);
+  });
+
+  it("exports the stage, the effective modes and the expectation matrix as stack outputs", async () => {
+    const { stack } = await runStack({ "mtls-rollout:stage": "purchase-history-strict" });
+    expect(stack.outputs.effectiveModes.find((w) => w.name === "purchase-history-v1")).toMatchObject({ mode: "STRICT", ports: { "8080": "STRICT" } });
+    expect(stack.outputs.expectations).toContainEqual(
+      expect.objectContaining({ from: "default/sleep", to: "istioinaction/purchase-history-v1", expect: "refused" }),
+    );
+    expect(stack.outputs.calls).toContainEqual(
+      expect.objectContaining({ from: "istioinaction/recommendation", to: "istioinaction/purchase-history-v1", expect: "mtls" }),
+    );
+  });
+
+  it("reads a user's rollout file named by mtls-rollout:rollout, relative to the project directory", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-"));
+    const file = path.join(dir, "mine.yaml");
+    fs.writeFileSync(
+      file,
+      [
+        "namespaces: [ { name: shop, injection: true } ]",
+        "workloads:",
+        "  - { name: cart, namespace: shop, image: example.com/cart:1.0, service: { ports: [ { port: 80, targetPort: 8080 } ] } }",
+        "stages:",
+        "  - name: cart-port-strict",
+        "    peerAuthentications:",
+        "      - { name: cart, namespace: shop, selector: { app: cart }, portLevelMtls: { 8080: STRICT } }",
+      ].join("\n"),
+    );
+    const { resources } = await runStack({ "mtls-rollout:stage": "cart-port-strict", "mtls-rollout:rollout": path.relative(process.cwd(), file) });
+    expect(named(resources, PA_TYPE, "shop/cart").inputs.spec).toEqual({
+      selector: { matchLabels: { app: "cart" } },
+      mtls: { mode: "UNSET" },
+      portLevelMtls: { "8080": { mode: "STRICT" } },
+    });
+    expect(ofType(resources, "kubernetes:core/v1:Namespace").map((n) => n.name)).toEqual(["shop"]);
+  });
+
+  const badConfigs: [string, Record<string, string>, RegExp][] = [
+    ["a missing stage", {}, /^mtls-rollout:stage: is required$/],
+    ["an unknown stage", { "mtls-rollout:stage": "all-strict" }, /^mtls-rollout:stage: unknown stage "all-strict"; the rollout has permissive, /],
+    ["a stage that is not a DNS label", { "mtls-rollout:stage": "Mesh Strict" }, /^mtls-rollout:stage: must be a DNS-1123 label .* \(got "Mesh Strict"\)$/],
+    ["a misspelt key", { "mtls-rollout:stage": "permissive", "mtls-rollout:stgae": "x" }, /^mtls-rollout:stgae: unknown key$/],
+    ["a rollout file that does not exist", { "mtls-rollout:stage": "permissive", "mtls-rollout:rollout": "no-such.yaml" }, /no-such\.yaml: cannot be read \(ENOENT\)$/],
+  ];
+  for (const [what, config, message] of badConfigs) {
+    it(`stops with one message naming the key and value, and registers nothing, for ${what}`, async () => {
+      const resources = await installRecordingMocks(config);
+      let error: unknown;
+      try {
+        defineRolloutStack();
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(pulumi.RunError);
+      expect((error as Error).message.split("\n")).toHaveLength(1);
+      expect((error as Error).message).toMatch(message);
+      await settleRegistrations();
+      expect(resources).toEqual([]);
+    });
+  }
+});

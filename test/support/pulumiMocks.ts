@@ -1,0 +1,76 @@
+import * as pulumi from "@pulumi/pulumi";
+
+export interface RegisteredResource {
+  type: string;
+  name: string;
+  inputs: any;
+  custom: boolean;
+  /** The provider reference the engine would receive ("" for a default provider). */
+  provider: string;
+  parent: string;
+  /** URNs from dependsOn (a component expands to its children), invisible to Pulumi's own mocks. */
+  dependencies: string[];
+  /** Per input property, the URNs its value came from (Outputs of other resources). */
+  propertyDependencies: Record<string, string[]>;
+  urn: string;
+}
+
+/**
+ * Installs Pulumi's mocks and records every registration, including what the mock API does not
+ * show: the parent, the provider and the dependsOn URNs, read from the monitor's request.
+ */
+export async function installRecordingMocks(config: Record<string, string>, stack = "dev") {
+  const resources: RegisteredResource[] = [];
+  await pulumi.runtime.setMocks(
+    {
+      newResource: (args) => ({ id: `${args.name}-id`, state: args.inputs }),
+      call: (args) => args.inputs,
+    },
+    "mtls-rollout",
+    stack,
+    false,
+  );
+  pulumi.runtime.setAllConfig(config);
+  const monitor = pulumi.runtime.getMonitor() as any;
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req: any, callback: (err: unknown, res: any) => void) =>
+    register(req, (err: unknown, res: any) => {
+      try {
+        if (!err) resources.push(recordOf(req, res.getUrn()));
+      } finally {
+        callback(err, res);
+      }
+    });
+  return resources;
+}
+
+/**
+ * Waits until every registration the program started has reached the monitor, including components'
+ * registerOutputs, so the next test's mocks do not receive the previous test's calls.
+ * `waitForRPCs` is exported by the runtime but not typed; `disconnect()` would also close the monitor.
+ */
+export async function settleRegistrations(): Promise<void> {
+  await (pulumi.runtime as unknown as { waitForRPCs: () => Promise<void> }).waitForRPCs();
+}
+
+function recordOf(req: any, urn: string): RegisteredResource {
+  const propertyDependencies: Record<string, string[]> = {};
+  req.getPropertydependenciesMap().forEach((deps: any, key: string) => {
+    propertyDependencies[key] = deps.getUrnsList();
+  });
+  return {
+    type: req.getType(),
+    name: req.getName(),
+    inputs: pulumi.runtime.deserializeProperties(req.getObject()),
+    custom: req.getCustom(),
+    provider: req.getProvider(),
+    parent: req.getParent(),
+    dependencies: req.getDependenciesList(),
+    propertyDependencies,
+    urn,
+  };
+}
+
+export function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => output.apply(resolve));
+}
