@@ -12,13 +12,13 @@ export class InputError extends Error {
     readonly problems: Problem[],
     readonly source?: string,
   ) {
-    super(problems.map(formatProblem).join("\n"));
+    super(problems.map((p) => (source ? `${source}: ${formatProblem(p)}` : formatProblem(p))).join("\n"));
     this.name = "InputError";
   }
 
   /** One line per problem, each prefixed with where the input came from. */
   lines(): string[] {
-    return this.problems.map((p) => (this.source ? `${this.source}: ${formatProblem(p)}` : formatProblem(p)));
+    return this.message.split("\n");
   }
 }
 
@@ -64,6 +64,12 @@ export function problemsFromZod(error: z.ZodError, input: unknown, prefix: reado
     const path = [...prefix, ...issue.path];
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) problems.push({ path: formatPath([...path, key]), message: "unknown key" });
+      continue;
+    }
+    if (issue.code === "invalid_key") {
+      // The value at the path is the entry's value; what is wrong is its key, the path's last element.
+      const inner = issue.issues.map((i) => i.message).join("; ");
+      problems.push({ path: formatPath(path), message: `key ${inner} (got ${describeValue(issue.path[issue.path.length - 1])})` });
       continue;
     }
     const value = valueAt(input, issue.path);

@@ -150,11 +150,15 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
     problems.push({ path: `namespaces[${i}].name`, message: `duplicate namespace ${describeValue(ns.name)} (first at namespaces[${first}])` }),
   );
   const declared = new Set(namespaces.map((ns) => ns.name));
-  firstSeen(workloads, (w) => w.ref, (w, i, first) =>
-    problems.push({ path: `workloads[${i}].name`, message: `duplicate workload ${describeValue(w.ref)} (first at workloads[${first}])` }),
-  );
-  const byRef = new Map(workloads.map((w) => [w.ref, w]));
-  const services = workloads.flatMap((w, i) => (w.service ? [{ w, i, key: `${w.namespace}/${w.service.name}` }] : []));
+  // A duplicate is reported once; checking it further would only repeat the same mistake.
+  const duplicates = new Set<number>();
+  firstSeen(workloads, (w) => w.ref, (w, i, first) => {
+    duplicates.add(i);
+    problems.push({ path: `workloads[${i}].name`, message: `duplicate workload ${describeValue(w.ref)} (first at workloads[${first}])` });
+  });
+  const unique = workloads.map((w, i) => ({ w, i })).filter(({ i }) => !duplicates.has(i));
+  const byRef = new Map(unique.map(({ w }) => [w.ref, w]));
+  const services = unique.flatMap(({ w, i }) => (w.service ? [{ w, i, key: `${w.namespace}/${w.service.name}` }] : []));
   firstSeen(services, (s) => s.key, (s, _i, first) =>
     problems.push({
       path: `workloads[${s.i}].service.name`,
@@ -162,7 +166,10 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
     }),
   );
 
-  workloads.forEach((w, i) => {
+  const byNamespace = new Map<string, { w: Workload; i: number }[]>();
+  for (const entry of unique) byNamespace.set(entry.w.namespace, [...(byNamespace.get(entry.w.namespace) ?? []), entry]);
+
+  unique.forEach(({ w, i }) => {
     if (!declared.has(w.namespace)) {
       problems.push({ path: `workloads[${i}].namespace`, message: `namespace ${describeValue(w.namespace)} is not declared in namespaces` });
     }
@@ -171,8 +178,8 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
     }
     // A Service selects pods by label: if these labels are a subset of another workload's, this
     // workload's Service also routes to the other's pods, and every expectation about it is wrong.
-    workloads.forEach((other, j) => {
-      if (j !== i && other.namespace === w.namespace && Object.keys(w.labels).length > 0 && isSubset(w.labels, other.labels)) {
+    byNamespace.get(w.namespace)!.forEach(({ w: other, i: j }) => {
+      if (j !== i && Object.keys(w.labels).length > 0 && isSubset(w.labels, other.labels)) {
         if (j < i && isSubset(other.labels, w.labels)) return; // identical sets: reported once, at the later one
         problems.push({
           path: `workloads[${i}].labels`,

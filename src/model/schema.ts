@@ -19,8 +19,7 @@ export type ResolvedMode = Exclude<MtlsMode, "UNSET">;
 
 const portKey = z
   .string()
-  .regex(/^[0-9]+$/, "must be a port number")
-  .refine((k) => Number(k) >= 1 && Number(k) <= 65535, "must be a port from 1 to 65535");
+  .refine((k) => /^[0-9]{1,5}$/.test(k) && Number(k) >= 1 && Number(k) <= 65535, "must be a port number from 1 to 65535");
 
 // Both our short form `8080: STRICT` and Istio's own `8080: { mode: STRICT }` are accepted, so a
 // policy can be pasted from Istio's docs.

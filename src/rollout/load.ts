@@ -17,7 +17,7 @@ export function parseRolloutYaml(text: string, source: string): Rollout {
   const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new InputError(
-      doc.errors.map((e) => ({ path: "", message: `not valid YAML: ${e.message.split("\n")[0]}` })),
+      doc.errors.map((e) => ({ path: "", message: `not valid YAML: ${e.message.split("\n")[0].replace(/:$/, "")}` })),
       source,
     );
   }
