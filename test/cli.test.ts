@@ -1,0 +1,87 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+
+const ROOT = path.join(__dirname, "..");
+const BIN = path.join(ROOT, "bin", "mtls-rollout.js");
+
+/** Runs the CLI as a user does: a separate Node process through the package's bin. */
+function cli(...args: string[]) {
+  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: os.tmpdir(), encoding: "utf8", timeout: 30_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe("npx mtls-rollout plan", () => {
+  it("prints exactly one JSON object with the documented shape for --json", () => {
+    const { code, stdout, stderr } = cli("plan", "--stage", "purchase-history-strict", "--json");
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const plan = JSON.parse(stdout);
+    expect(Object.keys(plan)).toEqual(expect.arrayContaining(["stage", "peerAuthentications", "workloads", "expectations"]));
+    expect(plan.stage).toBe("purchase-history-strict");
+    expect(plan.peerAuthentications).toContainEqual(
+      expect.objectContaining({ namespace: "istioinaction", name: "purchase-history-strict", selector: { app: "purchase-history" }, mode: "STRICT", portLevelMtls: {} }),
+    );
+    expect(plan.peerAuthentications).toContainEqual(expect.objectContaining({ namespace: "istio-system", name: "default", selector: null, mode: "PERMISSIVE" }));
+    expect(plan.workloads).toContainEqual(expect.objectContaining({ namespace: "default", name: "sleep", sidecar: false, mode: null, ports: {} }));
+    expect(plan.workloads).toContainEqual(
+      expect.objectContaining({ namespace: "istioinaction", name: "purchase-history-v1", sidecar: true, mode: "STRICT", ports: { "8080": "STRICT" } }),
+    );
+    expect(plan.expectations).toContainEqual(
+      expect.objectContaining({
+        from: "default/sleep",
+        to: "istioinaction/purchase-history-v1",
+        host: "purchase-history.istioinaction",
+        port: 8080,
+        targetPort: 8080,
+        expect: "refused",
+      }),
+    );
+  });
+
+  it("prints the policies, the effective modes and the expectation matrix as tables", () => {
+    const { code, stdout } = cli("plan", "--stage", "istioinaction-strict");
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Stage: istioinaction-strict - /);
+    expect(stdout).toContain("PeerAuthentications in force (3)");
+    expect(stdout).toMatch(/│ istioinaction +│ default +│ namespace +│ \(all\) +│ STRICT /);
+    expect(stdout).toMatch(/│ default +│ sleep +│ no +│ outside the mesh /);
+    expect(stdout).toMatch(/│ default\/sleep +│ istioinaction\/web-api +│ web-api\.istioinaction:8080 +│ 8080 +│ refused /);
+    expect(stdout).toMatch(/│ default\/sleep +│ default\/httpbin +│ httpbin\.default:8000 +│ 8080 +│ plaintext /);
+  });
+
+  it("reads a rollout file given with --rollout", () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-")), "r.yaml");
+    fs.writeFileSync(file, "namespaces: [ { name: shop } ]\nworkloads: [ { name: cart, namespace: shop, image: 'cart:1' } ]\nstages: [ { name: only } ]\n");
+    const { code, stdout } = cli("plan", "--stage", "only", "--rollout", file, "--json");
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ stage: "only", peerAuthentications: [], workloads: [{ name: "cart", sidecar: false, mode: null }] });
+  });
+
+  it.each([
+    ["an unknown stage", ["--stage", "nope"], /^error: stage: unknown stage "nope"; the rollout has permissive, purchase-history-strict, istioinaction-strict, mesh-strict\n$/],
+    ["a missing --stage", [], /^error: required option '--stage <name>' not specified\n$/],
+    ["an unreadable file", ["--stage", "x", "--rollout", "/nonexistent/r.yaml"], /^error: \/nonexistent\/r\.yaml: cannot be read \(ENOENT\)\n$/],
+    ["an unknown option", ["--stage", "permissive", "--colour"], /^error: unknown option '--colour'\n/],
+  ])("exits 2 with one line per problem and no stack trace for %s", (_what, args, stderr) => {
+    const result = cli("plan", ...(args as string[]));
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toMatch(stderr);
+  });
+
+  it("names the path in the file and the bad value when a rollout file is invalid", () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-")), "bad.yaml");
+    fs.writeFileSync(
+      file,
+      "namespaces: [ { name: shop } ]\nworkloads: []\nstages:\n  - name: a\n  - name: b\n    peerAuthentications:\n      - { name: p, namespace: shop, mode: STRCT }\n",
+    );
+    const result = cli("plan", "--stage", "b", "--rollout", file);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      `error: ${file}: stages[1].peerAuthentications[0].mode: must be one of UNSET, DISABLE, PERMISSIVE, STRICT (got "STRCT")\n`,
+    );
+  });
+});
