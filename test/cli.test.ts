@@ -61,7 +61,7 @@ describe("npx mtls-rollout plan", () => {
   });
 
   it.each([
-    ["an unknown stage", ["--stage", "nope"], /^error: stage: unknown stage "nope"; the rollout has permissive, purchase-history-strict, istioinaction-strict, mesh-strict\n$/],
+    ["an unknown stage", ["--stage", "nope"], /^error: --stage: unknown stage "nope"; the rollout has permissive, purchase-history-strict, istioinaction-strict, mesh-strict\n$/],
     ["a missing --stage", [], /^error: required option '--stage <name>' not specified\n$/],
     ["an unreadable file", ["--stage", "x", "--rollout", "/nonexistent/r.yaml"], /^error: \/nonexistent\/r\.yaml: cannot be read \(ENOENT\)\n$/],
     ["an unknown option", ["--stage", "permissive", "--colour"], /^error: unknown option '--colour'\n/],

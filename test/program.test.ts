@@ -4,8 +4,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { defineRolloutStack } from "../src/program";
+import { crdValidator } from "./support/crdValidator";
 import { installRecordingMocks, promiseOf, RegisteredResource, settleRegistrations } from "./support/pulumiMocks";
 
+const validateAgainstCrd = crdValidator(path.join(__dirname, "fixtures", "peerauthentication-crd.yaml"), "v1");
 const PA_TYPE = "kubernetes:security.istio.io/v1:PeerAuthentication";
 const LAB_STAGES = ["permissive", "purchase-history-strict", "istioinaction-strict", "mesh-strict"];
 
@@ -98,12 +100,13 @@ describe("the Pulumi program under mocks", () => {
   };
 
   for (const stage of LAB_STAGES) {
-    it(`declares exactly the PeerAuthentications in force at stage ${stage}, as security.istio.io/v1 resources`, async () => {
+    it(`declares exactly the PeerAuthentications in force at stage ${stage}, as security.istio.io/v1 resources valid against Istio's CRD`, async () => {
       const { resources, stack } = await runStack({ "mtls-rollout:stage": stage });
       const policies = ofType(resources, PA_TYPE);
       const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
       expect(policies.map((p) => ({ name: p.name, spec: p.inputs.spec })).sort(byName)).toEqual([...expectedPolicies[stage]].sort(byName));
       for (const p of policies) {
+        expect(validateAgainstCrd(p.inputs), p.name).toEqual([]);
         const [namespace, name] = p.name.split("/");
         expect(p.inputs).toMatchObject({ apiVersion: "security.istio.io/v1", kind: "PeerAuthentication", metadata: { name, namespace } });
         expect(p.custom).toBe(true);

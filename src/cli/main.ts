@@ -17,6 +17,18 @@ const processIo: Io = {
   stderr: (text) => process.stderr.write(text),
 };
 
+/** The model names its inputs as the stack config does (`stage`); on the command line they are options. */
+function withOptionNames<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof InputError && !err.source) {
+      throw new InputError(err.problems.map((p) => (p.path === "stage" ? { ...p, path: "--stage" } : p)));
+    }
+    throw err;
+  }
+}
+
 function buildCli(io: Io, setExit: (code: number) => void): Command {
   const program = new Command("mtls-rollout")
     .description("Roll out Istio mutual TLS one safe stage at a time")
@@ -31,7 +43,7 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
     .option("--json", "print one JSON object instead of tables")
     .exitOverride()
     .action((opts: { stage: string; rollout?: string; json?: boolean }) => {
-      const plan = buildPlan(loadRollout(opts.rollout), opts.stage);
+      const plan = withOptionNames(() => buildPlan(loadRollout(opts.rollout), opts.stage));
       io.stdout(opts.json ? JSON.stringify(planJson(plan), null, 2) + "\n" : renderPlanText(plan));
       setExit(EXIT_OK);
     });

@@ -167,7 +167,11 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
   );
 
   const byNamespace = new Map<string, { w: Workload; i: number }[]>();
-  for (const entry of unique) byNamespace.set(entry.w.namespace, [...(byNamespace.get(entry.w.namespace) ?? []), entry]);
+  for (const entry of unique) {
+    const list = byNamespace.get(entry.w.namespace);
+    if (list) list.push(entry);
+    else byNamespace.set(entry.w.namespace, [entry]);
+  }
 
   unique.forEach(({ w, i }) => {
     if (!declared.has(w.namespace)) {
