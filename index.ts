@@ -7,3 +7,4 @@ export const stage = outputs.stage;
 export const effectiveModes = outputs.effectiveModes;
 export const expectations = outputs.expectations;
 export const calls = outputs.calls;
+export const verification = outputs.verification;

@@ -12,6 +12,15 @@ export const stackConfigSchema = z.strictObject({
   rollout: z.string().min(1, "must not be empty").optional(),
   /** The kubeconfig context to act on; the current context when absent. */
   kubeContext: z.string().min(1, "must not be empty").max(253).regex(/^[^\s]+$/, "must not contain white space").optional(),
+  /** Declare the post-deploy verification Command (default true). */
+  verify: z.enum(["true", "false"], "must be true or false").default("true").transform((v) => v === "true"),
+  /** The verifier's deadline in seconds (default 180). */
+  verifyTimeout: z
+    .string()
+    .regex(/^\d+$/, "must be a whole number of seconds")
+    .default("180")
+    .transform(Number)
+    .refine((n) => n >= 10 && n <= 3600, "must be from 10 to 3600 seconds"),
 });
 
 export type StackConfig = z.infer<typeof stackConfigSchema>;

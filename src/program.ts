@@ -2,25 +2,32 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import { RolloutStage } from "./components/rolloutStage";
+import { StageVerification } from "./components/verification";
 import { parseStackConfig, StackConfig } from "./config";
 import { InputError } from "./model/errors";
 import { buildPlan, Plan } from "./model/plan";
 import type { Rollout } from "./model/rollout";
-import { loadRollout } from "./rollout/load";
+import { LAB_ROLLOUT_PATH, loadRollout } from "./rollout/load";
 
 export interface RolloutStackOutputs {
   stage: string;
   effectiveModes: Plan["workloads"];
   expectations: Plan["expectations"];
   calls: Plan["calls"];
+  /** The verifier's one-line summary; absent when `mtls-rollout:verify` is false. */
+  verification?: pulumi.Output<string>;
 }
 
 /** Reads and checks everything the stack needs; throws InputError before any resource exists. */
-export function planFromConfig(allConfig: Record<string, string>, projectDir: string): { config: StackConfig; rollout: Rollout; plan: Plan } {
+export function planFromConfig(
+  allConfig: Record<string, string>,
+  projectDir: string,
+): { config: StackConfig; rolloutFile: string; rollout: Rollout; plan: Plan } {
   const config = parseStackConfig(allConfig);
-  const rollout = loadRollout(config.rollout === undefined ? undefined : path.resolve(projectDir, config.rollout));
+  const rolloutFile = config.rollout === undefined ? LAB_ROLLOUT_PATH : path.resolve(projectDir, config.rollout);
+  const rollout = loadRollout(rolloutFile);
   try {
-    return { config, rollout, plan: buildPlan(rollout, config.stage) };
+    return { config, rolloutFile, rollout, plan: buildPlan(rollout, config.stage) };
   } catch (err) {
     if (err instanceof InputError) {
       throw new InputError(err.problems.map((p) => ({ ...p, path: p.path === "stage" ? "mtls-rollout:stage" : p.path })));
@@ -30,7 +37,7 @@ export function planFromConfig(allConfig: Record<string, string>, projectDir: st
 }
 
 /** The Pulumi program: declares the chosen stage; returns the stack outputs and the stage component. */
-export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources: RolloutStage } {
+export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources: RolloutStage; verification?: StageVerification } {
   let planned: ReturnType<typeof planFromConfig>;
   try {
     planned = planFromConfig(pulumi.runtime.allConfig(), process.cwd());
@@ -39,14 +46,30 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
     if (err instanceof InputError) throw new pulumi.RunError(err.lines().join("\n"));
     throw err;
   }
-  const { config, rollout, plan } = planned;
+  const { config, rolloutFile, rollout, plan } = planned;
   for (const warning of plan.warnings) pulumi.log.warn(`${warning.path}: ${warning.message}`);
 
   const provider = new k8s.Provider("kubernetes", { context: config.kubeContext });
   const resources = new RolloutStage("mtls-rollout", { rollout, plan, provider });
+  const verification = config.verify
+    ? new StageVerification(plan.stage, {
+        plan,
+        rolloutFile,
+        kubeContext: config.kubeContext,
+        timeoutSeconds: config.verifyTimeout,
+        after: [resources],
+      })
+    : undefined;
 
   return {
-    outputs: { stage: plan.stage, effectiveModes: plan.workloads, expectations: plan.expectations, calls: plan.calls },
+    outputs: {
+      stage: plan.stage,
+      effectiveModes: plan.workloads,
+      expectations: plan.expectations,
+      calls: plan.calls,
+      ...(verification ? { verification: verification.summary } : {}),
+    },
     resources,
+    verification,
   };
 }

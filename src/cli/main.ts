@@ -2,6 +2,9 @@ import { Command, CommanderError } from "commander";
 import { InputError } from "../model/errors";
 import { buildPlan } from "../model/plan";
 import { loadRollout } from "../rollout/load";
+import { exitCodeOf, renderVerificationText, verificationJson } from "../verify/report";
+import { kubectlRunner } from "../verify/runner";
+import { verifyPlan } from "../verify/verifier";
 import { planJson, renderPlanText } from "./renderPlan";
 
 export const EXIT_OK = 0;
@@ -10,12 +13,32 @@ export const EXIT_BAD_INPUT = 2;
 export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** A terminal on stderr: a live progress line is worth printing. */
+  interactive: boolean;
+  env: NodeJS.ProcessEnv;
 }
 
 const processIo: Io = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  interactive: Boolean(process.stderr.isTTY),
+  env: process.env,
 };
+
+function positiveInt(name: string, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < 1 || n > max) {
+      throw new InputError([{ path: name, message: `must be a whole number from 1 to ${max} (got ${JSON.stringify(value)})` }]);
+    }
+    return n;
+  };
+}
+
+function contextName(value: string): string {
+  if (!/^[^\s]{1,253}$/.test(value)) throw new InputError([{ path: "--context", message: `must be a kubeconfig context name (got ${JSON.stringify(value)})` }]);
+  return value;
+}
 
 /** The model names its inputs as the stack config does (`stage`); on the command line they are options. */
 function withOptionNames<T>(fn: () => T): T {
@@ -46,6 +69,36 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
       const plan = withOptionNames(() => buildPlan(loadRollout(opts.rollout), opts.stage));
       io.stdout(opts.json ? JSON.stringify(planJson(plan), null, 2) + "\n" : renderPlanText(plan));
       setExit(EXIT_OK);
+    });
+
+  program
+    .command("verify")
+    .description("probe every expectation edge of a stage on the cluster and compare with the model")
+    .requiredOption("--stage <name>", "the stage to verify")
+    .option("--rollout <file>", "a rollout file (default: the lab in stages/lab.yaml)")
+    .option("--context <name>", "the kubeconfig context (default: the current one)", contextName)
+    .option("--timeout <seconds>", "deadline for the whole run", positiveInt("--timeout", 3600), 120)
+    .option("--rounds <n>", "consecutive matching rounds for an edge to hold", positiveInt("--rounds", 20), 2)
+    .option("--concurrency <n>", "servers probed at once", positiveInt("--concurrency", 64), 4)
+    .option("--json", "print one JSON object instead of a table")
+    .exitOverride()
+    .action(async (opts: { stage: string; rollout?: string; context?: string; timeout: number; rounds: number; concurrency: number; json?: boolean }) => {
+      const rollout = loadRollout(opts.rollout);
+      const plan = withOptionNames(() => buildPlan(rollout, opts.stage));
+      const runner = kubectlRunner(io.env.KUBECTL || "kubectl", opts.context);
+      const result = await verifyPlan(plan, rollout, runner, {
+        requiredStreak: opts.rounds,
+        timeoutMs: opts.timeout * 1000,
+        concurrency: opts.concurrency,
+        roundIntervalMs: 2000,
+        timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 20_000 },
+        onRound: io.interactive
+          ? (p) => io.stderr(`\rround ${p.round}: ${p.held}/${p.total} edges hold, ${p.contradicting} contradict, ${p.inconclusive} inconclusive `)
+          : undefined,
+      });
+      if (io.interactive) io.stderr("\n");
+      io.stdout(opts.json ? JSON.stringify(verificationJson(result), null, 2) + "\n" : renderVerificationText(result));
+      setExit(exitCodeOf(result));
     });
 
   return program;

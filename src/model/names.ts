@@ -64,3 +64,9 @@ export const workloadRef = z
     const parts = v.split("/");
     return parts.length === 2 && parts.every((p) => p.length <= 63 && DNS1123_LABEL.test(p));
   }, "must be namespace/workload, both DNS-1123 labels");
+
+/** An absolute URL path for probes: RFC 3986 path characters only, so it is one plain argv element. */
+export const urlPath = z
+  .string()
+  .max(1024, "must be at most 1024 characters")
+  .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, "must be a URL path starting with / (RFC 3986 path characters only)");

@@ -33,6 +33,7 @@ export interface Workload {
   service?: { name: string; ports: ServicePort[] };
   calls: string[];
   probe: boolean;
+  probePath: string;
 }
 
 export interface PeerAuthentication {
@@ -101,6 +102,7 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
     },
     calls: w.calls,
     probe: w.probe,
+    probePath: w.probePath,
   }));
   const stages: Stage[] = file.stages.map((stage, si) => ({
     name: stage.name,

@@ -7,6 +7,7 @@ import {
   labels,
   portNumber,
   servicePortName,
+  urlPath,
   workloadRef,
 } from "./names";
 
@@ -75,6 +76,8 @@ export const workloadSchema = z.strictObject({
     .optional(),
   calls: z.array(workloadRef).default([]),
   probe: z.boolean().default(false),
+  /** The path probes request from this workload's service; `/headers` on httpbin echoes the XFCC header. */
+  probePath: urlPath.default("/"),
 });
 
 export const rolloutFileSchema = z.strictObject({

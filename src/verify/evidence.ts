@@ -1,0 +1,166 @@
+/**
+ * Reading what a probe returned: curl's and kubectl's exit codes, httpbin's echoed headers,
+ * fake-service's upstream calls and Istio's destination-side request counters. Pure functions.
+ */
+import { parseSamples } from "./prometheus";
+import type { RunResult } from "./runner";
+
+export type ProbeResult =
+  | { kind: "http"; status: number; body: string }
+  | { kind: "refused"; evidence: string }
+  | { kind: "inconclusive"; reason: string };
+
+const REMOTE_EXIT = /command terminated with exit code (\d+)/;
+
+function firstLine(text: string): string {
+  return text.trim().split("\n")[0]?.trim() ?? "";
+}
+
+/** Why kubectl itself failed, in the words a user can act on. */
+export function kubectlFailure(result: RunResult, timeoutMs: number): string {
+  if (result.spawnError) return `kubectl could not be started (${result.spawnError})`;
+  if (result.timedOut) return `kubectl did not return within ${Math.round(timeoutMs / 1000)}s`;
+  const err = firstLine(result.stderr);
+  if (/NotFound/.test(err) || /not found/.test(err)) {
+    if (/container/i.test(err)) return `container missing: ${err}`;
+    return `pod or deployment missing: ${err}`;
+  }
+  if (/not valid for pod|is not valid for/.test(err)) return `container missing: ${err}`;
+  return `kubectl failed (exit ${result.exitCode ?? "none"})${err ? `: ${err}` : ""}`;
+}
+
+/** curl exit codes the verifier understands (curl's man page, EXIT CODES). */
+const CURL_EXITS: Record<number, string> = {
+  6: "DNS failure (curl exit 6: could not resolve host)",
+  7: "connection refused (curl exit 7: failed to connect)",
+  28: "timeout (curl exit 28)",
+};
+
+/**
+ * Classifies `kubectl exec … -- curl -sS --max-time T -w '\n%{http_code}' URL`.
+ * Exit 56 (connection reset) and 52 (empty reply) are Envoy closing a plaintext connection on a
+ * STRICT port; a client sidecar turns the same reset into a 503 with Envoy's reset text.
+ */
+export function classifyProbe(result: RunResult, timeoutMs: number, clientHasSidecar: boolean): ProbeResult {
+  const remote = REMOTE_EXIT.exec(result.stderr);
+  if (result.exitCode !== 0 && !remote) return { kind: "inconclusive", reason: kubectlFailure(result, timeoutMs) };
+  if (remote) {
+    const code = Number(remote[1]);
+    const curlSaid = result.stderr.split("\n").find((l) => l.startsWith("curl:"))?.trim();
+    if (code === 56 || code === 52) return { kind: "refused", evidence: curlSaid ?? `curl exit ${code}` };
+    if (code === 126 || code === 127) return { kind: "inconclusive", reason: `curl could not run in the client container (exit ${code})` };
+    return { kind: "inconclusive", reason: CURL_EXITS[code] ?? `curl exit ${code}${curlSaid ? `: ${curlSaid}` : ""}` };
+  }
+  const out = result.stdout.replace(/\n$/, "");
+  const cut = out.lastIndexOf("\n");
+  const statusText = cut >= 0 ? out.slice(cut + 1) : out;
+  const body = cut >= 0 ? out.slice(0, cut) : "";
+  if (!/^\d{3}$/.test(statusText) || statusText === "000") {
+    return { kind: "inconclusive", reason: `unrecognised curl output: ${JSON.stringify(statusText.slice(0, 60))}` };
+  }
+  const status = Number(statusText);
+  if (clientHasSidecar && status === 503 && /upstream connect error or disconnect\/reset before headers/.test(body)) {
+    return { kind: "refused", evidence: `503 from the client sidecar: ${firstLine(body)}` };
+  }
+  return { kind: "http", status, body };
+}
+
+function parseJson(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The X-Forwarded-Client-Cert header as httpbin echoes it from `/headers`: a string
+ * (kennethreitz/httpbin) or an array of strings (go-httpbin). `undefined` when the body is not an
+ * echo of headers at all; `null` when it is and carries no XFCC.
+ */
+export function echoedXfcc(body: string): string | null | undefined {
+  const json = parseJson(body) as { headers?: unknown } | undefined;
+  if (!json || typeof json !== "object" || !json.headers || typeof json.headers !== "object") return undefined;
+  for (const [name, value] of Object.entries(json.headers as Record<string, unknown>)) {
+    if (name.toLowerCase() !== "x-forwarded-client-cert") continue;
+    if (typeof value === "string") return value;
+    if (Array.isArray(value) && typeof value[0] === "string") return value.join(",");
+  }
+  return null;
+}
+
+/** The client identity an XFCC header names (`URI=spiffe://…`), for the evidence column. */
+export function xfccClientUri(xfcc: string): string | undefined {
+  return /URI=(spiffe:\/\/[^;,"]+)/.exec(xfcc)?.[1];
+}
+
+export interface ChainHop {
+  from: string;
+  to: string;
+  uri?: string;
+  code?: number;
+  error?: string;
+}
+
+interface FakeServiceNode {
+  name?: unknown;
+  uri?: unknown;
+  code?: unknown;
+  error?: unknown;
+  upstream_calls?: unknown;
+}
+
+/**
+ * The calls fake-service reports it made (`upstream_calls`: an array in v0.7, a map keyed by URI
+ * in later versions), flattened to hops. `undefined` when the body is not fake-service's JSON.
+ */
+export function fakeServiceHops(body: string): ChainHop[] | undefined {
+  const root = parseJson(body) as FakeServiceNode | undefined;
+  if (!root || typeof root !== "object" || typeof root.name !== "string" || !("upstream_calls" in root || "code" in root)) return undefined;
+  const hops: ChainHop[] = [];
+  const walk = (node: FakeServiceNode) => {
+    const calls = node.upstream_calls;
+    const children = Array.isArray(calls) ? calls : calls && typeof calls === "object" ? Object.values(calls) : [];
+    for (const child of children as FakeServiceNode[]) {
+      if (!child || typeof child !== "object") continue;
+      hops.push({
+        from: String(node.name),
+        to: typeof child.name === "string" ? child.name : String(child.uri ?? "?"),
+        uri: typeof child.uri === "string" ? child.uri : undefined,
+        code: typeof child.code === "number" ? child.code : undefined,
+        error: typeof child.error === "string" && child.error ? child.error : undefined,
+      });
+      walk(child);
+    }
+  };
+  walk(root);
+  return hops;
+}
+
+export const REQUEST_METRICS = new Set(["istio_requests_total", "istio_tcp_connections_opened_total"]);
+
+/**
+ * Destination-reported requests (and TCP connections) from one source workload, per
+ * `connection_security_policy` (`mutual_tls` or `none`, as the server sidecar records them).
+ */
+export function countsFromSource(prometheusText: string, source: { namespace: string; name: string }): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const s of parseSamples(prometheusText, REQUEST_METRICS)) {
+    const l = s.labels;
+    if (l.reporter !== "destination" || l.source_workload !== source.name || l.source_workload_namespace !== source.namespace) continue;
+    const policy = l.connection_security_policy ?? "unknown";
+    counts.set(policy, (counts.get(policy) ?? 0) + s.value);
+  }
+  return counts;
+}
+
+/** What grew between two reads; a counter that went down was reset (sidecar restart), so all of it is new. */
+export function counterGrowth(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  const growth = new Map<string, number>();
+  for (const [policy, value] of after) {
+    const prior = before.get(policy) ?? 0;
+    const grew = value >= prior ? value - prior : value;
+    if (grew > 0) growth.set(policy, grew);
+  }
+  return growth;
+}

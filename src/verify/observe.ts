@@ -1,0 +1,96 @@
+import type { Edge, Outcome } from "../model/expectations";
+import type { Workload } from "../model/rollout";
+import { ChainHop, classifyProbe, counterGrowth, countsFromSource, echoedXfcc, fakeServiceHops, kubectlFailure, xfccClientUri } from "./evidence";
+import type { KubectlRunner } from "./runner";
+
+export type Observed = Outcome | "inconclusive";
+
+export interface Observation {
+  observed: Observed;
+  /** What the verdict rests on, or why there is none. */
+  evidence: string;
+  /** The upstream calls a fake-service server reported making. */
+  chain?: ChainHop[];
+}
+
+export interface ProbeTarget {
+  edge: Edge;
+  client: Workload;
+  server: Workload;
+}
+
+export interface ProbeTiming {
+  /** curl's own --max-time, in seconds. */
+  curlMaxTimeSeconds: number;
+  /** How long one kubectl call may take, curl included. */
+  callTimeoutMs: number;
+}
+
+/** The kubectl arguments of one probe: curl from the client's container to the service port. */
+export function probeArgs(target: ProbeTarget, timing: ProbeTiming): string[] {
+  const { client, server, edge } = target;
+  return [
+    "exec", "-n", client.namespace, `deploy/${client.name}`, "-c", client.container, "--",
+    "curl", "-sS", "--max-time", String(timing.curlMaxTimeSeconds), "-w", "\\n%{http_code}",
+    `http://${edge.host}:${edge.port}${server.probePath}`,
+  ];
+}
+
+/** The kubectl arguments that read a server sidecar's Istio metrics. */
+export function statsArgs(server: Workload): string[] {
+  return ["exec", "-n", server.namespace, `deploy/${server.name}`, "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "stats/prometheus"];
+}
+
+async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: ProbeTiming) {
+  const result = await runner(statsArgs(target.server), timing.callTimeoutMs);
+  if (result.exitCode !== 0) return { error: `metrics of ${target.server.ref} unreadable: ${kubectlFailure(result, timing.callTimeoutMs)}` };
+  return { counts: countsFromSource(result.stdout, target.client) };
+}
+
+/**
+ * Observes one edge. With sidecars on both ends the verdict needs evidence of mTLS: the XFCC
+ * header httpbin echoes, else the server sidecar's destination-side counters for this client,
+ * read before and after the probe (the verifier probes one server at a time for that reason).
+ */
+export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, timing: ProbeTiming): Promise<Observation> {
+  const { client, server } = target;
+  const bothMeshed = client.sidecar && server.sidecar;
+  const before = bothMeshed ? await readCounts(runner, target, timing) : undefined;
+
+  const probe = classifyProbe(await runner(probeArgs(target, timing), timing.callTimeoutMs), timing.callTimeoutMs, client.sidecar);
+  if (probe.kind === "inconclusive") return { observed: "inconclusive", evidence: probe.reason };
+  if (probe.kind === "refused") return { observed: "refused", evidence: probe.evidence };
+
+  const chain = fakeServiceHops(probe.body);
+  const withChain = (o: Observation): Observation => (chain && chain.length > 0 ? { ...o, chain } : o);
+  if (!client.sidecar) return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; the client has no sidecar` });
+  if (!server.sidecar) return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; the server has no sidecar` });
+
+  const xfcc = echoedXfcc(probe.body);
+  if (typeof xfcc === "string") {
+    return withChain({ observed: "mtls", evidence: `HTTP ${probe.status}; X-Forwarded-Client-Cert URI=${xfccClientUri(xfcc) ?? "?"}` });
+  }
+  if (xfcc === null) return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; no X-Forwarded-Client-Cert echoed` });
+
+  const after = await readCounts(runner, target, timing);
+  if (!before?.counts || !after.counts) {
+    return withChain({ observed: "inconclusive", evidence: `HTTP ${probe.status}; no evidence obtainable: ${before?.error ?? after.error}` });
+  }
+  const growth = counterGrowth(before.counts, after.counts);
+  const mtls = growth.get("mutual_tls") ?? 0;
+  const other = [...growth].filter(([policy]) => policy !== "mutual_tls").reduce((sum, [, n]) => sum + n, 0);
+  const source = `${client.namespace}/${client.name}`;
+  if (mtls > 0 && other === 0) {
+    return withChain({ observed: "mtls", evidence: `HTTP ${probe.status}; ${server.ref} counted +${mtls} mutual_tls from ${source}` });
+  }
+  if (other > 0 && mtls === 0) {
+    return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; ${server.ref} counted +${other} without mTLS from ${source}` });
+  }
+  return withChain({
+    observed: "inconclusive",
+    evidence:
+      mtls > 0
+        ? `HTTP ${probe.status}; ${server.ref} counted both mTLS and plaintext requests from ${source}`
+        : `HTTP ${probe.status}; no evidence obtainable: ${server.ref} counted no request from ${source}`,
+  });
+}

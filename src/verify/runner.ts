@@ -1,0 +1,53 @@
+import { spawn } from "node:child_process";
+
+/** What one kubectl invocation did. `exitCode` is null when it was killed or never started. */
+export interface RunResult {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  /** Set when the executable could not be started at all (ENOENT, EACCES). */
+  spawnError?: string;
+}
+
+/** The seam between the verifier and the cluster: kubectl's arguments in, its result out. */
+export type KubectlRunner = (args: string[], timeoutMs: number) => Promise<RunResult>;
+
+/** Bounds what one call may print, so a misbehaving kubectl cannot exhaust memory. */
+const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Runs the real kubectl (`$KUBECTL`, default `kubectl`) without a shell: every value is one argv
+ * element. `--context` goes first when given, so probes act on the same cluster as the stack.
+ */
+export function kubectlRunner(kubectl: string, context?: string): KubectlRunner {
+  return (args, timeoutMs) =>
+    new Promise((resolve) => {
+      const argv = context ? ["--context", context, ...args] : args;
+      const child = spawn(kubectl, argv, { stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      let timedOut = false;
+      let settled = false;
+      const finish = (result: RunResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(result);
+      };
+      const append = (current: string, chunk: Buffer) =>
+        current.length >= MAX_OUTPUT_BYTES ? current : current + chunk.toString("utf8").slice(0, MAX_OUTPUT_BYTES - current.length);
+      child.stdout.on("data", (chunk: Buffer) => (stdout = append(stdout, chunk)));
+      child.stderr.on("data", (chunk: Buffer) => (stderr = append(stderr, chunk)));
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill("SIGKILL");
+        // A grandchild holding the pipes open must not keep us waiting past the deadline.
+        finish({ exitCode: null, stdout, stderr, timedOut: true });
+      }, Math.max(1, timeoutMs));
+      child.on("error", (err: NodeJS.ErrnoException) =>
+        finish({ exitCode: null, stdout, stderr, timedOut, spawnError: `${kubectl}: ${err.code ?? err.message}` }),
+      );
+      child.on("close", (code) => finish({ exitCode: code, stdout, stderr, timedOut }));
+    });
+}

@@ -1,0 +1,165 @@
+import type { Edge } from "../model/expectations";
+import type { Plan } from "../model/plan";
+import type { Rollout, Workload } from "../model/rollout";
+import type { ChainHop } from "./evidence";
+import { Observation, Observed, observeEdge, ProbeTarget, ProbeTiming } from "./observe";
+import type { KubectlRunner, RunResult } from "./runner";
+
+export type EdgeVerdict = "holds" | "contradicts" | "inconclusive";
+
+export interface EdgeResult extends Edge {
+  observed: Observed | null;
+  verdict: EdgeVerdict;
+  evidence: string;
+  /** Consecutive rounds on which the observation matched the expectation. */
+  streak: number;
+  /** Upstream hops (fake-service's report) that contradict the declared calls. */
+  brokenHops: string[];
+}
+
+export interface VerificationResult {
+  stage: string;
+  outcome: "pass" | "fail" | "inconclusive";
+  rounds: number;
+  elapsedMs: number;
+  requiredStreak: number;
+  edges: EdgeResult[];
+}
+
+export interface VerifyOptions {
+  /** Consecutive matching rounds that make an edge hold. */
+  requiredStreak: number;
+  /** The whole run ends by then, held or not. */
+  timeoutMs: number;
+  /** At most this many servers are probed at once; one server's edges run one after another. */
+  concurrency: number;
+  /** The least time between the starts of two rounds. */
+  roundIntervalMs: number;
+  timing: ProbeTiming;
+  onRound?: (progress: { round: number; held: number; total: number; contradicting: number; inconclusive: number }) => void;
+}
+
+/** A runner call that cannot outlive its timeout, even if the runner itself never returns. */
+function bounded(runner: KubectlRunner): KubectlRunner {
+  return (args, timeoutMs) =>
+    new Promise<RunResult>((resolve) => {
+      const timer = setTimeout(() => resolve({ exitCode: null, stdout: "", stderr: "", timedOut: true }), timeoutMs + 1000);
+      runner(args, timeoutMs).then(
+        (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          resolve({ exitCode: null, stdout: "", stderr: "", timedOut: false, spawnError: String(err) });
+        },
+      );
+    });
+}
+
+async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, async () => {
+    while (next < items.length) await work(items[next++]);
+  });
+  await Promise.all(workers);
+}
+
+/** Hops that break a declared call: a failed hop the model expects to work, or a working one it expects refused. */
+export function brokenHops(chain: ChainHop[] | undefined, server: Workload, rollout: Rollout, calls: Edge[]): string[] {
+  if (!chain) return [];
+  const inNamespace = rollout.workloads.filter((w) => w.namespace === server.namespace);
+  const byFakeName = (name: string, uri?: string) =>
+    inNamespace.find((w) => w.name === name) ??
+    inNamespace.find((w) => uri !== undefined && w.service && new RegExp(`^https?://${w.service.name}(\\.|:|/|$)`).test(uri));
+  const problems: string[] = [];
+  for (const hop of chain) {
+    const from = byFakeName(hop.from);
+    const to = byFakeName(hop.to, hop.uri);
+    const ok = hop.code === 200 && !hop.error;
+    const declared = from && to && calls.find((c) => c.from === from.ref && c.to === to.ref);
+    const what = `${hop.from} -> ${hop.to}`;
+    const failure = `${what} failed (${hop.code ?? "no code"}${hop.error ? `: ${hop.error}` : ""})`;
+    if (!declared) {
+      if (!ok) problems.push(`${failure}, an undeclared call`);
+    } else if (declared.expect === "refused" && ok) problems.push(`${what} answered ${hop.code}, but the model expects it refused`);
+    else if (declared.expect !== "refused" && !ok) problems.push(failure);
+  }
+  return problems;
+}
+
+function judge(edge: Edge, observation: Observation, hops: string[]): { matches: boolean; verdict: EdgeVerdict } {
+  if (observation.observed === edge.expect && hops.length === 0) return { matches: true, verdict: "holds" };
+  return { matches: false, verdict: observation.observed === "inconclusive" ? "inconclusive" : "contradicts" };
+}
+
+/**
+ * Probes every expectation edge of the plan in rounds until each has matched on `requiredStreak`
+ * consecutive rounds, or the deadline passes. Istio pushes configuration asynchronously, so an edge
+ * may change its answer between rounds; only a stable match holds.
+ */
+export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRunner, options: VerifyOptions): Promise<VerificationResult> {
+  const started = Date.now();
+  const deadline = started + options.timeoutMs;
+  const run = bounded(runner);
+  const byRef = new Map(rollout.workloads.map((w) => [w.ref, w]));
+  const targets: ProbeTarget[] = plan.expectations.map((edge) => ({ edge, client: byRef.get(edge.from)!, server: byRef.get(edge.to)! }));
+  const results: EdgeResult[] = plan.expectations.map((edge) => ({
+    ...edge,
+    observed: null,
+    verdict: "inconclusive",
+    evidence: "not probed before the deadline",
+    streak: 0,
+    brokenHops: [],
+  }));
+
+  let rounds = 0;
+  while (results.some((r) => r.streak < options.requiredStreak) && Date.now() < deadline) {
+    const roundStarted = Date.now();
+    rounds++;
+    const pending = results.map((r, i) => i).filter((i) => results[i].streak < options.requiredStreak);
+    const byServer = new Map<string, number[]>();
+    for (const i of pending) byServer.set(targets[i].server.ref, [...(byServer.get(targets[i].server.ref) ?? []), i]);
+
+    await pool([...byServer.values()], options.concurrency, async (indices) => {
+      for (const i of indices) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) return;
+        const timing = { ...options.timing, callTimeoutMs: Math.min(options.timing.callTimeoutMs, remaining) };
+        const observation = await observeEdge(run, targets[i], timing);
+        const hops = brokenHops(observation.chain, targets[i].server, rollout, plan.calls);
+        const { matches, verdict } = judge(targets[i].edge, observation, hops);
+        const r = results[i];
+        r.observed = observation.observed;
+        r.evidence = observation.evidence;
+        r.brokenHops = hops;
+        r.streak = matches ? r.streak + 1 : 0;
+        r.verdict = verdict;
+      }
+    });
+
+    options.onRound?.({
+      round: rounds,
+      total: results.length,
+      held: results.filter((r) => r.streak >= options.requiredStreak).length,
+      contradicting: results.filter((r) => r.verdict === "contradicts").length,
+      inconclusive: results.filter((r) => r.verdict === "inconclusive").length,
+    });
+    const wait = Math.min(options.roundIntervalMs - (Date.now() - roundStarted), deadline - Date.now());
+    if (results.some((r) => r.streak < options.requiredStreak) && wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+
+  for (const r of results) {
+    if (r.verdict === "holds" && r.streak < options.requiredStreak) {
+      // Matched, but not long enough to call it stable.
+      r.verdict = "inconclusive";
+      r.evidence = `${r.evidence} (matched on ${r.streak} of ${options.requiredStreak} consecutive rounds before the deadline)`;
+    }
+  }
+  const outcome = results.some((r) => r.verdict === "contradicts")
+    ? "fail"
+    : results.some((r) => r.verdict === "inconclusive")
+      ? "inconclusive"
+      : "pass";
+  return { stage: plan.stage, outcome, rounds, elapsedMs: Date.now() - started, requiredStreak: options.requiredStreak, edges: results };
+}
