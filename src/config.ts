@@ -11,9 +11,17 @@ export const stackConfigSchema = z.strictObject({
   /** A rollout file, relative to the project directory; the lab when absent. */
   rollout: z.string().min(1, "must not be empty").optional(),
   /** The kubeconfig context to act on; the current context when absent. */
-  kubeContext: z.string().min(1, "must not be empty").max(253).regex(/^[^\s]+$/, "must not contain white space").optional(),
+  kubeContext: z
+    .string()
+    .min(1, "must not be empty")
+    .max(253)
+    .regex(/^[^\s]+$/, "must not contain white space")
+    .optional(),
   /** Declare the post-deploy verification Command (default true). */
-  verify: z.enum(["true", "false"], "must be true or false").default("true").transform((v) => v === "true"),
+  verify: z
+    .enum(["true", "false"], "must be true or false")
+    .default("true")
+    .transform((v) => v === "true"),
   /** The verifier's deadline in seconds (default 180). */
   verifyTimeout: z
     .string()

@@ -25,7 +25,13 @@ export function planFromConfig(
 ): { config: StackConfig; rolloutFile: string; rollout: Rollout; plan: Plan } {
   const config = parseStackConfig(allConfig);
   const rolloutFile = config.rollout === undefined ? LAB_ROLLOUT_PATH : path.resolve(projectDir, config.rollout);
-  const rollout = loadRollout(rolloutFile);
+  let rollout: Rollout;
+  try {
+    rollout = loadRollout(rolloutFile);
+  } catch (err) {
+    if (err instanceof InputError) throw new InputError(err.problems, `mtls-rollout:rollout: ${err.source ?? rolloutFile}`);
+    throw err;
+  }
   try {
     return { config, rolloutFile, rollout, plan: buildPlan(rollout, config.stage) };
   } catch (err) {

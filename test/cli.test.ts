@@ -22,12 +22,28 @@ describe("npx mtls-rollout plan", () => {
     expect(Object.keys(plan)).toEqual(expect.arrayContaining(["stage", "peerAuthentications", "workloads", "expectations"]));
     expect(plan.stage).toBe("purchase-history-strict");
     expect(plan.peerAuthentications).toContainEqual(
-      expect.objectContaining({ namespace: "istioinaction", name: "purchase-history-strict", selector: { app: "purchase-history" }, mode: "STRICT", portLevelMtls: {} }),
+      expect.objectContaining({
+        namespace: "istioinaction",
+        name: "purchase-history-strict",
+        selector: { app: "purchase-history" },
+        mode: "STRICT",
+        portLevelMtls: {},
+      }),
     );
-    expect(plan.peerAuthentications).toContainEqual(expect.objectContaining({ namespace: "istio-system", name: "default", selector: null, mode: "PERMISSIVE" }));
-    expect(plan.workloads).toContainEqual(expect.objectContaining({ namespace: "default", name: "sleep", sidecar: false, mode: null, ports: {} }));
+    expect(plan.peerAuthentications).toContainEqual(
+      expect.objectContaining({ namespace: "istio-system", name: "default", selector: null, mode: "PERMISSIVE" }),
+    );
     expect(plan.workloads).toContainEqual(
-      expect.objectContaining({ namespace: "istioinaction", name: "purchase-history-v1", sidecar: true, mode: "STRICT", ports: { "8080": "STRICT" } }),
+      expect.objectContaining({ namespace: "default", name: "sleep", sidecar: false, mode: null, ports: {} }),
+    );
+    expect(plan.workloads).toContainEqual(
+      expect.objectContaining({
+        namespace: "istioinaction",
+        name: "purchase-history-v1",
+        sidecar: true,
+        mode: "STRICT",
+        ports: { "8080": "STRICT" },
+      }),
     );
     expect(plan.expectations).toContainEqual(
       expect.objectContaining({
@@ -54,16 +70,31 @@ describe("npx mtls-rollout plan", () => {
 
   it("reads a rollout file given with --rollout", () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-")), "r.yaml");
-    fs.writeFileSync(file, "namespaces: [ { name: shop } ]\nworkloads: [ { name: cart, namespace: shop, image: 'cart:1' } ]\nstages: [ { name: only } ]\n");
+    fs.writeFileSync(
+      file,
+      "namespaces: [ { name: shop } ]\nworkloads: [ { name: cart, namespace: shop, image: 'cart:1' } ]\nstages: [ { name: only } ]\n",
+    );
     const { code, stdout } = cli("plan", "--stage", "only", "--rollout", file, "--json");
     expect(code).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ stage: "only", peerAuthentications: [], workloads: [{ name: "cart", sidecar: false, mode: null }] });
+    expect(JSON.parse(stdout)).toMatchObject({
+      stage: "only",
+      peerAuthentications: [],
+      workloads: [{ name: "cart", sidecar: false, mode: null }],
+    });
   });
 
   it.each([
-    ["an unknown stage", ["--stage", "nope"], /^error: --stage: unknown stage "nope"; the rollout has permissive, purchase-history-strict, istioinaction-strict, mesh-strict\n$/],
+    [
+      "an unknown stage",
+      ["--stage", "nope"],
+      /^error: --stage: unknown stage "nope"; the rollout has permissive, purchase-history-strict, istioinaction-strict, mesh-strict\n$/,
+    ],
     ["a missing --stage", [], /^error: required option '--stage <name>' not specified\n$/],
-    ["an unreadable file", ["--stage", "x", "--rollout", "/nonexistent/r.yaml"], /^error: \/nonexistent\/r\.yaml: cannot be read \(ENOENT\)\n$/],
+    [
+      "an unreadable file",
+      ["--stage", "x", "--rollout", "/nonexistent/r.yaml"],
+      /^error: \/nonexistent\/r\.yaml: cannot be read \(ENOENT\)\n$/,
+    ],
     ["an unknown option", ["--stage", "permissive", "--colour"], /^error: unknown option '--colour'\n/],
   ])("exits 2 with one line per problem and no stack trace for %s", (_what, args, stderr) => {
     const result = cli("plan", ...(args as string[]));

@@ -32,12 +32,19 @@ describe("rendered PeerAuthentications against Istio's published CRD schema", ()
   it("accepts a workload policy with every mode at port level, as the rollout file writes it", () => {
     const rollout = parseRollout({
       namespaces: [{ name: "shop" }],
-      workloads: [{ name: "cart", namespace: "shop", image: "cart:1", sidecar: true, service: { ports: [{ port: 80, targetPort: 8080 }] } }],
+      workloads: [
+        { name: "cart", namespace: "shop", image: "cart:1", sidecar: true, service: { ports: [{ port: 80, targetPort: 8080 }] } },
+      ],
       stages: [
         {
           name: "ports",
           peerAuthentications: [
-            { name: "cart", namespace: "shop", selector: { app: "cart" }, portLevelMtls: { 8080: "DISABLE", 9090: "STRICT", 15000: { mode: "PERMISSIVE" }, 1: "UNSET" } },
+            {
+              name: "cart",
+              namespace: "shop",
+              selector: { app: "cart" },
+              portLevelMtls: { 8080: "DISABLE", 9090: "STRICT", 15000: { mode: "PERMISSIVE" }, 1: "UNSET" },
+            },
           ],
         },
       ],
@@ -54,13 +61,17 @@ describe("rendered PeerAuthentications against Istio's published CRD schema", ()
 
   // The validator must be able to fail, or the tests above prove nothing.
   it("rejects what the API server rejects: port-level mTLS without selector, port 0, wildcards, unknown modes", () => {
-    expect(validate(peerAuthenticationManifest(policy({ portLevelMtls: { "8080": "STRICT" } })))).toContain(".spec: portLevelMtls requires selector");
+    expect(validate(peerAuthenticationManifest(policy({ portLevelMtls: { "8080": "STRICT" } })))).toContain(
+      ".spec: portLevelMtls requires selector",
+    );
     expect(validate(peerAuthenticationManifest(policy({ selector: { app: "a" }, portLevelMtls: { "0": "STRICT" } })))).toContain(
       ".spec.portLevelMtls: port must be between 1-65535",
     );
     expect(validate(peerAuthenticationManifest(policy({ selector: { app: "a*" } })))).toContain(
       ".spec.selector.matchLabels.app: wildcard not allowed in label value match",
     );
-    expect(validate(peerAuthenticationManifest(policy({ mode: "OFF" as never }))).join()).toMatch(/\/spec\/mtls\/mode: must be equal to one of the allowed values/);
+    expect(validate(peerAuthenticationManifest(policy({ mode: "OFF" as never }))).join()).toMatch(
+      /\/spec\/mtls\/mode: must be equal to one of the allowed values/,
+    );
   });
 });

@@ -46,7 +46,9 @@ describe("classifying a probe's kubectl and curl result", () => {
     expect(classifyProbe(failed(1, recorded("kubectl-container-not-valid-for-pod.txt")), 10_000, false)).toMatchObject({
       reason: expect.stringMatching(/^container missing: /),
     });
-    expect(classifyProbe({ exitCode: null, stdout: "", stderr: "", timedOut: false, spawnError: "kubectl: ENOENT" }, 10_000, false)).toEqual({
+    expect(
+      classifyProbe({ exitCode: null, stdout: "", stderr: "", timedOut: false, spawnError: "kubectl: ENOENT" }, 10_000, false),
+    ).toEqual({
       kind: "inconclusive",
       reason: "kubectl could not be started (kubectl: ENOENT)",
     });
@@ -65,7 +67,8 @@ describe("classifying a probe's kubectl and curl result", () => {
     const body = recorded("envoy-503-body-connection-termination-strict-plaintext.txt");
     expect(classifyProbe(ok(withStatus(body, 503)), 10_000, true)).toEqual({
       kind: "refused",
-      evidence: "503 from the client sidecar: upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+      evidence:
+        "503 from the client sidecar: upstream connect error or disconnect/reset before headers. reset reason: connection termination",
     });
     expect(classifyProbe(ok(withStatus(body, 503)), 10_000, false)).toMatchObject({ kind: "http", status: 503 });
   });
@@ -109,7 +112,13 @@ describe("fake-service's report of its upstream calls", () => {
 
   it("names a failed hop by its URI when fake-service gives no name", () => {
     expect(fakeServiceHops(recorded("fake-service-v0.7.8-web-api-upstream-503.json"))).toEqual([
-      { from: "web-api", to: "http://recommendation:8080", uri: "http://recommendation:8080", code: 503, error: "Error processing upstream request: http://recommendation:8080/" },
+      {
+        from: "web-api",
+        to: "http://recommendation:8080",
+        uri: "http://recommendation:8080",
+        code: 503,
+        error: "Error processing upstream request: http://recommendation:8080/",
+      },
     ]);
     const nested = fakeServiceHops(recorded("fake-service-v0.7.8-web-api-nested-error-minus1-EOF.json"))!;
     expect(nested.map((h) => [h.from, h.to, h.code])).toEqual([
@@ -139,7 +148,13 @@ describe("destination-side Istio counters", () => {
 
   it("counts the TCP twin istio_tcp_connections_opened_total, in a real scrape full of other series", () => {
     const text = recorded("prom-datadog-istio1.5-proxy-scrape-excerpt.txt");
-    const sources = new Set([...text.matchAll(/istio_tcp_connections_opened_total\{[^}]*reporter="destination"[^}]*source_workload="([^"]+)"[^}]*source_workload_namespace="([^"]+)"/g)].map((m) => `${m[2]}/${m[1]}`));
+    const sources = new Set(
+      [
+        ...text.matchAll(
+          /istio_tcp_connections_opened_total\{[^}]*reporter="destination"[^}]*source_workload="([^"]+)"[^}]*source_workload_namespace="([^"]+)"/g,
+        ),
+      ].map((m) => `${m[2]}/${m[1]}`),
+    );
     expect(sources.size).toBeGreaterThan(0);
     const [ns, name] = [...sources][0].split("/");
     expect(countsFromSource(text, { namespace: ns, name }).get("mutual_tls")).toBeGreaterThan(0);

@@ -4,12 +4,16 @@ import { loadRollout } from "../src/rollout/load";
 
 const lab = loadRollout();
 const plan = (stage: string) => buildPlan(lab, stage);
-const matrix = (stage: string) =>
-  Object.fromEntries(plan(stage).expectations.map((e) => [`${e.from} -> ${e.host}:${e.port}`, e.expect]));
+const matrix = (stage: string) => Object.fromEntries(plan(stage).expectations.map((e) => [`${e.from} -> ${e.host}:${e.port}`, e.expect]));
 
 const IN_MESH = "istioinaction/sleep";
 const OUTSIDE = "default/sleep";
-const SERVICES = ["web-api.istioinaction:8080", "recommendation.istioinaction:8080", "purchase-history.istioinaction:8080", "httpbin.default:8000"];
+const SERVICES = [
+  "web-api.istioinaction:8080",
+  "recommendation.istioinaction:8080",
+  "purchase-history.istioinaction:8080",
+  "httpbin.default:8000",
+];
 
 describe("the lab rollout", () => {
   it("has the workshop's stages in order", () => {
@@ -58,12 +62,11 @@ describe("the lab rollout", () => {
       expect(m[`${IN_MESH} -> ${s}`]).toBe("mtls");
     }
     expect(m[`${OUTSIDE} -> httpbin.default:8000`]).toBe("plaintext");
-    expect(plan("istioinaction-strict").workloads.filter((w) => w.namespace === "istioinaction").map((w) => w.mode)).toEqual([
-      "STRICT",
-      "STRICT",
-      "STRICT",
-      "STRICT",
-    ]);
+    expect(
+      plan("istioinaction-strict")
+        .workloads.filter((w) => w.namespace === "istioinaction")
+        .map((w) => w.mode),
+    ).toEqual(["STRICT", "STRICT", "STRICT", "STRICT"]);
   });
 
   it("at mesh-strict: the out-of-mesh sleep is refused everywhere, the in-mesh sleep still uses mTLS everywhere", () => {

@@ -16,7 +16,8 @@ async function runStack(config: Record<string, string>) {
   const stack = defineRolloutStack();
   const children = [
     ...stack.resources.namespaces.values(),
-    ...[...stack.resources.workloads.values()].flatMap((w) => [w, w.serviceAccount, w.deployment, ...(w.service ? [w.service] : [])]),
+    ...stack.resources.serviceAccounts.values(),
+    ...[...stack.resources.workloads.values()].flatMap((w) => [w, w.deployment, ...(w.service ? [w.service] : [])]),
     stack.resources.policies,
     ...stack.resources.policies.peerAuthentications,
   ];
@@ -42,7 +43,11 @@ describe("the Pulumi program under mocks", () => {
 
   it("declares a ServiceAccount, Deployment and Service per workload with pinned images and explicit sidecar labels", async () => {
     const { resources } = await runStack({ "mtls-rollout:stage": "permissive" });
-    expect(ofType(resources, "kubernetes:apps/v1:Deployment").map((d) => d.name).sort()).toEqual([
+    expect(
+      ofType(resources, "kubernetes:apps/v1:Deployment")
+        .map((d) => d.name)
+        .sort(),
+    ).toEqual([
       "default/httpbin",
       "default/sleep",
       "istioinaction/purchase-history-v1",
@@ -51,13 +56,21 @@ describe("the Pulumi program under mocks", () => {
       "istioinaction/web-api",
     ]);
     const purchase = named(resources, "kubernetes:apps/v1:Deployment", "istioinaction/purchase-history-v1").inputs;
-    expect(purchase.metadata).toEqual({ name: "purchase-history-v1", namespace: "istioinaction", labels: { app: "purchase-history", version: "v1" } });
+    expect(purchase.metadata).toEqual({
+      name: "purchase-history-v1",
+      namespace: "istioinaction",
+      labels: { app: "purchase-history", version: "v1" },
+    });
     expect(purchase.spec.selector.matchLabels).toEqual({ app: "purchase-history", version: "v1" });
     expect(purchase.spec.template.metadata.labels).toEqual({ app: "purchase-history", version: "v1", "sidecar.istio.io/inject": "true" });
     const container = purchase.spec.template.spec.containers[0];
-    expect(container).toMatchObject({ name: "purchase-history", image: "docker.io/nicholasjackson/fake-service:v0.7.8", ports: [{ containerPort: 8080 }] });
+    expect(container).toMatchObject({
+      name: "purchase-history",
+      image: "docker.io/nicholasjackson/fake-service:v0.7.8",
+      ports: [{ containerPort: 8080 }],
+    });
     expect(purchase.spec.template.spec.serviceAccountName).toBe("purchase-history");
-    expect(named(resources, "kubernetes:core/v1:ServiceAccount", "istioinaction/purchase-history-v1").inputs.metadata).toEqual({
+    expect(named(resources, "kubernetes:core/v1:ServiceAccount", "istioinaction/purchase-history").inputs.metadata).toEqual({
       name: "purchase-history",
       namespace: "istioinaction",
     });
@@ -85,16 +98,25 @@ describe("the Pulumi program under mocks", () => {
     permissive: [{ name: "istio-system/default", spec: { mtls: { mode: "PERMISSIVE" } } }],
     "purchase-history-strict": [
       { name: "istio-system/default", spec: { mtls: { mode: "PERMISSIVE" } } },
-      { name: "istioinaction/purchase-history-strict", spec: { selector: { matchLabels: { app: "purchase-history" } }, mtls: { mode: "STRICT" } } },
+      {
+        name: "istioinaction/purchase-history-strict",
+        spec: { selector: { matchLabels: { app: "purchase-history" } }, mtls: { mode: "STRICT" } },
+      },
     ],
     "istioinaction-strict": [
       { name: "istio-system/default", spec: { mtls: { mode: "PERMISSIVE" } } },
-      { name: "istioinaction/purchase-history-strict", spec: { selector: { matchLabels: { app: "purchase-history" } }, mtls: { mode: "STRICT" } } },
+      {
+        name: "istioinaction/purchase-history-strict",
+        spec: { selector: { matchLabels: { app: "purchase-history" } }, mtls: { mode: "STRICT" } },
+      },
       { name: "istioinaction/default", spec: { mtls: { mode: "STRICT" } } },
     ],
     "mesh-strict": [
       { name: "istio-system/default", spec: { mtls: { mode: "STRICT" } } },
-      { name: "istioinaction/purchase-history-strict", spec: { selector: { matchLabels: { app: "purchase-history" } }, mtls: { mode: "STRICT" } } },
+      {
+        name: "istioinaction/purchase-history-strict",
+        spec: { selector: { matchLabels: { app: "purchase-history" } }, mtls: { mode: "STRICT" } },
+      },
       { name: "istioinaction/default", spec: { mtls: { mode: "STRICT" } } },
     ],
   };
@@ -135,7 +157,9 @@ describe("the Pulumi program under mocks", () => {
     // The namespace comes first because the policy's metadata.namespace is the Namespace's output.
     const namespaceUrn = named(resources, "kubernetes:core/v1:Namespace", "istioinaction").urn;
     expect(named(resources, PA_TYPE, "istioinaction/default").propertyDependencies.metadata).toContain(namespaceUrn);
-    expect(named(resources, "kubernetes:apps/v1:Deployment", "istioinaction/web-api").propertyDependencies.metadata).toContain(namespaceUrn);
+    expect(named(resources, "kubernetes:apps/v1:Deployment", "istioinaction/web-api").propertyDependencies.metadata).toContain(
+      namespaceUrn,
+    );
     expect(named(resources, "kubernetes:apps/v1:Deployment", "istioinaction/web-api").dependencies).toContain(
       named(resources, "kubernetes:core/v1:ServiceAccount", "istioinaction/web-api").urn,
     );
@@ -153,7 +177,10 @@ describe("the Pulumi program under mocks", () => {
 
   it("exports the stage, the effective modes and the expectation matrix as stack outputs", async () => {
     const { stack } = await runStack({ "mtls-rollout:stage": "purchase-history-strict" });
-    expect(stack.outputs.effectiveModes.find((w) => w.name === "purchase-history-v1")).toMatchObject({ mode: "STRICT", ports: { "8080": "STRICT" } });
+    expect(stack.outputs.effectiveModes.find((w) => w.name === "purchase-history-v1")).toMatchObject({
+      mode: "STRICT",
+      ports: { "8080": "STRICT" },
+    });
     expect(stack.outputs.expectations).toContainEqual(
       expect.objectContaining({ from: "default/sleep", to: "istioinaction/purchase-history-v1", expect: "refused" }),
     );
@@ -177,7 +204,10 @@ describe("the Pulumi program under mocks", () => {
         "      - { name: cart, namespace: shop, selector: { app: cart }, portLevelMtls: { 8080: STRICT } }",
       ].join("\n"),
     );
-    const { resources } = await runStack({ "mtls-rollout:stage": "cart-port-strict", "mtls-rollout:rollout": path.relative(process.cwd(), file) });
+    const { resources } = await runStack({
+      "mtls-rollout:stage": "cart-port-strict",
+      "mtls-rollout:rollout": path.relative(process.cwd(), file),
+    });
     expect(named(resources, PA_TYPE, "shop/cart").inputs.spec).toEqual({
       selector: { matchLabels: { app: "cart" } },
       mtls: { mode: "UNSET" },
@@ -188,10 +218,22 @@ describe("the Pulumi program under mocks", () => {
 
   const badConfigs: [string, Record<string, string>, RegExp][] = [
     ["a missing stage", {}, /^mtls-rollout:stage: is required$/],
-    ["an unknown stage", { "mtls-rollout:stage": "all-strict" }, /^mtls-rollout:stage: unknown stage "all-strict"; the rollout has permissive, /],
-    ["a stage that is not a DNS label", { "mtls-rollout:stage": "Mesh Strict" }, /^mtls-rollout:stage: must be a DNS-1123 label .* \(got "Mesh Strict"\)$/],
+    [
+      "an unknown stage",
+      { "mtls-rollout:stage": "all-strict" },
+      /^mtls-rollout:stage: unknown stage "all-strict"; the rollout has permissive, /,
+    ],
+    [
+      "a stage that is not a DNS label",
+      { "mtls-rollout:stage": "Mesh Strict" },
+      /^mtls-rollout:stage: must be a DNS-1123 label .* \(got "Mesh Strict"\)$/,
+    ],
     ["a misspelt key", { "mtls-rollout:stage": "permissive", "mtls-rollout:stgae": "x" }, /^mtls-rollout:stgae: unknown key$/],
-    ["a rollout file that does not exist", { "mtls-rollout:stage": "permissive", "mtls-rollout:rollout": "no-such.yaml" }, /no-such\.yaml: cannot be read \(ENOENT\)$/],
+    [
+      "a rollout file that does not exist",
+      { "mtls-rollout:stage": "permissive", "mtls-rollout:rollout": "no-such.yaml" },
+      /^mtls-rollout:rollout: .*no-such\.yaml: cannot be read \(ENOENT\)$/,
+    ],
   ];
   for (const [what, config, message] of badConfigs) {
     it(`stops with one message naming the key and value, and registers nothing, for ${what}`, async () => {

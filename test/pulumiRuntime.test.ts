@@ -34,7 +34,8 @@ describe("index.ts under Pulumi's Node language host", () => {
     const run = runUnderPulumiRuntime("no-such-stage");
     expect(run.failure).toEqual({
       runError: true,
-      message: 'mtls-rollout:stage: unknown stage "no-such-stage"; the rollout has permissive, purchase-history-strict, istioinaction-strict, mesh-strict',
+      message:
+        'mtls-rollout:stage: unknown stage "no-such-stage"; the rollout has permissive, purchase-history-strict, istioinaction-strict, mesh-strict',
     });
     expect(run.registered).toEqual(["pulumi:pulumi:Stack mtls-rollout-dev"]);
   });

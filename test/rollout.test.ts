@@ -50,7 +50,8 @@ describe("reading a rollout", () => {
 
   it("treats default and the mesh root namespace as existing, and takes sidecars from the namespace unless the workload says", () => {
     const rollout = parseRollout({
-      namespaces: [{ name: "default" }, { name: "istio-system" }, { name: "team", injection: true }],
+      meshRootNamespace: "mesh-root",
+      namespaces: [{ name: "default" }, { name: "istio-system" }, { name: "team", injection: true }, { name: "mesh-root" }],
       workloads: [
         { name: "a", namespace: "default", image: "a:1", sidecar: true },
         { name: "b", namespace: "team", image: "b:1", sidecar: false },
@@ -58,32 +59,109 @@ describe("reading a rollout", () => {
       ],
       stages: [{ name: "s" }],
     });
-    expect(rollout.namespaces.map((n) => n.existing)).toEqual([true, true, false]);
+    expect(rollout.namespaces.map((n) => n.existing)).toEqual([true, true, false, true]);
     expect(rollout.workloads.map((w) => w.sidecar)).toEqual([true, false, true]);
   });
 
   const cases: [string, (d: any) => void, string][] = [
     ["an unknown key", (d) => (d.workloads[0].colour = "red"), "workloads[0].colour: unknown key"],
-    ["a misspelt mode", (d) => (d.stages[0].peerAuthentications[0].mode = "STRCT"), 'stages[0].peerAuthentications[0].mode: must be one of UNSET, DISABLE, PERMISSIVE, STRICT (got "STRCT")'],
+    [
+      "a misspelt mode",
+      (d) => (d.stages[0].peerAuthentications[0].mode = "STRCT"),
+      'stages[0].peerAuthentications[0].mode: must be one of UNSET, DISABLE, PERMISSIVE, STRICT (got "STRCT")',
+    ],
     ["a wrong type", (d) => (d.namespaces[0].injection = "yes"), 'namespaces[0].injection: must be a boolean (got "yes")'],
     ["a missing image", (d) => delete d.workloads[0].image, "workloads[0].image: is required"],
-    ["port 0", (d) => (d.workloads[0].service.ports[0].port = 0), "workloads[0].service.ports[0].port: must be a port from 1 to 65535 (got 0)"],
-    ["port 65536", (d) => (d.workloads[0].service.ports[0].targetPort = 65536), "workloads[0].service.ports[0].targetPort: must be a port from 1 to 65535 (got 65536)"],
-    ["a port-level key that is not a number", (d) => (d.stages[0].peerAuthentications[0].portLevelMtls = { http: "STRICT" }), 'stages[0].peerAuthentications[0].portLevelMtls.http: key must be a port number from 1 to 65535 (got "http")'],
-    ["port-level mTLS without a selector", (d) => { delete d.stages[0].peerAuthentications[0].selector; d.stages[0].peerAuthentications[0].portLevelMtls = { 8080: "DISABLE" }; }, "stages[0].peerAuthentications[0].portLevelMtls: requires a selector: Istio rejects port-level mTLS on a namespace- or mesh-wide policy"],
-    ["an empty portLevelMtls", (d) => (d.stages[0].peerAuthentications[0].portLevelMtls = {}), "stages[0].peerAuthentications[0].portLevelMtls: must list at least one port (Istio rejects an empty portLevelMtls)"],
-    ["a selector with a wildcard", (d) => (d.stages[0].peerAuthentications[0].selector = { app: "cart*" }), 'stages[0].peerAuthentications[0].selector.app: must be a label value: letters, digits, \'-\', \'_\' or \'.\', starting and ending with a letter or digit (got "cart*")'],
-    ["a name with shell metacharacters", (d) => (d.workloads[0].name = "cart;rm -rf /"), 'workloads[0].name: must be a DNS-1123 label (lower-case letters, digits and \'-\', starting and ending with a letter or digit) (got "cart;rm -rf /")'],
-    ["a label value over 63 characters", (d) => (d.workloads[0].labels = { app: "x".repeat(64) }), `workloads[0].labels.app: must be at most 63 characters (got "${"x".repeat(64)}")`],
-    ["a duplicate workload", (d) => d.workloads.push({ ...d.workloads[0] }), 'workloads[2].name: duplicate workload "shop/cart" (first at workloads[0])'],
-    ["a workload in an undeclared namespace", (d) => (d.workloads[1].namespace = "shopp"), 'workloads[1].namespace: namespace "shopp" is not declared in namespaces'],
-    ["a call to a workload that does not exist", (d) => (d.workloads[1].calls = ["shop/till"]), 'workloads[1].calls[0]: "shop/till" is not a declared workload'],
-    ["a call to a workload without a service", (d) => (d.workloads[0].calls = ["shop/client"]), 'workloads[0].calls[0]: "shop/client" has no service to call'],
+    [
+      "port 0",
+      (d) => (d.workloads[0].service.ports[0].port = 0),
+      "workloads[0].service.ports[0].port: must be a port from 1 to 65535 (got 0)",
+    ],
+    [
+      "port 65536",
+      (d) => (d.workloads[0].service.ports[0].targetPort = 65536),
+      "workloads[0].service.ports[0].targetPort: must be a port from 1 to 65535 (got 65536)",
+    ],
+    [
+      "a port-level key that is not a number",
+      (d) => (d.stages[0].peerAuthentications[0].portLevelMtls = { http: "STRICT" }),
+      'stages[0].peerAuthentications[0].portLevelMtls.http: key must be a port number from 1 to 65535 (got "http")',
+    ],
+    [
+      "port-level mTLS without a selector",
+      (d) => {
+        delete d.stages[0].peerAuthentications[0].selector;
+        d.stages[0].peerAuthentications[0].portLevelMtls = { 8080: "DISABLE" };
+      },
+      "stages[0].peerAuthentications[0].portLevelMtls: requires a selector: Istio rejects port-level mTLS on a namespace- or mesh-wide policy",
+    ],
+    [
+      "an empty portLevelMtls",
+      (d) => (d.stages[0].peerAuthentications[0].portLevelMtls = {}),
+      "stages[0].peerAuthentications[0].portLevelMtls: must list at least one port (Istio rejects an empty portLevelMtls)",
+    ],
+    [
+      "a selector with a wildcard",
+      (d) => (d.stages[0].peerAuthentications[0].selector = { app: "cart*" }),
+      "stages[0].peerAuthentications[0].selector.app: must be a label value: letters, digits, '-', '_' or '.', starting and ending with a letter or digit (got \"cart*\")",
+    ],
+    [
+      "a name with shell metacharacters",
+      (d) => (d.workloads[0].name = "cart;rm -rf /"),
+      "workloads[0].name: must be a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit) (got \"cart;rm -rf /\")",
+    ],
+    [
+      "a label value over 63 characters",
+      (d) => (d.workloads[0].labels = { app: "x".repeat(64) }),
+      `workloads[0].labels.app: must be at most 63 characters (got "${"x".repeat(64)}")`,
+    ],
+    [
+      "a duplicate workload",
+      (d) => d.workloads.push({ ...d.workloads[0] }),
+      'workloads[2].name: duplicate workload "shop/cart" (first at workloads[0])',
+    ],
+    [
+      "a workload in an undeclared namespace",
+      (d) => (d.workloads[1].namespace = "shopp"),
+      'workloads[1].namespace: namespace "shopp" is not declared in namespaces',
+    ],
+    [
+      "a call to a workload that does not exist",
+      (d) => (d.workloads[1].calls = ["shop/till"]),
+      'workloads[1].calls[0]: "shop/till" is not a declared workload',
+    ],
+    [
+      "a call to a workload without a service",
+      (d) => (d.workloads[0].calls = ["shop/client"]),
+      'workloads[0].calls[0]: "shop/client" has no service to call',
+    ],
     ["a duplicate stage name", (d) => d.stages.push({ name: "strict" }), 'stages[1].name: duplicate stage "strict" (first at stages[0])'],
+    [
+      "a UDP port, which no sidecar intercepts",
+      (d) => (d.workloads[0].service.ports[0].protocol = "UDP"),
+      'workloads[0].service.ports[0].protocol: must be TCP: Istio\'s sidecars do not intercept UDP or SCTP (got "UDP")',
+    ],
+    [
+      "a workload with no pods",
+      (d) => (d.workloads[0].replicas = 0),
+      "workloads[0].replicas: at least one pod: a workload without pods has no behaviour to verify (got 0)",
+    ],
     ["an empty stages list", (d) => (d.stages = []), "stages: a rollout needs at least one stage (got [])"],
-    ["a policy in an undeclared namespace", (d) => (d.stages[0].peerAuthentications[0].namespace = "other"), 'stages[0].peerAuthentications[0].namespace: "other" is neither a declared namespace nor the mesh root namespace "istio-system"'],
-    ["two workloads whose Services would select each other's pods", (d) => (d.workloads[1].labels = { app: "cart", role: "client" }), 'workloads[0].labels: {"app":"cart"} also select the pods of shop/client; give each workload a distinguishing label'],
-    ["a multi-port service with an unnamed port", (d) => d.workloads[0].service.ports.push({ name: "grpc", port: 90 }), "workloads[0].service.ports[0].name: is required when a service has more than one port"],
+    [
+      "a policy in an undeclared namespace",
+      (d) => (d.stages[0].peerAuthentications[0].namespace = "other"),
+      'stages[0].peerAuthentications[0].namespace: "other" is neither a declared namespace nor the mesh root namespace "istio-system"',
+    ],
+    [
+      "two workloads whose Services would select each other's pods",
+      (d) => (d.workloads[1].labels = { app: "cart", role: "client" }),
+      'workloads[0].labels: {"app":"cart"} also select the pods of shop/client; give each workload a distinguishing label',
+    ],
+    [
+      "a multi-port service with an unnamed port",
+      (d) => d.workloads[0].service.ports.push({ name: "grpc", port: 90 }),
+      "workloads[0].service.ports[0].name: is required when a service has more than one port",
+    ],
   ];
   for (const [what, change, message] of cases) {
     it(`rejects ${what}, naming the path and the value`, () => {
@@ -99,16 +177,31 @@ describe("reading a rollout", () => {
       error = err as InputError;
     }
     expect(error?.lines()).toEqual([
-      'mine.yaml: namespaces[0].name: must be a DNS-1123 label (lower-case letters, digits and \'-\', starting and ending with a letter or digit) (got "Shop")',
+      "mine.yaml: namespaces[0].name: must be a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit) (got \"Shop\")",
       "mine.yaml: stages[0].extra: unknown key",
     ]);
   });
 
   it.each([
-    ["text that is not YAML", "a: [\n", /^not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a \] at line 2, column 1$/],
+    [
+      "text that is not YAML",
+      "a: [\n",
+      /^not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a \] at line 2, column 1$/,
+    ],
     ["duplicate keys", "stages: []\nstages: []\n", /^not valid YAML: Map keys must be unique at line 2, column 1$/],
     ["a YAML list instead of a mapping", "- 1\n", /^must be a YAML mapping with namespaces, workloads and stages$/],
-    ["aliases that expand hugely", ["a: &a [x, x, x, x, x, x, x, x, x, x]", ...Array.from({ length: 8 }, (_, i) => `${"bcdefghi"[i]}: &${"bcdefghi"[i]} [*${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}]`)].join("\n"), /^not usable YAML: Excessive alias count indicates a resource exhaustion attack$/],
+    [
+      "aliases that expand hugely",
+      [
+        "a: &a [x, x, x, x, x, x, x, x, x, x]",
+        ...Array.from(
+          { length: 8 },
+          (_, i) =>
+            `${"bcdefghi"[i]}: &${"bcdefghi"[i]} [*${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}, *${"abcdefgh"[i]}]`,
+        ),
+      ].join("\n"),
+      /^not usable YAML: Excessive alias count indicates a resource exhaustion attack$/,
+    ],
   ])("rejects %s with one message", (_what, text, message) => {
     let error: InputError | undefined;
     try {
@@ -124,6 +217,7 @@ describe("reading a rollout", () => {
     const missing = path.join(os.tmpdir(), "mtls-rollout-no-such-file.yaml");
     expect(() => loadRollout(missing)).toThrow(`${missing}: cannot be read (ENOENT)`);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-"));
-    expect(() => loadRollout(dir)).toThrow(`${dir}: cannot be read (EISDIR)`);
+    expect(() => loadRollout(dir)).toThrow(`${dir}: is not a regular file`);
+    expect(() => loadRollout("/dev/zero")).toThrow("/dev/zero: is not a regular file");
   });
 });

@@ -55,14 +55,22 @@ describe("the model against istio.io's recorded task outputs", () => {
 
 function singleWorkloadMesh(policies: unknown[], extra: { clientSidecar?: boolean } = {}) {
   return parseRollout({
-    namespaces: [{ name: "app", injection: true }, { name: "client", injection: extra.clientSidecar ?? true }],
+    namespaces: [
+      { name: "app", injection: true },
+      { name: "client", injection: extra.clientSidecar ?? true },
+    ],
     workloads: [
       {
         name: "api",
         namespace: "app",
         labels: { app: "api", tier: "backend" },
         image: "api:1",
-        service: { ports: [{ name: "http", port: 80, targetPort: 8080 }, { name: "grpc", port: 90, targetPort: 9090 }] },
+        service: {
+          ports: [
+            { name: "http", port: 80, targetPort: 8080 },
+            { name: "grpc", port: 90, targetPort: 9090 },
+          ],
+        },
       },
       { name: "probe", namespace: "client", image: "curl:1", probe: true },
     ],
@@ -114,20 +122,31 @@ describe("effective modes follow istiod's ComposePeerAuthentication", () => {
   });
 
   it("applies port-level modes to workload (target) ports only, with UNSET ports taking the workload mode", () => {
-    const api = effective([
+    const policies = [
       { name: "default", namespace: "app", mode: "STRICT" },
       { name: "api", namespace: "app", selector: { app: "api" }, portLevelMtls: { 8080: "DISABLE", 9090: "UNSET", 80: "PERMISSIVE" } },
-    ]);
+    ];
+    const plan = buildPlan(singleWorkloadMesh(policies), "s");
+    const api = plan.workloads.find((w) => w.name === "api")!;
     expect(api).toMatchObject({ mode: "STRICT", ports: { "8080": "DISABLE", "9090": "STRICT" } });
-    // 80 is the Service port, not a target port: it is not a port of the workload.
+    // 80 is the Service port, not a target port: Istio applies nothing for it, and the plan says so.
     expect(api.ports).not.toHaveProperty("80");
+    expect(plan.warnings).toEqual([
+      {
+        path: "stages[0].peerAuthentications[1].portLevelMtls.80",
+        message: 'is no target port of a workload "app/api" selects; port-level keys are workload ports, not Service ports',
+      },
+    ]);
   });
 
   it("ignores selector policies in the mesh root namespace, with a warning", () => {
     const plan = buildPlan(singleWorkloadMesh([{ name: "api", namespace: "istio-system", selector: { app: "api" }, mode: "STRICT" }]), "s");
     expect(plan.workloads.find((w) => w.name === "api")!.mode).toBe("PERMISSIVE");
     expect(plan.peerAuthentications[0].scope).toBe("ignored");
-    expect(plan.warnings).toContainEqual({ path: "istio-system/api", message: "has a selector in the mesh root namespace, so Istio ignores it" });
+    expect(plan.warnings).toContainEqual({
+      path: "stages[0].peerAuthentications[0]",
+      message: '"istio-system/api" has a selector in the mesh root namespace, so Istio ignores it',
+    });
   });
 
   it("treats an empty selector as namespace-wide, as Istio does, and says so", () => {
@@ -137,30 +156,56 @@ describe("effective modes follow istiod's ComposePeerAuthentication", () => {
     expect(plan.warnings[0].path).toBe("stages[0].peerAuthentications[0].selector");
   });
 
-  it("matches a selector only when all its labels are on the pod", () => {
-    expect(effective([{ name: "p", namespace: "app", selector: { app: "api", tier: "backend" }, mode: "STRICT" }]).mode).toBe("STRICT");
-    expect(effective([{ name: "p", namespace: "app", selector: { app: "api", tier: "frontend" }, mode: "STRICT" }]).mode).toBe("PERMISSIVE");
+  it("matches selectors against the labels the running pod carries, including the injector's", () => {
+    expect(effective([{ name: "p", namespace: "app", selector: { "security.istio.io/tlsMode": "istio" }, mode: "STRICT" }]).mode).toBe(
+      "STRICT",
+    );
+    expect(effective([{ name: "p", namespace: "app", selector: { "sidecar.istio.io/inject": "true" }, mode: "STRICT" }]).mode).toBe(
+      "STRICT",
+    );
+    expect(effective([{ name: "p", namespace: "app", selector: { "service.istio.io/canonical-name": "api" }, mode: "STRICT" }]).mode).toBe(
+      "STRICT",
+    );
   });
 
-  it("reports duplicate policies at one level as an error instead of guessing which Istio keeps", () => {
+  it("matches a selector only when all its labels are on the pod", () => {
+    expect(effective([{ name: "p", namespace: "app", selector: { app: "api", tier: "backend" }, mode: "STRICT" }]).mode).toBe("STRICT");
+    expect(effective([{ name: "p", namespace: "app", selector: { app: "api", tier: "frontend" }, mode: "STRICT" }]).mode).toBe(
+      "PERMISSIVE",
+    );
+  });
+
+  it("reports duplicate policies at one level as an error, with their paths in the file, instead of guessing which Istio keeps", () => {
     const duplicate = (policies: unknown[]) => {
       try {
-        buildPlan(singleWorkloadMesh(policies), "s");
+        singleWorkloadMesh(policies);
       } catch (err) {
         return (err as InputError).problems.map((p) => `${p.path}: ${p.message}`);
       }
       return [];
     };
-    expect(duplicate([{ name: "default", namespace: "app", mode: "STRICT" }, { name: "other", namespace: "app", mode: "DISABLE" }])).toEqual([
-      'app/other: is a second namespace-wide PeerAuthentication besides "app/default"; Istio would keep only the older one, so declare one (named "default") (stage "s")',
+    expect(
+      duplicate([
+        { name: "default", namespace: "app", mode: "STRICT" },
+        { name: "other", namespace: "app", mode: "DISABLE" },
+      ]),
+    ).toEqual([
+      'stages[0].peerAuthentications[1]: "app/other" is a second namespace-wide PeerAuthentication at stage "s", besides "app/default" (stages[0].peerAuthentications[0]); Istio would keep only the older one, so declare one, named "default"',
     ]);
-    expect(duplicate([{ name: "a", namespace: "istio-system" }, { name: "b", namespace: "istio-system" }])[0]).toMatch(/^istio-system\/b: is a second mesh-wide/);
+    expect(
+      duplicate([
+        { name: "a", namespace: "istio-system" },
+        { name: "b", namespace: "istio-system" },
+      ])[0],
+    ).toMatch(/^stages\[0\]\.peerAuthentications\[1\]: "istio-system\/b" is a second mesh-wide/);
     expect(
       duplicate([
         { name: "one", namespace: "app", selector: { app: "api" }, mode: "STRICT" },
         { name: "two", namespace: "app", selector: { tier: "backend" }, mode: "DISABLE" },
       ]),
-    ).toEqual(['app/api: is selected by several PeerAuthentications (app/one, app/two); Istio would apply only the oldest, so keep one (stage "s")']);
+    ).toEqual([
+      'stages[0].peerAuthentications[1]: "app/two" selects workload "app/api" at stage "s", as does "app/one" (stages[0].peerAuthentications[0]); Istio would apply only the oldest, so keep one',
+    ]);
   });
 });
 
@@ -178,7 +223,9 @@ describe("expected outcomes follow auto mTLS", () => {
   });
 
   it("sends plaintext to a port whose own policy is DISABLE, even from a sidecar", () => {
-    expect(edges([{ name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT", portLevelMtls: { 8080: "DISABLE" } }])).toEqual({
+    expect(
+      edges([{ name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT", portLevelMtls: { 8080: "DISABLE" } }]),
+    ).toEqual({
       8080: "plaintext",
       9090: "mtls",
     });
@@ -204,6 +251,12 @@ describe("expected outcomes follow auto mTLS", () => {
     const rollout = istioTaskRollout([{ name: "s", peerAuthentications: [MESH_STRICT] }]);
     const plan = buildPlan(rollout, "s");
     const edge = plan.expectations.find((e) => e.from === "foo/sleep" && e.to === "legacy/httpbin")!;
-    expect(edge).toMatchObject({ expect: "plaintext", host: "httpbin.legacy", port: 8000, targetPort: 8080, reason: "server has no sidecar" });
+    expect(edge).toMatchObject({
+      expect: "plaintext",
+      host: "httpbin.legacy",
+      port: 8000,
+      targetPort: 8080,
+      reason: "server has no sidecar",
+    });
   });
 });

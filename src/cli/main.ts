@@ -36,7 +36,8 @@ function positiveInt(name: string, max: number) {
 }
 
 function contextName(value: string): string {
-  if (!/^[^\s]{1,253}$/.test(value)) throw new InputError([{ path: "--context", message: `must be a kubeconfig context name (got ${JSON.stringify(value)})` }]);
+  if (!/^[^\s]{1,253}$/.test(value))
+    throw new InputError([{ path: "--context", message: `must be a kubeconfig context name (got ${JSON.stringify(value)})` }]);
   return value;
 }
 
@@ -82,24 +83,37 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
     .option("--concurrency <n>", "servers probed at once", positiveInt("--concurrency", 64), 4)
     .option("--json", "print one JSON object instead of a table")
     .exitOverride()
-    .action(async (opts: { stage: string; rollout?: string; context?: string; timeout: number; rounds: number; concurrency: number; json?: boolean }) => {
-      const rollout = loadRollout(opts.rollout);
-      const plan = withOptionNames(() => buildPlan(rollout, opts.stage));
-      const runner = kubectlRunner(io.env.KUBECTL || "kubectl", opts.context);
-      const result = await verifyPlan(plan, rollout, runner, {
-        requiredStreak: opts.rounds,
-        timeoutMs: opts.timeout * 1000,
-        concurrency: opts.concurrency,
-        roundIntervalMs: 2000,
-        timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 20_000 },
-        onRound: io.interactive
-          ? (p) => io.stderr(`\rround ${p.round}: ${p.held}/${p.total} edges hold, ${p.contradicting} contradict, ${p.inconclusive} inconclusive `)
-          : undefined,
-      });
-      if (io.interactive) io.stderr("\n");
-      io.stdout(opts.json ? JSON.stringify(verificationJson(result), null, 2) + "\n" : renderVerificationText(result));
-      setExit(exitCodeOf(result));
-    });
+    .action(
+      async (opts: {
+        stage: string;
+        rollout?: string;
+        context?: string;
+        timeout: number;
+        rounds: number;
+        concurrency: number;
+        json?: boolean;
+      }) => {
+        const rollout = loadRollout(opts.rollout);
+        const plan = withOptionNames(() => buildPlan(rollout, opts.stage));
+        const runner = kubectlRunner(io.env.KUBECTL || "kubectl", opts.context);
+        const result = await verifyPlan(plan, rollout, runner, {
+          requiredStreak: opts.rounds,
+          timeoutMs: opts.timeout * 1000,
+          concurrency: opts.concurrency,
+          roundIntervalMs: 2000,
+          timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 20_000 },
+          onRound: io.interactive
+            ? (p) =>
+                io.stderr(
+                  `\rround ${p.round}: ${p.held}/${p.total} edges hold, ${p.contradicting} contradict, ${p.inconclusive} inconclusive `,
+                )
+            : undefined,
+        });
+        if (io.interactive) io.stderr("\n");
+        io.stdout(opts.json ? JSON.stringify(verificationJson(result), null, 2) + "\n" : renderVerificationText(result));
+        setExit(exitCodeOf(result));
+      },
+    );
 
   return program;
 }

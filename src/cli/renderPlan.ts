@@ -13,7 +13,11 @@ function table(head: string[], rows: (string | number)[][]): string {
 }
 
 function labelsText(labels: Record<string, string> | null): string {
-  return labels === null ? "(all)" : Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",");
+  return labels === null
+    ? "(all)"
+    : Object.entries(labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(",");
 }
 
 function portsText(ports: Record<string, string>): string {

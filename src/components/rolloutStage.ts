@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { namespaceManifest } from "../manifests/kubernetes";
+import { namespaceManifest, serviceAccountManifest } from "../manifests/kubernetes";
 import type { Plan, PlannedPolicy } from "../model/plan";
 import type { Rollout } from "../model/rollout";
 import { selects } from "../model/semantics";
@@ -17,6 +17,8 @@ export interface RolloutStageArgs {
 /** Everything one stage of a rollout declares: namespaces, workloads and the stage's PeerAuthentications. */
 export class RolloutStage extends pulumi.ComponentResource {
   readonly namespaces: Map<string, k8s.core.v1.Namespace>;
+  /** One per namespace/name, shared by the workloads that run as it. */
+  readonly serviceAccounts: Map<string, k8s.core.v1.ServiceAccount>;
   readonly workloads: Map<string, SampleWorkload>;
   readonly policies: StagePolicies;
 
@@ -31,13 +33,37 @@ export class RolloutStage extends pulumi.ComponentResource {
         .map((ns) => [ns.name, new k8s.core.v1.Namespace(ns.name, namespaceManifest(ns), child)]),
     );
     // Children reference the Namespace's output, so Pulumi creates the namespace first and deletes it last.
-    const namespaceOf = (namespace: string): pulumi.Input<string> =>
-      this.namespaces.get(namespace)?.metadata.name ?? namespace;
+    const namespaceOf = (namespace: string): pulumi.Input<string> => this.namespaces.get(namespace)?.metadata.name ?? namespace;
+
+    this.serviceAccounts = new Map();
+    for (const w of rollout.workloads) {
+      const key = `${w.namespace}/${w.serviceAccount}`;
+      // Every namespace has its own `default` account, owned by Kubernetes: never manage (or destroy) it.
+      if (w.serviceAccount === "default" || this.serviceAccounts.has(key)) continue;
+      const manifest = serviceAccountManifest(w.namespace, w.serviceAccount);
+      this.serviceAccounts.set(
+        key,
+        new k8s.core.v1.ServiceAccount(
+          key,
+          { ...manifest, metadata: { ...manifest.metadata, namespace: namespaceOf(w.namespace) } },
+          child,
+        ),
+      );
+    }
 
     this.workloads = new Map(
       rollout.workloads.map((w) => [
         w.ref,
-        new SampleWorkload(w.ref, { workload: w, namespace: namespaceOf(w.namespace), provider }, child),
+        new SampleWorkload(
+          w.ref,
+          {
+            workload: w,
+            namespace: namespaceOf(w.namespace),
+            serviceAccount: this.serviceAccounts.get(`${w.namespace}/${w.serviceAccount}`),
+            provider,
+          },
+          child,
+        ),
       ]),
     );
 
@@ -46,7 +72,7 @@ export class RolloutStage extends pulumi.ComponentResource {
         .filter((w) => {
           if (policy.scope === "mesh") return true;
           if (w.namespace !== policy.namespace) return false;
-          return policy.selector === null || selects(policy.selector, w.labels);
+          return policy.selector === null || selects(policy.selector, w.podLabels);
         })
         .map((w) => this.workloads.get(w.ref)!);
 

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { deploymentManifest, serviceAccountManifest, serviceManifest } from "../manifests/kubernetes";
+import { deploymentManifest, serviceManifest } from "../manifests/kubernetes";
 import type { Workload } from "../model/rollout";
 
 export interface SampleWorkloadArgs {
@@ -8,12 +8,13 @@ export interface SampleWorkloadArgs {
   workload: Workload;
   /** The workload's namespace name; an Output of the Namespace resource when this stack creates it. */
   namespace: pulumi.Input<string>;
+  /** The workload's ServiceAccount when this stack manages it (not for `default`, which Kubernetes owns). */
+  serviceAccount?: k8s.core.v1.ServiceAccount;
   provider: k8s.Provider;
 }
 
-/** One workload of the mesh: its ServiceAccount (the identity mTLS certificates carry), Deployment and Service. */
+/** One workload of the mesh: its Deployment and Service. */
 export class SampleWorkload extends pulumi.ComponentResource {
-  readonly serviceAccount: k8s.core.v1.ServiceAccount;
   readonly deployment: k8s.apps.v1.Deployment;
   readonly service?: k8s.core.v1.Service;
 
@@ -22,14 +23,12 @@ export class SampleWorkload extends pulumi.ComponentResource {
     const child = { parent: this, provider: args.provider };
     const { workload } = args;
 
-    const sa = serviceAccountManifest(workload);
-    this.serviceAccount = new k8s.core.v1.ServiceAccount(name, { metadata: { ...sa.metadata, namespace: args.namespace } }, child);
-
     const deployment = deploymentManifest(workload);
     this.deployment = new k8s.apps.v1.Deployment(
       name,
       { metadata: { ...deployment.metadata, namespace: args.namespace }, spec: deployment.spec },
-      { ...child, dependsOn: [this.serviceAccount] },
+      // The pod's identity, which its mTLS certificate carries, must exist before the pod.
+      { ...child, dependsOn: args.serviceAccount ? [args.serviceAccount] : [] },
     );
 
     const service = serviceManifest(workload);
@@ -41,6 +40,6 @@ export class SampleWorkload extends pulumi.ComponentResource {
       );
     }
 
-    this.registerOutputs({ serviceAccount: this.serviceAccount, deployment: this.deployment, service: this.service });
+    this.registerOutputs({ deployment: this.deployment, service: this.service });
   }
 }

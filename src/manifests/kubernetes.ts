@@ -3,12 +3,11 @@
  * so tests can check them against the published schemas without an engine.
  */
 import type { PlannedPolicy } from "../model/plan";
-import type { Namespace, Workload } from "../model/rollout";
+import { INJECT_LABEL, Namespace, Workload } from "../model/rollout";
 
 export const PEER_AUTHENTICATION_API_VERSION = "security.istio.io/v1";
 /** Which stage's declaration a policy comes from, so `kubectl get pa -o yaml` tells a reviewer. */
 export const STAGE_ANNOTATION = "mtls-rollout.io/defined-in-stage";
-const INJECT_LABEL = "sidecar.istio.io/inject";
 
 export interface ObjectMeta {
   name: string;
@@ -23,8 +22,8 @@ export function namespaceManifest(ns: Namespace) {
   return { apiVersion: "v1" as const, kind: "Namespace" as const, metadata: { name: ns.name, labels } };
 }
 
-export function serviceAccountManifest(w: Workload) {
-  return { apiVersion: "v1" as const, kind: "ServiceAccount" as const, metadata: { name: w.serviceAccount, namespace: w.namespace } };
+export function serviceAccountManifest(namespace: string, name: string) {
+  return { apiVersion: "v1" as const, kind: "ServiceAccount" as const, metadata: { name, namespace } };
 }
 
 export function deploymentManifest(w: Workload) {

@@ -41,7 +41,7 @@ export function describeValue(value: unknown): string {
   if (value === undefined) return "nothing";
   let text: string;
   try {
-    text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+    text = typeof value === "string" ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
   } catch {
     text = String(value);
   }
@@ -55,6 +55,27 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
     cur = (cur as Record<PropertyKey, unknown>)[key as string];
   }
   return cur;
+}
+
+/** zod's defaults start like this; a message written for the schema is kept as written. */
+const ZOD_DEFAULT = /^(Invalid|Too small|Too big|Expected)\b/;
+
+function messageOf(issue: z.core.$ZodIssue): string {
+  if (!ZOD_DEFAULT.test(issue.message)) return issue.message;
+  switch (issue.code) {
+    case "invalid_value":
+      return `must be one of ${issue.values.map(String).join(", ")}`;
+    case "invalid_type":
+      return `must be ${issue.expected === "record" ? "a mapping" : `a ${issue.expected}`}`;
+    case "invalid_union":
+      return "is not in any accepted form";
+    case "too_small":
+      return issue.origin === "array" ? `must have at least ${issue.minimum} entries` : `must be at least ${issue.minimum}`;
+    case "too_big":
+      return issue.origin === "array" ? `must have at most ${issue.maximum} entries` : `must be at most ${issue.maximum}`;
+    default:
+      return issue.message;
+  }
 }
 
 /** Turns zod's issues into problems that name the path and the offending value. */
@@ -77,14 +98,7 @@ export function problemsFromZod(error: z.ZodError, input: unknown, prefix: reado
       problems.push({ path: formatPath(path), message: "is required" });
       continue;
     }
-    const message = issue.code === "invalid_value" && "values" in issue
-      ? `must be one of ${issue.values.map(String).join(", ")}`
-      : issue.code === "invalid_type"
-        ? `must be ${issue.expected === "record" ? "a mapping" : `a ${issue.expected}`}`
-        : issue.code === "invalid_union"
-          ? "is not in any accepted form"
-          : issue.message;
-    problems.push({ path: formatPath(path), message: `${message} (got ${describeValue(value)})` });
+    problems.push({ path: formatPath(path), message: `${messageOf(issue)} (got ${describeValue(value)})` });
   }
   return problems;
 }

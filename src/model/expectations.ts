@@ -27,16 +27,20 @@ export function expectedOutcome(
   targetPort: number,
   index: PolicyIndex,
 ): { expect: Outcome; reason: string } {
-  const portMode = server.mode === null ? null : server.ports.get(targetPort) ?? server.mode;
+  const portMode = server.mode === null ? null : (server.ports.get(targetPort) ?? server.mode);
   if (!client.sidecar) {
     return portMode === "STRICT"
       ? { expect: "refused", reason: "client has no sidecar and the target port is STRICT" }
-      : { expect: "plaintext", reason: server.mode === null ? "neither side has a sidecar" : `client has no sidecar; target port is ${portMode}` };
+      : {
+          expect: "plaintext",
+          reason: server.mode === null ? "neither side has a sidecar" : `client has no sidecar; target port is ${portMode}`,
+        };
   }
   if (server.mode === null) return { expect: "plaintext", reason: "server has no sidecar" };
   const serviceMode = index.serviceMode(server.workload.namespace);
   if (serviceMode === "DISABLE") {
-    const scope = index.namespacePolicy(server.workload.namespace) ? "namespace" : "mesh";
+    const nsMode = index.namespacePolicy(server.workload.namespace)?.mode;
+    const scope = nsMode !== undefined && nsMode !== "UNSET" ? "namespace" : "mesh";
     return portMode === "STRICT"
       ? { expect: "refused", reason: `${scope}-wide DISABLE turns auto mTLS off, and the target port is STRICT` }
       : { expect: "plaintext", reason: `${scope}-wide DISABLE turns auto mTLS off` };

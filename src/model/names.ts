@@ -28,12 +28,18 @@ export function isLabelKey(key: string): boolean {
 
 export const labelKey = z
   .string()
-  .refine(isLabelKey, "must be a label key: an optional DNS subdomain prefix and '/', then a name of at most 63 letters, digits, '-', '_' or '.'");
+  .refine(
+    isLabelKey,
+    "must be a label key: an optional DNS subdomain prefix and '/', then a name of at most 63 letters, digits, '-', '_' or '.'",
+  );
 
 export const labelValue = z
   .string()
   .max(63, "must be at most 63 characters")
-  .refine((v) => v === "" || QUALIFIED_NAME_PART.test(v), "must be a label value: letters, digits, '-', '_' or '.', starting and ending with a letter or digit");
+  .refine(
+    (v) => v === "" || QUALIFIED_NAME_PART.test(v),
+    "must be a label value: letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+  );
 
 export const labels = z.record(labelKey, labelValue);
 
@@ -58,12 +64,10 @@ export const imageRef = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._\-/:@]*$/, "must be an image reference such as registry/name:tag or name@sha256:digest");
 
 /** `namespace/name` as written in `calls` and in edge endpoints. */
-export const workloadRef = z
-  .string()
-  .refine((v) => {
-    const parts = v.split("/");
-    return parts.length === 2 && parts.every((p) => p.length <= 63 && DNS1123_LABEL.test(p));
-  }, "must be namespace/workload, both DNS-1123 labels");
+export const workloadRef = z.string().refine((v) => {
+  const parts = v.split("/");
+  return parts.length === 2 && parts.every((p) => p.length <= 63 && DNS1123_LABEL.test(p));
+}, "must be namespace/workload, both DNS-1123 labels");
 
 /** An absolute URL path for probes: RFC 3986 path characters only, so it is one plain argv element. */
 export const urlPath = z

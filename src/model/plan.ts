@@ -1,6 +1,7 @@
 import { InputError, Problem, describeValue } from "./errors";
 import { Edge, edgesTo } from "./expectations";
 import type { PeerAuthentication, Rollout, Stage } from "./rollout";
+import { policiesInForceAt } from "./stages";
 import type { MtlsMode, ResolvedMode } from "./schema";
 import { EffectiveWorkload, PolicyIndex, Scope, scopeOf } from "./semantics";
 
@@ -47,14 +48,9 @@ export function findStage(rollout: Rollout, name: string): { stage: Stage; index
   return { stage: rollout.stages[index], index };
 }
 
-/** Stage k applies the policies of stages 1..k; a later declaration of the same namespace/name replaces the earlier one. */
+/** The policies in force at a stage, with the stage whose declaration of each is in force. */
 export function policiesInForce(rollout: Rollout, stageName: string): { policy: PeerAuthentication; definedIn: string }[] {
-  const { index } = findStage(rollout, stageName);
-  const byId = new Map<string, { policy: PeerAuthentication; definedIn: string }>();
-  for (const stage of rollout.stages.slice(0, index + 1)) {
-    for (const policy of stage.peerAuthentications) byId.set(`${policy.namespace}/${policy.name}`, { policy, definedIn: stage.name });
-  }
-  return [...byId.values()];
+  return policiesInForceAt(rollout, findStage(rollout, stageName).index);
 }
 
 function plannedWorkload(e: EffectiveWorkload): PlannedWorkload {
@@ -76,10 +72,11 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
   const index = new PolicyIndex(
     inForce.map((p) => p.policy),
     rollout.meshRootNamespace,
+    stage.name,
   );
   const effective = rollout.workloads.map((w) => index.effective(w));
   if (index.problems.length > 0) {
-    throw new InputError(index.problems.map((p) => ({ ...p, message: `${p.message} (stage ${describeValue(stageName)})` })));
+    throw new InputError(index.problems);
   }
   const probes = rollout.workloads.filter((w) => w.probe);
   const expectations = probes.flatMap((client) =>
@@ -103,6 +100,6 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
     workloads: effective.map(plannedWorkload),
     expectations,
     calls,
-    warnings: [...rollout.warnings, ...index.warnings],
+    warnings: [...rollout.warnings, ...index.warnings, ...index.portLevelWarnings(rollout.workloads)],
   };
 }

@@ -1,5 +1,6 @@
 import { InputError, Problem, describeValue, problemsFromZod } from "./errors";
 import { MtlsMode, rolloutFileSchema, RolloutFile } from "./schema";
+import { stageConflicts } from "./semantics";
 
 export interface Namespace {
   name: string;
@@ -13,7 +14,7 @@ export interface ServicePort {
   name?: string;
   port: number;
   targetPort: number;
-  protocol: "TCP" | "UDP" | "SCTP";
+  protocol: "TCP";
 }
 
 export interface Workload {
@@ -21,7 +22,10 @@ export interface Workload {
   ref: string;
   name: string;
   namespace: string;
+  /** The labels the rollout gives the pods; the Deployment and Service select by them. */
   labels: Record<string, string>;
+  /** Every label the running pods carry, including the ones the sidecar injector adds: what PeerAuthentication selectors match. */
+  podLabels: Record<string, string>;
   sidecar: boolean;
   image: string;
   container: string;
@@ -44,6 +48,8 @@ export interface PeerAuthentication {
   mode: MtlsMode;
   /** Keyed by workload (target) port. */
   portLevelMtls?: Record<number, MtlsMode>;
+  /** Where the rollout file declares it (`stages[1].peerAuthentications[0]`), for messages. */
+  origin: string;
 }
 
 export interface Stage {
@@ -62,7 +68,23 @@ export interface Rollout {
 }
 
 /** Namespaces every cluster has, which a rollout may use but must not try to create. */
-const CLUSTER_NAMESPACES = new Set(["default", "kube-system", "kube-public", "kube-node-lease"]);
+const CLUSTER_NAMESPACES = new Set(["default", "kube-system", "kube-public", "kube-node-lease", "istio-system"]);
+
+export const INJECT_LABEL = "sidecar.istio.io/inject";
+
+/**
+ * The labels a workload's pods end up with: ours, the explicit injection label, and what Istio's
+ * injector adds to a pod it injects (injection-template.yaml: tlsMode and the canonical service labels).
+ */
+export function podLabels(name: string, labels: Record<string, string>, sidecar: boolean): Record<string, string> {
+  const pod: Record<string, string> = { ...labels, [INJECT_LABEL]: String(sidecar) };
+  if (sidecar) {
+    pod["security.istio.io/tlsMode"] = "istio";
+    pod["service.istio.io/canonical-name"] ??= labels["app.kubernetes.io/name"] ?? labels.app ?? name;
+    pod["service.istio.io/canonical-revision"] ??= labels["app.kubernetes.io/version"] ?? labels.version ?? "latest";
+  }
+  return pod;
+}
 
 /** Validates a parsed rollout document; throws InputError with every problem found. */
 export function parseRollout(data: unknown, source?: string): Rollout {
@@ -71,6 +93,8 @@ export function parseRollout(data: unknown, source?: string): Rollout {
   const problems: Problem[] = [];
   const rollout = normalise(parsed.data, problems);
   crossCheck(rollout, problems);
+  // Only a rollout whose references hold can be resolved stage by stage.
+  if (problems.length === 0) problems.push(...stageConflicts(rollout));
   if (problems.length > 0) throw new InputError(problems, source);
   return rollout;
 }
@@ -83,27 +107,32 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
     existing: ns.existing ?? (CLUSTER_NAMESPACES.has(ns.name) || ns.name === file.meshRootNamespace),
   }));
   const injectionOf = new Map(namespaces.map((ns) => [ns.name, ns.injection]));
-  const workloads: Workload[] = file.workloads.map((w) => ({
-    ref: `${w.namespace}/${w.name}`,
-    name: w.name,
-    namespace: w.namespace,
-    labels: w.labels ?? { app: w.name },
-    sidecar: w.sidecar ?? injectionOf.get(w.namespace) ?? false,
-    image: w.image,
-    container: w.container ?? w.name,
-    command: w.command,
-    args: w.args,
-    env: w.env ?? {},
-    serviceAccount: w.serviceAccount ?? w.name,
-    replicas: w.replicas,
-    service: w.service && {
-      name: w.service.name ?? w.name,
-      ports: w.service.ports.map((p) => ({ ...p, targetPort: p.targetPort ?? p.port })),
-    },
-    calls: w.calls,
-    probe: w.probe,
-    probePath: w.probePath,
-  }));
+  const workloads: Workload[] = file.workloads.map((w) => {
+    const labels = w.labels ?? { app: w.name };
+    const sidecar = w.sidecar ?? injectionOf.get(w.namespace) ?? false;
+    return {
+      ref: `${w.namespace}/${w.name}`,
+      name: w.name,
+      namespace: w.namespace,
+      labels,
+      podLabels: podLabels(w.name, labels, sidecar),
+      sidecar,
+      image: w.image,
+      container: w.container ?? w.name,
+      command: w.command,
+      args: w.args,
+      env: w.env ?? {},
+      serviceAccount: w.serviceAccount ?? w.name,
+      replicas: w.replicas,
+      service: w.service && {
+        name: w.service.name ?? w.name,
+        ports: w.service.ports.map((p) => ({ ...p, targetPort: p.targetPort ?? p.port })),
+      },
+      calls: w.calls,
+      probe: w.probe,
+      probePath: w.probePath,
+    };
+  });
   const stages: Stage[] = file.stages.map((stage, si) => ({
     name: stage.name,
     description: stage.description,
@@ -126,7 +155,7 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
           message: "requires a selector: Istio rejects port-level mTLS on a namespace- or mesh-wide policy",
         });
       }
-      return { name: pa.name, namespace: pa.namespace, selector, mode: pa.mode, portLevelMtls };
+      return { name: pa.name, namespace: pa.namespace, selector, mode: pa.mode, portLevelMtls, origin: path };
     }),
   }));
   return { meshRootNamespace: file.meshRootNamespace, namespaces, workloads, stages, warnings };
@@ -148,24 +177,37 @@ function isSubset(small: Record<string, string>, big: Record<string, string>): b
 
 function crossCheck(rollout: Rollout, problems: Problem[]) {
   const { namespaces, workloads, stages } = rollout;
-  firstSeen(namespaces, (ns) => ns.name, (ns, i, first) =>
-    problems.push({ path: `namespaces[${i}].name`, message: `duplicate namespace ${describeValue(ns.name)} (first at namespaces[${first}])` }),
+  firstSeen(
+    namespaces,
+    (ns) => ns.name,
+    (ns, i, first) =>
+      problems.push({
+        path: `namespaces[${i}].name`,
+        message: `duplicate namespace ${describeValue(ns.name)} (first at namespaces[${first}])`,
+      }),
   );
   const declared = new Set(namespaces.map((ns) => ns.name));
   // A duplicate is reported once; checking it further would only repeat the same mistake.
   const duplicates = new Set<number>();
-  firstSeen(workloads, (w) => w.ref, (w, i, first) => {
-    duplicates.add(i);
-    problems.push({ path: `workloads[${i}].name`, message: `duplicate workload ${describeValue(w.ref)} (first at workloads[${first}])` });
-  });
+  firstSeen(
+    workloads,
+    (w) => w.ref,
+    (w, i, first) => {
+      duplicates.add(i);
+      problems.push({ path: `workloads[${i}].name`, message: `duplicate workload ${describeValue(w.ref)} (first at workloads[${first}])` });
+    },
+  );
   const unique = workloads.map((w, i) => ({ w, i })).filter(({ i }) => !duplicates.has(i));
   const byRef = new Map(unique.map(({ w }) => [w.ref, w]));
   const services = unique.flatMap(({ w, i }) => (w.service ? [{ w, i, key: `${w.namespace}/${w.service.name}` }] : []));
-  firstSeen(services, (s) => s.key, (s, _i, first) =>
-    problems.push({
-      path: `workloads[${s.i}].service.name`,
-      message: `duplicate service ${describeValue(s.key)} (also declared by workloads[${services[first].i}])`,
-    }),
+  firstSeen(
+    services,
+    (s) => s.key,
+    (s, _i, first) =>
+      problems.push({
+        path: `workloads[${s.i}].service.name`,
+        message: `duplicate service ${describeValue(s.key)} (also declared by workloads[${services[first].i}])`,
+      }),
   );
 
   const byNamespace = new Map<string, { w: Workload; i: number }[]>();
@@ -177,10 +219,16 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
 
   unique.forEach(({ w, i }) => {
     if (!declared.has(w.namespace)) {
-      problems.push({ path: `workloads[${i}].namespace`, message: `namespace ${describeValue(w.namespace)} is not declared in namespaces` });
+      problems.push({
+        path: `workloads[${i}].namespace`,
+        message: `namespace ${describeValue(w.namespace)} is not declared in namespaces`,
+      });
     }
     if (Object.keys(w.labels).length === 0) {
-      problems.push({ path: `workloads[${i}].labels`, message: "must have at least one label: the Deployment and Service select pods by them" });
+      problems.push({
+        path: `workloads[${i}].labels`,
+        message: "must have at least one label: the Deployment and Service select pods by them",
+      });
     }
     // A Service selects pods by label: if these labels are a subset of another workload's, this
     // workload's Service also routes to the other's pods, and every expectation about it is wrong.
@@ -194,15 +242,23 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
       }
     });
     if (w.service) {
-      firstSeen(w.service.ports, (p) => String(p.port), (p, pi) =>
-        problems.push({ path: `workloads[${i}].service.ports[${pi}].port`, message: `duplicate service port ${p.port}` }),
+      firstSeen(
+        w.service.ports,
+        (p) => String(p.port),
+        (p, pi) => problems.push({ path: `workloads[${i}].service.ports[${pi}].port`, message: `duplicate service port ${p.port}` }),
       );
       if (w.service.ports.length > 1) {
         w.service.ports.forEach((p, pi) => {
-          if (!p.name) problems.push({ path: `workloads[${i}].service.ports[${pi}].name`, message: "is required when a service has more than one port" });
+          if (!p.name)
+            problems.push({
+              path: `workloads[${i}].service.ports[${pi}].name`,
+              message: "is required when a service has more than one port",
+            });
         });
-        firstSeen(w.service.ports.filter((p) => p.name), (p) => p.name!, (p) =>
-          problems.push({ path: `workloads[${i}].service.ports`, message: `duplicate port name ${describeValue(p.name)}` }),
+        firstSeen(
+          w.service.ports.filter((p) => p.name),
+          (p) => p.name!,
+          (p) => problems.push({ path: `workloads[${i}].service.ports`, message: `duplicate port name ${describeValue(p.name)}` }),
         );
       }
     }
@@ -215,15 +271,21 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
     });
   });
 
-  firstSeen(stages, (s) => s.name, (s, i, first) =>
-    problems.push({ path: `stages[${i}].name`, message: `duplicate stage ${describeValue(s.name)} (first at stages[${first}])` }),
+  firstSeen(
+    stages,
+    (s) => s.name,
+    (s, i, first) =>
+      problems.push({ path: `stages[${i}].name`, message: `duplicate stage ${describeValue(s.name)} (first at stages[${first}])` }),
   );
   stages.forEach((stage, si) => {
-    firstSeen(stage.peerAuthentications, (pa) => `${pa.namespace}/${pa.name}`, (pa, pi) =>
-      problems.push({
-        path: `stages[${si}].peerAuthentications[${pi}].name`,
-        message: `duplicate PeerAuthentication ${describeValue(`${pa.namespace}/${pa.name}`)} in one stage`,
-      }),
+    firstSeen(
+      stage.peerAuthentications,
+      (pa) => `${pa.namespace}/${pa.name}`,
+      (pa, pi) =>
+        problems.push({
+          path: `stages[${si}].peerAuthentications[${pi}].name`,
+          message: `duplicate PeerAuthentication ${describeValue(`${pa.namespace}/${pa.name}`)} in one stage`,
+        }),
     );
     stage.peerAuthentications.forEach((pa, pi) => {
       if (pa.namespace !== rollout.meshRootNamespace && !declared.has(pa.namespace)) {

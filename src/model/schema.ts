@@ -1,15 +1,5 @@
 import { z } from "zod";
-import {
-  dns1123Label,
-  dns1123Subdomain,
-  envVarName,
-  imageRef,
-  labels,
-  portNumber,
-  servicePortName,
-  urlPath,
-  workloadRef,
-} from "./names";
+import { dns1123Label, dns1123Subdomain, envVarName, imageRef, labels, portNumber, servicePortName, urlPath, workloadRef } from "./names";
 
 /** Istio's `PeerAuthentication.MutualTLS.Mode`, in the CRD's own spelling. */
 export const MTLS_MODES = ["UNSET", "DISABLE", "PERMISSIVE", "STRICT"] as const;
@@ -24,9 +14,11 @@ const portKey = z
 
 // Both our short form `8080: STRICT` and Istio's own `8080: { mode: STRICT }` are accepted, so a
 // policy can be pasted from Istio's docs.
-const portMode = z.union([mtlsMode, z.strictObject({ mode: mtlsMode.default("UNSET") })]).transform((v) =>
-  typeof v === "string" ? v : v.mode,
-);
+const portMode = z
+  .union([mtlsMode, z.strictObject({ mode: mtlsMode.default("UNSET") })], {
+    error: `must be one of ${MTLS_MODES.join(", ")}, or { mode: <one of them> }`,
+  })
+  .transform((v) => (typeof v === "string" ? v : v.mode));
 
 export const peerAuthenticationSchema = z.strictObject({
   name: dns1123Subdomain,
@@ -53,7 +45,8 @@ export const servicePortSchema = z.strictObject({
   name: servicePortName.optional(),
   port: portNumber,
   targetPort: portNumber.optional(),
-  protocol: z.enum(["TCP", "UDP", "SCTP"]).default("TCP"),
+  // Sidecars intercept TCP only: a UDP or SCTP port has no mTLS to roll out.
+  protocol: z.literal("TCP", "must be TCP: Istio's sidecars do not intercept UDP or SCTP").default("TCP"),
 });
 
 export const workloadSchema = z.strictObject({
@@ -67,7 +60,7 @@ export const workloadSchema = z.strictObject({
   args: z.array(z.string().max(4096)).optional(),
   env: z.record(envVarName, z.string().max(32768)).optional(),
   serviceAccount: dns1123Subdomain.optional(),
-  replicas: z.number().int().min(0).max(1000).default(1),
+  replicas: z.number().int().min(1, "at least one pod: a workload without pods has no behaviour to verify").max(1000).default(1),
   service: z
     .strictObject({
       name: dns1123Label.optional(),

@@ -3,7 +3,8 @@
  * sources: `ComposePeerAuthentication`, `BestEffortInferServiceMTLSMode`, `checkMtlsEnabled`).
  */
 import { Problem, describeValue } from "./errors";
-import type { PeerAuthentication, Workload } from "./rollout";
+import type { PeerAuthentication, Rollout, Workload } from "./rollout";
+import { policiesInForceAt } from "./stages";
 import type { MtlsMode, ResolvedMode } from "./schema";
 
 export type Scope = "mesh" | "namespace" | "workload" | "ignored";
@@ -47,13 +48,15 @@ export class PolicyIndex {
   constructor(
     policies: readonly PeerAuthentication[],
     readonly meshRootNamespace: string,
+    /** The stage these policies are in force at, for messages. */
+    readonly stage: string,
   ) {
     let mesh: PeerAuthentication | undefined;
     for (const pa of policies) {
       const scope = scopeOf(pa, meshRootNamespace);
-      const id = `${pa.namespace}/${pa.name}`;
+      const id = describeValue(`${pa.namespace}/${pa.name}`);
       if (scope === "ignored") {
-        this.warnings.push({ path: id, message: "has a selector in the mesh root namespace, so Istio ignores it" });
+        this.warnings.push({ path: pa.origin, message: `${id} has a selector in the mesh root namespace, so Istio ignores it` });
       } else if (scope === "workload") {
         const list = this.bySelectorNamespace.get(pa.namespace) ?? [];
         list.push(pa);
@@ -63,8 +66,10 @@ export class PolicyIndex {
         if (existing) {
           // R7: istiod keeps the oldest by creation time, which a plan cannot know.
           this.problems.push({
-            path: id,
-            message: `is a second ${scope}-wide PeerAuthentication besides ${describeValue(`${existing.namespace}/${existing.name}`)}; Istio would keep only the older one, so declare one (named "default")`,
+            path: pa.origin,
+            message:
+              `${id} is a second ${scope}-wide PeerAuthentication at stage ${describeValue(stage)}, besides ` +
+              `${describeValue(`${existing.namespace}/${existing.name}`)} (${existing.origin}); Istio would keep only the older one, so declare one, named "default"`,
           });
         } else if (scope === "mesh") mesh = pa;
         else this.namespaceWide.set(pa.namespace, pa);
@@ -87,13 +92,14 @@ export class PolicyIndex {
     const targetPorts = [...new Set((workload.service?.ports ?? []).map((p) => p.targetPort))];
     if (!workload.sidecar) return { workload, mode: null, ports: new Map(), appliedPolicies: [] };
     const nsPolicy = this.namespacePolicy(workload.namespace);
-    const matching = (this.bySelectorNamespace.get(workload.namespace) ?? []).filter((pa) =>
-      selects(pa.selector!, workload.labels),
-    );
+    const matching = (this.bySelectorNamespace.get(workload.namespace) ?? []).filter((pa) => selects(pa.selector!, workload.podLabels));
     if (matching.length > 1) {
+      const [first, ...others] = matching;
       this.problems.push({
-        path: workload.ref,
-        message: `is selected by several PeerAuthentications (${matching.map((pa) => `${pa.namespace}/${pa.name}`).join(", ")}); Istio would apply only the oldest, so keep one`,
+        path: others[0].origin,
+        message:
+          `${describeValue(`${others[0].namespace}/${others[0].name}`)} selects workload ${describeValue(workload.ref)} at stage ${describeValue(this.stage)}, ` +
+          `as ${matching.length > 2 ? `${matching.length - 1} other policies do` : "does"} ${describeValue(`${first.namespace}/${first.name}`)} (${first.origin}); Istio would apply only the oldest, so keep one`,
       });
     }
     const workloadPolicy = matching[0];
@@ -103,4 +109,49 @@ export class PolicyIndex {
     const appliedPolicies = [this.mesh, nsPolicy, workloadPolicy].filter((p): p is PeerAuthentication => p !== undefined);
     return { workload, mode, ports, appliedPolicies };
   }
+
+  /** Port-level keys that are no target port of any workload the policy selects: usually a Service port by mistake (R8). */
+  portLevelWarnings(workloads: readonly Workload[]): Problem[] {
+    const warnings: Problem[] = [];
+    for (const policies of this.bySelectorNamespace.values()) {
+      for (const pa of policies) {
+        if (!pa.portLevelMtls) continue;
+        const targetPorts = new Set(
+          workloads
+            .filter((w) => w.namespace === pa.namespace && selects(pa.selector!, w.podLabels))
+            .flatMap((w) => (w.service?.ports ?? []).map((p) => p.targetPort)),
+        );
+        for (const port of Object.keys(pa.portLevelMtls)) {
+          if (!targetPorts.has(Number(port))) {
+            warnings.push({
+              path: `${pa.origin}.portLevelMtls.${port}`,
+              message: `is no target port of a workload ${describeValue(`${pa.namespace}/${pa.name}`)} selects; port-level keys are workload ports, not Service ports`,
+            });
+          }
+        }
+      }
+    }
+    return warnings;
+  }
+}
+
+/** Problems of every stage of a rollout: policies Istio would resolve by creation time, which a plan cannot know. */
+export function stageConflicts(rollout: Rollout): Problem[] {
+  const seen = new Set<string>();
+  const problems: Problem[] = [];
+  rollout.stages.forEach((stage, i) => {
+    const index = new PolicyIndex(
+      policiesInForceAt(rollout, i).map((p) => p.policy),
+      rollout.meshRootNamespace,
+      stage.name,
+    );
+    for (const w of rollout.workloads) index.effective(w);
+    for (const p of index.problems) {
+      // A conflict that lasts several stages is one mistake: report it where it starts.
+      const key = `${p.path} ${p.message.replace(/ at stage "[^"]*"/, "")}`;
+      if (!seen.has(key)) problems.push(p);
+      seen.add(key);
+    }
+  });
+  return problems;
 }

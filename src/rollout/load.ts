@@ -38,7 +38,10 @@ export function loadRollout(file?: string): Rollout {
   const target = file ?? LAB_ROLLOUT_PATH;
   let text: string;
   try {
-    const size = fs.statSync(target).size;
+    const stat = fs.statSync(target);
+    // A device or FIFO reports size 0 and may never end: only regular files are read.
+    if (!stat.isFile()) throw new InputError([{ path: "", message: "is not a regular file" }], target);
+    const size = stat.size;
     if (size > MAX_ROLLOUT_BYTES) {
       throw new InputError([{ path: "", message: `is ${size} bytes; a rollout file may have at most ${MAX_ROLLOUT_BYTES}` }], target);
     }

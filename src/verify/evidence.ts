@@ -6,9 +6,7 @@ import { parseSamples } from "./prometheus";
 import type { RunResult } from "./runner";
 
 export type ProbeResult =
-  | { kind: "http"; status: number; body: string }
-  | { kind: "refused"; evidence: string }
-  | { kind: "inconclusive"; reason: string };
+  { kind: "http"; status: number; body: string } | { kind: "refused"; evidence: string } | { kind: "inconclusive"; reason: string };
 
 const REMOTE_EXIT = /command terminated with exit code (\d+)/;
 
@@ -46,7 +44,10 @@ export function classifyProbe(result: RunResult, timeoutMs: number, clientHasSid
   if (result.exitCode !== 0 && !remote) return { kind: "inconclusive", reason: kubectlFailure(result, timeoutMs) };
   if (remote) {
     const code = Number(remote[1]);
-    const curlSaid = result.stderr.split("\n").find((l) => l.startsWith("curl:"))?.trim();
+    const curlSaid = result.stderr
+      .split("\n")
+      .find((l) => l.startsWith("curl:"))
+      ?.trim();
     if (code === 56 || code === 52) return { kind: "refused", evidence: curlSaid ?? `curl exit ${code}` };
     if (code === 126 || code === 127) return { kind: "inconclusive", reason: `curl could not run in the client container (exit ${code})` };
     return { kind: "inconclusive", reason: CURL_EXITS[code] ?? `curl exit ${code}${curlSaid ? `: ${curlSaid}` : ""}` };

@@ -1,6 +1,15 @@
 import type { Edge, Outcome } from "../model/expectations";
 import type { Workload } from "../model/rollout";
-import { ChainHop, classifyProbe, counterGrowth, countsFromSource, echoedXfcc, fakeServiceHops, kubectlFailure, xfccClientUri } from "./evidence";
+import {
+  ChainHop,
+  classifyProbe,
+  counterGrowth,
+  countsFromSource,
+  echoedXfcc,
+  fakeServiceHops,
+  kubectlFailure,
+  xfccClientUri,
+} from "./evidence";
 import type { KubectlRunner } from "./runner";
 
 export type Observed = Outcome | "inconclusive";
@@ -30,20 +39,44 @@ export interface ProbeTiming {
 export function probeArgs(target: ProbeTarget, timing: ProbeTiming): string[] {
   const { client, server, edge } = target;
   return [
-    "exec", "-n", client.namespace, `deploy/${client.name}`, "-c", client.container, "--",
-    "curl", "-sS", "--max-time", String(timing.curlMaxTimeSeconds), "-w", "\\n%{http_code}",
+    "exec",
+    "-n",
+    client.namespace,
+    `deploy/${client.name}`,
+    "-c",
+    client.container,
+    "--",
+    "curl",
+    "-sS",
+    "--max-time",
+    String(timing.curlMaxTimeSeconds),
+    "-w",
+    "\\n%{http_code}",
     `http://${edge.host}:${edge.port}${server.probePath}`,
   ];
 }
 
 /** The kubectl arguments that read a server sidecar's Istio metrics. */
 export function statsArgs(server: Workload): string[] {
-  return ["exec", "-n", server.namespace, `deploy/${server.name}`, "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "stats/prometheus"];
+  return [
+    "exec",
+    "-n",
+    server.namespace,
+    `deploy/${server.name}`,
+    "-c",
+    "istio-proxy",
+    "--",
+    "pilot-agent",
+    "request",
+    "GET",
+    "stats/prometheus",
+  ];
 }
 
 async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: ProbeTiming) {
   const result = await runner(statsArgs(target.server), timing.callTimeoutMs);
-  if (result.exitCode !== 0) return { error: `metrics of ${target.server.ref} unreadable: ${kubectlFailure(result, timing.callTimeoutMs)}` };
+  if (result.exitCode !== 0)
+    return { error: `metrics of ${target.server.ref} unreadable: ${kubectlFailure(result, timing.callTimeoutMs)}` };
   return { counts: countsFromSource(result.stdout, target.client) };
 }
 
@@ -74,7 +107,10 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
 
   const after = await readCounts(runner, target, timing);
   if (!before?.counts || !after.counts) {
-    return withChain({ observed: "inconclusive", evidence: `HTTP ${probe.status}; no evidence obtainable: ${before?.error ?? after.error}` });
+    return withChain({
+      observed: "inconclusive",
+      evidence: `HTTP ${probe.status}; no evidence obtainable: ${before?.error ?? after.error}`,
+    });
   }
   const growth = counterGrowth(before.counts, after.counts);
   const mtls = growth.get("mutual_tls") ?? 0;
@@ -84,7 +120,10 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
     return withChain({ observed: "mtls", evidence: `HTTP ${probe.status}; ${server.ref} counted +${mtls} mutual_tls from ${source}` });
   }
   if (other > 0 && mtls === 0) {
-    return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; ${server.ref} counted +${other} without mTLS from ${source}` });
+    return withChain({
+      observed: "plaintext",
+      evidence: `HTTP ${probe.status}; ${server.ref} counted +${other} without mTLS from ${source}`,
+    });
   }
   return withChain({
     observed: "inconclusive",

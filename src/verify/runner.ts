@@ -39,12 +39,15 @@ export function kubectlRunner(kubectl: string, context?: string): KubectlRunner 
         current.length >= MAX_OUTPUT_BYTES ? current : current + chunk.toString("utf8").slice(0, MAX_OUTPUT_BYTES - current.length);
       child.stdout.on("data", (chunk: Buffer) => (stdout = append(stdout, chunk)));
       child.stderr.on("data", (chunk: Buffer) => (stderr = append(stderr, chunk)));
-      const timer = setTimeout(() => {
-        timedOut = true;
-        child.kill("SIGKILL");
-        // A grandchild holding the pipes open must not keep us waiting past the deadline.
-        finish({ exitCode: null, stdout, stderr, timedOut: true });
-      }, Math.max(1, timeoutMs));
+      const timer = setTimeout(
+        () => {
+          timedOut = true;
+          child.kill("SIGKILL");
+          // A grandchild holding the pipes open must not keep us waiting past the deadline.
+          finish({ exitCode: null, stdout, stderr, timedOut: true });
+        },
+        Math.max(1, timeoutMs),
+      );
       child.on("error", (err: NodeJS.ErrnoException) =>
         finish({ exitCode: null, stdout, stderr, timedOut, spawnError: `${kubectl}: ${err.code ?? err.message}` }),
       );

@@ -11,7 +11,12 @@ export function istioTaskRollout(stages: { name: string; peerAuthentications: un
   return parseRollout({
     namespaces: namespaces.map((name) => ({ name, injection: name !== "legacy" })),
     workloads: namespaces.flatMap((ns) => [
-      { name: "httpbin", namespace: ns, image: "docker.io/mccutchen/go-httpbin:v2.15.0", service: { ports: [{ name: "http", port: 8000, targetPort: 8080 }] } },
+      {
+        name: "httpbin",
+        namespace: ns,
+        image: "docker.io/mccutchen/go-httpbin:v2.15.0",
+        service: { ports: [{ name: "http", port: 8000, targetPort: 8080 }] },
+      },
       { name: "sleep", namespace: ns, image: "docker.io/curlimages/curl:8.16.0", probe: true },
     ]),
     stages,

@@ -42,7 +42,12 @@ async function main() {
   let failure;
   let outputs;
   try {
-    outputs = await run({ _: ["."] }, () => {}, () => {}, () => false);
+    outputs = await run(
+      { _: ["."] },
+      () => {},
+      () => {},
+      () => false,
+    );
   } catch (err) {
     failure = err;
   }

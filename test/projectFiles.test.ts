@@ -1,0 +1,41 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import * as YAML from "yaml";
+import { parseStackConfig } from "../src/config";
+
+const ROOT = path.join(__dirname, "..");
+const read = (file: string) => YAML.parse(fs.readFileSync(path.join(ROOT, file), "utf8"));
+
+describe("the Pulumi project files", () => {
+  const project = read("Pulumi.yaml");
+
+  it("name the project mtls-rollout with the Node.js runtime, entry point index.ts via package.json main", () => {
+    expect(project.name).toBe("mtls-rollout");
+    expect(project.runtime.name).toBe("nodejs");
+    expect(JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).main).toBe("index.ts");
+  });
+
+  it("give every declared config key without a default a value in Pulumi.dev.yaml, as Pulumi requires before it runs", () => {
+    const dev = read("Pulumi.dev.yaml").config;
+    const required = Object.entries(project.config as Record<string, { default?: unknown }>).filter(
+      ([, spec]) => spec.default === undefined,
+    );
+    expect(required.map(([key]) => key)).toEqual(["mtls-rollout:stage"]);
+    for (const [key] of required) expect(dev[key], key).toBeDefined();
+  });
+
+  it("declare defaults that the program's own config validation accepts", () => {
+    const defaults = Object.fromEntries(
+      Object.entries(project.config as Record<string, { default?: unknown }>)
+        .filter(([, spec]) => spec.default !== undefined)
+        .map(([key, spec]) => [key, String(spec.default)]),
+    );
+    expect(parseStackConfig({ ...defaults, "mtls-rollout:stage": read("Pulumi.dev.yaml").config["mtls-rollout:stage"] })).toEqual({
+      stage: "permissive",
+      rollout: "stages/lab.yaml",
+      verify: true,
+      verifyTimeout: 180,
+    });
+  });
+});
