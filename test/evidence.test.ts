@@ -56,6 +56,10 @@ describe("classifying a probe's kubectl and curl result", () => {
       kind: "inconclusive",
       reason: "kubectl did not return within 20s",
     });
+    expect(classifyProbe({ exitCode: null, stdout: "", stderr: "", timedOut: true }, 300, false)).toEqual({
+      kind: "inconclusive",
+      reason: "kubectl did not return within 300ms",
+    });
   });
 
   it("reads the HTTP status written by -w after the body", () => {

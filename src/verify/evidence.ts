@@ -17,7 +17,8 @@ function firstLine(text: string): string {
 /** Why kubectl itself failed, in the words a user can act on. */
 export function kubectlFailure(result: RunResult, timeoutMs: number): string {
   if (result.spawnError) return `kubectl could not be started (${result.spawnError})`;
-  if (result.timedOut) return `kubectl did not return within ${Math.round(timeoutMs / 1000)}s`;
+  if (result.timedOut)
+    return `kubectl did not return within ${timeoutMs >= 10_000 ? `${Math.round(timeoutMs / 1000)}s` : `${timeoutMs}ms`}`;
   const err = firstLine(result.stderr);
   if (/NotFound/.test(err) || /not found/.test(err)) {
     if (/container/i.test(err)) return `container missing: ${err}`;

@@ -33,7 +33,17 @@ export interface ProbeTiming {
   curlMaxTimeSeconds: number;
   /** How long one kubectl call may take, curl included. */
   callTimeoutMs: number;
+  /** No call may run past this moment (epoch ms). */
+  deadline?: number;
 }
+
+/** The time one more call may take, or 0 when the deadline has passed. */
+function timeLeft(timing: ProbeTiming): number {
+  const untilDeadline = timing.deadline === undefined ? Infinity : timing.deadline - Date.now();
+  return Math.max(0, Math.min(timing.callTimeoutMs, untilDeadline));
+}
+
+const DEADLINE_PASSED = "the deadline passed before the probe could run";
 
 /** The kubectl arguments of one probe: curl from the client's container to the service port. */
 export function probeArgs(target: ProbeTarget, timing: ProbeTiming): string[] {
@@ -74,9 +84,10 @@ export function statsArgs(server: Workload): string[] {
 }
 
 async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: ProbeTiming) {
-  const result = await runner(statsArgs(target.server), timing.callTimeoutMs);
-  if (result.exitCode !== 0)
-    return { error: `metrics of ${target.server.ref} unreadable: ${kubectlFailure(result, timing.callTimeoutMs)}` };
+  const timeout = timeLeft(timing);
+  if (timeout === 0) return { error: DEADLINE_PASSED };
+  const result = await runner(statsArgs(target.server), timeout);
+  if (result.exitCode !== 0) return { error: `metrics of ${target.server.ref} unreadable: ${kubectlFailure(result, timeout)}` };
   return { counts: countsFromSource(result.stdout, target.client) };
 }
 
@@ -84,13 +95,18 @@ async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: Pr
  * Observes one edge. With sidecars on both ends the verdict needs evidence of mTLS: the XFCC
  * header httpbin echoes, else the server sidecar's destination-side counters for this client,
  * read before and after the probe (the verifier probes one server at a time for that reason).
+ * `undefined` when the deadline left no time to observe anything.
  */
-export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, timing: ProbeTiming): Promise<Observation> {
+export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, timing: ProbeTiming): Promise<Observation | undefined> {
   const { client, server } = target;
   const bothMeshed = client.sidecar && server.sidecar;
   const before = bothMeshed ? await readCounts(runner, target, timing) : undefined;
 
-  const probe = classifyProbe(await runner(probeArgs(target, timing), timing.callTimeoutMs), timing.callTimeoutMs, client.sidecar);
+  const timeout = timeLeft(timing);
+  // Out of time: say what used it up if a call hung, else report nothing new for this round.
+  if (timeout === 0)
+    return before?.error && before.error !== DEADLINE_PASSED ? { observed: "inconclusive", evidence: before.error } : undefined;
+  const probe = classifyProbe(await runner(probeArgs(target, timing), timeout), timeout, client.sidecar);
   if (probe.kind === "inconclusive") return { observed: "inconclusive", evidence: probe.reason };
   if (probe.kind === "refused") return { observed: "refused", evidence: probe.evidence };
 
@@ -106,6 +122,7 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
   if (xfcc === null) return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; no X-Forwarded-Client-Cert echoed` });
 
   const after = await readCounts(runner, target, timing);
+  if (after.error === DEADLINE_PASSED) return undefined;
   if (!before?.counts || !after.counts) {
     return withChain({
       observed: "inconclusive",

@@ -43,7 +43,7 @@ export interface VerifyOptions {
 function bounded(runner: KubectlRunner): KubectlRunner {
   return (args, timeoutMs) =>
     new Promise<RunResult>((resolve) => {
-      const timer = setTimeout(() => resolve({ exitCode: null, stdout: "", stderr: "", timedOut: true }), timeoutMs + 1000);
+      const timer = setTimeout(() => resolve({ exitCode: null, stdout: "", stderr: "", timedOut: true }), timeoutMs + 200);
       runner(args, timeoutMs).then(
         (r) => {
           clearTimeout(timer);
@@ -123,10 +123,9 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
 
     await pool([...byServer.values()], options.concurrency, async (indices) => {
       for (const i of indices) {
-        const remaining = deadline - Date.now();
-        if (remaining <= 0) return;
-        const timing = { ...options.timing, callTimeoutMs: Math.min(options.timing.callTimeoutMs, remaining) };
-        const observation = await observeEdge(run, targets[i], timing);
+        if (Date.now() >= deadline) return;
+        const observation = await observeEdge(run, targets[i], { ...options.timing, deadline });
+        if (!observation) return; // the last real observation stands
         const hops = brokenHops(observation.chain, targets[i].server, rollout, plan.calls);
         const { matches, verdict } = judge(targets[i].edge, observation, hops);
         const r = results[i];

@@ -1,0 +1,111 @@
+/**
+ * A cluster in a known state, answering kubectl the way a real one does, with recorded real outputs
+ * (test/fixtures/recorded). It serves the verifier's kubectl seam in-process and, through
+ * fake-kubectl.js, as an executable given as KUBECTL.
+ */
+import type { Outcome } from "../../src/model/expectations";
+import type { Plan } from "../../src/model/plan";
+import type { Rollout } from "../../src/model/rollout";
+import type { RunResult } from "../../src/verify/runner";
+import { recorded, terminated } from "./recorded";
+
+export type ClusterOutcome = Outcome | "dns-failure" | "timeout" | "connection-refused";
+
+export interface ClusterState {
+  /** Deployments by namespace/name. */
+  workloads: Record<string, { sidecar: boolean; kind: "httpbin" | "fake-service" | "other"; container: string }>;
+  /** `svc.ns` to the deployment behind it. */
+  services: Record<string, string>;
+  /** What a call from a client to `host:port` does: `${clientRef} ${host}:${port}`. */
+  outcomes: Record<string, ClusterOutcome>;
+  /** fake-service's upstream calls all succeed, or the first one fails with 503. */
+  chain: "ok" | "upstream-503";
+}
+
+/** Destination-side request counters per server, keyed by `source namespace/name|policy`. */
+export type Counters = Record<string, Record<string, number>>;
+
+/** The state a cluster is in when a stage holds exactly as the model says. */
+export function clusterState(rollout: Rollout, plan: Plan, chain: ClusterState["chain"] = "ok"): ClusterState {
+  const workloads: ClusterState["workloads"] = {};
+  const services: ClusterState["services"] = {};
+  for (const w of rollout.workloads) {
+    const kind = w.image.includes("httpbin") ? "httpbin" : w.image.includes("fake-service") ? "fake-service" : "other";
+    workloads[w.ref] = { sidecar: w.sidecar, kind, container: w.container };
+    if (w.service) services[`${w.service.name}.${w.namespace}`] = w.ref;
+  }
+  const outcomes = Object.fromEntries(plan.expectations.map((e) => [`${e.from} ${e.host}:${e.port}`, e.expect as ClusterOutcome]));
+  return { workloads, services, outcomes, chain };
+}
+
+const TEMPLATE = recorded("prom-dest-mtls-http-15020-sleep-httpbin.txt").trim();
+
+function series(server: string, source: string, policy: string, value: number): string {
+  const [sns, sname] = source.split("/");
+  const [dns, dname] = server.split("/");
+  return TEMPLATE.replace(/source_workload="[^"]*"/, `source_workload="${sname}"`)
+    .replace(/source_workload_namespace="[^"]*"/, `source_workload_namespace="${sns}"`)
+    .replace(/destination_workload="[^"]*"/, `destination_workload="${dname}"`)
+    .replace(/destination_workload_namespace="[^"]*"/, `destination_workload_namespace="${dns}"`)
+    .replace(/connection_security_policy="[^"]*"/, `connection_security_policy="${policy}"`)
+    .replace(/\} \d+$/, `} ${value}`);
+}
+
+const result = (exitCode: number, stdout: string, stderr = ""): RunResult => ({ exitCode, stdout, stderr, timedOut: false });
+
+/** kubectl's answer to `args` in `state`; counters change as a real sidecar's would. */
+export function answerKubectl(argv: string[], state: ClusterState, counters: Counters): RunResult {
+  const args = argv[0] === "--context" ? argv.slice(2) : argv;
+  const [verb, nsFlag, namespace, target, cFlag, container, dashes, ...command] = args;
+  if (verb !== "exec" || nsFlag !== "-n" || cFlag !== "-c" || dashes !== "--" || !target?.startsWith("deploy/")) {
+    return result(1, "", `error: unexpected kubectl call: ${args.join(" ")}\n`);
+  }
+  const ref = `${namespace}/${target.slice("deploy/".length)}`;
+  const workload = state.workloads[ref];
+  if (!workload) return result(1, "", recorded("kubectl-deployment-notfound-get.txt").replace(/"[^"]+"/, `"${ref.split("/")[1]}"`));
+  if (container !== workload.container && !(container === "istio-proxy" && workload.sidecar)) {
+    return result(1, "", `error: unable to upgrade connection: container not found ("${container}")\n`);
+  }
+
+  if (command[0] === "pilot-agent") {
+    const lines = Object.entries(counters[ref] ?? {}).map(([key, value]) => {
+      const [source, policy] = key.split("|");
+      return series(ref, source, policy, value);
+    });
+    return result(0, `# TYPE istio_requests_total counter\n${lines.join("\n")}\n`);
+  }
+
+  const url = new URL(command[command.length - 1]);
+  const host = `${url.hostname}:${url.port}`;
+  const outcome = state.outcomes[`${ref} ${host}`];
+  const serverRef = state.services[url.hostname];
+  const server = serverRef ? state.workloads[serverRef] : undefined;
+  if (!outcome || !server || outcome === "dns-failure") {
+    return result(6, "", recorded("curl-exit6-could-not-resolve-host.txt").replace(/host: \S+/, `host: ${url.hostname}`));
+  }
+  if (outcome === "timeout") return result(28, "", recorded("curl-exit28-operation-timed-out.txt") + terminated(28));
+  if (outcome === "connection-refused") return result(7, "", recorded("curl-exit7-connection-refused-new-format.txt") + terminated(7));
+  if (outcome === "refused") {
+    if (workload.sidecar) return result(0, `${recorded("envoy-503-body-connection-termination-strict-plaintext.txt")}\n503`);
+    return result(56, "", recorded("curl-exit56-reset-istio-io-snip.txt"));
+  }
+  if (workload.sidecar && server.sidecar) {
+    const key = `${ref}|${outcome === "mtls" ? "mutual_tls" : "none"}`;
+    counters[serverRef] = { ...counters[serverRef], [key]: (counters[serverRef]?.[key] ?? 0) + 1 };
+  }
+  let body = "ok";
+  let status = 200;
+  if (server.kind === "httpbin") {
+    body = recorded(
+      outcome === "mtls"
+        ? "httpbin-kennethreitz-headers-xfcc-string-workshop-lab06.json"
+        : "httpbin-kennethreitz-headers-plaintext-workshop-lab06.json",
+    );
+  } else if (server.kind === "fake-service") {
+    body = recorded(
+      state.chain === "ok" ? "fake-service-v0.7.8-web-api-success-nested.json" : "fake-service-v0.7.8-web-api-upstream-503.json",
+    );
+    status = state.chain === "ok" ? 200 : 500;
+  }
+  return result(0, `${body.replace(/\n$/, "")}\n${status}`);
+}
