@@ -3,7 +3,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { expectationsHash, VERIFY_COMMAND } from "../src/components/verification";
+import { buildPlan } from "../src/model/plan";
 import { defineRolloutStack } from "../src/program";
+import { LAB_ROLLOUT_PATH, loadRollout } from "../src/rollout/load";
 import { crdValidator } from "./support/crdValidator";
 import { installRecordingMocks, promiseOf, RegisteredResource, settleRegistrations } from "./support/pulumiMocks";
 
@@ -20,6 +23,7 @@ async function runStack(config: Record<string, string>) {
     ...[...stack.resources.workloads.values()].flatMap((w) => [w, w.deployment, ...(w.service ? [w.service] : [])]),
     stack.resources.policies,
     ...stack.resources.policies.peerAuthentications,
+    ...(stack.verification ? [stack.verification, stack.verification.command] : []),
   ];
   await promiseOf(pulumi.all(children.map((r) => r.urn)));
   await settleRegistrations();
@@ -216,6 +220,84 @@ describe("the Pulumi program under mocks", () => {
     expect(ofType(resources, "kubernetes:core/v1:Namespace").map((n) => n.name)).toEqual(["shop"]);
   });
 
+  it("declares one verification Command per stage that runs the verifier after every resource of the stage", async () => {
+    for (const stage of LAB_STAGES) {
+      const { resources } = await runStack({ "mtls-rollout:stage": stage, "mtls-rollout:kubeContext": "kind-mtls-lab" });
+      const commands = ofType(resources, "command:local:Command");
+      expect(commands.map((c) => c.name)).toEqual([`verify-${stage}`]);
+      const [verify] = commands;
+      expect(verify.inputs.create).toBe(VERIFY_COMMAND);
+      expect(verify.inputs.triggers).toEqual([stage, expectationsHash(buildPlan(loadRollout(), stage))]);
+      expect(verify.inputs.environment).toEqual({
+        MTLS_ROLLOUT_NODE: process.execPath,
+        MTLS_ROLLOUT_CLI: path.resolve(__dirname, "..", "bin", "mtls-rollout.js"),
+        MTLS_ROLLOUT_STAGE: stage,
+        MTLS_ROLLOUT_FILE: LAB_ROLLOUT_PATH,
+        MTLS_ROLLOUT_VERIFY_TIMEOUT: "180",
+        MTLS_ROLLOUT_CONTEXT: "kind-mtls-lab",
+      });
+      expect(verify.inputs.logging).toBe("stdoutAndStderr");
+      for (const r of [...ofType(resources, PA_TYPE), ...ofType(resources, "kubernetes:apps/v1:Deployment")]) {
+        expect(verify.dependencies, `${stage}: ${r.name}`).toContain(r.urn);
+      }
+    }
+  });
+
+  it("keeps names out of the verification's shell string: it only expands quoted environment variables", () => {
+    expect(VERIFY_COMMAND).not.toMatch(/istio|sleep|permissive/);
+    const expansions = VERIFY_COMMAND.match(/\$\{?[A-Z_]+/g)!.map((e) => e.replace(/[${]/g, ""));
+    expect(new Set(expansions)).toEqual(
+      new Set([
+        "MTLS_ROLLOUT_NODE",
+        "MTLS_ROLLOUT_CLI",
+        "MTLS_ROLLOUT_STAGE",
+        "MTLS_ROLLOUT_FILE",
+        "MTLS_ROLLOUT_VERIFY_TIMEOUT",
+        "MTLS_ROLLOUT_CONTEXT",
+      ]),
+    );
+    expect(
+      VERIFY_COMMAND.replace(/\$\{MTLS_ROLLOUT_CONTEXT:\+--context "\$MTLS_ROLLOUT_CONTEXT"\}/, "").replace(/"\$[A-Z_]+"/g, ""),
+    ).not.toContain("$");
+  });
+
+  it("changes the verification's trigger exactly when the expectations change", () => {
+    const lab = loadRollout();
+    const hashes = LAB_STAGES.map((stage) => expectationsHash(buildPlan(lab, stage)));
+    expect(new Set(hashes).size).toBe(LAB_STAGES.length);
+    expect(expectationsHash(buildPlan(lab, "permissive"))).toBe(hashes[0]);
+  });
+
+  it("declares no verification resources when mtls-rollout:verify is false", async () => {
+    const { resources, stack } = await runStack({ "mtls-rollout:stage": "mesh-strict", "mtls-rollout:verify": "false" });
+    expect(ofType(resources, "command:local:Command")).toEqual([]);
+    expect(ofType(resources, "mtls-rollout:index:StageVerification")).toEqual([]);
+    expect(stack.outputs.verification).toBeUndefined();
+    expect(ofType(resources, PA_TYPE)).toHaveLength(3);
+  });
+
+  it("manages one ServiceAccount per namespace and name, and never the namespace's default one", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-"));
+    const file = path.join(dir, "sa.yaml");
+    fs.writeFileSync(
+      file,
+      [
+        "namespaces: [ { name: shop, injection: true } ]",
+        "workloads:",
+        "  - { name: cart, namespace: shop, image: 'cart:1', serviceAccount: shared }",
+        "  - { name: till, namespace: shop, image: 'till:1', serviceAccount: shared }",
+        "  - { name: tool, namespace: shop, image: 'tool:1', serviceAccount: default }",
+        "stages: [ { name: only } ]",
+      ].join("\n"),
+    );
+    const { resources } = await runStack({ "mtls-rollout:stage": "only", "mtls-rollout:rollout": file });
+    expect(ofType(resources, "kubernetes:core/v1:ServiceAccount").map((r) => r.name)).toEqual(["shop/shared"]);
+    const sa = named(resources, "kubernetes:core/v1:ServiceAccount", "shop/shared").urn;
+    expect(named(resources, "kubernetes:apps/v1:Deployment", "shop/cart").dependencies).toContain(sa);
+    expect(named(resources, "kubernetes:apps/v1:Deployment", "shop/till").dependencies).toContain(sa);
+    expect(named(resources, "kubernetes:apps/v1:Deployment", "shop/tool").inputs.spec.template.spec.serviceAccountName).toBe("default");
+  });
+
   const badConfigs: [string, Record<string, string>, RegExp][] = [
     ["a missing stage", {}, /^mtls-rollout:stage: is required$/],
     [
@@ -227,6 +309,16 @@ describe("the Pulumi program under mocks", () => {
       "a stage that is not a DNS label",
       { "mtls-rollout:stage": "Mesh Strict" },
       /^mtls-rollout:stage: must be a DNS-1123 label .* \(got "Mesh Strict"\)$/,
+    ],
+    [
+      "verify that is not a boolean",
+      { "mtls-rollout:stage": "permissive", "mtls-rollout:verify": "yes" },
+      /^mtls-rollout:verify: must be true or false \(got "yes"\)$/,
+    ],
+    [
+      "a verify timeout out of range",
+      { "mtls-rollout:stage": "permissive", "mtls-rollout:verifyTimeout": "5" },
+      /^mtls-rollout:verifyTimeout: must be from 10 to 3600 seconds \(got "5"\)$/,
     ],
     ["a misspelt key", { "mtls-rollout:stage": "permissive", "mtls-rollout:stgae": "x" }, /^mtls-rollout:stgae: unknown key$/],
     [

@@ -1,0 +1,162 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { buildPlan } from "../src/model/plan";
+import { CLI_PATH, VERIFY_COMMAND } from "../src/components/verification";
+import { LAB_ROLLOUT_PATH, loadRollout } from "../src/rollout/load";
+import { kubectlRunner } from "../src/verify/runner";
+import { clusterState } from "./support/fakeCluster";
+
+const ROOT = path.join(__dirname, "..");
+const FAKE_KUBECTL = path.join(__dirname, "support", "fake-kubectl.js");
+const lab = loadRollout();
+
+/** `npx mtls-rollout verify` as a process, with KUBECTL pointing at a cluster in the state of `clusterStage`. */
+function verifyAgainst(stage: string, clusterStage: string, ...extra: string[]) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-cluster-"));
+  const stateFile = path.join(dir, "state.json");
+  fs.writeFileSync(stateFile, JSON.stringify(clusterState(lab, buildPlan(lab, clusterStage))));
+  const result = spawnSync(process.execPath, [path.join(ROOT, "bin", "mtls-rollout.js"), "verify", "--stage", stage, ...extra], {
+    cwd: dir,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, KUBECTL: FAKE_KUBECTL, FAKE_CLUSTER_STATE: stateFile },
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe("npx mtls-rollout verify against an executable KUBECTL", () => {
+  it("exits 0 and prints the table and a PASS summary when the cluster matches the stage", () => {
+    const { code, stdout, stderr } = verifyAgainst("istioinaction-strict", "istioinaction-strict", "--timeout", "30");
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      /│ default\/sleep +│ istioinaction\/web-api \(web-api\.istioinaction:8080\) +│ refused +│ refused +│ holds +│ curl: \(56\) Recv failure: Connection reset by peer/,
+    );
+    expect(stdout.trim().split("\n").pop()).toMatch(
+      /^PASS: stage istioinaction-strict: 8 edges, 8 hold, 0 contradict, 0 inconclusive \(2 rounds, /,
+    );
+  });
+
+  it("exits 1 and names the contradicting edges in JSON when the cluster is still at the previous stage", () => {
+    const { code, stdout } = verifyAgainst("istioinaction-strict", "purchase-history-strict", "--timeout", "4", "--json");
+    expect(code).toBe(1);
+    const report = JSON.parse(stdout);
+    expect(report.outcome).toBe("fail");
+    expect(
+      report.edges
+        .filter((e: { verdict: string }) => e.verdict === "contradicts")
+        .map((e: { from: string; to: string }) => `${e.from} -> ${e.to}`),
+    ).toEqual(["default/sleep -> istioinaction/web-api", "default/sleep -> istioinaction/recommendation"]);
+  });
+
+  it("exits 3 when kubectl never answers, within the deadline", () => {
+    const started = Date.now();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-cluster-"));
+    const result = spawnSync(
+      process.execPath,
+      [path.join(ROOT, "bin", "mtls-rollout.js"), "verify", "--stage", "permissive", "--timeout", "2", "--json"],
+      {
+        cwd: dir,
+        encoding: "utf8",
+        timeout: 60_000,
+        env: { ...process.env, KUBECTL: FAKE_KUBECTL, FAKE_KUBECTL_HANG: "1" },
+      },
+    );
+    expect(result.status).toBe(3);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(JSON.parse(result.stdout).edges.every((e: { verdict: string }) => e.verdict === "inconclusive")).toBe(true);
+  });
+
+  it("exits 2 for bad input before probing anything", () => {
+    for (const args of [
+      ["--stage", "nope"],
+      ["--stage", "permissive", "--timeout", "0"],
+      ["--stage", "permissive", "--context", "a b"],
+    ]) {
+      const result = spawnSync(process.execPath, [path.join(ROOT, "bin", "mtls-rollout.js"), "verify", ...args], {
+        encoding: "utf8",
+        env: { ...process.env, KUBECTL: "/nonexistent/kubectl" },
+      });
+      expect(result.status, args.join(" ")).toBe(2);
+      expect(result.stderr).toMatch(/^error: /);
+    }
+  });
+});
+
+describe("the verification Command's script, run by /bin/sh as @pulumi/command's local provider runs it", () => {
+  function runScript(clusterStage: string) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-cluster-"));
+    const stateFile = path.join(dir, "state.json");
+    fs.writeFileSync(stateFile, JSON.stringify(clusterState(lab, buildPlan(lab, clusterStage))));
+    return spawnSync("/bin/sh", ["-c", VERIFY_COMMAND], {
+      cwd: dir,
+      encoding: "utf8",
+      timeout: 60_000,
+      env: {
+        ...process.env,
+        KUBECTL: FAKE_KUBECTL,
+        FAKE_CLUSTER_STATE: stateFile,
+        MTLS_ROLLOUT_NODE: process.execPath,
+        MTLS_ROLLOUT_CLI: CLI_PATH,
+        MTLS_ROLLOUT_STAGE: "mesh-strict",
+        MTLS_ROLLOUT_FILE: LAB_ROLLOUT_PATH,
+        MTLS_ROLLOUT_VERIFY_TIMEOUT: "5",
+      },
+    });
+  }
+
+  it("succeeds, printing the summary last, when the cluster holds the stage", () => {
+    const result = runScript("mesh-strict");
+    expect(result.status).toBe(0);
+    expect(result.stdout.trim().split("\n").pop()).toMatch(/^PASS: stage mesh-strict: 8 edges, 8 hold/);
+  });
+
+  it("fails (and so fails pulumi up) when the cluster contradicts the stage", () => {
+    const result = runScript("istioinaction-strict");
+    expect(result.status).toBe(1);
+    expect(result.stdout.trim().split("\n").pop()).toMatch(/^FAIL: stage mesh-strict: 8 edges, 7 hold, 1 contradict, 0 inconclusive/);
+  });
+});
+
+describe("the kubectl runner", () => {
+  it("passes --context first and every value as its own argument, without a shell", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-argv-"));
+    const echo = path.join(dir, "echo-argv.js");
+    fs.writeFileSync(echo, "#!/usr/bin/env node\nprocess.stdout.write(JSON.stringify(process.argv.slice(2)));\n", { mode: 0o755 });
+    const result = await kubectlRunner(echo, "kind-lab")(
+      ["exec", "-n", "a", "deploy/b", "--", "curl", "$(touch /tmp/pwned)", "x;y"],
+      10_000,
+    );
+    expect(result.exitCode).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual([
+      "--context",
+      "kind-lab",
+      "exec",
+      "-n",
+      "a",
+      "deploy/b",
+      "--",
+      "curl",
+      "$(touch /tmp/pwned)",
+      "x;y",
+    ]);
+  });
+
+  it("kills a kubectl that outlives its timeout and reports it timed out", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-hang-"));
+    const hang = path.join(dir, "hang.js");
+    fs.writeFileSync(hang, "#!/usr/bin/env node\nsetInterval(() => {}, 1000);\n", { mode: 0o755 });
+    const started = Date.now();
+    const result = await kubectlRunner(hang)(["version"], 300);
+    expect(result).toMatchObject({ exitCode: null, timedOut: true });
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it("reports a kubectl that cannot be started", async () => {
+    const result = await kubectlRunner("/nonexistent/kubectl")(["version"], 1_000);
+    expect(result.spawnError).toBe("/nonexistent/kubectl: ENOENT");
+  });
+});
