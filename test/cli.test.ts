@@ -1,17 +1,7 @@
-import { spawnSync } from "node:child_process";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { runCli, tempFile } from "./support/files";
 
-const ROOT = path.join(__dirname, "..");
-const BIN = path.join(ROOT, "bin", "mtls-rollout.js");
-
-/** Runs the CLI as a user does: a separate Node process through the package's bin. */
-function cli(...args: string[]) {
-  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: os.tmpdir(), encoding: "utf8", timeout: 30_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const cli = (...args: string[]) => runCli(args);
 
 describe("npx mtls-rollout plan", () => {
   it("prints exactly one JSON object with the documented shape for --json", () => {
@@ -69,11 +59,11 @@ describe("npx mtls-rollout plan", () => {
   });
 
   it("reads a rollout file given with --rollout", () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-")), "r.yaml");
-    fs.writeFileSync(
-      file,
-      "namespaces: [ { name: shop } ]\nworkloads: [ { name: cart, namespace: shop, image: 'cart:1' } ]\nstages: [ { name: only } ]\n",
-    );
+    const file = tempFile("r.yaml", [
+      "namespaces: [ { name: shop } ]",
+      "workloads: [ { name: cart, namespace: shop, image: 'cart:1' } ]",
+      "stages: [ { name: only } ]",
+    ]);
     const { code, stdout } = cli("plan", "--stage", "only", "--rollout", file, "--json");
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({
@@ -104,11 +94,15 @@ describe("npx mtls-rollout plan", () => {
   });
 
   it("names the path in the file and the bad value when a rollout file is invalid", () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-")), "bad.yaml");
-    fs.writeFileSync(
-      file,
-      "namespaces: [ { name: shop } ]\nworkloads: []\nstages:\n  - name: a\n  - name: b\n    peerAuthentications:\n      - { name: p, namespace: shop, mode: STRCT }\n",
-    );
+    const file = tempFile("bad.yaml", [
+      "namespaces: [ { name: shop } ]",
+      "workloads: []",
+      "stages:",
+      "  - name: a",
+      "  - name: b",
+      "    peerAuthentications:",
+      "      - { name: p, namespace: shop, mode: STRCT }",
+    ]);
     const result = cli("plan", "--stage", "b", "--rollout", file);
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(

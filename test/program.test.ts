@@ -1,6 +1,4 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { expectationsHash, VERIFY_COMMAND } from "../src/components/verification";
@@ -8,6 +6,7 @@ import { buildPlan } from "../src/model/plan";
 import { defineRolloutStack } from "../src/program";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../src/rollout/load";
 import { crdValidator } from "./support/crdValidator";
+import { tempFile } from "./support/files";
 import { installRecordingMocks, promiseOf, RegisteredResource, settleRegistrations } from "./support/pulumiMocks";
 
 const validateAgainstCrd = crdValidator(path.join(__dirname, "fixtures", "peerauthentication-crd.yaml"), "v1");
@@ -194,20 +193,15 @@ describe("the Pulumi program under mocks", () => {
   });
 
   it("reads a user's rollout file named by mtls-rollout:rollout, relative to the project directory", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-"));
-    const file = path.join(dir, "mine.yaml");
-    fs.writeFileSync(
-      file,
-      [
-        "namespaces: [ { name: shop, injection: true } ]",
-        "workloads:",
-        "  - { name: cart, namespace: shop, image: example.com/cart:1.0, service: { ports: [ { port: 80, targetPort: 8080 } ] } }",
-        "stages:",
-        "  - name: cart-port-strict",
-        "    peerAuthentications:",
-        "      - { name: cart, namespace: shop, selector: { app: cart }, portLevelMtls: { 8080: STRICT } }",
-      ].join("\n"),
-    );
+    const file = tempFile("mine.yaml", [
+      "namespaces: [ { name: shop, injection: true } ]",
+      "workloads:",
+      "  - { name: cart, namespace: shop, image: example.com/cart:1.0, service: { ports: [ { port: 80, targetPort: 8080 } ] } }",
+      "stages:",
+      "  - name: cart-port-strict",
+      "    peerAuthentications:",
+      "      - { name: cart, namespace: shop, selector: { app: cart }, portLevelMtls: { 8080: STRICT } }",
+    ]);
     const { resources } = await runStack({
       "mtls-rollout:stage": "cart-port-strict",
       "mtls-rollout:rollout": path.relative(process.cwd(), file),
@@ -277,19 +271,14 @@ describe("the Pulumi program under mocks", () => {
   });
 
   it("manages one ServiceAccount per namespace and name, and never the namespace's default one", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-"));
-    const file = path.join(dir, "sa.yaml");
-    fs.writeFileSync(
-      file,
-      [
-        "namespaces: [ { name: shop, injection: true } ]",
-        "workloads:",
-        "  - { name: cart, namespace: shop, image: 'cart:1', serviceAccount: shared }",
-        "  - { name: till, namespace: shop, image: 'till:1', serviceAccount: shared }",
-        "  - { name: tool, namespace: shop, image: 'tool:1', serviceAccount: default }",
-        "stages: [ { name: only } ]",
-      ].join("\n"),
-    );
+    const file = tempFile("sa.yaml", [
+      "namespaces: [ { name: shop, injection: true } ]",
+      "workloads:",
+      "  - { name: cart, namespace: shop, image: 'cart:1', serviceAccount: shared }",
+      "  - { name: till, namespace: shop, image: 'till:1', serviceAccount: shared }",
+      "  - { name: tool, namespace: shop, image: 'tool:1', serviceAccount: default }",
+      "stages: [ { name: only } ]",
+    ]);
     const { resources } = await runStack({ "mtls-rollout:stage": "only", "mtls-rollout:rollout": file });
     expect(ofType(resources, "kubernetes:core/v1:ServiceAccount").map((r) => r.name)).toEqual(["shop/shared"]);
     const sa = named(resources, "kubernetes:core/v1:ServiceAccount", "shop/shared").urn;

@@ -1,6 +1,5 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildPlan } from "../src/model/plan";
@@ -8,23 +7,23 @@ import { CLI_PATH, VERIFY_COMMAND } from "../src/components/verification";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../src/rollout/load";
 import { kubectlRunner } from "../src/verify/runner";
 import { clusterState } from "./support/fakeCluster";
+import { runCli, tempFile } from "./support/files";
 
-const ROOT = path.join(__dirname, "..");
 const FAKE_KUBECTL = path.join(__dirname, "support", "fake-kubectl.js");
 const lab = loadRollout();
 
 /** `npx mtls-rollout verify` as a process, with KUBECTL pointing at a cluster in the state of `clusterStage`. */
 function verifyAgainst(stage: string, clusterStage: string, ...extra: string[]) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-cluster-"));
-  const stateFile = path.join(dir, "state.json");
-  fs.writeFileSync(stateFile, JSON.stringify(clusterState(lab, buildPlan(lab, clusterStage))));
-  const result = spawnSync(process.execPath, [path.join(ROOT, "bin", "mtls-rollout.js"), "verify", "--stage", stage, ...extra], {
-    cwd: dir,
-    encoding: "utf8",
-    timeout: 60_000,
-    env: { ...process.env, KUBECTL: FAKE_KUBECTL, FAKE_CLUSTER_STATE: stateFile },
+  const stateFile = clusterStateFile(clusterStage);
+  return runCli(["verify", "--stage", stage, ...extra], {
+    cwd: path.dirname(stateFile),
+    env: { KUBECTL: FAKE_KUBECTL, FAKE_CLUSTER_STATE: stateFile },
   });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** The state file fake-kubectl.js answers from: a cluster where `stage` holds. */
+function clusterStateFile(stage: string): string {
+  return tempFile("state.json", JSON.stringify(clusterState(lab, buildPlan(lab, stage))));
 }
 
 describe("npx mtls-rollout verify against an executable KUBECTL", () => {
@@ -54,18 +53,10 @@ describe("npx mtls-rollout verify against an executable KUBECTL", () => {
 
   it("exits 3 when kubectl never answers, within the deadline", () => {
     const started = Date.now();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-cluster-"));
-    const result = spawnSync(
-      process.execPath,
-      [path.join(ROOT, "bin", "mtls-rollout.js"), "verify", "--stage", "permissive", "--timeout", "2", "--json"],
-      {
-        cwd: dir,
-        encoding: "utf8",
-        timeout: 60_000,
-        env: { ...process.env, KUBECTL: FAKE_KUBECTL, FAKE_KUBECTL_HANG: "1" },
-      },
-    );
-    expect(result.status).toBe(3);
+    const result = runCli(["verify", "--stage", "permissive", "--timeout", "2", "--json"], {
+      env: { KUBECTL: FAKE_KUBECTL, FAKE_KUBECTL_HANG: "1" },
+    });
+    expect(result.code).toBe(3);
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(JSON.parse(result.stdout).edges.every((e: { verdict: string }) => e.verdict === "inconclusive")).toBe(true);
   });
@@ -76,11 +67,8 @@ describe("npx mtls-rollout verify against an executable KUBECTL", () => {
       ["--stage", "permissive", "--timeout", "0"],
       ["--stage", "permissive", "--context", "a b"],
     ]) {
-      const result = spawnSync(process.execPath, [path.join(ROOT, "bin", "mtls-rollout.js"), "verify", ...args], {
-        encoding: "utf8",
-        env: { ...process.env, KUBECTL: "/nonexistent/kubectl" },
-      });
-      expect(result.status, args.join(" ")).toBe(2);
+      const result = runCli(["verify", ...args], { env: { KUBECTL: "/nonexistent/kubectl" } });
+      expect(result.code, args.join(" ")).toBe(2);
       expect(result.stderr).toMatch(/^error: /);
     }
   });
@@ -88,11 +76,9 @@ describe("npx mtls-rollout verify against an executable KUBECTL", () => {
 
 describe("the verification Command's script, run by /bin/sh as @pulumi/command's local provider runs it", () => {
   function runScript(clusterStage: string) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-cluster-"));
-    const stateFile = path.join(dir, "state.json");
-    fs.writeFileSync(stateFile, JSON.stringify(clusterState(lab, buildPlan(lab, clusterStage))));
+    const stateFile = clusterStateFile(clusterStage);
     return spawnSync("/bin/sh", ["-c", VERIFY_COMMAND], {
-      cwd: dir,
+      cwd: path.dirname(stateFile),
       encoding: "utf8",
       timeout: 60_000,
       env: {
@@ -123,9 +109,8 @@ describe("the verification Command's script, run by /bin/sh as @pulumi/command's
 
 describe("the kubectl runner", () => {
   it("passes --context first and every value as its own argument, without a shell", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-argv-"));
-    const echo = path.join(dir, "echo-argv.js");
-    fs.writeFileSync(echo, "#!/usr/bin/env node\nprocess.stdout.write(JSON.stringify(process.argv.slice(2)));\n", { mode: 0o755 });
+    const echo = tempFile("echo-argv.js", "#!/usr/bin/env node\nprocess.stdout.write(JSON.stringify(process.argv.slice(2)));\n");
+    fs.chmodSync(echo, 0o755);
     const result = await kubectlRunner(echo, "kind-lab")(
       ["exec", "-n", "a", "deploy/b", "--", "curl", "$(touch /tmp/pwned)", "x;y"],
       10_000,
@@ -146,9 +131,8 @@ describe("the kubectl runner", () => {
   });
 
   it("kills a kubectl that outlives its timeout and reports it timed out", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-hang-"));
-    const hang = path.join(dir, "hang.js");
-    fs.writeFileSync(hang, "#!/usr/bin/env node\nsetInterval(() => {}, 1000);\n", { mode: 0o755 });
+    const hang = tempFile("hang.js", "#!/usr/bin/env node\nsetInterval(() => {}, 1000);\n");
+    fs.chmodSync(hang, 0o755);
     const started = Date.now();
     const result = await kubectlRunner(hang)(["version"], 300);
     expect(result).toMatchObject({ exitCode: null, timedOut: true });

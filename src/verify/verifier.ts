@@ -117,7 +117,7 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
   while (results.some((r) => r.streak < options.requiredStreak) && Date.now() < deadline) {
     const roundStarted = Date.now();
     rounds++;
-    const pending = results.map((r, i) => i).filter((i) => results[i].streak < options.requiredStreak);
+    const pending = results.map((_, i) => i).filter((i) => results[i].streak < options.requiredStreak);
     const byServer = new Map<string, number[]>();
     for (const i of pending) byServer.set(targets[i].server.ref, [...(byServer.get(targets[i].server.ref) ?? []), i]);
 

@@ -1,0 +1,24 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+/** Writes `content` (lines are joined) to a new temporary file and returns its path. */
+export function tempFile(name: string, content: string | string[]): string {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-")), name);
+  fs.writeFileSync(file, Array.isArray(content) ? content.join("\n") + "\n" : content);
+  return file;
+}
+
+const BIN = path.join(__dirname, "..", "..", "bin", "mtls-rollout.js");
+
+/** Runs the CLI as a user does: a separate Node process through the package's bin. */
+export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? os.tmpdir(),
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, ...options.env },
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
