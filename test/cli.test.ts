@@ -9,7 +9,27 @@ describe("npx mtls-rollout plan", () => {
     expect(stderr).toBe("");
     expect(code).toBe(0);
     const plan = JSON.parse(stdout);
-    expect(Object.keys(plan)).toEqual(expect.arrayContaining(["stage", "peerAuthentications", "workloads", "expectations"]));
+    expect(Object.keys(plan)).toEqual([
+      "stage",
+      "description",
+      "meshRootNamespace",
+      "peerAuthentications",
+      "workloads",
+      "expectations",
+      "calls",
+      "warnings",
+    ]);
+    expect(Object.keys(plan.peerAuthentications[0])).toEqual([
+      "namespace",
+      "name",
+      "selector",
+      "mode",
+      "portLevelMtls",
+      "scope",
+      "definedIn",
+    ]);
+    expect(Object.keys(plan.workloads[0])).toEqual(["namespace", "name", "sidecar", "mode", "ports", "probe"]);
+    expect(Object.keys(plan.expectations[0])).toEqual(["from", "to", "host", "port", "targetPort", "expect", "reason"]);
     expect(plan.stage).toBe("purchase-history-strict");
     expect(plan.peerAuthentications).toContainEqual(
       expect.objectContaining({
