@@ -4,7 +4,8 @@ import * as path from "node:path";
 import { RolloutStage } from "./components/rolloutStage";
 import { StageVerification } from "./components/verification";
 import { parseStackConfig, StackConfig } from "./config";
-import { InputError } from "./model/errors";
+import { describeValue, InputError } from "./model/errors";
+import { isBlocking } from "./model/rules";
 import { buildPlan, Plan } from "./model/plan";
 import type { Rollout } from "./model/rollout";
 import { LAB_ROLLOUT_PATH, loadRollout } from "./rollout/load";
@@ -32,14 +33,21 @@ export function planFromConfig(
     if (err instanceof InputError) throw new InputError(err.problems, `mtls-rollout:rollout: ${err.source ?? rolloutFile}`);
     throw err;
   }
+  let plan: Plan;
   try {
-    return { config, rolloutFile, rollout, plan: buildPlan(rollout, config.stage) };
+    plan = buildPlan(rollout, config.stage);
   } catch (err) {
     if (err instanceof InputError) {
       throw new InputError(err.problems.map((p) => ({ ...p, path: p.path === "stage" ? "mtls-rollout:stage" : p.path })));
     }
     throw err;
   }
+  // The guardrails hold for every stage the program declares, whether or not a policy pack runs.
+  const blocking = plan.violations.filter(isBlocking);
+  if (blocking.length > 0) {
+    throw new InputError(blocking.map((v) => ({ path: `mtls-rollout:stage ${describeValue(plan.stage)}`, message: `breaks ${v.rule}: ${v.message}` })));
+  }
+  return { config, rolloutFile, rollout, plan };
 }
 
 /** The Pulumi program: declares the chosen stage; returns the stack outputs and the stage component. */

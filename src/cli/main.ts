@@ -1,13 +1,15 @@
 import { Command, CommanderError } from "commander";
 import { InputError } from "../model/errors";
 import { buildPlan } from "../model/plan";
+import { checkRollout, isBlocking } from "../model/rules";
 import { loadRollout } from "../rollout/load";
 import { exitCodeOf, renderVerificationText, verificationJson } from "../verify/report";
 import { kubectlRunner } from "../verify/runner";
 import { verifyPlan } from "../verify/verifier";
-import { planJson, renderPlanText } from "./renderPlan";
+import { planJson, renderPlanText, renderViolations } from "./renderPlan";
 
 export const EXIT_OK = 0;
+export const EXIT_RULE_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;
 
 export interface Io {
@@ -70,6 +72,23 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
       const plan = withOptionNames(() => buildPlan(loadRollout(opts.rollout), opts.stage));
       io.stdout(opts.json ? JSON.stringify(planJson(plan), null, 2) + "\n" : renderPlanText(plan));
       setExit(EXIT_OK);
+    });
+
+  program
+    .command("check")
+    .description("check every stage of a rollout against the guardrail rules; exit 1 when a mandatory rule fails")
+    .option("--rollout <file>", "a rollout file (default: the lab in stages/lab.yaml)")
+    .option("--json", "print one JSON object instead of a table")
+    .exitOverride()
+    .action((opts: { rollout?: string; json?: boolean }) => {
+      const violations = checkRollout(loadRollout(opts.rollout));
+      const blocking = violations.filter(isBlocking);
+      if (opts.json) {
+        io.stdout(JSON.stringify(violations, null, 2) + "\n");
+      } else {
+        io.stdout(renderViolations(violations, "Guardrails for every stage") + "\n");
+      }
+      setExit(blocking.length > 0 ? EXIT_RULE_FAILED : EXIT_OK);
     });
 
   program

@@ -1,5 +1,6 @@
 import Table from "cli-table3";
 import type { Plan } from "../model/plan";
+import { isBlocking, Violation } from "../model/rules";
 
 function table(head: string[], rows: (string | number)[][]): string {
   // No colours: the output goes into pull requests and logs as often as to a terminal.
@@ -70,6 +71,7 @@ export function renderPlanText(plan: Plan): string {
     out.push("", `Declared calls (${plan.calls.length})`);
     out.push(table(["from", "to", "host:port", "target port", "expect", "why"], edgeRows(plan.calls)));
   }
+  out.push("", renderViolations(plan.violations, `Guardrails for stage ${plan.stage}`));
   if (plan.warnings.length > 0) {
     out.push("", "Warnings");
     for (const w of plan.warnings) out.push(`  ${w.path}: ${w.message}`);
@@ -88,5 +90,22 @@ export function planJson(plan: Plan) {
     expectations: plan.expectations,
     calls: plan.calls,
     warnings: plan.warnings,
+    violations: plan.violations,
   };
+}
+
+/** The rules' findings: blocking ones first, then acknowledged and advisory ones. */
+export function renderViolations(violations: readonly Violation[], title: string): string {
+  if (violations.length === 0) return `${title}: no rule violated`;
+  const blocking = violations.filter(isBlocking).length;
+  const rows = [...violations]
+    .sort((a, b) => Number(isBlocking(b)) - Number(isBlocking(a)))
+    .map((v) => [
+      v.acknowledged !== undefined ? "acknowledged" : v.level,
+      v.rule,
+      v.stage,
+      v.resource,
+      v.acknowledged !== undefined ? `${v.message} (acknowledged: ${v.acknowledged})` : v.message,
+    ]);
+  return `${title}: ${blocking} blocking of ${violations.length}\n${table(["level", "rule", "stage", "resource", "message"], rows)}`;
 }

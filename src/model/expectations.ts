@@ -1,4 +1,4 @@
-import type { Workload } from "./rollout";
+import type { MeshWorkload } from "./rollout";
 import type { EffectiveWorkload, PolicyIndex } from "./semantics";
 
 export type Outcome = "mtls" | "plaintext" | "refused";
@@ -22,7 +22,7 @@ export interface Edge {
  * in STRICT closes every plaintext connection.
  */
 export function expectedOutcome(
-  client: Workload,
+  client: MeshWorkload,
   server: EffectiveWorkload,
   targetPort: number,
   index: PolicyIndex,
@@ -50,7 +50,7 @@ export function expectedOutcome(
 }
 
 /** One edge per Service port of `server`. */
-export function edgesTo(client: Workload, server: EffectiveWorkload, index: PolicyIndex): Edge[] {
+export function edgesTo(client: MeshWorkload, server: EffectiveWorkload, index: PolicyIndex): Edge[] {
   const service = server.workload.service;
   if (!service) return [];
   return service.ports.map((p) => ({

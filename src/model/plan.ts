@@ -1,6 +1,7 @@
 import { InputError, Problem, describeValue } from "./errors";
 import { Edge, edgesTo } from "./expectations";
-import type { PeerAuthentication, Rollout, Stage } from "./rollout";
+import type { PeerAuthentication, Rollout, Stage, Workload } from "./rollout";
+import { checkStage, Violation } from "./rules";
 import { policiesInForceAt } from "./stages";
 import type { MtlsMode, ResolvedMode } from "./schema";
 import { EffectiveWorkload, PolicyIndex, Scope, scopeOf } from "./semantics";
@@ -36,6 +37,8 @@ export interface Plan {
   /** The rollout's declared `calls`, with the same verdicts. */
   calls: Edge[];
   warnings: Problem[];
+  /** The guardrail rules' findings for this stage. */
+  violations: Violation[];
 }
 
 export function findStage(rollout: Rollout, name: string): { stage: Stage; index: number } {
@@ -53,7 +56,7 @@ export function policiesInForce(rollout: Rollout, stageName: string): { policy: 
   return policiesInForceAt(rollout, findStage(rollout, stageName).index);
 }
 
-function plannedWorkload(e: EffectiveWorkload): PlannedWorkload {
+function plannedWorkload(e: EffectiveWorkload<Workload>): PlannedWorkload {
   const w = e.workload;
   return {
     namespace: w.namespace,
@@ -100,6 +103,13 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
     workloads: effective.map(plannedWorkload),
     expectations,
     calls,
-    warnings: [...rollout.warnings, ...index.warnings, ...index.portLevelWarnings(rollout.workloads)],
+    warnings: rollout.warnings,
+    violations: checkStage({
+      stage: stage.name,
+      meshRootNamespace: rollout.meshRootNamespace,
+      policies: inForce.map((p) => p.policy),
+      workloads: rollout.workloads,
+      acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls,
+    }),
   };
 }

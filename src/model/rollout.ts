@@ -1,6 +1,5 @@
 import { InputError, Problem, describeValue, problemsFromZod } from "./errors";
 import { MtlsMode, rolloutFileSchema, RolloutFile } from "./schema";
-import { stageConflicts } from "./semantics";
 
 export interface Namespace {
   name: string;
@@ -40,6 +39,12 @@ export interface Workload {
   probePath: string;
 }
 
+/**
+ * What Istio's semantics need to know of a workload. The policy pack rebuilds exactly this from a
+ * stack's Deployments and Services.
+ */
+export type MeshWorkload = Pick<Workload, "ref" | "namespace" | "name" | "podLabels" | "sidecar" | "service" | "calls">;
+
 export interface PeerAuthentication {
   name: string;
   namespace: string;
@@ -48,14 +53,24 @@ export interface PeerAuthentication {
   mode: MtlsMode;
   /** Keyed by workload (target) port. */
   portLevelMtls?: Record<number, MtlsMode>;
-  /** Where the rollout file declares it (`stages[1].peerAuthentications[0]`), for messages. */
+  /** Where it is declared (`stages[1].peerAuthentications[0]` in a rollout file), for messages. */
   origin: string;
+  /** The reason this policy may switch mTLS off, which the no-mtls-disable rule then accepts and prints. */
+  allowDisable?: string;
+}
+
+/** A declared call a stage is allowed to break, with the reason. */
+export interface BrokenCallAcknowledgement {
+  from: string;
+  to: string;
+  reason: string;
 }
 
 export interface Stage {
   name: string;
   description?: string;
   peerAuthentications: PeerAuthentication[];
+  acknowledgeBrokenCalls: BrokenCallAcknowledgement[];
 }
 
 export interface Rollout {
@@ -93,8 +108,6 @@ export function parseRollout(data: unknown, source?: string): Rollout {
   const problems: Problem[] = [];
   const rollout = normalise(parsed.data, problems);
   crossCheck(rollout, problems);
-  // Only a rollout whose references hold can be resolved stage by stage.
-  if (problems.length === 0) problems.push(...stageConflicts(rollout));
   if (problems.length > 0) throw new InputError(problems, source);
   return rollout;
 }
@@ -136,6 +149,7 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
   const stages: Stage[] = file.stages.map((stage, si) => ({
     name: stage.name,
     description: stage.description,
+    acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls,
     peerAuthentications: stage.peerAuthentications.map((pa, pi) => {
       const path = `stages[${si}].peerAuthentications[${pi}]`;
       let selector = pa.selector ?? null;
@@ -155,7 +169,15 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
           message: "requires a selector: Istio rejects port-level mTLS on a namespace- or mesh-wide policy",
         });
       }
-      return { name: pa.name, namespace: pa.namespace, selector, mode: pa.mode, portLevelMtls, origin: path };
+      return {
+        name: pa.name,
+        namespace: pa.namespace,
+        selector,
+        mode: pa.mode,
+        portLevelMtls,
+        origin: path,
+        ...(pa.allowDisable !== undefined ? { allowDisable: pa.allowDisable } : {}),
+      };
     }),
   }));
   return { meshRootNamespace: file.meshRootNamespace, namespaces, workloads, stages, warnings };

@@ -26,12 +26,18 @@ export const peerAuthenticationSchema = z.strictObject({
   selector: labels.nullable().optional(),
   mode: mtlsMode.default("UNSET"),
   portLevelMtls: z.record(portKey, portMode).optional(),
+  /** Accept mode DISABLE (top-level or port-level) on this policy, for this reason. */
+  allowDisable: z.string().trim().min(1, "must give the reason").max(500).optional(),
 });
 
 export const stageSchema = z.strictObject({
   name: dns1123Label,
   description: z.string().max(1024).optional(),
   peerAuthentications: z.array(peerAuthenticationSchema).default([]),
+  /** Declared calls this stage may turn into `refused`, each with the reason. */
+  acknowledgeBrokenCalls: z
+    .array(z.strictObject({ from: workloadRef, to: workloadRef, reason: z.string().trim().min(1, "must give the reason").max(500) }))
+    .default([]),
 });
 
 export const namespaceSchema = z.strictObject({

@@ -3,8 +3,7 @@
  * sources: `ComposePeerAuthentication`, `BestEffortInferServiceMTLSMode`, `checkMtlsEnabled`).
  */
 import { Problem, describeValue } from "./errors";
-import type { PeerAuthentication, Rollout, Workload } from "./rollout";
-import { policiesInForceAt } from "./stages";
+import type { MeshWorkload, PeerAuthentication } from "./rollout";
 import type { MtlsMode, ResolvedMode } from "./schema";
 
 export type Scope = "mesh" | "namespace" | "workload" | "ignored";
@@ -24,8 +23,8 @@ function inherit(parent: ResolvedMode, mode: MtlsMode | undefined): ResolvedMode
   return mode === undefined || mode === "UNSET" ? parent : mode;
 }
 
-export interface EffectiveWorkload {
-  workload: Workload;
+export interface EffectiveWorkload<W extends MeshWorkload = MeshWorkload> {
+  workload: W;
   /** null for a workload without sidecar: no Istio policy applies to it. */
   mode: ResolvedMode | null;
   /** Effective mode of every declared target port; empty without a sidecar. */
@@ -43,7 +42,6 @@ export class PolicyIndex {
   private readonly namespaceWide = new Map<string, PeerAuthentication>();
   private readonly bySelectorNamespace = new Map<string, PeerAuthentication[]>();
   readonly problems: Problem[] = [];
-  readonly warnings: Problem[] = [];
 
   constructor(
     policies: readonly PeerAuthentication[],
@@ -56,7 +54,7 @@ export class PolicyIndex {
       const scope = scopeOf(pa, meshRootNamespace);
       const id = describeValue(`${pa.namespace}/${pa.name}`);
       if (scope === "ignored") {
-        this.warnings.push({ path: pa.origin, message: `${id} has a selector in the mesh root namespace, so Istio ignores it` });
+        continue; // Istio ignores it (R2); the no-selector-in-root-namespace rule says so.
       } else if (scope === "workload") {
         const list = this.bySelectorNamespace.get(pa.namespace) ?? [];
         list.push(pa);
@@ -88,7 +86,7 @@ export class PolicyIndex {
     return inherit(meshMode, this.namespacePolicy(namespace)?.mode);
   }
 
-  effective(workload: Workload): EffectiveWorkload {
+  effective<W extends MeshWorkload>(workload: W): EffectiveWorkload<W> {
     const targetPorts = [...new Set((workload.service?.ports ?? []).map((p) => p.targetPort))];
     if (!workload.sidecar) return { workload, mode: null, ports: new Map(), appliedPolicies: [] };
     const nsPolicy = this.namespacePolicy(workload.namespace);
@@ -109,49 +107,4 @@ export class PolicyIndex {
     const appliedPolicies = [this.mesh, nsPolicy, workloadPolicy].filter((p): p is PeerAuthentication => p !== undefined);
     return { workload, mode, ports, appliedPolicies };
   }
-
-  /** Port-level keys that are no target port of any workload the policy selects: usually a Service port by mistake (R8). */
-  portLevelWarnings(workloads: readonly Workload[]): Problem[] {
-    const warnings: Problem[] = [];
-    for (const policies of this.bySelectorNamespace.values()) {
-      for (const pa of policies) {
-        if (!pa.portLevelMtls) continue;
-        const targetPorts = new Set(
-          workloads
-            .filter((w) => w.namespace === pa.namespace && selects(pa.selector!, w.podLabels))
-            .flatMap((w) => (w.service?.ports ?? []).map((p) => p.targetPort)),
-        );
-        for (const port of Object.keys(pa.portLevelMtls)) {
-          if (!targetPorts.has(Number(port))) {
-            warnings.push({
-              path: `${pa.origin}.portLevelMtls.${port}`,
-              message: `is no target port of a workload ${describeValue(`${pa.namespace}/${pa.name}`)} selects; port-level keys are workload ports, not Service ports`,
-            });
-          }
-        }
-      }
-    }
-    return warnings;
-  }
-}
-
-/** Problems of every stage of a rollout: policies Istio would resolve by creation time, which a plan cannot know. */
-export function stageConflicts(rollout: Rollout): Problem[] {
-  const seen = new Set<string>();
-  const problems: Problem[] = [];
-  rollout.stages.forEach((stage, i) => {
-    const index = new PolicyIndex(
-      policiesInForceAt(rollout, i).map((p) => p.policy),
-      rollout.meshRootNamespace,
-      stage.name,
-    );
-    for (const w of rollout.workloads) index.effective(w);
-    for (const p of index.problems) {
-      // A conflict that lasts several stages is one mistake: report it where it starts.
-      const key = `${p.path} ${p.message.replace(/ at stage "[^"]*"/, "")}`;
-      if (!seen.has(key)) problems.push(p);
-      seen.add(key);
-    }
-  });
-  return problems;
 }

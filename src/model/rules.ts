@@ -1,0 +1,246 @@
+/**
+ * The guardrails: PeerAuthentication mistakes Istio silently ignores or misreads, as rules with a name,
+ * an enforcement level and a message that says how to fix them. One implementation, called by the
+ * plan, the `check` command, the Pulumi program and the CrossGuard policy pack.
+ */
+import { describeValue } from "./errors";
+import { edgesTo } from "./expectations";
+import type { BrokenCallAcknowledgement, MeshWorkload, PeerAuthentication, Rollout } from "./rollout";
+import type { ResolvedMode } from "./schema";
+import { PolicyIndex, scopeOf, selects } from "./semantics";
+import { policiesInForceAt } from "./stages";
+
+export type EnforcementLevel = "mandatory" | "advisory";
+
+export const RULES = {
+  "no-mtls-disable": "mandatory",
+  "one-default-per-scope": "mandatory",
+  "one-policy-per-workload": "mandatory",
+  "no-selector-in-root-namespace": "mandatory",
+  "port-level-needs-selector": "mandatory",
+  "port-level-uses-target-ports": "mandatory",
+  "selector-matches-a-workload": "mandatory",
+  "declared-calls-keep-working": "mandatory",
+  "namespace-disable-breaks-strict-workloads": "mandatory",
+  "stage-order": "advisory",
+} as const satisfies Record<string, EnforcementLevel>;
+
+export type RuleName = keyof typeof RULES;
+
+export interface Violation {
+  rule: RuleName;
+  level: EnforcementLevel;
+  stage: string;
+  /** `namespace/name` of the policy or workload, or `from -> to` for a call. */
+  resource: string;
+  message: string;
+  /** The rollout file accepts this one, for this reason: reported, but it does not fail. */
+  acknowledged?: string;
+}
+
+/** What one stage is: the policies in force and the workloads they apply to. */
+export interface StageFacts {
+  stage: string;
+  meshRootNamespace: string;
+  policies: readonly PeerAuthentication[];
+  workloads: readonly MeshWorkload[];
+  acknowledgeBrokenCalls: readonly BrokenCallAcknowledgement[];
+}
+
+const id = (pa: { namespace: string; name: string }) => `${pa.namespace}/${pa.name}`;
+
+function violation(rule: RuleName, stage: string, resource: string, message: string, acknowledged?: string): Violation {
+  return { rule, level: RULES[rule], stage, resource, message, ...(acknowledged ? { acknowledged } : {}) };
+}
+
+/** A violation that fails: mandatory and not acknowledged. */
+export const isBlocking = (v: Violation) => v.level === "mandatory" && v.acknowledged === undefined;
+
+/** Rules 1 to 7 (and one-policy-per-workload) on the policies in force at one stage. */
+export function checkStage(facts: StageFacts): Violation[] {
+  const { stage, meshRootNamespace, policies, workloads } = facts;
+  const out: Violation[] = [];
+
+  for (const pa of policies) {
+    const disabledPorts = Object.entries(pa.portLevelMtls ?? {})
+      .filter(([, mode]) => mode === "DISABLE")
+      .map(([port]) => port);
+    if (pa.mode === "DISABLE" || disabledPorts.length > 0) {
+      const where = [pa.mode === "DISABLE" ? "mode DISABLE" : "", disabledPorts.length ? `port-level DISABLE on ${disabledPorts.join(", ")}` : ""]
+        .filter(Boolean)
+        .join(" and ");
+      out.push(
+        violation(
+          "no-mtls-disable",
+          stage,
+          id(pa),
+          `${id(pa)} sets ${where}, which switches mTLS off; use PERMISSIVE, or add allowDisable: "<reason>" to the policy to accept it`,
+          pa.allowDisable,
+        ),
+      );
+    }
+  }
+
+  // Rule 2: one selector-less policy per namespace (the mesh's in the root namespace), named default.
+  const wide = new Map<string, PeerAuthentication[]>();
+  for (const pa of policies.filter((p) => p.selector === null)) wide.set(pa.namespace, [...(wide.get(pa.namespace) ?? []), pa]);
+  for (const [namespace, list] of wide) {
+    const scope = namespace === meshRootNamespace ? "mesh" : "namespace";
+    list.slice(1).forEach((pa) =>
+      out.push(
+        violation(
+          "one-default-per-scope",
+          stage,
+          id(pa),
+          `${id(pa)} is a second ${scope}-wide PeerAuthentication besides ${id(list[0])}; Istio ignores the newer one, so merge them into one policy named "default"`,
+        ),
+      ),
+    );
+    if (list.length === 1 && list[0].name !== "default") {
+      out.push(
+        violation(
+          "one-default-per-scope",
+          stage,
+          id(list[0]),
+          `${id(list[0])} is ${scope}-wide but not named "default"; rename it to default, so a second one cannot slip in beside it`,
+        ),
+      );
+    }
+  }
+
+  for (const pa of policies) {
+    const scope = scopeOf(pa, meshRootNamespace);
+    if (scope === "ignored") {
+      out.push(
+        violation(
+          "no-selector-in-root-namespace",
+          stage,
+          id(pa),
+          `${id(pa)} has a selector in the mesh root namespace ${describeValue(meshRootNamespace)}, where Istio ignores selector policies; move it to the workloads' namespace`,
+        ),
+      );
+      continue;
+    }
+    if (pa.portLevelMtls && Object.keys(pa.portLevelMtls).length > 0 && pa.selector === null) {
+      out.push(
+        violation(
+          "port-level-needs-selector",
+          stage,
+          id(pa),
+          `${id(pa)} has portLevelMtls without a selector, which Istio rejects; add a selector for the workloads whose ports these are`,
+        ),
+      );
+    }
+    if (scope !== "workload") continue;
+    const selected = workloads.filter((w) => w.namespace === pa.namespace && selects(pa.selector!, w.podLabels));
+    if (selected.length === 0) {
+      out.push(
+        violation(
+          "selector-matches-a-workload",
+          stage,
+          id(pa),
+          `${id(pa)} selects ${Object.entries(pa.selector!)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(",")}, which matches no declared workload in ${pa.namespace}; fix the selector (a typo applies nothing)`,
+        ),
+      );
+      continue;
+    }
+    for (const port of Object.keys(pa.portLevelMtls ?? {}).map(Number)) {
+      const targetPorts = new Set(selected.flatMap((w) => (w.service?.ports ?? []).map((p) => p.targetPort)));
+      if (targetPorts.has(port)) continue;
+      const asServicePort = selected.flatMap((w) => (w.service?.ports ?? []).filter((p) => p.port === port).map((p) => ({ w, p })))[0];
+      const hint = asServicePort
+        ? `${port} is the Service port of ${asServicePort.w.ref}; its workload port is ${asServicePort.p.targetPort}, so key the entry by ${asServicePort.p.targetPort}`
+        : `the selected workloads listen on ${[...targetPorts].join(", ") || "no declared port"}`;
+      out.push(
+        violation("port-level-uses-target-ports", stage, id(pa), `${id(pa)} sets port ${port}, which is no workload port of what it selects: ${hint}`),
+      );
+    }
+  }
+
+  const index = new PolicyIndex(policies, meshRootNamespace, stage);
+  const effective = workloads.map((w) => index.effective(w));
+  for (const problem of index.problems.filter((p) => /selects workload/.test(p.message))) {
+    out.push(violation("one-policy-per-workload", stage, problem.path, problem.message));
+  }
+
+  // Rule 7: a namespace- or mesh-wide DISABLE turns auto mTLS off for the namespace's services.
+  for (const e of effective) {
+    if (index.serviceMode(e.workload.namespace) !== "DISABLE") continue;
+    const strictPorts = [...e.ports].filter(([, mode]) => mode === "STRICT").map(([port]) => port);
+    if (strictPorts.length === 0) continue;
+    out.push(
+      violation(
+        "namespace-disable-breaks-strict-workloads",
+        stage,
+        e.workload.ref,
+        `${e.workload.ref} is STRICT on ${strictPorts.join(", ")}, but its namespace is DISABLE at namespace or mesh level, which turns auto mTLS off: clients with sidecars send plaintext and are refused; make the namespace PERMISSIVE or drop the STRICT`,
+      ),
+    );
+  }
+
+  // Rule 6: declared traffic must keep working.
+  const byRef = new Map(effective.map((e) => [e.workload.ref, e]));
+  for (const client of workloads) {
+    for (const to of client.calls) {
+      const server = byRef.get(to);
+      if (!server) continue;
+      const refused = edgesTo(client, server, index).filter((edge) => edge.expect === "refused");
+      if (refused.length === 0) continue;
+      const ack = facts.acknowledgeBrokenCalls.find((a) => a.from === client.ref && a.to === to);
+      out.push(
+        violation(
+          "declared-calls-keep-working",
+          stage,
+          `${client.ref} -> ${to}`,
+          `${client.ref} calls ${to}, which this stage refuses (${refused[0].reason}); keep the call working, or acknowledge it in acknowledgeBrokenCalls with a reason`,
+          ack?.reason,
+        ),
+      );
+    }
+  }
+  return out;
+}
+
+const STRENGTH: Record<ResolvedMode, number> = { DISABLE: 0, PERMISSIVE: 1, STRICT: 2 };
+
+/** Every stage of a rollout, plus stage-order: a stage that loosens what an earlier stage tightened. */
+export function checkRollout(rollout: Rollout): Violation[] {
+  const out: Violation[] = [];
+  let previous: Map<string, ResolvedMode> | undefined;
+  rollout.stages.forEach((stage, i) => {
+    const policies = policiesInForceAt(rollout, i).map((p) => p.policy);
+    out.push(
+      ...checkStage({
+        stage: stage.name,
+        meshRootNamespace: rollout.meshRootNamespace,
+        policies,
+        workloads: rollout.workloads,
+        acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls,
+      }),
+    );
+    const index = new PolicyIndex(policies, rollout.meshRootNamespace, stage.name);
+    const modes = new Map<string, ResolvedMode>();
+    for (const w of rollout.workloads) {
+      for (const [port, mode] of index.effective(w).ports) modes.set(`${w.ref}:${port}`, mode);
+    }
+    if (previous) {
+      for (const [key, mode] of modes) {
+        const before = previous.get(key);
+        if (before && STRENGTH[mode] < STRENGTH[before]) {
+          out.push(
+            violation(
+              "stage-order",
+              stage.name,
+              key,
+              `${key} goes from ${before} at stage ${describeValue(rollout.stages[i - 1].name)} to ${mode}: this stage loosens what an earlier one tightened; reorder the stages if that is not meant`,
+            ),
+          );
+        }
+      }
+    }
+    previous = modes;
+  });
+  return out;
+}
