@@ -18,6 +18,7 @@ describe("npx mtls-rollout plan", () => {
       "expectations",
       "calls",
       "warnings",
+      "violations",
     ]);
     expect(Object.keys(plan.peerAuthentications[0])).toEqual([
       "namespace",

@@ -137,22 +137,20 @@ describe("effective modes follow istiod's ComposePeerAuthentication", () => {
     expect(api).toMatchObject({ mode: "STRICT", ports: { "8080": "DISABLE", "9090": "STRICT" } });
     // 80 is the Service port, not a target port: Istio applies nothing for it, and the plan says so.
     expect(api.ports).not.toHaveProperty("80");
-    expect(plan.warnings).toEqual([
-      {
-        path: "stages[0].peerAuthentications[1].portLevelMtls.80",
-        message: 'is no target port of a workload "app/api" selects; port-level keys are workload ports, not Service ports',
-      },
+    expect(plan.violations.filter((v) => v.rule !== "no-mtls-disable").map((v) => [v.rule, v.resource, v.message])).toEqual([
+      [
+        "port-level-uses-target-ports",
+        "app/api",
+        "app/api sets port 80, which is no workload port of what it selects: 80 is the Service port of app/api; its workload port is 8080, so key the entry by 8080",
+      ],
     ]);
   });
 
-  it("ignores selector policies in the mesh root namespace, with a warning", () => {
+  it("ignores selector policies in the mesh root namespace, and the plan flags them", () => {
     const plan = buildPlan(singleWorkloadMesh([{ name: "api", namespace: "istio-system", selector: { app: "api" }, mode: "STRICT" }]), "s");
     expect(plan.workloads.find((w) => w.name === "api")!.mode).toBe("PERMISSIVE");
     expect(plan.peerAuthentications[0].scope).toBe("ignored");
-    expect(plan.warnings).toContainEqual({
-      path: "stages[0].peerAuthentications[0]",
-      message: '"istio-system/api" has a selector in the mesh root namespace, so Istio ignores it',
-    });
+    expect(plan.violations.map((v) => v.rule)).toEqual(["no-selector-in-root-namespace"]);
   });
 
   it("treats an empty selector as namespace-wide, as Istio does, and says so", () => {
@@ -184,7 +182,7 @@ describe("effective modes follow istiod's ComposePeerAuthentication", () => {
   it("reports duplicate policies at one level as an error, with their paths in the file, instead of guessing which Istio keeps", () => {
     const duplicate = (policies: unknown[]) => {
       try {
-        singleWorkloadMesh(policies);
+        buildPlan(singleWorkloadMesh(policies), "s");
       } catch (err) {
         return (err as InputError).problems.map((p) => `${p.path}: ${p.message}`);
       }
