@@ -287,7 +287,17 @@ describe("the Pulumi program under mocks", () => {
     expect(named(resources, "kubernetes:apps/v1:Deployment", "shop/tool").inputs.spec.template.spec.serviceAccountName).toBe("default");
   });
 
+  const disablingRollout = tempFile("disable.yaml", [
+    "namespaces: [ { name: app, injection: true } ]",
+    "workloads: [ { name: api, namespace: app, image: 'api:1' } ]",
+    "stages: [ { name: off, peerAuthentications: [ { name: default, namespace: app, mode: DISABLE } ] } ]",
+  ]);
   const badConfigs: [string, Record<string, string>, RegExp][] = [
+    [
+      "a stage that breaks a mandatory guardrail",
+      { "mtls-rollout:stage": "off", "mtls-rollout:rollout": disablingRollout },
+      /^mtls-rollout:stage "off": breaks no-mtls-disable: app\/default sets mode DISABLE, which switches mTLS off; /,
+    ],
     ["a missing stage", {}, /^mtls-rollout:stage: is required$/],
     [
       "an unknown stage",

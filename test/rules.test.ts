@@ -1,0 +1,250 @@
+import { describe, expect, it } from "vitest";
+import { buildPlan } from "../src/model/plan";
+import { parseRollout, Rollout } from "../src/model/rollout";
+import { checkRollout, checkStage, isBlocking, RuleName, RULES } from "../src/model/rules";
+import { policiesInForceAt } from "../src/model/stages";
+import { loadRollout } from "../src/rollout/load";
+import { runCli, tempFile } from "./support/files";
+
+/** A small mesh: api (ports 80 -> 8080, 90 -> 9090) called by web, both with sidecars; legacy without. */
+function mesh(stages: unknown[]): Rollout {
+  return parseRollout({
+    namespaces: [{ name: "app", injection: true }, { name: "legacy" }],
+    workloads: [
+      {
+        name: "api",
+        namespace: "app",
+        image: "api:1",
+        service: {
+          ports: [
+            { name: "http", port: 80, targetPort: 8080 },
+            { name: "grpc", port: 90, targetPort: 9090 },
+          ],
+        },
+      },
+      { name: "web", namespace: "app", image: "web:1", calls: ["app/api"], service: { ports: [{ port: 80, targetPort: 8080 }] } },
+      { name: "old", namespace: "legacy", image: "old:1", calls: ["app/api"] },
+    ],
+    stages,
+  });
+}
+
+function violationsOf(policies: unknown[], extra: Record<string, unknown> = {}) {
+  const rollout = mesh([{ name: "s", peerAuthentications: policies, ...extra }]);
+  const stage = rollout.stages[0];
+  return checkStage({
+    stage: "s",
+    meshRootNamespace: rollout.meshRootNamespace,
+    policies: policiesInForceAt(rollout, 0).map((p) => p.policy),
+    workloads: rollout.workloads,
+    acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls,
+  });
+}
+
+const rulesOf = (policies: unknown[], extra: Record<string, unknown> = {}) => violationsOf(policies, extra).map((v) => v.rule);
+
+describe("the guardrail rules", () => {
+  it("name a level for every rule: all mandatory but stage-order", () => {
+    expect(
+      Object.entries(RULES)
+        .filter(([, level]) => level === "advisory")
+        .map(([rule]) => rule),
+    ).toEqual(["stage-order"]);
+  });
+
+  const cases: { rule: RuleName; passing: unknown[]; failing: unknown[]; message: RegExp }[] = [
+    {
+      rule: "no-mtls-disable",
+      passing: [{ name: "default", namespace: "app", mode: "PERMISSIVE" }],
+      failing: [{ name: "api", namespace: "app", selector: { app: "api" }, portLevelMtls: { 9090: "DISABLE" } }],
+      message: /^app\/api sets port-level DISABLE on 9090, which switches mTLS off; use PERMISSIVE, or add allowDisable/,
+    },
+    {
+      rule: "one-default-per-scope",
+      passing: [{ name: "default", namespace: "app", mode: "STRICT" }],
+      failing: [
+        { name: "default", namespace: "app", mode: "STRICT" },
+        { name: "strict-too", namespace: "app", mode: "STRICT" },
+      ],
+      message: /^app\/strict-too is a second namespace-wide PeerAuthentication besides app\/default; Istio ignores the newer one/,
+    },
+    {
+      rule: "one-default-per-scope",
+      passing: [{ name: "default", namespace: "istio-system", mode: "STRICT" }],
+      failing: [{ name: "mesh-wide", namespace: "istio-system", mode: "STRICT" }],
+      message: /^istio-system\/mesh-wide is mesh-wide but not named "default"; rename it to default/,
+    },
+    {
+      rule: "no-selector-in-root-namespace",
+      passing: [{ name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT" }],
+      failing: [{ name: "api", namespace: "istio-system", selector: { app: "api" }, mode: "STRICT" }],
+      message: /^istio-system\/api has a selector in the mesh root namespace "istio-system", where Istio ignores selector policies/,
+    },
+    {
+      rule: "port-level-uses-target-ports",
+      passing: [{ name: "api", namespace: "app", selector: { app: "api" }, portLevelMtls: { 8080: "STRICT" } }],
+      failing: [{ name: "api", namespace: "app", selector: { app: "api" }, portLevelMtls: { 80: "STRICT" } }],
+      message:
+        /^app\/api sets port 80, which is no workload port of what it selects: 80 is the Service port of app\/api; its workload port is 8080/,
+    },
+    {
+      rule: "selector-matches-a-workload",
+      passing: [{ name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT" }],
+      failing: [{ name: "api", namespace: "app", selector: { app: "apl" }, mode: "STRICT" }],
+      message: /^app\/api selects app=apl, which matches no declared workload in app; fix the selector/,
+    },
+    {
+      rule: "one-policy-per-workload",
+      passing: [{ name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT" }],
+      failing: [
+        { name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT" },
+        { name: "api-meshed", namespace: "app", selector: { "security.istio.io/tlsMode": "istio" }, mode: "PERMISSIVE" },
+      ],
+      message: /^"app\/api-meshed" selects workload "app\/api" at stage "s", as does "app\/api"/,
+    },
+    {
+      rule: "declared-calls-keep-working",
+      // web (with a sidecar) keeps mTLS to a STRICT api; only old, without one, would be refused.
+      passing: [{ name: "default", namespace: "legacy", mode: "STRICT" }],
+      failing: [{ name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT" }],
+      message:
+        /^legacy\/old calls app\/api, which this stage refuses \(client has no sidecar and the target port is STRICT\); keep the call working, or acknowledge it/,
+    },
+    {
+      rule: "namespace-disable-breaks-strict-workloads",
+      passing: [
+        { name: "default", namespace: "app", mode: "PERMISSIVE" },
+        { name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT", allowDisable: "n/a" },
+      ],
+      failing: [
+        { name: "default", namespace: "app", mode: "DISABLE", allowDisable: "legacy scanners" },
+        { name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT" },
+      ],
+      message: /^app\/api is STRICT on 8080, 9090, but its namespace is DISABLE at namespace or mesh level, which turns auto mTLS off/,
+    },
+  ];
+
+  for (const { rule, passing, failing, message } of cases) {
+    it(`${rule}: passes a good stage and flags a bad one with a message that says how to fix it`, () => {
+      expect(rulesOf(passing)).not.toContain(rule);
+      const found = violationsOf(failing).filter((v) => v.rule === rule);
+      expect(found).toHaveLength(1);
+      expect(found[0]).toMatchObject({ level: RULES[rule], stage: "s" });
+      expect(found[0].message).toMatch(message);
+      expect(isBlocking(found[0])).toBe(true);
+    });
+  }
+
+  it("port-level-needs-selector flags port-level mTLS on a namespace-wide policy (which the rollout file already refuses)", () => {
+    const found = checkStage({
+      stage: "s",
+      meshRootNamespace: "istio-system",
+      policies: [
+        { name: "default", namespace: "app", selector: null, mode: "STRICT", portLevelMtls: { 8080: "PERMISSIVE" }, origin: "app/default" },
+      ],
+      workloads: mesh([{ name: "s" }]).workloads,
+      acknowledgeBrokenCalls: [],
+    });
+    expect(found.map((v) => v.rule)).toContain("port-level-needs-selector");
+    expect(() =>
+      mesh([{ name: "s", peerAuthentications: [{ name: "default", namespace: "app", portLevelMtls: { 8080: "PERMISSIVE" } }] }]),
+    ).toThrow(/portLevelMtls: requires a selector/);
+  });
+
+  it("accepts DISABLE with allowDisable, reporting the reason instead of failing", () => {
+    const [v] = violationsOf([
+      { name: "api", namespace: "app", selector: { app: "api" }, mode: "DISABLE", allowDisable: "a scanner speaks plaintext" },
+    ]).filter((x) => x.rule === "no-mtls-disable");
+    expect(v.acknowledged).toBe("a scanner speaks plaintext");
+    expect(isBlocking(v)).toBe(false);
+  });
+
+  it("accepts a broken declared call acknowledged by the stage, with its reason", () => {
+    const found = violationsOf([{ name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT" }], {
+      acknowledgeBrokenCalls: [{ from: "legacy/old", to: "app/api", reason: "old is retired next week" }],
+    }).filter((v) => v.rule === "declared-calls-keep-working");
+    expect(found).toMatchObject([{ resource: "legacy/old -> app/api", acknowledged: "old is retired next week" }]);
+    expect(found.filter(isBlocking)).toEqual([]);
+  });
+
+  it("stage-order: reports (advisory) a stage that loosens what an earlier one tightened", () => {
+    const rollout = mesh([
+      {
+        name: "strict",
+        peerAuthentications: [{ name: "api", namespace: "app", selector: { app: "api" }, portLevelMtls: { 9090: "STRICT" } }],
+      },
+      {
+        name: "loose",
+        peerAuthentications: [{ name: "api", namespace: "app", selector: { app: "api" }, portLevelMtls: { 9090: "PERMISSIVE" } }],
+      },
+    ]);
+    const found = checkRollout(rollout).filter((v) => v.rule === "stage-order");
+    expect(found).toEqual([
+      {
+        rule: "stage-order",
+        level: "advisory",
+        stage: "loose",
+        resource: "app/api:9090",
+        message:
+          'app/api:9090 goes from STRICT at stage "strict" to PERMISSIVE: this stage loosens what an earlier one tightened; reorder the stages if that is not meant',
+      },
+    ]);
+    expect(found.filter(isBlocking)).toEqual([]);
+  });
+
+  it("passes the lab rollout at every stage", () => {
+    expect(checkRollout(loadRollout())).toEqual([]);
+    for (const stage of loadRollout().stages) expect(buildPlan(loadRollout(), stage.name).violations).toEqual([]);
+  });
+});
+
+describe("npx mtls-rollout check", () => {
+  it("exits 0 for the lab and says no rule is violated", () => {
+    const { code, stdout } = runCli(["check"]);
+    expect(code).toBe(0);
+    expect(stdout).toBe("Guardrails for every stage: no rule violated\n");
+  });
+
+  it("exits 1 when a mandatory rule fails, listing { rule, level, stage, resource, message } as JSON", () => {
+    const file = tempFile("r.yaml", [
+      "namespaces: [ { name: app, injection: true } ]",
+      "workloads: [ { name: api, namespace: app, image: 'api:1', service: { ports: [ { port: 80, targetPort: 8080 } ] } } ]",
+      "stages:",
+      "  - name: one",
+      "    peerAuthentications: [ { name: default, namespace: app, mode: DISABLE } ]",
+    ]);
+    const { code, stdout } = runCli(["check", "--rollout", file, "--json"]);
+    expect(code).toBe(1);
+    expect(JSON.parse(stdout)).toEqual([
+      {
+        rule: "no-mtls-disable",
+        level: "mandatory",
+        stage: "one",
+        resource: "app/default",
+        message:
+          'app/default sets mode DISABLE, which switches mTLS off; use PERMISSIVE, or add allowDisable: "<reason>" to the policy to accept it',
+      },
+    ]);
+    const text = runCli(["check", "--rollout", file]);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/^Guardrails for every stage: 1 blocking of 1\n/);
+    expect(text.stdout).toMatch(/│ mandatory │ no-mtls-disable │ one +│ app\/default │ app\/default sets mode DISABLE/);
+  });
+
+  it("exits 0 when the only findings are acknowledged or advisory, and prints the acknowledgement", () => {
+    const file = tempFile("r.yaml", [
+      "namespaces: [ { name: app, injection: true } ]",
+      "workloads: [ { name: api, namespace: app, image: 'api:1', service: { ports: [ { port: 80, targetPort: 8080 } ] } } ]",
+      "stages:",
+      "  - name: one",
+      "    peerAuthentications: [ { name: default, namespace: app, mode: DISABLE, allowDisable: 'metrics scraper without sidecar' } ]",
+    ]);
+    const { code, stdout } = runCli(["check", "--rollout", file]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/acknowledged │ no-mtls-disable .*\(acknowledged: metrics scraper without sidecar\)/);
+  });
+
+  it("exits 2 for bad input", () => {
+    expect(runCli(["check", "--rollout", "/nonexistent.yaml"]).code).toBe(2);
+  });
+});
