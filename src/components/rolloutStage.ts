@@ -78,7 +78,17 @@ export class RolloutStage extends pulumi.ComponentResource {
 
     this.policies = new StagePolicies(
       plan.stage,
-      { stage: plan.stage, policies: plan.peerAuthentications, namespaceOf, dependenciesOf, provider },
+      {
+        settings: {
+          stage: plan.stage,
+          meshRootNamespace: rollout.meshRootNamespace,
+          acknowledgeBrokenCalls: rollout.stages.find((s) => s.name === plan.stage)!.acknowledgeBrokenCalls,
+        },
+        policies: plan.peerAuthentications,
+        namespaceOf,
+        dependenciesOf,
+        provider,
+      },
       { parent: this },
     );
 

@@ -2,9 +2,17 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { peerAuthenticationManifest } from "../manifests/kubernetes";
 import type { PlannedPolicy } from "../model/plan";
+import type { BrokenCallAcknowledgement } from "../model/rollout";
+
+/** What the policy pack needs to know of the stage beyond its resources; the component's inputs and outputs. */
+export interface StageSettings {
+  stage: string;
+  meshRootNamespace: string;
+  acknowledgeBrokenCalls: BrokenCallAcknowledgement[];
+}
 
 export interface StagePoliciesArgs {
-  stage: string;
+  settings: StageSettings;
   policies: PlannedPolicy[];
   /** The namespace name for each policy's namespace; an Output where this stack creates the namespace. */
   namespaceOf: (namespace: string) => pulumi.Input<string>;
@@ -18,7 +26,7 @@ export class StagePolicies extends pulumi.ComponentResource {
   readonly peerAuthentications: k8s.apiextensions.CustomResource[];
 
   constructor(name: string, args: StagePoliciesArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("mtls-rollout:index:StagePolicies", name, { stage: args.stage }, opts);
+    super("mtls-rollout:index:StagePolicies", name, { ...args.settings }, opts);
     this.peerAuthentications = args.policies.map((policy) => {
       const manifest = peerAuthenticationManifest(policy);
       // Named namespace/name, like Kubernetes objects, so a stage change updates the same resource.
@@ -28,6 +36,6 @@ export class StagePolicies extends pulumi.ComponentResource {
         { parent: this, provider: args.provider, dependsOn: args.dependenciesOf(policy) },
       );
     });
-    this.registerOutputs({ peerAuthentications: this.peerAuthentications });
+    this.registerOutputs({ ...args.settings, peerAuthentications: this.peerAuthentications });
   }
 }

@@ -3,11 +3,16 @@
  * so tests can check them against the published schemas without an engine.
  */
 import type { PlannedPolicy } from "../model/plan";
-import { INJECT_LABEL, Namespace, Workload } from "../model/rollout";
+import { INJECT_LABEL } from "../model/pods";
+import type { Namespace, Workload } from "../model/rollout";
 
 export const PEER_AUTHENTICATION_API_VERSION = "security.istio.io/v1";
 /** Which stage's declaration a policy comes from, so `kubectl get pa -o yaml` tells a reviewer. */
 export const STAGE_ANNOTATION = "mtls-rollout.io/defined-in-stage";
+/** A policy's accepted reason to switch mTLS off; the policy pack reads it like the rollout file's allowDisable. */
+export const ALLOW_DISABLE_ANNOTATION = "mtls-rollout.io/allow-disable";
+/** A Deployment's declared calls (`namespace/workload`, comma-separated), for the policy pack. */
+export const CALLS_ANNOTATION = "mtls-rollout.io/calls";
 
 export interface ObjectMeta {
   name: string;
@@ -32,7 +37,12 @@ export function deploymentManifest(w: Workload) {
   return {
     apiVersion: "apps/v1" as const,
     kind: "Deployment" as const,
-    metadata: { name: w.name, namespace: w.namespace, labels: { ...w.labels } },
+    metadata: {
+        name: w.name,
+        namespace: w.namespace,
+        labels: { ...w.labels },
+        ...(w.calls.length > 0 ? { annotations: { [CALLS_ANNOTATION]: w.calls.join(",") } } : {}),
+      },
     spec: {
       replicas: w.replicas,
       selector: { matchLabels: { ...w.labels } },
@@ -91,7 +101,11 @@ export function peerAuthenticationManifest(pa: PlannedPolicy) {
   return {
     apiVersion: PEER_AUTHENTICATION_API_VERSION,
     kind: "PeerAuthentication",
-    metadata: { name: pa.name, namespace: pa.namespace, annotations: { [STAGE_ANNOTATION]: pa.definedIn } },
+    metadata: {
+      name: pa.name,
+      namespace: pa.namespace,
+      annotations: { [STAGE_ANNOTATION]: pa.definedIn, ...(pa.allowDisable ? { [ALLOW_DISABLE_ANNOTATION]: pa.allowDisable } : {}) },
+    },
     spec: peerAuthenticationSpec(pa),
   };
 }

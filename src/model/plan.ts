@@ -15,6 +15,8 @@ export interface PlannedPolicy {
   scope: Scope;
   /** The stage whose declaration of this policy is in force. */
   definedIn: string;
+  /** The accepted reason for a DISABLE, from the rollout file's allowDisable. */
+  allowDisable?: string;
 }
 
 export interface PlannedWorkload {
@@ -99,6 +101,7 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
       portLevelMtls: Object.fromEntries(Object.entries(policy.portLevelMtls ?? {})),
       scope: scopeOf(policy, rollout.meshRootNamespace),
       definedIn,
+      ...(policy.allowDisable !== undefined ? { allowDisable: policy.allowDisable } : {}),
     })),
     workloads: effective.map(plannedWorkload),
     expectations,

@@ -1,4 +1,5 @@
 import { InputError, Problem, describeValue, problemsFromZod } from "./errors";
+import { podLabels } from "./pods";
 import { MtlsMode, rolloutFileSchema, RolloutFile } from "./schema";
 
 export interface Namespace {
@@ -84,22 +85,6 @@ export interface Rollout {
 
 /** Namespaces every cluster has, which a rollout may use but must not try to create. */
 const CLUSTER_NAMESPACES = new Set(["default", "kube-system", "kube-public", "kube-node-lease", "istio-system"]);
-
-export const INJECT_LABEL = "sidecar.istio.io/inject";
-
-/**
- * The labels a workload's pods end up with: ours, the explicit injection label, and what Istio's
- * injector adds to a pod it injects (injection-template.yaml: tlsMode and the canonical service labels).
- */
-export function podLabels(name: string, labels: Record<string, string>, sidecar: boolean): Record<string, string> {
-  const pod: Record<string, string> = { ...labels, [INJECT_LABEL]: String(sidecar) };
-  if (sidecar) {
-    pod["security.istio.io/tlsMode"] = "istio";
-    pod["service.istio.io/canonical-name"] ??= labels["app.kubernetes.io/name"] ?? labels.app ?? name;
-    pod["service.istio.io/canonical-revision"] ??= labels["app.kubernetes.io/version"] ?? labels.version ?? "latest";
-  }
-  return pod;
-}
 
 /** Validates a parsed rollout document; throws InputError with every problem found. */
 export function parseRollout(data: unknown, source?: string): Rollout {

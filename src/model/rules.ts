@@ -159,11 +159,24 @@ export function checkStage(facts: StageFacts): Violation[] {
     }
   }
 
+  for (const w of workloads.filter((x) => x.sidecar)) {
+    const [first, ...others] = policies.filter(
+      (pa) => scopeOf(pa, meshRootNamespace) === "workload" && pa.namespace === w.namespace && selects(pa.selector!, w.podLabels),
+    );
+    for (const pa of others) {
+      out.push(
+        violation(
+          "one-policy-per-workload",
+          stage,
+          id(pa),
+          `${id(pa)} selects ${w.ref}, as ${id(first)} does; Istio applies only the older one, so merge them into one policy`,
+        ),
+      );
+    }
+  }
+
   const index = new PolicyIndex(policies, meshRootNamespace, stage);
   const effective = workloads.map((w) => index.effective(w));
-  for (const problem of index.problems.filter((p) => /selects workload/.test(p.message))) {
-    out.push(violation("one-policy-per-workload", stage, problem.path, problem.message));
-  }
 
   // Rule 7: a namespace- or mesh-wide DISABLE turns auto mTLS off for the namespace's services.
   for (const e of effective) {
