@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { buildPlan } from "../src/model/plan";
+import { dormantPeerAuthenticationManifest } from "../src/manifests/kubernetes";
+import { buildPlan, policiesInForce } from "../src/model/plan";
 import { loadRollout } from "../src/rollout/load";
 
 const lab = loadRollout();
@@ -92,5 +93,51 @@ describe("the lab rollout", () => {
     expect(edges).toHaveLength(8);
     expect(new Set(edges.map((e) => `${e.from}|${e.to}|${e.port}`)).size).toBe(8);
     expect(edges.every((e) => e.from !== e.to)).toBe(true);
+  });
+});
+
+describe("dormant policies", () => {
+  it("keep the same PeerAuthentication objects at every stage, so moving between stages (and rolling back) only updates them", () => {
+    const objects = (stage: string) => {
+      const p = plan(stage);
+      return [...p.peerAuthentications, ...p.dormant].map((x) => `${x.namespace}/${x.name}`).sort();
+    };
+    for (const stage of lab.stages) expect(objects(stage.name)).toEqual(objects("mesh-strict"));
+    expect(plan("permissive").dormant.map((d) => [`${d.namespace}/${d.name}`, d.wide, d.firstStage])).toEqual([
+      ["istioinaction/purchase-history-strict", false, "purchase-history-strict"],
+      ["istioinaction/default", true, "istioinaction-strict"],
+    ]);
+  });
+
+  it("change nothing Istio computes: the stage with its dormant policies has the same modes and outcomes as without them", () => {
+    for (const { name } of lab.stages) {
+      const p = plan(name);
+      const dormant = p.dormant.map((d) => {
+        const spec = dormantPeerAuthenticationManifest(d).spec as {
+          selector?: { matchLabels: Record<string, string> };
+          mtls: { mode: "UNSET" };
+        };
+        return {
+          namespace: d.namespace,
+          name: d.name,
+          selector: spec.selector?.matchLabels ?? null,
+          mode: spec.mtls.mode,
+          origin: "dormant",
+        };
+      });
+      const withDormant = {
+        ...lab,
+        stages: [
+          {
+            ...lab.stages.find((s) => s.name === name)!,
+            peerAuthentications: [...policiesInForce(lab, name).map((x) => x.policy), ...dormant],
+          },
+        ],
+      };
+      const replanned = buildPlan(withDormant, name);
+      expect(replanned.workloads, name).toEqual(p.workloads);
+      expect(replanned.expectations, name).toEqual(p.expectations);
+      expect(replanned.calls, name).toEqual(p.calls);
+    }
   });
 });

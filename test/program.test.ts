@@ -97,14 +97,22 @@ describe("the Pulumi program under mocks", () => {
     expect(ofType(resources, "kubernetes:core/v1:Service").map((s) => s.name)).not.toContain("istioinaction/sleep");
   });
 
+  // A later stage's policy is declared dormant: UNSET, selecting nothing, so a stage change is an update.
+  const dormantWide = { mtls: { mode: "UNSET" } };
+  const dormantSelector = { selector: { matchLabels: { "mtls-rollout.io/dormant": "true" } }, mtls: { mode: "UNSET" } };
   const expectedPolicies: Record<string, { name: string; spec: unknown }[]> = {
-    permissive: [{ name: "istio-system/default", spec: { mtls: { mode: "PERMISSIVE" } } }],
+    permissive: [
+      { name: "istio-system/default", spec: { mtls: { mode: "PERMISSIVE" } } },
+      { name: "istioinaction/purchase-history-strict", spec: dormantSelector },
+      { name: "istioinaction/default", spec: dormantWide },
+    ],
     "purchase-history-strict": [
       { name: "istio-system/default", spec: { mtls: { mode: "PERMISSIVE" } } },
       {
         name: "istioinaction/purchase-history-strict",
         spec: { selector: { matchLabels: { app: "purchase-history" } }, mtls: { mode: "STRICT" } },
       },
+      { name: "istioinaction/default", spec: dormantWide },
     ],
     "istioinaction-strict": [
       { name: "istio-system/default", spec: { mtls: { mode: "PERMISSIVE" } } },
@@ -125,7 +133,7 @@ describe("the Pulumi program under mocks", () => {
   };
 
   for (const stage of LAB_STAGES) {
-    it(`declares exactly the PeerAuthentications in force at stage ${stage}, as security.istio.io/v1 resources valid against Istio's CRD`, async () => {
+    it(`declares the PeerAuthentications of stage ${stage}, and later stages' dormant, as security.istio.io/v1 resources valid against Istio's CRD`, async () => {
       const { resources, stack } = await runStack({ "mtls-rollout:stage": stage });
       const policies = ofType(resources, PA_TYPE);
       const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);

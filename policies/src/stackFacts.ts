@@ -21,6 +21,7 @@ export const PEER_AUTHENTICATION_TYPES = new Set([
 const STAGE_TYPE = "mtls-rollout:index:StagePolicies";
 const ALLOW_DISABLE = "mtls-rollout.io/allow-disable";
 const CALLS = "mtls-rollout.io/calls";
+const IN_FORCE = "mtls-rollout.io/in-force";
 
 export interface StackFacts {
   facts: StageFacts;
@@ -49,7 +50,8 @@ export function stackFacts(resources: readonly StackResource[]): StackFacts {
 
   // Sorted by namespace and name: with no creation times, that is the order istiod breaks ties in (R7).
   const policies = resources
-    .filter((r) => PEER_AUTHENTICATION_TYPES.has(r.type))
+    // A dormant policy (a later stage's) has no effect: mode UNSET and a selector no pod carries.
+    .filter((r) => PEER_AUTHENTICATION_TYPES.has(r.type) && r.props.metadata?.annotations?.[IN_FORCE] !== "false")
     .map(policyOf)
     .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
   for (const pa of policies) urns.set(`${pa.namespace}/${pa.name}`, pa.origin);

@@ -85,6 +85,7 @@ export class RolloutStage extends pulumi.ComponentResource {
           acknowledgeBrokenCalls: rollout.stages.find((s) => s.name === plan.stage)!.acknowledgeBrokenCalls,
         },
         policies: plan.peerAuthentications,
+        dormant: plan.dormant,
         namespaceOf,
         dependenciesOf,
         provider,

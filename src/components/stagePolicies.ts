@@ -1,8 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { peerAuthenticationManifest } from "../manifests/kubernetes";
+import { dormantPeerAuthenticationManifest, PeerAuthenticationManifest, peerAuthenticationManifest } from "../manifests/kubernetes";
 import type { PlannedPolicy } from "../model/plan";
 import type { BrokenCallAcknowledgement } from "../model/rollout";
+import type { DormantPolicy } from "../model/stages";
 
 /** What the policy pack needs to know of the stage beyond its resources; the component's inputs and outputs. */
 export interface StageSettings {
@@ -14,6 +15,8 @@ export interface StageSettings {
 export interface StagePoliciesArgs {
   settings: StageSettings;
   policies: PlannedPolicy[];
+  /** The later stages' policies, declared without effect. */
+  dormant: DormantPolicy[];
   /** The namespace name for each policy's namespace; an Output where this stack creates the namespace. */
   namespaceOf: (namespace: string) => pulumi.Input<string>;
   /** The resources a policy must wait for: the workloads whose mode it sets. */
@@ -27,15 +30,17 @@ export class StagePolicies extends pulumi.ComponentResource {
 
   constructor(name: string, args: StagePoliciesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mtls-rollout:index:StagePolicies", name, { ...args.settings }, opts);
-    this.peerAuthentications = args.policies.map((policy) => {
-      const manifest = peerAuthenticationManifest(policy);
-      // Named namespace/name, like Kubernetes objects, so a stage change updates the same resource.
-      return new k8s.apiextensions.CustomResource(
-        `${policy.namespace}/${policy.name}`,
-        { ...manifest, metadata: { ...manifest.metadata, namespace: args.namespaceOf(policy.namespace) } },
-        { parent: this, provider: args.provider, dependsOn: args.dependenciesOf(policy) },
+    // Named namespace/name, like Kubernetes objects, so a stage change updates the same resource.
+    const declare = (manifest: PeerAuthenticationManifest, dependsOn: pulumi.Resource[]) =>
+      new k8s.apiextensions.CustomResource(
+        `${manifest.metadata.namespace}/${manifest.metadata.name}`,
+        { ...manifest, metadata: { ...manifest.metadata, namespace: args.namespaceOf(manifest.metadata.namespace) } },
+        { parent: this, provider: args.provider, dependsOn },
       );
-    });
+    this.peerAuthentications = [
+      ...args.policies.map((policy) => declare(peerAuthenticationManifest(policy), args.dependenciesOf(policy))),
+      ...args.dormant.map((policy) => declare(dormantPeerAuthenticationManifest(policy), [])),
+    ];
     this.registerOutputs({ ...args.settings, peerAuthentications: this.peerAuthentications });
   }
 }

@@ -3,6 +3,7 @@
  * so tests can check them against the published schemas without an engine.
  */
 import type { PlannedPolicy } from "../model/plan";
+import type { DormantPolicy } from "../model/stages";
 import { INJECT_LABEL } from "../model/pods";
 import type { Namespace, Workload } from "../model/rollout";
 
@@ -11,6 +12,10 @@ export const PEER_AUTHENTICATION_API_VERSION = "security.istio.io/v1";
 export const STAGE_ANNOTATION = "mtls-rollout.io/defined-in-stage";
 /** A policy's accepted reason to switch mTLS off; the policy pack reads it like the rollout file's allowDisable. */
 export const ALLOW_DISABLE_ANNOTATION = "mtls-rollout.io/allow-disable";
+/** "false" on a dormant policy: one of a later stage, present but without effect. */
+export const IN_FORCE_ANNOTATION = "mtls-rollout.io/in-force";
+/** The label a dormant policy selects, which no pod carries. */
+export const DORMANT_SELECTOR = { "mtls-rollout.io/dormant": "true" };
 /** A Deployment's declared calls (`namespace/workload`, comma-separated), for the policy pack. */
 export const CALLS_ANNOTATION = "mtls-rollout.io/calls";
 
@@ -97,7 +102,14 @@ export function peerAuthenticationSpec(pa: PlannedPolicy) {
   };
 }
 
-export function peerAuthenticationManifest(pa: PlannedPolicy) {
+export interface PeerAuthenticationManifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; annotations: Record<string, string> };
+  spec: Record<string, unknown>;
+}
+
+export function peerAuthenticationManifest(pa: PlannedPolicy): PeerAuthenticationManifest {
   return {
     apiVersion: PEER_AUTHENTICATION_API_VERSION,
     kind: "PeerAuthentication",
@@ -107,5 +119,22 @@ export function peerAuthenticationManifest(pa: PlannedPolicy) {
       annotations: { [STAGE_ANNOTATION]: pa.definedIn, ...(pa.allowDisable ? { [ALLOW_DISABLE_ANNOTATION]: pa.allowDisable } : {}) },
     },
     spec: peerAuthenticationSpec(pa),
+  };
+}
+
+/**
+ * A policy of a later stage, without effect: UNSET inherits every mode (R5), and a selector policy
+ * selects nothing, so it cannot shadow the policy in force for a workload (R7).
+ */
+export function dormantPeerAuthenticationManifest(pa: DormantPolicy): PeerAuthenticationManifest {
+  return {
+    apiVersion: PEER_AUTHENTICATION_API_VERSION,
+    kind: "PeerAuthentication",
+    metadata: {
+      name: pa.name,
+      namespace: pa.namespace,
+      annotations: { [IN_FORCE_ANNOTATION]: "false", [STAGE_ANNOTATION]: pa.firstStage },
+    },
+    spec: { ...(pa.wide ? {} : { selector: { matchLabels: { ...DORMANT_SELECTOR } } }), mtls: { mode: "UNSET" as const } },
   };
 }

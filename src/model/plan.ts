@@ -2,7 +2,7 @@ import { InputError, Problem, describeValue } from "./errors";
 import { Edge, edgesTo } from "./expectations";
 import type { PeerAuthentication, Rollout, Stage, Workload } from "./rollout";
 import { checkStage, Violation } from "./rules";
-import { policiesInForceAt } from "./stages";
+import { DormantPolicy, dormantPoliciesAt, policiesInForceAt } from "./stages";
 import type { MtlsMode, ResolvedMode } from "./schema";
 import { EffectiveWorkload, PolicyIndex, Scope, scopeOf } from "./semantics";
 
@@ -41,6 +41,8 @@ export interface Plan {
   warnings: Problem[];
   /** The guardrail rules' findings for this stage. */
   violations: Violation[];
+  /** Policies of later stages, declared without effect so that moving between stages only updates objects. */
+  dormant: DormantPolicy[];
 }
 
 export function findStage(rollout: Rollout, name: string): { stage: Stage; index: number } {
@@ -72,8 +74,8 @@ function plannedWorkload(e: EffectiveWorkload<Workload>): PlannedWorkload {
 
 /** Everything a stage means: its policies, the effective modes, and the expected outcome of every edge. */
 export function buildPlan(rollout: Rollout, stageName: string): Plan {
-  const { stage } = findStage(rollout, stageName);
-  const inForce = policiesInForce(rollout, stageName);
+  const { stage, index: stageIndex } = findStage(rollout, stageName);
+  const inForce = policiesInForceAt(rollout, stageIndex);
   const index = new PolicyIndex(
     inForce.map((p) => p.policy),
     rollout.meshRootNamespace,
@@ -114,5 +116,6 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
       workloads: rollout.workloads,
       acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls,
     }),
+    dormant: dormantPoliciesAt(rollout, stageIndex),
   };
 }

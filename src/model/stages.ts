@@ -11,3 +11,32 @@ export function policiesInForceAt(
   }
   return [...byId.values()];
 }
+
+/** A policy of a later stage, present on the cluster but without effect until its stage. */
+export interface DormantPolicy {
+  namespace: string;
+  name: string;
+  /** Its first declaration has no selector. */
+  wide: boolean;
+  /** The stage that first declares it. */
+  firstStage: string;
+}
+
+/**
+ * The policies a stage does not apply yet. Declaring them dormant, instead of leaving them out, makes
+ * every stage change an update of the same objects: Pulumi deletes only after the whole program has
+ * run, so a policy left out would still be enforced while the stage's verification runs.
+ */
+export function dormantPoliciesAt(rollout: Pick<Rollout, "stages">, stageIndex: number): DormantPolicy[] {
+  const inForce = new Set(policiesInForceAt(rollout, stageIndex).map(({ policy }) => `${policy.namespace}/${policy.name}`));
+  const dormant = new Map<string, DormantPolicy>();
+  for (const stage of rollout.stages.slice(stageIndex + 1)) {
+    for (const pa of stage.peerAuthentications) {
+      const key = `${pa.namespace}/${pa.name}`;
+      if (!inForce.has(key) && !dormant.has(key)) {
+        dormant.set(key, { namespace: pa.namespace, name: pa.name, wide: pa.selector === null, firstStage: stage.name });
+      }
+    }
+  }
+  return [...dormant.values()];
+}
