@@ -74,7 +74,26 @@ describe("classifying a probe's kubectl and curl result", () => {
       evidence:
         "503 from the client sidecar: upstream connect error or disconnect/reset before headers. reset reason: connection termination",
     });
-    expect(classifyProbe(ok(withStatus(body, 503)), 10_000, false)).toMatchObject({ kind: "http", status: 503 });
+    // Without a client sidecar the server's own sidecar made that reply: it says nothing about plaintext.
+    expect(classifyProbe(ok(withStatus(body, 503)), 10_000, false)).toMatchObject({ kind: "inconclusive" });
+    // Envoy 1.x of Istio 0.8 gave the same reset without a reason (istio#6279, a plaintext client into mTLS).
+    const old = recorded("envoy-503-curl-I-dr-mismatch-istio6279.txt");
+    expect(old).toContain("content-length: 57");
+    expect(classifyProbe(ok(withStatus("upstream connect error or disconnect/reset before headers", 503)), 10_000, true)).toMatchObject({
+      kind: "refused",
+    });
+  });
+
+  it.each([
+    "envoy-503-body-delayed-connect-error-111.txt",
+    "envoy-503-body-connection-failure-cert-verify-old-format.txt",
+    "envoy-503-body-remote-connection-failure-cert-verify-new-format.txt",
+    "envoy-503-body-local-reset-http-request-istio32523-title.txt",
+  ])("does not read Envoy's %s as a refusal of plaintext, but as inconclusive", (file) => {
+    const body = recorded(file);
+    const result = classifyProbe(ok(withStatus(body, 503)), 10_000, true);
+    expect(result.kind).toBe("inconclusive");
+    expect((result as { reason: string }).reason).toBe(`HTTP 503 from Envoy: ${body.trim().split("\n")[0]}`);
   });
 
   it("calls garbage on stdout inconclusive instead of guessing", () => {

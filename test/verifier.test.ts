@@ -46,7 +46,7 @@ describe("the verifier against a cluster that matches the stage", () => {
     });
   }
 
-  it("rests each verdict on evidence: XFCC from httpbin, the server's mTLS counter, curl's reset, no sidecar", async () => {
+  it("rests each verdict on evidence: XFCC from httpbin, the server's mTLS counter, curl's reset", async () => {
     const result = await verifyPlan(
       plan("istioinaction-strict"),
       lab,
@@ -67,7 +67,7 @@ describe("the verifier against a cluster that matches the stage", () => {
     });
     expect(edge(result, "default/sleep", "default/httpbin")).toMatchObject({
       observed: "plaintext",
-      evidence: "HTTP 200; the client has no sidecar",
+      evidence: "HTTP 200; no X-Forwarded-Client-Cert echoed",
     });
   });
 
@@ -105,6 +105,22 @@ describe("the verifier against a cluster that matches the stage", () => {
 });
 
 describe("the verifier against a cluster that contradicts the stage", () => {
+  it("believes httpbin's echo over the rollout: XFCC seen from a client declared without sidecar contradicts plaintext", async () => {
+    const state = clusterState(lab, plan("permissive"));
+    state.outcomes["default/sleep httpbin.default:8000"] = "mtls";
+    const result = await verifyPlan(
+      plan("permissive"),
+      lab,
+      clusterRunner(() => state),
+      options({ timeoutMs: 1_000 }),
+    );
+    expect(edge(result, "default/sleep", "default/httpbin")).toMatchObject({
+      expect: "plaintext",
+      observed: "mtls",
+      verdict: "contradicts",
+    });
+  });
+
   it("fails when the out-of-mesh client still gets through where the stage expects it refused", async () => {
     const result = await verifyPlan(
       plan("istioinaction-strict"),

@@ -9,6 +9,9 @@ export type ProbeResult =
   { kind: "http"; status: number; body: string } | { kind: "refused"; evidence: string } | { kind: "inconclusive"; reason: string };
 
 const REMOTE_EXIT = /command terminated with exit code (\d+)/;
+/** Envoy's own reply when the upstream connection ended: old Envoy (no reason) or `reset reason: connection termination`. */
+const REFUSED_BY_SERVER = /^upstream connect error or disconnect\/reset before headers\.?( reset reason: connection termination)?$/;
+const ENVOY_LOCAL_REPLY = /^(upstream connect error or disconnect\/reset before headers|no healthy upstream|upstream request timeout)/;
 
 function firstLine(text: string): string {
   return text.trim().split("\n")[0]?.trim() ?? "";
@@ -61,9 +64,14 @@ export function classifyProbe(result: RunResult, timeoutMs: number, clientHasSid
     return { kind: "inconclusive", reason: `unrecognised curl output: ${JSON.stringify(statusText.slice(0, 60))}` };
   }
   const status = Number(statusText);
-  if (clientHasSidecar && status === 503 && /upstream connect error or disconnect\/reset before headers/.test(body)) {
+  const envoyReply = ENVOY_LOCAL_REPLY.test(body.trim());
+  // The server closed the connection the client sidecar opened: plaintext refused by a STRICT port.
+  if (clientHasSidecar && status === 503 && REFUSED_BY_SERVER.test(body.trim())) {
     return { kind: "refused", evidence: `503 from the client sidecar: ${firstLine(body)}` };
   }
+  // Any other reply Envoy made up itself (app not listening, TLS failures, no endpoints) says
+  // nothing about whether the server accepts plaintext.
+  if (status >= 500 && envoyReply) return { kind: "inconclusive", reason: `HTTP ${status} from Envoy: ${firstLine(body)}` };
   return { kind: "http", status, body };
 }
 

@@ -112,14 +112,14 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
 
   const chain = fakeServiceHops(probe.body);
   const withChain = (o: Observation): Observation => (chain && chain.length > 0 ? { ...o, chain } : o);
-  if (!client.sidecar) return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; the client has no sidecar` });
-  if (!server.sidecar) return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; the server has no sidecar` });
-
+  // httpbin's echo is direct evidence, whatever the rollout says about sidecars.
   const xfcc = echoedXfcc(probe.body);
   if (typeof xfcc === "string") {
     return withChain({ observed: "mtls", evidence: `HTTP ${probe.status}; X-Forwarded-Client-Cert URI=${xfccClientUri(xfcc) ?? "?"}` });
   }
   if (xfcc === null) return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; no X-Forwarded-Client-Cert echoed` });
+  if (!client.sidecar) return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; the client has no sidecar` });
+  if (!server.sidecar) return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; the server has no sidecar` });
 
   const after = await readCounts(runner, target, timing);
   if (after.error === DEADLINE_PASSED) return undefined;
