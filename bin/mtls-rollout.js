@@ -6,7 +6,8 @@ const { main } = require("../src/cli/main.ts");
 
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    // Exit now: a probe's process that outlived its deadline must not keep the verdict waiting.
+    process.stdout.write("", () => process.exit(code));
   },
   (err) => {
     process.stderr.write(`internal error: ${err && err.stack ? err.stack : err}\n`);

@@ -130,13 +130,28 @@ describe("the kubectl runner", () => {
     ]);
   });
 
-  it("kills a kubectl that outlives its timeout and reports it timed out", async () => {
-    const hang = tempFile("hang.js", "#!/usr/bin/env node\nsetInterval(() => {}, 1000);\n");
-    fs.chmodSync(hang, 0o755);
+  it("kills a kubectl that outlives its timeout, with everything it started, and reports it timed out", async () => {
+    // A wrapper script whose child (not exec'd) holds the pipes open, as kubectl plugins and shims do.
+    const pidFile = tempFile("sleep.pid", "");
+    const wrapper = tempFile("kubectl-wrapper.sh", `#!/bin/sh\nsleep 30 &\necho $! > ${pidFile}\nwait\n`);
+    fs.chmodSync(wrapper, 0o755);
     const started = Date.now();
-    const result = await kubectlRunner(hang)(["version"], 300);
+    const result = await kubectlRunner(wrapper)(["version"], 500);
     expect(result).toMatchObject({ exitCode: null, timedOut: true });
     expect(Date.now() - started).toBeLessThan(3_000);
+    const sleepPid = Number(fs.readFileSync(pidFile, "utf8"));
+    expect(sleepPid).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(() => process.kill(sleepPid, 0)).toThrow(/ESRCH/);
+  });
+
+  it("bounds what it keeps of a kubectl that prints without end, and says so", async () => {
+    const flood = tempFile("flood.js", "#!/usr/bin/env node\nprocess.stdout.write('x'.repeat(6 * 1024 * 1024));\n");
+    fs.chmodSync(flood, 0o755);
+    const result = await kubectlRunner(flood)(["version"], 10_000);
+    expect(result.exitCode).toBe(0);
+    expect(result.truncated).toBe(true);
+    expect(result.stdout.length).toBe(4 * 1024 * 1024);
   });
 
   it("reports a kubectl that cannot be started", async () => {

@@ -88,6 +88,7 @@ async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: Pr
   if (timeout === 0) return { error: DEADLINE_PASSED };
   const result = await runner(statsArgs(target.server), timeout);
   if (result.exitCode !== 0) return { error: `metrics of ${target.server.ref} unreadable: ${kubectlFailure(result, timeout)}` };
+  if (result.truncated) return { error: `metrics of ${target.server.ref} exceed what the verifier reads` };
   return { counts: countsFromSource(result.stdout, target.client) };
 }
 

@@ -8,6 +8,8 @@ export interface RunResult {
   timedOut: boolean;
   /** Set when the executable could not be started at all (ENOENT, EACCES). */
   spawnError?: string;
+  /** Output past MAX_OUTPUT_BYTES was dropped. */
+  truncated?: boolean;
 }
 
 /** The seam between the verifier and the cluster: kubectl's arguments in, its result out. */
@@ -24,33 +26,42 @@ export function kubectlRunner(kubectl: string, context?: string): KubectlRunner 
   return (args, timeoutMs) =>
     new Promise((resolve) => {
       const argv = context ? ["--context", context, ...args] : args;
-      const child = spawn(kubectl, argv, { stdio: ["ignore", "pipe", "pipe"] });
+      // Its own process group, so a timeout also ends what a wrapper script started (a shell's sleep,
+      // kubectl's own children), which would otherwise hold the pipes open past the deadline.
+      const child = spawn(kubectl, argv, { stdio: ["ignore", "pipe", "pipe"], detached: true });
       let stdout = "";
       let stderr = "";
-      let timedOut = false;
+      let truncated = false;
       let settled = false;
       const finish = (result: RunResult) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        resolve(result);
+        resolve(truncated ? { ...result, truncated } : result);
       };
-      const append = (current: string, chunk: Buffer) =>
-        current.length >= MAX_OUTPUT_BYTES ? current : current + chunk.toString("utf8").slice(0, MAX_OUTPUT_BYTES - current.length);
+      const append = (current: string, chunk: Buffer) => {
+        if (current.length + chunk.length <= MAX_OUTPUT_BYTES) return current + chunk.toString("utf8");
+        truncated = true;
+        return current + chunk.toString("utf8").slice(0, Math.max(0, MAX_OUTPUT_BYTES - current.length));
+      };
       child.stdout.on("data", (chunk: Buffer) => (stdout = append(stdout, chunk)));
       child.stderr.on("data", (chunk: Buffer) => (stderr = append(stderr, chunk)));
       const timer = setTimeout(
         () => {
-          timedOut = true;
-          child.kill("SIGKILL");
-          // A grandchild holding the pipes open must not keep us waiting past the deadline.
+          try {
+            if (child.pid) process.kill(-child.pid, "SIGKILL");
+          } catch {
+            child.kill("SIGKILL"); // the group is gone; the child itself may not be
+          }
+          child.stdout.destroy();
+          child.stderr.destroy();
           finish({ exitCode: null, stdout, stderr, timedOut: true });
         },
         Math.max(1, timeoutMs),
       );
       child.on("error", (err: NodeJS.ErrnoException) =>
-        finish({ exitCode: null, stdout, stderr, timedOut, spawnError: `${kubectl}: ${err.code ?? err.message}` }),
+        finish({ exitCode: null, stdout, stderr, timedOut: false, spawnError: `${kubectl}: ${err.code ?? err.message}` }),
       );
-      child.on("close", (code) => finish({ exitCode: code, stdout, stderr, timedOut }));
+      child.on("close", (code) => finish({ exitCode: code, stdout, stderr, timedOut: false }));
     });
 }
