@@ -68,7 +68,8 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
   const verification = config.verify
     ? new StageVerification(plan.stage, {
         plan,
-        rolloutFile,
+        rollout,
+        rolloutFile: config.rollout ?? path.relative(process.cwd(), rolloutFile),
         kubeContext: config.kubeContext,
         timeoutSeconds: config.verifyTimeout,
         after: [resources],

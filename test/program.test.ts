@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { expectationsHash, VERIFY_COMMAND } from "../src/components/verification";
 import { buildPlan } from "../src/model/plan";
 import { defineRolloutStack } from "../src/program";
-import { LAB_ROLLOUT_PATH, loadRollout } from "../src/rollout/load";
+import { loadRollout } from "../src/rollout/load";
 import { crdValidator } from "./support/crdValidator";
 import { tempFile } from "./support/files";
 import { installRecordingMocks, promiseOf, RegisteredResource, settleRegistrations } from "./support/pulumiMocks";
@@ -229,16 +229,18 @@ describe("the Pulumi program under mocks", () => {
       expect(commands.map((c) => c.name)).toEqual([`verify-${stage}`]);
       const [verify] = commands;
       expect(verify.inputs.create).toBe(VERIFY_COMMAND);
-      expect(verify.inputs.triggers).toEqual([stage, expectationsHash(buildPlan(loadRollout(), stage))]);
+      expect(verify.inputs.triggers).toEqual([stage, expectationsHash(buildPlan(loadRollout(), stage), loadRollout())]);
+      // Paths relative to the project: the same inputs on every machine and checkout.
       expect(verify.inputs.environment).toEqual({
-        MTLS_ROLLOUT_NODE: process.execPath,
-        MTLS_ROLLOUT_CLI: path.resolve(__dirname, "..", "bin", "mtls-rollout.js"),
+        MTLS_ROLLOUT_CLI: "bin/mtls-rollout.js",
         MTLS_ROLLOUT_STAGE: stage,
-        MTLS_ROLLOUT_FILE: LAB_ROLLOUT_PATH,
+        MTLS_ROLLOUT_FILE: "stages/lab.yaml",
         MTLS_ROLLOUT_VERIFY_TIMEOUT: "180",
         MTLS_ROLLOUT_CONTEXT: "kind-mtls-lab",
       });
       expect(verify.inputs.logging).toBe("stdoutAndStderr");
+      // The Command outlives the verifier's own deadline by a minute, so the verifier reports first.
+      expect(verify.customTimeouts).toMatchObject({ create: "240s", update: "240s" });
       for (const r of [...ofType(resources, PA_TYPE), ...ofType(resources, "kubernetes:apps/v1:Deployment")]) {
         expect(verify.dependencies, `${stage}: ${r.name}`).toContain(r.urn);
       }
@@ -249,25 +251,28 @@ describe("the Pulumi program under mocks", () => {
     expect(VERIFY_COMMAND).not.toMatch(/istio|sleep|permissive/);
     const expansions = VERIFY_COMMAND.match(/\$\{?[A-Z_]+/g)!.map((e) => e.replace(/[${]/g, ""));
     expect(new Set(expansions)).toEqual(
-      new Set([
-        "MTLS_ROLLOUT_NODE",
-        "MTLS_ROLLOUT_CLI",
-        "MTLS_ROLLOUT_STAGE",
-        "MTLS_ROLLOUT_FILE",
-        "MTLS_ROLLOUT_VERIFY_TIMEOUT",
-        "MTLS_ROLLOUT_CONTEXT",
-      ]),
+      new Set(["MTLS_ROLLOUT_CLI", "MTLS_ROLLOUT_STAGE", "MTLS_ROLLOUT_FILE", "MTLS_ROLLOUT_VERIFY_TIMEOUT", "MTLS_ROLLOUT_CONTEXT"]),
     );
     expect(
       VERIFY_COMMAND.replace(/\$\{MTLS_ROLLOUT_CONTEXT:\+--context "\$MTLS_ROLLOUT_CONTEXT"\}/, "").replace(/"\$[A-Z_]+"/g, ""),
     ).not.toContain("$");
   });
 
-  it("changes the verification's trigger exactly when the expectations change", () => {
+  it("changes the verification's trigger when what it checks changes, and not for prose", () => {
     const lab = loadRollout();
-    const hashes = LAB_STAGES.map((stage) => expectationsHash(buildPlan(lab, stage)));
+    const hash = (rollout = lab, stage = "permissive") => expectationsHash(buildPlan(rollout, stage), rollout);
+    const hashes = LAB_STAGES.map((stage) => hash(lab, stage));
     expect(new Set(hashes).size).toBe(LAB_STAGES.length);
-    expect(expectationsHash(buildPlan(lab, "permissive"))).toBe(hashes[0]);
+    expect(hash()).toBe(hashes[0]);
+    const changed = (change: (r: ReturnType<typeof loadRollout>) => void) => {
+      const copy = structuredClone(lab);
+      change(copy);
+      return hash(copy);
+    };
+    expect(changed((r) => (r.stages[0].description = "reworded"))).toBe(hashes[0]);
+    expect(changed((r) => (r.workloads.find((w) => w.name === "httpbin")!.service!.ports[0].port = 8001))).not.toBe(hashes[0]);
+    expect(changed((r) => (r.workloads.find((w) => w.name === "httpbin")!.probePath = "/get"))).not.toBe(hashes[0]);
+    expect(changed((r) => (r.workloads.find((w) => w.name === "web-api")!.calls = []))).not.toBe(hashes[0]);
   });
 
   it("declares no verification resources when mtls-rollout:verify is false", async () => {

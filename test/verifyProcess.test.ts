@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildPlan } from "../src/model/plan";
-import { CLI_PATH, VERIFY_COMMAND } from "../src/components/verification";
+import { CLI_ENTRY, VERIFY_COMMAND } from "../src/components/verification";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../src/rollout/load";
 import { kubectlRunner } from "../src/verify/runner";
 import { clusterState } from "./support/fakeCluster";
@@ -85,8 +85,7 @@ describe("the verification Command's script, run by /bin/sh as @pulumi/command's
         ...process.env,
         KUBECTL: FAKE_KUBECTL,
         FAKE_CLUSTER_STATE: stateFile,
-        MTLS_ROLLOUT_NODE: process.execPath,
-        MTLS_ROLLOUT_CLI: CLI_PATH,
+        MTLS_ROLLOUT_CLI: path.join(__dirname, "..", CLI_ENTRY),
         MTLS_ROLLOUT_STAGE: "mesh-strict",
         MTLS_ROLLOUT_FILE: LAB_ROLLOUT_PATH,
         MTLS_ROLLOUT_VERIFY_TIMEOUT: "5",

@@ -1,26 +1,40 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
-import * as path from "node:path";
+import type { Edge } from "../model/expectations";
 import type { Plan } from "../model/plan";
+import type { Rollout } from "../model/rollout";
 
-/** The CLI entry the verification runs, from this checkout: the same code as `npx mtls-rollout verify`. */
-export const CLI_PATH = path.resolve(__dirname, "..", "..", "bin", "mtls-rollout.js");
+/**
+ * The CLI entry the verification runs, the same code as `npx mtls-rollout verify`. Relative to the
+ * project directory, where Pulumi runs its providers' commands, so that no machine's absolute paths
+ * enter the Command's inputs (they would show as a diff, and rerun it, on every other checkout).
+ */
+export const CLI_ENTRY = "bin/mtls-rollout.js";
 
 // Constant: every value reaches the shell only as a quoted environment variable, never spliced in.
 export const VERIFY_COMMAND =
-  '"$MTLS_ROLLOUT_NODE" "$MTLS_ROLLOUT_CLI" verify --stage "$MTLS_ROLLOUT_STAGE" --rollout "$MTLS_ROLLOUT_FILE" ' +
+  'node "$MTLS_ROLLOUT_CLI" verify --stage "$MTLS_ROLLOUT_STAGE" --rollout "$MTLS_ROLLOUT_FILE" ' +
   '--timeout "$MTLS_ROLLOUT_VERIFY_TIMEOUT" ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}';
 
-/** Changes exactly when what the stage is expected to do changes. */
-export function expectationsHash(plan: Plan): string {
-  const edges = plan.expectations.map((e) => [e.from, e.to, e.host, e.port, e.targetPort, e.expect]);
-  return createHash("sha256").update(JSON.stringify(edges)).digest("hex").slice(0, 16);
+/**
+ * Changes exactly when what the verification checks changes: the expected outcome of every probe
+ * edge and declared call, and how each probe is made (client container, server path and sidecars).
+ * The reasons, which are prose, do not count.
+ */
+export function expectationsHash(plan: Plan, rollout: Rollout): string {
+  const edge = (e: Edge) => [e.from, e.to, e.host, e.port, e.targetPort, e.expect];
+  const probing = rollout.workloads.map((w) => [w.ref, w.sidecar, w.container, w.probePath, w.probe]);
+  return createHash("sha256")
+    .update(JSON.stringify([plan.expectations.map(edge), plan.calls.map(edge), probing]))
+    .digest("hex")
+    .slice(0, 16);
 }
 
 export interface StageVerificationArgs {
   plan: Plan;
-  /** Absolute path of the rollout file the stack was built from. */
+  rollout: Rollout;
+  /** The rollout file the stack was built from, as the stack config names it (relative to the project). */
   rolloutFile: string;
   kubeContext?: string;
   /** The verifier's own deadline, in seconds; the Command's timeout leaves room for it to report. */
@@ -42,8 +56,7 @@ export class StageVerification extends pulumi.ComponentResource {
   constructor(name: string, args: StageVerificationArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mtls-rollout:index:StageVerification", name, { stage: args.plan.stage }, opts);
     const environment: Record<string, string> = {
-      MTLS_ROLLOUT_NODE: process.execPath,
-      MTLS_ROLLOUT_CLI: CLI_PATH,
+      MTLS_ROLLOUT_CLI: CLI_ENTRY,
       MTLS_ROLLOUT_STAGE: args.plan.stage,
       MTLS_ROLLOUT_FILE: args.rolloutFile,
       MTLS_ROLLOUT_VERIFY_TIMEOUT: String(args.timeoutSeconds),
@@ -55,7 +68,7 @@ export class StageVerification extends pulumi.ComponentResource {
       {
         create: VERIFY_COMMAND,
         environment,
-        triggers: [args.plan.stage, expectationsHash(args.plan)],
+        triggers: [args.plan.stage, expectationsHash(args.plan, args.rollout)],
         logging: "stdoutAndStderr",
         addPreviousOutputInEnv: false,
       },

@@ -12,6 +12,8 @@ export interface RegisteredResource {
   dependencies: string[];
   /** Per input property, the URNs its value came from (Outputs of other resources). */
   propertyDependencies: Record<string, string[]>;
+  /** The customTimeouts resource option, as the engine receives it. */
+  customTimeouts?: { create: string; update: string };
   urn: string;
 }
 
@@ -67,6 +69,7 @@ function recordOf(req: any, urn: string): RegisteredResource {
     parent: req.getParent(),
     dependencies: req.getDependenciesList(),
     propertyDependencies,
+    ...(req.getCustomtimeouts() ? { customTimeouts: req.getCustomtimeouts().toObject() } : {}),
     urn,
   };
 }
