@@ -45,7 +45,9 @@ export function planFromConfig(
   // The guardrails hold for every stage the program declares, whether or not a policy pack runs.
   const blocking = plan.violations.filter(isBlocking);
   if (blocking.length > 0) {
-    throw new InputError(blocking.map((v) => ({ path: `mtls-rollout:stage ${describeValue(plan.stage)}`, message: `breaks ${v.rule}: ${v.message}` })));
+    throw new InputError(
+      blocking.map((v) => ({ path: `mtls-rollout:stage ${describeValue(plan.stage)}`, message: `breaks ${v.rule}: ${v.message}` })),
+    );
   }
   return { config, rolloutFile, rollout, plan };
 }

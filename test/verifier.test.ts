@@ -14,6 +14,7 @@ const options = (over: Partial<VerifyOptions> = {}): VerifyOptions => ({
   timeoutMs: 10_000,
   concurrency: 4,
   roundIntervalMs: 0,
+  settleMs: 0,
   timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 2_000 },
   ...over,
 });
@@ -184,7 +185,40 @@ describe("convergence and the deadline", () => {
     const result = await verifyPlan(plan("istioinaction-strict"), lab, runner, options());
     expect(result.outcome).toBe("pass");
     expect(result.rounds).toBe(3);
-    expect(result.edges.every((e) => e.streak === 2)).toBe(true);
+    expect(result.edges.every((e) => e.streak >= 2)).toBe(true);
+  });
+
+  it("does not count rounds while istiod may still be pushing: an old answer cannot pass", async () => {
+    let probes = 0;
+    const counters: Counters = {};
+    const before = clusterState(lab, plan("permissive"));
+    const after = clusterState(lab, plan("istioinaction-strict"));
+    // The cluster answers as before for the first three rounds: all inside the settle time.
+    const runner: KubectlRunner = async (args) => {
+      if (args.includes("curl")) probes++;
+      return answerKubectl(args, probes <= 3 * 8 ? before : after, counters);
+    };
+    const started = Date.now();
+    const result = await verifyPlan(plan("permissive"), lab, runner, options({ settleMs: 250, roundIntervalMs: 100 }));
+    // Every permissive edge matched from the first round, yet they only count after the settle time, when the
+    // cluster has moved on: the out-of-mesh client is refused, which contradicts permissive.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(result.outcome).toBe("fail");
+    expect(edge(result, "default/sleep", "istioinaction/web-api")).toMatchObject({ observed: "refused", verdict: "contradicts" });
+  });
+
+  it("probes held edges again every round, so an edge that changes after matching is caught", async () => {
+    let probes = 0;
+    const counters: Counters = {};
+    const matching = clusterState(lab, plan("permissive"));
+    const drifted = clusterState(lab, plan("istioinaction-strict"));
+    const runner: KubectlRunner = async (args) => {
+      if (args.includes("curl")) probes++;
+      return answerKubectl(args, probes <= 8 ? matching : drifted, counters);
+    };
+    const result = await verifyPlan(plan("permissive"), lab, runner, options({ requiredStreak: 2, timeoutMs: 1_000 }));
+    expect(result.outcome).toBe("fail");
+    expect(edge(result, "default/sleep", "istioinaction/web-api").streak).toBe(0);
   });
 
   it("does not call an edge held that matched on fewer consecutive rounds than required", async () => {

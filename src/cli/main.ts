@@ -37,6 +37,10 @@ function positiveInt(name: string, max: number) {
   };
 }
 
+function nonNegativeInt(name: string, max: number) {
+  return (value: string): number => (value === "0" ? 0 : positiveInt(name, max)(value));
+}
+
 function contextName(value: string): string {
   if (!/^[^\s]{1,253}$/.test(value))
     throw new InputError([{ path: "--context", message: `must be a kubeconfig context name (got ${JSON.stringify(value)})` }]);
@@ -100,6 +104,12 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
     .option("--timeout <seconds>", "deadline for the whole run", positiveInt("--timeout", 3600), 120)
     .option("--rounds <n>", "consecutive matching rounds for an edge to hold", positiveInt("--rounds", 20), 2)
     .option("--concurrency <n>", "servers probed at once", positiveInt("--concurrency", 64), 4)
+    .option(
+      "--settle <seconds>",
+      "rounds in the first seconds do not count, while istiod pushes the change",
+      nonNegativeInt("--settle", 600),
+      5,
+    )
     .option("--json", "print one JSON object instead of a table")
     .exitOverride()
     .action(
@@ -110,6 +120,7 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
         timeout: number;
         rounds: number;
         concurrency: number;
+        settle: number;
         json?: boolean;
       }) => {
         const rollout = loadRollout(opts.rollout);
@@ -120,6 +131,7 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
           timeoutMs: opts.timeout * 1000,
           concurrency: opts.concurrency,
           roundIntervalMs: 2000,
+          settleMs: opts.settle * 1000,
           timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 20_000 },
           onRound: io.interactive
             ? (p) =>

@@ -43,11 +43,11 @@ export function deploymentManifest(w: Workload) {
     apiVersion: "apps/v1" as const,
     kind: "Deployment" as const,
     metadata: {
-        name: w.name,
-        namespace: w.namespace,
-        labels: { ...w.labels },
-        ...(w.calls.length > 0 ? { annotations: { [CALLS_ANNOTATION]: w.calls.join(",") } } : {}),
-      },
+      name: w.name,
+      namespace: w.namespace,
+      labels: { ...w.labels },
+      ...(w.calls.length > 0 ? { annotations: { [CALLS_ANNOTATION]: w.calls.join(",") } } : {}),
+    },
     spec: {
       replicas: w.replicas,
       selector: { matchLabels: { ...w.labels } },

@@ -66,7 +66,10 @@ export function checkStage(facts: StageFacts): Violation[] {
       .filter(([, mode]) => mode === "DISABLE")
       .map(([port]) => port);
     if (pa.mode === "DISABLE" || disabledPorts.length > 0) {
-      const where = [pa.mode === "DISABLE" ? "mode DISABLE" : "", disabledPorts.length ? `port-level DISABLE on ${disabledPorts.join(", ")}` : ""]
+      const where = [
+        pa.mode === "DISABLE" ? "mode DISABLE" : "",
+        disabledPorts.length ? `port-level DISABLE on ${disabledPorts.join(", ")}` : "",
+      ]
         .filter(Boolean)
         .join(" and ");
       out.push(
@@ -86,16 +89,18 @@ export function checkStage(facts: StageFacts): Violation[] {
   for (const pa of policies.filter((p) => p.selector === null)) wide.set(pa.namespace, [...(wide.get(pa.namespace) ?? []), pa]);
   for (const [namespace, list] of wide) {
     const scope = namespace === meshRootNamespace ? "mesh" : "namespace";
-    list.slice(1).forEach((pa) =>
-      out.push(
-        violation(
-          "one-default-per-scope",
-          stage,
-          id(pa),
-          `${id(pa)} is a second ${scope}-wide PeerAuthentication besides ${id(list[0])}; Istio ignores the newer one, so merge them into one policy named "default"`,
+    list
+      .slice(1)
+      .forEach((pa) =>
+        out.push(
+          violation(
+            "one-default-per-scope",
+            stage,
+            id(pa),
+            `${id(pa)} is a second ${scope}-wide PeerAuthentication besides ${id(list[0])}; Istio ignores the newer one, so merge them into one policy named "default"`,
+          ),
         ),
-      ),
-    );
+      );
     if (list.length === 1 && list[0].name !== "default") {
       out.push(
         violation(
@@ -154,7 +159,12 @@ export function checkStage(facts: StageFacts): Violation[] {
         ? `${port} is the Service port of ${asServicePort.w.ref}; its workload port is ${asServicePort.p.targetPort}, so key the entry by ${asServicePort.p.targetPort}`
         : `the selected workloads listen on ${[...targetPorts].join(", ") || "no declared port"}`;
       out.push(
-        violation("port-level-uses-target-ports", stage, id(pa), `${id(pa)} sets port ${port}, which is no workload port of what it selects: ${hint}`),
+        violation(
+          "port-level-uses-target-ports",
+          stage,
+          id(pa),
+          `${id(pa)} sets port ${port}, which is no workload port of what it selects: ${hint}`,
+        ),
       );
     }
   }

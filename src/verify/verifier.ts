@@ -35,6 +35,12 @@ export interface VerifyOptions {
   concurrency: number;
   /** The least time between the starts of two rounds. */
   roundIntervalMs: number;
+  /**
+   * Rounds that start within this time of the start are probed but not counted: istiod pushes a
+   * change after a debounce, and an edge whose answer did not change could otherwise pass on the
+   * configuration the stage replaces.
+   */
+  settleMs: number;
   timing: ProbeTiming;
   onRound?: (progress: { round: number; held: number; total: number; contradicting: number; inconclusive: number }) => void;
 }
@@ -117,7 +123,9 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
   while (results.some((r) => r.streak < options.requiredStreak) && Date.now() < deadline) {
     const roundStarted = Date.now();
     rounds++;
-    const pending = results.map((_, i) => i).filter((i) => results[i].streak < options.requiredStreak);
+    // Every edge, every round: an edge that held may still change while the push propagates.
+    const counts = roundStarted >= started + options.settleMs;
+    const pending = results.map((_, i) => i);
     const byServer = new Map<string, number[]>();
     for (const i of pending) byServer.set(targets[i].server.ref, [...(byServer.get(targets[i].server.ref) ?? []), i]);
 
@@ -132,7 +140,7 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
         r.observed = observation.observed;
         r.evidence = observation.evidence;
         r.brokenHops = hops;
-        r.streak = matches ? r.streak + 1 : 0;
+        r.streak = matches ? r.streak + (counts ? 1 : 0) : 0;
         r.verdict = verdict;
       }
     });
