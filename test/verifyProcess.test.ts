@@ -28,7 +28,7 @@ function clusterStateFile(stage: string): string {
 
 describe("npx mtls-rollout verify against an executable KUBECTL", () => {
   it("exits 0 and prints the table and a PASS summary when the cluster matches the stage", () => {
-    const { code, stdout, stderr } = verifyAgainst("istioinaction-strict", "istioinaction-strict", "--timeout", "30");
+    const { code, stdout, stderr } = verifyAgainst("istioinaction-strict", "istioinaction-strict", "--timeout", "30", "--settle", "0");
     expect(stderr).toBe("");
     expect(code).toBe(0);
     expect(stdout).toMatch(
@@ -40,7 +40,7 @@ describe("npx mtls-rollout verify against an executable KUBECTL", () => {
   });
 
   it("exits 1 and names the contradicting edges in JSON when the cluster is still at the previous stage", () => {
-    const { code, stdout } = verifyAgainst("istioinaction-strict", "purchase-history-strict", "--timeout", "4", "--json");
+    const { code, stdout } = verifyAgainst("istioinaction-strict", "purchase-history-strict", "--timeout", "4", "--settle", "0", "--json");
     expect(code).toBe(1);
     const report = JSON.parse(stdout);
     expect(report.outcome).toBe("fail");
@@ -88,7 +88,7 @@ describe("the verification Command's script, run by /bin/sh as @pulumi/command's
         MTLS_ROLLOUT_CLI: path.join(__dirname, "..", CLI_ENTRY),
         MTLS_ROLLOUT_STAGE: "mesh-strict",
         MTLS_ROLLOUT_FILE: LAB_ROLLOUT_PATH,
-        MTLS_ROLLOUT_VERIFY_TIMEOUT: "5",
+        MTLS_ROLLOUT_VERIFY_TIMEOUT: "20",
       },
     });
   }
