@@ -19,6 +19,7 @@ describe("npx mtls-rollout plan", () => {
       "calls",
       "warnings",
       "violations",
+      "dormant",
     ]);
     expect(Object.keys(plan.peerAuthentications[0])).toEqual([
       "namespace",

@@ -50,6 +50,14 @@ export function renderPlanText(plan: Plan): string {
     "",
   );
 
+  if (plan.dormant.length > 0) {
+    out.push(
+      `Dormant until their stage, declared without effect (mode UNSET inherits; a dormant workload policy selects no pod): ${plan.dormant
+        .map((d) => `${d.namespace}/${d.name} (${d.firstStage})`)
+        .join(", ")}`,
+      "",
+    );
+  }
   out.push("Effective modes");
   out.push(
     table(
@@ -91,6 +99,7 @@ export function planJson(plan: Plan) {
     calls: plan.calls,
     warnings: plan.warnings,
     violations: plan.violations,
+    dormant: plan.dormant,
   };
 }
 
