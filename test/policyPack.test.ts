@@ -153,20 +153,60 @@ describe("the CrossGuard policy pack", () => {
     expect(diagnostics.every((d) => d.enforcementLevel === "advisory" && /can't run policy .* during preview/.test(d.message))).toBe(true);
   });
 
-  it("loads its entry point as a policy pack that serves the analyzer", async () => {
-    // PolicyPack reads package.json from the working directory and prints its gRPC port when ready.
-    const child = spawn(process.execPath, ["--require", "tsx/cjs", path.join(__dirname, "..", "policies", "index.ts")], {
-      cwd: path.join(__dirname, "..", "policies"),
-      stdio: ["ignore", "pipe", "pipe"],
+  it("resolves a Service's named targetPort to the container port of that name", async () => {
+    const resources = await handWrittenStack(() => {
+      new k8s.apps.v1.Deployment("shop/api", {
+        metadata: { name: "api", namespace: "shop" },
+        spec: {
+          selector: { matchLabels: { app: "api" } },
+          template: {
+            metadata: { labels: { app: "api", "sidecar.istio.io/inject": "true" } },
+            spec: { containers: [{ name: "api", image: "api:1", ports: [{ name: "http", containerPort: 8080 }] }] },
+          },
+        },
+      });
+      new k8s.core.v1.Service("shop/api", {
+        metadata: { name: "api", namespace: "shop" },
+        spec: { selector: { app: "api" }, ports: [{ port: 80, targetPort: "http" }] },
+      });
+      peerAuthentication("shop", "api-right", { selector: { matchLabels: { app: "api" } }, portLevelMtls: { "8080": { mode: "STRICT" } } });
     });
+    expect(await analyzeStack(mtlsPolicies, resources)).toEqual([]);
+    const wrong = await handWrittenStack(() => {
+      app("api", "shop", { port: 80, targetPort: 8080 });
+      peerAuthentication("shop", "api", { selector: { matchLabels: { app: "api" } }, portLevelMtls: { "80": { mode: "STRICT" } } });
+    });
+    const [d] = await analyzeStack(mtlsPolicies, wrong);
+    // A policy and a Deployment of the same name: the finding lands on the policy.
+    expect(d).toMatchObject({
+      policyName: "port-level-uses-target-ports",
+      urn: wrong.find((r) => r.type.endsWith("PeerAuthentication"))!.urn,
+    });
+  });
+
+  it("judges a policy marked dormant that is not inert like any other", async () => {
+    const resources = await handWrittenStack(() => {
+      app("api", "shop", { port: 8080 });
+      peerAuthentication("shop", "default", { mtls: { mode: "DISABLE" } }, { "mtls-rollout.io/in-force": "false" });
+    });
+    expect((await analyzeStack(mtlsPolicies, resources)).map((d) => d.policyName)).toEqual(["no-mtls-disable"]);
+  });
+
+  it("loads its entry point with Pulumi's own policy-pack runner (ts-node, type-checked) and serves the analyzer", async () => {
+    // The runner takes an engine address it does not need until asked; the pack prints its gRPC port when ready.
+    const packDir = path.join(__dirname, "..", "policies");
+    const runner = require.resolve("@pulumi/pulumi/cmd/run-policy-pack");
+    const child = spawn(process.execPath, [runner, "127.0.0.1:1", "."], { cwd: packDir, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     const firstLine = await new Promise<string>((resolve, reject) => {
       let out = "";
       child.stdout.on("data", (chunk: Buffer) => {
         out += chunk.toString();
         if (out.includes("\n")) resolve(out.split("\n")[0]);
       });
-      child.on("exit", (code) => reject(new Error(`policy pack exited with ${code}`)));
-      setTimeout(() => reject(new Error("no port printed")), 30_000);
+      child.on("exit", (code) => reject(new Error(`policy pack exited with ${code}: ${stderr}`)));
+      setTimeout(() => reject(new Error(`no port printed: ${stderr}`)), 60_000);
     }).finally(() => child.kill());
     expect(firstLine).toMatch(/^\d+$/);
   });

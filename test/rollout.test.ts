@@ -146,6 +146,11 @@ describe("reading a rollout", () => {
       (d) => (d.workloads[0].replicas = 0),
       "workloads[0].replicas: at least one pod: a workload without pods has no behaviour to verify (got 0)",
     ],
+    [
+      "a pod label with the prefix mtls-rollout reserves",
+      (d) => (d.workloads[0].labels = { app: "cart", "mtls-rollout.io/dormant": "true" }),
+      'workloads[0].labels: "mtls-rollout.io/dormant" uses the mtls-rollout.io/ prefix, which mtls-rollout reserves (dormant policies select by it)',
+    ],
     ["an empty stages list", (d) => (d.stages = []), "stages: a rollout needs at least one stage (got [])"],
     [
       "a policy in an undeclared namespace",

@@ -135,7 +135,10 @@ describe("the guardrail rules", () => {
     });
   }
 
-  it("port-level-needs-selector flags port-level mTLS on a namespace-wide policy (which the rollout file already refuses)", () => {
+  it("port-level-needs-selector flags port-level mTLS on a namespace-wide policy (which the rollout file already refuses), and passes it with a selector", () => {
+    expect(rulesOf([{ name: "api", namespace: "app", selector: { app: "api" }, portLevelMtls: { 8080: "PERMISSIVE" } }])).not.toContain(
+      "port-level-needs-selector",
+    );
     const found = checkStage({
       stage: "s",
       meshRootNamespace: "istio-system",
@@ -165,6 +168,22 @@ describe("the guardrail rules", () => {
     }).filter((v) => v.rule === "declared-calls-keep-working");
     expect(found).toMatchObject([{ resource: "legacy/old -> app/api", acknowledged: "old is retired next week" }]);
     expect(found.filter(isBlocking)).toEqual([]);
+  });
+
+  it("keeps a broken call acknowledged in the stages after the one that acknowledges it", () => {
+    const rollout = mesh([
+      {
+        name: "api-strict",
+        acknowledgeBrokenCalls: [{ from: "legacy/old", to: "app/api", reason: "old is retired" }],
+        peerAuthentications: [{ name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT" }],
+      },
+      { name: "app-strict", peerAuthentications: [{ name: "default", namespace: "app", mode: "STRICT" }] },
+    ]);
+    const calls = checkRollout(rollout).filter((v) => v.rule === "declared-calls-keep-working");
+    expect(calls.map((v) => [v.stage, v.acknowledged])).toEqual([
+      ["api-strict", "old is retired"],
+      ["app-strict", "old is retired"],
+    ]);
   });
 
   it("stage-order: reports (advisory) a stage that loosens what an earlier one tightened", () => {

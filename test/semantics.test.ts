@@ -194,21 +194,21 @@ describe("effective modes follow istiod's ComposePeerAuthentication", () => {
         { name: "other", namespace: "app", mode: "DISABLE" },
       ]),
     ).toEqual([
-      'stages[0].peerAuthentications[1]: "app/other" is a second namespace-wide PeerAuthentication at stage "s", besides "app/default" (stages[0].peerAuthentications[0]); Istio would keep only the older one, so declare one, named "default"',
+      'stages[0].peerAuthentications[1]: breaks one-default-per-scope: "app/other" is a second namespace-wide PeerAuthentication at stage "s", besides "app/default" (stages[0].peerAuthentications[0]); Istio would keep only the older one, so declare one, named "default"',
     ]);
     expect(
       duplicate([
         { name: "a", namespace: "istio-system" },
         { name: "b", namespace: "istio-system" },
       ])[0],
-    ).toMatch(/^stages\[0\]\.peerAuthentications\[1\]: "istio-system\/b" is a second mesh-wide/);
+    ).toMatch(/^stages\[0\]\.peerAuthentications\[1\]: breaks one-default-per-scope: "istio-system\/b" is a second mesh-wide/);
     expect(
       duplicate([
         { name: "one", namespace: "app", selector: { app: "api" }, mode: "STRICT" },
         { name: "two", namespace: "app", selector: { tier: "backend" }, mode: "DISABLE" },
       ]),
     ).toEqual([
-      'stages[0].peerAuthentications[1]: "app/two" selects workload "app/api" at stage "s", as does "app/one" (stages[0].peerAuthentications[0]); Istio would apply only the oldest, so keep one',
+      'stages[0].peerAuthentications[1]: breaks one-policy-per-workload: "app/two" selects workload "app/api" at stage "s", as does "app/one" (stages[0].peerAuthentications[0]); Istio would apply only the oldest, so keep one',
     ]);
   });
 });

@@ -1,6 +1,6 @@
-import type { StackValidationPolicy } from "@pulumi/policy";
+import type { Policy, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { checkStage, RULES, RuleName } from "../../src/model/rules";
-import { stackFacts } from "./stackFacts";
+import { PEER_AUTHENTICATION_TYPES, policyOf, stackFacts } from "./stackFacts";
 
 const DESCRIPTIONS: Record<Exclude<RuleName, "stage-order">, string> = {
   "no-mtls-disable": "PeerAuthentications do not switch mTLS off (DISABLE), unless the policy carries an accepted reason",
@@ -15,17 +15,55 @@ const DESCRIPTIONS: Record<Exclude<RuleName, "stage-order">, string> = {
 };
 
 /**
- * One stack policy per rule, each at the rule's own enforcement level. stage-order compares stages,
- * which a single stack does not have: `npx mtls-rollout check` runs it.
+ * Rules a PeerAuthentication breaks on its own. As resource policies they run before the resource's
+ * own step, so even an `up` without a blocking preview stops before the policy reaches the cluster.
  */
-export const mtlsPolicies: StackValidationPolicy[] = (Object.keys(DESCRIPTIONS) as (keyof typeof DESCRIPTIONS)[]).map((rule) => ({
-  name: rule,
-  description: DESCRIPTIONS[rule],
-  enforcementLevel: RULES[rule],
-  validateStack: (args, reportViolation) => {
-    const { facts, urnOf } = stackFacts(args.resources);
-    for (const v of checkStage(facts)) {
-      if (v.rule === rule && v.acknowledged === undefined) reportViolation(v.message, urnOf(v.resource));
-    }
-  },
-}));
+const PER_RESOURCE = new Set<RuleName>(["no-mtls-disable", "port-level-needs-selector", "no-selector-in-root-namespace"]);
+
+interface PackConfig {
+  meshRootNamespace?: string;
+}
+
+function resourcePolicy(rule: Exclude<RuleName, "stage-order">): ResourceValidationPolicy {
+  return {
+    name: rule,
+    description: DESCRIPTIONS[rule],
+    enforcementLevel: RULES[rule],
+    configSchema: { properties: { meshRootNamespace: { type: "string" } } },
+    validateResource: (args, reportViolation) => {
+      if (!PEER_AUTHENTICATION_TYPES.has(args.type)) return;
+      const policy = policyOf({ type: args.type, urn: args.urn, props: args.props });
+      const facts = {
+        stage: "(this stack)",
+        meshRootNamespace: args.getConfig<PackConfig>().meshRootNamespace ?? "istio-system",
+        policies: [policy],
+        workloads: [],
+        acknowledgeBrokenCalls: [],
+      };
+      for (const v of checkStage(facts)) if (v.rule === rule && v.acknowledged === undefined) reportViolation(v.message);
+    },
+  };
+}
+
+function stackPolicy(rule: Exclude<RuleName, "stage-order">): StackValidationPolicy {
+  return {
+    name: rule,
+    description: DESCRIPTIONS[rule],
+    enforcementLevel: RULES[rule],
+    validateStack: (args, reportViolation) => {
+      const { facts, urnOf } = stackFacts(args.resources);
+      for (const v of checkStage(facts)) {
+        if (v.rule === rule && v.acknowledged === undefined) reportViolation(v.message, urnOf(v.rule, v.resource));
+      }
+    },
+  };
+}
+
+/**
+ * One policy per rule, each at the rule's own enforcement level: per resource where a rule needs only
+ * the PeerAuthentication, per stack where it needs the workloads. stage-order compares stages, which a
+ * single stack does not have: `npx mtls-rollout check` runs it.
+ */
+export const mtlsPolicies: Policy[] = (Object.keys(DESCRIPTIONS) as (keyof typeof DESCRIPTIONS)[]).map((rule) =>
+  PER_RESOURCE.has(rule) ? resourcePolicy(rule) : stackPolicy(rule),
+);

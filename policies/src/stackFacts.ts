@@ -1,10 +1,11 @@
 /**
  * Rebuilds what the rules need from a stack's resources: the PeerAuthentications, and the workloads
- * from the Deployments (pod labels, sidecar label, declared calls) and the Services that select them.
+ * from the Deployments (pod labels, sidecar label, container ports, declared calls) and the Services
+ * that select them.
  */
-import { podLabels, INJECT_LABEL } from "../../src/model/pods";
-import type { MeshWorkload, PeerAuthentication } from "../../src/model/rollout";
-import type { StageFacts } from "../../src/model/rules";
+import { INJECT_LABEL, podLabels } from "../../src/model/pods";
+import type { MeshWorkload, PeerAuthentication, ServicePort } from "../../src/model/rollout";
+import type { RuleName, StageFacts } from "../../src/model/rules";
 import type { MtlsMode } from "../../src/model/schema";
 import { selects } from "../../src/model/semantics";
 
@@ -22,14 +23,18 @@ const STAGE_TYPE = "mtls-rollout:index:StagePolicies";
 const ALLOW_DISABLE = "mtls-rollout.io/allow-disable";
 const CALLS = "mtls-rollout.io/calls";
 const IN_FORCE = "mtls-rollout.io/in-force";
+const DORMANT_LABEL = "mtls-rollout.io/dormant";
+
+/** Rules whose findings name a workload (or a call, by its caller) rather than a policy. */
+const WORKLOAD_RULES = new Set<RuleName>(["declared-calls-keep-working", "namespace-disable-breaks-strict-workloads", "stage-order"]);
 
 export interface StackFacts {
   facts: StageFacts;
-  /** The URN of the resource a violation names (`namespace/name`, or the caller of `a -> b`). */
-  urnOf: (resource: string) => string | undefined;
+  /** The URN of the resource a violation names. */
+  urnOf: (rule: RuleName, resource: string) => string | undefined;
 }
 
-function policyOf(r: StackResource): PeerAuthentication {
+export function policyOf(r: StackResource): PeerAuthentication {
   const { metadata = {}, spec = {} } = r.props;
   const matchLabels: Record<string, string> | undefined = spec.selector?.matchLabels;
   const ports = Object.entries((spec.portLevelMtls ?? {}) as Record<string, { mode?: MtlsMode }>);
@@ -44,23 +49,37 @@ function policyOf(r: StackResource): PeerAuthentication {
   };
 }
 
+/** A later stage's policy as the program declares it: marked, UNSET, and selecting nothing. Anything else is judged. */
+function isDormant(r: StackResource, pa: PeerAuthentication): boolean {
+  if (r.props.metadata?.annotations?.[IN_FORCE] !== "false") return false;
+  if (pa.mode !== "UNSET" || pa.portLevelMtls) return false;
+  return pa.selector === null || (Object.keys(pa.selector).length === 1 && pa.selector[DORMANT_LABEL] === "true");
+}
+
+interface Container {
+  ports?: { containerPort?: number; name?: string }[];
+}
+
 export function stackFacts(resources: readonly StackResource[]): StackFacts {
-  const urns = new Map<string, string>();
+  const policyUrns = new Map<string, string>();
+  const workloadUrns = new Map<string, string>();
   const stage = resources.find((r) => r.type === STAGE_TYPE)?.props ?? {};
 
   // Sorted by namespace and name: with no creation times, that is the order istiod breaks ties in (R7).
   const policies = resources
-    // A dormant policy (a later stage's) has no effect: mode UNSET and a selector no pod carries.
-    .filter((r) => PEER_AUTHENTICATION_TYPES.has(r.type) && r.props.metadata?.annotations?.[IN_FORCE] !== "false")
-    .map(policyOf)
+    .filter((r) => PEER_AUTHENTICATION_TYPES.has(r.type))
+    .map((r) => ({ r, pa: policyOf(r) }))
+    .filter(({ r, pa }) => !isDormant(r, pa))
+    .map(({ pa }) => pa)
     .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
-  for (const pa of policies) urns.set(`${pa.namespace}/${pa.name}`, pa.origin);
+  for (const pa of policies) policyUrns.set(`${pa.namespace}/${pa.name}`, pa.origin);
 
   const injected = new Set(
     resources
       .filter((r) => r.type === "kubernetes:core/v1:Namespace" && r.props.metadata?.labels?.["istio-injection"] === "enabled")
       .map((r) => r.props.metadata.name as string),
   );
+  const namedPorts = new Map<string, Map<string, number>>();
   const workloads: MeshWorkload[] = resources
     .filter((r) => r.type === "kubernetes:apps/v1:Deployment")
     .map((r) => {
@@ -71,7 +90,9 @@ export function stackFacts(resources: readonly StackResource[]): StackFacts {
       delete template[INJECT_LABEL];
       const sidecar = inject === undefined ? injected.has(namespace) : inject === "true";
       const ref = `${namespace}/${metadata.name}`;
-      urns.set(ref, r.urn);
+      workloadUrns.set(ref, r.urn);
+      const containerPorts = ((spec.template?.spec?.containers ?? []) as Container[]).flatMap((c) => c.ports ?? []);
+      namedPorts.set(ref, new Map(containerPorts.filter((p) => p.name && p.containerPort).map((p) => [p.name!, p.containerPort!])));
       const calls: string = metadata.annotations?.[CALLS] ?? "";
       return {
         ref,
@@ -79,6 +100,7 @@ export function stackFacts(resources: readonly StackResource[]): StackFacts {
         name: metadata.name,
         podLabels: podLabels(metadata.name, template, sidecar),
         sidecar,
+        containerPorts: [...new Set(containerPorts.flatMap((p) => (p.containerPort ? [p.containerPort] : [])))],
         calls: calls ? calls.split(",") : [],
       };
     });
@@ -88,18 +110,22 @@ export function stackFacts(resources: readonly StackResource[]): StackFacts {
     const selector: Record<string, string> = spec.selector ?? {};
     if (Object.keys(selector).length === 0) continue;
     const namespace = metadata.namespace ?? "default";
-    const target = workloads.find((w) => w.namespace === namespace && selects(selector, w.podLabels));
-    if (!target || target.service) continue;
-    target.service = {
-      name: metadata.name,
-      ports: (spec.ports ?? []).map((p: { port: number; targetPort?: number | string; name?: string }) => ({
-        name: p.name,
-        port: p.port,
-        // A named target port cannot be resolved here; the Service port is what Kubernetes then defaults to.
-        targetPort: typeof p.targetPort === "number" ? p.targetPort : p.port,
-        protocol: "TCP" as const,
-      })),
-    };
+    for (const target of workloads.filter((w) => w.namespace === namespace && selects(selector, w.podLabels))) {
+      const ports: ServicePort[] = (spec.ports ?? []).flatMap((p: { port: number; targetPort?: number | string; name?: string }) => {
+        // Kubernetes: an omitted targetPort is the port; a named one is the container port of that name.
+        const targetPort =
+          p.targetPort === undefined
+            ? p.port
+            : typeof p.targetPort === "number"
+              ? p.targetPort
+              : namedPorts.get(target.ref)?.get(p.targetPort);
+        return targetPort === undefined ? [] : [{ name: p.name, port: p.port, targetPort, protocol: "TCP" as const }];
+      });
+      // A workload behind several Services: all their ports are its ports; the first Service names it.
+      target.service = target.service ? { ...target.service, ports: [...target.service.ports, ...ports] } : { name: metadata.name, ports };
+      // A container need not declare the ports it listens on; a Service's target port is one.
+      target.containerPorts = [...new Set([...target.containerPorts, ...ports.map((p) => p.targetPort)])];
+    }
   }
 
   return {
@@ -110,6 +136,7 @@ export function stackFacts(resources: readonly StackResource[]): StackFacts {
       workloads,
       acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls ?? [],
     },
-    urnOf: (resource) => urns.get(resource.split(" -> ")[0].replace(/:\d+$/, "")),
+    urnOf: (rule, resource) =>
+      WORKLOAD_RULES.has(rule) ? workloadUrns.get(resource.split(" -> ")[0].replace(/:\d+$/, "")) : policyUrns.get(resource),
   };
 }

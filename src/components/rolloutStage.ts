@@ -82,7 +82,7 @@ export class RolloutStage extends pulumi.ComponentResource {
         settings: {
           stage: plan.stage,
           meshRootNamespace: rollout.meshRootNamespace,
-          acknowledgeBrokenCalls: rollout.stages.find((s) => s.name === plan.stage)!.acknowledgeBrokenCalls,
+          acknowledgeBrokenCalls: plan.acknowledgeBrokenCalls,
         },
         policies: plan.peerAuthentications,
         dormant: plan.dormant,

@@ -37,7 +37,7 @@ export function serviceAccountManifest(namespace: string, name: string) {
 }
 
 export function deploymentManifest(w: Workload) {
-  const targetPorts = [...new Set((w.service?.ports ?? []).map((p) => p.targetPort))];
+  const targetPorts = w.containerPorts;
   const env = Object.entries(w.env).map(([name, value]) => ({ name, value }));
   return {
     apiVersion: "apps/v1" as const,

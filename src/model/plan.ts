@@ -1,8 +1,8 @@
 import { InputError, Problem, describeValue } from "./errors";
 import { Edge, edgesTo } from "./expectations";
-import type { PeerAuthentication, Rollout, Stage, Workload } from "./rollout";
+import type { BrokenCallAcknowledgement, PeerAuthentication, Rollout, Stage, Workload } from "./rollout";
 import { checkStage, Violation } from "./rules";
-import { DormantPolicy, dormantPoliciesAt, policiesInForceAt } from "./stages";
+import { acknowledgementsInForceAt, DormantPolicy, dormantPoliciesAt, policiesInForceAt } from "./stages";
 import type { MtlsMode, ResolvedMode } from "./schema";
 import { EffectiveWorkload, PolicyIndex, Scope, scopeOf } from "./semantics";
 
@@ -43,6 +43,8 @@ export interface Plan {
   violations: Violation[];
   /** Policies of later stages, declared without effect so that moving between stages only updates objects. */
   dormant: DormantPolicy[];
+  /** Declared calls this stage, or an earlier one, accepts to break. */
+  acknowledgeBrokenCalls: BrokenCallAcknowledgement[];
 }
 
 export function findStage(rollout: Rollout, name: string): { stage: Stage; index: number } {
@@ -114,8 +116,9 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
       meshRootNamespace: rollout.meshRootNamespace,
       policies: inForce.map((p) => p.policy),
       workloads: rollout.workloads,
-      acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls,
+      acknowledgeBrokenCalls: acknowledgementsInForceAt(rollout, stageIndex),
     }),
     dormant: dormantPoliciesAt(rollout, stageIndex),
+    acknowledgeBrokenCalls: acknowledgementsInForceAt(rollout, stageIndex),
   };
 }

@@ -35,6 +35,8 @@ export interface Workload {
   serviceAccount: string;
   replicas: number;
   service?: { name: string; ports: ServicePort[] };
+  /** Every port the workload's container listens on: its Service's target ports and any declared `ports`. */
+  containerPorts: number[];
   calls: string[];
   probe: boolean;
   probePath: string;
@@ -44,7 +46,7 @@ export interface Workload {
  * What Istio's semantics need to know of a workload. The policy pack rebuilds exactly this from a
  * stack's Deployments and Services.
  */
-export type MeshWorkload = Pick<Workload, "ref" | "namespace" | "name" | "podLabels" | "sidecar" | "service" | "calls">;
+export type MeshWorkload = Pick<Workload, "ref" | "namespace" | "name" | "podLabels" | "sidecar" | "service" | "calls" | "containerPorts">;
 
 export interface PeerAuthentication {
   name: string;
@@ -126,6 +128,7 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
         name: w.service.name ?? w.name,
         ports: w.service.ports.map((p) => ({ ...p, targetPort: p.targetPort ?? p.port })),
       },
+      containerPorts: [...new Set([...(w.service?.ports ?? []).map((p) => p.targetPort ?? p.port), ...w.ports])],
       calls: w.calls,
       probe: w.probe,
       probePath: w.probePath,
@@ -229,6 +232,12 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
       problems.push({
         path: `workloads[${i}].namespace`,
         message: `namespace ${describeValue(w.namespace)} is not declared in namespaces`,
+      });
+    }
+    for (const key of Object.keys(w.labels).filter((k) => k.startsWith("mtls-rollout.io/"))) {
+      problems.push({
+        path: `workloads[${i}].labels`,
+        message: `${describeValue(key)} uses the mtls-rollout.io/ prefix, which mtls-rollout reserves (dormant policies select by it)`,
       });
     }
     if (Object.keys(w.labels).length === 0) {

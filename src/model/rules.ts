@@ -8,7 +8,7 @@ import { edgesTo } from "./expectations";
 import type { BrokenCallAcknowledgement, MeshWorkload, PeerAuthentication, Rollout } from "./rollout";
 import type { ResolvedMode } from "./schema";
 import { PolicyIndex, scopeOf, selects } from "./semantics";
-import { policiesInForceAt } from "./stages";
+import { acknowledgementsInForceAt, policiesInForceAt } from "./stages";
 
 export type EnforcementLevel = "mandatory" | "advisory";
 
@@ -152,7 +152,7 @@ export function checkStage(facts: StageFacts): Violation[] {
       continue;
     }
     for (const port of Object.keys(pa.portLevelMtls ?? {}).map(Number)) {
-      const targetPorts = new Set(selected.flatMap((w) => (w.service?.ports ?? []).map((p) => p.targetPort)));
+      const targetPorts = new Set(selected.flatMap((w) => w.containerPorts));
       if (targetPorts.has(port)) continue;
       const asServicePort = selected.flatMap((w) => (w.service?.ports ?? []).filter((p) => p.port === port).map((p) => ({ w, p })))[0];
       const hint = asServicePort
@@ -240,7 +240,7 @@ export function checkRollout(rollout: Rollout): Violation[] {
         meshRootNamespace: rollout.meshRootNamespace,
         policies,
         workloads: rollout.workloads,
-        acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls,
+        acknowledgeBrokenCalls: acknowledgementsInForceAt(rollout, i),
       }),
     );
     const index = new PolicyIndex(policies, rollout.meshRootNamespace, stage.name);

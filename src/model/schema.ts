@@ -73,6 +73,8 @@ export const workloadSchema = z.strictObject({
       ports: z.array(servicePortSchema).min(1, "a service needs at least one port"),
     })
     .optional(),
+  /** Container ports no Service exposes (a metrics port, say); Istio still applies port-level mTLS to them. */
+  ports: z.array(portNumber).default([]),
   calls: z.array(workloadRef).default([]),
   probe: z.boolean().default(false),
   /** The path probes request from this workload's service; `/headers` on httpbin echoes the XFCC header. */

@@ -66,7 +66,7 @@ export class PolicyIndex {
           this.problems.push({
             path: pa.origin,
             message:
-              `${id} is a second ${scope}-wide PeerAuthentication at stage ${describeValue(stage)}, besides ` +
+              `breaks one-default-per-scope: ${id} is a second ${scope}-wide PeerAuthentication at stage ${describeValue(stage)}, besides ` +
               `${describeValue(`${existing.namespace}/${existing.name}`)} (${existing.origin}); Istio would keep only the older one, so declare one, named "default"`,
           });
         } else if (scope === "mesh") mesh = pa;
@@ -87,7 +87,7 @@ export class PolicyIndex {
   }
 
   effective<W extends MeshWorkload>(workload: W): EffectiveWorkload<W> {
-    const targetPorts = [...new Set((workload.service?.ports ?? []).map((p) => p.targetPort))];
+    const targetPorts = workload.containerPorts;
     if (!workload.sidecar) return { workload, mode: null, ports: new Map(), appliedPolicies: [] };
     const nsPolicy = this.namespacePolicy(workload.namespace);
     const matching = (this.bySelectorNamespace.get(workload.namespace) ?? []).filter((pa) => selects(pa.selector!, workload.podLabels));
@@ -96,7 +96,7 @@ export class PolicyIndex {
       this.problems.push({
         path: others[0].origin,
         message:
-          `${describeValue(`${others[0].namespace}/${others[0].name}`)} selects workload ${describeValue(workload.ref)} at stage ${describeValue(this.stage)}, ` +
+          `breaks one-policy-per-workload: ${describeValue(`${others[0].namespace}/${others[0].name}`)} selects workload ${describeValue(workload.ref)} at stage ${describeValue(this.stage)}, ` +
           `as ${matching.length > 2 ? `${matching.length - 1} other policies do` : "does"} ${describeValue(`${first.namespace}/${first.name}`)} (${first.origin}); Istio would apply only the oldest, so keep one`,
       });
     }

@@ -1,4 +1,4 @@
-import type { PeerAuthentication, Rollout } from "./rollout";
+import type { BrokenCallAcknowledgement, PeerAuthentication, Rollout } from "./rollout";
 
 /** Stage k applies the policies of stages 1..k; a later declaration of the same namespace/name replaces the earlier one. */
 export function policiesInForceAt(
@@ -39,4 +39,13 @@ export function dormantPoliciesAt(rollout: Pick<Rollout, "stages">, stageIndex: 
     }
   }
   return [...dormant.values()];
+}
+
+/** Acknowledged broken calls stay acknowledged in later stages, as the policies that break them stay in force. */
+export function acknowledgementsInForceAt(rollout: Pick<Rollout, "stages">, stageIndex: number): BrokenCallAcknowledgement[] {
+  const byCall = new Map<string, BrokenCallAcknowledgement>();
+  for (const stage of rollout.stages.slice(0, stageIndex + 1)) {
+    for (const ack of stage.acknowledgeBrokenCalls) byCall.set(`${ack.from} -> ${ack.to}`, ack);
+  }
+  return [...byCall.values()];
 }

@@ -10,7 +10,7 @@ import {
   kubectlFailure,
   xfccClientUri,
 } from "./evidence";
-import type { KubectlRunner } from "./runner";
+import type { KubectlRunner, RunResult } from "./runner";
 
 export type Observed = Outcome | "inconclusive";
 
@@ -44,6 +44,11 @@ function timeLeft(timing: ProbeTiming): number {
 }
 
 const DEADLINE_PASSED = "the deadline passed before the probe could run";
+
+/** A call the run's deadline cut short, not its own timeout: it observed nothing about the edge. */
+function cutByDeadline(result: RunResult, timeout: number, timing: ProbeTiming): boolean {
+  return result.timedOut && timeout < timing.callTimeoutMs;
+}
 
 /** The kubectl arguments of one probe: curl from the client's container to the service port. */
 export function probeArgs(target: ProbeTarget, timing: ProbeTiming): string[] {
@@ -87,6 +92,7 @@ async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: Pr
   const timeout = timeLeft(timing);
   if (timeout === 0) return { error: DEADLINE_PASSED };
   const result = await runner(statsArgs(target.server), timeout);
+  if (cutByDeadline(result, timeout, timing)) return { error: DEADLINE_PASSED };
   if (result.exitCode !== 0) return { error: `metrics of ${target.server.ref} unreadable: ${kubectlFailure(result, timeout)}` };
   if (result.truncated) return { error: `metrics of ${target.server.ref} exceed what the verifier reads` };
   return { counts: countsFromSource(result.stdout, target.client) };
@@ -107,7 +113,9 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
   // Out of time: say what used it up if a call hung, else report nothing new for this round.
   if (timeout === 0)
     return before?.error && before.error !== DEADLINE_PASSED ? { observed: "inconclusive", evidence: before.error } : undefined;
-  const probe = classifyProbe(await runner(probeArgs(target, timing), timeout), timeout, client.sidecar);
+  const result = await runner(probeArgs(target, timing), timeout);
+  if (cutByDeadline(result, timeout, timing)) return undefined;
+  const probe = classifyProbe(result, timeout, client.sidecar);
   if (probe.kind === "inconclusive") return { observed: "inconclusive", evidence: probe.reason };
   if (probe.kind === "refused") return { observed: "refused", evidence: probe.evidence };
 

@@ -20,7 +20,10 @@ if (process.env.FAKE_KUBECTL_HANG === "1") {
   const before = Object.fromEntries(Object.entries(counters).map(([server, values]) => [server, JSON.stringify(values)]));
   const result = answerKubectl(process.argv.slice(2), state, counters);
   for (const [server, values] of Object.entries(counters)) {
-    if (JSON.stringify(values) !== before[server]) fs.writeFileSync(counterFile(server), JSON.stringify(values));
+    if (JSON.stringify(values) === before[server]) continue;
+    // Write then rename: another probe process may be reading this file right now.
+    fs.writeFileSync(`${counterFile(server)}.${process.pid}`, JSON.stringify(values));
+    fs.renameSync(`${counterFile(server)}.${process.pid}`, counterFile(server));
   }
   process.stdout.write(result.stdout);
   process.stderr.write(result.stderr);

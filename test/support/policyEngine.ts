@@ -24,19 +24,61 @@ function providerOf(ref: string, all: RegisteredResource[]): analyzerpb.Analyzer
     .setProperties(Struct.fromJavaScript(provider.inputs));
 }
 
+type Handler<Req> = (call: { request: Req }, callback: (err: unknown, res: analyzerpb.AnalyzeResponse) => void) => void;
+
+// The handlers are exported by server.js but marked @internal, so their types are declared here.
+const handlers = server as unknown as {
+  makeAnalyzeRpcFun: (name: string, version: string, level: string, policies: Policy[]) => Handler<analyzerpb.AnalyzeRequest>;
+  makeAnalyzeStackRpcFun: (name: string, version: string, level: string, policies: Policy[]) => Handler<analyzerpb.AnalyzeStackRequest>;
+};
+
+function call<Req>(handler: Handler<Req>, request: Req): Promise<Diagnostic[]> {
+  return new Promise((resolve, reject) =>
+    handler({ request }, (err, res) =>
+      err
+        ? reject(err)
+        : resolve(
+            res.getDiagnosticsList().map((d) => ({
+              policyName: d.getPolicyname(),
+              message: d.getMessage(),
+              enforcementLevel: LEVELS[d.getEnforcementlevel()] as Diagnostic["enforcementLevel"],
+              urn: d.getUrn(),
+            })),
+          ),
+    ),
+  );
+}
+
+const propertiesOf = (r: RegisteredResource) => Struct.fromJavaScript(JSON.parse(JSON.stringify(r.inputs ?? {})));
+
 /**
- * Runs stack policies through @pulumi/policy's own AnalyzeStack RPC handler, with an
- * AnalyzeStackRequest built from a program's registrations the way the engine builds it: the real
- * deserialisation, unknown-value proxy and enforcement-level handling, without starting a pack.
+ * Runs a pack's policies through @pulumi/policy's own RPC handlers, as the engine calls them: Analyze
+ * for every resource (resource policies), then AnalyzeStack (stack policies), with requests built from
+ * a program's registrations. The real deserialisation, unknown-value proxy and enforcement levels run;
+ * no pack is started.
  */
 export async function analyzeStack(policies: Policy[], resources: RegisteredResource[]): Promise<Diagnostic[]> {
-  const request = new analyzerpb.AnalyzeStackRequest().setResourcesList(
+  const diagnostics: Diagnostic[] = [];
+  const perResource = handlers.makeAnalyzeRpcFun("mtls-rollout", "0.1.0", "advisory", policies);
+  for (const r of resources) {
+    const request = new analyzerpb.AnalyzeRequest()
+      .setType(r.type)
+      .setUrn(r.urn)
+      .setName(r.name)
+      .setProperties(propertiesOf(r))
+      .setOptions(new analyzerpb.AnalyzerResourceOptions().setParent(r.parent));
+    const provider = r.provider ? providerOf(r.provider, resources) : undefined;
+    if (provider) request.setProvider(provider);
+    // The engine reports a resource's violations against that resource.
+    diagnostics.push(...(await call(perResource, request)).map((d) => ({ ...d, urn: d.urn || r.urn })));
+  }
+  const stackRequest = new analyzerpb.AnalyzeStackRequest().setResourcesList(
     resources.map((r) => {
       const resource = new analyzerpb.AnalyzerResource()
         .setType(r.type)
         .setUrn(r.urn)
         .setName(r.name)
-        .setProperties(Struct.fromJavaScript(JSON.parse(JSON.stringify(r.inputs ?? {}))))
+        .setProperties(propertiesOf(r))
         .setOptions(new analyzerpb.AnalyzerResourceOptions().setParent(r.parent))
         .setParent(r.parent)
         .setDependenciesList(r.dependencies);
@@ -48,23 +90,6 @@ export async function analyzeStack(policies: Policy[], resources: RegisteredReso
       return resource;
     }),
   );
-  // The handler is exported by server.js but marked @internal, so its type is declared here.
-  const { makeAnalyzeStackRpcFun } = server as unknown as {
-    makeAnalyzeStackRpcFun: (
-      name: string,
-      version: string,
-      level: string,
-      policies: Policy[],
-    ) => (call: { request: analyzerpb.AnalyzeStackRequest }, callback: (err: unknown, res: analyzerpb.AnalyzeResponse) => void) => void;
-  };
-  const analyze = makeAnalyzeStackRpcFun("mtls-rollout", "0.1.0", "advisory", policies);
-  const response = await new Promise<analyzerpb.AnalyzeResponse>((resolve, reject) =>
-    analyze({ request }, (err: unknown, res: analyzerpb.AnalyzeResponse) => (err ? reject(err) : resolve(res))),
-  );
-  return response.getDiagnosticsList().map((d) => ({
-    policyName: d.getPolicyname(),
-    message: d.getMessage(),
-    enforcementLevel: LEVELS[d.getEnforcementlevel()] as Diagnostic["enforcementLevel"],
-    urn: d.getUrn(),
-  }));
+  diagnostics.push(...(await call(handlers.makeAnalyzeStackRpcFun("mtls-rollout", "0.1.0", "advisory", policies), stackRequest)));
+  return diagnostics;
 }
