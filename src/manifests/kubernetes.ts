@@ -109,17 +109,18 @@ export interface PeerAuthenticationManifest {
   spec: Record<string, unknown>;
 }
 
+function peerAuthentication(
+  namespace: string,
+  name: string,
+  annotations: Record<string, string>,
+  spec: Record<string, unknown>,
+): PeerAuthenticationManifest {
+  return { apiVersion: PEER_AUTHENTICATION_API_VERSION, kind: "PeerAuthentication", metadata: { name, namespace, annotations }, spec };
+}
+
 export function peerAuthenticationManifest(pa: PlannedPolicy): PeerAuthenticationManifest {
-  return {
-    apiVersion: PEER_AUTHENTICATION_API_VERSION,
-    kind: "PeerAuthentication",
-    metadata: {
-      name: pa.name,
-      namespace: pa.namespace,
-      annotations: { [STAGE_ANNOTATION]: pa.definedIn, ...(pa.allowDisable ? { [ALLOW_DISABLE_ANNOTATION]: pa.allowDisable } : {}) },
-    },
-    spec: peerAuthenticationSpec(pa),
-  };
+  const annotations = { [STAGE_ANNOTATION]: pa.definedIn, ...(pa.allowDisable ? { [ALLOW_DISABLE_ANNOTATION]: pa.allowDisable } : {}) };
+  return peerAuthentication(pa.namespace, pa.name, annotations, peerAuthenticationSpec(pa));
 }
 
 /**
@@ -127,14 +128,6 @@ export function peerAuthenticationManifest(pa: PlannedPolicy): PeerAuthenticatio
  * selects nothing, so it cannot shadow the policy in force for a workload (R7).
  */
 export function dormantPeerAuthenticationManifest(pa: DormantPolicy): PeerAuthenticationManifest {
-  return {
-    apiVersion: PEER_AUTHENTICATION_API_VERSION,
-    kind: "PeerAuthentication",
-    metadata: {
-      name: pa.name,
-      namespace: pa.namespace,
-      annotations: { [IN_FORCE_ANNOTATION]: "false", [STAGE_ANNOTATION]: pa.firstStage },
-    },
-    spec: { ...(pa.wide ? {} : { selector: { matchLabels: { ...DORMANT_SELECTOR } } }), mtls: { mode: "UNSET" as const } },
-  };
+  const spec = { ...(pa.wide ? {} : { selector: { matchLabels: { ...DORMANT_SELECTOR } } }), mtls: { mode: "UNSET" } };
+  return peerAuthentication(pa.namespace, pa.name, { [IN_FORCE_ANNOTATION]: "false", [STAGE_ANNOTATION]: pa.firstStage }, spec);
 }
