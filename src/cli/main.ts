@@ -1,4 +1,4 @@
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { InputError } from "../model/errors";
 import { buildPlan } from "../model/plan";
 import { checkRollout, isBlocking } from "../model/rules";
@@ -6,7 +6,9 @@ import { loadRollout } from "../rollout/load";
 import { exitCodeOf, renderVerificationText, verificationJson } from "../verify/report";
 import { kubectlRunner } from "../verify/runner";
 import { verifyPlan } from "../verify/verifier";
+import { buildStageReport } from "../model/report";
 import { planJson, renderPlanText, renderViolations } from "./renderPlan";
+import { renderReportMarkdown } from "./renderReport";
 
 export const EXIT_OK = 0;
 export const EXIT_RULE_FAILED = 1;
@@ -48,12 +50,12 @@ function contextName(value: string): string {
 }
 
 /** The model names its inputs as the stack config does (`stage`); on the command line they are options. */
-function withOptionNames<T>(fn: () => T): T {
+function withOptionNames<T>(fn: () => T, option = "--stage"): T {
   try {
     return fn();
   } catch (err) {
     if (err instanceof InputError && !err.source) {
-      throw new InputError(err.problems.map((p) => (p.path === "stage" ? { ...p, path: "--stage" } : p)));
+      throw new InputError(err.problems.map((p) => (p.path === "stage" ? { ...p, path: option } : p)));
     }
     throw err;
   }
@@ -70,11 +72,26 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
     .description("show what a stage means: its policies, the effective modes and the expected outcome of every edge")
     .requiredOption("--stage <name>", "the stage to plan")
     .option("--rollout <file>", "a rollout file (default: the lab in stages/lab.yaml)")
-    .option("--json", "print one JSON object instead of tables")
+    .option("--json", "print the plan as one JSON object instead of tables")
+    .addOption(
+      new Option("--format <format>", "text: the plan as tables; markdown or json: the pull-request report of what the stage changes")
+        .choices(["text", "markdown", "json"])
+        .default("text"),
+    )
+    .option("--previous <stage>", "the stage the report compares with (default: the one before; none: a fresh mesh)")
     .exitOverride()
-    .action((opts: { stage: string; rollout?: string; json?: boolean }) => {
-      const plan = withOptionNames(() => buildPlan(loadRollout(opts.rollout), opts.stage));
-      io.stdout(opts.json ? JSON.stringify(planJson(plan), null, 2) + "\n" : renderPlanText(plan));
+    .action((opts: { stage: string; rollout?: string; json?: boolean; format: string; previous?: string }) => {
+      const rollout = loadRollout(opts.rollout);
+      const plan = withOptionNames(() => buildPlan(rollout, opts.stage));
+      if (opts.json) io.stdout(JSON.stringify(planJson(plan), null, 2) + "\n");
+      else if (opts.format === "text") io.stdout(renderPlanText(plan));
+      else {
+        const index = rollout.stages.findIndex((s) => s.name === plan.stage);
+        const previous = opts.previous ?? (index > 0 ? rollout.stages[index - 1].name : "none");
+        if (previous !== "none") withOptionNames(() => buildPlan(rollout, previous), "--previous");
+        const report = buildStageReport(rollout, plan.stage, previous === "none" ? null : previous);
+        io.stdout(opts.format === "markdown" ? renderReportMarkdown(report) : JSON.stringify(report, null, 2) + "\n");
+      }
       setExit(EXIT_OK);
     });
 

@@ -1,0 +1,162 @@
+import type { EdgeChange, ModeCount, PolicySpec, StageReport } from "../model/report";
+import { isBlocking } from "../model/rules";
+
+const OUTCOME_LABEL = { mtls: "mTLS", plaintext: "plaintext", refused: "refused" } as const;
+
+function row(cells: (string | number)[]): string {
+  return `| ${cells.map((c) => String(c).replace(/\|/g, "\\|")).join(" | ")} |`;
+}
+
+function table(head: string[], rows: (string | number)[][]): string {
+  return [row(head), row(head.map(() => "---")), ...rows.map(row)].join("\n");
+}
+
+function specText(spec: PolicySpec | null): string {
+  if (!spec) return "-";
+  const selector =
+    spec.selector === null
+      ? "all workloads"
+      : Object.entries(spec.selector)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(",");
+  const ports = Object.entries(spec.portLevelMtls).map(([p, m]) => `${p}:${m}`);
+  return `${spec.mode} (${selector})${ports.length ? `, ports ${ports.join(" ")}` : ""}`;
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+function summary(r: StageReport): string {
+  const count = (c: string) => r.policyChanges.filter((p) => p.change === c).length;
+  const breaking = r.edgeChanges.filter((e) => e.breaking);
+  const brokenCalls = breaking.filter((e) => e.kind === "call");
+  return [
+    `Stage \`${r.stage}\`, against ${r.previous === null ? "a fresh mesh with no PeerAuthentication" : `stage \`${r.previous}\``},`,
+    `adds ${plural(count("added"), "PeerAuthentication")}, changes ${count("changed")} and removes ${count("removed")}.`,
+    `${plural(r.edgeChanges.length, "edge changes", "edges change")} outcome${breaking.length ? `, ${breaking.length} of them refused from now on` : ""}` +
+      `${brokenCalls.length ? `, including ${plural(brokenCalls.length, "declared call")} (**breaking**)` : ""}.`,
+    r.blockingViolations === 0
+      ? "No mandatory guardrail is violated."
+      : `**${plural(r.blockingViolations, "mandatory guardrail violation")}**: the program will refuse this stage.`,
+  ].join(" ");
+}
+
+function counts(c: ModeCount): string[] {
+  return [String(c.STRICT), String(c.PERMISSIVE), String(c.DISABLE), String(c["outside the mesh"])];
+}
+
+function changeRow(e: EdgeChange): string[] {
+  return [
+    e.breaking ? "**breaking**" : "",
+    e.kind === "call" ? "declared call" : "probe",
+    e.from,
+    `${e.to} (${e.host}:${e.port})`,
+    `${OUTCOME_LABEL[e.before]} → ${OUTCOME_LABEL[e.after]}`,
+    e.reason,
+  ];
+}
+
+/** Mermaid ids must be plain identifiers; workloads get w0, w1, … in rollout order. */
+export function mermaidGraph(r: StageReport): string {
+  const refs = [...new Set(r.edges.flatMap((e) => [e.from, e.to]))];
+  const all = [...new Set([...r.progress.map((p) => p.namespace), ...refs.map((ref) => ref.split("/")[0])])];
+  const id = new Map(refs.map((ref, i) => [ref, `w${i}`]));
+  const lines = ["graph LR"];
+  all.forEach((namespace, n) => {
+    const members = refs.filter((ref) => ref.startsWith(`${namespace}/`));
+    if (members.length === 0) return;
+    lines.push(`  subgraph ns${n}["${namespace}"]`);
+    for (const ref of members) lines.push(`    ${id.get(ref)}["${ref.split("/")[1]}"]`);
+    lines.push("  end");
+  });
+  const byPair = new Map<string, Set<string>>();
+  for (const e of r.edges) {
+    const key = `${e.from} ${e.to}`;
+    byPair.set(key, (byPair.get(key) ?? new Set()).add(e.expect));
+  }
+  for (const [key, outcomes] of byPair) {
+    const [from, to] = key.split(" ");
+    const label = [...outcomes].map((o) => OUTCOME_LABEL[o as keyof typeof OUTCOME_LABEL]).join(" / ");
+    const arrow = outcomes.size === 1 && outcomes.has("refused") ? "-.->" : "-->";
+    lines.push(`  ${id.get(from)} ${arrow}|${label}| ${id.get(to)}`);
+  }
+  return lines.join("\n");
+}
+
+/** The pull-request report: stable output (same input, same bytes), every section with content. */
+export function renderReportMarkdown(r: StageReport): string {
+  const out: string[] = [`## mtls-rollout: stage \`${r.stage}\``, ""];
+  if (r.description) out.push(`> ${r.description}`, "");
+  out.push(summary(r), "");
+
+  out.push("### Progress", "");
+  out.push(
+    table(
+      [
+        "namespace",
+        "workloads STRICT",
+        "PERMISSIVE",
+        "DISABLE",
+        "outside the mesh",
+        "ports STRICT",
+        "PERMISSIVE",
+        "DISABLE",
+        "outside the mesh",
+        "coverage",
+      ],
+      r.progress.map((p) => [p.namespace, ...counts(p.workloads), ...counts(p.ports), `${p.coverage.toFixed(1)}%`]),
+    ),
+    "",
+    "Coverage: the share of the namespace's workload ports that are STRICT.",
+    "",
+  );
+
+  out.push("### Changes", "");
+  out.push(
+    r.policyChanges.length === 0
+      ? "No PeerAuthentication changes."
+      : table(
+          ["change", "PeerAuthentication", "before", "after"],
+          r.policyChanges.map((p) => [p.change, `${p.namespace}/${p.name}`, specText(p.before), specText(p.after)]),
+        ),
+    "",
+  );
+  out.push(
+    r.edgeChanges.length === 0
+      ? "No edge changes its outcome."
+      : table(["", "edge", "from", "to", "outcome", "why"], r.edgeChanges.map(changeRow)),
+    "",
+  );
+
+  out.push("### Guardrails", "");
+  out.push(
+    r.violations.length === 0
+      ? "No rule is violated."
+      : table(
+          ["level", "rule", "resource", "message"],
+          r.violations.map((v) => [
+            v.acknowledged !== undefined ? "acknowledged" : isBlocking(v) ? "**mandatory**" : v.level,
+            v.rule,
+            v.resource,
+            v.acknowledged !== undefined ? `${v.message} (acknowledged: ${v.acknowledged})` : v.message,
+          ]),
+        ),
+    "",
+  );
+
+  out.push("### Mesh after this stage", "", "```mermaid", mermaidGraph(r), "```", "");
+
+  out.push(
+    "### Commands",
+    "",
+    "```sh",
+    "# apply this stage (the verification runs at the end of `pulumi up`)",
+    ...r.commands.apply,
+    "# verify again by hand",
+    ...r.commands.verify,
+    "# roll back",
+    ...r.commands.rollback,
+    "```",
+    "",
+  );
+  return out.join("\n");
+}

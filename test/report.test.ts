@@ -1,0 +1,164 @@
+import MarkdownIt from "markdown-it";
+import { describe, expect, it } from "vitest";
+import { renderReportMarkdown } from "../src/cli/renderReport";
+import { parseRollout } from "../src/model/rollout";
+import { buildStageReport } from "../src/model/report";
+import { loadRollout } from "../src/rollout/load";
+import { runCli } from "./support/files";
+
+const lab = loadRollout();
+const report = (stage: string, previous: string | null) => buildStageReport(lab, stage, previous);
+const changes = (stage: string, previous: string | null) =>
+  report(stage, previous).edgeChanges.map(
+    (e) => `${e.from} -> ${e.host}:${e.port} ${e.before}->${e.after}${e.breaking ? " breaking" : ""}`,
+  );
+
+describe("the stage report against the previous stage", () => {
+  it("permissive against a fresh mesh: adds the mesh-wide policy and changes no outcome (PERMISSIVE is the default)", () => {
+    const r = report("permissive", null);
+    expect(r.policyChanges).toEqual([
+      {
+        namespace: "istio-system",
+        name: "default",
+        change: "added",
+        before: null,
+        after: { selector: null, mode: "PERMISSIVE", portLevelMtls: {} },
+      },
+    ]);
+    expect(r.edgeChanges).toEqual([]);
+    expect(r.progress.find((p) => p.namespace === "istioinaction")).toMatchObject({
+      workloads: { STRICT: 0, PERMISSIVE: 4, DISABLE: 0, "outside the mesh": 0 },
+      ports: { STRICT: 0, PERMISSIVE: 3 },
+      coverage: 0,
+    });
+  });
+
+  it("purchase-history-strict: the out-of-mesh sleep loses purchase-history, and nothing else changes", () => {
+    expect(changes("purchase-history-strict", "permissive")).toEqual([
+      "default/sleep -> purchase-history.istioinaction:8080 plaintext->refused breaking",
+    ]);
+    expect(report("purchase-history-strict", "permissive").progress.find((p) => p.namespace === "istioinaction")).toMatchObject({
+      workloads: { STRICT: 1, PERMISSIVE: 3 },
+      ports: { STRICT: 1, PERMISSIVE: 2 },
+      coverage: 33.3,
+    });
+  });
+
+  it("istioinaction-strict: the out-of-mesh sleep loses web-api and recommendation; the namespace is fully STRICT", () => {
+    expect(changes("istioinaction-strict", "purchase-history-strict")).toEqual([
+      "default/sleep -> web-api.istioinaction:8080 plaintext->refused breaking",
+      "default/sleep -> recommendation.istioinaction:8080 plaintext->refused breaking",
+    ]);
+    const r = report("istioinaction-strict", "purchase-history-strict");
+    expect(r.progress.map((p) => [p.namespace, p.coverage])).toEqual([
+      ["istioinaction", 100],
+      ["default", 0],
+    ]);
+  });
+
+  it("mesh-strict: the mesh-wide policy changes from PERMISSIVE to STRICT and httpbin refuses the out-of-mesh sleep", () => {
+    const r = report("mesh-strict", "istioinaction-strict");
+    expect(r.policyChanges.map((p) => [p.change, `${p.namespace}/${p.name}`, p.before?.mode, p.after?.mode])).toEqual([
+      ["changed", "istio-system/default", "PERMISSIVE", "STRICT"],
+    ]);
+    expect(changes("mesh-strict", "istioinaction-strict")).toEqual(["default/sleep -> httpbin.default:8000 plaintext->refused breaking"]);
+    expect(r.progress.find((p) => p.namespace === "default")).toMatchObject({
+      workloads: { STRICT: 1, "outside the mesh": 1 },
+      coverage: 100,
+    });
+    expect(r.commands.rollback).toEqual(["pulumi config set mtls-rollout:stage istioinaction-strict", "pulumi up"]);
+  });
+
+  it("lists a declared call that a stage breaks first, marked breaking, with the guardrail that refuses it", () => {
+    const rollout = parseRollout({
+      namespaces: [{ name: "shop", injection: true }, { name: "legacy" }],
+      workloads: [
+        { name: "api", namespace: "shop", image: "api:1", service: { ports: [{ port: 80, targetPort: 8080 }] } },
+        { name: "scanner", namespace: "legacy", image: "scanner:1", probe: true, calls: ["shop/api"] },
+      ],
+      stages: [
+        { name: "permissive", peerAuthentications: [{ name: "default", namespace: "istio-system", mode: "PERMISSIVE" }] },
+        { name: "shop-strict", peerAuthentications: [{ name: "default", namespace: "shop", mode: "STRICT" }] },
+      ],
+    });
+    const r = buildStageReport(rollout, "shop-strict", "permissive");
+    expect(r.edgeChanges.map((e) => [e.kind, e.from, e.to, e.after, e.breaking])).toEqual([
+      ["call", "legacy/scanner", "shop/api", "refused", true],
+      ["probe", "legacy/scanner", "shop/api", "refused", true],
+    ]);
+    expect(r.blockingViolations).toBe(1);
+    const md = renderReportMarkdown(r);
+    expect(md).toContain("including 1 declared call (**breaking**)");
+    expect(md).toContain("**1 mandatory guardrail violation**: the program will refuse this stage.");
+    expect(md).toMatch(/\| \*\*breaking\*\* \| declared call \| legacy\/scanner \| shop\/api \(api\.shop:80\) \| plaintext → refused \|/);
+  });
+
+  it("renders the same bytes for the same input", () => {
+    for (const [i, s] of lab.stages.entries()) {
+      const previous = i === 0 ? null : lab.stages[i - 1].name;
+      expect(renderReportMarkdown(report(s.name, previous))).toBe(renderReportMarkdown(buildStageReport(loadRollout(), s.name, previous)));
+    }
+  });
+});
+
+describe("the Markdown of istioinaction-strict, rendered by markdown-it", () => {
+  const html = new MarkdownIt().render(renderReportMarkdown(report("istioinaction-strict", "purchase-history-strict")));
+  const tables = [...html.matchAll(/<table>([\s\S]*?)<\/table>/g)].map((m) =>
+    [...m[1].matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((r) =>
+      [...r[1].matchAll(/<t[hd]>([\s\S]*?)<\/t[hd]>/g)].map((c) => c[1].replace(/<[^>]+>/g, "")),
+    ),
+  );
+
+  it("has the progress, policy and outcome tables with their expected rows", () => {
+    expect(tables).toHaveLength(3);
+    const [progress, policies, outcomes] = tables;
+    expect(progress.slice(1).map((r) => [r[0], r[r.length - 1]])).toEqual([
+      ["istioinaction", "100.0%"],
+      ["default", "0.0%"],
+    ]);
+    expect(policies.slice(1)).toEqual([["added", "istioinaction/default", "-", "STRICT (all workloads)"]]);
+    expect(outcomes.slice(1).map((r) => [r[0], r[2], r[4]])).toEqual([
+      ["breaking", "default/sleep", "plaintext → refused"],
+      ["breaking", "default/sleep", "plaintext → refused"],
+    ]);
+  });
+
+  it("has no empty section, and the graph as a mermaid code block", () => {
+    const sections = html.split(/<h3>/).slice(1);
+    expect(sections.map((s) => s.slice(0, s.indexOf("</h3>")))).toEqual([
+      "Progress",
+      "Changes",
+      "Guardrails",
+      "Mesh after this stage",
+      "Commands",
+    ]);
+    for (const s of sections) expect(s.slice(s.indexOf("</h3>") + 5).replace(/<[^>]+>|\s/g, "").length, s.slice(0, 20)).toBeGreaterThan(0);
+    expect(html).toContain('<pre><code class="language-mermaid">graph LR');
+  });
+});
+
+describe("npx mtls-rollout plan --format", () => {
+  it("prints the Markdown report against the stage before, or against a fresh mesh with --previous none", () => {
+    const md = runCli(["plan", "--stage", "purchase-history-strict", "--format", "markdown"]);
+    expect(md.code).toBe(0);
+    expect(md.stdout).toMatch(/^## mtls-rollout: stage `purchase-history-strict`\n/);
+    expect(md.stdout).toContain("against stage `permissive`");
+    const fresh = runCli(["plan", "--stage", "purchase-history-strict", "--format", "markdown", "--previous", "none"]);
+    expect(fresh.stdout).toContain("against a fresh mesh with no PeerAuthentication, adds 2 PeerAuthentications");
+  });
+
+  it("prints the same content as JSON with --format json", () => {
+    const { code, stdout } = runCli(["plan", "--stage", "mesh-strict", "--format", "json"]);
+    expect(code).toBe(0);
+    const json = JSON.parse(stdout);
+    expect(json).toMatchObject({ stage: "mesh-strict", previous: "istioinaction-strict", blockingViolations: 0 });
+    expect(json.edgeChanges).toHaveLength(1);
+  });
+
+  it("exits 2 for an unknown previous stage or format", () => {
+    expect(runCli(["plan", "--stage", "mesh-strict", "--format", "markdown", "--previous", "nope"]).stderr).toMatch(
+      /^error: --previous: unknown stage "nope"/,
+    );
+    expect(runCli(["plan", "--stage", "mesh-strict", "--format", "html"]).code).toBe(2);
+  });
+});
