@@ -1,4 +1,6 @@
 import MarkdownIt from "markdown-it";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { renderReportMarkdown } from "../src/cli/renderReport";
 import { parseRollout } from "../src/model/rollout";
@@ -134,6 +136,15 @@ describe("the Markdown of istioinaction-strict, rendered by markdown-it", () => 
     ]);
     for (const s of sections) expect(s.slice(s.indexOf("</h3>") + 5).replace(/<[^>]+>|\s/g, "").length, s.slice(0, 20)).toBeGreaterThan(0);
     expect(html).toContain('<pre><code class="language-mermaid">graph LR');
+  });
+});
+
+describe("the README's sample report", () => {
+  it("is the report the CLI prints for istioinaction-strict, headings one level down", () => {
+    const readme = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
+    const sample = /<!-- sample-report:start -->\n([\s\S]*?)\n<!-- sample-report:end -->/.exec(readme)![1];
+    const current = renderReportMarkdown(report("istioinaction-strict", "purchase-history-strict")).replace(/^(#{2,3}) /gm, "#$1 ");
+    expect(sample).toBe(current.trimEnd());
   });
 });
 
