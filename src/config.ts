@@ -22,6 +22,23 @@ export const stackConfigSchema = z.strictObject({
     .enum(["true", "false"], "must be true or false")
     .default("true")
     .transform((v) => v === "true"),
+  /** Run the pre-flight gate before a stage tightens workloads to STRICT (default true). */
+  preflight: z
+    .enum(["true", "false"], "must be true or false")
+    .default("true")
+    .transform((v) => v === "true"),
+  /** A Prometheus the gate reads Istio's metrics from, instead of the sidecars. */
+  prometheusUrl: z
+    .string()
+    .regex(/^https?:\/\/[^\s"'$`\\]+$/, "must be an http(s) URL")
+    .optional(),
+  /** How long the gate watches for plaintext, in seconds (default 60). */
+  preflightWindow: z
+    .string()
+    .regex(/^\d+$/, "must be a whole number of seconds")
+    .default("60")
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 3600, "must be from 1 to 3600 seconds"),
   /** The verifier's deadline in seconds (default 180). */
   verifyTimeout: z
     .string()

@@ -5,6 +5,7 @@ import { RolloutStage } from "./components/rolloutStage";
 import { StageVerification } from "./components/verification";
 import { parseStackConfig, StackConfig } from "./config";
 import { describeValue, InputError } from "./model/errors";
+import { tightenedTargets } from "./model/preflight";
 import { isBlocking } from "./model/rules";
 import { buildPlan, Plan } from "./model/plan";
 import type { Rollout } from "./model/rollout";
@@ -66,12 +67,34 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
   for (const warning of plan.warnings) pulumi.log.warn(`${warning.path}: ${warning.message}`);
 
   const provider = new k8s.Provider("kubernetes", { context: config.kubeContext });
-  const resources = new RolloutStage("mtls-rollout", { rollout, plan, provider });
+  // The cluster is expected at the stage before this one in the rollout (none for the first).
+  const index = rollout.stages.findIndex((s) => s.name === plan.stage);
+  const previous = index > 0 ? rollout.stages[index - 1].name : null;
+  const targets = tightenedTargets(rollout, plan.stage, previous);
+  const commandRolloutFile = config.rollout ?? path.relative(process.cwd(), rolloutFile);
+  const resources = new RolloutStage("mtls-rollout", {
+    rollout,
+    plan,
+    provider,
+    ...(config.preflight && targets.length > 0
+      ? {
+          preflight: {
+            stage: plan.stage,
+            previous: previous ?? "none",
+            targets,
+            rolloutFile: commandRolloutFile,
+            windowSeconds: config.preflightWindow,
+            prometheusUrl: config.prometheusUrl,
+            kubeContext: config.kubeContext,
+          },
+        }
+      : {}),
+  });
   const verification = config.verify
     ? new StageVerification(plan.stage, {
         plan,
         rollout,
-        rolloutFile: config.rollout ?? path.relative(process.cwd(), rolloutFile),
+        rolloutFile: commandRolloutFile,
         kubeContext: config.kubeContext,
         timeoutSeconds: config.verifyTimeout,
         after: [resources],

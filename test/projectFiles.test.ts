@@ -36,6 +36,8 @@ describe("the Pulumi project files", () => {
       rollout: "stages/lab.yaml",
       verify: true,
       verifyTimeout: 180,
+      preflight: true,
+      preflightWindow: 60,
     });
   });
 });

@@ -7,6 +7,9 @@ import { exitCodeOf, renderVerificationText, verificationJson } from "../verify/
 import { kubectlRunner } from "../verify/runner";
 import { verifyPlan } from "../verify/verifier";
 import { buildStageReport } from "../model/report";
+import type { Rollout } from "../model/rollout";
+import { gateExitCode, gateSummary, renderGateText } from "../preflight/report";
+import { runPreflight } from "../preflight/run";
 import { planJson, renderPlanText, renderViolations } from "./renderPlan";
 import { renderReportMarkdown } from "./renderReport";
 
@@ -41,6 +44,25 @@ function positiveInt(name: string, max: number) {
 
 function nonNegativeInt(name: string, max: number) {
   return (value: string): number => (value === "0" ? 0 : positiveInt(name, max)(value));
+}
+
+function prometheusUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InputError([{ path: "--prometheus", message: `must be an http(s) URL (got ${JSON.stringify(value)})` }]);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new InputError([{ path: "--prometheus", message: `must be an http(s) URL (got ${JSON.stringify(value)})` }]);
+  }
+  return value;
+}
+
+/** The stage before `stage` in the rollout, or "none" for the first. */
+function previousStage(rollout: Rollout, stage: string): string {
+  const index = rollout.stages.findIndex((s) => s.name === stage);
+  return index > 0 ? rollout.stages[index - 1].name : "none";
 }
 
 function contextName(value: string): string {
@@ -86,8 +108,7 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
       if (opts.json) io.stdout(JSON.stringify(planJson(plan), null, 2) + "\n");
       else if (opts.format === "text") io.stdout(renderPlanText(plan));
       else {
-        const index = rollout.stages.findIndex((s) => s.name === plan.stage);
-        const previous = opts.previous ?? (index > 0 ? rollout.stages[index - 1].name : "none");
+        const previous = opts.previous ?? previousStage(rollout, plan.stage);
         if (previous !== "none") withOptionNames(() => buildPlan(rollout, previous), "--previous");
         const report = buildStageReport(rollout, plan.stage, previous === "none" ? null : previous);
         io.stdout(opts.format === "markdown" ? renderReportMarkdown(report) : JSON.stringify(report, null, 2) + "\n");
@@ -111,6 +132,43 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
       }
       setExit(blocking.length > 0 ? EXIT_RULE_FAILED : EXIT_OK);
     });
+
+  program
+    .command("preflight")
+    .description("before a stage tightens workloads to STRICT: check that they no longer receive plaintext")
+    .requiredOption("--stage <name>", "the stage about to be applied")
+    .option("--previous <stage>", "the stage the cluster is at (default: the one before; none: a fresh mesh)")
+    .option("--rollout <file>", "a rollout file (default: the lab in stages/lab.yaml)")
+    .option("--context <name>", "the kubeconfig context (default: the current one)", contextName)
+    .option("--window <seconds>", "how long to watch for plaintext traffic", positiveInt("--window", 3600), 60)
+    .option("--prometheus <url>", "read Istio's metrics from this Prometheus instead of the sidecars", prometheusUrl)
+    .option("--json", "print one JSON object instead of a table")
+    .exitOverride()
+    .action(
+      async (opts: {
+        stage: string;
+        previous?: string;
+        rollout?: string;
+        context?: string;
+        window: number;
+        prometheus?: string;
+        json?: boolean;
+      }) => {
+        const rollout = loadRollout(opts.rollout);
+        const plan = withOptionNames(() => buildPlan(rollout, opts.stage));
+        const previous = opts.previous ?? previousStage(rollout, plan.stage);
+        if (previous !== "none") withOptionNames(() => buildPlan(rollout, previous), "--previous");
+        const result = await runPreflight(
+          rollout,
+          plan.stage,
+          previous === "none" ? null : previous,
+          { runner: kubectlRunner(io.env.KUBECTL || "kubectl", opts.context), prometheusUrl: opts.prometheus },
+          { windowSeconds: opts.window, callTimeoutMs: 20_000 },
+        );
+        io.stdout(opts.json ? JSON.stringify({ ...result, summary: gateSummary(result) }, null, 2) + "\n" : renderGateText(result));
+        setExit(gateExitCode(result));
+      },
+    );
 
   program
     .command("verify")

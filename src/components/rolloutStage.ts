@@ -4,6 +4,7 @@ import { namespaceManifest, serviceAccountManifest } from "../manifests/kubernet
 import type { Plan, PlannedPolicy } from "../model/plan";
 import type { Rollout } from "../model/rollout";
 import { selects } from "../model/semantics";
+import { PreflightGate, PreflightGateArgs } from "./preflight";
 import { SampleWorkload } from "./workload";
 import { StagePolicies } from "./stagePolicies";
 
@@ -12,6 +13,8 @@ export interface RolloutStageArgs {
   /** The plan of the chosen stage: what the model says this stage means. */
   plan: Plan;
   provider: k8s.Provider;
+  /** The pre-flight gate to run between the workloads and the policies, when the stage tightens any. */
+  preflight?: Omit<PreflightGateArgs, "after">;
 }
 
 /** Everything one stage of a rollout declares: namespaces, workloads and the stage's PeerAuthentications. */
@@ -21,6 +24,7 @@ export class RolloutStage extends pulumi.ComponentResource {
   readonly serviceAccounts: Map<string, k8s.core.v1.ServiceAccount>;
   readonly workloads: Map<string, SampleWorkload>;
   readonly policies: StagePolicies;
+  readonly preflight?: PreflightGate;
 
   constructor(name: string, args: RolloutStageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mtls-rollout:index:RolloutStage", name, { stage: args.plan.stage }, opts);
@@ -76,6 +80,10 @@ export class RolloutStage extends pulumi.ComponentResource {
         })
         .map((w) => this.workloads.get(w.ref)!);
 
+    if (args.preflight) {
+      this.preflight = new PreflightGate(plan.stage, { ...args.preflight, after: [...this.workloads.values()] }, { parent: this });
+    }
+
     this.policies = new StagePolicies(
       plan.stage,
       {
@@ -86,6 +94,7 @@ export class RolloutStage extends pulumi.ComponentResource {
         },
         policies: plan.peerAuthentications,
         dormant: plan.dormant,
+        gate: this.preflight,
         namespaceOf,
         dependenciesOf,
         provider,

@@ -1,6 +1,12 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { dormantPeerAuthenticationManifest, PeerAuthenticationManifest, peerAuthenticationManifest } from "../manifests/kubernetes";
+import {
+  dormantPeerAuthenticationManifest,
+  PeerAuthenticationManifest,
+  peerAuthenticationManifest,
+  PREFLIGHT_ANNOTATION,
+} from "../manifests/kubernetes";
+import type { PreflightGate } from "./preflight";
 import type { PlannedPolicy } from "../model/plan";
 import type { BrokenCallAcknowledgement } from "../model/rollout";
 import type { DormantPolicy } from "../model/stages";
@@ -17,6 +23,8 @@ export interface StagePoliciesArgs {
   policies: PlannedPolicy[];
   /** The later stages' policies, declared without effect. */
   dormant: DormantPolicy[];
+  /** The stage's pre-flight gate, when it tightens workloads to STRICT. */
+  gate?: PreflightGate;
   /** The namespace name for each policy's namespace; an Output where this stack creates the namespace. */
   namespaceOf: (namespace: string) => pulumi.Input<string>;
   /** The resources a policy must wait for: the workloads whose mode it sets. */
@@ -31,11 +39,22 @@ export class StagePolicies extends pulumi.ComponentResource {
   constructor(name: string, args: StagePoliciesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mtls-rollout:index:StagePolicies", name, { ...args.settings }, opts);
     // Named namespace/name, like Kubernetes objects, so a stage change updates the same resource.
+    // With a pre-flight gate, every policy carries the gate's output: none changes before the gate passes.
+    const gate = args.gate;
     const declare = (manifest: PeerAuthenticationManifest, dependsOn: pulumi.Resource[]) =>
       new k8s.apiextensions.CustomResource(
         `${manifest.metadata.namespace}/${manifest.metadata.name}`,
-        { ...manifest, metadata: { ...manifest.metadata, namespace: args.namespaceOf(manifest.metadata.namespace) } },
-        { parent: this, provider: args.provider, dependsOn },
+        {
+          ...manifest,
+          metadata: {
+            ...manifest.metadata,
+            namespace: args.namespaceOf(manifest.metadata.namespace),
+            annotations: gate
+              ? gate.passed.apply((passed) => ({ ...manifest.metadata.annotations, [PREFLIGHT_ANNOTATION]: passed }))
+              : manifest.metadata.annotations,
+          },
+        },
+        { parent: this, provider: args.provider, dependsOn: gate ? [...dependsOn, gate.command] : dependsOn },
       );
     this.peerAuthentications = [
       ...args.policies.map((policy) => declare(peerAuthenticationManifest(policy), args.dependenciesOf(policy))),

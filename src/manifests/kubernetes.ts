@@ -16,6 +16,8 @@ export const ALLOW_DISABLE_ANNOTATION = "mtls-rollout.io/allow-disable";
 export const IN_FORCE_ANNOTATION = "mtls-rollout.io/in-force";
 /** The label a dormant policy selects, which no pod carries. */
 export const DORMANT_SELECTOR = { "mtls-rollout.io/dormant": "true" };
+/** On a stage's policies: the pre-flight gate they waited for (its targets' hash). */
+export const PREFLIGHT_ANNOTATION = "mtls-rollout.io/preflight";
 /** A Deployment's declared calls (`namespace/workload`, comma-separated), for the policy pack. */
 export const CALLS_ANNOTATION = "mtls-rollout.io/calls";
 

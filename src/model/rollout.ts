@@ -69,11 +69,19 @@ export interface BrokenCallAcknowledgement {
   reason: string;
 }
 
+/** A workload port the pre-flight gate may find receiving plaintext, with the reason. */
+export interface PlaintextAcknowledgement {
+  /** `namespace/workload:port` */
+  target: string;
+  reason: string;
+}
+
 export interface Stage {
   name: string;
   description?: string;
   peerAuthentications: PeerAuthentication[];
   acknowledgeBrokenCalls: BrokenCallAcknowledgement[];
+  acknowledgePlaintext: PlaintextAcknowledgement[];
 }
 
 export interface Rollout {
@@ -138,6 +146,7 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
     name: stage.name,
     description: stage.description,
     acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls,
+    acknowledgePlaintext: stage.acknowledgePlaintext,
     peerAuthentications: stage.peerAuthentications.map((pa, pi) => {
       const path = `stages[${si}].peerAuthentications[${pi}]`;
       let selector = pa.selector ?? null;

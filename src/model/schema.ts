@@ -34,6 +34,17 @@ export const stageSchema = z.strictObject({
   name: dns1123Label,
   description: z.string().max(1024).optional(),
   peerAuthentications: z.array(peerAuthenticationSchema).default([]),
+  /** Workload ports the pre-flight gate may find receiving plaintext, each with the reason (`namespace/workload:port`). */
+  acknowledgePlaintext: z
+    .array(
+      z.strictObject({
+        target: z
+          .string()
+          .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9]*[a-z0-9])?:[0-9]{1,5}$/, "must be namespace/workload:port"),
+        reason: z.string().trim().min(1, "must give the reason").max(500),
+      }),
+    )
+    .default([]),
   /** Declared calls this stage may turn into `refused`, each with the reason. */
   acknowledgeBrokenCalls: z
     .array(z.strictObject({ from: workloadRef, to: workloadRef, reason: z.string().trim().min(1, "must give the reason").max(500) }))

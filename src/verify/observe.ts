@@ -72,7 +72,7 @@ export function probeArgs(target: ProbeTarget, timing: ProbeTiming): string[] {
 }
 
 /** The kubectl arguments that read a server sidecar's Istio metrics. */
-export function statsArgs(server: Workload): string[] {
+export function statsArgs(server: Pick<Workload, "namespace" | "name">): string[] {
   return [
     "exec",
     "-n",

@@ -1,0 +1,67 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
+import type { Target } from "../model/preflight";
+import { CLI_ENTRY } from "./verification";
+
+// Constant: every value reaches the shell only as a quoted environment variable, never spliced in.
+export const PREFLIGHT_COMMAND =
+  'node "$MTLS_ROLLOUT_CLI" preflight --stage "$MTLS_ROLLOUT_STAGE" --previous "$MTLS_ROLLOUT_PREVIOUS" ' +
+  '--rollout "$MTLS_ROLLOUT_FILE" --window "$MTLS_ROLLOUT_WINDOW" ' +
+  '${MTLS_ROLLOUT_PROMETHEUS:+--prometheus "$MTLS_ROLLOUT_PROMETHEUS"} ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}';
+
+/** Changes exactly when the set of workload ports the stage tightens changes. */
+export function targetsHash(targets: readonly Target[]): string {
+  const key = targets.map((t) => `${t.workload}:${t.ports.join(",")}`).sort();
+  return createHash("sha256").update(JSON.stringify(key)).digest("hex").slice(0, 16);
+}
+
+export interface PreflightGateArgs {
+  stage: string;
+  /** The stage the cluster is expected to be at; "none" for a fresh mesh. */
+  previous: string;
+  targets: Target[];
+  rolloutFile: string;
+  windowSeconds: number;
+  prometheusUrl?: string;
+  kubeContext?: string;
+  /** The workloads whose traffic the gate watches: they must exist first. */
+  after: pulumi.Resource[];
+}
+
+/**
+ * The pre-flight gate of a stage that tightens workloads to STRICT: `mtls-rollout preflight`, run
+ * before the stage's PeerAuthentications change. When it finds plaintext (or no evidence) it fails,
+ * and `pulumi up` stops with the cluster's policies as they were.
+ */
+export class PreflightGate extends pulumi.ComponentResource {
+  readonly command: command.local.Command;
+  /** A value of the Command's outputs; a policy that carries it waits for the gate. */
+  readonly passed: pulumi.Output<string>;
+
+  constructor(name: string, args: PreflightGateArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("mtls-rollout:index:PreflightGate", name, { stage: args.stage }, opts);
+    const timeout = `${args.windowSeconds + 120}s`;
+    this.command = new command.local.Command(
+      `preflight-${args.stage}`,
+      {
+        create: PREFLIGHT_COMMAND,
+        environment: {
+          MTLS_ROLLOUT_CLI: CLI_ENTRY,
+          MTLS_ROLLOUT_STAGE: args.stage,
+          MTLS_ROLLOUT_PREVIOUS: args.previous,
+          MTLS_ROLLOUT_FILE: args.rolloutFile,
+          MTLS_ROLLOUT_WINDOW: String(args.windowSeconds),
+          ...(args.prometheusUrl ? { MTLS_ROLLOUT_PROMETHEUS: args.prometheusUrl } : {}),
+          ...(args.kubeContext ? { MTLS_ROLLOUT_CONTEXT: args.kubeContext } : {}),
+        },
+        triggers: [args.stage, targetsHash(args.targets)],
+        logging: "stdoutAndStderr",
+        addPreviousOutputInEnv: false,
+      },
+      { parent: this, dependsOn: args.after, customTimeouts: { create: timeout, update: timeout } },
+    );
+    this.passed = this.command.triggers.apply((t) => String(t?.[1] ?? ""));
+    this.registerOutputs({ passed: this.passed });
+  }
+}

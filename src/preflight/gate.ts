@@ -1,0 +1,148 @@
+/**
+ * Gathers the pre-flight gate's evidence: plaintext traffic arriving at the workloads a stage is about
+ * to make STRICT, from Prometheus when given, else from each workload's own sidecar read twice across
+ * the window. The verdict is the model's (src/model/preflight.ts).
+ */
+import type { PlaintextCaller, Target, TargetEvidence } from "../model/preflight";
+import { kubectlFailure } from "../verify/evidence";
+import { statsArgs } from "../verify/observe";
+import { parseSamples } from "../verify/prometheus";
+import type { KubectlRunner } from "../verify/runner";
+
+const PLAINTEXT_METRICS = new Set(["istio_requests_total", "istio_tcp_connections_opened_total"]);
+const REQUESTS = "istio_requests_total";
+
+export interface GateOptions {
+  windowSeconds: number;
+  /** Per HTTP request or kubectl call. */
+  callTimeoutMs: number;
+  /** Waits out the window between the two sidecar reads; a seam for tests. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const sourceOf = (labels: Record<string, string>) => {
+  const name = labels.source_workload;
+  const ns = labels.source_workload_namespace;
+  // A client without a sidecar sends no peer metadata: Istio records it as "unknown".
+  return !name || name === "unknown" ? "unknown" : `${ns ?? "unknown"}/${name}`;
+};
+
+function addCaller(callers: Map<string, PlaintextCaller>, source: string, metric: string, value: number) {
+  const c = callers.get(source) ?? { source, requests: 0, connections: 0 };
+  if (metric === REQUESTS) c.requests += value;
+  else c.connections += value;
+  callers.set(source, c);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Prometheus
+
+interface PromVector {
+  status: string;
+  error?: string;
+  errorType?: string;
+  data?: { resultType?: string; result?: { metric: Record<string, string>; value: [number, string] }[] };
+}
+
+async function query(prometheusUrl: string, promql: string, timeoutMs: number, fetchImpl: typeof fetch) {
+  const url = new URL("api/v1/query", prometheusUrl.endsWith("/") ? prometheusUrl : `${prometheusUrl}/`);
+  url.searchParams.set("query", promql);
+  let body: PromVector;
+  try {
+    const res = await fetchImpl(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const text = await res.text();
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return { error: `Prometheus answered HTTP ${res.status} without JSON: ${text.slice(0, 80)}` };
+    }
+  } catch (err) {
+    return { error: `Prometheus unreachable: ${(err as Error).message}` };
+  }
+  if (body.status !== "success" || body.data?.resultType !== "vector" || !Array.isArray(body.data.result)) {
+    return { error: `Prometheus error${body.errorType ? ` (${body.errorType})` : ""}: ${body.error ?? "unexpected answer"}` };
+  }
+  return { result: body.data.result };
+}
+
+/** PromQL label matchers for a target: names are DNS-1123 labels (validated), so they need no escaping. */
+const destination = (t: Target) =>
+  `reporter="destination",destination_workload="${t.name}",destination_workload_namespace="${t.namespace}"`;
+
+export async function prometheusEvidence(
+  prometheusUrl: string,
+  target: Target,
+  options: GateOptions,
+  fetchImpl: typeof fetch = fetch,
+): Promise<TargetEvidence> {
+  const window = `${options.windowSeconds}s`;
+  const callers = new Map<string, PlaintextCaller>();
+  let series = 0;
+  for (const metric of PLAINTEXT_METRICS) {
+    const plaintext = await query(
+      prometheusUrl,
+      `sum by (source_workload, source_workload_namespace) (increase(${metric}{${destination(target)},connection_security_policy!="mutual_tls"}[${window}]))`,
+      options.callTimeoutMs,
+      fetchImpl,
+    );
+    if ("error" in plaintext) return { error: plaintext.error! };
+    for (const s of plaintext.result!) addCaller(callers, sourceOf(s.metric), metric, Math.round(Number(s.value[1])));
+    // An empty answer proves nothing unless Prometheus knows the workload at all.
+    const present = await query(prometheusUrl, `count(${metric}{${destination(target)}})`, options.callTimeoutMs, fetchImpl);
+    if ("error" in present) return { error: present.error! };
+    series += present.result!.reduce((n, s) => n + Number(s.value[1]), 0);
+  }
+  if (series === 0)
+    return { error: `Prometheus has no Istio series for ${target.workload}: is its sidecar scraped, and has it had traffic?` };
+  return { callers: [...callers.values()], via: `Prometheus, increase over ${window}` };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The workload's own sidecar
+
+export function envoyStatsArgs(target: Target): string[] {
+  return ["exec", "-n", target.namespace, `deploy/${target.name}`, "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "stats"];
+}
+
+interface SidecarRead {
+  samples: Map<string, { metric: string; source: string; value: number }>;
+  tlsNotFound?: number;
+}
+
+async function readSidecar(runner: KubectlRunner, target: Target, timeoutMs: number): Promise<SidecarRead | { error: string }> {
+  const metrics = await runner(statsArgs(target), timeoutMs);
+  if (metrics.exitCode !== 0) return { error: `sidecar of ${target.workload} unreachable: ${kubectlFailure(metrics, timeoutMs)}` };
+  const samples = new Map<string, { metric: string; source: string; value: number }>();
+  for (const s of parseSamples(metrics.stdout, PLAINTEXT_METRICS)) {
+    if (s.labels.reporter !== "destination" || s.labels.connection_security_policy === "mutual_tls") continue;
+    // Keyed by the whole label set, so a series that restarts is seen as a reset, not as negative traffic.
+    samples.set(`${s.metric}${JSON.stringify(s.labels)}`, { metric: s.metric, source: sourceOf(s.labels), value: s.value });
+  }
+  const stats = await runner(envoyStatsArgs(target), timeoutMs);
+  const tls = stats.exitCode === 0 ? /^tls_inspector\.tls_not_found: (\d+)$/m.exec(stats.stdout) : null;
+  return { samples, ...(tls ? { tlsNotFound: Number(tls[1]) } : {}) };
+}
+
+export async function sidecarEvidence(runner: KubectlRunner, target: Target, options: GateOptions): Promise<TargetEvidence> {
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const first = await readSidecar(runner, target, options.callTimeoutMs);
+  if ("error" in first) return first;
+  await sleep(options.windowSeconds * 1000);
+  const second = await readSidecar(runner, target, options.callTimeoutMs);
+  if ("error" in second) return second;
+
+  const callers = new Map<string, PlaintextCaller>();
+  for (const [key, now] of second.samples) {
+    const before = first.samples.get(key)?.value ?? 0;
+    const grew = now.value >= before ? now.value - before : now.value; // went down: the sidecar restarted
+    if (grew > 0) addCaller(callers, now.source, now.metric, grew);
+  }
+  const via = [`sidecar of ${target.workload}, read ${options.windowSeconds}s apart`];
+  if (first.tlsNotFound !== undefined && second.tlsNotFound !== undefined) {
+    const grew = second.tlsNotFound >= first.tlsNotFound ? second.tlsNotFound - first.tlsNotFound : second.tlsNotFound;
+    // Connections that were not TLS, whoever sent them; counted only when Istio's metrics saw nothing.
+    if (grew > 0 && callers.size === 0) addCaller(callers, "unknown", "tls_inspector", grew);
+    via.push(`tls_inspector.tls_not_found +${grew}`);
+  }
+  return { callers: [...callers.values()], via: via.join("; ") };
+}
