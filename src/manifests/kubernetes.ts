@@ -18,6 +18,8 @@ export const IN_FORCE_ANNOTATION = "mtls-rollout.io/in-force";
 export const DORMANT_SELECTOR = { "mtls-rollout.io/dormant": "true" };
 /** On a stage's policies: the pre-flight gate they waited for (its targets' hash). */
 export const PREFLIGHT_ANNOTATION = "mtls-rollout.io/preflight";
+export const PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config";
+export const PROXY_STATS_MATCHER = 'proxyStatsMatcher:\n  inclusionPrefixes:\n  - "tls_inspector"\n  - "listener.0.0.0.0_15006"';
 /** A Deployment's declared calls (`namespace/workload`, comma-separated), for the policy pack. */
 export const CALLS_ANNOTATION = "mtls-rollout.io/calls";
 
@@ -57,6 +59,8 @@ export function deploymentManifest(w: Workload) {
         metadata: {
           // Explicit either way, so the sidecar does not depend on a namespace label we may not own.
           labels: { ...w.labels, [INJECT_LABEL]: String(w.sidecar) },
+          // The pre-flight gate reads the inbound listener's and the TLS inspector's counters (istio.io "Envoy Statistics").
+          ...(w.sidecar ? { annotations: { [PROXY_CONFIG_ANNOTATION]: PROXY_STATS_MATCHER } } : {}),
         },
         spec: {
           serviceAccountName: w.serviceAccount,

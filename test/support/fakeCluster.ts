@@ -20,6 +20,8 @@ export interface ClusterState {
   outcomes: Record<string, ClusterOutcome>;
   /** fake-service's upstream calls all succeed, or the first one fails with 503. */
   chain: "ok" | "upstream-503";
+  /** Plaintext that keeps arriving at a workload: each read of its sidecar's stats has seen one more request. */
+  backgroundPlaintext?: { to: string; from: string }[];
 }
 
 /** Destination-side request counters per server, keyed by `source namespace/name|policy`. */
@@ -67,7 +69,16 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
     return result(1, "", `error: unable to upgrade connection: container not found ("${container}")\n`);
   }
 
+  if (command[0] === "pilot-agent" && command[3] === "stats") {
+    const before = recorded("envoy-stats-tls-inspector-before-istio-workshop.txt");
+    const after = recorded("envoy-stats-tls-inspector-after-plaintext-istio-workshop.txt");
+    return result(0, (state.backgroundPlaintext ?? []).some((b) => b.to === ref) && counters[ref] ? after : before);
+  }
   if (command[0] === "pilot-agent") {
+    for (const b of (state.backgroundPlaintext ?? []).filter((x) => x.to === ref)) {
+      const key = `${b.from}|none`;
+      counters[ref] = { ...counters[ref], [key]: (counters[ref]?.[key] ?? 0) + 1 };
+    }
     const lines = Object.entries(counters[ref] ?? {}).map(([key, value]) => {
       const [source, policy] = key.split("|");
       return series(ref, source, policy, value);

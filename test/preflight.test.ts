@@ -1,0 +1,224 @@
+import { describe, expect, it } from "vitest";
+import { judgeTargets, tightenedTargets } from "../src/model/preflight";
+import { parseRollout } from "../src/model/rollout";
+import { prometheusEvidence, sidecarEvidence } from "../src/preflight/gate";
+import { gateExitCode, gateSummary } from "../src/preflight/report";
+import { runPreflight } from "../src/preflight/run";
+import { loadRollout } from "../src/rollout/load";
+import type { KubectlRunner, RunResult } from "../src/verify/runner";
+import { recorded } from "./support/recorded";
+
+const lab = loadRollout();
+const target = { workload: "default/my-nginx", namespace: "default", name: "my-nginx", ports: [80] };
+const options = { windowSeconds: 60, callTimeoutMs: 1_000, sleep: async () => {} };
+const ok = (stdout: string): RunResult => ({ exitCode: 0, stdout, stderr: "", timedOut: false });
+
+/** A sidecar whose `stats/prometheus` and `stats` answer from the given texts, first read then second. */
+function sidecar(metrics: [string, string], stats: [string, string] = ["", ""]): KubectlRunner {
+  let metricReads = 0;
+  let statReads = 0;
+  return async (args) => {
+    if (args[args.length - 1] === "stats/prometheus") return ok(metrics[Math.min(metricReads++, 1)]);
+    return ok(stats[Math.min(statReads++, 1)]);
+  };
+}
+
+// The recorded plaintext series (source unknown: a client without sidecar), at 9 requests.
+const NONE_SERIES = recorded("prom-dest-none-nginx-15000.txt");
+const grown = NONE_SERIES.replace(/\} 9\n?$/, "} 12\n");
+
+describe("the workload ports a stage tightens", () => {
+  it("are the ports STRICT now and not before, for every lab stage", () => {
+    const at = (stage: string, previous: string | null) =>
+      tightenedTargets(lab, stage, previous).map((t) => `${t.workload}:${t.ports.join(",")}`);
+    expect(at("permissive", null)).toEqual([]);
+    expect(at("purchase-history-strict", "permissive")).toEqual(["istioinaction/purchase-history-v1:8080"]);
+    expect(at("istioinaction-strict", "purchase-history-strict")).toEqual([
+      "istioinaction/web-api:8080",
+      "istioinaction/recommendation:8080",
+    ]);
+    expect(at("mesh-strict", "istioinaction-strict")).toEqual(["default/httpbin:8080"]);
+    // Without a previous stage, every STRICT port is a target.
+    expect(at("mesh-strict", null)).toEqual([
+      "istioinaction/web-api:8080",
+      "istioinaction/recommendation:8080",
+      "istioinaction/purchase-history-v1:8080",
+      "default/httpbin:8080",
+    ]);
+  });
+});
+
+describe("evidence from the workload's sidecar, read twice across the window", () => {
+  it("fails a target whose plaintext counter grew, naming the caller (unknown: a client without sidecar)", async () => {
+    const evidence = await sidecarEvidence(sidecar([NONE_SERIES, grown]), target, options);
+    expect(evidence).toEqual({
+      callers: [{ source: "unknown", requests: 3, connections: 0 }],
+      via: "sidecar of default/my-nginx, read 60s apart",
+    });
+  });
+
+  it("passes a target whose counters stay flat, and ignores mutual_tls traffic", async () => {
+    const mtls = recorded("prom-dest-mtls-src-unknown-istioinaction-15000.txt");
+    expect(await sidecarEvidence(sidecar([NONE_SERIES, NONE_SERIES]), target, options)).toMatchObject({ callers: [] });
+    expect(await sidecarEvidence(sidecar([mtls, mtls.replace("} 310", "} 400")]), target, options)).toMatchObject({ callers: [] });
+  });
+
+  it("counts a counter that went down (the sidecar restarted) from zero", async () => {
+    const reset = NONE_SERIES.replace(/\} 9\n?$/, "} 2\n");
+    expect(await sidecarEvidence(sidecar([NONE_SERIES, reset]), target, options)).toMatchObject({
+      callers: [{ source: "unknown", requests: 2 }],
+    });
+  });
+
+  it("counts series that appear during the window in full", async () => {
+    expect(await sidecarEvidence(sidecar(["# TYPE istio_requests_total counter\n", NONE_SERIES]), target, options)).toMatchObject({
+      callers: [{ source: "unknown", requests: 9 }],
+    });
+  });
+
+  it("reads the TLS inspector's tls_not_found when Istio's metrics saw nothing", async () => {
+    const stats: [string, string] = [
+      recorded("envoy-stats-tls-inspector-before-istio-workshop.txt"),
+      recorded("envoy-stats-tls-inspector-after-plaintext-istio-workshop.txt"),
+    ];
+    expect(await sidecarEvidence(sidecar(["", ""], stats), target, options)).toEqual({
+      callers: [{ source: "unknown", requests: 0, connections: 2 }],
+      via: "sidecar of default/my-nginx, read 60s apart; tls_inspector.tls_not_found +2",
+    });
+  });
+
+  it("has no evidence when the sidecar cannot be reached", async () => {
+    const unreachable: KubectlRunner = async () => ({
+      exitCode: 1,
+      stdout: "",
+      stderr: recorded("kubectl-deployment-notfound-get.txt"),
+      timedOut: false,
+    });
+    expect(await sidecarEvidence(unreachable, target, options)).toEqual({
+      error:
+        'sidecar of default/my-nginx unreachable: pod or deployment missing: Error from server (NotFound): deployments.apps "admin-firefox-browser-d020bb30" not found',
+    });
+  });
+});
+
+describe("evidence from Prometheus", () => {
+  /** A Prometheus answering each query with the next recorded body. */
+  function prometheus(bodies: string[], status = 200): { fetch: typeof fetch; queries: string[] } {
+    const queries: string[] = [];
+    return {
+      queries,
+      fetch: (async (url: URL) => {
+        queries.push(url.searchParams.get("query")!);
+        return new Response(bodies[Math.min(queries.length - 1, bodies.length - 1)], { status });
+      }) as unknown as typeof fetch,
+    };
+  }
+  // A recorded vector answer, its series relabelled as a plaintext caller of the target.
+  const vector = recorded("prom-api-vector-istio-tcp-closed-passthrough-istioio-blog.json");
+  const presence = recorded("prom-api-vector-compact-empty-labels-sum-ovh-erlenmeyer47.json");
+  const empty = '{"status":"success","data":{"resultType":"vector","result":[]}}'; // synthetic: the documented empty form
+
+  it("asks for the increase of non-mTLS requests and connections to the target over the window, by source", async () => {
+    const p = prometheus([vector, presence, empty, presence]);
+    const evidence = await prometheusEvidence("http://prometheus.istio-system:9090", target, options, p.fetch);
+    expect(p.queries[0]).toBe(
+      'sum by (source_workload, source_workload_namespace) (increase(istio_requests_total{reporter="destination",destination_workload="my-nginx",destination_workload_namespace="default",connection_security_policy!="mutual_tls"}[60s]))',
+    );
+    expect(p.queries[2]).toContain("increase(istio_tcp_connections_opened_total{");
+    expect(evidence).toMatchObject({ via: "Prometheus, increase over 60s" });
+    expect((evidence as { callers: { source: string }[] }).callers.map((c) => c.source)).toEqual(["default/sleep"]);
+  });
+
+  it("has no evidence when Prometheus answers with an error", async () => {
+    const p = prometheus([recorded("prom-api-error-bad-data-timestamp-prometheus4197.json")], 400);
+    expect(await prometheusEvidence("http://prom:9090", target, options, p.fetch)).toMatchObject({
+      error: expect.stringMatching(/^Prometheus error \(bad_data\): cannot parse/),
+    });
+    const q = prometheus([recorded("prom-api-error-execution-too-many-samples-pingcap-diag347.json")], 422);
+    expect(await prometheusEvidence("http://prom:9090", target, options, q.fetch)).toMatchObject({
+      error: expect.stringMatching(/^Prometheus error \(execution\)/),
+    });
+  });
+
+  it("has no evidence when Prometheus knows no series of the workload at all", async () => {
+    const p = prometheus([empty]);
+    expect(await prometheusEvidence("http://prom:9090", target, options, p.fetch)).toEqual({
+      error: "Prometheus has no Istio series for default/my-nginx: is its sidecar scraped, and has it had traffic?",
+    });
+  });
+
+  it("has no evidence when Prometheus cannot be reached", async () => {
+    const down = (async () => {
+      throw new TypeError("fetch failed");
+    }) as unknown as typeof fetch;
+    expect(await prometheusEvidence("http://prom:9090", target, options, down)).toEqual({ error: "Prometheus unreachable: fetch failed" });
+  });
+});
+
+describe("the gate's verdict", () => {
+  const targets = [target, { ...target, workload: "default/api", name: "api", ports: [8080] }];
+
+  it("passes when no target received plaintext, fails naming the callers, and is inconclusive without evidence", () => {
+    const pass = judgeTargets(
+      "s",
+      "p",
+      targets,
+      new Map([
+        ["default/my-nginx", { callers: [], via: "x" }],
+        ["default/api", { callers: [], via: "x" }],
+      ]),
+      [],
+    );
+    expect(pass.outcome).toBe("pass");
+    expect(gateExitCode(pass)).toBe(0);
+    const fail = judgeTargets(
+      "s",
+      "p",
+      targets,
+      new Map([
+        ["default/my-nginx", { callers: [{ source: "default/sleep", requests: 4, connections: 0 }], via: "x" }],
+        ["default/api", { error: "Prometheus error" }],
+      ]),
+      [],
+    );
+    expect(fail.outcome).toBe("fail");
+    expect(gateExitCode(fail)).toBe(1);
+    expect(fail.targets[0]).toMatchObject({ verdict: "fail", evidence: "plaintext from default/sleep (4 requests, 0 connections) (x)" });
+    const none = judgeTargets("s", "p", targets, new Map([["default/my-nginx", { callers: [], via: "x" }]]), []);
+    expect(none.outcome).toBe("inconclusive");
+    expect(gateExitCode(none)).toBe(3);
+    expect(none.targets[1]).toMatchObject({ verdict: "inconclusive", evidence: "no evidence gathered" });
+  });
+
+  it("lets a stage acknowledge plaintext at a target, printing the reason and not stopping", () => {
+    const r = judgeTargets(
+      "s",
+      "p",
+      [target],
+      new Map([["default/my-nginx", { callers: [{ source: "unknown", requests: 1, connections: 0 }], via: "x" }]]),
+      [{ target: "default/my-nginx:80", reason: "the health checker moves to mTLS next sprint" }],
+    );
+    expect(r.outcome).toBe("pass");
+    expect(r.targets[0]).toMatchObject({ verdict: "fail", acknowledged: "the health checker moves to mTLS next sprint" });
+    expect(gateSummary(r)).toMatch(/, 1 acknowledged$/);
+  });
+
+  it("reads acknowledgements from the rollout file's stage", async () => {
+    const rollout = parseRollout({
+      namespaces: [{ name: "shop", injection: true }],
+      workloads: [{ name: "api", namespace: "shop", image: "api:1", service: { ports: [{ port: 80, targetPort: 8080 }] } }],
+      stages: [
+        { name: "open" },
+        {
+          name: "strict",
+          acknowledgePlaintext: [{ target: "shop/api:8080", reason: "probes from the old monitor" }],
+          peerAuthentications: [{ name: "default", namespace: "shop", mode: "STRICT" }],
+        },
+      ],
+    });
+    const runner = sidecar([NONE_SERIES, grown]);
+    const r = await runPreflight(rollout, "strict", "open", { runner }, options);
+    expect(r.targets).toMatchObject([{ workload: "shop/api", verdict: "fail", acknowledged: "probes from the old monitor" }]);
+    expect(r.outcome).toBe("pass");
+  });
+});
