@@ -1,7 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { PREFLIGHT_COMMAND, targetsHash } from "../src/components/preflight";
 import { expectationsHash, VERIFY_COMMAND } from "../src/components/verification";
+import { tightenedTargets } from "../src/model/preflight";
 import { buildPlan } from "../src/model/plan";
 import { defineRolloutStack } from "../src/program";
 import { loadRollout } from "../src/rollout/load";
@@ -273,6 +275,48 @@ describe("the Pulumi program under mocks", () => {
     expect(changed((r) => (r.workloads.find((w) => w.name === "httpbin")!.service!.ports[0].port = 8001))).not.toBe(hashes[0]);
     expect(changed((r) => (r.workloads.find((w) => w.name === "httpbin")!.probePath = "/get"))).not.toBe(hashes[0]);
     expect(changed((r) => (r.workloads.find((w) => w.name === "web-api")!.calls = []))).not.toBe(hashes[0]);
+  });
+
+  it("declares a pre-flight gate exactly for the stages that tighten workloads, and the stage's policies wait for it", async () => {
+    const lab = loadRollout();
+    for (const [i, stage] of LAB_STAGES.entries()) {
+      const { resources } = await runStack({
+        "mtls-rollout:stage": stage,
+        "mtls-rollout:prometheusUrl": "http://prometheus.istio-system:9090",
+      });
+      const gates = ofType(resources, "command:local:Command").filter((c) => c.name.startsWith("preflight-"));
+      const policies = ofType(resources, PA_TYPE);
+      if (stage === "permissive") {
+        expect(gates).toEqual([]);
+        for (const pa of policies) expect(pa.inputs.metadata.annotations).not.toHaveProperty("mtls-rollout.io/preflight");
+        continue;
+      }
+      const previous = LAB_STAGES[i - 1];
+      const hash = targetsHash(tightenedTargets(lab, stage, previous));
+      expect(gates.map((g) => g.name)).toEqual([`preflight-${stage}`]);
+      const [gate] = gates;
+      expect(gate.inputs.create).toBe(PREFLIGHT_COMMAND);
+      expect(gate.inputs.triggers).toEqual([stage, hash]);
+      expect(gate.inputs.environment).toMatchObject({
+        MTLS_ROLLOUT_STAGE: stage,
+        MTLS_ROLLOUT_PREVIOUS: previous,
+        MTLS_ROLLOUT_WINDOW: "60",
+        MTLS_ROLLOUT_PROMETHEUS: "http://prometheus.istio-system:9090",
+      });
+      // The gate watches workloads that exist; the policies change only after it passed.
+      for (const d of ofType(resources, "kubernetes:apps/v1:Deployment")) expect(gate.dependencies).toContain(d.urn);
+      for (const pa of policies) {
+        expect(pa.dependencies, pa.name).toContain(gate.urn);
+        expect(pa.inputs.metadata.annotations["mtls-rollout.io/preflight"], pa.name).toBe(hash);
+        expect(pa.propertyDependencies.metadata, pa.name).toContain(gate.urn);
+      }
+    }
+  });
+
+  it("declares no pre-flight gate when mtls-rollout:preflight is false", async () => {
+    const { resources } = await runStack({ "mtls-rollout:stage": "mesh-strict", "mtls-rollout:preflight": "false" });
+    expect(ofType(resources, "command:local:Command").filter((c) => c.name.startsWith("preflight-"))).toEqual([]);
+    expect(ofType(resources, "mtls-rollout:index:PreflightGate")).toEqual([]);
   });
 
   it("declares no verification resources when mtls-rollout:verify is false", async () => {
