@@ -88,6 +88,11 @@ describe("the Pulumi program under mocks", () => {
     const outsideSleep = named(resources, "kubernetes:apps/v1:Deployment", "default/sleep").inputs.spec.template;
     expect(outsideSleep.metadata.labels["sidecar.istio.io/inject"]).toBe("false");
     expect(outsideSleep.spec.containers[0].command).toEqual(["/bin/sleep", "infinity"]);
+    // Sidecars keep the counters the pre-flight gate reads; a pod without a sidecar has no proxy to configure.
+    expect(httpbinPod.metadata.annotations["proxy.istio.io/config"]).toBe(
+      'proxyStatsMatcher:\n  inclusionPrefixes:\n  - "tls_inspector"\n  - "listener.0.0.0.0_15006"',
+    );
+    expect(outsideSleep.metadata.annotations).toBeUndefined();
 
     const httpbinService = named(resources, "kubernetes:core/v1:Service", "default/httpbin").inputs;
     expect(httpbinService.metadata).toMatchObject({ name: "httpbin", namespace: "default" });
