@@ -67,10 +67,9 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
   for (const warning of plan.warnings) pulumi.log.warn(`${warning.path}: ${warning.message}`);
 
   const provider = new k8s.Provider("kubernetes", { context: config.kubeContext });
-  // The cluster is expected at the stage before this one in the rollout (none for the first).
-  const index = rollout.stages.findIndex((s) => s.name === plan.stage);
-  const previous = index > 0 ? rollout.stages[index - 1].name : null;
-  const targets = tightenedTargets(rollout, plan.stage, previous);
+  // Any stage with a STRICT port may tighten the cluster, whatever stage it is at now (a skipped stage,
+  // a rollback): the gate compares with the cluster's live policies when it runs.
+  const targets = tightenedTargets(rollout, plan.stage, null);
   const commandRolloutFile = config.rollout ?? path.relative(process.cwd(), rolloutFile);
   const resources = new RolloutStage("mtls-rollout", {
     rollout,
@@ -80,7 +79,7 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
       ? {
           preflight: {
             stage: plan.stage,
-            previous: previous ?? "none",
+            previous: "live",
             targets,
             rolloutFile: commandRolloutFile,
             windowSeconds: config.preflightWindow,

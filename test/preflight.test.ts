@@ -3,13 +3,15 @@ import { judgeTargets, tightenedTargets } from "../src/model/preflight";
 import { parseRollout } from "../src/model/rollout";
 import { prometheusEvidence, sidecarEvidence } from "../src/preflight/gate";
 import { gateExitCode, gateSummary } from "../src/preflight/report";
-import { runPreflight } from "../src/preflight/run";
+import { LIVE_POLICIES_ARGS, runPreflight } from "../src/preflight/run";
+import { buildPlan } from "../src/model/plan";
+import { answerKubectl, clusterState, ClusterState } from "./support/fakeCluster";
 import { loadRollout } from "../src/rollout/load";
 import type { KubectlRunner, RunResult } from "../src/verify/runner";
 import { recorded } from "./support/recorded";
 
 const lab = loadRollout();
-const target = { workload: "default/my-nginx", namespace: "default", name: "my-nginx", ports: [80] };
+const target = { workload: "default/my-nginx", namespace: "default", name: "my-nginx", ports: [80], keepsPlaintextPorts: [] };
 const options = { windowSeconds: 60, callTimeoutMs: 1_000, sleep: async () => {} };
 const ok = (stdout: string): RunResult => ({ exitCode: 0, stdout, stderr: "", timedOut: false });
 
@@ -30,7 +32,7 @@ const grown = NONE_SERIES.replace(/\} 9\n?$/, "} 12\n");
 describe("the workload ports a stage tightens", () => {
   it("are the ports STRICT now and not before, for every lab stage", () => {
     const at = (stage: string, previous: string | null) =>
-      tightenedTargets(lab, stage, previous).map((t) => `${t.workload}:${t.ports.join(",")}`);
+      tightenedTargets(lab, stage, previous === null ? null : { stage: previous }).map((t) => `${t.workload}:${t.ports.join(",")}`);
     expect(at("permissive", null)).toEqual([]);
     expect(at("purchase-history-strict", "permissive")).toEqual(["istioinaction/purchase-history-v1:8080"]);
     expect(at("istioinaction-strict", "purchase-history-strict")).toEqual([
@@ -73,6 +75,12 @@ describe("evidence from the workload's sidecar, read twice across the window", (
   it("counts series that appear during the window in full", async () => {
     expect(await sidecarEvidence(sidecar(["# TYPE istio_requests_total counter\n", NONE_SERIES]), target, options)).toMatchObject({
       callers: [{ source: "unknown", requests: 9 }],
+    });
+  });
+
+  it("has no evidence from a sidecar that answers with neither Istio's metrics nor the inspector's counters", async () => {
+    expect(await sidecarEvidence(sidecar(["", ""]), target, options)).toEqual({
+      error: "the sidecar of default/my-nginx reported neither Istio's request metrics nor tls_inspector counters",
     });
   });
 
@@ -217,8 +225,96 @@ describe("the gate's verdict", () => {
       ],
     });
     const runner = sidecar([NONE_SERIES, grown]);
-    const r = await runPreflight(rollout, "strict", "open", { runner }, options);
+    const r = await runPreflight(rollout, "strict", { stage: "open" }, { runner }, options);
     expect(r.targets).toMatchObject([{ workload: "shop/api", verdict: "fail", acknowledged: "probes from the old monitor" }]);
     expect(r.outcome).toBe("pass");
+  });
+});
+
+describe("the gate against the cluster's live policies", () => {
+  const at = (stage: string) => clusterState(lab, buildPlan(lab, stage));
+  const targetsAgainstLive = async (stage: string, cluster: ClusterState) => {
+    const counters = {};
+    const runner: KubectlRunner = async (args) => answerKubectl(args, cluster, counters);
+    const r = await runPreflight(lab, stage, "live", { runner }, options);
+    return { result: r, targets: r.targets.map((t) => `${t.workload}:${t.ports.join(",")}`) };
+  };
+
+  it("reads the policies with one kubectl get and leaves dormant ones out", async () => {
+    const calls: string[][] = [];
+    const cluster = at("permissive");
+    await runPreflight(
+      lab,
+      "purchase-history-strict",
+      "live",
+      { runner: async (a) => (calls.push(a), answerKubectl(a, cluster, {})) },
+      options,
+    );
+    expect(calls[0]).toEqual(LIVE_POLICIES_ARGS);
+    expect(cluster.peerAuthentications).toHaveLength(3); // one in force, two dormant
+  });
+
+  it("gates everything a skipped stage would have gated", async () => {
+    const { targets } = await targetsAgainstLive("istioinaction-strict", at("permissive"));
+    expect(targets).toEqual(["istioinaction/web-api:8080", "istioinaction/recommendation:8080", "istioinaction/purchase-history-v1:8080"]);
+  });
+
+  it("gates nothing on a rollback, which only loosens", async () => {
+    const { targets, result } = await targetsAgainstLive("istioinaction-strict", at("mesh-strict"));
+    expect(targets).toEqual([]);
+    expect(result.outcome).toBe("pass");
+    expect(gateSummary(result)).toBe(
+      "CLEAR: stage istioinaction-strict tightens 0 workloads against the cluster's live policies: 0 clear, 0 still receive plaintext, 0 without evidence",
+    );
+  });
+
+  it("stops with no evidence when the cluster's policies cannot be read", async () => {
+    const runner: KubectlRunner = async () => ({
+      exitCode: 1,
+      stdout: "",
+      stderr: 'error: the server doesn\'t have a resource type "peerauthentications"\n',
+      timedOut: false,
+    });
+    const r = await runPreflight(lab, "purchase-history-strict", "live", { runner }, options);
+    expect(r.outcome).toBe("inconclusive");
+    expect(r.targets[0].evidence).toMatch(/^the cluster's PeerAuthentications could not be read: kubectl failed \(exit 1\)/);
+  });
+});
+
+describe("a workload that keeps a port open to plaintext", () => {
+  it("cannot be judged from metrics without ports: plaintext there is inconclusive, not a failure", async () => {
+    const rollout = parseRollout({
+      namespaces: [{ name: "shop", injection: true }],
+      workloads: [
+        {
+          name: "api",
+          namespace: "shop",
+          image: "api:1",
+          service: {
+            ports: [
+              { name: "http", port: 80, targetPort: 8080 },
+              { name: "metrics", port: 9090 },
+            ],
+          },
+        },
+      ],
+      stages: [
+        {
+          name: "http-strict",
+          peerAuthentications: [{ name: "api", namespace: "shop", selector: { app: "api" }, portLevelMtls: { 8080: "STRICT" } }],
+        },
+      ],
+    });
+    const [t] = tightenedTargets(rollout, "http-strict", null);
+    expect(t).toMatchObject({ ports: [8080], keepsPlaintextPorts: [9090] });
+    const r = judgeTargets(
+      "http-strict",
+      null,
+      [t],
+      new Map([["shop/api", { callers: [{ source: "unknown", requests: 2, connections: 0 }], via: "x" }]]),
+      [],
+    );
+    expect(r.targets[0]).toMatchObject({ verdict: "inconclusive" });
+    expect(r.targets[0].evidence).toMatch(/keeps port\(s\) 9090 open to plaintext and the metrics name no port/);
   });
 });

@@ -282,9 +282,9 @@ describe("the Pulumi program under mocks", () => {
     expect(changed((r) => (r.workloads.find((w) => w.name === "web-api")!.calls = []))).not.toBe(hashes[0]);
   });
 
-  it("declares a pre-flight gate exactly for the stages that tighten workloads, and the stage's policies wait for it", async () => {
+  it("declares a pre-flight gate for every stage with STRICT ports, and the stage's policies wait for it", async () => {
     const lab = loadRollout();
-    for (const [i, stage] of LAB_STAGES.entries()) {
+    for (const stage of LAB_STAGES) {
       const { resources } = await runStack({
         "mtls-rollout:stage": stage,
         "mtls-rollout:prometheusUrl": "http://prometheus.istio-system:9090",
@@ -296,15 +296,17 @@ describe("the Pulumi program under mocks", () => {
         for (const pa of policies) expect(pa.inputs.metadata.annotations).not.toHaveProperty("mtls-rollout.io/preflight");
         continue;
       }
-      const previous = LAB_STAGES[i - 1];
-      const hash = targetsHash(tightenedTargets(lab, stage, previous));
+      const hash = targetsHash(tightenedTargets(lab, stage, null));
       expect(gates.map((g) => g.name)).toEqual([`preflight-${stage}`]);
       const [gate] = gates;
       expect(gate.inputs.create).toBe(PREFLIGHT_COMMAND);
+      // A changed window or URL must not rerun the gate of an applied stage: only the triggers do.
+      expect(gate.inputs.update).toBe("true");
       expect(gate.inputs.triggers).toEqual([stage, hash]);
       expect(gate.inputs.environment).toMatchObject({
         MTLS_ROLLOUT_STAGE: stage,
-        MTLS_ROLLOUT_PREVIOUS: previous,
+        // Compared with the cluster's live policies when it runs: right after a skipped stage or a rollback too.
+        MTLS_ROLLOUT_PREVIOUS: "live",
         MTLS_ROLLOUT_WINDOW: "60",
         MTLS_ROLLOUT_PROMETHEUS: "http://prometheus.istio-system:9090",
       });

@@ -1,6 +1,7 @@
 import type { Policy, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { checkStage, RULES, RuleName } from "../../src/model/rules";
-import { PEER_AUTHENTICATION_TYPES, policyOf, stackFacts } from "./stackFacts";
+import { policyOf } from "../../src/manifests/parse";
+import { PEER_AUTHENTICATION_TYPES, stackFacts } from "./stackFacts";
 
 const DESCRIPTIONS: Record<Exclude<RuleName, "stage-order">, string> = {
   "no-mtls-disable": "PeerAuthentications do not switch mTLS off (DISABLE), unless the policy carries an accepted reason",
@@ -32,7 +33,7 @@ function resourcePolicy(rule: Exclude<RuleName, "stage-order">): ResourceValidat
     configSchema: { properties: { meshRootNamespace: { type: "string" } } },
     validateResource: (args, reportViolation) => {
       if (!PEER_AUTHENTICATION_TYPES.has(args.type)) return;
-      const policy = policyOf({ type: args.type, urn: args.urn, props: args.props });
+      const policy = policyOf(args.props, args.urn);
       const facts = {
         stage: "(this stack)",
         meshRootNamespace: args.getConfig<PackConfig>().meshRootNamespace ?? "istio-system",

@@ -3,10 +3,10 @@
  * from the Deployments (pod labels, sidecar label, container ports, declared calls) and the Services
  * that select them.
  */
+import { isDormant, policyOf } from "../../src/manifests/parse";
 import { INJECT_LABEL, podLabels } from "../../src/model/pods";
-import type { MeshWorkload, PeerAuthentication, ServicePort } from "../../src/model/rollout";
+import type { MeshWorkload, ServicePort } from "../../src/model/rollout";
 import type { RuleName, StageFacts } from "../../src/model/rules";
-import type { MtlsMode } from "../../src/model/schema";
 import { selects } from "../../src/model/semantics";
 
 export interface StackResource {
@@ -20,10 +20,7 @@ export const PEER_AUTHENTICATION_TYPES = new Set([
   "kubernetes:security.istio.io/v1beta1:PeerAuthentication",
 ]);
 const STAGE_TYPE = "mtls-rollout:index:StagePolicies";
-const ALLOW_DISABLE = "mtls-rollout.io/allow-disable";
 const CALLS = "mtls-rollout.io/calls";
-const IN_FORCE = "mtls-rollout.io/in-force";
-const DORMANT_LABEL = "mtls-rollout.io/dormant";
 
 /** Rules whose findings name a workload (or a call, by its caller) rather than a policy. */
 const WORKLOAD_RULES = new Set<RuleName>(["declared-calls-keep-working", "namespace-disable-breaks-strict-workloads", "stage-order"]);
@@ -32,28 +29,6 @@ export interface StackFacts {
   facts: StageFacts;
   /** The URN of the resource a violation names. */
   urnOf: (rule: RuleName, resource: string) => string | undefined;
-}
-
-export function policyOf(r: StackResource): PeerAuthentication {
-  const { metadata = {}, spec = {} } = r.props;
-  const matchLabels: Record<string, string> | undefined = spec.selector?.matchLabels;
-  const ports = Object.entries((spec.portLevelMtls ?? {}) as Record<string, { mode?: MtlsMode }>);
-  return {
-    namespace: metadata.namespace ?? "default",
-    name: metadata.name,
-    selector: matchLabels && Object.keys(matchLabels).length > 0 ? matchLabels : null,
-    mode: spec.mtls?.mode ?? "UNSET",
-    ...(ports.length > 0 ? { portLevelMtls: Object.fromEntries(ports.map(([port, v]) => [Number(port), v?.mode ?? "UNSET"])) } : {}),
-    origin: r.urn,
-    ...(metadata.annotations?.[ALLOW_DISABLE] ? { allowDisable: metadata.annotations[ALLOW_DISABLE] } : {}),
-  };
-}
-
-/** A later stage's policy as the program declares it: marked, UNSET, and selecting nothing. Anything else is judged. */
-function isDormant(r: StackResource, pa: PeerAuthentication): boolean {
-  if (r.props.metadata?.annotations?.[IN_FORCE] !== "false") return false;
-  if (pa.mode !== "UNSET" || pa.portLevelMtls) return false;
-  return pa.selector === null || (Object.keys(pa.selector).length === 1 && pa.selector[DORMANT_LABEL] === "true");
 }
 
 interface Container {
@@ -68,8 +43,8 @@ export function stackFacts(resources: readonly StackResource[]): StackFacts {
   // Sorted by namespace and name: with no creation times, that is the order istiod breaks ties in (R7).
   const policies = resources
     .filter((r) => PEER_AUTHENTICATION_TYPES.has(r.type))
-    .map((r) => ({ r, pa: policyOf(r) }))
-    .filter(({ r, pa }) => !isDormant(r, pa))
+    .map((r) => ({ r, pa: policyOf(r.props, r.urn) }))
+    .filter(({ r, pa }) => !isDormant(r.props, pa))
     .map(({ pa }) => pa)
     .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
   for (const pa of policies) policyUrns.set(`${pa.namespace}/${pa.name}`, pa.origin);

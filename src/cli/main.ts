@@ -137,7 +137,7 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
     .command("preflight")
     .description("before a stage tightens workloads to STRICT: check that they no longer receive plaintext")
     .requiredOption("--stage <name>", "the stage about to be applied")
-    .option("--previous <stage>", "the stage the cluster is at (default: the one before; none: a fresh mesh)")
+    .option("--previous <stage>", "what the cluster is at: a stage (default: the one before), live (read its policies), or none")
     .option("--rollout <file>", "a rollout file (default: the lab in stages/lab.yaml)")
     .option("--context <name>", "the kubeconfig context (default: the current one)", contextName)
     .option("--window <seconds>", "how long to watch for plaintext traffic", positiveInt("--window", 3600), 60)
@@ -157,11 +157,11 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
         const rollout = loadRollout(opts.rollout);
         const plan = withOptionNames(() => buildPlan(rollout, opts.stage));
         const previous = opts.previous ?? previousStage(rollout, plan.stage);
-        if (previous !== "none") withOptionNames(() => buildPlan(rollout, previous), "--previous");
+        if (previous !== "none" && previous !== "live") withOptionNames(() => buildPlan(rollout, previous), "--previous");
         const result = await runPreflight(
           rollout,
           plan.stage,
-          previous === "none" ? null : previous,
+          previous === "none" ? null : previous === "live" ? "live" : { stage: previous },
           { runner: kubectlRunner(io.env.KUBECTL || "kubectl", opts.context), prometheusUrl: opts.prometheus },
           { windowSeconds: opts.window, callTimeoutMs: 20_000 },
         );

@@ -10,7 +10,7 @@ export const PREFLIGHT_COMMAND =
   '--rollout "$MTLS_ROLLOUT_FILE" --window "$MTLS_ROLLOUT_WINDOW" ' +
   '${MTLS_ROLLOUT_PROMETHEUS:+--prometheus "$MTLS_ROLLOUT_PROMETHEUS"} ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}';
 
-/** Changes exactly when the set of workload ports the stage tightens changes. */
+/** Changes exactly when the set of workload ports the stage makes STRICT changes. */
 export function targetsHash(targets: readonly Target[]): string {
   const key = targets.map((t) => `${t.workload}:${t.ports.join(",")}`).sort();
   return createHash("sha256").update(JSON.stringify(key)).digest("hex").slice(0, 16);
@@ -18,7 +18,7 @@ export function targetsHash(targets: readonly Target[]): string {
 
 export interface PreflightGateArgs {
   stage: string;
-  /** The stage the cluster is expected to be at; "none" for a fresh mesh. */
+  /** What the gate compares with: `live` (the cluster's policies when it runs), a stage, or `none`. */
   previous: string;
   targets: Target[];
   rolloutFile: string;
@@ -46,6 +46,9 @@ export class PreflightGate extends pulumi.ComponentResource {
       `preflight-${args.stage}`,
       {
         create: PREFLIGHT_COMMAND,
+        // Only a change of targets (a trigger) reruns the gate; a changed window or URL must not gate a
+        // stage that is already applied.
+        update: "true",
         environment: {
           MTLS_ROLLOUT_CLI: CLI_ENTRY,
           MTLS_ROLLOUT_STAGE: args.stage,

@@ -2,8 +2,9 @@
  * The pre-flight gate's model: which workload ports a stage tightens to STRICT, and the verdict on
  * the plaintext traffic observed at them. Pure; src/preflight gathers the evidence.
  */
-import { buildPlan } from "./plan";
-import type { PlaintextAcknowledgement, Rollout } from "./rollout";
+import { buildPlan, policiesInForce } from "./plan";
+import type { PeerAuthentication, PlaintextAcknowledgement, Rollout } from "./rollout";
+import { PolicyIndex } from "./semantics";
 
 export interface Target {
   /** `namespace/workload` */
@@ -12,24 +13,35 @@ export interface Target {
   name: string;
   /** The workload ports that turn STRICT at this stage. */
   ports: number[];
+  /**
+   * Its ports that stay PERMISSIVE or DISABLE. Istio's metrics name no port, so plaintext seen at a
+   * workload that keeps such a port cannot be pinned on the ports being tightened.
+   */
+  keepsPlaintextPorts: number[];
 }
 
-/** Ports STRICT at `stage` and not STRICT at `previous`; with no previous stage, every STRICT port. */
-export function tightenedTargets(rollout: Rollout, stage: string, previous: string | null): Target[] {
+/** What the cluster is at before the stage: a stage of the rollout, the policies read from it, or nothing. */
+export type Before = { stage: string } | { policies: PeerAuthentication[] } | null;
+
+/** Ports STRICT at `stage` and not STRICT before it; with nothing before, every STRICT port. */
+export function tightenedTargets(rollout: Rollout, stage: string, before: Before): Target[] {
   const now = buildPlan(rollout, stage);
-  const before = previous === null ? undefined : buildPlan(rollout, previous);
+  const policiesBefore =
+    before === null ? [] : "stage" in before ? policiesInForce(rollout, before.stage).map((p) => p.policy) : before.policies;
+  const index = new PolicyIndex(policiesBefore, rollout.meshRootNamespace, "before");
   const wasStrict = new Set(
-    (before?.workloads ?? []).flatMap((w) =>
-      Object.entries(w.ports)
-        .filter(([, mode]) => mode === "STRICT")
-        .map(([port]) => `${w.namespace}/${w.name}:${port}`),
+    rollout.workloads.flatMap((w) =>
+      [...index.effective(w).ports].filter(([, mode]) => mode === "STRICT").map(([port]) => `${w.ref}:${port}`),
     ),
   );
   return now.workloads.flatMap((w) => {
-    const ports = Object.entries(w.ports)
-      .filter(([port, mode]) => mode === "STRICT" && !wasStrict.has(`${w.namespace}/${w.name}:${port}`))
+    const ref = `${w.namespace}/${w.name}`;
+    const strict = Object.entries(w.ports).filter(([, mode]) => mode === "STRICT");
+    const ports = strict.filter(([port]) => !wasStrict.has(`${ref}:${port}`)).map(([port]) => Number(port));
+    const keepsPlaintextPorts = Object.entries(w.ports)
+      .filter(([, mode]) => mode !== "STRICT")
       .map(([port]) => Number(port));
-    return ports.length === 0 ? [] : [{ workload: `${w.namespace}/${w.name}`, namespace: w.namespace, name: w.name, ports }];
+    return ports.length === 0 ? [] : [{ workload: ref, namespace: w.namespace, name: w.name, ports, keepsPlaintextPorts }];
   });
 }
 
@@ -73,6 +85,14 @@ export function judgeTargets(
     const callers = seen.callers.filter((c) => c.requests > 0 || c.connections > 0);
     if (callers.length === 0) return { ...base, verdict: "pass", callers, evidence: `no plaintext in the window (${seen.via})` };
     const who = callers.map((c) => `${c.source} (${c.requests} requests, ${c.connections} connections)`).join(", ");
+    if (t.keepsPlaintextPorts.length > 0) {
+      return {
+        ...base,
+        verdict: "inconclusive",
+        callers,
+        evidence: `plaintext from ${who}, but ${t.workload} keeps port(s) ${t.keepsPlaintextPorts.join(", ")} open to plaintext and the metrics name no port (${seen.via})`,
+      };
+    }
     return { ...base, verdict: "fail", callers, evidence: `plaintext from ${who} (${seen.via})` };
   });
   const blocking = verdicts.filter((v) => v.acknowledged === undefined);

@@ -109,9 +109,12 @@ interface SidecarRead {
   tlsNotFound?: number;
 }
 
+const ISTIO_SERIES = /^(# TYPE )?istio_(requests_total|tcp_connections_opened_total)\b/m;
+
 async function readSidecar(runner: KubectlRunner, target: Target, timeoutMs: number): Promise<SidecarRead | { error: string }> {
   const metrics = await runner(statsArgs(target), timeoutMs);
   if (metrics.exitCode !== 0) return { error: `sidecar of ${target.workload} unreachable: ${kubectlFailure(metrics, timeoutMs)}` };
+  if (metrics.truncated) return { error: `the metrics of ${target.workload}'s sidecar exceed what the gate reads` };
   const samples = new Map<string, { metric: string; source: string; value: number }>();
   for (const s of parseSamples(metrics.stdout, PLAINTEXT_METRICS)) {
     if (s.labels.reporter !== "destination" || s.labels.connection_security_policy === "mutual_tls") continue;
@@ -120,6 +123,10 @@ async function readSidecar(runner: KubectlRunner, target: Target, timeoutMs: num
   }
   const stats = await runner(envoyStatsArgs(target), timeoutMs);
   const tls = stats.exitCode === 0 ? /^tls_inspector\.tls_not_found: (\d+)$/m.exec(stats.stdout) : null;
+  // Silence is no evidence: an answer without Istio's series or the inspector's counter proves nothing.
+  if (!ISTIO_SERIES.test(metrics.stdout) && !tls) {
+    return { error: `the sidecar of ${target.workload} reported neither Istio's request metrics nor tls_inspector counters` };
+  }
   return { samples, ...(tls ? { tlsNotFound: Number(tls[1]) } : {}) };
 }
 

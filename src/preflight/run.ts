@@ -1,5 +1,7 @@
-import { GateResult, judgeTargets, Target, TargetEvidence, tightenedTargets } from "../model/preflight";
-import type { Rollout } from "../model/rollout";
+import { isDormant, policyOf } from "../manifests/parse";
+import { Before, GateResult, judgeTargets, Target, TargetEvidence, tightenedTargets } from "../model/preflight";
+import type { PeerAuthentication, Rollout } from "../model/rollout";
+import { kubectlFailure } from "../verify/evidence";
 import type { KubectlRunner } from "../verify/runner";
 import { GateOptions, prometheusEvidence, sidecarEvidence } from "./gate";
 
@@ -9,25 +11,56 @@ export interface PreflightSources {
   fetch?: typeof fetch;
 }
 
-/** The gate for `stage` against `previous`: evidence for every tightened target at once, then the verdicts. */
+/** What the gate compares the stage with: a stage of the rollout, the cluster's live policies, or a fresh mesh. */
+export type Previous = { stage: string } | "live" | null;
+
+export const LIVE_POLICIES_ARGS = ["get", "peerauthentications.security.istio.io", "--all-namespaces", "-o", "json"];
+
+/** The PeerAuthentications the cluster enforces now (dormant ones left out, as they change nothing). */
+export async function livePolicies(runner: KubectlRunner, timeoutMs: number): Promise<PeerAuthentication[] | { error: string }> {
+  const result = await runner(LIVE_POLICIES_ARGS, timeoutMs);
+  if (result.exitCode !== 0) return { error: `the cluster's PeerAuthentications could not be read: ${kubectlFailure(result, timeoutMs)}` };
+  let list: { items?: { metadata?: { namespace?: string; name?: string } }[] };
+  try {
+    list = JSON.parse(result.stdout);
+  } catch {
+    return { error: "the cluster's PeerAuthentications could not be read: kubectl printed no JSON" };
+  }
+  return (list.items ?? []).flatMap((item) => {
+    const pa = policyOf(item, `live ${item.metadata?.namespace}/${item.metadata?.name}`);
+    return isDormant(item, pa) ? [] : [pa];
+  });
+}
+
+/** The gate for `stage`: evidence for every tightened target at once, then the verdicts. */
 export async function runPreflight(
   rollout: Rollout,
   stage: string,
-  previous: string | null,
+  previous: Previous,
   sources: PreflightSources,
   options: GateOptions,
 ): Promise<GateResult> {
-  const targets = tightenedTargets(rollout, stage, previous);
+  const label = previous === null ? null : previous === "live" ? "the cluster's live policies" : previous.stage;
+  let before: Before = previous === "live" ? null : previous;
+  let liveError: string | undefined;
+  if (previous === "live") {
+    const live = await livePolicies(sources.runner, options.callTimeoutMs);
+    if ("error" in live) liveError = live.error;
+    else before = { policies: live };
+  }
+  const targets = tightenedTargets(rollout, stage, before);
   const evidence = new Map<string, TargetEvidence>(
     await Promise.all(
       targets.map(async (t: Target): Promise<[string, TargetEvidence]> => [
         t.workload,
-        sources.prometheusUrl
-          ? await prometheusEvidence(sources.prometheusUrl, t, options, sources.fetch)
-          : await sidecarEvidence(sources.runner, t, options),
+        liveError
+          ? { error: liveError }
+          : sources.prometheusUrl
+            ? await prometheusEvidence(sources.prometheusUrl, t, options, sources.fetch)
+            : await sidecarEvidence(sources.runner, t, options),
       ]),
     ),
   );
   const acknowledged = rollout.stages.find((s) => s.name === stage)?.acknowledgePlaintext ?? [];
-  return judgeTargets(stage, previous, targets, evidence, acknowledged);
+  return judgeTargets(stage, label, targets, evidence, acknowledged);
 }

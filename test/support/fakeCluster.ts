@@ -3,6 +3,7 @@
  * (test/fixtures/recorded). It serves the verifier's kubectl seam in-process and, through
  * fake-kubectl.js, as an executable given as KUBECTL.
  */
+import { dormantPeerAuthenticationManifest, peerAuthenticationManifest } from "../../src/manifests/kubernetes";
 import type { Outcome } from "../../src/model/expectations";
 import type { Plan } from "../../src/model/plan";
 import type { Rollout } from "../../src/model/rollout";
@@ -20,6 +21,8 @@ export interface ClusterState {
   outcomes: Record<string, ClusterOutcome>;
   /** fake-service's upstream calls all succeed, or the first one fails with 503. */
   chain: "ok" | "upstream-503";
+  /** The PeerAuthentication objects `kubectl get` returns: the program's manifests of the stage. */
+  peerAuthentications: unknown[];
   /** Plaintext that keeps arriving at a workload: each read of its sidecar's stats has seen one more request. */
   backgroundPlaintext?: { to: string; from: string }[];
 }
@@ -37,7 +40,11 @@ export function clusterState(rollout: Rollout, plan: Plan, chain: ClusterState["
     if (w.service) services[`${w.service.name}.${w.namespace}`] = w.ref;
   }
   const outcomes = Object.fromEntries(plan.expectations.map((e) => [`${e.from} ${e.host}:${e.port}`, e.expect as ClusterOutcome]));
-  return { workloads, services, outcomes, chain };
+  const peerAuthentications = [
+    ...plan.peerAuthentications.map(peerAuthenticationManifest),
+    ...plan.dormant.map(dormantPeerAuthenticationManifest),
+  ];
+  return { workloads, services, outcomes, chain, peerAuthentications };
 }
 
 const TEMPLATE = recorded("prom-dest-mtls-http-15020-sleep-httpbin.txt").trim();
@@ -58,6 +65,9 @@ const result = (exitCode: number, stdout: string, stderr = ""): RunResult => ({ 
 /** kubectl's answer to `args` in `state`; counters change as a real sidecar's would. */
 export function answerKubectl(argv: string[], state: ClusterState, counters: Counters): RunResult {
   const args = argv[0] === "--context" ? argv.slice(2) : argv;
+  if (args.join(" ") === "get peerauthentications.security.istio.io --all-namespaces -o json") {
+    return result(0, JSON.stringify({ apiVersion: "v1", kind: "List", items: state.peerAuthentications }));
+  }
   const [verb, nsFlag, namespace, target, cFlag, container, dashes, ...command] = args;
   if (verb !== "exec" || nsFlag !== "-n" || cFlag !== "-c" || dashes !== "--" || !target?.startsWith("deploy/")) {
     return result(1, "", `error: unexpected kubectl call: ${args.join(" ")}\n`);
