@@ -84,9 +84,9 @@ describe("the stage report against the previous stage", () => {
       ],
     });
     const r = buildStageReport(rollout, "shop-strict", "permissive");
+    // The probe along the call is the same edge: listed once, as the call.
     expect(r.edgeChanges.map((e) => [e.kind, e.from, e.to, e.after, e.breaking])).toEqual([
       ["call", "legacy/scanner", "shop/api", "refused", true],
-      ["probe", "legacy/scanner", "shop/api", "refused", true],
     ]);
     expect(r.blockingViolations).toBe(1);
     const md = renderReportMarkdown(r);
@@ -155,7 +155,7 @@ describe("npx mtls-rollout plan --format", () => {
     expect(md.stdout).toMatch(/^## mtls-rollout: stage `purchase-history-strict`\n/);
     expect(md.stdout).toContain("against stage `permissive`");
     const fresh = runCli(["plan", "--stage", "purchase-history-strict", "--format", "markdown", "--previous", "none"]);
-    expect(fresh.stdout).toContain("against a fresh mesh with no PeerAuthentication, adds 2 PeerAuthentications");
+    expect(fresh.stdout).toContain("against a fresh mesh with no PeerAuthentication, puts 2 PeerAuthentications in force");
   });
 
   it("prints the same content as JSON with --format json", () => {

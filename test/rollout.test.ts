@@ -151,6 +151,16 @@ describe("reading a rollout", () => {
       (d) => (d.workloads[0].labels = { app: "cart", "mtls-rollout.io/dormant": "true" }),
       'workloads[0].labels: "mtls-rollout.io/dormant" uses the mtls-rollout.io/ prefix, which mtls-rollout reserves (dormant policies select by it)',
     ],
+    [
+      "a plaintext acknowledgement naming a Service port instead of the workload port",
+      (d) => (d.stages[0].acknowledgePlaintext = [{ target: "shop/cart:80", reason: "r" }]),
+      'stages[0].acknowledgePlaintext[0].target: "80" is no workload port of shop/cart (it listens on 8080)',
+    ],
+    [
+      "an acknowledged broken call that is not declared",
+      (d) => (d.stages[0].acknowledgeBrokenCalls = [{ from: "shop/cart", to: "shop/client", reason: "r" }]),
+      'stages[0].acknowledgeBrokenCalls[0]: "shop/cart -> shop/client" is not a declared call',
+    ],
     ["an empty stages list", (d) => (d.stages = []), "stages: a rollout needs at least one stage (got [])"],
     [
       "a policy in an undeclared namespace",

@@ -1,8 +1,9 @@
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import * as YAML from "yaml";
+import { tempFile } from "./support/files";
 
 const ROOT = path.join(__dirname, "..");
 const workflow = YAML.parse(fs.readFileSync(path.join(ROOT, ".github", "workflows", "preview.yml"), "utf8"));
@@ -28,14 +29,30 @@ describe("the pull-request workflow", () => {
     });
   });
 
-  it("reads the stage from the stack file the way its step does", () => {
-    const step = steps.find((s) => s.name === "The stage the stack file selects")!;
-    const expression = /node -p "([^"]+)"/.exec(step.run!)![1];
-    const stage = execFileSync(process.execPath, ["-p", expression], {
+  it("reads the stage here and on the base branch the way its step does, and fails on a stack file without one", () => {
+    const step = steps.find((s) => s.name?.startsWith("The stage the stack file selects"))!;
+    const script = /read_stage='([^']+)'/.exec(step.run!)![1];
+    const read = (input: string) => spawnSync(process.execPath, ["-e", script], { input, encoding: "utf8" });
+    const dev = read(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8"));
+    expect([dev.status, dev.stdout]).toEqual([0, "permissive"]);
+    expect(read("config: {}\n").status).toBe(1);
+    expect(read("").status).toBe(1);
+    // The step itself, in a shell, as the runner runs it (no base branch here: previous is none).
+    const out = tempFile("github-output", "");
+    const run = spawnSync("bash", ["-e", "-c", step.run!], {
       cwd: ROOT,
-      env: { ...process.env, PULUMI_STACK: "dev" },
       encoding: "utf8",
+      env: { ...process.env, PULUMI_STACK: "acme/mtls-rollout/dev", BASE_REF: "no-such-branch", GITHUB_OUTPUT: out },
     });
-    expect(stage.trim()).toBe("permissive");
+    expect(run.status).toBe(0);
+    expect(fs.readFileSync(out, "utf8")).toBe("stage=permissive\nprevious=none\n");
+  });
+
+  it("skips the steps that need secrets on pull requests from forks", () => {
+    for (const s of steps.filter(
+      (x) => x.uses?.startsWith("pulumi/actions") || x.uses?.startsWith("actions/github-script") || x.name === "Kubeconfig",
+    )) {
+      expect((s as { if?: string }).if, s.name).toBe("github.event.pull_request.head.repo.full_name == github.repository");
+    }
   });
 });

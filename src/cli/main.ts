@@ -94,7 +94,7 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
     .description("show what a stage means: its policies, the effective modes and the expected outcome of every edge")
     .requiredOption("--stage <name>", "the stage to plan")
     .option("--rollout <file>", "a rollout file (default: the lab in stages/lab.yaml)")
-    .option("--json", "print the plan as one JSON object instead of tables")
+    .addOption(new Option("--json", "print the plan as one JSON object instead of tables").conflicts("format"))
     .addOption(
       new Option("--format <format>", "text: the plan as tables; markdown or json: the pull-request report of what the stage changes")
         .choices(["text", "markdown", "json"])
@@ -110,7 +110,7 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
       else {
         const previous = opts.previous ?? previousStage(rollout, plan.stage);
         if (previous !== "none") withOptionNames(() => buildPlan(rollout, previous), "--previous");
-        const report = buildStageReport(rollout, plan.stage, previous === "none" ? null : previous);
+        const report = buildStageReport(rollout, plan.stage, previous === "none" ? null : previous, opts.rollout);
         io.stdout(opts.format === "markdown" ? renderReportMarkdown(report) : JSON.stringify(report, null, 2) + "\n");
       }
       setExit(EXIT_OK);

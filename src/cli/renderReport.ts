@@ -31,7 +31,7 @@ function summary(r: StageReport): string {
   const brokenCalls = breaking.filter((e) => e.kind === "call");
   return [
     `Stage \`${r.stage}\`, against ${r.previous === null ? "a fresh mesh with no PeerAuthentication" : `stage \`${r.previous}\``},`,
-    `adds ${plural(count("added"), "PeerAuthentication")}, changes ${count("changed")} and removes ${count("removed")}.`,
+    `puts ${plural(count("added"), "PeerAuthentication")} in force, changes ${count("changed")} and retires ${count("removed")}.`,
     `${plural(r.edgeChanges.length, "edge changes", "edges change")} outcome${breaking.length ? `, ${breaking.length} of them refused from now on` : ""}` +
       `${brokenCalls.length ? `, including ${plural(brokenCalls.length, "declared call")} (**breaking**)` : ""}.`,
     r.blockingViolations === 0

@@ -103,7 +103,10 @@ function edgeChanges(before: Plan, after: Plan): EdgeChange[] {
       ];
     });
   };
-  return [...changes("call", before.calls, after.calls), ...changes("probe", before.expectations, after.expectations)];
+  const calls = changes("call", before.calls, after.calls);
+  // A probe along a declared call is the same edge: it is listed once, as the call.
+  const called = new Set(calls.map((e) => `${e.from}|${e.to}|${e.port}`));
+  return [...calls, ...changes("probe", before.expectations, after.expectations).filter((e) => !called.has(`${e.from}|${e.to}|${e.port}`))];
 }
 
 function progress(plan: Plan, rollout: Rollout): NamespaceProgress[] {
@@ -135,10 +138,14 @@ function freshMesh(rollout: Rollout): Plan {
  * The report of `stage` against `previous` (a stage name, or null for a fresh mesh). `previous`
  * defaults, in the CLI, to the stage before it in the rollout.
  */
-export function buildStageReport(rollout: Rollout, stage: string, previous: string | null): StageReport {
+export function buildStageReport(rollout: Rollout, stage: string, previous: string | null, rolloutFile?: string): StageReport {
   const after = buildPlan(rollout, stage);
   const before = previous === null ? freshMesh(rollout) : buildPlan(rollout, previous);
   const backTo = previous ?? rollout.stages[0].name;
+  // Stage names and paths are one shell word each: names are DNS labels, a path with spaces is quoted.
+  const fileFlag = rolloutFile
+    ? ` --rollout ${/^[\w./-]+$/.test(rolloutFile) ? rolloutFile : `'${rolloutFile.replace(/'/g, "'\\''")}'`}`
+    : "";
   return {
     stage,
     description: after.description ?? null,
@@ -153,8 +160,12 @@ export function buildStageReport(rollout: Rollout, stage: string, previous: stri
       ...after.expectations.map((e) => ({ ...e, kind: "probe" as const })),
     ],
     commands: {
-      apply: [`pulumi config set mtls-rollout:stage ${stage}`, "pulumi up"],
-      verify: [`npx mtls-rollout verify --stage ${stage}`],
+      apply: [
+        `npx mtls-rollout preflight --stage ${stage} --previous live${fileFlag}   # optional: pulumi up runs the same gate`,
+        `pulumi config set mtls-rollout:stage ${stage}`,
+        "pulumi up",
+      ],
+      verify: [`npx mtls-rollout verify --stage ${stage}${fileFlag}`],
       rollback:
         previous === null
           ? ["pulumi destroy   # no earlier stage: remove the stack's policies and workloads"]

@@ -312,6 +312,30 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
           message: `duplicate PeerAuthentication ${describeValue(`${pa.namespace}/${pa.name}`)} in one stage`,
         }),
     );
+    stage.acknowledgePlaintext.forEach((ack, ai) => {
+      const [ref, port] = ack.target.split(":");
+      const w = byRef.get(ref);
+      if (!w)
+        problems.push({
+          path: `stages[${si}].acknowledgePlaintext[${ai}].target`,
+          message: `${describeValue(ref)} is not a declared workload`,
+        });
+      else if (!w.containerPorts.includes(Number(port))) {
+        problems.push({
+          path: `stages[${si}].acknowledgePlaintext[${ai}].target`,
+          message: `${describeValue(port)} is no workload port of ${ref} (it listens on ${w.containerPorts.join(", ") || "no declared port"})`,
+        });
+      }
+    });
+    stage.acknowledgeBrokenCalls.forEach((ack, ai) => {
+      const declaredCall = byRef.get(ack.from)?.calls.includes(ack.to);
+      if (!declaredCall) {
+        problems.push({
+          path: `stages[${si}].acknowledgeBrokenCalls[${ai}]`,
+          message: `${describeValue(`${ack.from} -> ${ack.to}`)} is not a declared call`,
+        });
+      }
+    });
     stage.peerAuthentications.forEach((pa, pi) => {
       if (pa.namespace !== rollout.meshRootNamespace && !declared.has(pa.namespace)) {
         problems.push({
