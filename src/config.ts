@@ -32,13 +32,13 @@ export const stackConfigSchema = z.strictObject({
     .string()
     .regex(/^https?:\/\/[^\s"'$`\\]+$/, "must be an http(s) URL")
     .optional(),
-  /** How long the gate watches for plaintext, in seconds (default 60). */
+  /** How long the gate watches for plaintext, in seconds; unset: 60 between sidecar reads, 3600 of Prometheus history. */
   preflightWindow: z
     .string()
     .regex(/^\d+$/, "must be a whole number of seconds")
-    .default("60")
     .transform(Number)
-    .refine((n) => n >= 1 && n <= 3600, "must be from 1 to 3600 seconds"),
+    .refine((n) => n >= 1 && n <= 86400, "must be from 1 to 86400 seconds")
+    .optional(),
   /** The verifier's deadline in seconds (default 180). */
   verifyTimeout: z
     .string()

@@ -307,7 +307,6 @@ describe("the Pulumi program under mocks", () => {
         MTLS_ROLLOUT_STAGE: stage,
         // Compared with the cluster's live policies when it runs: right after a skipped stage or a rollback too.
         MTLS_ROLLOUT_PREVIOUS: "live",
-        MTLS_ROLLOUT_WINDOW: "60",
         MTLS_ROLLOUT_PROMETHEUS: "http://prometheus.istio-system:9090",
       });
       // The gate watches workloads that exist; the policies change only after it passed.

@@ -37,7 +37,6 @@ describe("the Pulumi project files", () => {
       verify: true,
       verifyTimeout: 180,
       preflight: true,
-      preflightWindow: 60,
     });
   });
 });

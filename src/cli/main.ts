@@ -140,7 +140,11 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
     .option("--previous <stage>", "what the cluster is at: a stage (default: the one before), live (read its policies), or none")
     .option("--rollout <file>", "a rollout file (default: the lab in stages/lab.yaml)")
     .option("--context <name>", "the kubeconfig context (default: the current one)", contextName)
-    .option("--window <seconds>", "how long to watch for plaintext traffic", positiveInt("--window", 3600), 60)
+    .option(
+      "--window <seconds>",
+      "how long to watch for plaintext: the sidecars are read this far apart (default 60); Prometheus looks this far back (default 3600)",
+      positiveInt("--window", 86400),
+    )
     .option("--prometheus <url>", "read Istio's metrics from this Prometheus instead of the sidecars", prometheusUrl)
     .option("--json", "print one JSON object instead of a table")
     .exitOverride()
@@ -150,7 +154,7 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
         previous?: string;
         rollout?: string;
         context?: string;
-        window: number;
+        window?: number;
         prometheus?: string;
         json?: boolean;
       }) => {
@@ -163,7 +167,8 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
           plan.stage,
           previous === "none" ? null : previous === "live" ? "live" : { stage: previous },
           { runner: kubectlRunner(io.env.KUBECTL || "kubectl", opts.context), prometheusUrl: opts.prometheus },
-          { windowSeconds: opts.window, callTimeoutMs: 20_000 },
+          // Prometheus holds history: a long look-back also catches callers that come only now and then.
+          { windowSeconds: opts.window ?? (opts.prometheus ? 3600 : 60), callTimeoutMs: 20_000 },
         );
         io.stdout(opts.json ? JSON.stringify({ ...result, summary: gateSummary(result) }, null, 2) + "\n" : renderGateText(result));
         setExit(gateExitCode(result));

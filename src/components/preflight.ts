@@ -7,7 +7,7 @@ import { CLI_ENTRY } from "./verification";
 // Constant: every value reaches the shell only as a quoted environment variable, never spliced in.
 export const PREFLIGHT_COMMAND =
   'node "$MTLS_ROLLOUT_CLI" preflight --stage "$MTLS_ROLLOUT_STAGE" --previous "$MTLS_ROLLOUT_PREVIOUS" ' +
-  '--rollout "$MTLS_ROLLOUT_FILE" --window "$MTLS_ROLLOUT_WINDOW" ' +
+  '--rollout "$MTLS_ROLLOUT_FILE" ${MTLS_ROLLOUT_WINDOW:+--window "$MTLS_ROLLOUT_WINDOW"} ' +
   '${MTLS_ROLLOUT_PROMETHEUS:+--prometheus "$MTLS_ROLLOUT_PROMETHEUS"} ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}';
 
 /** Changes exactly when the set of workload ports the stage makes STRICT changes. */
@@ -22,7 +22,8 @@ export interface PreflightGateArgs {
   previous: string;
   targets: Target[];
   rolloutFile: string;
-  windowSeconds: number;
+  /** Unset: the gate's default (60 s between sidecar reads, a 1 h look-back in Prometheus). */
+  windowSeconds?: number;
   prometheusUrl?: string;
   kubeContext?: string;
   /** The workloads whose traffic the gate watches: they must exist first. */
@@ -41,7 +42,7 @@ export class PreflightGate extends pulumi.ComponentResource {
 
   constructor(name: string, args: PreflightGateArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mtls-rollout:index:PreflightGate", name, { stage: args.stage }, opts);
-    const timeout = `${args.windowSeconds + 120}s`;
+    const timeout = `${(args.windowSeconds ?? (args.prometheusUrl ? 0 : 60)) + 180}s`;
     this.command = new command.local.Command(
       `preflight-${args.stage}`,
       {
@@ -54,7 +55,7 @@ export class PreflightGate extends pulumi.ComponentResource {
           MTLS_ROLLOUT_STAGE: args.stage,
           MTLS_ROLLOUT_PREVIOUS: args.previous,
           MTLS_ROLLOUT_FILE: args.rolloutFile,
-          MTLS_ROLLOUT_WINDOW: String(args.windowSeconds),
+          ...(args.windowSeconds !== undefined ? { MTLS_ROLLOUT_WINDOW: String(args.windowSeconds) } : {}),
           ...(args.prometheusUrl ? { MTLS_ROLLOUT_PROMETHEUS: args.prometheusUrl } : {}),
           ...(args.kubeContext ? { MTLS_ROLLOUT_CONTEXT: args.kubeContext } : {}),
         },
