@@ -11,6 +11,11 @@ function table(head: string[], rows: (string | number)[][]): string {
   return [row(head), row(head.map(() => "---")), ...rows.map(row)].join("\n");
 }
 
+/** A table, or a sentence saying there is nothing: a report section is never empty. */
+function tableOr(none: string, head: string[], rows: (string | number)[][]): string {
+  return rows.length === 0 ? none : table(head, rows);
+}
+
 function specText(spec: PolicySpec | null): string {
   if (!spec) return "-";
   const selector =
@@ -112,34 +117,28 @@ export function renderReportMarkdown(r: StageReport): string {
 
   out.push("### Changes", "");
   out.push(
-    r.policyChanges.length === 0
-      ? "No PeerAuthentication changes."
-      : table(
-          ["change", "PeerAuthentication", "before", "after"],
-          r.policyChanges.map((p) => [p.change, `${p.namespace}/${p.name}`, specText(p.before), specText(p.after)]),
-        ),
+    tableOr(
+      "No PeerAuthentication changes.",
+      ["change", "PeerAuthentication", "before", "after"],
+      r.policyChanges.map((p) => [p.change, `${p.namespace}/${p.name}`, specText(p.before), specText(p.after)]),
+    ),
     "",
-  );
-  out.push(
-    r.edgeChanges.length === 0
-      ? "No edge changes its outcome."
-      : table(["", "edge", "from", "to", "outcome", "why"], r.edgeChanges.map(changeRow)),
+    tableOr("No edge changes its outcome.", ["", "edge", "from", "to", "outcome", "why"], r.edgeChanges.map(changeRow)),
     "",
   );
 
   out.push("### Guardrails", "");
   out.push(
-    r.violations.length === 0
-      ? "No rule is violated."
-      : table(
-          ["level", "rule", "resource", "message"],
-          r.violations.map((v) => [
-            v.acknowledged !== undefined ? "acknowledged" : isBlocking(v) ? "**mandatory**" : v.level,
-            v.rule,
-            v.resource,
-            v.acknowledged !== undefined ? `${v.message} (acknowledged: ${v.acknowledged})` : v.message,
-          ]),
-        ),
+    tableOr(
+      "No rule is violated.",
+      ["level", "rule", "resource", "message"],
+      r.violations.map((v) => [
+        v.acknowledged !== undefined ? "acknowledged" : isBlocking(v) ? "**mandatory**" : v.level,
+        v.rule,
+        v.resource,
+        v.acknowledged !== undefined ? `${v.message} (acknowledged: ${v.acknowledged})` : v.message,
+      ]),
+    ),
     "",
   );
 
