@@ -69,8 +69,11 @@ export const workloadRef = z.string().refine((v) => {
   return parts.length === 2 && parts.every((p) => p.length <= 63 && DNS1123_LABEL.test(p));
 }, "must be namespace/workload, both DNS-1123 labels");
 
-/** An absolute URL path for probes: RFC 3986 path characters only, so it is one plain argv element. */
+/**
+ * An absolute URL path for probes: unreserved characters, "/", "%"-escapes and a plain query. It is one
+ * argv element (never a shell word), but nothing a shell would read specially is accepted all the same.
+ */
 export const urlPath = z
   .string()
   .max(1024, "must be at most 1024 characters")
-  .regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, "must be a URL path starting with / (RFC 3986 path characters only)");
+  .regex(/^\/[A-Za-z0-9._~%/-]*(\?[A-Za-z0-9._~%=&-]*)?$/, "must be a URL path starting with / (letters, digits, . _ ~ % / - and a query)");

@@ -8,7 +8,7 @@ import { parseRollout, Rollout } from "../model/rollout";
 export const LAB_ROLLOUT_PATH = path.resolve(__dirname, "..", "..", "stages", "lab.yaml");
 
 /** Larger than any hand-written rollout, small enough that reading one cannot exhaust memory. */
-export const MAX_ROLLOUT_BYTES = 16 * 1024 * 1024;
+export const MAX_ROLLOUT_BYTES = 8 * 1024 * 1024;
 /** Bounds the expansion of YAML aliases (the "billion laughs" file). */
 const MAX_ALIAS_COUNT = 1000;
 
