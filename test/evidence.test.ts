@@ -96,6 +96,17 @@ describe("classifying a probe's kubectl and curl result", () => {
     expect((result as { reason: string }).reason).toBe(`HTTP 503 from Envoy: ${body.trim().split("\n")[0]}`);
   });
 
+  it("calls odd kubectl exit codes without a message inconclusive, with the code", () => {
+    expect(classifyProbe({ exitCode: 255, stdout: "", stderr: "", timedOut: false }, 10_000, false)).toEqual({
+      kind: "inconclusive",
+      reason: "kubectl failed (exit 255)",
+    });
+    expect(classifyProbe({ exitCode: 137, stdout: "\u0000garbage", stderr: "Killed\n", timedOut: false }, 10_000, false)).toEqual({
+      kind: "inconclusive",
+      reason: "kubectl failed (exit 137): Killed",
+    });
+  });
+
   it("calls garbage on stdout inconclusive instead of guessing", () => {
     expect(classifyProbe(ok("\u0000\u0001 not curl"), 10_000, false)).toMatchObject({ kind: "inconclusive" });
     expect(classifyProbe(ok(""), 10_000, false)).toMatchObject({ kind: "inconclusive" });

@@ -1,0 +1,109 @@
+/**
+ * npm run bench: the CLI's plan and check as whole processes on a generated mesh of 10,000 workloads
+ * in 1,000 namespaces (2,000 PeerAuthentications, 20 probes) and on one a tenth of its size; and the
+ * verifier's round time for 200 edges against a kubectl that answers after a fixed delay, probing
+ * one server at a time against all at once. Prints the figures; BENCHMARKS.md keeps them.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { buildPlan } from "../src/model/plan";
+import { parseRollout } from "../src/model/rollout";
+import { kubectlRunner } from "../src/verify/runner";
+import { verifyPlan } from "../src/verify/verifier";
+
+const ROOT = path.join(__dirname, "..");
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-bench-"));
+
+/** A mesh of `namespaces` × 10 workloads, each namespace with a default policy and one workload policy; 20 probes. */
+function meshFile(namespaces: number): string {
+  const lines = ["namespaces:"];
+  for (let n = 0; n < namespaces; n++) lines.push(`  - { name: ns${n}, injection: true }`);
+  lines.push("workloads:");
+  const probeEvery = (namespaces * 10) / 20;
+  for (let n = 0; n < namespaces; n++) {
+    for (let w = 0; w < 10; w++) {
+      const probe = (n * 10 + w) % probeEvery === 0 ? ", probe: true" : "";
+      lines.push(`  - { name: w${w}, namespace: ns${n}, image: "img:1", service: { ports: [ { port: 80, targetPort: 8080 } ] }${probe} }`);
+    }
+  }
+  lines.push("stages:", "  - name: strict", "    peerAuthentications:");
+  for (let n = 0; n < namespaces; n++) {
+    lines.push(`      - { name: default, namespace: ns${n}, mode: PERMISSIVE }`);
+    lines.push(`      - { name: w0-strict, namespace: ns${n}, selector: { app: w0 }, mode: STRICT }`);
+  }
+  const file = path.join(work, `mesh-${namespaces}.yaml`);
+  fs.writeFileSync(file, lines.join("\n") + "\n");
+  return file;
+}
+
+/** One CLI run as its own process; its wall time and its peak resident memory (from inside the process). */
+function timeCli(args: string[]): { seconds: number; peakMiB: number } {
+  const script = `require("tsx/cjs"); const { main } = require(${JSON.stringify(path.join(ROOT, "src/cli/main.ts"))});
+    main(${JSON.stringify(args)}, { stdout: () => {}, stderr: (t) => process.stderr.write(t), interactive: false, env: process.env })
+      .then((code) => { process.stderr.write("MAXRSS " + process.resourceUsage().maxRSS + "\\n"); process.exit(code > 1 ? code : 0); });`;
+  const started = process.hrtime.bigint();
+  const result = spawnSync(process.execPath, ["-e", script], { cwd: ROOT, encoding: "utf8", maxBuffer: 1 << 26 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (result.status !== 0) throw new Error(`${args.join(" ")} failed: ${result.stderr}`);
+  const maxrss = Number(/MAXRSS (\d+)/.exec(result.stderr)![1]);
+  return { seconds, peakMiB: Math.round(maxrss / 1024) };
+}
+
+async function verifierRounds() {
+  // 10 probes without sidecars to 20 servers without sidecars, one port each: 200 edges, curl only.
+  const rollout = parseRollout({
+    namespaces: [{ name: "bench" }],
+    workloads: [
+      ...Array.from({ length: 10 }, (_, i) => ({ name: `probe${i}`, namespace: "bench", image: "curl:8", probe: true })),
+      ...Array.from({ length: 20 }, (_, i) => ({ name: `server${i}`, namespace: "bench", image: "srv:1", service: { ports: [{ port: 80 }] } })),
+    ],
+    stages: [{ name: "open" }],
+  });
+  const plan = buildPlan(rollout, "open");
+  const delayMs = 50;
+  const kubectl = path.join(work, "slow-kubectl.sh");
+  fs.writeFileSync(kubectl, `#!/bin/sh\nsleep ${delayMs / 1000}\nprintf 'ok\\n200'\n`, { mode: 0o755 });
+  const round = async (concurrency: number) => {
+    const started = Date.now();
+    const result = await verifyPlan(plan, rollout, kubectlRunner(kubectl), {
+      requiredStreak: 1,
+      timeoutMs: 600_000,
+      concurrency,
+      roundIntervalMs: 0,
+      settleMs: 0,
+      timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 10_000 },
+    });
+    if (result.outcome !== "pass" || result.rounds !== 1) throw new Error(`bench verifier run did not pass in one round: ${result.outcome}`);
+    return (Date.now() - started) / 1000;
+  };
+  return { edges: plan.expectations.length, delayMs, sequential: await round(1), concurrent: await round(20) };
+}
+
+async function mainBench() {
+  const large = meshFile(1000);
+  const small = meshFile(100);
+  const fig = (n: number) => n.toFixed(2);
+  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+  for (const [label, args] of [
+    ["plan --json", (f: string) => ["plan", "--stage", "strict", "--rollout", f, "--json"]],
+    ["check", (f: string) => ["check", "--rollout", f]],
+  ] as const) {
+    const s = timeCli(args(small));
+    const l = timeCli(args(large));
+    console.log(
+      `${label}: 1,000 workloads ${fig(s.seconds)} s (peak ${s.peakMiB} MiB); 10,000 workloads ${fig(l.seconds)} s (peak ${l.peakMiB} MiB); ratio ${fig(l.seconds / s.seconds)}`,
+    );
+  }
+  const v = await verifierRounds();
+  console.log(
+    `verifier round, ${v.edges} edges, kubectl answering after ${v.delayMs} ms: one server at a time ${fig(v.sequential)} s; 20 at once ${fig(v.concurrent)} s; ratio ${fig(v.sequential / v.concurrent)}`,
+  );
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+mainBench().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
