@@ -268,6 +268,15 @@ describe("the gate against the cluster's live policies", () => {
     );
   });
 
+  it("stops with no evidence, in bounded time, when kubectl never answers", async () => {
+    const hang: KubectlRunner = () => new Promise(() => {});
+    const started = Date.now();
+    const r = await runPreflight(lab, "purchase-history-strict", "live", { runner: hang }, { ...options, callTimeoutMs: 200 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(r.outcome).toBe("inconclusive");
+    expect(r.targets[0].evidence).toBe("the cluster's PeerAuthentications could not be read: kubectl did not return within 200ms");
+  });
+
   it("stops with no evidence when the cluster's policies cannot be read", async () => {
     const runner: KubectlRunner = async () => ({
       exitCode: 1,

@@ -2,7 +2,7 @@ import { isDormant, policyOf } from "../manifests/parse";
 import { Before, GateResult, judgeTargets, Target, TargetEvidence, tightenedTargets } from "../model/preflight";
 import type { PeerAuthentication, Rollout } from "../model/rollout";
 import { kubectlFailure } from "../verify/evidence";
-import type { KubectlRunner } from "../verify/runner";
+import { boundedRunner, KubectlRunner } from "../verify/runner";
 import { GateOptions, prometheusEvidence, sidecarEvidence } from "./gate";
 
 export interface PreflightSources {
@@ -37,9 +37,11 @@ export async function runPreflight(
   rollout: Rollout,
   stage: string,
   previous: Previous,
-  sources: PreflightSources,
+  given: PreflightSources,
   options: GateOptions,
 ): Promise<GateResult> {
+  // No call may outlive its timeout, whatever the runner does.
+  const sources = { ...given, runner: boundedRunner(given.runner) };
   const label = previous === null ? null : previous === "live" ? "the cluster's live policies" : previous.stage;
   let before: Before = previous === "live" ? null : previous;
   let liveError: string | undefined;

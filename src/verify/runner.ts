@@ -65,3 +65,21 @@ export function kubectlRunner(kubectl: string, context?: string): KubectlRunner 
       child.on("close", (code) => finish({ exitCode: code, stdout, stderr, timedOut: false }));
     });
 }
+
+/** A runner call that cannot outlive its timeout, even if the runner itself never returns. */
+export function boundedRunner(runner: KubectlRunner): KubectlRunner {
+  return (args, timeoutMs) =>
+    new Promise<RunResult>((resolve) => {
+      const timer = setTimeout(() => resolve({ exitCode: null, stdout: "", stderr: "", timedOut: true }), timeoutMs + 200);
+      runner(args, timeoutMs).then(
+        (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          resolve({ exitCode: null, stdout: "", stderr: "", timedOut: false, spawnError: String(err) });
+        },
+      );
+    });
+}

@@ -3,7 +3,7 @@ import type { Plan } from "../model/plan";
 import type { Rollout, Workload } from "../model/rollout";
 import type { ChainHop } from "./evidence";
 import { Observation, Observed, observeEdge, ProbeTarget, ProbeTiming } from "./observe";
-import type { KubectlRunner, RunResult } from "./runner";
+import { boundedRunner, KubectlRunner } from "./runner";
 
 export type EdgeVerdict = "holds" | "contradicts" | "inconclusive";
 
@@ -43,24 +43,6 @@ export interface VerifyOptions {
   settleMs: number;
   timing: ProbeTiming;
   onRound?: (progress: { round: number; held: number; total: number; contradicting: number; inconclusive: number }) => void;
-}
-
-/** A runner call that cannot outlive its timeout, even if the runner itself never returns. */
-function bounded(runner: KubectlRunner): KubectlRunner {
-  return (args, timeoutMs) =>
-    new Promise<RunResult>((resolve) => {
-      const timer = setTimeout(() => resolve({ exitCode: null, stdout: "", stderr: "", timedOut: true }), timeoutMs + 200);
-      runner(args, timeoutMs).then(
-        (r) => {
-          clearTimeout(timer);
-          resolve(r);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          resolve({ exitCode: null, stdout: "", stderr: "", timedOut: false, spawnError: String(err) });
-        },
-      );
-    });
 }
 
 async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
@@ -107,7 +89,7 @@ function judge(edge: Edge, observation: Observation, hops: string[]): { matches:
 export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRunner, options: VerifyOptions): Promise<VerificationResult> {
   const started = Date.now();
   const deadline = started + options.timeoutMs;
-  const run = bounded(runner);
+  const run = boundedRunner(runner);
   const byRef = new Map(rollout.workloads.map((w) => [w.ref, w]));
   const targets: ProbeTarget[] = plan.expectations.map((edge) => ({ edge, client: byRef.get(edge.from)!, server: byRef.get(edge.to)! }));
   const results: EdgeResult[] = plan.expectations.map((edge) => ({
