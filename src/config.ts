@@ -22,6 +22,21 @@ export const stackConfigSchema = z.strictObject({
     .enum(["true", "false"], "must be true or false")
     .default("true")
     .transform((v) => v === "true"),
+  /** Install Istio from its Helm charts with the stack (default false: the cluster has Istio). */
+  installIstio: z
+    .enum(["true", "false"], "must be true or false")
+    .default("false")
+    .transform((v) => v === "true"),
+  /** The pinned chart version of Istio's base and istiod charts. */
+  istioVersion: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+$/, "must be a release version such as 1.29.2")
+    .default("1.29.2"),
+  /** With installIstio, also Istio's Prometheus addon, for the pre-flight gate. */
+  installPrometheus: z
+    .enum(["true", "false"], "must be true or false")
+    .default("false")
+    .transform((v) => v === "true"),
   /** Run the pre-flight gate before a stage tightens workloads to STRICT (default true). */
   preflight: z
     .enum(["true", "false"], "must be true or false")

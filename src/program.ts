@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
+import { IstioControlPlane } from "./components/istio";
 import { RolloutStage } from "./components/rolloutStage";
 import { StageVerification } from "./components/verification";
 import { parseStackConfig, StackConfig } from "./config";
@@ -71,10 +72,19 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
   // a rollback): the gate compares with the cluster's live policies when it runs.
   const targets = tightenedTargets(rollout, plan.stage, null);
   const commandRolloutFile = config.rollout ?? path.relative(process.cwd(), rolloutFile);
+  const istio = config.installIstio
+    ? new IstioControlPlane("istio", {
+        version: config.istioVersion,
+        namespace: rollout.meshRootNamespace,
+        installPrometheus: config.installPrometheus,
+        provider,
+      })
+    : undefined;
   const resources = new RolloutStage("mtls-rollout", {
     rollout,
     plan,
     provider,
+    istio,
     ...(config.preflight && targets.length > 0
       ? {
           preflight: {

@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import * as YAML from "yaml";
 import { PREFLIGHT_COMMAND, targetsHash } from "../src/components/preflight";
 import { expectationsHash, VERIFY_COMMAND } from "../src/components/verification";
 import { tightenedTargets } from "../src/model/preflight";
@@ -323,6 +325,62 @@ describe("the Pulumi program under mocks", () => {
     const { resources } = await runStack({ "mtls-rollout:stage": "mesh-strict", "mtls-rollout:preflight": "false" });
     expect(ofType(resources, "command:local:Command").filter((c) => c.name.startsWith("preflight-"))).toEqual([]);
     expect(ofType(resources, "mtls-rollout:index:PreflightGate")).toEqual([]);
+  });
+
+  it("installs Istio from its pinned Helm charts when installIstio is true, in an order that holds on a fresh cluster", async () => {
+    const { resources } = await runStack({
+      "mtls-rollout:stage": "istioinaction-strict",
+      "mtls-rollout:installIstio": "true",
+      "mtls-rollout:installPrometheus": "true",
+    });
+    const releases = ofType(resources, "kubernetes:helm.sh/v3:Release");
+    expect(releases.map((r) => r.name).sort()).toEqual(["istio-base", "istiod"]);
+    const base = named(resources, "kubernetes:helm.sh/v3:Release", "istio-base");
+    const istiod = named(resources, "kubernetes:helm.sh/v3:Release", "istiod");
+    expect(base.inputs).toMatchObject({
+      chart: "base",
+      version: "1.29.2",
+      namespace: "istio-system",
+      createNamespace: true,
+      repositoryOpts: { repo: "https://istio-release.storage.googleapis.com/charts" },
+    });
+    expect(istiod.inputs).toMatchObject({
+      chart: "istiod",
+      version: "1.29.2",
+      namespace: "istio-system",
+      values: { meshConfig: { enableAutoMtls: true, accessLogFile: "/dev/stdout" } },
+    });
+    expect(istiod.dependencies).toContain(base.urn);
+    // The CRDs (base) before any PeerAuthentication; istiod's webhook before any pod that needs a sidecar.
+    for (const pa of ofType(resources, PA_TYPE)) expect(pa.dependencies, pa.name).toEqual(expect.arrayContaining([base.urn, istiod.urn]));
+    for (const d of ofType(resources, "kubernetes:apps/v1:Deployment")) {
+      if (d.name === "default/sleep") expect(d.dependencies, d.name).not.toContain(istiod.urn);
+      else expect(d.dependencies, d.name).toContain(istiod.urn);
+    }
+    const prometheus = named(resources, "kubernetes:yaml/v2:ConfigFile", "prometheus");
+    expect(prometheus.inputs.file).toBe("https://raw.githubusercontent.com/istio/istio/release-1.29/samples/addons/prometheus.yaml");
+    expect(prometheus.dependencies).toContain(istiod.urn);
+  });
+
+  it("declares no Istio resources at all when installIstio is false", async () => {
+    const { resources } = await runStack({ "mtls-rollout:stage": "istioinaction-strict" });
+    expect(
+      resources.filter(
+        (r) =>
+          r.type.startsWith("kubernetes:helm.sh") ||
+          r.type === "mtls-rollout:index:IstioControlPlane" ||
+          r.type.startsWith("kubernetes:yaml"),
+      ),
+    ).toEqual([]);
+  });
+
+  it("pins the lab stack file to install Istio and Prometheus", () => {
+    const lab = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.lab.yaml"), "utf8")).config;
+    expect(lab).toMatchObject({
+      "mtls-rollout:installIstio": "true",
+      "mtls-rollout:installPrometheus": "true",
+      "mtls-rollout:istioVersion": "1.29.2",
+    });
   });
 
   it("declares no verification resources when mtls-rollout:verify is false", async () => {

@@ -37,6 +37,9 @@ describe("the Pulumi project files", () => {
       verify: true,
       verifyTimeout: 180,
       preflight: true,
+      installIstio: false,
+      istioVersion: "1.29.2",
+      installPrometheus: false,
     });
   });
 });

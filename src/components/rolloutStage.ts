@@ -4,6 +4,7 @@ import { namespaceManifest, serviceAccountManifest } from "../manifests/kubernet
 import type { Plan, PlannedPolicy } from "../model/plan";
 import type { Rollout } from "../model/rollout";
 import { selects } from "../model/semantics";
+import type { IstioControlPlane } from "./istio";
 import { PreflightGate, PreflightGateArgs } from "./preflight";
 import { SampleWorkload } from "./workload";
 import { StagePolicies } from "./stagePolicies";
@@ -15,6 +16,8 @@ export interface RolloutStageArgs {
   provider: k8s.Provider;
   /** The pre-flight gate to run between the workloads and the policies, when the stage tightens any. */
   preflight?: Omit<PreflightGateArgs, "after">;
+  /** Istio, when the stack installs it: its CRDs before any policy, its injection webhook before any sidecar. */
+  istio?: IstioControlPlane;
 }
 
 /** Everything one stage of a rollout declares: namespaces, workloads and the stage's PeerAuthentications. */
@@ -64,6 +67,8 @@ export class RolloutStage extends pulumi.ComponentResource {
             workload: w,
             namespace: namespaceOf(w.namespace),
             serviceAccount: this.serviceAccounts.get(`${w.namespace}/${w.serviceAccount}`),
+            // A pod created before istiod's webhook would run without the sidecar it is declared with.
+            after: w.sidecar && args.istio ? [args.istio.istiod] : [],
             provider,
           },
           child,
@@ -94,6 +99,7 @@ export class RolloutStage extends pulumi.ComponentResource {
         },
         policies: plan.peerAuthentications,
         dormant: plan.dormant,
+        after: args.istio ? [args.istio.base, args.istio.istiod] : [],
         gate: this.preflight,
         namespaceOf,
         dependenciesOf,

@@ -25,6 +25,8 @@ export interface StagePoliciesArgs {
   dormant: DormantPolicy[];
   /** The stage's pre-flight gate, when it tightens workloads to STRICT. */
   gate?: PreflightGate;
+  /** What every policy waits for besides its workloads: Istio's CRDs when the stack installs Istio. */
+  after: pulumi.Resource[];
   /** The namespace name for each policy's namespace; an Output where this stack creates the namespace. */
   namespaceOf: (namespace: string) => pulumi.Input<string>;
   /** The resources a policy must wait for: the workloads whose mode it sets. */
@@ -54,7 +56,7 @@ export class StagePolicies extends pulumi.ComponentResource {
               : manifest.metadata.annotations,
           },
         },
-        { parent: this, provider: args.provider, dependsOn: gate ? [...dependsOn, gate.command] : dependsOn },
+        { parent: this, provider: args.provider, dependsOn: [...dependsOn, ...args.after, ...(gate ? [gate.command] : [])] },
       );
     this.peerAuthentications = [
       ...args.policies.map((policy) => declare(peerAuthenticationManifest(policy), args.dependenciesOf(policy))),

@@ -10,6 +10,8 @@ export interface SampleWorkloadArgs {
   namespace: pulumi.Input<string>;
   /** The workload's ServiceAccount when this stack manages it (not for `default`, which Kubernetes owns). */
   serviceAccount?: k8s.core.v1.ServiceAccount;
+  /** What must be ready before the pods start (Istio's injection webhook for a sidecar workload). */
+  after?: pulumi.Resource[];
   provider: k8s.Provider;
 }
 
@@ -28,7 +30,7 @@ export class SampleWorkload extends pulumi.ComponentResource {
       name,
       { metadata: { ...deployment.metadata, namespace: args.namespace }, spec: deployment.spec },
       // The pod's identity, which its mTLS certificate carries, must exist before the pod.
-      { ...child, dependsOn: args.serviceAccount ? [args.serviceAccount] : [] },
+      { ...child, dependsOn: [...(args.serviceAccount ? [args.serviceAccount] : []), ...(args.after ?? [])] },
     );
 
     const service = serviceManifest(workload);
