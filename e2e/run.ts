@@ -17,7 +17,8 @@ const ROOT = path.join(__dirname, "..");
 export function skipReason(env: NodeJS.ProcessEnv): string | undefined {
   if (env.PULUMI_E2E !== "1") return "PULUMI_E2E is not 1";
   if (spawnSync("pulumi", ["version"], { encoding: "utf8", env }).status !== 0) return "no Pulumi CLI on PATH";
-  const context = env.KUBE_CONTEXT ?? spawnSync(env.KUBECTL ?? "kubectl", ["config", "current-context"], { encoding: "utf8", env }).stdout?.trim();
+  const context =
+    env.KUBE_CONTEXT ?? spawnSync(env.KUBECTL ?? "kubectl", ["config", "current-context"], { encoding: "utf8", env }).stdout?.trim();
   if (!context) return "no kube context (set KUBE_CONTEXT, or a current context in kubeconfig)";
   return undefined;
 }
@@ -29,19 +30,24 @@ async function main() {
     return;
   }
   const kubeContext =
-    process.env.KUBE_CONTEXT ?? spawnSync(process.env.KUBECTL ?? "kubectl", ["config", "current-context"], { encoding: "utf8" }).stdout.trim();
+    process.env.KUBE_CONTEXT ??
+    spawnSync(process.env.KUBECTL ?? "kubectl", ["config", "current-context"], { encoding: "utf8" }).stdout.trim();
   const backend = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-e2e-"));
   const stack = await LocalWorkspace.createStack(
     { stackName: `e2e-${Date.now()}`, workDir: ROOT },
     { envVars: { PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: "e2e" } },
   );
-  await walkLab(stack, {
-    stages: loadRollout().stages.map((s) => s.name),
-    kubeContext,
-    wrongRollout: "e2e/wrong-expectations.yaml",
-    log: (line) => console.log(line),
-  });
-  await stack.workspace.removeStack(stack.name);
+  const kubectl = async (args: string[], stdin: string) => {
+    const r = spawnSync(process.env.KUBECTL ?? "kubectl", ["--context", kubeContext, ...args], { input: stdin, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`kubectl ${args.join(" ")} failed: ${r.stderr}`);
+  };
+  try {
+    await walkLab(stack, { stages: loadRollout().stages.map((s) => s.name), kubeContext, kubectl, log: (line) => console.log(line) });
+  } finally {
+    // The throwaway stack leaves nothing behind: not its stack file, not its state.
+    await stack.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
+    fs.rmSync(backend, { recursive: true, force: true });
+  }
   console.log("e2e passed");
 }
 

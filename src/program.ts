@@ -44,6 +44,15 @@ export function planFromConfig(
     }
     throw err;
   }
+  if (config.installIstio && rollout.meshRootNamespace !== "istio-system") {
+    // Istio's charts and its Prometheus addon assume istio-system; an install elsewhere would not be the mesh root.
+    throw new InputError([
+      {
+        path: "mtls-rollout:installIstio",
+        message: `installs Istio in istio-system, but the rollout's mesh root namespace is ${describeValue(rollout.meshRootNamespace)}`,
+      },
+    ]);
+  }
   // The guardrails hold for every stage the program declares, whether or not a policy pack runs.
   const blocking = plan.violations.filter(isBlocking);
   if (blocking.length > 0) {

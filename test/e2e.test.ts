@@ -1,27 +1,31 @@
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import * as YAML from "yaml";
 import { skipReason } from "../e2e/run";
-import { walkLab, WalkStack } from "../e2e/walk";
-import { parseRolloutYaml } from "../src/rollout/load";
-import * as fs from "node:fs";
-import { buildPlan } from "../src/model/plan";
+import { OUT_OF_BAND_POLICY, walkLab, WalkStack } from "../e2e/walk";
+import { policyOf } from "../src/manifests/parse";
+import { buildPlan, policiesInForce } from "../src/model/plan";
+import { loadRollout } from "../src/rollout/load";
 
 const ROOT = path.join(__dirname, "..");
+const STAGES = ["permissive", "purchase-history-strict", "istioinaction-strict", "mesh-strict"];
 
-/** An Automation API stack that records what the walk asks, and fails the `up`s `failWhen` picks. */
-function stubStack(failWhen: (config: Record<string, { value: string }>) => boolean) {
+/** An Automation API stack and a kubectl that record what the walk does; `upFails` decides each `up`. */
+function stubs(upFails: (stage: string, outOfBand: boolean) => string | undefined) {
   const calls: string[] = [];
-  let config: Record<string, { value: string }> = {};
+  let stage = "";
+  let outOfBand = false;
   const stack: WalkStack = {
     setAllConfig: async (c) => {
-      config = c;
+      stage = c["mtls-rollout:stage"].value;
+      expect(c).toMatchObject({ "mtls-rollout:installIstio": { value: "true" }, "mtls-rollout:kubeContext": { value: "kind-mtls-lab" } });
     },
     up: async ({ onOutput }) => {
-      const what = `up ${config["mtls-rollout:stage"].value}${config["mtls-rollout:rollout"] ? ` rollout=${config["mtls-rollout:rollout"].value}` : ""}`;
-      calls.push(what);
-      onOutput(`Updating (${what})\n`);
-      if (failWhen(config)) throw new Error("error: update failed");
+      calls.push(`up ${stage}${outOfBand ? " (out-of-band policy)" : ""}`);
+      onOutput(`Updating (${stage})\n`);
+      const failure = upFails(stage, outOfBand);
+      if (failure) throw new Error(failure);
       return { summary: { result: "succeeded" } };
     },
     destroy: async () => {
@@ -29,55 +33,68 @@ function stubStack(failWhen: (config: Record<string, { value: string }>) => bool
       return {};
     },
   };
-  return { stack, calls, config: () => config };
+  const kubectl = async (args: string[], stdin: string) => {
+    calls.push(`kubectl ${args[0]}`);
+    expect(stdin).toBe(OUT_OF_BAND_POLICY);
+    outOfBand = args[0] === "apply";
+  };
+  return { stack, calls, options: { stages: STAGES, kubeContext: "kind-mtls-lab", kubectl, log: () => {} } };
 }
 
-const options = (log: string[] = []) => ({
-  stages: ["permissive", "purchase-history-strict", "istioinaction-strict", "mesh-strict"],
-  kubeContext: "kind-mtls-lab",
-  wrongRollout: "e2e/wrong-expectations.yaml",
-  log: (line: string) => log.push(line),
-});
+// What the Automation API reports when the verification Command exits 1 (its output ends with the summary).
+const verificationFailure = (stage: string) =>
+  `code: 255\n stdout: ... error: exit status 1: running "node ...":\nFAIL: stage ${stage}: 8 edges, 7 hold, 1 contradict, 0 inconclusive (3 rounds, 9.1s)`;
 
 describe("the end-to-end walk", () => {
-  it("ups every lab stage with Istio installed, then fails on wrong expectations, then destroys", async () => {
-    const { stack, calls, config } = stubStack((c) => c["mtls-rollout:rollout"]?.value === "e2e/wrong-expectations.yaml");
-    await walkLab(stack, options());
+  it("ups every lab stage, then makes the cluster contradict the model and requires the rollback's verification to fail", async () => {
+    const { stack, calls, options } = stubs((stage, outOfBand) => (outOfBand ? verificationFailure(stage) : undefined));
+    await walkLab(stack, options);
     expect(calls).toEqual([
       "up permissive",
       "up purchase-history-strict",
       "up istioinaction-strict",
       "up mesh-strict",
-      "up mesh-strict rollout=e2e/wrong-expectations.yaml",
+      "kubectl apply",
+      "up istioinaction-strict (out-of-band policy)",
+      "kubectl delete",
       "destroy",
     ]);
-    expect(config()).toMatchObject({
-      "mtls-rollout:installIstio": { value: "true" },
-      "mtls-rollout:installPrometheus": { value: "true" },
-      "mtls-rollout:kubeContext": { value: "kind-mtls-lab" },
-    });
   });
 
-  it("fails when the update with wrong expectations succeeds, and still destroys", async () => {
-    const { stack, calls } = stubStack(() => false);
-    await expect(walkLab(stack, options())).rejects.toThrow("an up whose expectations the cluster contradicts succeeded");
-    expect(calls[calls.length - 1]).toBe("destroy");
+  it("fails when the contradicted update succeeds, and still cleans up", async () => {
+    const { stack, calls, options } = stubs(() => undefined);
+    await expect(walkLab(stack, options)).rejects.toThrow("an up whose expectations the cluster contradicts succeeded");
+    expect(calls.slice(-2)).toEqual(["kubectl delete", "destroy"]);
+  });
+
+  it("fails when the update fails for another reason than the verification's contradiction", async () => {
+    const { stack, options } = stubs((_, outOfBand) => (outOfBand ? "error: helm release istiod failed" : undefined));
+    await expect(walkLab(stack, options)).rejects.toThrow("the up failed, but not on its verification's contradiction");
   });
 
   it("stops at the first stage whose up fails, and still destroys", async () => {
-    const { stack, calls } = stubStack((c) => c["mtls-rollout:stage"].value === "istioinaction-strict");
-    await expect(walkLab(stack, options())).rejects.toThrow("update failed");
+    const { stack, calls, options } = stubs((stage) => (stage === "istioinaction-strict" ? "update failed" : undefined));
+    await expect(walkLab(stack, options)).rejects.toThrow("update failed");
     expect(calls).toEqual(["up permissive", "up purchase-history-strict", "up istioinaction-strict", "destroy"]);
   });
 
-  it("uses a rollout whose only difference from the lab is a wrong fact the verification must catch", () => {
-    const wrong = parseRolloutYaml(fs.readFileSync(path.join(ROOT, "e2e", "wrong-expectations.yaml"), "utf8"), "wrong");
-    const httpbin = wrong.workloads.find((w) => w.ref === "default/httpbin")!;
-    expect(httpbin.service!.ports[0].targetPort).toBe(9999);
-    // The model still expects httpbin to answer, which a go-httpbin listening on 8080 cannot.
-    expect(
-      buildPlan(wrong, "mesh-strict").expectations.find((e) => e.to === "default/httpbin" && e.from === "istioinaction/sleep")!.expect,
-    ).toBe("mtls");
+  it("uses an out-of-band policy that contradicts the model at the rollback stage, for the out-of-mesh sleep only", () => {
+    const lab = loadRollout();
+    const outOfBand = policyOf(YAML.parse(OUT_OF_BAND_POLICY), "out-of-band");
+    const model = buildPlan(lab, "istioinaction-strict");
+    const cluster = buildPlan(
+      {
+        ...lab,
+        stages: [
+          { ...lab.stages[2], peerAuthentications: [...policiesInForce(lab, "istioinaction-strict").map((p) => p.policy), outOfBand] },
+        ],
+      },
+      "istioinaction-strict",
+    );
+    const differ = model.expectations.flatMap((e, i) =>
+      e.expect === cluster.expectations[i].expect ? [] : [`${e.from} -> ${e.to}: ${e.expect} vs ${cluster.expectations[i].expect}`],
+    );
+    expect(differ).toEqual(["default/sleep -> default/httpbin: plaintext vs refused"]);
   });
 });
 

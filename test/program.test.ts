@@ -358,7 +358,7 @@ describe("the Pulumi program under mocks", () => {
       else expect(d.dependencies, d.name).toContain(istiod.urn);
     }
     const prometheus = named(resources, "kubernetes:yaml/v2:ConfigFile", "prometheus");
-    expect(prometheus.inputs.file).toBe("https://raw.githubusercontent.com/istio/istio/release-1.29/samples/addons/prometheus.yaml");
+    expect(prometheus.inputs.file).toBe("https://raw.githubusercontent.com/istio/istio/1.29.2/samples/addons/prometheus.yaml");
     expect(prometheus.dependencies).toContain(istiod.urn);
   });
 

@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 export const ISTIO_CHART_REPO = "https://istio-release.storage.googleapis.com/charts";
 /** The Prometheus the gate can read: Istio's own addon manifest of the same release. */
 export const prometheusAddonUrl = (version: string) =>
-  `https://raw.githubusercontent.com/istio/istio/release-${version.split(".").slice(0, 2).join(".")}/samples/addons/prometheus.yaml`;
+  `https://raw.githubusercontent.com/istio/istio/${version}/samples/addons/prometheus.yaml`;
 
 export interface IstioControlPlaneArgs {
   /** A chart version of base and istiod, pinned (`mtls-rollout:istioVersion`). */
