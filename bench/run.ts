@@ -86,6 +86,9 @@ async function mainBench() {
   const small = meshFile(100);
   const fig = (n: number) => n.toFixed(2);
   console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+  // What every run pays before it reads anything: a CLI process that only prints its help.
+  const startup = timeCli(["--help"]).seconds;
+  console.log(`start-up (CLI process printing its help): ${fig(startup)} s`);
   for (const [label, args] of [
     ["plan --json", (f: string) => ["plan", "--stage", "strict", "--rollout", f, "--json"]],
     ["check", (f: string) => ["check", "--rollout", f]],
@@ -93,7 +96,8 @@ async function mainBench() {
     const s = timeCli(args(small));
     const l = timeCli(args(large));
     console.log(
-      `${label}: 1,000 workloads ${fig(s.seconds)} s (peak ${s.peakMiB} MiB); 10,000 workloads ${fig(l.seconds)} s (peak ${l.peakMiB} MiB); ratio ${fig(l.seconds / s.seconds)}`,
+      `${label}: 1,000 workloads ${fig(s.seconds)} s (peak ${s.peakMiB} MiB); 10,000 workloads ${fig(l.seconds)} s (peak ${l.peakMiB} MiB); ` +
+        `ratio ${fig(l.seconds / s.seconds)}, ${fig((l.seconds - startup) / (s.seconds - startup))} without start-up`,
     );
   }
   const v = await verifierRounds();
