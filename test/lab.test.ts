@@ -1,3 +1,5 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { dormantPeerAuthenticationManifest } from "../src/manifests/kubernetes";
 import { buildPlan, policiesInForce } from "../src/model/plan";
@@ -139,5 +141,19 @@ describe("dormant policies", () => {
       expect(replanned.expectations, name).toEqual(p.expectations);
       expect(replanned.calls, name).toEqual(p.calls);
     }
+  });
+});
+
+describe("the README's expected verification per stage", () => {
+  it("is the model's expectation matrix of the lab", () => {
+    const plans = lab.stages.map((s) => plan(s.name));
+    const rows = plans[0].expectations.map((e, i) => [`${e.from} → ${e.host}:${e.port}`, ...plans.map((p) => p.expectations[i].expect)]);
+    const table = [
+      `| edge | ${lab.stages.map((s) => s.name).join(" | ")} |`,
+      `| --- | ${lab.stages.map(() => "---").join(" | ")} |`,
+      ...rows.map((r) => `| ${r.join(" | ")} |`),
+    ].join("\n");
+    const readme = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
+    expect(/<!-- expected-matrix:start -->\n([\s\S]*?)\n<!-- expected-matrix:end -->/.exec(readme)![1]).toBe(table);
   });
 });
