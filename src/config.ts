@@ -5,6 +5,21 @@ import { dns1123Label } from "./model/names";
 /** The Pulumi config namespace of every key this program reads (`mtls-rollout:stage`). */
 export const CONFIG_NAMESPACE = "mtls-rollout";
 
+/** Pulumi passes every config value as a string: "true" or "false" here. */
+const flag = (byDefault: "true" | "false") =>
+  z
+    .enum(["true", "false"], "must be true or false")
+    .default(byDefault)
+    .transform((v) => v === "true");
+
+/** A whole number of seconds, given as a string, within bounds. */
+const seconds = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, "must be a whole number of seconds")
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `must be from ${min} to ${max} seconds`);
+
 export const stackConfigSchema = z.strictObject({
   /** The rollout stage this stack declares. */
   stage: dns1123Label,
@@ -18,49 +33,27 @@ export const stackConfigSchema = z.strictObject({
     .regex(/^[^\s]+$/, "must not contain white space")
     .optional(),
   /** Declare the post-deploy verification Command (default true). */
-  verify: z
-    .enum(["true", "false"], "must be true or false")
-    .default("true")
-    .transform((v) => v === "true"),
+  verify: flag("true"),
   /** Install Istio from its Helm charts with the stack (default false: the cluster has Istio). */
-  installIstio: z
-    .enum(["true", "false"], "must be true or false")
-    .default("false")
-    .transform((v) => v === "true"),
+  installIstio: flag("false"),
   /** The pinned chart version of Istio's base and istiod charts. */
   istioVersion: z
     .string()
     .regex(/^\d+\.\d+\.\d+$/, "must be a release version such as 1.29.2")
     .default("1.29.2"),
   /** With installIstio, also Istio's Prometheus addon, for the pre-flight gate. */
-  installPrometheus: z
-    .enum(["true", "false"], "must be true or false")
-    .default("false")
-    .transform((v) => v === "true"),
+  installPrometheus: flag("false"),
   /** Run the pre-flight gate before a stage tightens workloads to STRICT (default true). */
-  preflight: z
-    .enum(["true", "false"], "must be true or false")
-    .default("true")
-    .transform((v) => v === "true"),
+  preflight: flag("true"),
   /** A Prometheus the gate reads Istio's metrics from, instead of the sidecars. */
   prometheusUrl: z
     .string()
     .regex(/^https?:\/\/[^\s"'$`\\]+$/, "must be an http(s) URL")
     .optional(),
   /** How long the gate watches for plaintext, in seconds; unset: 60 between sidecar reads, 3600 of Prometheus history. */
-  preflightWindow: z
-    .string()
-    .regex(/^\d+$/, "must be a whole number of seconds")
-    .transform(Number)
-    .refine((n) => n >= 1 && n <= 86400, "must be from 1 to 86400 seconds")
-    .optional(),
+  preflightWindow: seconds(1, 86400).optional(),
   /** The verifier's deadline in seconds (default 180). */
-  verifyTimeout: z
-    .string()
-    .regex(/^\d+$/, "must be a whole number of seconds")
-    .default("180")
-    .transform(Number)
-    .refine((n) => n >= 10 && n <= 3600, "must be from 10 to 3600 seconds"),
+  verifyTimeout: seconds(10, 3600).default(180),
 });
 
 export type StackConfig = z.infer<typeof stackConfigSchema>;

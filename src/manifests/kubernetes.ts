@@ -23,13 +23,6 @@ export const PROXY_STATS_MATCHER = 'proxyStatsMatcher:\n  inclusionPrefixes:\n  
 /** A Deployment's declared calls (`namespace/workload`, comma-separated), for the policy pack. */
 export const CALLS_ANNOTATION = "mtls-rollout.io/calls";
 
-export interface ObjectMeta {
-  name: string;
-  namespace?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
-
 export function namespaceManifest(ns: Namespace) {
   // Without the label a workload may still opt in with the pod label (Istio's object-selector webhook).
   const labels: Record<string, string> = ns.injection ? { "istio-injection": "enabled" } : {};
