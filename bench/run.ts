@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { buildPlan } from "../src/model/plan";
 import { parseRollout } from "../src/model/rollout";
-import { kubectlRunner } from "../src/verify/runner";
+import { kubectlRunner } from "../src/cluster/runner";
 import { verifyPlan } from "../src/verify/verifier";
 
 const ROOT = path.join(__dirname, "..");

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { classifyProbe, counterGrowth, countsFromSource, echoedXfcc, fakeServiceHops, xfccClientUri } from "../src/verify/evidence";
-import type { RunResult } from "../src/verify/runner";
+import type { RunResult } from "../src/cluster/runner";
 import { recorded, terminated } from "./support/recorded";
 
 const ok = (stdout: string): RunResult => ({ exitCode: 0, stdout, stderr: "", timedOut: false });
@@ -171,13 +171,15 @@ describe("fake-service's report of its upstream calls", () => {
 describe("destination-side Istio counters", () => {
   it("counts mutual_tls requests from one source workload and ignores source-reported series", () => {
     const text = recorded("prom-dest-mtls-src-unknown-istioinaction-15000.txt");
-    expect(countsFromSource(text, { namespace: "istio-system", name: "istio-ingressgateway" })).toEqual(new Map([["mutual_tls", 310]]));
-    expect(countsFromSource(text, { namespace: "istioinaction", name: "webapp" })).toEqual(new Map());
+    expect(countsFromSource(text, { namespace: "istio-system", name: "istio-ingressgateway" })).toEqual({
+      counts: new Map([["mutual_tls", 310]]),
+    });
+    expect(countsFromSource(text, { namespace: "istioinaction", name: "webapp" })).toEqual({ counts: new Map() });
   });
 
   it("counts plaintext (policy none) requests, whatever the label order", () => {
     const text = recorded("prom-dest-none-nginx-15000.txt");
-    expect(countsFromSource(text, { namespace: "unknown", name: "unknown" })).toEqual(new Map([["none", 9]]));
+    expect(countsFromSource(text, { namespace: "unknown", name: "unknown" })).toEqual({ counts: new Map([["none", 9]]) });
   });
 
   it("counts the TCP twin istio_tcp_connections_opened_total, in a real scrape full of other series", () => {
@@ -191,7 +193,8 @@ describe("destination-side Istio counters", () => {
     );
     expect(sources.size).toBeGreaterThan(0);
     const [ns, name] = [...sources][0].split("/");
-    expect(countsFromSource(text, { namespace: ns, name }).get("mutual_tls")).toBeGreaterThan(0);
+    const read = countsFromSource(text, { namespace: ns, name });
+    expect("counts" in read && read.counts.get("mutual_tls")).toBeGreaterThan(0);
   });
 
   it("sees growth between two reads, and treats a counter that went down as reset", () => {

@@ -7,7 +7,7 @@ import { LIVE_POLICIES_ARGS, runPreflight } from "../src/preflight/run";
 import { buildPlan } from "../src/model/plan";
 import { answerKubectl, clusterState, ClusterState } from "./support/fakeCluster";
 import { loadRollout } from "../src/rollout/load";
-import type { KubectlRunner, RunResult } from "../src/verify/runner";
+import type { KubectlRunner, RunResult } from "../src/cluster/runner";
 import { recorded } from "./support/recorded";
 
 const lab = loadRollout();
@@ -274,7 +274,9 @@ describe("the gate against the cluster's live policies", () => {
     const r = await runPreflight(lab, "purchase-history-strict", "live", { runner: hang }, { ...options, callTimeoutMs: 200 });
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(r.outcome).toBe("inconclusive");
-    expect(r.targets[0].evidence).toBe("the cluster's PeerAuthentications could not be read: kubectl did not return within 200ms");
+    expect(r.targets[0].evidence).toBe(
+      "the cluster's PeerAuthentications could not be read: kubectl get peerauthentications.security.istio.io --all-namespaces -o json: kubectl did not return within 200ms",
+    );
   });
 
   it("stops with no evidence when the cluster's policies cannot be read", async () => {
@@ -286,7 +288,9 @@ describe("the gate against the cluster's live policies", () => {
     });
     const r = await runPreflight(lab, "purchase-history-strict", "live", { runner }, options);
     expect(r.outcome).toBe("inconclusive");
-    expect(r.targets[0].evidence).toMatch(/^the cluster's PeerAuthentications could not be read: kubectl failed \(exit 1\)/);
+    expect(r.targets[0].evidence).toMatch(
+      /^the cluster's PeerAuthentications could not be read: kubectl get .*: kubectl failed \(exit 1\)/,
+    );
   });
 });
 

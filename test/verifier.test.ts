@@ -3,7 +3,7 @@ import { buildPlan } from "../src/model/plan";
 import { loadRollout } from "../src/rollout/load";
 import { probeArgs, statsArgs } from "../src/verify/observe";
 import { exitCodeOf, renderVerificationText, summaryLine, verificationJson } from "../src/verify/report";
-import type { KubectlRunner } from "../src/verify/runner";
+import type { KubectlRunner } from "../src/cluster/runner";
 import { verifyPlan, VerifyOptions } from "../src/verify/verifier";
 import { answerKubectl, ClusterState, clusterState, Counters } from "./support/fakeCluster";
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { buildPlan } from "../src/model/plan";
 import { CLI_ENTRY, VERIFY_COMMAND } from "../src/components/verification";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../src/rollout/load";
-import { kubectlRunner } from "../src/verify/runner";
+import { kubectlRunner } from "../src/cluster/runner";
 import { clusterState } from "./support/fakeCluster";
 import { runCli, tempFile } from "./support/files";
 

@@ -4,7 +4,7 @@ import { buildPlan } from "../model/plan";
 import { checkRollout, isBlocking } from "../model/rules";
 import { loadRollout } from "../rollout/load";
 import { exitCodeOf, renderVerificationText, verificationJson } from "../verify/report";
-import { kubectlRunner } from "../verify/runner";
+import { kubectlRunner } from "../cluster/runner";
 import { verifyPlan } from "../verify/verifier";
 import { buildStageReport } from "../model/report";
 import type { Rollout } from "../model/rollout";

@@ -8,7 +8,8 @@ import { ALLOW_DISABLE_ANNOTATION, DORMANT_SELECTOR, IN_FORCE_ANNOTATION } from 
 
 /** A PeerAuthentication object's fields; `origin` names where it came from in messages. */
 export function policyOf(object: { metadata?: any; spec?: any }, origin: string): PeerAuthentication {
-  const { metadata = {}, spec = {} } = object;
+  const metadata = object.metadata ?? {};
+  const spec = object.spec ?? {};
   const matchLabels: Record<string, string> | undefined = spec.selector?.matchLabels;
   const ports = Object.entries((spec.portLevelMtls ?? {}) as Record<string, { mode?: MtlsMode }>);
   return {

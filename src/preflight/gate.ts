@@ -4,10 +4,11 @@
  * the window. The verdict is the model's (src/model/preflight.ts).
  */
 import type { PlaintextCaller, Target, TargetEvidence } from "../model/preflight";
-import { kubectlFailure } from "../verify/evidence";
+import { kubectlFailure } from "../cluster/failure";
 import { statsArgs } from "../verify/observe";
-import { parseSamples } from "../verify/prometheus";
-import type { KubectlRunner } from "../verify/runner";
+import { queryVector } from "../cluster/prometheus";
+import { parseSamples } from "../cluster/promText";
+import type { KubectlRunner } from "../cluster/runner";
 
 const PLAINTEXT_METRICS = new Set(["istio_requests_total", "istio_tcp_connections_opened_total"]);
 const REQUESTS = "istio_requests_total";
@@ -37,34 +38,6 @@ function addCaller(callers: Map<string, PlaintextCaller>, source: string, metric
 // ---------------------------------------------------------------------------------------------------
 // Prometheus
 
-interface PromVector {
-  status: string;
-  error?: string;
-  errorType?: string;
-  data?: { resultType?: string; result?: { metric: Record<string, string>; value: [number, string] }[] };
-}
-
-async function query(prometheusUrl: string, promql: string, timeoutMs: number, fetchImpl: typeof fetch) {
-  const url = new URL("api/v1/query", prometheusUrl.endsWith("/") ? prometheusUrl : `${prometheusUrl}/`);
-  url.searchParams.set("query", promql);
-  let body: PromVector;
-  try {
-    const res = await fetchImpl(url, { signal: AbortSignal.timeout(timeoutMs) });
-    const text = await res.text();
-    try {
-      body = JSON.parse(text);
-    } catch {
-      return { error: `Prometheus answered HTTP ${res.status} without JSON: ${text.slice(0, 80)}` };
-    }
-  } catch (err) {
-    return { error: `Prometheus unreachable: ${(err as Error).message}` };
-  }
-  if (body.status !== "success" || body.data?.resultType !== "vector" || !Array.isArray(body.data.result)) {
-    return { error: `Prometheus error${body.errorType ? ` (${body.errorType})` : ""}: ${body.error ?? "unexpected answer"}` };
-  }
-  return { result: body.data.result };
-}
-
 /** PromQL label matchers for a target: names are DNS-1123 labels (validated), so they need no escaping. */
 const destination = (t: Target) =>
   `reporter="destination",destination_workload="${t.name}",destination_workload_namespace="${t.namespace}"`;
@@ -77,20 +50,19 @@ export async function prometheusEvidence(
 ): Promise<TargetEvidence> {
   const window = `${options.windowSeconds}s`;
   const callers = new Map<string, PlaintextCaller>();
+  const ask = (promql: string) => queryVector(prometheusUrl, promql, { timeoutMs: options.callTimeoutMs, fetch: fetchImpl });
   let series = 0;
   for (const metric of PLAINTEXT_METRICS) {
-    const plaintext = await query(
-      prometheusUrl,
+    const plaintext = await ask(
       `sum by (source_workload, source_workload_namespace) (increase(${metric}{${destination(target)},connection_security_policy!="mutual_tls"}[${window}]))`,
-      options.callTimeoutMs,
-      fetchImpl,
     );
-    if ("error" in plaintext) return { error: plaintext.error! };
-    for (const s of plaintext.result!) addCaller(callers, sourceOf(s.metric), metric, Math.round(Number(s.value[1])));
+    if ("error" in plaintext) return plaintext;
+    // increase() extrapolates: a single request in the window may read as 0.3. Anything above zero was seen.
+    for (const s of plaintext.samples) if (s.value > 0) addCaller(callers, sourceOf(s.labels), metric, Math.ceil(s.value));
     // An empty answer proves nothing unless Prometheus knows the workload at all.
-    const present = await query(prometheusUrl, `count(${metric}{${destination(target)}})`, options.callTimeoutMs, fetchImpl);
-    if ("error" in present) return { error: present.error! };
-    series += present.result!.reduce((n, s) => n + Number(s.value[1]), 0);
+    const present = await ask(`count(${metric}{${destination(target)}})`);
+    if ("error" in present) return present;
+    series += present.samples.reduce((n, s) => n + s.value, 0);
   }
   if (series === 0)
     return { error: `Prometheus has no Istio series for ${target.workload}: is its sidecar scraped, and has it had traffic?` };
@@ -115,19 +87,27 @@ async function readSidecar(runner: KubectlRunner, target: Target, timeoutMs: num
   const metrics = await runner(statsArgs(target), timeoutMs);
   if (metrics.exitCode !== 0) return { error: `sidecar of ${target.workload} unreachable: ${kubectlFailure(metrics, timeoutMs)}` };
   if (metrics.truncated) return { error: `the metrics of ${target.workload}'s sidecar exceed what the gate reads` };
+  const parsed = parseSamples(metrics.stdout, PLAINTEXT_METRICS);
+  if (parsed.malformed.length > 0) {
+    return { error: `the sidecar of ${target.workload} reported an unreadable Istio sample: ${parsed.malformed[0]}` };
+  }
   const samples = new Map<string, { metric: string; source: string; value: number }>();
-  for (const s of parseSamples(metrics.stdout, PLAINTEXT_METRICS)) {
+  for (const s of parsed.samples) {
     if (s.labels.reporter !== "destination" || s.labels.connection_security_policy === "mutual_tls") continue;
     // Keyed by the whole label set, so a series that restarts is seen as a reset, not as negative traffic.
     samples.set(`${s.metric}${JSON.stringify(s.labels)}`, { metric: s.metric, source: sourceOf(s.labels), value: s.value });
   }
   const stats = await runner(envoyStatsArgs(target), timeoutMs);
-  const tls = stats.exitCode === 0 ? /^tls_inspector\.tls_not_found: (\d+)$/m.exec(stats.stdout) : null;
+  const tlsLine = stats.exitCode === 0 ? /^tls_inspector\.tls_not_found:(.*)$/m.exec(stats.stdout) : null;
+  const tlsNotFound = tlsLine ? /^ (\d{1,15})$/.exec(tlsLine[1])?.[1] : undefined;
+  if (tlsLine && tlsNotFound === undefined) {
+    return { error: `the sidecar of ${target.workload} reported an unreadable tls_inspector.tls_not_found:${tlsLine[1].slice(0, 40)}` };
+  }
   // Silence is no evidence: an answer without Istio's series or the inspector's counter proves nothing.
-  if (!ISTIO_SERIES.test(metrics.stdout) && !tls) {
+  if (!ISTIO_SERIES.test(metrics.stdout) && tlsNotFound === undefined) {
     return { error: `the sidecar of ${target.workload} reported neither Istio's request metrics nor tls_inspector counters` };
   }
-  return { samples, ...(tls ? { tlsNotFound: Number(tls[1]) } : {}) };
+  return { samples, ...(tlsNotFound !== undefined ? { tlsNotFound: Number(tlsNotFound) } : {}) };
 }
 
 export async function sidecarEvidence(runner: KubectlRunner, target: Target, options: GateOptions): Promise<TargetEvidence> {

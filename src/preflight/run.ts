@@ -1,8 +1,9 @@
 import { isDormant, policyOf } from "../manifests/parse";
 import { Before, GateResult, judgeTargets, Target, TargetEvidence, tightenedTargets } from "../model/preflight";
 import type { PeerAuthentication, Rollout } from "../model/rollout";
-import { kubectlFailure } from "../verify/evidence";
-import { boundedRunner, KubectlRunner } from "../verify/runner";
+import { getList } from "../cluster/kubectlGet";
+import { peerAuthenticationObjectSchema } from "../cluster/objects";
+import { boundedRunner, KubectlRunner } from "../cluster/runner";
 import { GateOptions, prometheusEvidence, sidecarEvidence } from "./gate";
 
 export interface PreflightSources {
@@ -18,16 +19,10 @@ export const LIVE_POLICIES_ARGS = ["get", "peerauthentications.security.istio.io
 
 /** The PeerAuthentications the cluster enforces now (dormant ones left out, as they change nothing). */
 export async function livePolicies(runner: KubectlRunner, timeoutMs: number): Promise<PeerAuthentication[] | { error: string }> {
-  const result = await runner(LIVE_POLICIES_ARGS, timeoutMs);
-  if (result.exitCode !== 0) return { error: `the cluster's PeerAuthentications could not be read: ${kubectlFailure(result, timeoutMs)}` };
-  let list: { items?: { metadata?: { namespace?: string; name?: string } }[] };
-  try {
-    list = JSON.parse(result.stdout);
-  } catch {
-    return { error: "the cluster's PeerAuthentications could not be read: kubectl printed no JSON" };
-  }
-  return (list.items ?? []).flatMap((item) => {
-    const pa = policyOf(item, `live ${item.metadata?.namespace}/${item.metadata?.name}`);
+  const read = await getList(runner, LIVE_POLICIES_ARGS, peerAuthenticationObjectSchema, timeoutMs);
+  if ("error" in read) return { error: `the cluster's PeerAuthentications could not be read: ${read.error}` };
+  return read.items.flatMap((item) => {
+    const pa = policyOf(item, `live ${item.metadata.namespace}/${item.metadata.name}`);
     return isDormant(item, pa) ? [] : [pa];
   });
 }

@@ -2,8 +2,9 @@
  * Reading what a probe returned: curl's and kubectl's exit codes, httpbin's echoed headers,
  * fake-service's upstream calls and Istio's destination-side request counters. Pure functions.
  */
-import { parseSamples } from "./prometheus";
-import type { RunResult } from "./runner";
+import { parseSamples } from "../cluster/promText";
+import { kubectlFailure } from "../cluster/failure";
+import type { RunResult } from "../cluster/runner";
 
 export type ProbeResult =
   { kind: "http"; status: number; body: string } | { kind: "refused"; evidence: string } | { kind: "inconclusive"; reason: string };
@@ -15,20 +16,6 @@ const ENVOY_LOCAL_REPLY = /^(upstream connect error or disconnect\/reset before 
 
 function firstLine(text: string): string {
   return text.trim().split("\n")[0]?.trim() ?? "";
-}
-
-/** Why kubectl itself failed, in the words a user can act on. */
-export function kubectlFailure(result: RunResult, timeoutMs: number): string {
-  if (result.spawnError) return `kubectl could not be started (${result.spawnError})`;
-  if (result.timedOut)
-    return `kubectl did not return within ${timeoutMs >= 10_000 ? `${Math.round(timeoutMs / 1000)}s` : `${timeoutMs}ms`}`;
-  const err = firstLine(result.stderr);
-  if (/NotFound/.test(err) || /not found/.test(err)) {
-    if (/container/i.test(err)) return `container missing: ${err}`;
-    return `pod or deployment missing: ${err}`;
-  }
-  if (/not valid for pod|is not valid for/.test(err)) return `container missing: ${err}`;
-  return `kubectl failed (exit ${result.exitCode ?? "none"})${err ? `: ${err}` : ""}`;
 }
 
 /** curl exit codes the verifier understands (curl's man page, EXIT CODES). */
@@ -152,16 +139,22 @@ export const REQUEST_METRICS = new Set(["istio_requests_total", "istio_tcp_conne
 /**
  * Destination-reported requests (and TCP connections) from one source workload, per
  * `connection_security_policy` (`mutual_tls` or `none`, as the server sidecar records them).
+ * An unreadable sample of those metrics leaves the counts unknown: the error names it.
  */
-export function countsFromSource(prometheusText: string, source: { namespace: string; name: string }): Map<string, number> {
+export function countsFromSource(
+  prometheusText: string,
+  source: { namespace: string; name: string },
+): { counts: Map<string, number> } | { error: string } {
+  const parsed = parseSamples(prometheusText, REQUEST_METRICS);
+  if (parsed.malformed.length > 0) return { error: `unreadable Istio sample: ${parsed.malformed[0]}` };
   const counts = new Map<string, number>();
-  for (const s of parseSamples(prometheusText, REQUEST_METRICS)) {
+  for (const s of parsed.samples) {
     const l = s.labels;
     if (l.reporter !== "destination" || l.source_workload !== source.name || l.source_workload_namespace !== source.namespace) continue;
     const policy = l.connection_security_policy ?? "unknown";
     counts.set(policy, (counts.get(policy) ?? 0) + s.value);
   }
-  return counts;
+  return { counts };
 }
 
 /** What grew between two reads; a counter that went down was reset (sidecar restart), so all of it is new. */

@@ -1,16 +1,8 @@
 import type { Edge, Outcome } from "../model/expectations";
 import type { Workload } from "../model/rollout";
-import {
-  ChainHop,
-  classifyProbe,
-  counterGrowth,
-  countsFromSource,
-  echoedXfcc,
-  fakeServiceHops,
-  kubectlFailure,
-  xfccClientUri,
-} from "./evidence";
-import type { KubectlRunner, RunResult } from "./runner";
+import { ChainHop, classifyProbe, counterGrowth, countsFromSource, echoedXfcc, fakeServiceHops, xfccClientUri } from "./evidence";
+import { kubectlFailure } from "../cluster/failure";
+import type { KubectlRunner, RunResult } from "../cluster/runner";
 
 export type Observed = Outcome | "inconclusive";
 
@@ -88,14 +80,17 @@ export function statsArgs(server: Pick<Workload, "namespace" | "name">): string[
   ];
 }
 
-async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: ProbeTiming) {
+type CountsRead = { counts: Map<string, number>; error?: undefined } | { counts?: undefined; error: string };
+
+async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: ProbeTiming): Promise<CountsRead> {
   const timeout = timeLeft(timing);
   if (timeout === 0) return { error: DEADLINE_PASSED };
   const result = await runner(statsArgs(target.server), timeout);
   if (cutByDeadline(result, timeout, timing)) return { error: DEADLINE_PASSED };
   if (result.exitCode !== 0) return { error: `metrics of ${target.server.ref} unreadable: ${kubectlFailure(result, timeout)}` };
   if (result.truncated) return { error: `metrics of ${target.server.ref} exceed what the verifier reads` };
-  return { counts: countsFromSource(result.stdout, target.client) };
+  const read = countsFromSource(result.stdout, target.client);
+  return "error" in read ? { error: `metrics of ${target.server.ref} unusable: ${read.error}` } : { counts: read.counts };
 }
 
 /**

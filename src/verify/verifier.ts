@@ -3,7 +3,7 @@ import type { Plan } from "../model/plan";
 import type { Rollout, Workload } from "../model/rollout";
 import type { ChainHop } from "./evidence";
 import { Observation, Observed, observeEdge, ProbeTarget, ProbeTiming } from "./observe";
-import { boundedRunner, KubectlRunner } from "./runner";
+import { boundedRunner, KubectlRunner } from "../cluster/runner";
 
 export type EdgeVerdict = "holds" | "contradicts" | "inconclusive";
 

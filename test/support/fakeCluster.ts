@@ -7,7 +7,7 @@ import { dormantPeerAuthenticationManifest, peerAuthenticationManifest } from ".
 import type { Outcome } from "../../src/model/expectations";
 import type { Plan } from "../../src/model/plan";
 import type { Rollout } from "../../src/model/rollout";
-import type { RunResult } from "../../src/verify/runner";
+import type { RunResult } from "../../src/cluster/runner";
 import { recorded, terminated } from "./recorded";
 
 export type ClusterOutcome = Outcome | "dns-failure" | "timeout" | "connection-refused";

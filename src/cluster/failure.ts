@@ -1,0 +1,19 @@
+import type { RunResult } from "./runner";
+
+function firstLine(text: string): string {
+  return text.trim().split("\n")[0]?.trim() ?? "";
+}
+
+/** Why kubectl itself failed, in the words a user can act on. */
+export function kubectlFailure(result: RunResult, timeoutMs: number): string {
+  if (result.spawnError) return `kubectl could not be started (${result.spawnError})`;
+  if (result.timedOut)
+    return `kubectl did not return within ${timeoutMs >= 10_000 ? `${Math.round(timeoutMs / 1000)}s` : `${timeoutMs}ms`}`;
+  const err = firstLine(result.stderr);
+  if (/NotFound/.test(err) || /not found/.test(err)) {
+    if (/container/i.test(err)) return `container missing: ${err}`;
+    return `pod or deployment missing: ${err}`;
+  }
+  if (/not valid for pod|is not valid for/.test(err)) return `container missing: ${err}`;
+  return `kubectl failed (exit ${result.exitCode ?? "none"})${err ? `: ${err}` : ""}`;
+}
