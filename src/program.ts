@@ -77,6 +77,11 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
   for (const warning of plan.warnings) pulumi.log.warn(`${warning.path}: ${warning.message}`);
 
   const provider = new k8s.Provider("kubernetes", { context: config.kubeContext });
+  // Only policies the rollout marks as existing go through a provider that upserts: anything else that
+  // exists already fails with AlreadyExists instead of being taken over (and deleted on destroy) unawares.
+  const adoptionProvider = plan.peerAuthentications.some((pa) => pa.existing)
+    ? new k8s.Provider("kubernetes-adopt", { context: config.kubeContext, upsertExistingObjects: true })
+    : undefined;
   // Any stage with a STRICT port may tighten the cluster, whatever stage it is at now (a skipped stage,
   // a rollback): the gate compares with the cluster's live policies when it runs.
   const targets = tightenedTargets(rollout, plan.stage, null);
@@ -93,6 +98,7 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
     rollout,
     plan,
     provider,
+    adoptionProvider,
     istio,
     ...(config.preflight && targets.length > 0
       ? {

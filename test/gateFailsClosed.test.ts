@@ -199,7 +199,14 @@ describe("the gate on malformed kubectl answers under --previous live", () => {
 });
 
 describe("the gate on malformed sidecar counters", () => {
-  const target = { workload: "default/my-nginx", namespace: "default", name: "my-nginx", ports: [80], keepsPlaintextPorts: [] };
+  const target = {
+    workload: "default/my-nginx",
+    namespace: "default",
+    name: "my-nginx",
+    kind: "Deployment" as const,
+    ports: [80],
+    keepsPlaintextPorts: [],
+  };
   const options = { windowSeconds: 1, callTimeoutMs: 1_000, sleep: async () => {} };
   const NONE_SERIES = recorded("prom-dest-none-nginx-15000.txt");
   const reads =

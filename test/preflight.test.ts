@@ -11,7 +11,14 @@ import type { KubectlRunner, RunResult } from "../src/cluster/runner";
 import { recorded } from "./support/recorded";
 
 const lab = loadRollout();
-const target = { workload: "default/my-nginx", namespace: "default", name: "my-nginx", ports: [80], keepsPlaintextPorts: [] };
+const target = {
+  workload: "default/my-nginx",
+  namespace: "default",
+  name: "my-nginx",
+  kind: "Deployment" as const,
+  ports: [80],
+  keepsPlaintextPorts: [],
+};
 const options = { windowSeconds: 60, callTimeoutMs: 1_000, sleep: async () => {} };
 const ok = (stdout: string): RunResult => ({ exitCode: 0, stdout, stderr: "", timedOut: false });
 

@@ -11,34 +11,12 @@ import { defineRolloutStack } from "../src/program";
 import { loadRollout } from "../src/rollout/load";
 import { crdValidator } from "./support/crdValidator";
 import { tempFile } from "./support/files";
-import { installRecordingMocks, promiseOf, RegisteredResource, settleRegistrations } from "./support/pulumiMocks";
+import { installRecordingMocks, settleRegistrations } from "./support/pulumiMocks";
+import { named, ofType, runStack } from "./support/stack";
 
 const validateAgainstCrd = crdValidator(path.join(__dirname, "fixtures", "peerauthentication-crd.yaml"), "v1");
 const PA_TYPE = "kubernetes:security.istio.io/v1:PeerAuthentication";
 const LAB_STAGES = ["permissive", "purchase-history-strict", "istioinaction-strict", "mesh-strict"];
-
-async function runStack(config: Record<string, string>) {
-  const resources = await installRecordingMocks(config);
-  const stack = defineRolloutStack();
-  const children = [
-    ...stack.resources.namespaces.values(),
-    ...stack.resources.serviceAccounts.values(),
-    ...[...stack.resources.workloads.values()].flatMap((w) => [w, w.deployment, ...(w.service ? [w.service] : [])]),
-    stack.resources.policies,
-    ...stack.resources.policies.peerAuthentications,
-    ...(stack.verification ? [stack.verification, stack.verification.command] : []),
-  ];
-  await promiseOf(pulumi.all(children.map((r) => r.urn)));
-  await settleRegistrations();
-  return { stack, resources };
-}
-
-const ofType = (resources: RegisteredResource[], type: string) => resources.filter((r) => r.type === type);
-const named = (resources: RegisteredResource[], type: string, name: string) => {
-  const found = resources.find((r) => r.type === type && r.name === name);
-  if (!found) throw new Error(`no ${type} named ${name}; have ${resources.map((r) => `${r.type} ${r.name}`).join(", ")}`);
-  return found;
-};
 
 describe("the Pulumi program under mocks", () => {
   it("declares the istioinaction namespace with injection and leaves the existing default namespace alone", async () => {

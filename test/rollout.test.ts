@@ -71,7 +71,11 @@ describe("reading a rollout", () => {
       'stages[0].peerAuthentications[0].mode: must be one of UNSET, DISABLE, PERMISSIVE, STRICT (got "STRCT")',
     ],
     ["a wrong type", (d) => (d.namespaces[0].injection = "yes"), 'namespaces[0].injection: must be a boolean (got "yes")'],
-    ["a missing image", (d) => delete d.workloads[0].image, "workloads[0].image: is required"],
+    [
+      "a missing image",
+      (d) => delete d.workloads[0].image,
+      "workloads[0].image: is required: the stack deploys this workload (set deploy: false for one that runs already)",
+    ],
     [
       "port 0",
       (d) => (d.workloads[0].service.ports[0].port = 0),

@@ -87,7 +87,7 @@ describe("the verifier against a cluster that matches the stage", () => {
       "exec",
       "-n",
       "default",
-      "deploy/sleep",
+      "deployment/sleep",
       "-c",
       "sleep",
       "--",

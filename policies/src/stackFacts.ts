@@ -97,18 +97,22 @@ export function stackFacts(resources: readonly StackResource[]): StackFacts {
         return targetPort === undefined ? [] : [{ name: p.name, port: p.port, targetPort, protocol: "TCP" as const }];
       });
       // A workload behind several Services: all their ports are its ports; the first Service names it.
-      target.service = target.service ? { ...target.service, ports: [...target.service.ports, ...ports] } : { name: metadata.name, ports };
+      target.service = target.service
+        ? { ...target.service, ports: [...target.service.ports, ...ports] }
+        : { name: metadata.name, selector, ports };
       // A container need not declare the ports it listens on; a Service's target port is one.
       target.containerPorts = [...new Set([...target.containerPorts, ...ports.map((p) => p.targetPort)])];
     }
   }
 
+  // Workloads that run without the stack: the stage component carries them, as it has no Deployment of theirs.
+  const existing: MeshWorkload[] = Array.isArray(stage.existingWorkloads) ? stage.existingWorkloads : [];
   return {
     facts: {
       stage: stage.stage ?? "(this stack)",
       meshRootNamespace: stage.meshRootNamespace ?? "istio-system",
       policies,
-      workloads,
+      workloads: [...workloads, ...existing],
       acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls ?? [],
     },
     urnOf: (rule, resource) =>

@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { namespaceManifest, serviceAccountManifest } from "../manifests/kubernetes";
 import type { Plan, PlannedPolicy } from "../model/plan";
-import type { Rollout } from "../model/rollout";
+import { meshWorkloadOf, Rollout } from "../model/rollout";
 import { selects } from "../model/semantics";
 import type { IstioControlPlane } from "./istio";
 import { PreflightGate, PreflightGateArgs } from "./preflight";
@@ -14,13 +14,21 @@ export interface RolloutStageArgs {
   /** The plan of the chosen stage: what the model says this stage means. */
   plan: Plan;
   provider: k8s.Provider;
+  /**
+   * The provider of the policies that exist on the cluster before the rollout (`existing: true`): it
+   * upserts, so the first `up` adopts them instead of failing with AlreadyExists.
+   */
+  adoptionProvider?: k8s.Provider;
   /** The pre-flight gate to run between the workloads and the policies, when the stage tightens any. */
   preflight?: Omit<PreflightGateArgs, "after">;
   /** Istio, when the stack installs it: its CRDs before any policy, its injection webhook before any sidecar. */
   istio?: IstioControlPlane;
 }
 
-/** Everything one stage of a rollout declares: namespaces, workloads and the stage's PeerAuthentications. */
+/**
+ * Everything one stage of a rollout declares: the namespaces it creates, the workloads it deploys (the
+ * lab's apps and the probe kit; never a `deploy: false` workload), and the stage's PeerAuthentications.
+ */
 export class RolloutStage extends pulumi.ComponentResource {
   readonly namespaces: Map<string, k8s.core.v1.Namespace>;
   /** One per namespace/name, shared by the workloads that run as it. */
@@ -42,8 +50,9 @@ export class RolloutStage extends pulumi.ComponentResource {
     // Children reference the Namespace's output, so Pulumi creates the namespace first and deletes it last.
     const namespaceOf = (namespace: string): pulumi.Input<string> => this.namespaces.get(namespace)?.metadata.name ?? namespace;
 
+    const deployed = rollout.workloads.filter((w) => w.deploy);
     this.serviceAccounts = new Map();
-    for (const w of rollout.workloads) {
+    for (const w of deployed) {
       const key = `${w.namespace}/${w.serviceAccount}`;
       // Every namespace has its own `default` account, owned by Kubernetes: never manage (or destroy) it.
       if (w.serviceAccount === "default" || this.serviceAccounts.has(key)) continue;
@@ -59,7 +68,7 @@ export class RolloutStage extends pulumi.ComponentResource {
     }
 
     this.workloads = new Map(
-      rollout.workloads.map((w) => [
+      deployed.map((w) => [
         w.ref,
         new SampleWorkload(
           w.ref,
@@ -77,7 +86,7 @@ export class RolloutStage extends pulumi.ComponentResource {
     );
 
     const dependenciesOf = (policy: PlannedPolicy): pulumi.Resource[] =>
-      rollout.workloads
+      deployed
         .filter((w) => {
           if (policy.scope === "mesh") return true;
           if (w.namespace !== policy.namespace) return false;
@@ -96,6 +105,7 @@ export class RolloutStage extends pulumi.ComponentResource {
           stage: plan.stage,
           meshRootNamespace: rollout.meshRootNamespace,
           acknowledgeBrokenCalls: plan.acknowledgeBrokenCalls,
+          existingWorkloads: rollout.workloads.filter((w) => !w.deploy).map(meshWorkloadOf),
         },
         policies: plan.peerAuthentications,
         dormant: plan.dormant,
@@ -104,6 +114,7 @@ export class RolloutStage extends pulumi.ComponentResource {
         namespaceOf,
         dependenciesOf,
         provider,
+        adoptionProvider: args.adoptionProvider,
       },
       { parent: this },
     );

@@ -6,9 +6,12 @@ import {
   peerAuthenticationManifest,
   PREFLIGHT_ANNOTATION,
 } from "../manifests/kubernetes";
+
+/** pulumi-kubernetes: take over fields another field manager owns, instead of failing on the conflict. */
+const PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce";
 import type { PreflightGate } from "./preflight";
 import type { PlannedPolicy } from "../model/plan";
-import type { BrokenCallAcknowledgement } from "../model/rollout";
+import type { BrokenCallAcknowledgement, MeshWorkload } from "../model/rollout";
 import type { DormantPolicy } from "../model/stages";
 
 /** What the policy pack needs to know of the stage beyond its resources; the component's inputs and outputs. */
@@ -16,6 +19,8 @@ export interface StageSettings {
   stage: string;
   meshRootNamespace: string;
   acknowledgeBrokenCalls: BrokenCallAcknowledgement[];
+  /** The workloads that run without the stack (`deploy: false`): the pack sees no Deployment of theirs. */
+  existingWorkloads: MeshWorkload[];
 }
 
 export interface StagePoliciesArgs {
@@ -32,6 +37,8 @@ export interface StagePoliciesArgs {
   /** The resources a policy must wait for: the workloads whose mode it sets. */
   dependenciesOf: (policy: PlannedPolicy) => pulumi.Resource[];
   provider: k8s.Provider;
+  /** Upserts: the provider of adopted policies (`existing: true`), required when there are any. */
+  adoptionProvider?: k8s.Provider;
 }
 
 /** The PeerAuthentications in force at one stage, as `security.istio.io/v1` custom resources. */
@@ -43,23 +50,32 @@ export class StagePolicies extends pulumi.ComponentResource {
     // Named namespace/name, like Kubernetes objects, so a stage change updates the same resource.
     // With a pre-flight gate, every policy carries the gate's output: none changes before the gate passes.
     const gate = args.gate;
-    const declare = (manifest: PeerAuthenticationManifest, dependsOn: pulumi.Resource[]) =>
-      new k8s.apiextensions.CustomResource(
+    const declare = (manifest: PeerAuthenticationManifest, dependsOn: pulumi.Resource[], adopted = false) => {
+      // An adopted policy was someone else's: the stack takes over its fields (patchForce, as the
+      // rollout file says it may) and leaves it on the cluster when the stack lets go of it.
+      const annotations = adopted ? { ...manifest.metadata.annotations, [PATCH_FORCE_ANNOTATION]: "true" } : manifest.metadata.annotations;
+      if (adopted && !args.adoptionProvider)
+        throw new Error(`adopted policy ${manifest.metadata.namespace}/${manifest.metadata.name} without an adoption provider`);
+      return new k8s.apiextensions.CustomResource(
         `${manifest.metadata.namespace}/${manifest.metadata.name}`,
         {
           ...manifest,
           metadata: {
             ...manifest.metadata,
             namespace: args.namespaceOf(manifest.metadata.namespace),
-            annotations: gate
-              ? gate.passed.apply((passed) => ({ ...manifest.metadata.annotations, [PREFLIGHT_ANNOTATION]: passed }))
-              : manifest.metadata.annotations,
+            annotations: gate ? gate.passed.apply((passed) => ({ ...annotations, [PREFLIGHT_ANNOTATION]: passed })) : annotations,
           },
         },
-        { parent: this, provider: args.provider, dependsOn: [...dependsOn, ...args.after, ...(gate ? [gate.command] : [])] },
+        {
+          parent: this,
+          provider: adopted ? args.adoptionProvider : args.provider,
+          dependsOn: [...dependsOn, ...args.after, ...(gate ? [gate.command] : [])],
+          ...(adopted ? { retainOnDelete: true } : {}),
+        },
       );
+    };
     this.peerAuthentications = [
-      ...args.policies.map((policy) => declare(peerAuthenticationManifest(policy), args.dependenciesOf(policy))),
+      ...args.policies.map((policy) => declare(peerAuthenticationManifest(policy), args.dependenciesOf(policy), policy.existing === true)),
       ...args.dormant.map((policy) => declare(dormantPeerAuthenticationManifest(policy), [])),
     ];
     this.registerOutputs({ ...args.settings, peerAuthentications: this.peerAuthentications });

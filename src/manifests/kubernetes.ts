@@ -20,6 +20,8 @@ export const DORMANT_SELECTOR = { "mtls-rollout.io/dormant": "true" };
 export const PREFLIGHT_ANNOTATION = "mtls-rollout.io/preflight";
 export const PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config";
 export const PROXY_STATS_MATCHER = 'proxyStatsMatcher:\n  inclusionPrefixes:\n  - "tls_inspector"\n  - "listener.0.0.0.0_15006"';
+/** "true" on a PeerAuthentication that existed before the rollout and was adopted: the stack never deletes it. */
+export const ADOPTED_ANNOTATION = "mtls-rollout.io/adopted";
 /** A Deployment's declared calls (`namespace/workload`, comma-separated), for the policy pack. */
 export const CALLS_ANNOTATION = "mtls-rollout.io/calls";
 
@@ -33,8 +35,18 @@ export function serviceAccountManifest(namespace: string, name: string) {
   return { apiVersion: "v1" as const, kind: "ServiceAccount" as const, metadata: { name, namespace } };
 }
 
+/** The container ports of a deployed workload, named where the rollout names them (a Service may target the name). */
+function containerPortsOf(w: Workload) {
+  const names = new Map(w.namedPorts.map((p) => [p.containerPort, p.name]));
+  return w.containerPorts.map((containerPort) => ({
+    containerPort,
+    ...(names.has(containerPort) ? { name: names.get(containerPort)! } : {}),
+  }));
+}
+
+/** The Deployment of a workload the stack deploys (`deploy: true`). */
 export function deploymentManifest(w: Workload) {
-  const targetPorts = w.containerPorts;
+  const ports = containerPortsOf(w);
   const env = Object.entries(w.env).map(([name, value]) => ({ name, value }));
   return {
     apiVersion: "apps/v1" as const,
@@ -65,7 +77,8 @@ export function deploymentManifest(w: Workload) {
               ...(w.command ? { command: [...w.command] } : {}),
               ...(w.args ? { args: [...w.args] } : {}),
               ...(env.length > 0 ? { env } : {}),
-              ...(targetPorts.length > 0 ? { ports: targetPorts.map((containerPort) => ({ containerPort })) } : {}),
+              ...(ports.length > 0 ? { ports } : {}),
+              ...(w.hardening ? { securityContext: w.hardening.securityContext, resources: w.hardening.resources } : {}),
             },
           ],
         },
@@ -81,12 +94,13 @@ export function serviceManifest(w: Workload) {
     kind: "Service" as const,
     metadata: { name: w.service.name, namespace: w.namespace, labels: { ...w.labels } },
     spec: {
-      selector: { ...w.labels },
+      selector: { ...w.service.selector },
       ports: w.service.ports.map((p) => ({
         ...(p.name ? { name: p.name } : {}),
         port: p.port,
-        targetPort: p.targetPort,
+        targetPort: p.targetPortName ?? p.targetPort,
         protocol: p.protocol,
+        ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}),
       })),
     },
   };
@@ -118,7 +132,11 @@ function peerAuthentication(
 }
 
 export function peerAuthenticationManifest(pa: PlannedPolicy): PeerAuthenticationManifest {
-  const annotations = { [STAGE_ANNOTATION]: pa.definedIn, ...(pa.allowDisable ? { [ALLOW_DISABLE_ANNOTATION]: pa.allowDisable } : {}) };
+  const annotations = {
+    [STAGE_ANNOTATION]: pa.definedIn,
+    ...(pa.allowDisable ? { [ALLOW_DISABLE_ANNOTATION]: pa.allowDisable } : {}),
+    ...(pa.existing ? { [ADOPTED_ANNOTATION]: "true" } : {}),
+  };
   return peerAuthentication(pa.namespace, pa.name, annotations, peerAuthenticationSpec(pa));
 }
 

@@ -4,7 +4,7 @@
  */
 import type { PeerAuthentication } from "../model/rollout";
 import type { MtlsMode } from "../model/schema";
-import { ALLOW_DISABLE_ANNOTATION, DORMANT_SELECTOR, IN_FORCE_ANNOTATION } from "./kubernetes";
+import { ADOPTED_ANNOTATION, ALLOW_DISABLE_ANNOTATION, DORMANT_SELECTOR, IN_FORCE_ANNOTATION } from "./kubernetes";
 
 /** A PeerAuthentication object's fields; `origin` names where it came from in messages. */
 export function policyOf(object: { metadata?: any; spec?: any }, origin: string): PeerAuthentication {
@@ -20,6 +20,7 @@ export function policyOf(object: { metadata?: any; spec?: any }, origin: string)
     ...(ports.length > 0 ? { portLevelMtls: Object.fromEntries(ports.map(([port, v]) => [Number(port), v?.mode ?? "UNSET"])) } : {}),
     origin,
     ...(metadata.annotations?.[ALLOW_DISABLE_ANNOTATION] ? { allowDisable: metadata.annotations[ALLOW_DISABLE_ANNOTATION] } : {}),
+    ...(metadata.annotations?.[ADOPTED_ANNOTATION] === "true" ? { existing: true as const } : {}),
   };
 }
 

@@ -5,6 +5,7 @@ import { z } from "zod";
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const QUALIFIED_NAME_PART = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const IANA_SVC_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const ENV_VAR_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 
@@ -49,10 +50,23 @@ export const portNumber = z
   .min(1, "must be a port from 1 to 65535")
   .max(65535, "must be a port from 1 to 65535");
 
+/** A Service's name is a DNS-1035 label (apimachinery ValidateServiceName): it starts with a letter. */
+export const dns1035Label = z
+  .string()
+  .max(63, "must be at most 63 characters")
+  .regex(
+    DNS1035_LABEL,
+    "must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter and ending with a letter or digit)",
+  );
+
+/** Kubernetes' IsValidPortName: an IANA service name of at most 15 characters with a letter and no "--". */
+export function isPortName(name: string): boolean {
+  return name.length <= 15 && IANA_SVC_NAME.test(name) && /[a-z]/.test(name) && !name.includes("--");
+}
+
 export const servicePortName = z
   .string()
-  .max(15, "must be at most 15 characters")
-  .regex(IANA_SVC_NAME, "must be an IANA service name (lower-case letters, digits and '-')");
+  .refine(isPortName, "must be a port name: at most 15 lower-case letters, digits and '-', with at least one letter and no '--'");
 
 export const envVarName = z.string().regex(ENV_VAR_NAME, "must be an environment variable name");
 

@@ -17,6 +17,8 @@ export interface PlannedPolicy {
   definedIn: string;
   /** The accepted reason for a DISABLE, from the rollout file's allowDisable. */
   allowDisable?: string;
+  /** It was on the cluster before the rollout: the stack adopts it and never deletes it. */
+  existing?: true;
 }
 
 export interface PlannedWorkload {
@@ -106,6 +108,7 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
       scope: scopeOf(policy, rollout.meshRootNamespace),
       definedIn,
       ...(policy.allowDisable !== undefined ? { allowDisable: policy.allowDisable } : {}),
+      ...(policy.existing ? { existing: true as const } : {}),
     })),
     workloads: effective.map(plannedWorkload),
     expectations,

@@ -3,7 +3,7 @@
  * the plaintext traffic observed at them. Pure; src/preflight gathers the evidence.
  */
 import { buildPlan, policiesInForce } from "./plan";
-import type { PeerAuthentication, PlaintextAcknowledgement, Rollout } from "./rollout";
+import type { PeerAuthentication, PlaintextAcknowledgement, Rollout, WorkloadKind } from "./rollout";
 import { PolicyIndex } from "./semantics";
 
 export interface Target {
@@ -11,6 +11,7 @@ export interface Target {
   workload: string;
   namespace: string;
   name: string;
+  kind: WorkloadKind;
   /** The workload ports that turn STRICT at this stage. */
   ports: number[];
   /**
@@ -34,6 +35,7 @@ export function tightenedTargets(rollout: Rollout, stage: string, before: Before
       [...index.effective(w).ports].filter(([, mode]) => mode === "STRICT").map(([port]) => `${w.ref}:${port}`),
     ),
   );
+  const kindOf = new Map(rollout.workloads.map((w) => [w.ref, w.kind]));
   return now.workloads.flatMap((w) => {
     const ref = `${w.namespace}/${w.name}`;
     const strict = Object.entries(w.ports).filter(([, mode]) => mode === "STRICT");
@@ -41,7 +43,9 @@ export function tightenedTargets(rollout: Rollout, stage: string, before: Before
     const keepsPlaintextPorts = Object.entries(w.ports)
       .filter(([, mode]) => mode !== "STRICT")
       .map(([port]) => Number(port));
-    return ports.length === 0 ? [] : [{ workload: ref, namespace: w.namespace, name: w.name, ports, keepsPlaintextPorts }];
+    return ports.length === 0
+      ? []
+      : [{ workload: ref, namespace: w.namespace, name: w.name, kind: kindOf.get(ref)!, ports, keepsPlaintextPorts }];
   });
 }
 

@@ -1,6 +1,7 @@
 import { InputError, Problem, describeValue, problemsFromZod } from "./errors";
 import { podLabels } from "./pods";
-import { MtlsMode, rolloutFileSchema, RolloutFile } from "./schema";
+import { probeKit } from "./probeKit";
+import { MtlsMode, rolloutFileSchema, RolloutFile, WORKLOAD_KINDS } from "./schema";
 
 export interface Namespace {
   name: string;
@@ -13,8 +14,26 @@ export interface Namespace {
 export interface ServicePort {
   name?: string;
   port: number;
+  /** The workload port it forwards to, resolved to a number. */
   targetPort: number;
+  /** The container port's name when the Service targets it by name, as the Service object is written. */
+  targetPortName?: string;
   protocol: "TCP";
+  appProtocol?: string;
+}
+
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+/** A named container port, which a Service may target by its name. */
+export interface NamedPort {
+  name: string;
+  containerPort: number;
+}
+
+/** How the probe kit hardens its clients: they run anywhere a platform team's admission policies allow. */
+export interface ContainerHardening {
+  securityContext: Record<string, unknown>;
+  resources: { requests: Record<string, string>; limits: Record<string, string> };
 }
 
 export interface Workload {
@@ -22,24 +41,34 @@ export interface Workload {
   ref: string;
   name: string;
   namespace: string;
-  /** The labels the rollout gives the pods; the Deployment and Service select by them. */
+  /** Where the rollout file declares it (`workloads[3]`, `probes.namespaces[0]`), for messages. */
+  origin: string;
+  /** The stack deploys it (its Deployment, Service and ServiceAccount); false: it runs already, someone else's. */
+  deploy: boolean;
+  /** The controller kubectl execs into (`deployment/NAME`). */
+  kind: WorkloadKind;
+  /** The labels of its pods (their template); a deployed workload's Deployment selects by them. */
   labels: Record<string, string>;
   /** Every label the running pods carry, including the ones the sidecar injector adds: what PeerAuthentication selectors match. */
   podLabels: Record<string, string>;
   sidecar: boolean;
-  image: string;
+  /** Only for a workload the stack deploys. */
+  image?: string;
   container: string;
   command?: string[];
   args?: string[];
   env: Record<string, string>;
   serviceAccount: string;
   replicas: number;
-  service?: { name: string; ports: ServicePort[] };
+  service?: { name: string; selector: Record<string, string>; ports: ServicePort[] };
   /** Every port the workload's container listens on: its Service's target ports and any declared `ports`. */
   containerPorts: number[];
+  namedPorts: NamedPort[];
   calls: string[];
   probe: boolean;
   probePath: string;
+  /** Set on the probe kit's clients. */
+  hardening?: ContainerHardening;
 }
 
 /**
@@ -47,6 +76,12 @@ export interface Workload {
  * stack's Deployments and Services.
  */
 export type MeshWorkload = Pick<Workload, "ref" | "namespace" | "name" | "podLabels" | "sidecar" | "service" | "calls" | "containerPorts">;
+
+/** Exactly the fields of a MeshWorkload, as plain data (what the policy pack receives of workloads the stack does not deploy). */
+export function meshWorkloadOf(w: Workload): MeshWorkload {
+  const { ref, namespace, name, podLabels, sidecar, service, calls, containerPorts } = w;
+  return { ref, namespace, name, podLabels, sidecar, ...(service ? { service } : {}), calls, containerPorts };
+}
 
 export interface PeerAuthentication {
   name: string;
@@ -60,6 +95,8 @@ export interface PeerAuthentication {
   origin: string;
   /** The reason this policy may switch mTLS off, which the no-mtls-disable rule then accepts and prints. */
   allowDisable?: string;
+  /** On the cluster before the rollout: adopted, never deleted, and its name is not the rollout's to choose. */
+  existing?: true;
 }
 
 /** A declared call a stage is allowed to break, with the reason. */
@@ -101,47 +138,103 @@ export function parseRollout(data: unknown, source?: string): Rollout {
   const parsed = rolloutFileSchema.safeParse(data);
   if (!parsed.success) throw new InputError(problemsFromZod(parsed.error, data), source);
   const problems: Problem[] = [];
+  checkWorkloadShape(parsed.data, problems);
   const rollout = normalise(parsed.data, problems);
   crossCheck(rollout, problems);
   if (problems.length > 0) throw new InputError(problems, source);
   return rollout;
 }
 
+/** A Service's target port as a number: given, named (resolved through the workload's named ports), or the port itself. */
+function resolveTargetPort(
+  p: { port: number; targetPort?: number | string },
+  named: readonly NamedPort[],
+  path: string,
+  problems: Problem[],
+): { targetPort: number; targetPortName?: string } {
+  if (p.targetPort === undefined) return { targetPort: p.port };
+  if (typeof p.targetPort === "number") return { targetPort: p.targetPort };
+  const port = named.find((n) => n.name === p.targetPort);
+  if (!port) {
+    problems.push({
+      path: `${path}.targetPort`,
+      message: `${describeValue(p.targetPort)} names no port of the workload (its named ports: ${named.map((n) => n.name).join(", ") || "none"}); declare it in ports as { name, containerPort }`,
+    });
+    return { targetPort: p.port, targetPortName: p.targetPort };
+  }
+  return { targetPort: port.containerPort, targetPortName: p.targetPort };
+}
+
+type FileWorkload = RolloutFile["workloads"][number];
+
+function workloadOf(w: FileWorkload, origin: string, sidecarDefault: boolean, problems: Problem[]): Workload {
+  const labels = w.labels ?? { app: w.name };
+  const sidecar = w.sidecar ?? sidecarDefault;
+  const namedPorts = w.ports.flatMap((p) => (typeof p === "number" ? [] : [p]));
+  const declaredPorts = w.ports.map((p) => (typeof p === "number" ? p : p.containerPort));
+  const service = w.service && {
+    name: w.service.name ?? w.name,
+    selector: w.service.selector ?? labels,
+    ports: w.service.ports.map((p, pi) => ({
+      ...(p.name !== undefined ? { name: p.name } : {}),
+      port: p.port,
+      ...resolveTargetPort(p, namedPorts, `${origin}.service.ports[${pi}]`, problems),
+      protocol: p.protocol,
+      ...(p.appProtocol !== undefined ? { appProtocol: p.appProtocol } : {}),
+    })),
+  };
+  return {
+    ref: `${w.namespace}/${w.name}`,
+    name: w.name,
+    namespace: w.namespace,
+    origin,
+    deploy: w.deploy,
+    kind: w.kind,
+    labels,
+    // A workload the stack deploys carries the explicit injection label; an existing one has what its template has.
+    podLabels: podLabels(w.name, labels, sidecar, w.deploy),
+    sidecar,
+    ...(w.image !== undefined ? { image: w.image } : {}),
+    container: w.container ?? w.name,
+    command: w.command,
+    args: w.args,
+    env: w.env ?? {},
+    serviceAccount: w.serviceAccount ?? w.name,
+    replicas: w.replicas ?? 1,
+    service,
+    containerPorts: [...new Set([...(service?.ports ?? []).map((p) => p.targetPort), ...declaredPorts])],
+    namedPorts,
+    calls: w.calls,
+    probe: w.probe,
+    probePath: w.probePath,
+  };
+}
+
 function normalise(file: RolloutFile, problems: Problem[]): Rollout {
   const warnings: Problem[] = [];
-  const namespaces: Namespace[] = file.namespaces.map((ns) => ({
-    name: ns.name,
-    injection: ns.injection,
-    existing: ns.existing ?? (CLUSTER_NAMESPACES.has(ns.name) || ns.name === file.meshRootNamespace),
-  }));
-  const injectionOf = new Map(namespaces.map((ns) => [ns.name, ns.injection]));
-  const workloads: Workload[] = file.workloads.map((w) => {
-    const labels = w.labels ?? { app: w.name };
-    const sidecar = w.sidecar ?? injectionOf.get(w.namespace) ?? false;
+  const existingWorkloadNamespaces = new Set(file.workloads.filter((w) => !w.deploy).map((w) => w.namespace));
+  const namespaces: Namespace[] = file.namespaces.map((ns, i) => {
+    // A workload that runs already lives in a namespace that exists already.
+    if (ns.existing === false && existingWorkloadNamespaces.has(ns.name)) {
+      problems.push({
+        path: `namespaces[${i}].existing`,
+        message: `is false, but ${describeValue(ns.name)} holds workloads with deploy: false, which run already; the namespace exists`,
+      });
+    }
     return {
-      ref: `${w.namespace}/${w.name}`,
-      name: w.name,
-      namespace: w.namespace,
-      labels,
-      podLabels: podLabels(w.name, labels, sidecar),
-      sidecar,
-      image: w.image,
-      container: w.container ?? w.name,
-      command: w.command,
-      args: w.args,
-      env: w.env ?? {},
-      serviceAccount: w.serviceAccount ?? w.name,
-      replicas: w.replicas,
-      service: w.service && {
-        name: w.service.name ?? w.name,
-        ports: w.service.ports.map((p) => ({ ...p, targetPort: p.targetPort ?? p.port })),
-      },
-      containerPorts: [...new Set([...(w.service?.ports ?? []).map((p) => p.targetPort ?? p.port), ...w.ports])],
-      calls: w.calls,
-      probe: w.probe,
-      probePath: w.probePath,
+      name: ns.name,
+      injection: ns.injection,
+      existing:
+        ns.existing ?? (CLUSTER_NAMESPACES.has(ns.name) || ns.name === file.meshRootNamespace || existingWorkloadNamespaces.has(ns.name)),
     };
   });
+  const kit = probeKit(file.probes, namespaces);
+  namespaces.push(...kit.namespaces);
+  const injectionOf = new Map(namespaces.map((ns) => [ns.name, ns.injection]));
+  const workloads: Workload[] = [
+    ...file.workloads.map((w, i) => workloadOf(w, `workloads[${i}]`, injectionOf.get(w.namespace) ?? false, problems)),
+    ...kit.workloads,
+  ];
   const stages: Stage[] = file.stages.map((stage, si) => ({
     name: stage.name,
     description: stage.description,
@@ -166,6 +259,12 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
           message: "requires a selector: Istio rejects port-level mTLS on a namespace- or mesh-wide policy",
         });
       }
+      if (pa.existing && si > 0) {
+        problems.push({
+          path: `${path}.existing`,
+          message: "is only for a policy of the first stage, which describes the cluster as it is before the rollout",
+        });
+      }
       return {
         name: pa.name,
         namespace: pa.namespace,
@@ -174,6 +273,7 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
         portLevelMtls,
         origin: path,
         ...(pa.allowDisable !== undefined ? { allowDisable: pa.allowDisable } : {}),
+        ...(pa.existing ? { existing: true as const } : {}),
       };
     }),
   }));
@@ -192,6 +292,43 @@ function firstSeen<T>(items: T[], key: (item: T) => string, onDuplicate: (item: 
 
 function isSubset(small: Record<string, string>, big: Record<string, string>): boolean {
   return Object.entries(small).every(([k, v]) => big[k] === v);
+}
+
+/** Keys of the rollout file a workload that runs already must not have: they describe how the stack deploys one. */
+const DEPLOYMENT_ONLY = ["image", "command", "args", "env", "serviceAccount", "replicas"] as const;
+
+function checkWorkloadShape(file: RolloutFile, problems: Problem[]) {
+  file.workloads.forEach((w, i) => {
+    if (w.deploy) {
+      if (w.image === undefined) {
+        problems.push({
+          path: `workloads[${i}].image`,
+          message: "is required: the stack deploys this workload (set deploy: false for one that runs already)",
+        });
+      }
+      if (w.kind !== "Deployment") {
+        problems.push({
+          path: `workloads[${i}].kind`,
+          message: `is ${describeValue(w.kind)}, but the stack deploys only Deployments; set deploy: false for a ${w.kind} that runs already`,
+        });
+      }
+      return;
+    }
+    for (const key of DEPLOYMENT_ONLY) {
+      if (w[key] !== undefined) {
+        problems.push({
+          path: `workloads[${i}].${key}`,
+          message: `is for a workload the stack deploys, but this one has deploy: false (it runs already); remove it (got ${describeValue(w[key])})`,
+        });
+      }
+    }
+    if (w.sidecar === undefined) {
+      problems.push({
+        path: `workloads[${i}].sidecar`,
+        message: "is required with deploy: false: say whether the running pods have an istio-proxy sidecar (discover reads it from them)",
+      });
+    }
+  });
 }
 
 function crossCheck(rollout: Rollout, problems: Problem[]) {
@@ -213,82 +350,106 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
     (w) => w.ref,
     (w, i, first) => {
       duplicates.add(i);
-      problems.push({ path: `workloads[${i}].name`, message: `duplicate workload ${describeValue(w.ref)} (first at workloads[${first}])` });
+      problems.push({
+        path: `${w.origin}.name`,
+        message: `duplicate workload ${describeValue(w.ref)} (first at ${workloads[first].origin})`,
+      });
     },
   );
   const unique = workloads.map((w, i) => ({ w, i })).filter(({ i }) => !duplicates.has(i));
   const byRef = new Map(unique.map(({ w }) => [w.ref, w]));
-  const services = unique.flatMap(({ w, i }) => (w.service ? [{ w, i, key: `${w.namespace}/${w.service.name}` }] : []));
+  const services = unique.flatMap(({ w }) => (w.service ? [{ w, key: `${w.namespace}/${w.service.name}` }] : []));
   firstSeen(
     services,
     (s) => s.key,
     (s, _i, first) =>
       problems.push({
-        path: `workloads[${s.i}].service.name`,
-        message: `duplicate service ${describeValue(s.key)} (also declared by workloads[${services[first].i}])`,
+        path: `${s.w.origin}.service.name`,
+        message: `duplicate service ${describeValue(s.key)} (also declared by ${services[first].w.origin})`,
       }),
   );
 
-  const byNamespace = new Map<string, { w: Workload; i: number }[]>();
-  for (const entry of unique) {
-    const list = byNamespace.get(entry.w.namespace);
-    if (list) list.push(entry);
-    else byNamespace.set(entry.w.namespace, [entry]);
+  const position = new Map(workloads.map((w, i) => [w, i]));
+  const byNamespace = new Map<string, Workload[]>();
+  for (const { w } of unique) {
+    const list = byNamespace.get(w.namespace);
+    if (list) list.push(w);
+    else byNamespace.set(w.namespace, [w]);
   }
 
-  unique.forEach(({ w, i }) => {
+  unique.forEach(({ w }) => {
+    const at = w.origin;
     if (!declared.has(w.namespace)) {
       problems.push({
-        path: `workloads[${i}].namespace`,
+        path: w.origin.startsWith("probes.") ? at : `${at}.namespace`,
         message: `namespace ${describeValue(w.namespace)} is not declared in namespaces`,
       });
     }
     for (const key of Object.keys(w.labels).filter((k) => k.startsWith("mtls-rollout.io/"))) {
       problems.push({
-        path: `workloads[${i}].labels`,
+        path: `${at}.labels`,
         message: `${describeValue(key)} uses the mtls-rollout.io/ prefix, which mtls-rollout reserves (dormant policies select by it)`,
       });
     }
     if (Object.keys(w.labels).length === 0) {
       problems.push({
-        path: `workloads[${i}].labels`,
+        path: `${at}.labels`,
         message: "must have at least one label: the Deployment and Service select pods by them",
       });
     }
-    // A Service selects pods by label: if these labels are a subset of another workload's, this
-    // workload's Service also routes to the other's pods, and every expectation about it is wrong.
-    byNamespace.get(w.namespace)!.forEach(({ w: other, i: j }) => {
-      if (j !== i && Object.keys(w.labels).length > 0 && isSubset(w.labels, other.labels)) {
-        if (j < i && isSubset(other.labels, w.labels)) return; // identical sets: reported once, at the later one
+    // A selector picks pods by label: the Service's (and a deployed workload's Deployment's) must pick
+    // this workload's pods and no other's, or every expectation about it is wrong.
+    if (w.service && !isSubset(w.service.selector, w.labels)) {
+      problems.push({
+        path: `${at}.service.selector`,
+        message: `${describeValue(w.service.selector)} does not select the workload's own pods (labels ${describeValue(w.labels)})`,
+      });
+    }
+    const selectors = [...(w.deploy ? [{ labels: w.labels, path: `${at}.labels` }] : [])];
+    if (w.service && (!w.deploy || w.service.selector !== w.labels)) {
+      selectors.push({ labels: w.service.selector, path: w.service.selector === w.labels ? `${at}.labels` : `${at}.service.selector` });
+    }
+    for (const selector of selectors) {
+      if (Object.keys(selector.labels).length === 0) continue;
+      for (const other of byNamespace.get(w.namespace)!) {
+        if (other === w || !isSubset(selector.labels, other.labels)) continue;
+        // Identical label sets of two deployed workloads: reported once, at the later one.
+        if (selector.labels === w.labels && other.deploy && isSubset(other.labels, w.labels) && position.get(other)! < position.get(w)!)
+          continue;
         problems.push({
-          path: `workloads[${i}].labels`,
-          message: `${describeValue(w.labels)} also select the pods of ${other.ref}; give each workload a distinguishing label`,
+          path: selector.path,
+          message: `${describeValue(selector.labels)} also select the pods of ${other.ref}; give each workload a distinguishing label`,
         });
       }
-    });
+    }
+    firstSeen(
+      w.namedPorts,
+      (p) => p.name,
+      (p) => problems.push({ path: `${at}.ports`, message: `duplicate port name ${describeValue(p.name)}` }),
+    );
     if (w.service) {
       firstSeen(
         w.service.ports,
         (p) => String(p.port),
-        (p, pi) => problems.push({ path: `workloads[${i}].service.ports[${pi}].port`, message: `duplicate service port ${p.port}` }),
+        (p, pi) => problems.push({ path: `${at}.service.ports[${pi}].port`, message: `duplicate service port ${p.port}` }),
       );
       if (w.service.ports.length > 1) {
         w.service.ports.forEach((p, pi) => {
           if (!p.name)
             problems.push({
-              path: `workloads[${i}].service.ports[${pi}].name`,
+              path: `${at}.service.ports[${pi}].name`,
               message: "is required when a service has more than one port",
             });
         });
         firstSeen(
           w.service.ports.filter((p) => p.name),
           (p) => p.name!,
-          (p) => problems.push({ path: `workloads[${i}].service.ports`, message: `duplicate port name ${describeValue(p.name)}` }),
+          (p) => problems.push({ path: `${at}.service.ports`, message: `duplicate port name ${describeValue(p.name)}` }),
         );
       }
     }
     w.calls.forEach((target, ci) => {
-      const path = `workloads[${i}].calls[${ci}]`;
+      const path = `${at}.calls[${ci}]`;
       const callee = byRef.get(target);
       if (!callee) problems.push({ path, message: `${describeValue(target)} is not a declared workload` });
       else if (callee === w) problems.push({ path, message: `${describeValue(target)} is the workload itself` });

@@ -101,7 +101,8 @@ export function checkStage(facts: StageFacts): Violation[] {
           ),
         ),
       );
-    if (list.length === 1 && list[0].name !== "default") {
+    // An adopted policy keeps the name it was created with: renaming it would mean deleting it first.
+    if (list.length === 1 && list[0].name !== "default" && !list[0].existing) {
       out.push(
         violation(
           "one-default-per-scope",

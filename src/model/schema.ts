@@ -1,5 +1,17 @@
 import { z } from "zod";
-import { dns1123Label, dns1123Subdomain, envVarName, imageRef, labels, portNumber, servicePortName, urlPath, workloadRef } from "./names";
+import {
+  dns1035Label,
+  dns1123Label,
+  dns1123Subdomain,
+  envVarName,
+  imageRef,
+  labelKey,
+  labels,
+  portNumber,
+  servicePortName,
+  urlPath,
+  workloadRef,
+} from "./names";
 
 /** Istio's `PeerAuthentication.MutualTLS.Mode`, in the CRD's own spelling. */
 export const MTLS_MODES = ["UNSET", "DISABLE", "PERMISSIVE", "STRICT"] as const;
@@ -28,6 +40,11 @@ export const peerAuthenticationSchema = z.strictObject({
   portLevelMtls: z.record(portKey, portMode).optional(),
   /** Accept mode DISABLE (top-level or port-level) on this policy, for this reason. */
   allowDisable: z.string().trim().min(1, "must give the reason").max(500).optional(),
+  /**
+   * The policy is on the cluster already (made by someone else): the stack adopts it on its first
+   * `up` and never deletes it. Only on a policy of the first stage, the cluster as it was.
+   */
+  existing: z.boolean().optional(),
 });
 
 export const stageSchema = z.strictObject({
@@ -61,41 +78,70 @@ export const namespaceSchema = z.strictObject({
 export const servicePortSchema = z.strictObject({
   name: servicePortName.optional(),
   port: portNumber,
-  targetPort: portNumber.optional(),
+  /** The workload's port: a number, or the name of one of its `ports`. Default: the same as `port`. */
+  targetPort: z.union([portNumber, servicePortName], "must be a port number or the name of a workload port").optional(),
   // Sidecars intercept TCP only: a UDP or SCTP port has no mTLS to roll out.
   protocol: z.literal("TCP", "must be TCP: Istio's sidecars do not intercept UDP or SCTP").default("TCP"),
+  /** The Service port's appProtocol, which Istio's protocol selection reads before the port name. */
+  appProtocol: labelKey.optional(),
 });
+
+/** A port the workload's container listens on: a number, or a named port a Service may target by name. */
+export const containerPortSchema = z.union(
+  [portNumber, z.strictObject({ name: servicePortName, containerPort: portNumber })],
+  "must be a port number or { name, containerPort }",
+);
+
+export const WORKLOAD_KINDS = ["Deployment", "StatefulSet", "DaemonSet"] as const;
 
 export const workloadSchema = z.strictObject({
   name: dns1123Label,
   namespace: dns1123Label,
+  /** false: the workload runs on the cluster already, deployed by someone else; the stack creates nothing for it. */
+  deploy: z.boolean().default(true),
+  /** The controller kubectl reaches its pods through (`deployment/NAME`); the stack deploys Deployments only. */
+  kind: z.enum(WORKLOAD_KINDS).default("Deployment"),
+  /** The pod labels (of the pod template); what the Deployment and Service select by when the stack deploys it. */
   labels: labels.optional(),
   sidecar: z.boolean().optional(),
-  image: imageRef,
+  image: imageRef.optional(),
   container: dns1123Label.optional(),
   command: z.array(z.string().max(4096)).optional(),
   args: z.array(z.string().max(4096)).optional(),
   env: z.record(envVarName, z.string().max(32768)).optional(),
   serviceAccount: dns1123Subdomain.optional(),
-  replicas: z.number().int().min(1, "at least one pod: a workload without pods has no behaviour to verify").max(1000).default(1),
+  replicas: z.number().int().min(1, "at least one pod: a workload without pods has no behaviour to verify").max(1000).optional(),
   service: z
     .strictObject({
-      name: dns1123Label.optional(),
+      name: dns1035Label.optional(),
+      /** The Service's own selector, when it is not the workload's labels (a Service on the cluster selects by fewer). */
+      selector: labels.optional(),
       ports: z.array(servicePortSchema).min(1, "a service needs at least one port"),
     })
     .optional(),
-  /** Container ports no Service exposes (a metrics port, say); Istio still applies port-level mTLS to them. */
-  ports: z.array(portNumber).default([]),
+  /** Ports the container listens on besides its Service's target ports (Istio applies port-level mTLS to them too), and named ports. */
+  ports: z.array(containerPortSchema).default([]),
   calls: z.array(workloadRef).default([]),
   probe: z.boolean().default(false),
   /** The path probes request from this workload's service; `/headers` on httpbin echoes the XFCC header. */
   probePath: urlPath.default("/"),
 });
 
+/** The probe kit: small curl clients the stack deploys, so verification never depends on application images. */
+export const probesSchema = z.strictObject({
+  /** One probe with a sidecar in each of these namespaces. */
+  namespaces: z.array(dns1123Label).default([]),
+  /** One probe without a sidecar, in this namespace (created by the stack unless declared); false for none. */
+  outsideMesh: z.union([z.literal(false), z.strictObject({ namespace: dns1123Label })]).default({ namespace: "mtls-rollout-probes" }),
+  /** A curl image, pinned by tag or digest. */
+  image: imageRef.optional(),
+});
+
 export const rolloutFileSchema = z.strictObject({
   meshRootNamespace: dns1123Label.default("istio-system"),
   namespaces: z.array(namespaceSchema).default([]),
   workloads: z.array(workloadSchema).default([]),
+  probes: probesSchema.optional(),
   stages: z.array(stageSchema).min(1, "a rollout needs at least one stage"),
 });
 

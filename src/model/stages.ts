@@ -7,7 +7,12 @@ export function policiesInForceAt(
 ): { policy: PeerAuthentication; definedIn: string }[] {
   const byId = new Map<string, { policy: PeerAuthentication; definedIn: string }>();
   for (const stage of rollout.stages.slice(0, stageIndex + 1)) {
-    for (const policy of stage.peerAuthentications) byId.set(`${policy.namespace}/${policy.name}`, { policy, definedIn: stage.name });
+    for (const policy of stage.peerAuthentications) {
+      const id = `${policy.namespace}/${policy.name}`;
+      // Adoption belongs to the object: a later declaration of an adopted policy is still of an adopted object.
+      const adopted = byId.get(id)?.policy.existing && !policy.existing;
+      byId.set(id, { policy: adopted ? { ...policy, existing: true } : policy, definedIn: stage.name });
+    }
   }
   return [...byId.values()];
 }

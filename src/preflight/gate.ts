@@ -6,6 +6,7 @@
 import type { PlaintextCaller, Target, TargetEvidence } from "../model/preflight";
 import { kubectlFailure } from "../cluster/failure";
 import { statsArgs } from "../verify/observe";
+import { podOf } from "../cluster/podOf";
 import { queryVector } from "../cluster/prometheus";
 import { parseSamples } from "../cluster/promText";
 import type { KubectlRunner } from "../cluster/runner";
@@ -73,7 +74,7 @@ export async function prometheusEvidence(
 // The workload's own sidecar
 
 export function envoyStatsArgs(target: Target): string[] {
-  return ["exec", "-n", target.namespace, `deploy/${target.name}`, "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "stats"];
+  return ["exec", "-n", target.namespace, podOf(target), "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "stats"];
 }
 
 interface SidecarRead {

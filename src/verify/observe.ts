@@ -2,6 +2,7 @@ import type { Edge, Outcome } from "../model/expectations";
 import type { Workload } from "../model/rollout";
 import { ChainHop, classifyProbe, counterGrowth, countsFromSource, echoedXfcc, fakeServiceHops, xfccClientUri } from "./evidence";
 import { kubectlFailure } from "../cluster/failure";
+import { podOf } from "../cluster/podOf";
 import type { KubectlRunner, RunResult } from "../cluster/runner";
 
 export type Observed = Outcome | "inconclusive";
@@ -49,7 +50,7 @@ export function probeArgs(target: ProbeTarget, timing: ProbeTiming): string[] {
     "exec",
     "-n",
     client.namespace,
-    `deploy/${client.name}`,
+    podOf(client),
     "-c",
     client.container,
     "--",
@@ -64,20 +65,8 @@ export function probeArgs(target: ProbeTarget, timing: ProbeTiming): string[] {
 }
 
 /** The kubectl arguments that read a server sidecar's Istio metrics. */
-export function statsArgs(server: Pick<Workload, "namespace" | "name">): string[] {
-  return [
-    "exec",
-    "-n",
-    server.namespace,
-    `deploy/${server.name}`,
-    "-c",
-    "istio-proxy",
-    "--",
-    "pilot-agent",
-    "request",
-    "GET",
-    "stats/prometheus",
-  ];
+export function statsArgs(server: Pick<Workload, "namespace" | "name" | "kind">): string[] {
+  return ["exec", "-n", server.namespace, podOf(server), "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "stats/prometheus"];
 }
 
 type CountsRead = { counts: Map<string, number>; error?: undefined } | { counts?: undefined; error: string };

@@ -14,7 +14,7 @@ export type ClusterOutcome = Outcome | "dns-failure" | "timeout" | "connection-r
 
 export interface ClusterState {
   /** Deployments by namespace/name. */
-  workloads: Record<string, { sidecar: boolean; kind: "httpbin" | "fake-service" | "other"; container: string }>;
+  workloads: Record<string, { sidecar: boolean; kind: "httpbin" | "fake-service" | "other"; container: string; controller: string }>;
   /** `svc.ns` to the deployment behind it. */
   services: Record<string, string>;
   /** What a call from a client to `host:port` does: `${clientRef} ${host}:${port}`. */
@@ -35,8 +35,9 @@ export function clusterState(rollout: Rollout, plan: Plan, chain: ClusterState["
   const workloads: ClusterState["workloads"] = {};
   const services: ClusterState["services"] = {};
   for (const w of rollout.workloads) {
-    const kind = w.image.includes("httpbin") ? "httpbin" : w.image.includes("fake-service") ? "fake-service" : "other";
-    workloads[w.ref] = { sidecar: w.sidecar, kind, container: w.container };
+    const image = w.image ?? "";
+    const kind = image.includes("httpbin") ? "httpbin" : image.includes("fake-service") ? "fake-service" : "other";
+    workloads[w.ref] = { sidecar: w.sidecar, kind, container: w.container, controller: w.kind.toLowerCase() };
     if (w.service) services[`${w.service.name}.${w.namespace}`] = w.ref;
   }
   const outcomes = Object.fromEntries(plan.expectations.map((e) => [`${e.from} ${e.host}:${e.port}`, e.expect as ClusterOutcome]));
@@ -69,12 +70,20 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
     return result(0, JSON.stringify({ apiVersion: "v1", kind: "List", items: state.peerAuthentications }));
   }
   const [verb, nsFlag, namespace, target, cFlag, container, dashes, ...command] = args;
-  if (verb !== "exec" || nsFlag !== "-n" || cFlag !== "-c" || dashes !== "--" || !target?.startsWith("deploy/")) {
+  if (
+    verb !== "exec" ||
+    nsFlag !== "-n" ||
+    cFlag !== "-c" ||
+    dashes !== "--" ||
+    !/^(deployment|statefulset|daemonset)\//.test(target ?? "")
+  ) {
     return result(1, "", `error: unexpected kubectl call: ${args.join(" ")}\n`);
   }
-  const ref = `${namespace}/${target.slice("deploy/".length)}`;
+  const ref = `${namespace}/${target.slice(target.indexOf("/") + 1)}`;
   const workload = state.workloads[ref];
-  if (!workload) return result(1, "", recorded("kubectl-deployment-notfound-get.txt").replace(/"[^"]+"/, `"${ref.split("/")[1]}"`));
+  // kubectl looks the object up by its kind: a Deployment is not found as statefulset/NAME.
+  if (!workload || workload.controller !== target.slice(0, target.indexOf("/")))
+    return result(1, "", recorded("kubectl-deployment-notfound-get.txt").replace(/"[^"]+"/, `"${ref.split("/")[1]}"`));
   if (container !== workload.container && !(container === "istio-proxy" && workload.sidecar)) {
     return result(1, "", `error: unable to upgrade connection: container not found ("${container}")\n`);
   }
@@ -97,7 +106,7 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
   }
 
   const url = new URL(command[command.length - 1]);
-  const host = `${url.hostname}:${url.port}`;
+  const host = `${url.hostname}:${url.port || "80"}`; // URL drops the default port
   const outcome = state.outcomes[`${ref} ${host}`];
   const serverRef = state.services[url.hostname];
   const server = serverRef ? state.workloads[serverRef] : undefined;

@@ -14,6 +14,8 @@ export interface RegisteredResource {
   propertyDependencies: Record<string, string[]>;
   /** The customTimeouts resource option, as the engine receives it. */
   customTimeouts?: { create: string; update: string };
+  /** The retainOnDelete resource option, when the program sets it. */
+  retainOnDelete?: boolean;
   urn: string;
 }
 
@@ -70,6 +72,7 @@ function recordOf(req: any, urn: string): RegisteredResource {
     dependencies: req.getDependenciesList(),
     propertyDependencies,
     ...(req.getCustomtimeouts() ? { customTimeouts: req.getCustomtimeouts().toObject() } : {}),
+    ...(req.hasRetainondelete() ? { retainOnDelete: req.getRetainondelete() } : {}),
     urn,
   };
 }

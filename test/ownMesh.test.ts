@@ -1,0 +1,302 @@
+/**
+ * A mesh that already runs: workloads the stack does not deploy (deploy: false, any controller kind,
+ * named target ports), the probe kit the stack deploys instead, and PeerAuthentications it adopts.
+ */
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { InputError } from "../src/model/errors";
+import { buildPlan } from "../src/model/plan";
+import { PROBE_IMAGE } from "../src/model/probeKit";
+import { parseRollout } from "../src/model/rollout";
+import { loadRollout } from "../src/rollout/load";
+import { verifyPlan } from "../src/verify/verifier";
+import { answerKubectl, clusterState } from "./support/fakeCluster";
+import { kubernetesSchemaErrors } from "./support/kubernetesSchema";
+import { named, ofType, runStack } from "./support/stack";
+
+const OWN_MESH = path.join(__dirname, "fixtures", "rollouts", "own-mesh.yaml");
+const PA_TYPE = "kubernetes:security.istio.io/v1:PeerAuthentication";
+
+function problemsOf(data: unknown): string[] {
+  try {
+    parseRollout(data);
+  } catch (err) {
+    if (err instanceof InputError) return err.problems.map((p) => `${p.path}: ${p.message}`);
+    throw err;
+  }
+  return [];
+}
+
+const existing = (extra: Record<string, unknown> = {}) => ({
+  namespaces: [{ name: "shop" }],
+  workloads: [{ name: "cart", namespace: "shop", deploy: false, sidecar: true, labels: { app: "cart", version: "v2" }, ...extra }],
+  stages: [{ name: "s" }],
+});
+
+describe("workloads the stack does not deploy", () => {
+  it("need no image, keep their template's labels as pod labels, and make their namespace existing", () => {
+    const rollout = parseRollout(existing({ service: { selector: { app: "cart" }, ports: [{ port: 80, targetPort: 8080 }] } }));
+    const cart = rollout.workloads[0];
+    expect(cart).toMatchObject({ deploy: false, kind: "Deployment", sidecar: true });
+    expect(cart.image).toBeUndefined();
+    // No injection label of ours: the running pods carry what their template has, and the injector's labels.
+    expect(cart.podLabels).toEqual({
+      app: "cart",
+      version: "v2",
+      "security.istio.io/tlsMode": "istio",
+      "service.istio.io/canonical-name": "cart",
+      "service.istio.io/canonical-revision": "v2",
+    });
+    expect(cart.service).toEqual({ name: "cart", selector: { app: "cart" }, ports: [{ port: 80, targetPort: 8080, protocol: "TCP" }] });
+    expect(rollout.namespaces[0]).toEqual({ name: "shop", injection: false, existing: true });
+  });
+
+  it.each([
+    [
+      "an image",
+      { image: "cart:1" },
+      'workloads[0].image: is for a workload the stack deploys, but this one has deploy: false (it runs already); remove it (got "cart:1")',
+    ],
+    [
+      "a command",
+      { command: ["x"] },
+      'workloads[0].command: is for a workload the stack deploys, but this one has deploy: false (it runs already); remove it (got ["x"])',
+    ],
+    [
+      "replicas",
+      { replicas: 2 },
+      "workloads[0].replicas: is for a workload the stack deploys, but this one has deploy: false (it runs already); remove it (got 2)",
+    ],
+    [
+      "no sidecar fact",
+      { sidecar: undefined },
+      "workloads[0].sidecar: is required with deploy: false: say whether the running pods have an istio-proxy sidecar (discover reads it from them)",
+    ],
+  ])("refuse %s", (_what, extra, message) => {
+    expect(problemsOf(existing(extra))).toEqual([message]);
+  });
+
+  it("refuse a namespace declared as created by the stack", () => {
+    const data = existing();
+    data.namespaces[0] = { name: "shop", existing: false } as never;
+    expect(problemsOf(data)).toEqual([
+      'namespaces[0].existing: is false, but "shop" holds workloads with deploy: false, which run already; the namespace exists',
+    ]);
+  });
+
+  it("may be a StatefulSet or DaemonSet, which the stack cannot deploy itself", () => {
+    expect(parseRollout(existing({ kind: "StatefulSet" })).workloads[0].kind).toBe("StatefulSet");
+    const deployed = {
+      namespaces: [{ name: "shop" }],
+      workloads: [{ name: "db", namespace: "shop", image: "db:1", kind: "DaemonSet" }],
+      stages: [{ name: "s" }],
+    };
+    expect(problemsOf(deployed)).toEqual([
+      'workloads[0].kind: is "DaemonSet", but the stack deploys only Deployments; set deploy: false for a DaemonSet that runs already',
+    ]);
+  });
+
+  it("resolve a Service's named target port through the workload's named ports, and refuse a name that is not there", () => {
+    const ok = parseRollout(
+      existing({
+        ports: [{ name: "grpc", containerPort: 7070 }, 9090],
+        service: { ports: [{ name: "grpc", port: 7070, targetPort: "grpc" }] },
+      }),
+    );
+    expect(ok.workloads[0].service!.ports).toEqual([
+      { name: "grpc", port: 7070, targetPort: 7070, targetPortName: "grpc", protocol: "TCP" },
+    ]);
+    expect(ok.workloads[0].containerPorts).toEqual([7070, 9090]);
+    expect(
+      problemsOf(existing({ ports: [{ name: "grpc", containerPort: 7070 }], service: { ports: [{ port: 80, targetPort: "http" }] } })),
+    ).toEqual([
+      'workloads[0].service.ports[0].targetPort: "http" names no port of the workload (its named ports: grpc); declare it in ports as { name, containerPort }',
+    ]);
+  });
+
+  it("refuse a Service selector that misses the workload's pods or also picks another workload's", () => {
+    expect(problemsOf(existing({ service: { selector: { app: "till" }, ports: [{ port: 80 }] } }))).toEqual([
+      'workloads[0].service.selector: {"app":"till"} does not select the workload\'s own pods (labels {"app":"cart","version":"v2"})',
+    ]);
+    const two = existing({ service: { selector: { app: "cart" }, ports: [{ port: 80 }] } });
+    two.workloads.push({
+      name: "cart-v3",
+      namespace: "shop",
+      deploy: false,
+      sidecar: true,
+      labels: { app: "cart", version: "v3" },
+    } as never);
+    expect(problemsOf(two)).toEqual([
+      'workloads[0].service.selector: {"app":"cart"} also select the pods of shop/cart-v3; give each workload a distinguishing label',
+    ]);
+  });
+
+  it("follow Kubernetes' names: a Service name starts with a letter, a port name has one", () => {
+    expect(problemsOf(existing({ service: { name: "1cart", ports: [{ port: 80 }] } }))).toEqual([
+      "workloads[0].service.name: must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter and ending with a letter or digit) (got \"1cart\")",
+    ]);
+    expect(problemsOf(existing({ service: { ports: [{ name: "8080", port: 80 }] } }))).toEqual([
+      "workloads[0].service.ports[0].name: must be a port name: at most 15 lower-case letters, digits and '-', with at least one letter and no '--' (got \"8080\")",
+    ]);
+  });
+});
+
+describe("the probe kit", () => {
+  const rollout = loadRollout(OWN_MESH);
+  const kit = rollout.workloads.filter((w) => w.name === "mtls-probe");
+
+  it("adds one probe with a sidecar per named namespace and one outside the mesh, in a namespace the stack creates", () => {
+    expect(kit.map((w) => [w.ref, w.sidecar, w.probe, w.deploy])).toEqual([
+      ["shop/mtls-probe", true, true, true],
+      ["payments/mtls-probe", true, true, true],
+      ["mtls-rollout-probes/mtls-probe", false, true, true],
+    ]);
+    expect(rollout.namespaces.find((n) => n.name === "mtls-rollout-probes")).toEqual({
+      name: "mtls-rollout-probes",
+      injection: false,
+      existing: false,
+    });
+    expect(kit[0].image).toBe(PROBE_IMAGE);
+  });
+
+  it("is the only source of probes in the rollout, so verification does not need curl in the application images", () => {
+    expect(rollout.workloads.filter((w) => w.probe).map((w) => w.ref)).toEqual(kit.map((w) => w.ref));
+    expect(
+      buildPlan(rollout, "shop-strict")
+        .expectations.filter((e) => e.from === "mtls-rollout-probes/mtls-probe")
+        .map((e) => [e.to, e.expect]),
+    ).toEqual([
+      ["shop/frontend", "refused"],
+      ["shop/cart", "refused"],
+      ["shop/redis", "refused"],
+      ["payments/checkout", "plaintext"],
+      ["payments/ledger", "plaintext"],
+    ]);
+  });
+
+  it("refuses a namespace that is not declared and a probe that collides with a workload", () => {
+    const data = {
+      namespaces: [{ name: "shop" }],
+      workloads: [{ name: "mtls-probe", namespace: "shop", image: "x:1" }],
+      probes: { namespaces: ["shop", "nope"] },
+      stages: [{ name: "s" }],
+    };
+    expect(problemsOf(data)).toEqual([
+      'probes.namespaces[0].name: duplicate workload "shop/mtls-probe" (first at workloads[0])',
+      'probes.namespaces[1]: namespace "nope" is not declared in namespaces',
+    ]);
+  });
+});
+
+describe("the program on a mesh that runs already", () => {
+  const config = { "mtls-rollout:stage": "shop-strict", "mtls-rollout:rollout": OWN_MESH, "mtls-rollout:preflight": "false" };
+
+  it("registers nothing for deploy: false workloads nor existing namespaces, the probe kit, and the stage's policies", async () => {
+    const { resources } = await runStack(config);
+    const names = (type: string) =>
+      ofType(resources, type)
+        .map((r) => r.name)
+        .sort();
+    expect(names("kubernetes:apps/v1:Deployment")).toEqual(["mtls-rollout-probes/mtls-probe", "payments/mtls-probe", "shop/mtls-probe"]);
+    expect(names("kubernetes:core/v1:ServiceAccount")).toEqual([
+      "mtls-rollout-probes/mtls-probe",
+      "payments/mtls-probe",
+      "shop/mtls-probe",
+    ]);
+    expect(names("kubernetes:core/v1:Service")).toEqual([]);
+    expect(names("kubernetes:core/v1:Namespace")).toEqual(["mtls-rollout-probes"]);
+    expect(names(PA_TYPE)).toEqual(["istio-system/default", "payments/checkout", "shop/default"]);
+    expect(named(resources, PA_TYPE, "shop/default").inputs.spec).toEqual({ mtls: { mode: "STRICT" } });
+  });
+
+  it("deploys hardened probes: non-root, read-only root filesystem, no capabilities, requests and limits, valid Kubernetes objects", async () => {
+    const { resources } = await runStack(config);
+    for (const d of ofType(resources, "kubernetes:apps/v1:Deployment")) {
+      const container = d.inputs.spec.template.spec.containers[0];
+      expect(container.securityContext).toMatchObject({
+        runAsNonRoot: true,
+        runAsUser: 100,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ["ALL"] },
+      });
+      expect(container.resources).toEqual({ requests: { cpu: "10m", memory: "16Mi" }, limits: { cpu: "100m", memory: "64Mi" } });
+      expect(container.image).toBe(PROBE_IMAGE);
+      expect(kubernetesSchemaErrors(d.inputs)).toEqual([]);
+    }
+    expect(
+      named(resources, "kubernetes:apps/v1:Deployment", "mtls-rollout-probes/mtls-probe").inputs.spec.template.metadata.labels[
+        "sidecar.istio.io/inject"
+      ],
+    ).toBe("false");
+    expect(named(resources, "kubernetes:core/v1:Namespace", "mtls-rollout-probes").inputs.metadata.labels).toEqual({});
+  });
+
+  it("adopts an existing policy through a provider that upserts, and never deletes it; creates the others through the plain one", async () => {
+    const { resources } = await runStack(config);
+    const providers = ofType(resources, "pulumi:providers:kubernetes");
+    const upserting = providers.find((p) => p.name === "kubernetes-adopt")!;
+    const plain = providers.find((p) => p.name === "kubernetes")!;
+    expect(upserting.inputs.upsertExistingObjects).toBe("true");
+    expect(plain.inputs.upsertExistingObjects).toBeUndefined();
+    const adopted = named(resources, PA_TYPE, "istio-system/default");
+    expect(adopted.provider.startsWith(`${upserting.urn}::`)).toBe(true);
+    expect(adopted.retainOnDelete).toBe(true);
+    expect(adopted.inputs.metadata.annotations).toMatchObject({ "mtls-rollout.io/adopted": "true", "pulumi.com/patchForce": "true" });
+    for (const created of ["shop/default", "payments/checkout"]) {
+      const r = named(resources, PA_TYPE, created);
+      expect(r.provider.startsWith(`${plain.urn}::`), created).toBe(true);
+      expect(r.retainOnDelete, created).toBeUndefined();
+      expect(r.inputs.metadata.annotations["mtls-rollout.io/adopted"], created).toBeUndefined();
+    }
+  });
+
+  it("declares no upserting provider for a rollout that adopts nothing", async () => {
+    const { resources } = await runStack({ "mtls-rollout:stage": "permissive" });
+    expect(ofType(resources, "pulumi:providers:kubernetes").map((p) => p.name)).toEqual(["kubernetes"]);
+  });
+
+  it("gives the policy pack the workloads it cannot see as Deployments", async () => {
+    const { resources } = await runStack(config);
+    const stage = ofType(resources, "mtls-rollout:index:StagePolicies")[0];
+    expect(stage.inputs.existingWorkloads.map((w: { ref: string }) => w.ref)).toEqual([
+      "shop/frontend",
+      "shop/cart",
+      "shop/redis",
+      "payments/checkout",
+      "payments/ledger",
+    ]);
+  });
+
+  it("refuses existing: true on a policy of a later stage, which would neutralise a live policy while dormant", () => {
+    const data = {
+      namespaces: [{ name: "shop" }],
+      stages: [{ name: "a" }, { name: "b", peerAuthentications: [{ name: "x", namespace: "shop", existing: true }] }],
+    };
+    expect(problemsOf(data)).toEqual([
+      "stages[1].peerAuthentications[0].existing: is only for a policy of the first stage, which describes the cluster as it is before the rollout",
+    ]);
+  });
+});
+
+describe("verification of workloads of every kind", () => {
+  it("probes and reads sidecars through the workload's own controller: statefulset/NAME for a StatefulSet", async () => {
+    const rollout = loadRollout(OWN_MESH);
+    const plan = buildPlan(rollout, "shop-strict");
+    const state = clusterState(rollout, plan);
+    const counters = {};
+    const calls: string[][] = [];
+    const result = await verifyPlan(plan, rollout, async (args) => (calls.push(args), answerKubectl(args, state, counters)), {
+      requiredStreak: 1,
+      timeoutMs: 10_000,
+      concurrency: 4,
+      roundIntervalMs: 0,
+      settleMs: 0,
+      timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 2_000 },
+    });
+    expect(result.outcome).toBe("pass");
+    expect(calls.filter((a) => a[3] === "statefulset/redis").length).toBeGreaterThan(0);
+    expect(calls.some((a) => a[3] === "deployment/redis")).toBe(false);
+    expect(calls.filter((a) => a[3].startsWith("deployment/mtls-probe")).length).toBe(plan.expectations.length);
+  });
+});
