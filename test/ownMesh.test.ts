@@ -131,13 +131,15 @@ describe("workloads the stack does not deploy", () => {
     ]);
   });
 
-  it("follow Kubernetes' names: a Service name starts with a letter, a port name has one", () => {
+  it("follow Kubernetes' names: a Service name starts with a letter, a container port name has one", () => {
     expect(problemsOf(existing({ service: { name: "1cart", ports: [{ port: 80 }] } }))).toEqual([
       "workloads[0].service.name: must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter and ending with a letter or digit) (got \"1cart\")",
     ]);
-    expect(problemsOf(existing({ service: { ports: [{ name: "8080", port: 80 }] } }))).toEqual([
-      "workloads[0].service.ports[0].name: must be a port name: at most 15 lower-case letters, digits and '-', with at least one letter and no '--' (got \"8080\")",
+    expect(problemsOf(existing({ ports: [{ name: "8080", containerPort: 8080 }] }))).toEqual([
+      "workloads[0].ports[0].name: must be a port name: at most 15 lower-case letters, digits and '-', with at least one letter and no '--' (got \"8080\")",
     ]);
+    // A Service port's name is a DNS-1123 label, longer than a container port's may be.
+    expect(problemsOf(existing({ service: { ports: [{ name: "http-metrics-endpoint", port: 80 }] } }))).toEqual([]);
   });
 });
 

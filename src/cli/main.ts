@@ -1,5 +1,9 @@
 import { Command, CommanderError, Option } from "commander";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { InputError } from "../model/errors";
+import { discover } from "../discover/run";
+import { dns1123Label } from "../model/names";
 import { buildPlan } from "../model/plan";
 import { checkRollout, isBlocking } from "../model/rules";
 import { loadRollout } from "../rollout/load";
@@ -16,6 +20,8 @@ import { renderReportMarkdown } from "./renderReport";
 export const EXIT_OK = 0;
 export const EXIT_RULE_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;
+/** The cluster (or Prometheus) could not be read: unreachable, not permitted, or answering nonsense. */
+export const EXIT_UNREACHABLE = 3;
 
 export interface Io {
   stdout: (text: string) => void;
@@ -63,6 +69,14 @@ function prometheusUrl(value: string): string {
 function previousStage(rollout: Rollout, stage: string): string {
   const index = rollout.stages.findIndex((s) => s.name === stage);
   return index > 0 ? rollout.stages[index - 1].name : "none";
+}
+
+function namespaceName(value: string, previous: string[] | undefined): string[] {
+  const parsed = dns1123Label.safeParse(value);
+  if (!parsed.success) {
+    throw new InputError([{ path: "--namespace", message: `must be a namespace name, a DNS-1123 label (got ${JSON.stringify(value)})` }]);
+  }
+  return [...(previous ?? []), value];
 }
 
 function contextName(value: string): string {
@@ -226,7 +240,62 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
       },
     );
 
+  program
+    .command("discover")
+    .description("read a running mesh and write a rollout file for it: namespaces, workloads, Services, PeerAuthentications, proposed stages")
+    .option("--context <name>", "the kubeconfig context (default: the current one)", contextName)
+    .option(
+      "--namespace <name>",
+      "only this namespace; repeat for more (default: all but kube-system, kube-public, kube-node-lease and the mesh root)",
+      namespaceName,
+    )
+    .option("--mesh-root <namespace>", "Istio's root namespace, where mesh-wide policies live", "istio-system")
+    .option("--prometheus <url>", "read who calls whom from Istio's metrics in this Prometheus: calls, and plaintext callers", prometheusUrl)
+    .option("--window <seconds>", "how far back the Prometheus traffic counts (default 86400: a day)", positiveInt("--window", 30 * 86400))
+    .option("-o, --output <file>", "write the rollout file here instead of to stdout")
+    .exitOverride()
+    .action(
+      async (opts: { context?: string; namespace?: string[]; meshRoot: string; prometheus?: string; window?: number; output?: string }) => {
+        if (!dns1123Label.safeParse(opts.meshRoot).success) {
+          throw new InputError([{ path: "--mesh-root", message: `must be a namespace name (got ${JSON.stringify(opts.meshRoot)})` }]);
+        }
+        if (opts.window !== undefined && !opts.prometheus) {
+          throw new InputError([{ path: "--window", message: "only counts with --prometheus, which reads the traffic" }]);
+        }
+        const result = await discover({
+          runner: kubectlRunner(io.env.KUBECTL || "kubectl", opts.context),
+          meshRootNamespace: opts.meshRoot,
+          namespaces: opts.namespace && [...new Set(opts.namespace)].sort(),
+          context: opts.context,
+          prometheus: opts.prometheus ? { url: opts.prometheus, windowSeconds: opts.window ?? 86400 } : undefined,
+          callTimeoutMs: 30_000,
+        });
+        if ("error" in result) {
+          if (result.kind === "input") throw new InputError([{ path: "", message: result.error }]);
+          io.stderr(`error: ${result.error}\n`);
+          setExit(EXIT_UNREACHABLE);
+          return;
+        }
+        if (opts.output) writeFileAtomically(opts.output, result.yaml);
+        else io.stdout(result.yaml);
+        io.stderr(`${result.summary}${opts.output ? `; written to ${opts.output}` : ""}\n`);
+        setExit(EXIT_OK);
+      },
+    );
+
   return program;
+}
+
+/** The whole file or nothing: a reader never sees half a rollout. */
+function writeFileAtomically(file: string, text: string) {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(temp, text, { flag: "wx" });
+    fs.renameSync(temp, file);
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    throw new InputError([{ path: "--output", message: `${JSON.stringify(file)} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` }]);
+  }
 }
 
 /** Runs the CLI; returns the exit code instead of exiting, so tests can run it in-process. */

@@ -12,6 +12,7 @@ export function kubectlFailure(result: RunResult, timeoutMs: number): string {
   const err = firstLine(result.stderr);
   if (/NotFound/.test(err) || /not found/.test(err)) {
     if (/container/i.test(err)) return `container missing: ${err}`;
+    if (/\(NotFound\): namespaces "/.test(err)) return `namespace missing: ${err}`;
     return `pod or deployment missing: ${err}`;
   }
   if (/not valid for pod|is not valid for/.test(err)) return `container missing: ${err}`;

@@ -7,7 +7,8 @@ import { describeValue, formatPath } from "../model/errors";
 import { kubectlFailure } from "./failure";
 import type { KubectlRunner } from "./runner";
 
-export type Read<T> = { items: T[] } | { error: string };
+/** The items, or why not; `notFound` when the API server said the object (a named namespace, say) does not exist. */
+export type Read<T> = { items: T[] } | { error: string; notFound?: boolean };
 
 /** The command as a user would type it, for messages. */
 export const commandLine = (args: readonly string[]) => `kubectl ${args.join(" ")}`;
@@ -41,7 +42,9 @@ export async function getList<S extends z.ZodType>(
 ): Promise<Read<z.infer<S>>> {
   const call = commandLine(args);
   const result = await runner(args, timeoutMs);
-  if (result.exitCode !== 0) return { error: `${call}: ${kubectlFailure(result, timeoutMs)}` };
+  if (result.exitCode !== 0) {
+    return { error: `${call}: ${kubectlFailure(result, timeoutMs)}`, ...(/\(NotFound\)/.test(result.stderr) ? { notFound: true } : {}) };
+  }
   if (result.truncated) return { error: `${call}: the answer exceeds what is read` };
   const json = parseJson(result.stdout);
   if (json === null || typeof json !== "object" || Array.isArray(json)) return { error: `${call}: kubectl printed no JSON object` };

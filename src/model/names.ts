@@ -59,14 +59,17 @@ export const dns1035Label = z
     "must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter and ending with a letter or digit)",
   );
 
-/** Kubernetes' IsValidPortName: an IANA service name of at most 15 characters with a letter and no "--". */
+/** Kubernetes' IsValidPortName (a container port's name): an IANA service name of at most 15 characters with a letter and no "--". */
 export function isPortName(name: string): boolean {
   return name.length <= 15 && IANA_SVC_NAME.test(name) && /[a-z]/.test(name) && !name.includes("--");
 }
 
-export const servicePortName = z
+export const containerPortName = z
   .string()
   .refine(isPortName, "must be a port name: at most 15 lower-case letters, digits and '-', with at least one letter and no '--'");
+
+/** A Service port's name is a DNS-1123 label (ValidateServicePort). */
+export const servicePortName = dns1123Label;
 
 export const envVarName = z.string().regex(ENV_VAR_NAME, "must be an environment variable name");
 

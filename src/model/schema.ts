@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  containerPortName,
   dns1035Label,
   dns1123Label,
   dns1123Subdomain,
@@ -79,7 +80,7 @@ export const servicePortSchema = z.strictObject({
   name: servicePortName.optional(),
   port: portNumber,
   /** The workload's port: a number, or the name of one of its `ports`. Default: the same as `port`. */
-  targetPort: z.union([portNumber, servicePortName], "must be a port number or the name of a workload port").optional(),
+  targetPort: z.union([portNumber, containerPortName], "must be a port number or the name of a workload port").optional(),
   // Sidecars intercept TCP only: a UDP or SCTP port has no mTLS to roll out.
   protocol: z.literal("TCP", "must be TCP: Istio's sidecars do not intercept UDP or SCTP").default("TCP"),
   /** The Service port's appProtocol, which Istio's protocol selection reads before the port name. */
@@ -88,7 +89,7 @@ export const servicePortSchema = z.strictObject({
 
 /** A port the workload's container listens on: a number, or a named port a Service may target by name. */
 export const containerPortSchema = z.union(
-  [portNumber, z.strictObject({ name: servicePortName, containerPort: portNumber })],
+  [portNumber, z.strictObject({ name: containerPortName, containerPort: portNumber })],
   "must be a port number or { name, containerPort }",
 );
 
