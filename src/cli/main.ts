@@ -3,6 +3,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { InputError } from "../model/errors";
 import { discover } from "../discover/run";
+import { renderStatusText, statusJson } from "../status/render";
+import { clusterStatus } from "../status/run";
 import { dns1123Label } from "../model/names";
 import { buildPlan } from "../model/plan";
 import { checkRollout, isBlocking } from "../model/rules";
@@ -241,8 +243,30 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
     );
 
   program
+    .command("status")
+    .description("which stage of the rollout the cluster is at, what differs, and every workload's live mode beside the expected one")
+    .option("--rollout <file>", "a rollout file (default: the lab in stages/lab.yaml)")
+    .option("--context <name>", "the kubeconfig context (default: the current one)", contextName)
+    .option("--json", "print one JSON object instead of tables")
+    .exitOverride()
+    .action(async (opts: { rollout?: string; context?: string; json?: boolean }) => {
+      const rollout = loadRollout(opts.rollout);
+      const status = await clusterStatus(rollout, kubectlRunner(io.env.KUBECTL || "kubectl", opts.context), 30_000);
+      if ("error" in status) {
+        io.stderr(`error: ${status.error}\n`);
+        setExit(EXIT_UNREACHABLE);
+        return;
+      }
+      const context = opts.context ? `kube context ${opts.context}` : "the current kube context";
+      io.stdout(opts.json ? JSON.stringify(statusJson(status), null, 2) + "\n" : renderStatusText(status, context));
+      setExit(status.inSync ? EXIT_OK : EXIT_RULE_FAILED);
+    });
+
+  program
     .command("discover")
-    .description("read a running mesh and write a rollout file for it: namespaces, workloads, Services, PeerAuthentications, proposed stages")
+    .description(
+      "read a running mesh and write a rollout file for it: namespaces, workloads, Services, PeerAuthentications, proposed stages",
+    )
     .option("--context <name>", "the kubeconfig context (default: the current one)", contextName)
     .option(
       "--namespace <name>",
@@ -250,7 +274,11 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
       namespaceName,
     )
     .option("--mesh-root <namespace>", "Istio's root namespace, where mesh-wide policies live", "istio-system")
-    .option("--prometheus <url>", "read who calls whom from Istio's metrics in this Prometheus: calls, and plaintext callers", prometheusUrl)
+    .option(
+      "--prometheus <url>",
+      "read who calls whom from Istio's metrics in this Prometheus: calls, and plaintext callers",
+      prometheusUrl,
+    )
     .option("--window <seconds>", "how far back the Prometheus traffic counts (default 86400: a day)", positiveInt("--window", 30 * 86400))
     .option("-o, --output <file>", "write the rollout file here instead of to stdout")
     .exitOverride()
@@ -294,7 +322,12 @@ function writeFileAtomically(file: string, text: string) {
     fs.renameSync(temp, file);
   } catch (err) {
     fs.rmSync(temp, { force: true });
-    throw new InputError([{ path: "--output", message: `${JSON.stringify(file)} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` }]);
+    throw new InputError([
+      {
+        path: "--output",
+        message: `${JSON.stringify(file)} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      },
+    ]);
   }
 }
 

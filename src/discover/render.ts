@@ -30,7 +30,13 @@ export function renderDiscovered(discovered: Discovered, options: RenderOptions)
     "are adopted on the first `pulumi up`, never deleted. Stage `current` is the cluster as it is; the stages",
     "after it are proposals: review every comment, then `npx mtls-rollout check --rollout FILE`.",
   ];
-  if (discovered.leftOut.length > 0) header.push("", "Not in this file:", ...discovered.leftOut.map((l) => `  - ${l}`));
+  if (discovered.leftOut.length > 0) {
+    header.push(
+      "",
+      "Not in this file (a PeerAuthentication left out stays on the cluster: `status` reports it as extra until it is deleted):",
+    );
+    header.push(...discovered.leftOut.map((l) => `  - ${l}`));
+  }
   doc.commentBefore = comment(header);
   file.namespaces.forEach((_, i) => flow(doc, ["namespaces", i]));
   file.workloads.forEach((w, i) => {

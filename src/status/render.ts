@@ -1,0 +1,72 @@
+import Table from "cli-table3";
+import type { Status } from "./compare";
+
+const portsText = (ports: Record<string, string>) =>
+  Object.entries(ports)
+    .map(([p, m]) => `${p}:${m}`)
+    .join(" ") || "-";
+
+function table(head: string[], rows: string[][]): string {
+  const t = new Table({ head, style: { head: [], border: [] }, chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" } });
+  t.push(...rows);
+  return t.toString();
+}
+
+/** One line: where the cluster stands. */
+export function statusSummary(s: Status): string {
+  const differing = s.workloads.filter((w) => !w.matches).length;
+  const modes =
+    differing === 0
+      ? "every workload's live mode is as expected"
+      : `${differing} workload${differing === 1 ? "'s" : "s'"} live mode differs`;
+  if (s.inSync) return `IN SYNC: the cluster's PeerAuthentications are exactly stage ${s.stage}; ${modes}`;
+  const n = s.differences.length;
+  return `DRIFT: the cluster is at no stage of the rollout; nearest is ${s.comparedWith}, ${n} difference${n === 1 ? "" : "s"}; ${modes}`;
+}
+
+export function renderStatusText(s: Status, context: string): string {
+  const out = [`Cluster: ${context}`, statusSummary(s), ""];
+  if (s.differences.length > 0) {
+    out.push(`Differences from stage ${s.comparedWith} (dormant policies count as absent)`);
+    out.push(
+      table(
+        ["difference", "policy", "detail"],
+        s.differences.map((d) => [d.kind, `${d.namespace}/${d.name}`, d.detail]),
+      ),
+      "",
+    );
+  }
+  out.push(`Effective modes: live (as Istio computes them, the oldest of competing policies winning) and expected at ${s.comparedWith}`);
+  out.push(
+    table(
+      ["namespace", "workload", "sidecar", "live", "live ports", "expected", "expected ports", ""],
+      s.workloads.map((w) => [
+        w.namespace,
+        w.name,
+        w.sidecar ? "yes" : "no",
+        w.mode ?? "outside the mesh",
+        portsText(w.ports),
+        w.expected.mode ?? "outside the mesh",
+        portsText(w.expected.ports),
+        w.matches ? "=" : "DIFFERS",
+      ]),
+    ),
+  );
+  if (s.warnings.length > 0) out.push("", "Warnings", ...s.warnings.map((w) => `  ${w}`));
+  out.push("", statusSummary(s));
+  return out.join("\n") + "\n";
+}
+
+/** The documented JSON: stage, inSync, differences, workloads; and what the text shows besides. */
+export function statusJson(s: Status) {
+  return {
+    stage: s.stage,
+    inSync: s.inSync,
+    comparedWith: s.comparedWith,
+    differences: s.differences,
+    workloads: s.workloads.map((w) => ({ namespace: w.namespace, name: w.name, mode: w.mode, ports: w.ports, expected: w.expected })),
+    dormant: s.dormant,
+    warnings: s.warnings,
+    summary: statusSummary(s),
+  };
+}

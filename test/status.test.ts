@@ -1,0 +1,208 @@
+/**
+ * `mtls-rollout status` as a process, against an executable KUBECTL answering
+ * `kubectl get peerauthentications.security.istio.io --all-namespaces -o json`.
+ */
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { dormantPeerAuthenticationManifest, peerAuthenticationManifest } from "../src/manifests/kubernetes";
+import { buildPlan } from "../src/model/plan";
+import { loadRollout } from "../src/rollout/load";
+import { crdValidator } from "./support/crdValidator";
+import { runCli } from "./support/files";
+
+const KUBECTL = path.join(__dirname, "support", "kubectl-from-files.js");
+const CLUSTER = path.join(__dirname, "fixtures", "cluster");
+const validate = crdValidator(path.join(__dirname, "fixtures", "peerauthentication-crd.yaml"), "v1");
+const lab = loadRollout();
+
+type Object = { apiVersion: string; kind: string; metadata: Record<string, unknown>; spec: Record<string, unknown> };
+
+/** The PeerAuthentications a stack at `stage` has put on the cluster, as the API server returns them. */
+function appliedAt(stage: string, created = "2026-11-01T10:00:00Z"): Object[] {
+  const plan = buildPlan(lab, stage);
+  return [...plan.peerAuthentications.map(peerAuthenticationManifest), ...plan.dormant.map(dormantPeerAuthenticationManifest)].map(
+    (m, i) => ({
+      ...m,
+      metadata: {
+        ...m.metadata,
+        creationTimestamp: created,
+        generation: 1,
+        resourceVersion: String(5000 + i),
+        uid: `0b5e2f70-1c2d-4e5f-8a9b-${String(i).padStart(12, "0")}`,
+      },
+    }),
+  );
+}
+
+function status(policies: Object[], args: string[] = [], env: NodeJS.ProcessEnv = {}) {
+  for (const p of policies) expect(validate(p), `${p.metadata.namespace}/${p.metadata.name}`).toEqual([]);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "status-"));
+  fs.writeFileSync(
+    path.join(dir, "peerauthentications.json"),
+    JSON.stringify({ apiVersion: "v1", items: policies, kind: "List", metadata: { resourceVersion: "" } }),
+  );
+  return runCli(["status", ...args], { env: { KUBECTL, FAKE_KUBECTL_DIR: dir, ...env } });
+}
+
+describe("npx mtls-rollout status", () => {
+  it("names the stage the cluster is at, exit 0, with every workload's live mode beside the expected one", () => {
+    const { code, stdout, stderr } = status(appliedAt("istioinaction-strict"), ["--json"]);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const s = JSON.parse(stdout);
+    expect(Object.keys(s)).toEqual(["stage", "inSync", "comparedWith", "differences", "workloads", "dormant", "warnings", "summary"]);
+    expect(s).toMatchObject({ stage: "istioinaction-strict", inSync: true, differences: [], dormant: 0, warnings: [] });
+    expect(s.workloads).toContainEqual({
+      namespace: "istioinaction",
+      name: "web-api",
+      mode: "STRICT",
+      ports: { "8080": "STRICT" },
+      expected: { mode: "STRICT", ports: { "8080": "STRICT" } },
+    });
+    expect(s.workloads).toContainEqual({ namespace: "default", name: "sleep", mode: null, ports: {}, expected: { mode: null, ports: {} } });
+    expect(s.summary).toBe(
+      "IN SYNC: the cluster's PeerAuthentications are exactly stage istioinaction-strict; every workload's live mode is as expected",
+    );
+  });
+
+  it("counts dormant policies as absent: a fresh stack at the first stage is in sync with it", () => {
+    const s = JSON.parse(status(appliedAt("permissive"), ["--json"]).stdout);
+    expect(s).toMatchObject({ stage: "permissive", inSync: true, dormant: 2 });
+  });
+
+  it("exits 1 on drift, listing what is missing, extra and changed against the nearest stage", () => {
+    const policies = appliedAt("istioinaction-strict")
+      .filter((p) => p.metadata.name !== "purchase-history-strict")
+      .map((p) => (p.metadata.namespace === "istio-system" ? { ...p, spec: { mtls: { mode: "STRICT" } } } : p));
+    policies.push({
+      apiVersion: "security.istio.io/v1",
+      kind: "PeerAuthentication",
+      metadata: {
+        name: "httpbin-strict",
+        namespace: "default",
+        creationTimestamp: "2026-11-20T08:00:00Z",
+        uid: "0b5e2f70-1c2d-4e5f-8a9b-0000000000aa",
+      },
+      spec: { selector: { matchLabels: { app: "httpbin" } }, mtls: { mode: "STRICT" } },
+    });
+    const { code, stdout } = status(policies, ["--json"]);
+    expect(code).toBe(1);
+    const s = JSON.parse(stdout);
+    // A STRICT mesh policy with the namespace policy: nearest to the last stage, whose policies these are but two.
+    expect(s).toMatchObject({ stage: null, inSync: false, comparedWith: "mesh-strict" });
+    expect(s.differences).toEqual([
+      { kind: "extra", namespace: "default", name: "httpbin-strict", detail: "workload selecting app=httpbin, mode STRICT" },
+      {
+        kind: "missing",
+        namespace: "istioinaction",
+        name: "purchase-history-strict",
+        detail: "workload selecting app=purchase-history, mode STRICT",
+      },
+    ]);
+    expect(s.summary).toBe(
+      "DRIFT: the cluster is at no stage of the rollout; nearest is mesh-strict, 2 differences; every workload's live mode is as expected",
+    );
+  });
+
+  it("reports a changed policy, and the workload whose live mode it changes", () => {
+    const policies = appliedAt("istioinaction-strict").map((p) =>
+      p.metadata.name === "purchase-history-strict" ? { ...p, spec: { ...p.spec, mtls: { mode: "PERMISSIVE" } } } : p,
+    );
+    const s = JSON.parse(status(policies, ["--json"]).stdout);
+    expect(s.comparedWith).toBe("istioinaction-strict");
+    expect(s.differences).toEqual([
+      { kind: "changed", namespace: "istioinaction", name: "purchase-history-strict", detail: "mode PERMISSIVE (rollout: STRICT)" },
+    ]);
+    expect(s.workloads.find((w: { name: string }) => w.name === "purchase-history-v1")).toEqual({
+      namespace: "istioinaction",
+      name: "purchase-history-v1",
+      mode: "PERMISSIVE",
+      ports: { "8080": "PERMISSIVE" },
+      expected: { mode: "STRICT", ports: { "8080": "STRICT" } },
+    });
+    expect(s.summary).toBe(
+      "DRIFT: the cluster is at no stage of the rollout; nearest is istioinaction-strict, 1 difference; 1 workload's live mode differs",
+    );
+  });
+
+  it("computes live modes as Istio does where two policies compete: the oldest wins", () => {
+    const policies = appliedAt("purchase-history-strict", "2026-11-01T10:00:00Z");
+    // Someone adds a namespace-wide STRICT policy next to the stack's dormant one, which is older: Istio keeps the dormant one.
+    policies.push({
+      apiVersion: "security.istio.io/v1",
+      kind: "PeerAuthentication",
+      metadata: {
+        name: "lockdown",
+        namespace: "istioinaction",
+        creationTimestamp: "2026-11-21T08:00:00Z",
+        uid: "0b5e2f70-1c2d-4e5f-8a9b-0000000000bb",
+      },
+      spec: { mtls: { mode: "STRICT" } },
+    });
+    const s = JSON.parse(status(policies, ["--json"]).stdout);
+    expect(s.differences).toEqual([{ kind: "extra", namespace: "istioinaction", name: "lockdown", detail: "namespace-wide, mode STRICT" }]);
+    expect(s.warnings).toEqual([
+      "Istio ignores istioinaction/lockdown: a second namespace-wide policy, newer than istioinaction/default, a dormant one (mode UNSET: it inherits), which it applies",
+    ]);
+    const webApi = s.workloads.find((w: { name: string }) => w.name === "web-api");
+    expect(webApi).toMatchObject({ mode: "PERMISSIVE", expected: { mode: "PERMISSIVE" } });
+  });
+
+  it("prints the differences and the modes side by side as text", () => {
+    const { code, stdout } = status(
+      appliedAt("mesh-strict").filter((p) => `${p.metadata.namespace}/${p.metadata.name}` !== "istioinaction/default"),
+      ["--context", "kind-mtls-lab"],
+    );
+    expect(code).toBe(1);
+    const lines = stdout.split("\n");
+    expect(lines[0]).toBe("Cluster: kube context kind-mtls-lab");
+    expect(lines[1]).toBe(
+      // The mesh-wide STRICT covers what the missing namespace policy would: the modes are what the stage expects.
+      "DRIFT: the cluster is at no stage of the rollout; nearest is mesh-strict, 1 difference; every workload's live mode is as expected",
+    );
+    expect(stdout).toMatch(/│ missing +│ istioinaction\/default +│ namespace-wide, mode STRICT +│/);
+    expect(stdout).toMatch(/│ istioinaction +│ web-api +│ yes +│ STRICT +│ 8080:STRICT +│ STRICT +│ 8080:STRICT +│ = +│/);
+  });
+
+  it("warns when a policy the rollout declares exists already without being marked existing", () => {
+    const plan = buildPlan(lab, "permissive");
+    const foreign = {
+      ...peerAuthenticationManifest(plan.peerAuthentications[0]),
+      metadata: { name: "default", namespace: "istio-system", creationTimestamp: "2025-01-10T09:10:00Z" },
+    };
+    const s = JSON.parse(status([foreign], ["--json"]).stdout);
+    expect(s.warnings).toEqual([
+      "istio-system/default is on the cluster, not made by mtls-rollout, and the rollout does not mark it existing: true; the first pulumi up would fail with AlreadyExists",
+    ]);
+  });
+
+  it("reads a discovered mesh: the policies left out show as extra, and the modes agree", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "status-"));
+    const discovered = runCli(["discover", "-o", path.join(dir, "mesh.yaml")], { env: { KUBECTL, FAKE_KUBECTL_DIR: CLUSTER } });
+    expect(discovered.code).toBe(0);
+    const { code, stdout } = runCli(["status", "--rollout", path.join(dir, "mesh.yaml"), "--json"], {
+      env: { KUBECTL, FAKE_KUBECTL_DIR: CLUSTER },
+    });
+    expect(code).toBe(1);
+    const s = JSON.parse(stdout);
+    expect(s.comparedWith).toBe("current");
+    expect(s.differences.map((d: { kind: string; namespace: string; name: string }) => `${d.kind} ${d.namespace}/${d.name}`)).toEqual([
+      "extra payments/lockdown",
+      "extra shop/old-search",
+    ]);
+    expect(s.workloads.every((w: { mode: unknown; expected: { mode: unknown } }) => w.mode === w.expected.mode)).toBe(true);
+  });
+
+  it("exits 3 when the cluster cannot be read, and 2 for a bad rollout file", () => {
+    const unreachable = status([], [], { FAKE_KUBECTL_UNREACHABLE: "1" });
+    expect(unreachable.code).toBe(3);
+    expect(unreachable.stderr).toBe(
+      "error: kubectl get peerauthentications.security.istio.io --all-namespaces -o json: kubectl failed (exit 1): The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n",
+    );
+    const bad = status([], ["--rollout", "/nonexistent.yaml"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe("error: /nonexistent.yaml: cannot be read (ENOENT)\n");
+  });
+});
