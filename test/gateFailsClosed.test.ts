@@ -14,6 +14,7 @@ import { loadRollout } from "../src/rollout/load";
 import type { KubectlRunner } from "../src/cluster/runner";
 import { answerKubectl, clusterState } from "./support/fakeCluster";
 import { recorded } from "./support/recorded";
+import { NGINX_TARGET, sidecar } from "./support/sidecarFixtures";
 
 /** The documented answer shapes (prometheus.io querying/api), with the values a test needs. */
 const vector = (...elements: unknown[]) => JSON.stringify({ status: "success", data: { resultType: "vector", result: elements } });
@@ -199,25 +200,8 @@ describe("the gate on malformed kubectl answers under --previous live", () => {
 });
 
 describe("the gate on malformed sidecar counters", () => {
-  const target = {
-    workload: "default/my-nginx",
-    namespace: "default",
-    name: "my-nginx",
-    kind: "Deployment" as const,
-    ports: [80],
-    keepsPlaintextPorts: [],
-  };
   const options = { windowSeconds: 1, callTimeoutMs: 1_000, sleep: async () => {} };
   const NONE_SERIES = recorded("prom-dest-none-nginx-15000.txt");
-  const reads =
-    (first: string, second: string, stats = ""): KubectlRunner =>
-    async (args) => {
-      const isMetrics = args[args.length - 1] === "stats/prometheus";
-      if (!isMetrics) return { exitCode: 0, stdout: stats, stderr: "", timedOut: false };
-      const text = (reads as unknown as { n?: number }).n ? second : first;
-      (reads as unknown as { n?: number }).n = 1;
-      return { exitCode: 0, stdout: text, stderr: "", timedOut: false };
-    };
 
   it.each([
     ["NaN", NONE_SERIES.replace(/\} 9\n?$/, "} NaN\n")],
@@ -225,16 +209,14 @@ describe("the gate on malformed sidecar counters", () => {
     ["a negative count", NONE_SERIES.replace(/\} 9\n?$/, "} -12\n")],
     ["unterminated labels", NONE_SERIES.replace(/\} 9\n?$/, " 9\n")],
   ])("has no evidence when a plaintext series reads %s", async (_name, bad) => {
-    (reads as unknown as { n?: number }).n = 0;
-    const evidence = await sidecarEvidence(reads(NONE_SERIES, bad), target, options);
+    const evidence = await sidecarEvidence(sidecar([NONE_SERIES, bad]), NGINX_TARGET, options);
     expect(evidence).toMatchObject({
       error: expect.stringMatching(/^the sidecar of default\/my-nginx reported an unreadable Istio sample: istio_requests_total/),
     });
   });
 
   it("has no evidence when the TLS inspector's counter is unreadable", async () => {
-    (reads as unknown as { n?: number }).n = 0;
-    const evidence = await sidecarEvidence(reads("", "", "tls_inspector.tls_not_found: -1\n"), target, options);
+    const evidence = await sidecarEvidence(sidecar(["", ""], ["tls_inspector.tls_not_found: -1\n", ""]), NGINX_TARGET, options);
     expect(evidence).toEqual({ error: "the sidecar of default/my-nginx reported an unreadable tls_inspector.tls_not_found: -1" });
   });
 });

@@ -4,7 +4,7 @@
  */
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { InputError } from "../src/model/errors";
+import { problemsOf } from "./support/problems";
 import { buildPlan } from "../src/model/plan";
 import { PROBE_IMAGE } from "../src/model/probeKit";
 import { parseRollout } from "../src/model/rollout";
@@ -16,16 +16,6 @@ import { named, ofType, runStack } from "./support/stack";
 
 const OWN_MESH = path.join(__dirname, "fixtures", "rollouts", "own-mesh.yaml");
 const PA_TYPE = "kubernetes:security.istio.io/v1:PeerAuthentication";
-
-function problemsOf(data: unknown): string[] {
-  try {
-    parseRollout(data);
-  } catch (err) {
-    if (err instanceof InputError) return err.problems.map((p) => `${p.path}: ${p.message}`);
-    throw err;
-  }
-  return [];
-}
 
 const existing = (extra: Record<string, unknown> = {}) => ({
   namespaces: [{ name: "shop" }],

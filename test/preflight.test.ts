@@ -7,30 +7,13 @@ import { LIVE_POLICIES_ARGS, runPreflight } from "../src/preflight/run";
 import { buildPlan } from "../src/model/plan";
 import { answerKubectl, clusterState, ClusterState } from "./support/fakeCluster";
 import { loadRollout } from "../src/rollout/load";
-import type { KubectlRunner, RunResult } from "../src/cluster/runner";
+import type { KubectlRunner } from "../src/cluster/runner";
 import { recorded } from "./support/recorded";
+import { NGINX_TARGET, sidecar } from "./support/sidecarFixtures";
 
 const lab = loadRollout();
-const target = {
-  workload: "default/my-nginx",
-  namespace: "default",
-  name: "my-nginx",
-  kind: "Deployment" as const,
-  ports: [80],
-  keepsPlaintextPorts: [],
-};
+const target = NGINX_TARGET;
 const options = { windowSeconds: 60, callTimeoutMs: 1_000, sleep: async () => {} };
-const ok = (stdout: string): RunResult => ({ exitCode: 0, stdout, stderr: "", timedOut: false });
-
-/** A sidecar whose `stats/prometheus` and `stats` answer from the given texts, first read then second. */
-function sidecar(metrics: [string, string], stats: [string, string] = ["", ""]): KubectlRunner {
-  let metricReads = 0;
-  let statReads = 0;
-  return async (args) => {
-    if (args[args.length - 1] === "stats/prometheus") return ok(metrics[Math.min(metricReads++, 1)]);
-    return ok(stats[Math.min(statReads++, 1)]);
-  };
-}
 
 // The recorded plaintext series (source unknown: a client without sidecar), at 9 requests.
 const NONE_SERIES = recorded("prom-dest-none-nginx-15000.txt");

@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { problemsOf } from "./support/problems";
 import { InputError } from "../src/model/errors";
 import { parseRollout } from "../src/model/rollout";
 import { loadRollout, parseRolloutYaml } from "../src/rollout/load";
@@ -14,16 +15,6 @@ const minimal = () => ({
   ],
   stages: [{ name: "strict", peerAuthentications: [{ name: "cart", namespace: "shop", selector: { app: "cart" }, mode: "STRICT" }] }],
 });
-
-function problemsOf(data: unknown): string[] {
-  try {
-    parseRollout(data);
-  } catch (err) {
-    if (err instanceof InputError) return err.problems.map((p) => `${p.path}: ${p.message}`);
-    throw err;
-  }
-  return [];
-}
 
 function withChange(change: (d: any) => void) {
   const data = minimal();
