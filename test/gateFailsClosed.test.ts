@@ -127,7 +127,10 @@ describe("the gate against a hostile Prometheus on loopback", () => {
 
   it.each(hostile)("has no evidence (exit 3), never CLEAR, on %s", async (_name, s) => {
     const { code, stdout, stderr } = await gate(s);
-    expect(stderr).toBe("");
+    // What it asks, said before it asks; nothing else on stderr.
+    expect(stderr).toMatch(
+      /^preflight: stage purchase-history-strict against permissive on the current kube context: 1 workload turn STRICT; asking Prometheus http:\/\/127\.0\.0\.1:\d+ for the plaintext of the last 3600s\n$/,
+    );
     expect(code).toBe(3);
     const result = JSON.parse(stdout);
     expect(result.outcome).toBe("inconclusive");

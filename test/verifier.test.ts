@@ -319,6 +319,7 @@ describe("the verification report", () => {
     expect(json.edges).toHaveLength(8);
     expect(Object.keys(json.edges[0])).toEqual([
       "from",
+      "standsFor",
       "to",
       "host",
       "port",

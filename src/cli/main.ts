@@ -11,7 +11,9 @@ import { checkRollout, isBlocking } from "../model/rules";
 import { loadRollout } from "../rollout/load";
 import { exitCodeOf, renderVerificationText, verificationJson } from "../verify/report";
 import { kubectlRunner } from "../cluster/runner";
-import { verifyPlan } from "../verify/verifier";
+import { probedEdges, verifyPlan } from "../verify/verifier";
+import { checkSetup } from "../verify/setup";
+import { watchInterrupts } from "./interrupt";
 import { buildStageReport } from "../model/report";
 import type { Rollout } from "../model/rollout";
 import { gateExitCode, gateSummary, renderGateText } from "../preflight/report";
@@ -24,12 +26,16 @@ export const EXIT_RULE_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;
 /** The cluster (or Prometheus) could not be read: unreachable, not permitted, or answering nonsense. */
 export const EXIT_UNREACHABLE = 3;
+/** Each setup check (is there a cluster, may we exec): well within the seconds a setup error should take. */
+const SETUP_CALL_TIMEOUT_MS = 5_000;
 
 export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
-  /** A terminal on stderr: a live progress line is worth printing. */
+  /** A terminal on stderr: the progress line is rewritten in place. */
   interactive: boolean;
+  /** Handle Ctrl-C and SIGTERM by ending every kubectl call and reporting (the real process, not a test calling main). */
+  watchSignals?: boolean;
   env: NodeJS.ProcessEnv;
 }
 
@@ -37,6 +43,7 @@ const processIo: Io = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   interactive: Boolean(process.stderr.isTTY),
+  watchSignals: true,
   env: process.env,
 };
 
@@ -99,7 +106,8 @@ function withOptionNames<T>(fn: () => T, option = "--stage"): T {
   }
 }
 
-function buildCli(io: Io, setExit: (code: number) => void): Command {
+function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSignal): Command {
+  const kubectl = (context?: string) => kubectlRunner(io.env.KUBECTL || "kubectl", context, interrupted);
   const program = new Command("mtls-rollout")
     .description("Roll out Istio mutual TLS one safe stage at a time")
     .exitOverride()
@@ -139,7 +147,9 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
     .option("--json", "print one JSON object instead of a table")
     .exitOverride()
     .action((opts: { rollout?: string; json?: boolean }) => {
-      const violations = checkRollout(loadRollout(opts.rollout));
+      const rollout = loadRollout(opts.rollout);
+      for (const w of rollout.warnings) io.stderr(`warning: ${w.path}: ${w.message}\n`);
+      const violations = checkRollout(rollout);
       const blocking = violations.filter(isBlocking);
       if (opts.json) {
         io.stdout(JSON.stringify(violations, null, 2) + "\n");
@@ -178,13 +188,27 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
         const plan = withOptionNames(() => buildPlan(rollout, opts.stage));
         const previous = opts.previous ?? previousStage(rollout, plan.stage);
         if (previous !== "none" && previous !== "live") withOptionNames(() => buildPlan(rollout, previous), "--previous");
+        // Prometheus holds history: a long look-back also catches callers that come only now and then.
+        const windowSeconds = opts.window ?? (opts.prometheus ? 3600 : 60);
+        const where = opts.context ? `kube context ${opts.context}` : "the current kube context";
         const result = await runPreflight(
           rollout,
           plan.stage,
           previous === "none" ? null : previous === "live" ? "live" : { stage: previous },
-          { runner: kubectlRunner(io.env.KUBECTL || "kubectl", opts.context), prometheusUrl: opts.prometheus },
-          // Prometheus holds history: a long look-back also catches callers that come only now and then.
-          { windowSeconds: opts.window ?? (opts.prometheus ? 3600 : 60), callTimeoutMs: 20_000 },
+          {
+            runner: kubectl(opts.context),
+            prometheusUrl: opts.prometheus,
+            onTargets: (targets, liveError) => {
+              const what = `preflight: stage ${plan.stage} against ${previous === "live" ? "the cluster's live policies" : previous} on ${where}`;
+              if (liveError || targets.length === 0)
+                return io.stderr(`${what}: ${liveError ? "no evidence to read" : "nothing turns STRICT"}\n`);
+              const reading = opts.prometheus
+                ? `asking Prometheus ${opts.prometheus} for the plaintext of the last ${windowSeconds}s`
+                : `reading their sidecars now and again in ${windowSeconds}s (at ${new Date(Date.now() + windowSeconds * 1000).toISOString().slice(11, 19)} UTC)`;
+              io.stderr(`${what}: ${targets.length} workload${targets.length === 1 ? "" : "s"} turn STRICT; ${reading}\n`);
+            },
+          },
+          { windowSeconds, callTimeoutMs: 20_000, signal: interrupted },
         );
         io.stdout(opts.json ? JSON.stringify({ ...result, summary: gateSummary(result) }, null, 2) + "\n" : renderGateText(result));
         setExit(gateExitCode(result));
@@ -206,6 +230,11 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
       nonNegativeInt("--settle", 600),
       5,
     )
+    .addOption(
+      new Option("--matrix <which>", "classes: one probe per target port and client class (with, without sidecar); full: every pair")
+        .choices(["classes", "full"])
+        .default("classes"),
+    )
     .option("--json", "print one JSON object instead of a table")
     .exitOverride()
     .action(
@@ -217,28 +246,42 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
         rounds: number;
         concurrency: number;
         settle: number;
+        matrix: "classes" | "full";
         json?: boolean;
       }) => {
         const rollout = loadRollout(opts.rollout);
         const plan = withOptionNames(() => buildPlan(rollout, opts.stage));
-        const runner = kubectlRunner(io.env.KUBECTL || "kubectl", opts.context);
-        const result = await verifyPlan(plan, rollout, runner, {
-          requiredStreak: opts.rounds,
-          timeoutMs: opts.timeout * 1000,
-          concurrency: opts.concurrency,
-          roundIntervalMs: 2000,
-          settleMs: opts.settle * 1000,
-          timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 20_000 },
-          onRound: io.interactive
-            ? (p) =>
-                io.stderr(
-                  `\rround ${p.round}: ${p.held}/${p.total} edges hold, ${p.contradicting} contradict, ${p.inconclusive} inconclusive `,
-                )
-            : undefined,
-        });
-        if (io.interactive) io.stderr("\n");
-        io.stdout(opts.json ? JSON.stringify(verificationJson(result), null, 2) + "\n" : renderVerificationText(result));
-        setExit(exitCodeOf(result));
+        {
+          const runner = kubectl(opts.context);
+          const probed = probedEdges(plan, new Map(rollout.workloads.map((w) => [w.ref, w])), opts.matrix).length;
+          const probes = new Set(plan.expectations.map((e) => e.from)).size;
+          io.stderr(
+            `verify: stage ${plan.stage} on ${opts.context ? `kube context ${opts.context}` : "the current kube context"}: ` +
+              `${plan.expectations.length} edges from ${probes} probe workload${probes === 1 ? "" : "s"}, ${probed} probed per round (--matrix ${opts.matrix}), deadline ${opts.timeout}s\n`,
+          );
+          if (plan.expectations.length > 0) {
+            const problem = await checkSetup(runner, plan, rollout.workloads, SETUP_CALL_TIMEOUT_MS);
+            if (problem && !interrupted?.aborted) throw new InputError([{ path: "", message: problem }]);
+          }
+          const result = await verifyPlan(plan, rollout, runner, {
+            requiredStreak: opts.rounds,
+            timeoutMs: opts.timeout * 1000,
+            concurrency: opts.concurrency,
+            roundIntervalMs: 2000,
+            settleMs: opts.settle * 1000,
+            timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 20_000 },
+            matrix: opts.matrix,
+            signal: interrupted,
+            // One line per round, on a terminal or not: inside pulumi up the log shows the run moving.
+            onRound: (p) => {
+              const line = `round ${p.round} (${(p.elapsedMs / 1000).toFixed(1)}s): ${p.held}/${p.total} hold, ${p.contradicting} contradict, ${p.inconclusive} inconclusive`;
+              io.stderr(io.interactive ? `\r${line} ` : `${line}\n`);
+            },
+          });
+          if (io.interactive) io.stderr("\n");
+          io.stdout(opts.json ? JSON.stringify(verificationJson(result), null, 2) + "\n" : renderVerificationText(result));
+          setExit(exitCodeOf(result));
+        }
       },
     );
 
@@ -251,7 +294,7 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
     .exitOverride()
     .action(async (opts: { rollout?: string; context?: string; json?: boolean }) => {
       const rollout = loadRollout(opts.rollout);
-      const status = await clusterStatus(rollout, kubectlRunner(io.env.KUBECTL || "kubectl", opts.context), 30_000);
+      const status = await clusterStatus(rollout, kubectl(opts.context), 30_000);
       if ("error" in status) {
         io.stderr(`error: ${status.error}\n`);
         setExit(EXIT_UNREACHABLE);
@@ -291,7 +334,7 @@ function buildCli(io: Io, setExit: (code: number) => void): Command {
           throw new InputError([{ path: "--window", message: "only counts with --prometheus, which reads the traffic" }]);
         }
         const result = await discover({
-          runner: kubectlRunner(io.env.KUBECTL || "kubectl", opts.context),
+          runner: kubectl(opts.context),
           meshRootNamespace: opts.meshRoot,
           namespaces: opts.namespace && [...new Set(opts.namespace)].sort(),
           context: opts.context,
@@ -334,10 +377,12 @@ function writeFileAtomically(file: string, text: string) {
 /** Runs the CLI; returns the exit code instead of exiting, so tests can run it in-process. */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   let code = EXIT_OK;
-  const program = buildCli(io, (c) => (code = c));
+  // A signal ends every kubectl call; the command reports what it has, and the exit code is the signal's.
+  const interrupt = io.watchSignals ? watchInterrupts() : undefined;
+  const program = buildCli(io, (c) => (code = c), interrupt?.signal);
   try {
     await program.parseAsync(argv, { from: "user" });
-    return code;
+    return interrupt?.exitCode() ?? code;
   } catch (err) {
     if (err instanceof InputError) {
       for (const line of err.lines()) io.stderr(`error: ${line}\n`);
@@ -348,5 +393,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return err.exitCode === 0 ? EXIT_OK : EXIT_BAD_INPUT;
     }
     throw err;
+  } finally {
+    interrupt?.dispose();
   }
 }

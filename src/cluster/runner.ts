@@ -10,6 +10,8 @@ export interface RunResult {
   spawnError?: string;
   /** Output past MAX_OUTPUT_BYTES was dropped. */
   truncated?: boolean;
+  /** The run was interrupted (a signal to the CLI): the call was ended, not answered. */
+  aborted?: boolean;
 }
 
 /** The seam between the verifier and the cluster: kubectl's arguments in, its result out. */
@@ -18,13 +20,34 @@ export type KubectlRunner = (args: string[], timeoutMs: number) => Promise<RunRe
 /** Bounds what one call may print, so a misbehaving kubectl cannot exhaust memory. */
 const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
 
+/** Process groups of the kubectl calls running now, so an interrupted CLI can end every one of them. */
+const running = new Map<number, () => void>();
+
+/** Ends every kubectl call still running, with everything each started. */
+export function endAllCalls(): void {
+  for (const end of [...running.values()]) end();
+}
+
+/** How many kubectl calls are running now. */
+export const runningCalls = () => running.size;
+
+function killGroup(pid: number | undefined, fallback: () => void) {
+  try {
+    if (pid) process.kill(-pid, "SIGKILL");
+  } catch {
+    fallback(); // the group is gone; the child itself may not be
+  }
+}
+
 /**
  * Runs the real kubectl (`$KUBECTL`, default `kubectl`) without a shell: every value is one argv
- * element. `--context` goes first when given, so probes act on the same cluster as the stack.
+ * element. `--context` goes first when given, so probes act on the same cluster as the stack. With
+ * `signal`, an abort ends every call at once.
  */
-export function kubectlRunner(kubectl: string, context?: string): KubectlRunner {
+export function kubectlRunner(kubectl: string, context?: string, signal?: AbortSignal): KubectlRunner {
   return (args, timeoutMs) =>
     new Promise((resolve) => {
+      if (signal?.aborted) return resolve({ exitCode: null, stdout: "", stderr: "", timedOut: false, aborted: true });
       const argv = context ? ["--context", context, ...args] : args;
       // Its own process group, so a timeout also ends what a wrapper script started (a shell's sleep,
       // kubectl's own children), which would otherwise hold the pipes open past the deadline.
@@ -33,12 +56,23 @@ export function kubectlRunner(kubectl: string, context?: string): KubectlRunner 
       let stderr = "";
       let truncated = false;
       let settled = false;
+      const end = (result: Omit<RunResult, "stdout" | "stderr">) => {
+        killGroup(child.pid, () => child.kill("SIGKILL"));
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish({ ...result, stdout, stderr });
+      };
+      const onAbort = () => end({ exitCode: null, timedOut: false, aborted: true });
       const finish = (result: RunResult) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        if (child.pid) running.delete(child.pid);
+        signal?.removeEventListener("abort", onAbort);
         resolve(truncated ? { ...result, truncated } : result);
       };
+      if (child.pid) running.set(child.pid, onAbort);
+      signal?.addEventListener("abort", onAbort);
       const append = (current: string, chunk: Buffer) => {
         if (current.length + chunk.length <= MAX_OUTPUT_BYTES) return current + chunk.toString("utf8");
         truncated = true;
@@ -46,19 +80,7 @@ export function kubectlRunner(kubectl: string, context?: string): KubectlRunner 
       };
       child.stdout.on("data", (chunk: Buffer) => (stdout = append(stdout, chunk)));
       child.stderr.on("data", (chunk: Buffer) => (stderr = append(stderr, chunk)));
-      const timer = setTimeout(
-        () => {
-          try {
-            if (child.pid) process.kill(-child.pid, "SIGKILL");
-          } catch {
-            child.kill("SIGKILL"); // the group is gone; the child itself may not be
-          }
-          child.stdout.destroy();
-          child.stderr.destroy();
-          finish({ exitCode: null, stdout, stderr, timedOut: true });
-        },
-        Math.max(1, timeoutMs),
-      );
+      const timer = setTimeout(() => end({ exitCode: null, timedOut: true }), Math.max(1, timeoutMs));
       child.on("error", (err: NodeJS.ErrnoException) =>
         finish({ exitCode: null, stdout, stderr, timedOut: false, spawnError: `${kubectl}: ${err.code ?? err.message}` }),
       );

@@ -277,6 +277,12 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
       };
     }),
   }));
+  if (!workloads.some((w) => w.probe)) {
+    warnings.push({
+      path: "workloads",
+      message: "no workload is a probe (probe: true, or a probes: section): verification has nothing to observe and stays inconclusive",
+    });
+  }
   return { meshRootNamespace: file.meshRootNamespace, namespaces, workloads, stages, warnings };
 }
 

@@ -6,6 +6,7 @@
 import type { PlaintextCaller, Target, TargetEvidence } from "../model/preflight";
 import { kubectlFailure } from "../cluster/failure";
 import { statsArgs } from "../verify/observe";
+import { pause } from "../cluster/pause";
 import { podOf } from "../cluster/podOf";
 import { queryVector } from "../cluster/prometheus";
 import { parseSamples } from "../cluster/promText";
@@ -20,6 +21,8 @@ export interface GateOptions {
   callTimeoutMs: number;
   /** Waits out the window between the two sidecar reads; a seam for tests. */
   sleep?: (ms: number) => Promise<void>;
+  /** Ends the wait and every read early (Ctrl-C): the targets then have no evidence. */
+  signal?: AbortSignal;
 }
 
 const sourceOf = (labels: Record<string, string>) => {
@@ -112,10 +115,11 @@ async function readSidecar(runner: KubectlRunner, target: Target, timeoutMs: num
 }
 
 export async function sidecarEvidence(runner: KubectlRunner, target: Target, options: GateOptions): Promise<TargetEvidence> {
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = options.sleep ?? ((ms: number) => pause(ms, options.signal));
   const first = await readSidecar(runner, target, options.callTimeoutMs);
   if ("error" in first) return first;
   await sleep(options.windowSeconds * 1000);
+  if (options.signal?.aborted) return { error: `interrupted (${String(options.signal.reason)}) before the second read` };
   const second = await readSidecar(runner, target, options.callTimeoutMs);
   if ("error" in second) return second;
 

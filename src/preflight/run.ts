@@ -10,6 +10,8 @@ export interface PreflightSources {
   runner: KubectlRunner;
   prometheusUrl?: string;
   fetch?: typeof fetch;
+  /** Told what the gate watches before it starts reading, so a person knows what it waits for. */
+  onTargets?: (targets: Target[], liveError?: string) => void;
 }
 
 /** What the gate compares the stage with: a stage of the rollout, the cluster's live policies, or a fresh mesh. */
@@ -46,6 +48,7 @@ export async function runPreflight(
     else before = { policies: live };
   }
   const targets = tightenedTargets(rollout, stage, before);
+  given.onTargets?.(targets, liveError);
   const evidence = new Map<string, TargetEvidence>(
     await Promise.all(
       targets.map(async (t: Target): Promise<[string, TargetEvidence]> => [

@@ -12,9 +12,14 @@ export function exitCodeOf(result: VerificationResult): number {
 /** One line: what the Pulumi stack output and a CI log show. */
 export function summaryLine(result: VerificationResult): string {
   const count = (v: string) => result.edges.filter((e) => e.verdict === v).length;
-  const verdict = { pass: "PASS", fail: "FAIL", inconclusive: "INCONCLUSIVE" }[result.outcome];
+  const verdict = result.interrupted
+    ? `INTERRUPTED (${result.interrupted})`
+    : { pass: "PASS", fail: "FAIL", inconclusive: "INCONCLUSIVE" }[result.outcome];
+  if (result.matrixEdges === 0)
+    return `${verdict}: stage ${result.stage}: no edge to probe: the rollout has no probe workload (probe: true, or a probes: section)`;
+  const probed = result.edges.length < result.matrixEdges ? ` (${result.edges.length} probed)` : "";
   return (
-    `${verdict}: stage ${result.stage}: ${result.edges.length} edges, ${count("holds")} hold, ${count("contradicts")} contradict, ` +
+    `${verdict}: stage ${result.stage}: ${result.matrixEdges} edges${probed}, ${count("holds")} hold, ${count("contradicts")} contradict, ` +
     `${count("inconclusive")} inconclusive (${result.rounds} rounds, ${(result.elapsedMs / 1000).toFixed(1)}s)`
   );
 }
@@ -27,7 +32,8 @@ export function renderVerificationText(result: VerificationResult): string {
   });
   for (const e of result.edges) {
     const evidence = [e.evidence, ...e.brokenHops.map((h) => `broken hop: ${h}`)].join("; ");
-    table.push([e.from, `${e.to} (${e.host}:${e.port})`, e.expect, e.observed ?? "-", e.verdict, evidence]);
+    const from = e.standsFor.length > 0 ? `${e.from} (also for ${e.standsFor.join(", ")})` : e.from;
+    table.push([from, `${e.to} (${e.host}:${e.port})`, e.expect, e.observed ?? "-", e.verdict, evidence]);
   }
   return `${table.toString()}\n${summaryLine(result)}\n`;
 }
@@ -36,12 +42,15 @@ export function verificationJson(result: VerificationResult) {
   return {
     stage: result.stage,
     outcome: result.outcome,
+    ...(result.interrupted ? { interrupted: result.interrupted } : {}),
+    matrixEdges: result.matrixEdges,
     rounds: result.rounds,
     elapsedMs: result.elapsedMs,
     requiredStreak: result.requiredStreak,
     summary: summaryLine(result),
     edges: result.edges.map((e) => ({
       from: e.from,
+      standsFor: e.standsFor,
       to: e.to,
       host: e.host,
       port: e.port,

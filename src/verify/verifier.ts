@@ -3,11 +3,14 @@ import type { Plan } from "../model/plan";
 import type { Rollout, Workload } from "../model/rollout";
 import type { ChainHop } from "./evidence";
 import { Observation, Observed, observeEdge, ProbeTarget, ProbeTiming } from "./observe";
+import { pause } from "../cluster/pause";
 import { boundedRunner, KubectlRunner } from "../cluster/runner";
 
 export type EdgeVerdict = "holds" | "contradicts" | "inconclusive";
 
 export interface EdgeResult extends Edge {
+  /** Other probe workloads of the same class (with or without sidecar) this probe stands for: the model expects the same of them. */
+  standsFor: string[];
   observed: Observed | null;
   verdict: EdgeVerdict;
   evidence: string;
@@ -20,6 +23,10 @@ export interface EdgeResult extends Edge {
 export interface VerificationResult {
   stage: string;
   outcome: "pass" | "fail" | "inconclusive";
+  /** Every edge of the expectation matrix; `edges` are the ones probed for them. */
+  matrixEdges: number;
+  /** The signal that ended the run early, if one did. */
+  interrupted?: string;
   rounds: number;
   elapsedMs: number;
   requiredStreak: number;
@@ -42,7 +49,42 @@ export interface VerifyOptions {
    */
   settleMs: number;
   timing: ProbeTiming;
-  onRound?: (progress: { round: number; held: number; total: number; contradicting: number; inconclusive: number }) => void;
+  /** `classes`: one probe per target port and client class (the model's outcome depends on nothing else); `full`: every pair. */
+  matrix?: "classes" | "full";
+  /** Ends the run early (Ctrl-C): no new call starts, and the result says so. */
+  signal?: AbortSignal;
+  onRound?: (progress: {
+    round: number;
+    held: number;
+    total: number;
+    contradicting: number;
+    inconclusive: number;
+    elapsedMs: number;
+  }) => void;
+}
+
+/**
+ * The edges to probe: every edge, or one per target port and client class, a probe in the server's
+ * own namespace preferred (the likeliest to share its network policies), then the first declared.
+ */
+export function probedEdges(
+  plan: Plan,
+  byRef: ReadonlyMap<string, Workload>,
+  matrix: "classes" | "full",
+): { edge: Edge; standsFor: string[] }[] {
+  if (matrix === "full") return plan.expectations.map((edge) => ({ edge, standsFor: [] }));
+  const groups = new Map<string, Edge[]>();
+  for (const edge of plan.expectations) {
+    const key = `${edge.to} ${edge.host}:${edge.port} ${byRef.get(edge.from)!.sidecar}`;
+    const group = groups.get(key);
+    if (group) group.push(edge);
+    else groups.set(key, [edge]);
+  }
+  return [...groups.values()].map((group) => {
+    const serverNamespace = group[0].to.split("/")[0];
+    const chosen = group.find((e) => e.from.split("/")[0] === serverNamespace) ?? group[0];
+    return { edge: chosen, standsFor: group.filter((e) => e !== chosen).map((e) => e.from) };
+  });
 }
 
 async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
@@ -91,9 +133,12 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
   const deadline = started + options.timeoutMs;
   const run = boundedRunner(runner);
   const byRef = new Map(rollout.workloads.map((w) => [w.ref, w]));
-  const targets: ProbeTarget[] = plan.expectations.map((edge) => ({ edge, client: byRef.get(edge.from)!, server: byRef.get(edge.to)! }));
-  const results: EdgeResult[] = plan.expectations.map((edge) => ({
+  const probed = probedEdges(plan, byRef, options.matrix ?? "classes");
+  const targets: ProbeTarget[] = probed.map(({ edge }) => ({ edge, client: byRef.get(edge.from)!, server: byRef.get(edge.to)! }));
+  const signal = options.signal;
+  const results: EdgeResult[] = probed.map(({ edge, standsFor }) => ({
     ...edge,
+    standsFor,
     observed: null,
     verdict: "inconclusive",
     evidence: "not probed before the deadline",
@@ -102,7 +147,7 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
   }));
 
   let rounds = 0;
-  while (results.some((r) => r.streak < options.requiredStreak) && Date.now() < deadline) {
+  while (results.some((r) => r.streak < options.requiredStreak) && Date.now() < deadline && !signal?.aborted) {
     const roundStarted = Date.now();
     rounds++;
     // Every edge, every round: an edge that held may still change while the push propagates.
@@ -113,9 +158,9 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
 
     await pool([...byServer.values()], options.concurrency, async (indices) => {
       for (const i of indices) {
-        if (Date.now() >= deadline) return;
+        if (Date.now() >= deadline || signal?.aborted) return;
         const observation = await observeEdge(run, targets[i], { ...options.timing, deadline });
-        if (!observation) return; // the last real observation stands
+        if (!observation || signal?.aborted) return; // the last real observation stands
         const hops = brokenHops(observation.chain, targets[i].server, rollout, plan.calls);
         const { matches, verdict } = judge(targets[i].edge, observation, hops);
         const r = results[i];
@@ -127,15 +172,17 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
       }
     });
 
+    if (signal?.aborted) break;
     options.onRound?.({
       round: rounds,
+      elapsedMs: Date.now() - started,
       total: results.length,
       held: results.filter((r) => r.streak >= options.requiredStreak).length,
       contradicting: results.filter((r) => r.verdict === "contradicts").length,
       inconclusive: results.filter((r) => r.verdict === "inconclusive").length,
     });
     const wait = Math.min(options.roundIntervalMs - (Date.now() - roundStarted), deadline - Date.now());
-    if (results.some((r) => r.streak < options.requiredStreak) && wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (results.some((r) => r.streak < options.requiredStreak) && wait > 0) await pause(wait, signal);
   }
 
   for (const r of results) {
@@ -145,10 +192,23 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
       r.evidence = `${r.evidence} (matched on ${r.streak} of ${options.requiredStreak} consecutive rounds before the deadline)`;
     }
   }
-  const outcome = results.some((r) => r.verdict === "contradicts")
-    ? "fail"
-    : results.some((r) => r.verdict === "inconclusive")
+  // Nothing probed is nothing observed: never a pass.
+  const outcome =
+    results.length === 0
       ? "inconclusive"
-      : "pass";
-  return { stage: plan.stage, outcome, rounds, elapsedMs: Date.now() - started, requiredStreak: options.requiredStreak, edges: results };
+      : results.some((r) => r.verdict === "contradicts")
+        ? "fail"
+        : results.some((r) => r.verdict === "inconclusive")
+          ? "inconclusive"
+          : "pass";
+  return {
+    stage: plan.stage,
+    outcome,
+    matrixEdges: plan.expectations.length,
+    ...(signal?.aborted ? { interrupted: String(signal.reason ?? "interrupted") } : {}),
+    rounds,
+    elapsedMs: Date.now() - started,
+    requiredStreak: options.requiredStreak,
+    edges: results,
+  };
 }

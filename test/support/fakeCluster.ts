@@ -25,6 +25,10 @@ export interface ClusterState {
   peerAuthentications: unknown[];
   /** Plaintext that keeps arriving at a workload: each read of its sidecar's stats has seen one more request. */
   backgroundPlaintext?: { to: string; from: string }[];
+  /** Istio's CRDs are not installed. */
+  noIstioApi?: boolean;
+  /** Namespaces where `kubectl auth can-i create pods --subresource=exec` answers no. */
+  execDenied?: string[];
 }
 
 /** Destination-side request counters per server, keyed by `source namespace/name|policy`. */
@@ -68,6 +72,22 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
   const args = argv[0] === "--context" ? argv.slice(2) : argv;
   if (args.join(" ") === "get peerauthentications.security.istio.io --all-namespaces -o json") {
     return result(0, JSON.stringify({ apiVersion: "v1", kind: "List", items: state.peerAuthentications }));
+  }
+  // The setup checks: what `kubectl api-resources -o name`, `auth can-i` and `get KIND/NAME -o name` print.
+  if (args.join(" ") === "api-resources --api-group=security.istio.io -o name") {
+    const kinds = ["authorizationpolicies", "peerauthentications", "requestauthentications"];
+    return result(0, state.noIstioApi ? "" : kinds.map((k) => `${k}.security.istio.io\n`).join(""));
+  }
+  if (args[0] === "auth" && args[1] === "can-i") {
+    const ns = args[args.indexOf("--namespace") + 1];
+    return (state.execDenied ?? []).includes(ns) ? result(1, "no\n") : result(0, "yes\n");
+  }
+  if (args[0] === "get" && args[args.length - 1] === "name") {
+    const [kind, name] = args[1].split("/");
+    const ns = args[args.indexOf("--namespace") + 1];
+    const w = state.workloads[`${ns}/${name}`];
+    if (!w || w.controller !== kind) return result(1, "", `Error from server (NotFound): ${kind}s.apps "${name}" not found\n`);
+    return result(0, `${kind}.apps/${name}\n`);
   }
   const [verb, nsFlag, namespace, target, cFlag, container, dashes, ...command] = args;
   if (

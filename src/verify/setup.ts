@@ -1,0 +1,92 @@
+/**
+ * Before the first probe: is there a cluster, may we exec into it, does it know PeerAuthentications,
+ * do the probes exist? A wrong context or a missing permission must not look like a slow mesh, retried
+ * for the whole deadline: each is a setup error, named in one line, within seconds.
+ */
+import { kubectlFailure } from "../cluster/failure";
+import { commandLine } from "../cluster/kubectlGet";
+import { podOf } from "../cluster/podOf";
+import type { KubectlRunner, RunResult } from "../cluster/runner";
+import type { Plan } from "../model/plan";
+import type { Workload } from "../model/rollout";
+
+export const ISTIO_API_ARGS = ["api-resources", "--api-group=security.istio.io", "-o", "name"];
+export const canExecArgs = (namespace: string) => ["auth", "can-i", "create", "pods", "--subresource=exec", "--namespace", namespace];
+
+const firstLine = (text: string) => text.trim().split("\n")[0]?.trim() ?? "";
+
+/** Why a call failed, when the reason is the setup rather than the mesh; undefined for anything else. */
+export function setupProblem(result: RunResult, args: string[], timeoutMs: number): string | undefined {
+  const err = firstLine(result.stderr);
+  if (result.spawnError) return `kubectl could not be started (${result.spawnError}): put it on PATH or name it in $KUBECTL`;
+  const context = /context "([^"]+)" does not exist/.exec(err);
+  if (context) return `the kube context "${context[1]}" does not exist (kubectl config get-contexts lists the ones there are)`;
+  if (result.timedOut) return `the cluster did not answer ${commandLine(args)} within ${Math.round(timeoutMs / 1000)}s: is it reachable?`;
+  if (/Unable to connect to the server|was refused|connection refused|no such host|i\/o timeout|TLS handshake timeout|dial tcp/.test(err)) {
+    return `the cluster is unreachable: ${err}`;
+  }
+  if (/Unauthorized|You must be logged in|provide credentials/.test(err)) return `not logged in to the cluster: ${err}`;
+  if (/\(Forbidden\)/.test(err)) return `not permitted: ${err}`;
+  return undefined;
+}
+
+/** Retries a call that failed fast for want of a cluster once, a second later: a blip is not a setup error. */
+async function call(runner: KubectlRunner, args: string[], timeoutMs: number): Promise<RunResult> {
+  const first = await runner(args, timeoutMs);
+  if (first.exitCode === 0 || first.timedOut || first.aborted || !/unreachable/.test(setupProblem(first, args, timeoutMs) ?? ""))
+    return first;
+  await new Promise((r) => setTimeout(r, 1_000));
+  return runner(args, timeoutMs);
+}
+
+/** The workloads a verification execs into: every probe client, and the servers whose sidecar counters it reads. */
+function execTargets(plan: Plan, byRef: ReadonlyMap<string, Workload>): { clients: Workload[]; namespaces: string[] } {
+  const clients = new Map<string, Workload>();
+  const namespaces = new Set<string>();
+  for (const edge of plan.expectations) {
+    const client = byRef.get(edge.from)!;
+    const server = byRef.get(edge.to)!;
+    clients.set(client.ref, client);
+    namespaces.add(client.namespace);
+    if (client.sidecar && server.sidecar) namespaces.add(server.namespace);
+  }
+  return { clients: [...clients.values()], namespaces: [...namespaces].sort() };
+}
+
+/** The first setup problem, or undefined when the verification can start. */
+export async function checkSetup(
+  runner: KubectlRunner,
+  plan: Plan,
+  workloads: readonly Workload[],
+  timeoutMs: number,
+): Promise<string | undefined> {
+  const api = await call(runner, ISTIO_API_ARGS, timeoutMs);
+  if (api.aborted) return undefined;
+  if (api.exitCode !== 0)
+    return setupProblem(api, ISTIO_API_ARGS, timeoutMs) ?? `${commandLine(ISTIO_API_ARGS)}: ${kubectlFailure(api, timeoutMs)}`;
+  if (!api.stdout.split("\n").some((l) => l.trim() === "peerauthentications.security.istio.io")) {
+    return "the cluster has no PeerAuthentication API (security.istio.io): is Istio installed, with its CRDs?";
+  }
+  const { clients, namespaces } = execTargets(plan, new Map(workloads.map((w) => [w.ref, w])));
+  const checks = [
+    ...namespaces.map(async (ns) => {
+      const args = canExecArgs(ns);
+      const r = await runner(args, timeoutMs);
+      if (r.exitCode === 0 && firstLine(r.stdout) === "yes") return undefined;
+      if (r.exitCode !== null && /^no\b/.test(firstLine(r.stdout))) {
+        return `not permitted to exec into pods in namespace ${ns} (${commandLine(args)} answered ${JSON.stringify(firstLine(r.stdout))}): the probes and the sidecar reads need it`;
+      }
+      return setupProblem(r, args, timeoutMs) ?? `${commandLine(args)}: ${kubectlFailure(r, timeoutMs)}`;
+    }),
+    ...clients.map(async (w) => {
+      const args = ["get", podOf(w), "--namespace", w.namespace, "-o", "name"];
+      const r = await runner(args, timeoutMs);
+      if (r.exitCode === 0 || r.aborted) return undefined;
+      if (/\(NotFound\)/.test(r.stderr)) {
+        return `the probe workload ${w.ref} does not exist (${podOf(w)} in ${w.namespace})${w.origin.startsWith("probes.") ? ": the stack deploys it; has this stage's pulumi up run?" : ""}`;
+      }
+      return setupProblem(r, args, timeoutMs) ?? `${commandLine(args)}: ${kubectlFailure(r, timeoutMs)}`;
+    }),
+  ];
+  return (await Promise.all(checks)).find((p) => p !== undefined);
+}
