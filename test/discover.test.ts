@@ -257,7 +257,8 @@ describe("npx mtls-rollout discover", () => {
   it("says in comments what a reviewer must look at: left-out objects, mixed pods, plaintext callers, who would be refused", () => {
     const text = out.stdout;
     for (const line of [
-      "#   - namespace mesh-ambient: ambient mode (istio.io/dataplane-mode=ambient), which mtls-rollout does not support yet; none of its workloads is in this file",
+      "#   - namespace mesh-ambient: ambient mode (istio.io/dataplane-mode=ambient), which mtls-rollout does not support yet; none of its workloads or PeerAuthentications is in this file",
+      "  # and ztunnel enforces it in the ambient namespaces too, which this file does not model: mesh-ambient",
       "#   - Deployment istio-ingress/istio-ingressgateway: an Istio gateway; PeerAuthentication governs sidecars, not a gateway's listeners",
       "#   - PeerAuthentication payments/lockdown: a second namespace-wide policy; Istio applies only the oldest, payments/default, and ignores this one (delete it)",
       "#   - PeerAuthentication shop/old-search: selects no workload found here, so it applies to nothing",

@@ -32,6 +32,7 @@ const containerPortSchema = z.object({
 
 const containerSchema = z.object({
   name: z.string().min(1),
+  args: z.array(z.string()).nullish(),
   ports: z.array(containerPortSchema).nullish(),
   /** `Always` on an init container makes it a native sidecar (Kubernetes ≥ 1.29). */
   restartPolicy: z.string().nullish(),

@@ -8,7 +8,7 @@ import { isDormant, policyOf } from "../manifests/parse";
 import { isLabelKey, isPortName } from "../model/names";
 import { podLabels } from "../model/pods";
 import { PROBE_LABELS } from "../model/probeKit";
-import type { MtlsMode } from "../model/schema";
+import { peerAuthenticationSchema, workloadSchema, type MtlsMode } from "../model/schema";
 import {
   DEFAULT_CONTAINER_ANNOTATION,
   INJECTION_NAMESPACE_LABEL,
@@ -73,6 +73,10 @@ export interface Inventory {
   notes: Note[];
   /** What is not in the file and why, for the header. */
   leftOut: string[];
+  /** Every PeerAuthentication name on the cluster by namespace, left out or not: a new policy must not take one. */
+  liveNames: Map<string, Set<string>>;
+  /** Namespaces in ambient mode: a mesh-wide policy reaches their workloads through ztunnel. */
+  ambientNamespaces: string[];
 }
 
 const ref = (o: { metadata: { namespace?: string; name: string } }) => `${o.metadata.namespace}/${o.metadata.name}`;
@@ -80,7 +84,7 @@ const byName = <T extends { metadata: { namespace?: string; name: string } }>(a:
   (a.metadata.namespace ?? "").localeCompare(b.metadata.namespace ?? "") || a.metadata.name.localeCompare(b.metadata.name);
 
 /** The namespaces a rollout covers: the named ones, or all but Kubernetes' own and the mesh root's control plane. */
-function scope(snapshot: MeshSnapshot, meshRoot: string, named: string[] | undefined, leftOut: string[]) {
+function scope(snapshot: MeshSnapshot, meshRoot: string, named: string[] | undefined, leftOut: string[], ambient: string[]) {
   const inScope = new Map<string, Record<string, string>>();
   for (const ns of [...snapshot.namespaces].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
     const name = ns.metadata.name;
@@ -88,8 +92,9 @@ function scope(snapshot: MeshSnapshot, meshRoot: string, named: string[] | undef
     if (named && !named.includes(name)) continue;
     const labels = ns.metadata.labels ?? {};
     if (isAmbient(labels)) {
+      ambient.push(name);
       leftOut.push(
-        `namespace ${name}: ambient mode (istio.io/dataplane-mode=ambient), which mtls-rollout does not support yet; none of its workloads is in this file`,
+        `namespace ${name}: ambient mode (istio.io/dataplane-mode=ambient), which mtls-rollout does not support yet; none of its workloads or PeerAuthentications is in this file`,
       );
       continue;
     }
@@ -170,7 +175,7 @@ function attachServices(services: ServiceObject[], workloads: FileWorkload[], le
     if (selected.length !== 1) {
       leftOut.push(
         selected.length === 0
-          ? `${id}: selects no workload found here`
+          ? `${id}: selects no workload in this file`
           : `${id}: selects the pods of ${selected.length} workloads (${selected.map((w) => w.name).join(", ")}), so a probe through it could reach any of them`,
       );
       continue;
@@ -231,6 +236,10 @@ function currentPolicies(
     const pa = policyOf(o, ref(o));
     const id = `PeerAuthentication ${ref(o)}`;
     if (isDormant(o, pa)) continue; // a later stage's policy of an mtls-rollout stack, without effect
+    if (!peerAuthenticationSchema.safeParse({ name: pa.name, namespace: pa.namespace, selector: pa.selector, mode: pa.mode }).success) {
+      leftOut.push(`${id}: its name or selector is not what a rollout file accepts`);
+      continue;
+    }
     const ports = Object.keys(pa.portLevelMtls ?? {});
     if (pa.selector === null) {
       if (ports.length > 0) {
@@ -296,7 +305,8 @@ export interface InventoryOptions {
 export function takeInventory(snapshot: MeshSnapshot, options: InventoryOptions): Inventory {
   const leftOut: string[] = [];
   const notes: Note[] = [];
-  const inScope = scope(snapshot, options.meshRootNamespace, options.namespaces, leftOut);
+  const ambientNamespaces: string[] = [];
+  const inScope = scope(snapshot, options.meshRootNamespace, options.namespaces, leftOut, ambientNamespaces);
   const workloads: FileWorkload[] = [];
   const seen = new Set<string>();
   const kindOrder = { Deployment: 0, StatefulSet: 1, DaemonSet: 2 };
@@ -307,7 +317,7 @@ export function takeInventory(snapshot: MeshSnapshot, options: InventoryOptions)
     const id = `${c.kind} ${ref(c)}`;
     const labels = c.spec.template.metadata?.labels ?? {};
     if (isProbeKit(labels)) continue; // an mtls-rollout stack's own probe: the probes section brings it back
-    if (isGateway(c)) {
+    if (isGateway(c, podsOf(c, snapshot.pods))) {
       leftOut.push(`${id}: an Istio gateway; PeerAuthentication governs sidecars, not a gateway's listeners`);
       continue;
     }
@@ -323,8 +333,16 @@ export function takeInventory(snapshot: MeshSnapshot, options: InventoryOptions)
       leftOut.push(`${id}: a workload of that name is in this file already; a rollout names workloads by namespace and name`);
       continue;
     }
+    const workload = workloadOf(c, snapshot, inScope.get(c.metadata.namespace)!, notes);
+    // What the API allows and a rollout file does not (a name with a dot, say): left out, and said why.
+    const invalid = workloadSchema.safeParse(workload);
+    if (!invalid.success) {
+      const issue = invalid.error.issues[0];
+      leftOut.push(`${id}: ${issue.path.join(".") || "it"} ${issue.message}, which a rollout file needs`);
+      continue;
+    }
     seen.add(ref(c));
-    workloads.push(workloadOf(c, snapshot, inScope.get(c.metadata.namespace)!, notes));
+    workloads.push(workload);
   }
   attachServices(
     snapshot.services.filter((s) => inScope.has(s.metadata.namespace)),
@@ -341,5 +359,11 @@ export function takeInventory(snapshot: MeshSnapshot, options: InventoryOptions)
     namespaces.push({ name, injection, existing: true });
   }
   for (const [name] of inScope) if (!used.has(name)) leftOut.push(`namespace ${name}: no workload and no PeerAuthentication`);
-  return { namespaces, workloads, policies, notes, leftOut };
+  const liveNames = new Map<string, Set<string>>();
+  for (const o of snapshot.peerAuthentications) {
+    const names = liveNames.get(o.metadata.namespace) ?? new Set<string>();
+    names.add(o.metadata.name);
+    liveNames.set(o.metadata.namespace, names);
+  }
+  return { namespaces, workloads, policies, notes, leftOut, liveNames, ambientNamespaces };
 }

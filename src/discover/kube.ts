@@ -63,8 +63,15 @@ export function isAmbient(labels: Record<string, string> | null | undefined): bo
   return labels?.[DATAPLANE_MODE_LABEL] === "ambient";
 }
 
-/** An Istio gateway: injected with the gateway template; PeerAuthentication governs sidecars' inbound listener, not a gateway's. */
-export function isGateway(controller: ControllerObject): boolean {
+/**
+ * An Istio gateway: injected with the gateway template (Helm's gateway chart), or an `istio-proxy` that
+ * runs as a router (`pilot-agent proxy router`, as istioctl installs one). PeerAuthentication governs
+ * sidecars' inbound listener, not a gateway's listeners.
+ */
+export function isGateway(controller: ControllerObject, pods: readonly PodObject[]): boolean {
   const templates = controller.spec.template.metadata?.annotations?.[INJECT_TEMPLATES_ANNOTATION] ?? "";
-  return templates.split(",").some((t) => t.trim() === "gateway");
+  if (templates.split(",").some((t) => t.trim() === "gateway")) return true;
+  const runsRouter = (containers: readonly { name: string; args?: string[] | null }[]) =>
+    containers.some((c) => c.name === PROXY_CONTAINER && (c.args ?? []).includes("router"));
+  return runsRouter(controller.spec.template.spec.containers) || pods.some((p) => runsRouter(p.spec.containers));
 }

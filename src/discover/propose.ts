@@ -5,6 +5,7 @@
  */
 import { InputError } from "../model/errors";
 import { buildPlan } from "../model/plan";
+import { podLabels } from "../model/pods";
 import { PROBE_NAME } from "../model/probeKit";
 import { parseRollout, Rollout } from "../model/rollout";
 import { isBlocking, Violation } from "../model/rules";
@@ -55,10 +56,12 @@ function blockingAt(file: DiscoveredFile, stage: string): Violation[] {
   return buildPlan(parse(file), stage).violations.filter(isBlocking);
 }
 
-/** A stage name from a namespace: a DNS label, not taken yet. */
-function stageName(base: string, taken: Set<string>): string {
-  let name = `${base.slice(0, 56).replace(/-+$/, "")}-strict`;
-  for (let i = 2; taken.has(name); i++) name = `${base.slice(0, 52).replace(/-+$/, "")}-strict-${i}`;
+/** A namespace's stage name: a DNS label that no other stage has (a namespace named `mesh` must not look mesh-wide). */
+function stageName(namespace: string, taken: Set<string>): string {
+  const base = (suffix: string) => `${namespace.slice(0, 63 - suffix.length).replace(/-+$/, "")}${suffix}`;
+  let name = base("-strict");
+  if (taken.has(name)) name = base("-namespace-strict");
+  for (let i = 2; taken.has(name); i++) name = base(`-strict-${i}`);
   taken.add(name);
   return name;
 }
@@ -102,31 +105,57 @@ export function proposeRollout(inventory: Inventory, options: ProposeOptions): D
     ],
   };
 
-  // Stage current must pass the guardrails as it is; what breaks them is left out, with the reason.
+  // Stage current must pass the guardrails as it is: each finding is resolved the way that keeps the
+  // cluster's behaviour, else what breaks them is left out, with the reason.
+  const current = file.stages[0];
+  const selecting = (w: FileWorkload) =>
+    current.peerAuthentications.find(
+      (p) =>
+        p.namespace === w.namespace &&
+        p.selector &&
+        Object.entries(p.selector).every(([k, v]) => podLabels(w.name, w.labels, w.sidecar, false)[k] === v),
+    );
   for (let round = 0; round < 1000; round++) {
     const blocking = blockingAt(file, CURRENT_STAGE);
     if (blocking.length === 0) break;
     const v = blocking[0];
-    const current = file.stages[0];
-    if (v.resource.includes(" -> ")) {
+    if (v.rule === "declared-calls-keep-working") {
       const [from, to] = v.resource.split(" -> ");
       const w = byRef.get(from)!;
       w.calls = (w.calls ?? []).filter((c) => c !== to);
       noteOn(from, `calls ${to} (seen in the traffic), but the model says the cluster refuses it today; check both sidecars`);
       continue;
     }
-    const policy = current.peerAuthentications.find((p) => refOf(p) === v.resource);
-    const governing = policy ?? current.peerAuthentications.find((p) => p.selector && p.namespace === v.resource.split("/")[0]);
+    if (v.rule === "port-level-uses-target-ports") {
+      // A container need not declare every port it listens on: the policy names one, so the workload has it.
+      const port = Number(/ sets port (\d+),/.exec(v.message)?.[1]);
+      const policy = current.peerAuthentications.find((p) => refOf(p) === v.resource)!;
+      for (const w of workloads.filter((x) => selecting(x) === policy)) {
+        w.ports = [...(w.ports ?? []), port];
+        noteOn(refOf(w), `port ${port}: no container declares it, but ${v.resource} sets it in portLevelMtls, so it is listed`);
+      }
+      continue;
+    }
+    const governing =
+      v.rule === "namespace-disable-breaks-strict-workloads"
+        ? selecting(byRef.get(v.resource)!)
+        : current.peerAuthentications.find((p) => refOf(p) === v.resource);
     if (!governing) throw new InputError([{ path: "discover", message: `cannot resolve ${v.rule} on ${v.resource}: ${v.message}` }]);
     current.peerAuthentications = current.peerAuthentications.filter((p) => p !== governing);
     leftOut.push(`PeerAuthentication ${refOf(governing)}: breaks ${v.rule}: ${v.message}`);
   }
   for (const w of workloads) if (w.calls && w.calls.length === 0) delete w.calls;
 
-  const taken = new Set([CURRENT_STAGE]);
-  const mesh = file.stages[0].peerAuthentications.find((p) => p.namespace === meshRootNamespace && !p.selector);
-  const meshName = mesh?.name ?? "default";
+  const taken = new Set([CURRENT_STAGE, "mesh-permissive", "mesh-strict"]);
   const stageComments: { stage: string; lines: string[] }[] = [];
+  /** The name of the scope's selector-less policy: the one on the cluster, else `default` if no live policy holds it. */
+  const wideName = (namespace: string) =>
+    current.peerAuthentications.find((p) => p.namespace === namespace && !p.selector)?.name ??
+    (inventory.liveNames.get(namespace)?.has("default") ? undefined : "default");
+  const nameTaken = (stage: string, namespace: string) =>
+    leftOut.push(
+      `proposed stage ${stage}: not proposed: ${namespace}/default is taken by a policy that is not selector-less, and a ${namespace === meshRootNamespace ? "mesh" : "namespace"}-wide policy must be named default (one-default-per-scope); rename that one first`,
+    );
   const tryStage = (stage: FileStage, lines: string[]): boolean => {
     file.stages.push(stage);
     const blocking = blockingAt(file, stage.name);
@@ -155,18 +184,28 @@ export function proposeRollout(inventory: Inventory, options: ProposeOptions): D
     ];
   };
 
+  const mesh = current.peerAuthentications.find((p) => p.namespace === meshRootNamespace && !p.selector);
+  const meshName = wideName(meshRootNamespace);
   if (mesh?.mode === "STRICT") {
     leftOut.push("proposed stages: none, the mesh-wide policy is STRICT already");
+  } else if (sidecarNamespaces.length === 0) {
+    leftOut.push("proposed stages: none, no workload found here has a sidecar");
   } else {
     if (mesh?.mode !== "PERMISSIVE") {
-      tryStage(
-        {
-          name: "mesh-permissive",
-          description: "Explicit mesh-wide PERMISSIVE: what Istio does without a policy, now written down",
-          peerAuthentications: [{ name: meshName, namespace: meshRootNamespace, mode: "PERMISSIVE" }],
-        },
-        [],
-      );
+      if (meshName === undefined) nameTaken("mesh-permissive", meshRootNamespace);
+      else {
+        tryStage(
+          {
+            name: "mesh-permissive",
+            description:
+              mesh?.mode === "DISABLE"
+                ? "Mesh-wide PERMISSIVE instead of DISABLE: servers with a sidecar accept mTLS and plaintext, and clients with one send mTLS"
+                : "Explicit mesh-wide PERMISSIVE: what Istio does without a policy, now written down",
+            peerAuthentications: [{ name: meshName, namespace: meshRootNamespace, mode: "PERMISSIVE" }],
+          },
+          [],
+        );
+      }
     }
     // Namespaces whose workloads all have sidecars and receive no plaintext go first.
     const candidates = sidecarNamespaces
@@ -179,10 +218,19 @@ export function proposeRollout(inventory: Inventory, options: ProposeOptions): D
     for (const { ns, members } of candidates) {
       const plan = buildPlan(parse(file), file.stages[file.stages.length - 1].name);
       const open = plan.workloads.filter(
-        (w) => w.namespace === ns && w.name !== PROBE_NAME && w.mode !== null && Object.values(w.ports).some((m) => m !== "STRICT"),
+        (w) =>
+          w.namespace === ns &&
+          w.name !== PROBE_NAME &&
+          w.mode !== null &&
+          (w.mode !== "STRICT" || Object.values(w.ports).some((m) => m !== "STRICT")),
       );
       if (open.length === 0) continue; // STRICT already
-      const existing = file.stages[0].peerAuthentications.find((p) => p.namespace === ns && !p.selector);
+      const name = stageName(ns, taken);
+      const policyName = wideName(ns);
+      if (policyName === undefined) {
+        nameTaken(name, ns);
+        continue;
+      }
       const lines = [
         ...members
           .filter((w) => !w.sidecar)
@@ -192,25 +240,32 @@ export function proposeRollout(inventory: Inventory, options: ProposeOptions): D
       ];
       tryStage(
         {
-          name: stageName(ns, taken),
+          name,
           description: `STRICT for namespace ${ns}: ${members.filter((w) => w.sidecar).length} workloads with a sidecar`,
-          peerAuthentications: [{ name: existing?.name ?? "default", namespace: ns, mode: "STRICT" }],
+          peerAuthentications: [{ name: policyName, namespace: ns, mode: "STRICT" }],
         },
         lines,
       );
     }
-    tryStage(
-      {
-        name: taken.has("mesh-strict") ? stageName("mesh-wide", taken) : "mesh-strict",
-        description: "STRICT mesh-wide: only clients with a sidecar reach workloads with a sidecar",
-        peerAuthentications: [{ name: meshName, namespace: meshRootNamespace, mode: "STRICT" }],
-      },
-      [
-        ...refusedLines("any workload with a sidecar"),
-        ...plaintextLines(workloads.map(refOf)),
-        "mesh-wide STRICT applies to every namespace with sidecars, also those this file does not list",
-      ],
-    );
+    if (meshName === undefined) nameTaken("mesh-strict", meshRootNamespace);
+    else {
+      const ambient = inventory.ambientNamespaces;
+      tryStage(
+        {
+          name: "mesh-strict",
+          description: "STRICT mesh-wide: only clients with a sidecar reach workloads with a sidecar",
+          peerAuthentications: [{ name: meshName, namespace: meshRootNamespace, mode: "STRICT" }],
+        },
+        [
+          ...refusedLines("any workload with a sidecar"),
+          ...plaintextLines(workloads.map(refOf)),
+          "mesh-wide STRICT applies to every namespace with sidecars, also those this file does not list",
+          ...(ambient.length > 0
+            ? [`and ztunnel enforces it in the ambient namespaces too, which this file does not model: ${ambient.join(", ")}`]
+            : []),
+        ],
+      );
+    }
   }
 
   workloads.forEach((w, i) => {

@@ -4,6 +4,8 @@
  */
 import type { KubectlRunner } from "../cluster/runner";
 import { boundedRunner } from "../cluster/runner";
+import { getList } from "../cluster/kubectlGet";
+import { namespaceObjectSchema } from "../cluster/objects";
 import { readSnapshot } from "../cluster/snapshot";
 import { takeInventory } from "./inventory";
 import { proposeRollout } from "./propose";
@@ -31,6 +33,16 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
     meshRootNamespace: request.meshRootNamespace,
     timeoutMs: request.callTimeoutMs,
   });
+  if (!("error" in snapshot)) {
+    const root = request.meshRootNamespace;
+    const known = request.namespaces
+      ? await getList(runner, ["get", "namespace", root, "-o", "json"], namespaceObjectSchema, request.callTimeoutMs)
+      : { items: snapshot.namespaces };
+    if ("error" in known && !known.notFound) return { error: known.error, kind: "cluster" };
+    if ("error" in known || !known.items.some((n) => n.metadata.name === root)) {
+      return { error: `--mesh-root: the cluster has no namespace ${root}: name Istio's root namespace (where istiod runs)`, kind: "input" };
+    }
+  }
   if ("error" in snapshot) {
     return "notFound" in snapshot && snapshot.notFound && request.namespaces
       ? { error: `--namespace: ${snapshot.error}`, kind: "input" }

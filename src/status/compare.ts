@@ -156,9 +156,7 @@ function competition(rollout: Rollout, ordered: readonly LivePolicy[]): string[]
 export function compareWithRollout(rollout: Rollout, allLive: readonly LivePolicy[]): Status {
   const live = relevant(rollout, allLive);
   const byStage = rollout.stages.map((s) => ({ stage: s.name, differences: differencesAt(rollout, s.name, live) }));
-  // The later stage on a tie: two identical stages mean the cluster is as far as the later one.
-  const nearest = byStage.reduce((best, s) => (s.differences.length <= best.differences.length ? s : best));
-  const inSync = nearest.differences.length === 0;
+  const fewest = Math.min(...byStage.map((s) => s.differences.length));
 
   // The modes Istio computes from what is on the cluster: policies in its order, so the first at each level
   // wins. Dormant ones too: a dormant namespace-wide policy is still the namespace's policy to Istio.
@@ -168,21 +166,32 @@ export function compareWithRollout(rollout: Rollout, allLive: readonly LivePolic
     rollout.meshRootNamespace,
     "live",
   );
-  const expected = new Map(buildPlan(rollout, nearest.stage).workloads.map((w) => [`${w.namespace}/${w.name}`, w]));
-  const workloads = rollout.workloads.map((w): WorkloadStatus => {
+  const liveModes = rollout.workloads.map((w) => {
     const e = index.effective(w);
-    const ports = Object.fromEntries([...e.ports].map(([p, m]) => [String(p), m]));
-    const want = expected.get(w.ref)!;
-    return {
-      namespace: w.namespace,
-      name: w.name,
-      sidecar: w.sidecar,
-      mode: e.mode,
-      ports,
-      expected: { mode: want.mode, ports: want.ports },
-      matches: e.mode === want.mode && JSON.stringify(ports) === JSON.stringify(want.ports),
-    };
+    return { w, mode: e.mode, ports: Object.fromEntries([...e.ports].map(([p, m]) => [String(p), m])) };
   });
+  const workloadsAt = (stage: string) => {
+    const expected = new Map(buildPlan(rollout, stage).workloads.map((w) => [`${w.namespace}/${w.name}`, w]));
+    return liveModes.map(({ w, mode, ports }): WorkloadStatus => {
+      const want = expected.get(w.ref)!;
+      return {
+        namespace: w.namespace,
+        name: w.name,
+        sidecar: w.sidecar,
+        mode,
+        ports,
+        expected: { mode: want.mode, ports: want.ports },
+        matches: mode === want.mode && JSON.stringify(ports) === JSON.stringify(want.ports),
+      };
+    });
+  };
+  // Among the stages with the fewest differences: the one whose modes the cluster has most of, then the later.
+  const nearest = byStage
+    .filter((s) => s.differences.length === fewest)
+    .map((s) => ({ ...s, workloads: workloadsAt(s.stage) }))
+    .reduce((best, s) => (s.workloads.filter((w) => w.matches).length >= best.workloads.filter((w) => w.matches).length ? s : best));
+  const inSync = nearest.differences.length === 0;
+  const workloads = nearest.workloads;
 
   const warnings: string[] = [];
   const declared = new Set(rollout.stages.flatMap((s) => s.peerAuthentications.map((p) => `${p.namespace}/${p.name}`)));

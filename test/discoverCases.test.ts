@@ -1,0 +1,216 @@
+/**
+ * discover on meshes that are not the fixture's: each case changes a copy of test/fixtures/cluster's
+ * objects (so they keep the API's shapes) and checks what discover makes of it, in-process.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import * as YAML from "yaml";
+import type { KubectlRunner } from "../src/cluster/runner";
+import { discover } from "../src/discover/run";
+import { buildPlan } from "../src/model/plan";
+import { checkRollout, isBlocking } from "../src/model/rules";
+import { parseRolloutYaml } from "../src/rollout/load";
+import { compareWithRollout } from "../src/status/compare";
+import { readLivePolicies } from "../src/status/run";
+
+const CLUSTER = path.join(__dirname, "fixtures", "cluster");
+type Item = Record<string, any>;
+type Mesh = Record<"namespaces" | "controllers" | "services" | "pods" | "peerauthentications", Item[]>;
+const load = (): Mesh =>
+  Object.fromEntries(
+    ["namespaces", "controllers", "services", "pods", "peerauthentications"].map((n) => [
+      n,
+      JSON.parse(fs.readFileSync(path.join(CLUSTER, `${n}.json`), "utf8")).items,
+    ]),
+  ) as Mesh;
+
+/** kubectl answering from `mesh` in-process, the way test/support/kubectl-from-files.js does as a process. */
+function runnerOf(mesh: Mesh): KubectlRunner {
+  const files: Record<string, keyof Mesh> = {
+    namespaces: "namespaces",
+    namespace: "namespaces",
+    "deployments.apps,statefulsets.apps,daemonsets.apps": "controllers",
+    services: "services",
+    pods: "pods",
+    "peerauthentications.security.istio.io": "peerauthentications",
+  };
+  return async (args) => {
+    const list = mesh[files[args[1]]];
+    const ok = (o: unknown) => ({ exitCode: 0, stdout: JSON.stringify(o), stderr: "", timedOut: false });
+    if (args[1] === "namespace") {
+      const item = list.find((n) => n.metadata.name === args[2]);
+      return item
+        ? ok(item)
+        : { exitCode: 1, stdout: "", stderr: `Error from server (NotFound): namespaces "${args[2]}" not found\n`, timedOut: false };
+    }
+    const items = args[2] === "--namespace" ? list.filter((i) => i.metadata.namespace === args[3]) : list;
+    return ok({ apiVersion: "v1", kind: "List", items, metadata: { resourceVersion: "" } });
+  };
+}
+
+async function discovered(mesh: Mesh, extra: { namespaces?: string[]; meshRootNamespace?: string } = {}) {
+  const result = await discover({
+    runner: runnerOf(mesh),
+    meshRootNamespace: extra.meshRootNamespace ?? "istio-system",
+    namespaces: extra.namespaces,
+    callTimeoutMs: 5_000,
+  });
+  if ("error" in result) return { error: result.error, kind: result.kind };
+  const rollout = parseRolloutYaml(result.yaml, "discovered.yaml");
+  // Whatever the mesh, the file passes check and plans every stage.
+  expect(checkRollout(rollout).filter(isBlocking)).toEqual([]);
+  for (const s of rollout.stages) buildPlan(rollout, s.name);
+  return { yaml: result.yaml, file: YAML.parse(result.yaml), rollout, mesh };
+}
+
+const policy = (namespace: string, name: string, created: string, spec: Item): Item => ({
+  apiVersion: "security.istio.io/v1",
+  kind: "PeerAuthentication",
+  metadata: { name, namespace, creationTimestamp: created, uid: `0000-${namespace}-${name}` },
+  spec,
+});
+
+describe("discover on other meshes", () => {
+  it("never gives a new namespace-wide policy a name a live policy holds: the stage is left out, saying why", async () => {
+    const mesh = load();
+    mesh.peerauthentications = [
+      policy("shop", "default", "2025-05-01T00:00:00Z", { selector: { matchLabels: { app: "frontend" } }, mtls: { mode: "PERMISSIVE" } }),
+    ];
+    const r = await discovered(mesh);
+    if ("error" in r) throw new Error(r.error);
+    expect(r.file.stages.map((s: { name: string }) => s.name)).toEqual(["current", "mesh-permissive", "payments-strict", "mesh-strict"]);
+    expect(r.yaml).toContain(
+      "#   - proposed stage shop-strict: not proposed: shop/default is taken by a policy that is not selector-less, and a namespace-wide policy must be named default (one-default-per-scope); rename that one first",
+    );
+    // The live selector policy is kept as it is, at every stage.
+    for (const s of r.rollout.stages)
+      expect(buildPlan(r.rollout, s.name).peerAuthentications.find((p) => p.namespace === "shop")?.selector).toEqual({ app: "frontend" });
+  });
+
+  it("names a namespace called mesh's stage so it cannot pass for the mesh-wide one", async () => {
+    const mesh = load();
+    mesh.namespaces = mesh.namespaces.map((n) =>
+      n.metadata.name === "shop"
+        ? { ...n, metadata: { ...n.metadata, name: "mesh", labels: { ...n.metadata.labels, "kubernetes.io/metadata.name": "mesh" } } }
+        : n,
+    );
+    for (const list of [mesh.controllers, mesh.services, mesh.pods, mesh.peerauthentications])
+      for (const o of list) if (o.metadata.namespace === "shop") o.metadata.namespace = "mesh";
+    const r = await discovered(mesh);
+    if ("error" in r) throw new Error(r.error);
+    expect(r.file.stages.map((s: { name: string }) => s.name)).toEqual([
+      "current",
+      "mesh-namespace-strict",
+      "payments-strict",
+      "mesh-strict",
+    ]);
+    expect(r.file.stages[3].peerAuthentications).toEqual([{ name: "default", namespace: "istio-system", mode: "STRICT" }]);
+  });
+
+  it("leaves out a gateway installed by istioctl (istio-proxy running as a router), not only the Helm chart's", async () => {
+    const mesh = load();
+    const gateway = mesh.controllers.find((c) => c.metadata.name === "istio-ingressgateway")!;
+    delete gateway.spec.template.metadata.annotations;
+    gateway.spec.template.spec.containers[0].args = ["proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local"];
+    const r = await discovered(mesh);
+    if ("error" in r) throw new Error(r.error);
+    expect(r.yaml).toContain(
+      "#   - Deployment istio-ingress/istio-ingressgateway: an Istio gateway; PeerAuthentication governs sidecars, not a gateway's listeners",
+    );
+    expect(r.file.workloads.some((w: { name: string }) => w.name === "istio-ingressgateway")).toBe(false);
+  });
+
+  it("leaves out, with the reason, an object the API allows and a rollout cannot name (a Deployment called api.v2)", async () => {
+    const mesh = load();
+    mesh.controllers.find((c) => c.metadata.name === "checkout")!.metadata.name = "checkout.v2";
+    const r = await discovered(mesh);
+    if ("error" in r) throw new Error(r.error);
+    expect(r.yaml).toMatch(/#   - Deployment payments\/checkout\.v2: name must be a DNS-1123 label .*, which a rollout file needs/);
+  });
+
+  it("lists a port a policy sets that no container declares, rather than dropping the policy", async () => {
+    const mesh = load();
+    mesh.peerauthentications.push(
+      policy("shop", "cart-admin", "2025-05-03T00:00:00Z", {
+        selector: { matchLabels: { app: "cart" } },
+        mtls: { mode: "STRICT" },
+        portLevelMtls: { "9999": { mode: "PERMISSIVE" } },
+      }),
+    );
+    const r = await discovered(mesh);
+    if ("error" in r) throw new Error(r.error);
+    expect(r.file.stages[0].peerAuthentications).toContainEqual({
+      name: "cart-admin",
+      namespace: "shop",
+      selector: { app: "cart" },
+      mode: "STRICT",
+      portLevelMtls: { "9999": "PERMISSIVE" },
+      existing: true,
+    });
+    expect(r.file.workloads.find((w: { name: string }) => w.name === "cart").ports).toEqual([{ name: "grpc", containerPort: 7070 }, 9999]);
+    expect(r.yaml).toContain("  # port 9999: no container declares it, but shop/cart-admin sets it in portLevelMtls, so it is listed");
+  });
+
+  it("leaves out the policy that breaks namespace-disable-breaks-strict-workloads, not an innocent one", async () => {
+    const mesh = load();
+    mesh.peerauthentications = [
+      policy("istio-system", "default", "2025-01-01T00:00:00Z", { mtls: { mode: "DISABLE" } }),
+      policy("shop", "frontend-permissive", "2025-01-02T00:00:00Z", {
+        selector: { matchLabels: { app: "frontend" } },
+        mtls: { mode: "PERMISSIVE" },
+      }),
+      policy("shop", "lock-redis", "2025-01-03T00:00:00Z", { selector: { matchLabels: { app: "redis" } }, mtls: { mode: "STRICT" } }),
+    ];
+    const r = await discovered(mesh);
+    if ("error" in r) throw new Error(r.error);
+    expect(r.file.stages[0].peerAuthentications.map((p: { name: string }) => p.name)).toEqual(["default", "frontend-permissive"]);
+    expect(r.yaml).toMatch(
+      /#   - PeerAuthentication shop\/lock-redis: breaks namespace-disable-breaks-strict-workloads: shop\/redis is STRICT on 6379/,
+    );
+    expect(r.file.stages[1]).toMatchObject({
+      name: "mesh-permissive",
+      description: expect.stringMatching(/^Mesh-wide PERMISSIVE instead of DISABLE/),
+    });
+  });
+
+  it("proposes nothing beyond current on a mesh without a workload with a sidecar", async () => {
+    const mesh = load();
+    mesh.namespaces = mesh.namespaces.map((n) => ({
+      ...n,
+      metadata: { ...n.metadata, labels: { ...n.metadata.labels, "istio.io/dataplane-mode": "ambient" } },
+    }));
+    const r = await discovered(mesh);
+    if ("error" in r) throw new Error(r.error);
+    expect(r.file.stages.map((s: { name: string }) => s.name)).toEqual(["current"]);
+    expect(r.yaml).toContain("#   - proposed stages: none, no workload found here has a sidecar");
+  });
+
+  it("refuses a mesh root namespace the cluster does not have, as bad input", async () => {
+    expect(await discovered(load(), { meshRootNamespace: "nope" })).toEqual({
+      error: "--mesh-root: the cluster has no namespace nope: name Istio's root namespace (where istiod runs)",
+      kind: "input",
+    });
+    expect(await discovered(load(), { meshRootNamespace: "nope", namespaces: ["shop"] })).toMatchObject({ kind: "input" });
+  });
+});
+
+describe("status between two equally near stages", () => {
+  it("compares with the one whose modes the cluster has, not simply the later", async () => {
+    const mesh = load();
+    const r = await discovered(mesh);
+    if ("error" in r) throw new Error(r.error);
+    // Both of payments' policies deleted: payments/default is missing from current (PERMISSIVE) and from
+    // payments-strict (STRICT) alike, but the cluster's modes are current's.
+    mesh.peerauthentications = mesh.peerauthentications.filter((p) => p.metadata.namespace !== "payments");
+    const live = await readLivePolicies(runnerOf(mesh), 5_000);
+    if ("error" in live) throw new Error(live.error);
+    const status = compareWithRollout(r.rollout, live);
+    expect(status.differences.map((d) => `${d.kind} ${d.namespace}/${d.name}`)).toEqual([
+      "missing payments/default",
+      "extra shop/old-search",
+    ]);
+    expect(status.comparedWith).toBe("current");
+    expect(status.workloads.every((w) => w.matches)).toBe(true);
+  });
+});
