@@ -18,6 +18,20 @@ function firstLine(text: string): string {
   return text.trim().split("\n")[0]?.trim() ?? "";
 }
 
+/**
+ * Whether the probe's connection reached the server at all: curl ran and did not fail to resolve (6),
+ * to connect (7) or to connect in time (28, "Failed to connect" / "Connection timed out"). Whatever
+ * happened after the connection (an answer, a close, a reset, a silence) is the server's.
+ */
+export function reachedServer(result: RunResult): boolean {
+  const remote = REMOTE_EXIT.exec(result.stderr);
+  if (result.exitCode === 0) return true;
+  if (!remote) return false;
+  const code = Number(remote[1]);
+  if (code === 6 || code === 7 || code === 126 || code === 127) return false;
+  return !(code === 28 && /Failed to connect|Connection timed out|Connection timeout/.test(result.stderr));
+}
+
 /** curl exit codes the verifier understands (curl's man page, EXIT CODES). */
 const CURL_EXITS: Record<number, string> = {
   6: "DNS failure (curl exit 6: could not resolve host)",

@@ -1,7 +1,18 @@
 import type { Edge, Outcome } from "../model/expectations";
 import type { Workload } from "../model/rollout";
-import { ChainHop, classifyProbe, counterGrowth, countsFromSource, echoedXfcc, fakeServiceHops, xfccClientUri } from "./evidence";
+import { familyOf, Protocol, ProtocolFamily, protocolOf } from "../model/protocol";
+import {
+  ChainHop,
+  classifyProbe,
+  counterGrowth,
+  countsFromSource,
+  echoedXfcc,
+  fakeServiceHops,
+  reachedServer,
+  xfccClientUri,
+} from "./evidence";
 import { kubectlFailure } from "../cluster/failure";
+import { pause } from "../cluster/pause";
 import { podOf } from "../cluster/podOf";
 import type { KubectlRunner, RunResult } from "../cluster/runner";
 
@@ -69,29 +80,89 @@ export function statsArgs(server: Pick<Workload, "namespace" | "name" | "kind">)
   return ["exec", "-n", server.namespace, podOf(server), "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "stats/prometheus"];
 }
 
-type CountsRead = { counts: Map<string, number>; error?: undefined } | { counts?: undefined; error: string };
+/** The kubectl arguments that read a server sidecar's Envoy counters (the inbound listener's among them). */
+export function envoyStatsArgs(server: Pick<Workload, "namespace" | "name" | "kind">): string[] {
+  return ["exec", "-n", server.namespace, podOf(server), "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "stats"];
+}
 
-async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: ProbeTiming): Promise<CountsRead> {
-  const timeout = timeLeft(timing);
-  if (timeout === 0) return { error: DEADLINE_PASSED };
-  const result = await runner(statsArgs(target.server), timeout);
-  if (cutByDeadline(result, timeout, timing)) return { error: DEADLINE_PASSED };
-  if (result.exitCode !== 0) return { error: `metrics of ${target.server.ref} unreadable: ${kubectlFailure(result, timeout)}` };
-  if (result.truncated) return { error: `metrics of ${target.server.ref} exceed what the verifier reads` };
-  const read = countsFromSource(result.stdout, target.client);
-  return "error" in read ? { error: `metrics of ${target.server.ref} unusable: ${read.error}` } : { counts: read.counts };
+/** The counter Envoy bumps when a connection matches no filter chain: plaintext at a STRICT inbound listener. */
+export const NO_FILTER_CHAIN_MATCH = "listener.0.0.0.0_15006.no_filter_chain_match";
+
+/**
+ * The server sidecar's access log of the last minutes. A connection no filter chain took is logged with the
+ * response flag NR and the details `filter_chain_not_found` (text or JSON encoding alike).
+ */
+export function accessLogArgs(server: Pick<Workload, "namespace" | "name" | "kind">): string[] {
+  return ["logs", "-n", server.namespace, podOf(server), "-c", "istio-proxy", `--since=${ACCESS_LOG_SINCE_SECONDS}s`];
+}
+const ACCESS_LOG_SINCE_SECONDS = 300;
+/** Envoy writes its access log in batches (its flush interval is a second): a refusal shows up a little later. */
+const ACCESS_LOG_FLUSH_MS = 1_500;
+
+/** What the server's sidecar counted: requests and connections from this client by security policy, and refused connections. */
+interface ServerCounts {
+  counts: Map<string, number>;
+  /** Connections no filter chain took: the listener's counter or, where the sidecar does not report it, access-log lines. */
+  refusals?: { count: number; from: "listener" | "log" };
+}
+
+type CountsRead = { read: ServerCounts; error?: undefined } | { read?: undefined; error: string };
+
+/** Istio names a client by its sidecar's peer metadata; one without a sidecar sends none and is counted as unknown. */
+const sourceOf = (client: Workload) => (client.sidecar ? client : { namespace: "unknown", name: "unknown" });
+
+async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: ProbeTiming, withListener: boolean): Promise<CountsRead> {
+  const server = target.server;
+  const call = async (args: string[]): Promise<{ text: string } | { error: string }> => {
+    const timeout = timeLeft(timing);
+    if (timeout === 0) return { error: DEADLINE_PASSED };
+    const result = await runner(args, timeout);
+    if (cutByDeadline(result, timeout, timing)) return { error: DEADLINE_PASSED };
+    if (result.exitCode !== 0) return { error: `metrics of ${server.ref} unreadable: ${kubectlFailure(result, timeout)}` };
+    if (result.truncated) return { error: `metrics of ${server.ref} exceed what the verifier reads` };
+    return { text: result.stdout };
+  };
+  const metrics = await call(statsArgs(server));
+  if ("error" in metrics) return metrics;
+  const counted = countsFromSource(metrics.text, sourceOf(target.client));
+  if ("error" in counted) return { error: `metrics of ${server.ref} unusable: ${counted.error}` };
+  if (!withListener) return { read: { counts: counted.counts } };
+  const envoy = await call(envoyStatsArgs(server));
+  if ("error" in envoy) return envoy;
+  const line = new RegExp(`^${NO_FILTER_CHAIN_MATCH.replace(/\./g, "\\.")}:(.*)$`, "m").exec(envoy.text);
+  if (line && !/^ \d{1,15}$/.test(line[1]))
+    return { error: `metrics of ${server.ref} unusable: ${NO_FILTER_CHAIN_MATCH}:${line[1].slice(0, 40)}` };
+  if (line) return { read: { counts: counted.counts, refusals: { count: Number(line[1]), from: "listener" } } };
+  // Not reported (the pods lack the stats annotation): the access log says the same, when the mesh writes one.
+  const log = await call(accessLogArgs(server));
+  // An empty log is no refusal yet, or no access log at all: either way no evidence of one.
+  if ("error" in log) return { read: { counts: counted.counts } };
+  const logged = log.text.split("\n").filter((l) => l.includes("filter_chain_not_found")).length;
+  return { read: { counts: counted.counts, refusals: { count: logged, from: "log" } } };
+}
+
+/** The Service port an edge goes to, and how its answer can be read. */
+function familyOfEdge(target: ProbeTarget): { protocol: Protocol; family: ProtocolFamily } {
+  const port = target.server.service?.ports.find((p) => p.port === target.edge.port);
+  const protocol = port ? protocolOf(port) : "sniffed";
+  return { protocol, family: familyOf(protocol) };
 }
 
 /**
- * Observes one edge. With sidecars on both ends the verdict needs evidence of mTLS: the XFCC
- * header httpbin echoes, else the server sidecar's destination-side counters for this client,
- * read before and after the probe (the verifier probes one server at a time for that reason).
- * `undefined` when the deadline left no time to observe anything.
+ * Observes one edge. What a probe's answer means depends on the port's protocol (Istio's protocol
+ * selection): an HTTP port answers curl in HTTP and a reset is the server sidecar's refusal; any other
+ * port answers in its own protocol, or closes on curl's request, so there a refusal, mTLS or plaintext is
+ * read only from the server sidecar's counters, before and after the probe (the verifier probes one server
+ * at a time for that reason). With sidecars on both ends even an HTTP answer needs evidence of mTLS: the
+ * XFCC header httpbin echoes, else the same counters. `undefined` when the deadline left no time.
  */
 export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, timing: ProbeTiming): Promise<Observation | undefined> {
   const { client, server } = target;
-  const bothMeshed = client.sidecar && server.sidecar;
-  const before = bothMeshed ? await readCounts(runner, target, timing) : undefined;
+  const { protocol, family } = familyOfEdge(target);
+  // An HTTP port's reset is evidence in itself; any other port's answer is not.
+  const countsNeeded = server.sidecar && (client.sidecar || family !== "http");
+  const withListener = server.sidecar && family !== "http";
+  const before = countsNeeded ? await readCounts(runner, target, timing, withListener) : undefined;
 
   const timeout = timeLeft(timing);
   // Out of time: say what used it up if a call hung, else report nothing new for this round.
@@ -100,9 +171,75 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
   const result = await runner(probeArgs(target, timing), timeout);
   if (cutByDeadline(result, timeout, timing)) return undefined;
   const probe = classifyProbe(result, timeout, client.sidecar);
-  if (probe.kind === "inconclusive") return { observed: "inconclusive", evidence: probe.reason };
-  if (probe.kind === "refused") return { observed: "refused", evidence: probe.evidence };
+  const closed = probe.kind === "refused" || (probe.kind === "inconclusive" && reachedServer(result));
 
+  // No sidecar on the server: nothing there refuses plaintext, so whatever closed the connection was the app.
+  if (!server.sidecar && closed) {
+    const said = probe.kind === "refused" ? probe.evidence : probe.reason;
+    return { observed: "plaintext", evidence: `the server has no sidecar; the connection reached the app, which closed it (${said})` };
+  }
+  if (probe.kind === "http" && (family === "http" || family === "sniffed")) return observeHttp(runner, target, timing, probe, before);
+  if (family === "http")
+    return probe.kind === "refused"
+      ? { observed: "refused", evidence: probe.evidence }
+      : { observed: "inconclusive", evidence: probe.kind === "inconclusive" ? probe.reason : "" };
+  if (!closed && probe.kind !== "http") return { observed: "inconclusive", evidence: probe.reason };
+  if (!server.sidecar) return { observed: "plaintext", evidence: `the server has no sidecar; the ${protocol} port answered` };
+
+  // An opaque or sniffed port: the server sidecar's counters decide.
+  const curlSaid = probe.kind === "http" ? `HTTP ${probe.status}` : probe.kind === "refused" ? probe.evidence : probe.reason;
+  if (before?.read?.refusals?.from === "log") await pause(Math.min(ACCESS_LOG_FLUSH_MS, timeLeft(timing)));
+  const after = await readCounts(runner, target, timing, withListener);
+  if (after.error === DEADLINE_PASSED) return undefined;
+  if (!before?.read || !after.read) {
+    return { observed: "inconclusive", evidence: `${protocol} port, ${curlSaid}; no evidence obtainable: ${before?.error ?? after.error}` };
+  }
+  const growth = counterGrowth(before.read.counts, after.read.counts);
+  const mtls = growth.get("mutual_tls") ?? 0;
+  const plain = [...growth].filter(([policy]) => policy !== "mutual_tls").reduce((sum, [, n]) => sum + n, 0);
+  const b = before.read.refusals;
+  const a = after.read.refusals;
+  // Log lines leave the window at its old end, so growth only counts new ones: it may miss one, never invent one.
+  const refused = a && b && a.from === b.from ? (a.count >= b.count ? a.count - b.count : a.from === "listener" ? a.count : 0) : undefined;
+  const refusalEvidence =
+    a?.from === "log" ? `its access log gained ${refused} "NR filter_chain_not_found" line(s)` : `${NO_FILTER_CHAIN_MATCH} +${refused}`;
+  const source = client.sidecar ? client.ref : "unknown (a client without sidecar)";
+  const shared = client.sidecar ? "" : "; other clients without a sidecar count as unknown too";
+  if (refused && mtls === 0 && plain === 0) {
+    return {
+      observed: "refused",
+      evidence: `${protocol} port, ${curlSaid}; ${server.ref} ${refusalEvidence}: no filter chain took the connection`,
+    };
+  }
+  if (mtls > 0 && plain === 0 && !refused) {
+    return { observed: "mtls", evidence: `${protocol} port, ${curlSaid}; ${server.ref} counted +${mtls} mutual_tls from ${source}` };
+  }
+  if (plain > 0 && mtls === 0 && !refused) {
+    return {
+      observed: "plaintext",
+      evidence: `${protocol} port, ${curlSaid}; ${server.ref} counted +${plain} without mTLS from ${source}${shared}`,
+    };
+  }
+  const why =
+    mtls + plain + (refused ?? 0) > 0
+      ? `${server.ref} counted more than one kind of connection during the probe`
+      : refused === undefined
+        ? `${server.ref} counted nothing from ${source}, and its sidecar neither reports ${NO_FILTER_CHAIN_MATCH} (the pods need the proxy.istio.io/config proxyStatsMatcher annotation) nor writes an access log, so a refusal cannot be told from the app closing the connection`
+        : a?.from === "log"
+          ? `${server.ref} counted nothing from ${source}, and its access log (if the mesh writes one) shows no refused connection`
+          : `${server.ref} counted nothing from ${source} and refused no connection`;
+  return { observed: "inconclusive", evidence: `${protocol} port, ${curlSaid}; no evidence: ${why}` };
+}
+
+/** An HTTP answer: httpbin's echo, or the server sidecar's request counters for this client. */
+async function observeHttp(
+  runner: KubectlRunner,
+  target: ProbeTarget,
+  timing: ProbeTiming,
+  probe: { status: number; body: string },
+  before: CountsRead | undefined,
+): Promise<Observation | undefined> {
+  const { client, server } = target;
   const chain = fakeServiceHops(probe.body);
   const withChain = (o: Observation): Observation => (chain && chain.length > 0 ? { ...o, chain } : o);
   // httpbin's echo is direct evidence, whatever the rollout says about sidecars.
@@ -114,15 +251,15 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
   if (!client.sidecar) return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; the client has no sidecar` });
   if (!server.sidecar) return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; the server has no sidecar` });
 
-  const after = await readCounts(runner, target, timing);
+  const after = await readCounts(runner, target, timing, false);
   if (after.error === DEADLINE_PASSED) return undefined;
-  if (!before?.counts || !after.counts) {
+  if (!before?.read || !after.read) {
     return withChain({
       observed: "inconclusive",
       evidence: `HTTP ${probe.status}; no evidence obtainable: ${before?.error ?? after.error}`,
     });
   }
-  const growth = counterGrowth(before.counts, after.counts);
+  const growth = counterGrowth(before.read.counts, after.read.counts);
   const mtls = growth.get("mutual_tls") ?? 0;
   const other = [...growth].filter(([policy]) => policy !== "mutual_tls").reduce((sum, [, n]) => sum + n, 0);
   const source = `${client.namespace}/${client.name}`;

@@ -14,7 +14,18 @@ export type ClusterOutcome = Outcome | "dns-failure" | "timeout" | "connection-r
 
 export interface ClusterState {
   /** Deployments by namespace/name. */
-  workloads: Record<string, { sidecar: boolean; kind: "httpbin" | "fake-service" | "other"; container: string; controller: string }>;
+  workloads: Record<
+    string,
+    {
+      sidecar: boolean;
+      /** What answers: httpbin's echo, fake-service's chain, a plain 200, or a server-first protocol (MySQL's greeting). */
+      kind: "httpbin" | "fake-service" | "other" | "server-first";
+      container: string;
+      controller: string;
+      /** Its sidecar reports listener.0.0.0.0_15006 counters (the proxyStatsMatcher the stack puts on what it deploys). */
+      listenerStats: boolean;
+    }
+  >;
   /** `svc.ns` to the deployment behind it. */
   services: Record<string, string>;
   /** What a call from a client to `host:port` does: `${clientRef} ${host}:${port}`. */
@@ -29,6 +40,10 @@ export interface ClusterState {
   noIstioApi?: boolean;
   /** Namespaces where `kubectl auth can-i create pods --subresource=exec` answers no. */
   execDenied?: string[];
+  /** The mesh writes no access log (Istio's default profile; the lab's meshConfig writes one to stdout). */
+  noAccessLog?: boolean;
+  /** Servers whose sidecars count no request or connection (their Istio metrics are off). */
+  silentServers?: string[];
 }
 
 /** Destination-side request counters per server, keyed by `source namespace/name|policy`. */
@@ -41,7 +56,7 @@ export function clusterState(rollout: Rollout, plan: Plan, chain: ClusterState["
   for (const w of rollout.workloads) {
     const image = w.image ?? "";
     const kind = image.includes("httpbin") ? "httpbin" : image.includes("fake-service") ? "fake-service" : "other";
-    workloads[w.ref] = { sidecar: w.sidecar, kind, container: w.container, controller: w.kind.toLowerCase() };
+    workloads[w.ref] = { sidecar: w.sidecar, kind, container: w.container, controller: w.kind.toLowerCase(), listenerStats: w.deploy };
     if (w.service) services[`${w.service.name}.${w.namespace}`] = w.ref;
   }
   const outcomes = Object.fromEntries(plan.expectations.map((e) => [`${e.from} ${e.host}:${e.port}`, e.expect as ClusterOutcome]));
@@ -67,6 +82,9 @@ function series(server: string, source: string, policy: string, value: number): 
 
 const result = (exitCode: number, stdout: string, stderr = ""): RunResult => ({ exitCode, stdout, stderr, timedOut: false });
 
+/** The counter key of connections a server's sidecar refused (no filter chain matched). */
+const REFUSED = "#refused";
+
 /** kubectl's answer to `args` in `state`; counters change as a real sidecar's would. */
 export function answerKubectl(argv: string[], state: ClusterState, counters: Counters): RunResult {
   const args = argv[0] === "--context" ? argv.slice(2) : argv;
@@ -88,6 +106,14 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
     const w = state.workloads[`${ns}/${name}`];
     if (!w || w.controller !== kind) return result(1, "", `Error from server (NotFound): ${kind}s.apps "${name}" not found\n`);
     return result(0, `${kind}.apps/${name}\n`);
+  }
+  if (args[0] === "logs") {
+    // The sidecar's access log: a line of Istio's default format for every connection it refused (recorded line, repeated).
+    const [, , namespace, target] = args;
+    const ref = `${namespace}/${target.slice(target.indexOf("/") + 1)}`;
+    const line = recorded("envoy-access-log-nr-filter-chain-not-found-istioinaction.txt").split("\n")[0];
+    const refused = counters[ref]?.[REFUSED] ?? 0;
+    return result(0, state.noAccessLog ? "" : Array.from({ length: refused }, () => `${line}\n`).join(""));
   }
   const [verb, nsFlag, namespace, target, cFlag, container, dashes, ...command] = args;
   if (
@@ -111,17 +137,25 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
   if (command[0] === "pilot-agent" && command[3] === "stats") {
     const before = recorded("envoy-stats-tls-inspector-before-istio-workshop.txt");
     const after = recorded("envoy-stats-tls-inspector-after-plaintext-istio-workshop.txt");
-    return result(0, (state.backgroundPlaintext ?? []).some((b) => b.to === ref) && counters[ref] ? after : before);
+    const tls = (state.backgroundPlaintext ?? []).some((b) => b.to === ref) && counters[ref] ? after : before;
+    // The inbound listener's counters, as recorded, with the connections it refused so far.
+    const listener = recorded("envoy-stats-listener-15006-before-istio-workshop.txt").replace(
+      /no_filter_chain_match: 0/,
+      `no_filter_chain_match: ${counters[ref]?.[REFUSED] ?? 0}`,
+    );
+    return result(0, workload.listenerStats ? `${listener}${tls}` : tls);
   }
   if (command[0] === "pilot-agent") {
     for (const b of (state.backgroundPlaintext ?? []).filter((x) => x.to === ref)) {
       const key = `${b.from}|none`;
       counters[ref] = { ...counters[ref], [key]: (counters[ref]?.[key] ?? 0) + 1 };
     }
-    const lines = Object.entries(counters[ref] ?? {}).map(([key, value]) => {
-      const [source, policy] = key.split("|");
-      return series(ref, source, policy, value);
-    });
+    const lines = Object.entries(counters[ref] ?? {})
+      .filter(([key]) => key !== REFUSED)
+      .map(([key, value]) => {
+        const [source, policy] = key.split("|");
+        return series(ref, source, policy, value);
+      });
     return result(0, `# TYPE istio_requests_total counter\n${lines.join("\n")}\n`);
   }
 
@@ -135,13 +169,19 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
   }
   if (outcome === "timeout") return result(28, "", recorded("curl-exit28-operation-timed-out.txt") + terminated(28));
   if (outcome === "connection-refused") return result(7, "", recorded("curl-exit7-connection-refused-new-format.txt") + terminated(7));
+  const count = (key: string) => {
+    if (key !== REFUSED && (state.silentServers ?? []).includes(serverRef)) return;
+    counters[serverRef] = { ...counters[serverRef], [key]: (counters[serverRef]?.[key] ?? 0) + 1 };
+  };
   if (outcome === "refused") {
+    if (server.sidecar) count(REFUSED);
     if (workload.sidecar) return result(0, `${recorded("envoy-503-body-connection-termination-strict-plaintext.txt")}\n503`);
     return result(56, "", recorded("curl-exit56-reset-istio-io-snip.txt"));
   }
-  if (workload.sidecar && server.sidecar) {
-    const key = `${ref}|${outcome === "mtls" ? "mutual_tls" : "none"}`;
-    counters[serverRef] = { ...counters[serverRef], [key]: (counters[serverRef]?.[key] ?? 0) + 1 };
+  // The server's sidecar counts the connection: from this client, or from "unknown" when it has no sidecar to say who it is.
+  if (server.sidecar) count(`${workload.sidecar ? ref : "unknown/unknown"}|${outcome === "mtls" ? "mutual_tls" : "none"}`);
+  if (server.kind === "server-first") {
+    return result(1, "", recorded("curl-exit1-http09-mysql-3306-crossbow.txt") + terminated(1));
   }
   let body = "ok";
   let status = 200;
