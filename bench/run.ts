@@ -10,6 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { buildPlan } from "../src/model/plan";
 import { parseRollout } from "../src/model/rollout";
+import { loadRollout } from "../src/rollout/load";
 import { kubectlRunner } from "../src/cluster/runner";
 import { verifyPlan } from "../src/verify/verifier";
 
@@ -74,11 +75,47 @@ async function verifierRounds() {
       roundIntervalMs: 0,
       settleMs: 0,
       timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 10_000 },
+      matrix: "full",
     });
     if (result.outcome !== "pass" || result.rounds !== 1) throw new Error(`bench verifier run did not pass in one round: ${result.outcome}`);
     return (Date.now() - started) / 1000;
   };
   return { edges: plan.expectations.length, delayMs, sequential: await round(1), concurrent: await round(20) };
+}
+
+/**
+ * One verification round on the large generated mesh, against an in-process kubectl that answers at once:
+ * how many probes (and kubectl calls) a round costs with one probe per target port and client class, and
+ * how many every probe × port would be.
+ */
+async function roundOnLargeMesh(file: string) {
+  const rollout = loadRollout(file);
+  const plan = buildPlan(rollout, "strict");
+  let calls = 0;
+  let probes = 0;
+  const controller = new AbortController();
+  const started = Date.now();
+  await verifyPlan(
+    plan,
+    rollout,
+    async (args) => {
+      calls++;
+      if (args.includes("curl")) probes++;
+      return { exitCode: 0, stdout: args.includes("curl") ? "ok\n200" : "# TYPE istio_requests_total counter\n", stderr: "", timedOut: false };
+    },
+    {
+      requiredStreak: 1,
+      timeoutMs: 600_000,
+      concurrency: 20,
+      roundIntervalMs: 0,
+      settleMs: 0,
+      timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 10_000 },
+      signal: controller.signal,
+      onRound: () => controller.abort("one round"),
+    },
+  );
+  const targetPorts = new Set(plan.expectations.map((e) => `${e.to} ${e.port}`)).size;
+  return { edges: plan.expectations.length, targetPorts, probes, calls, seconds: (Date.now() - started) / 1000 };
 }
 
 async function mainBench() {
@@ -100,9 +137,13 @@ async function mainBench() {
         `ratio ${fig(l.seconds / s.seconds)}, ${fig((l.seconds - startup) / (s.seconds - startup))} without start-up`,
     );
   }
+  const r = await roundOnLargeMesh(large);
+  console.log(
+    `verifier round on 10,000 workloads: ${r.edges} edges, ${r.targetPorts} target ports; --matrix classes probes ${r.probes} (${r.calls} kubectl calls with the sidecar reads) in ${fig(r.seconds)} s in-process; --matrix full would probe ${r.edges}`,
+  );
   const v = await verifierRounds();
   console.log(
-    `verifier round, ${v.edges} edges, kubectl answering after ${v.delayMs} ms: one server at a time ${fig(v.sequential)} s; 20 at once ${fig(v.concurrent)} s; ratio ${fig(v.sequential / v.concurrent)}`,
+    `verifier round, ${v.edges} edges (--matrix full), kubectl answering after ${v.delayMs} ms: one server at a time ${fig(v.sequential)} s; 20 at once ${fig(v.concurrent)} s; ratio ${fig(v.sequential / v.concurrent)}`,
   );
   fs.rmSync(work, { recursive: true, force: true });
 }

@@ -35,15 +35,15 @@ describe("npx mtls-rollout verify against an executable KUBECTL", () => {
     expect(progress[0]).toBe(
       "verify: stage istioinaction-strict on the current kube context: 8 edges from 2 probe workloads, 8 probed per round (--matrix classes), deadline 30s",
     );
-    expect(progress.slice(1)).toEqual([
-      expect.stringMatching(/^round 1 \(\d+\.\ds\): 0\/8 hold, 0 contradict, 0 inconclusive$/),
-      expect.stringMatching(/^round 2 \(\d+\.\ds\): 8\/8 hold, 0 contradict, 0 inconclusive$/),
-    ]);
+    // A line per round (two when every edge holds at once; more on a slow machine), the last with every edge held.
+    expect(progress.length).toBeGreaterThanOrEqual(3);
+    for (const line of progress.slice(1)) expect(line).toMatch(/^round \d+ \(\d+\.\ds\): \d\/8 hold, \d contradict, \d inconclusive$/);
+    expect(progress[progress.length - 1]).toMatch(/: 8\/8 hold, 0 contradict, 0 inconclusive$/);
     expect(stdout).toMatch(
       /│ default\/sleep +│ istioinaction\/web-api \(web-api\.istioinaction:8080\) +│ refused +│ refused +│ holds +│ curl: \(56\) Recv failure: Connection reset by peer/,
     );
     expect(stdout.trim().split("\n").pop()).toMatch(
-      /^PASS: stage istioinaction-strict: 8 edges, 8 hold, 0 contradict, 0 inconclusive \(2 rounds, /,
+      /^PASS: stage istioinaction-strict: 8 edges, 8 hold, 0 contradict, 0 inconclusive; 2 declared calls, 2 hold, 0 contradict, 0 without traffic \(\d+ rounds, /,
     );
   });
 

@@ -235,6 +235,10 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
         .choices(["classes", "full"])
         .default("classes"),
     )
+    .option(
+      "--require-calls",
+      "a declared call without traffic during the run makes the verification inconclusive (default: reported only)",
+    )
     .option("--json", "print one JSON object instead of a table")
     .exitOverride()
     .action(
@@ -242,6 +246,7 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
         stage: string;
         rollout?: string;
         context?: string;
+        requireCalls?: boolean;
         timeout: number;
         rounds: number;
         concurrency: number;
@@ -271,6 +276,7 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
             settleMs: opts.settle * 1000,
             timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 20_000 },
             matrix: opts.matrix,
+            requireCalls: opts.requireCalls,
             signal: interrupted,
             // One line per round, on a terminal or not: inside pulumi up the log shows the run moving.
             onRound: (p) => {

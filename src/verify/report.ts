@@ -18,9 +18,14 @@ export function summaryLine(result: VerificationResult): string {
   if (result.matrixEdges === 0)
     return `${verdict}: stage ${result.stage}: no edge to probe: the rollout has no probe workload (probe: true, or a probes: section)`;
   const probed = result.edges.length < result.matrixEdges ? ` (${result.edges.length} probed)` : "";
+  const calls = (v: string) => result.calls.filter((c) => c.verdict === v).length;
+  const callPart =
+    result.calls.length > 0
+      ? `; ${result.calls.length} declared calls, ${calls("holds")} hold, ${calls("contradicts")} contradict, ${calls("unverified")} without traffic`
+      : "";
   return (
     `${verdict}: stage ${result.stage}: ${result.matrixEdges} edges${probed}, ${count("holds")} hold, ${count("contradicts")} contradict, ` +
-    `${count("inconclusive")} inconclusive (${result.rounds} rounds, ${(result.elapsedMs / 1000).toFixed(1)}s)`
+    `${count("inconclusive")} inconclusive${callPart} (${result.rounds} rounds, ${(result.elapsedMs / 1000).toFixed(1)}s)`
   );
 }
 
@@ -35,7 +40,17 @@ export function renderVerificationText(result: VerificationResult): string {
     const from = e.standsFor.length > 0 ? `${e.from} (also for ${e.standsFor.join(", ")})` : e.from;
     table.push([from, `${e.to} (${e.host}:${e.port})`, e.expect, e.observed ?? "-", e.verdict, evidence]);
   }
-  return `${table.toString()}\n${summaryLine(result)}\n`;
+  const out = [table.toString()];
+  if (result.calls.length > 0) {
+    const calls = new Table({
+      head: ["declared call", "expected", "observed", "verdict", "evidence (the callee's sidecar, start to end of the run)"],
+      style: { head: [], border: [] },
+      chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
+    });
+    for (const c of result.calls) calls.push([`${c.from} -> ${c.to}`, c.expect, c.observed ?? "-", c.verdict, c.evidence]);
+    out.push(calls.toString());
+  }
+  return `${out.join("\n")}\n${summaryLine(result)}\n`;
 }
 
 export function verificationJson(result: VerificationResult) {
@@ -44,6 +59,14 @@ export function verificationJson(result: VerificationResult) {
     outcome: result.outcome,
     ...(result.interrupted ? { interrupted: result.interrupted } : {}),
     matrixEdges: result.matrixEdges,
+    calls: result.calls.map((c) => ({
+      from: c.from,
+      to: c.to,
+      expect: c.expect,
+      observed: c.observed,
+      verdict: c.verdict,
+      evidence: c.evidence,
+    })),
     rounds: result.rounds,
     elapsedMs: result.elapsedMs,
     requiredStreak: result.requiredStreak,

@@ -4,6 +4,10 @@ import type { Rollout, Workload } from "../model/rollout";
 import type { ChainHop } from "./evidence";
 import { Observation, Observed, observeEdge, ProbeTarget, ProbeTiming } from "./observe";
 import { pause } from "../cluster/pause";
+import { CallResult, judgeCalls, readDestinations } from "./calls";
+
+/** A read of the callees' counters at the start and the end of the run: short, so the run stays within its deadline. */
+const CALL_READ_MS = 10_000;
 import { boundedRunner, KubectlRunner } from "../cluster/runner";
 
 export type EdgeVerdict = "holds" | "contradicts" | "inconclusive";
@@ -27,6 +31,8 @@ export interface VerificationResult {
   matrixEdges: number;
   /** The signal that ended the run early, if one did. */
   interrupted?: string;
+  /** The declared calls, judged from what the callees' sidecars counted during the run. */
+  calls: CallResult[];
   rounds: number;
   elapsedMs: number;
   requiredStreak: number;
@@ -53,6 +59,8 @@ export interface VerifyOptions {
   matrix?: "classes" | "full";
   /** Ends the run early (Ctrl-C): no new call starts, and the result says so. */
   signal?: AbortSignal;
+  /** A declared call without traffic during the run leaves the verification inconclusive (by default it is reported only). */
+  requireCalls?: boolean;
   onRound?: (progress: {
     round: number;
     held: number;
@@ -146,6 +154,11 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
     brokenHops: [],
   }));
 
+  // The callees' counters before the first probe: what the declared calls sent during the run is the difference.
+  // Bounded by a share of the run too, so that a cluster that does not answer leaves time to probe.
+  const callRead = Math.min(options.timing.callTimeoutMs, CALL_READ_MS, Math.max(100, options.timeoutMs / 4));
+  // Read alongside the first round rather than before it, so that a cluster that does not answer costs no probe time.
+  const callsBefore = readDestinations(run, plan.calls, byRef, callRead);
   let rounds = 0;
   while (results.some((r) => r.streak < options.requiredStreak) && Date.now() < deadline && !signal?.aborted) {
     const roundStarted = Date.now();
@@ -192,19 +205,22 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
       r.evidence = `${r.evidence} (matched on ${r.streak} of ${options.requiredStreak} consecutive rounds before the deadline)`;
     }
   }
-  // Nothing probed is nothing observed: never a pass.
+  const callsAfter = signal?.aborted ? new Map() : await readDestinations(run, plan.calls, byRef, callRead);
+  const calls = judgeCalls(plan.calls, byRef, await callsBefore, callsAfter, Date.now() - started);
+  // Nothing probed is nothing observed: never a pass. A declared call that contradicts fails like an edge.
   const outcome =
     results.length === 0
       ? "inconclusive"
-      : results.some((r) => r.verdict === "contradicts")
+      : results.some((r) => r.verdict === "contradicts") || calls.some((c) => c.verdict === "contradicts")
         ? "fail"
-        : results.some((r) => r.verdict === "inconclusive")
+        : results.some((r) => r.verdict === "inconclusive") || (options.requireCalls && calls.some((c) => c.verdict === "unverified"))
           ? "inconclusive"
           : "pass";
   return {
     stage: plan.stage,
     outcome,
     matrixEdges: plan.expectations.length,
+    calls,
     ...(signal?.aborted ? { interrupted: String(signal.reason ?? "interrupted") } : {}),
     rounds,
     elapsedMs: Date.now() - started,

@@ -44,6 +44,10 @@ export interface ClusterState {
   noAccessLog?: boolean;
   /** Servers whose sidecars count no request or connection (their Istio metrics are off). */
   silentServers?: string[];
+  /** The declared calls a fake-service app makes when it is called (the lab's chain), and how they go. */
+  chainCalls: { from: string; to: string; policy: "mutual_tls" | "none" }[];
+  /** Traffic between apps that keeps flowing: each read of the callee's stats has seen one more request. */
+  traffic?: { from: string; to: string; policy: "mutual_tls" | "none" }[];
 }
 
 /** Destination-side request counters per server, keyed by `source namespace/name|policy`. */
@@ -64,7 +68,10 @@ export function clusterState(rollout: Rollout, plan: Plan, chain: ClusterState["
     ...plan.peerAuthentications.map(peerAuthenticationManifest),
     ...plan.dormant.map(dormantPeerAuthenticationManifest),
   ];
-  return { workloads, services, outcomes, chain, peerAuthentications };
+  const chainCalls = plan.calls
+    .filter((c) => c.expect !== "refused")
+    .map((c) => ({ from: c.from, to: c.to, policy: c.expect === "mtls" ? ("mutual_tls" as const) : ("none" as const) }));
+  return { workloads, services, outcomes, chain, peerAuthentications, chainCalls };
 }
 
 const TEMPLATE = recorded("prom-dest-mtls-http-15020-sleep-httpbin.txt").trim();
@@ -150,6 +157,10 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
       const key = `${b.from}|none`;
       counters[ref] = { ...counters[ref], [key]: (counters[ref]?.[key] ?? 0) + 1 };
     }
+    for (const t of (state.traffic ?? []).filter((x) => x.to === ref)) {
+      const key = `${t.from}|${t.policy}`;
+      counters[ref] = { ...counters[ref], [key]: (counters[ref]?.[key] ?? 0) + 1 };
+    }
     const lines = Object.entries(counters[ref] ?? {})
       .filter(([key]) => key !== REFUSED)
       .map(([key, value]) => {
@@ -192,6 +203,17 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
         : "httpbin-kennethreitz-headers-plaintext-workshop-lab06.json",
     );
   } else if (server.kind === "fake-service") {
+    // The app calls what it calls, and each callee's sidecar counts it.
+    const called = (from: string) => {
+      for (const c of (state.chainCalls ?? []).filter((x) => x.from === from)) {
+        if (state.workloads[c.to]?.sidecar && state.chain === "ok") {
+          const key = `${c.from}|${c.policy}`;
+          counters[c.to] = { ...counters[c.to], [key]: (counters[c.to]?.[key] ?? 0) + 1 };
+        }
+        called(c.to);
+      }
+    };
+    called(serverRef);
     body = recorded(
       state.chain === "ok" ? "fake-service-v0.7.8-web-api-success-nested.json" : "fake-service-v0.7.8-web-api-upstream-503.json",
     );

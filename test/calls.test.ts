@@ -1,0 +1,103 @@
+/**
+ * Declared calls, verified from the traffic itself: the callee's sidecar counts what the caller sent
+ * during the run, by security policy (recorded series shapes, relabelled; see test/support/fakeCluster.ts).
+ */
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import type { KubectlRunner } from "../src/cluster/runner";
+import { buildPlan } from "../src/model/plan";
+import { parseRollout } from "../src/model/rollout";
+import { loadRollout } from "../src/rollout/load";
+import { renderVerificationText, summaryLine } from "../src/verify/report";
+import { verifyPlan } from "../src/verify/verifier";
+import { answerKubectl, clusterState, ClusterState } from "./support/fakeCluster";
+
+// frontend -> cart -> redis are declared calls; none of them is a fake-service app that calls on a probe.
+const rollout = loadRollout(path.join(__dirname, "fixtures", "rollouts", "own-mesh.yaml"));
+
+async function verify(tweak: (s: ClusterState) => void, requireCalls = false) {
+  const plan = buildPlan(rollout, "shop-strict");
+  const state = clusterState(rollout, plan);
+  tweak(state);
+  const counters = {};
+  const runner: KubectlRunner = async (args) => answerKubectl(args, state, counters);
+  return verifyPlan(plan, rollout, runner, {
+    requiredStreak: 1,
+    timeoutMs: 10_000,
+    concurrency: 4,
+    roundIntervalMs: 0,
+    settleMs: 0,
+    timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 2_000 },
+    requireCalls,
+  });
+}
+const call = (r: Awaited<ReturnType<typeof verify>>, from: string) => r.calls.find((c) => c.from === from)!;
+
+describe("declared calls from the callee's counters", () => {
+  it("hold when the callee counted mTLS from the caller during the run", async () => {
+    const r = await verify((s) => (s.traffic = [{ from: "shop/frontend", to: "shop/cart", policy: "mutual_tls" }]));
+    expect(call(r, "shop/frontend")).toMatchObject({
+      to: "shop/cart",
+      expect: "mtls",
+      observed: "mtls",
+      verdict: "holds",
+      evidence: expect.stringMatching(/^shop\/cart counted \+[1-9]\d* mutual_tls and \+0 without mTLS from shop\/frontend in \d+s$/),
+    });
+  });
+
+  it("contradict, and fail the verification, when a call expected mTLS arrives in plaintext", async () => {
+    const r = await verify((s) => (s.traffic = [{ from: "shop/cart", to: "shop/redis", policy: "none" }]));
+    expect(call(r, "shop/cart")).toMatchObject({ expect: "mtls", observed: "plaintext", verdict: "contradicts" });
+    expect(r.outcome).toBe("fail");
+    expect(summaryLine(r)).toMatch(
+      /^FAIL: stage shop-strict: 15 edges \(10 probed\), 10 hold, 0 contradict, 0 inconclusive; 2 declared calls, 0 hold, 1 contradict, 1 without traffic \(/,
+    );
+  });
+
+  it("are reported without traffic, not passed, and make the run inconclusive with --require-calls", async () => {
+    const reported = await verify(() => {});
+    expect(call(reported, "shop/frontend")).toMatchObject({
+      observed: null,
+      verdict: "unverified",
+      evidence: expect.stringMatching(/^no traffic from shop\/frontend to shop\/cart during the run \(\d+s\)$/),
+    });
+    expect(reported.outcome).toBe("pass");
+    expect(renderVerificationText(reported)).toMatch(
+      /│ shop\/frontend -> shop\/cart +│ mtls +│ - +│ unverified +│ no traffic from shop\/frontend/,
+    );
+    const required = await verify(() => {}, true);
+    expect(required.outcome).toBe("inconclusive");
+  });
+
+  it("cannot be told from the callee's counters when the caller has no sidecar: unverified, saying why", async () => {
+    const mesh = parseRollout({
+      namespaces: [{ name: "shop", injection: true }, { name: "legacy" }],
+      workloads: [
+        { name: "cart", namespace: "shop", deploy: false, sidecar: true, service: { ports: [{ name: "http", port: 80 }] } },
+        { name: "batch", namespace: "legacy", deploy: false, sidecar: false, calls: ["shop/cart"] },
+      ],
+      probes: { namespaces: ["shop"] },
+      stages: [{ name: "open" }],
+    });
+    const plan = buildPlan(mesh, "open");
+    const state = clusterState(mesh, plan);
+    state.traffic = [{ from: "unknown/unknown", to: "shop/cart", policy: "none" }];
+    const counters = {};
+    const r = await verifyPlan(plan, mesh, async (args) => answerKubectl(args, state, counters), {
+      requiredStreak: 1,
+      timeoutMs: 10_000,
+      concurrency: 4,
+      roundIntervalMs: 0,
+      settleMs: 0,
+      timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 2_000 },
+    });
+    expect(r.calls).toEqual([
+      expect.objectContaining({
+        from: "legacy/batch",
+        expect: "plaintext",
+        verdict: "unverified",
+        evidence: "legacy/batch has no sidecar, so Istio counts its calls as from unknown",
+      }),
+    ]);
+  });
+});
