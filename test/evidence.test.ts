@@ -204,3 +204,14 @@ describe("destination-side Istio counters", () => {
     expect(counterGrowth(new Map(), new Map([["none", 9]]))).toEqual(new Map([["none", 9]]));
   });
 });
+
+describe("evidence stays a line", () => {
+  it("cuts a kubectl error of megabytes on one line to 300 characters", () => {
+    const flood = `error: ${"x".repeat(5 * 1024 * 1024)}\n`;
+    const probe = classifyProbe({ exitCode: 1, stdout: "", stderr: flood, timedOut: false }, 1_000, false);
+    expect(probe.kind).toBe("inconclusive");
+    const reason = (probe as { reason: string }).reason;
+    expect(reason.length).toBeLessThan(360);
+    expect(reason.endsWith("...")).toBe(true);
+  });
+});

@@ -442,3 +442,23 @@ describe("the Pulumi program under mocks", () => {
     });
   }
 });
+
+describe("the Commands' environment", () => {
+  it("sets every variable its script reads, empty when the stack leaves it unset, so an exported one cannot fill it in", async () => {
+    const { resources } = await runStack({ "mtls-rollout:stage": "istioinaction-strict" });
+    const byName = (prefix: string) => ofType(resources, "command:local:Command").find((c) => c.name.startsWith(prefix))!;
+    expect(byName("verify-").inputs.environment.MTLS_ROLLOUT_CONTEXT).toBe("");
+    expect(byName("preflight-").inputs.environment).toMatchObject({
+      MTLS_ROLLOUT_CONTEXT: "",
+      MTLS_ROLLOUT_PROMETHEUS: "",
+      MTLS_ROLLOUT_WINDOW: "",
+    });
+    // What the shell then does with an exported value that the Command's environment overrides with "".
+    const { spawnSync } = await import("node:child_process");
+    const printed = spawnSync("/bin/sh", ["-c", 'echo ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}'], {
+      env: { ...process.env, MTLS_ROLLOUT_CONTEXT: byName("verify-").inputs.environment.MTLS_ROLLOUT_CONTEXT },
+      encoding: "utf8",
+    });
+    expect(printed.stdout).toBe("\n");
+  });
+});

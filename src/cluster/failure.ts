@@ -1,7 +1,9 @@
 import type { RunResult } from "./runner";
 
-function firstLine(text: string): string {
-  return text.trim().split("\n")[0]?.trim() ?? "";
+/** kubectl's first line of complaint, cut short: a kubectl that writes megabytes on one line must not fill every report. */
+export function firstLine(text: string): string {
+  const line = text.trimStart().slice(0, 4096).split("\n")[0]?.trim() ?? "";
+  return line.length > 300 ? `${line.slice(0, 297)}...` : line;
 }
 
 /** Why kubectl itself failed, in the words a user can act on. */

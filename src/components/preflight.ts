@@ -55,9 +55,11 @@ export class PreflightGate extends pulumi.ComponentResource {
           MTLS_ROLLOUT_STAGE: args.stage,
           MTLS_ROLLOUT_PREVIOUS: args.previous,
           MTLS_ROLLOUT_FILE: args.rolloutFile,
-          ...(args.windowSeconds !== undefined ? { MTLS_ROLLOUT_WINDOW: String(args.windowSeconds) } : {}),
-          ...(args.prometheusUrl ? { MTLS_ROLLOUT_PROMETHEUS: args.prometheusUrl } : {}),
-          ...(args.kubeContext ? { MTLS_ROLLOUT_CONTEXT: args.kubeContext } : {}),
+          // Every variable the script reads is set, empty when unset: a value the operator exported (another
+          // cluster's context) must not fill in what the stack left out.
+          MTLS_ROLLOUT_WINDOW: args.windowSeconds !== undefined ? String(args.windowSeconds) : "",
+          MTLS_ROLLOUT_PROMETHEUS: args.prometheusUrl ?? "",
+          MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
         },
         triggers: [args.stage, targetsHash(args.targets)],
         logging: "stdoutAndStderr",

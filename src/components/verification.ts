@@ -60,7 +60,8 @@ export class StageVerification extends pulumi.ComponentResource {
       MTLS_ROLLOUT_STAGE: args.plan.stage,
       MTLS_ROLLOUT_FILE: args.rolloutFile,
       MTLS_ROLLOUT_VERIFY_TIMEOUT: String(args.timeoutSeconds),
-      ...(args.kubeContext ? { MTLS_ROLLOUT_CONTEXT: args.kubeContext } : {}),
+      // Set even when empty: an MTLS_ROLLOUT_CONTEXT the operator exported must not point the check at another cluster.
+      MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
     };
     const commandTimeout = `${args.timeoutSeconds + 60}s`;
     this.command = new command.local.Command(

@@ -3,7 +3,7 @@
  * fake-service's upstream calls and Istio's destination-side request counters. Pure functions.
  */
 import { parseSamples } from "../cluster/promText";
-import { kubectlFailure } from "../cluster/failure";
+import { firstLine, kubectlFailure } from "../cluster/failure";
 import type { RunResult } from "../cluster/runner";
 
 export type ProbeResult =
@@ -14,9 +14,6 @@ const REMOTE_EXIT = /command terminated with exit code (\d+)/;
 const REFUSED_BY_SERVER = /^upstream connect error or disconnect\/reset before headers\.?( reset reason: connection termination)?$/;
 const ENVOY_LOCAL_REPLY = /^(upstream connect error or disconnect\/reset before headers|no healthy upstream|upstream request timeout)/;
 
-function firstLine(text: string): string {
-  return text.trim().split("\n")[0]?.trim() ?? "";
-}
 
 /**
  * Whether the probe's connection reached the server at all: curl ran and did not fail to resolve (6),
@@ -49,10 +46,8 @@ export function classifyProbe(result: RunResult, timeoutMs: number, clientHasSid
   if (result.exitCode !== 0 && !remote) return { kind: "inconclusive", reason: kubectlFailure(result, timeoutMs) };
   if (remote) {
     const code = Number(remote[1]);
-    const curlSaid = result.stderr
-      .split("\n")
-      .find((l) => l.startsWith("curl:"))
-      ?.trim();
+    const curlLine = result.stderr.split("\n").find((l) => l.startsWith("curl:"));
+    const curlSaid = curlLine === undefined ? undefined : firstLine(curlLine);
     if (code === 56 || code === 52) return { kind: "refused", evidence: curlSaid ?? `curl exit ${code}` };
     if (code === 126 || code === 127) return { kind: "inconclusive", reason: `curl could not run in the client container (exit ${code})` };
     return { kind: "inconclusive", reason: CURL_EXITS[code] ?? `curl exit ${code}${curlSaid ? `: ${curlSaid}` : ""}` };
