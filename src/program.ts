@@ -2,9 +2,9 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import { IstioControlPlane } from "./components/istio";
-import { RolloutStage } from "./components/rolloutStage";
+import { RolloutStage, STAGE_COMPONENT, stageNameAliases } from "./components/rolloutStage";
 import { StageVerification } from "./components/verification";
-import { parseStackConfig, StackConfig } from "./config";
+import { CONFIG_NAMESPACE, parseStackConfig, StackConfig } from "./config";
 import { describeValue, InputError } from "./model/errors";
 import { tightenedTargets } from "./model/preflight";
 import { isBlocking } from "./model/rules";
@@ -63,6 +63,16 @@ export function planFromConfig(
   return { config, rolloutFile, rollout, plan };
 }
 
+/**
+ * A config value as the Commands get it: a secret when the stack config holds it as one. The parsed config is
+ * plain strings (allConfig() drops secrecy), so the key's secrecy is asked of the runtime; where the runtime
+ * cannot say, the value is treated as a secret.
+ */
+function keepSecret(key: string, value: string): pulumi.Input<string> {
+  const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+  return !isSecret || isSecret(`${CONFIG_NAMESPACE}:${key}`) ? pulumi.secret(value) : value;
+}
+
 /** The Pulumi program: declares the chosen stage; returns the stack outputs and the stage component. */
 export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources: RolloutStage; verification?: StageVerification } {
   let planned: ReturnType<typeof planFromConfig>;
@@ -108,21 +118,26 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
             targets,
             rolloutFile: commandRolloutFile,
             windowSeconds: config.preflightWindow,
-            prometheusUrl: config.prometheusUrl,
+            prometheusUrl: config.prometheusUrl === undefined ? undefined : keepSecret("prometheusUrl", config.prometheusUrl),
             kubeContext: config.kubeContext,
           },
         }
       : {}),
   });
   const verification = config.verify
-    ? new StageVerification(plan.stage, {
-        plan,
-        rollout,
-        rolloutFile: commandRolloutFile,
-        kubeContext: config.kubeContext,
-        timeoutSeconds: config.verifyTimeout,
-        after: [resources],
-      })
+    ? new StageVerification(
+        STAGE_COMPONENT,
+        {
+          plan,
+          rollout,
+          rolloutFile: commandRolloutFile,
+          kubeContext: config.kubeContext,
+          timeoutSeconds: config.verifyTimeout,
+          after: [resources],
+          stageNames: rollout.stages.map((s) => s.name),
+        },
+        { aliases: stageNameAliases(rollout) },
+      )
     : undefined;
 
   return {

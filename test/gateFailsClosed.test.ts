@@ -7,6 +7,7 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/cli/main";
+import { withoutCredentials } from "../src/cluster/prometheus";
 import { buildPlan } from "../src/model/plan";
 import { sidecarEvidence } from "../src/preflight/gate";
 import { runPreflight } from "../src/preflight/run";
@@ -221,5 +222,12 @@ describe("the gate on malformed sidecar counters", () => {
   it("has no evidence when the TLS inspector's counter is unreadable", async () => {
     const evidence = await sidecarEvidence(sidecar(["", ""], ["tls_inspector.tls_not_found: -1\n", ""]), NGINX_TARGET, options);
     expect(evidence).toEqual({ error: "the sidecar of default/my-nginx reported an unreadable tls_inspector.tls_not_found: -1" });
+  });
+});
+
+describe("a Prometheus URL with credentials", () => {
+  it("is printed without them", () => {
+    expect(withoutCredentials("https://gate:s3cr3t@prometheus.example.com/prom")).toBe("https://***@prometheus.example.com/prom");
+    expect(withoutCredentials("http://prometheus:9090")).toBe("http://prometheus:9090");
   });
 });

@@ -1,16 +1,17 @@
 import * as pulumi from "@pulumi/pulumi";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import * as YAML from "yaml";
 import { PREFLIGHT_COMMAND, targetsHash } from "../src/components/preflight";
-import { expectationsHash, VERIFY_COMMAND } from "../src/components/verification";
+import { expectationsHash, VERIFY_COMMAND, VERIFY_KEEP_COMMAND } from "../src/components/verification";
 import { tightenedTargets } from "../src/model/preflight";
 import { buildPlan } from "../src/model/plan";
 import { defineRolloutStack } from "../src/program";
 import { loadRollout } from "../src/rollout/load";
 import { crdValidator } from "./support/crdValidator";
-import { tempFile } from "./support/files";
+import { runCli, tempFile } from "./support/files";
 import { installRecordingMocks, settleRegistrations } from "./support/pulumiMocks";
 import { named, ofType, runStack } from "./support/stack";
 
@@ -212,11 +213,13 @@ describe("the Pulumi program under mocks", () => {
   it("declares one verification Command per stage that runs the verifier after every resource of the stage", async () => {
     for (const stage of LAB_STAGES) {
       const { resources } = await runStack({ "mtls-rollout:stage": stage, "mtls-rollout:kubeContext": "kind-mtls-lab" });
-      const commands = ofType(resources, "command:local:Command").filter((c) => c.name.startsWith("verify-"));
-      expect(commands.map((c) => c.name)).toEqual([`verify-${stage}`]);
+      const commands = ofType(resources, "command:local:Command").filter((c) => c.name === "verify");
+      expect(commands).toHaveLength(1);
       const [verify] = commands;
       expect(verify.inputs.create).toBe(VERIFY_COMMAND);
-      expect(verify.inputs.triggers).toEqual([stage, expectationsHash(buildPlan(loadRollout(), stage), loadRollout())]);
+      // A new deadline alone reruns nothing: the update prints the last run's output again, summary included.
+      expect(verify.inputs.update).toBe(VERIFY_KEEP_COMMAND);
+      expect(verify.inputs.triggers).toEqual([stage, expectationsHash(buildPlan(loadRollout(), stage), loadRollout()), "kind-mtls-lab"]);
       // Paths relative to the project: the same inputs on every machine and checkout.
       expect(verify.inputs.environment).toEqual({
         MTLS_ROLLOUT_CLI: "bin/mtls-rollout.js",
@@ -269,20 +272,19 @@ describe("the Pulumi program under mocks", () => {
         "mtls-rollout:stage": stage,
         "mtls-rollout:prometheusUrl": "http://prometheus.istio-system:9090",
       });
-      const gates = ofType(resources, "command:local:Command").filter((c) => c.name.startsWith("preflight-"));
+      const gates = ofType(resources, "command:local:Command").filter((c) => c.name === "preflight");
       const policies = ofType(resources, PA_TYPE);
       if (stage === "permissive") {
         expect(gates).toEqual([]);
-        for (const pa of policies) expect(pa.inputs.metadata.annotations).not.toHaveProperty("mtls-rollout.io/preflight");
         continue;
       }
       const hash = targetsHash(tightenedTargets(lab, stage, null));
-      expect(gates.map((g) => g.name)).toEqual([`preflight-${stage}`]);
+      expect(gates).toHaveLength(1);
       const [gate] = gates;
       expect(gate.inputs.create).toBe(PREFLIGHT_COMMAND);
       // A changed window or URL must not rerun the gate of an applied stage: only the triggers do.
       expect(gate.inputs.update).toBe("true");
-      expect(gate.inputs.triggers).toEqual([stage, hash]);
+      expect(gate.inputs.triggers).toEqual([stage, hash, ""]);
       expect(gate.inputs.environment).toMatchObject({
         MTLS_ROLLOUT_STAGE: stage,
         // Compared with the cluster's live policies when it runs: right after a skipped stage or a rollback too.
@@ -291,17 +293,17 @@ describe("the Pulumi program under mocks", () => {
       });
       // The gate watches workloads that exist; the policies change only after it passed.
       for (const d of ofType(resources, "kubernetes:apps/v1:Deployment")) expect(gate.dependencies).toContain(d.urn);
+      // An ordering, not an input: a policy this stage does not change shows no diff.
       for (const pa of policies) {
         expect(pa.dependencies, pa.name).toContain(gate.urn);
-        expect(pa.inputs.metadata.annotations["mtls-rollout.io/preflight"], pa.name).toBe(hash);
-        expect(pa.propertyDependencies.metadata, pa.name).toContain(gate.urn);
+        expect(pa.propertyDependencies.metadata ?? [], pa.name).not.toContain(gate.urn);
       }
     }
   });
 
   it("declares no pre-flight gate when mtls-rollout:preflight is false", async () => {
     const { resources } = await runStack({ "mtls-rollout:stage": "mesh-strict", "mtls-rollout:preflight": "false" });
-    expect(ofType(resources, "command:local:Command").filter((c) => c.name.startsWith("preflight-"))).toEqual([]);
+    expect(ofType(resources, "command:local:Command").filter((c) => c.name === "preflight")).toEqual([]);
     expect(ofType(resources, "mtls-rollout:index:PreflightGate")).toEqual([]);
   });
 
@@ -363,7 +365,7 @@ describe("the Pulumi program under mocks", () => {
 
   it("declares no verification resources when mtls-rollout:verify is false", async () => {
     const { resources, stack } = await runStack({ "mtls-rollout:stage": "mesh-strict", "mtls-rollout:verify": "false" });
-    expect(ofType(resources, "command:local:Command").filter((c) => c.name.startsWith("verify-"))).toEqual([]);
+    expect(ofType(resources, "command:local:Command").filter((c) => c.name === "verify")).toEqual([]);
     expect(ofType(resources, "mtls-rollout:index:StageVerification")).toEqual([]);
     expect(stack.outputs.verification).toBeUndefined();
     expect(ofType(resources, PA_TYPE)).toHaveLength(3);
@@ -446,19 +448,110 @@ describe("the Pulumi program under mocks", () => {
 describe("the Commands' environment", () => {
   it("sets every variable its script reads, empty when the stack leaves it unset, so an exported one cannot fill it in", async () => {
     const { resources } = await runStack({ "mtls-rollout:stage": "istioinaction-strict" });
-    const byName = (prefix: string) => ofType(resources, "command:local:Command").find((c) => c.name.startsWith(prefix))!;
-    expect(byName("verify-").inputs.environment.MTLS_ROLLOUT_CONTEXT).toBe("");
-    expect(byName("preflight-").inputs.environment).toMatchObject({
+    const byName = (name: string) => ofType(resources, "command:local:Command").find((c) => c.name === name)!;
+    expect(byName("verify").inputs.environment.MTLS_ROLLOUT_CONTEXT).toBe("");
+    expect(byName("preflight").inputs.environment).toMatchObject({
       MTLS_ROLLOUT_CONTEXT: "",
       MTLS_ROLLOUT_PROMETHEUS: "",
       MTLS_ROLLOUT_WINDOW: "",
     });
     // What the shell then does with an exported value that the Command's environment overrides with "".
-    const { spawnSync } = await import("node:child_process");
     const printed = spawnSync("/bin/sh", ["-c", 'echo ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}'], {
-      env: { ...process.env, MTLS_ROLLOUT_CONTEXT: byName("verify-").inputs.environment.MTLS_ROLLOUT_CONTEXT },
+      env: { ...process.env, MTLS_ROLLOUT_CONTEXT: byName("verify").inputs.environment.MTLS_ROLLOUT_CONTEXT },
       encoding: "utf8",
     });
     expect(printed.stdout).toBe("\n");
+  });
+});
+
+describe("a stage change, as the engine sees it", () => {
+  const at = async (stage: string) =>
+    (await runStack({ "mtls-rollout:stage": stage, "mtls-rollout:kubeContext": "kind-mtls-lab" })).resources;
+
+  it("keeps every resource's URN: no component or Command is named after the stage", async () => {
+    const before = await at("purchase-history-strict");
+    const after = await at("istioinaction-strict");
+    expect(after.map((r) => r.urn).sort()).toEqual(before.map((r) => r.urn).sort());
+    // From the first stage, only the gate is new: the first stage tightens nothing.
+    const first = await at("permissive");
+    expect(before.filter((r) => !first.some((f) => f.urn === r.urn)).map((r) => r.name)).toEqual(["mtls-rollout", "preflight"]);
+  });
+
+  it("changes the inputs of only what the stage changes", async () => {
+    const before = await at("purchase-history-strict");
+    const after = await at("istioinaction-strict");
+    const changed = after.filter((r) => {
+      const was = before.find((b) => b.urn === r.urn)!;
+      return JSON.stringify(was.inputs) !== JSON.stringify(r.inputs);
+    });
+    // The namespace policy comes into force; the components and Commands carry the stage.
+    expect(changed.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
+      "command:local:Command preflight",
+      "command:local:Command verify",
+      `${PA_TYPE} istioinaction/default`,
+      "mtls-rollout:index:PreflightGate mtls-rollout",
+      "mtls-rollout:index:RolloutStage mtls-rollout",
+      "mtls-rollout:index:StagePolicies mtls-rollout",
+      "mtls-rollout:index:StageVerification mtls-rollout",
+    ]);
+  });
+
+  it("keeps the URNs of stacks made by earlier versions, which named these after the stage, with aliases", async () => {
+    const resources = await at("istioinaction-strict");
+    const stageNames = LAB_STAGES.map((name) => ({ name }));
+    const aliasesOf = (type: string, name: string) => named(resources, type, name).aliases;
+    expect(aliasesOf("mtls-rollout:index:StagePolicies", "mtls-rollout")).toEqual(stageNames);
+    expect(aliasesOf("mtls-rollout:index:PreflightGate", "mtls-rollout")).toEqual(stageNames);
+    expect(aliasesOf("mtls-rollout:index:StageVerification", "mtls-rollout")).toEqual(stageNames);
+    expect(aliasesOf("command:local:Command", "preflight")).toEqual(LAB_STAGES.map((s) => ({ name: `preflight-${s}` })));
+    expect(aliasesOf("command:local:Command", "verify")).toEqual(LAB_STAGES.map((s) => ({ name: `verify-${s}` })));
+    // The workload component's type token is the class's name, as before.
+    expect(ofType(resources, "mtls-rollout:index:Workload").length).toBeGreaterThan(0);
+  });
+
+  it("refuses a rollout whose stages name a namespace's selector-less policy differently, in plan, check and the program", async () => {
+    const file = tempFile("two-wide.yaml", [
+      "namespaces: [ { name: shop, injection: true } ]",
+      "workloads: [ { name: cart, namespace: shop, image: 'cart:1', service: { ports: [ { port: 80 } ] } } ]",
+      "stages:",
+      "  - { name: one, peerAuthentications: [ { name: default, namespace: shop, mode: STRICT } ] }",
+      "  - { name: two, peerAuthentications: [ { name: aaa, namespace: shop, mode: PERMISSIVE } ] }",
+    ]);
+    const message =
+      /stages\[1\]\.peerAuthentications\[0\]\.name: "shop\/aaa" is a second namespace-wide policy besides "shop\/default" \(stages\[0\]\.peerAuthentications\[0\]\); the stack creates every stage's policy from the first stage on/;
+    for (const args of [["plan", "--stage", "one"], ["check"]]) {
+      const { code, stderr } = runCli([...args, "--rollout", file]);
+      expect(code).toBe(2);
+      expect(stderr).toMatch(message);
+    }
+    const resources = await installRecordingMocks({ "mtls-rollout:stage": "one", "mtls-rollout:rollout": file });
+    expect(() => defineRolloutStack()).toThrow(message);
+    await settleRegistrations();
+    expect(resources).toEqual([]);
+  });
+});
+
+describe("secrets in the stack config", () => {
+  /** Pulumi's wire signature of a secret value (sdk/nodejs/runtime/rpc.ts specialSigKey / specialSecretSig). */
+  const SECRET = { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270" };
+  const url = "https://gate:s3cr3t@prometheus.example.com";
+
+  it("keeps a secret prometheusUrl secret in the gate Command's environment", async () => {
+    const { resources } = await runStack({ "mtls-rollout:stage": "istioinaction-strict", "mtls-rollout:prometheusUrl": url }, [
+      "mtls-rollout:prometheusUrl",
+    ]);
+    const gate = named(resources, "command:local:Command", "preflight");
+    expect(gate.rawInputs.environment.MTLS_ROLLOUT_PROMETHEUS).toEqual({ ...SECRET, value: url });
+    expect(JSON.stringify(gate.rawInputs)).not.toMatch(/"MTLS_ROLLOUT_PROMETHEUS":"https/);
+  });
+
+  it("leaves a plain one plain, where a reviewer can read it in the preview", async () => {
+    const { resources } = await runStack({
+      "mtls-rollout:stage": "istioinaction-strict",
+      "mtls-rollout:prometheusUrl": "http://prometheus:9090",
+    });
+    expect(named(resources, "command:local:Command", "preflight").rawInputs.environment.MTLS_ROLLOUT_PROMETHEUS).toBe(
+      "http://prometheus:9090",
+    );
   });
 });

@@ -13,6 +13,7 @@ import { exitCodeOf, renderVerificationText, verificationJson } from "../verify/
 import { kubectlRunner } from "../cluster/runner";
 import { probedEdges, verifyPlan } from "../verify/verifier";
 import { checkSetup } from "../verify/setup";
+import { withoutCredentials } from "../cluster/prometheus";
 import { watchInterrupts } from "./interrupt";
 import { buildStageReport } from "../model/report";
 import type { Rollout } from "../model/rollout";
@@ -203,7 +204,7 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
               if (liveError || targets.length === 0)
                 return io.stderr(`${what}: ${liveError ? "no evidence to read" : "nothing turns STRICT"}\n`);
               const reading = opts.prometheus
-                ? `asking Prometheus ${opts.prometheus} for the plaintext of the last ${windowSeconds}s`
+                ? `asking Prometheus ${withoutCredentials(opts.prometheus)} for the plaintext of the last ${windowSeconds}s`
                 : `reading their sidecars now and again in ${windowSeconds}s (at ${new Date(Date.now() + windowSeconds * 1000).toISOString().slice(11, 19)} UTC)`;
               io.stderr(`${what}: ${targets.length} workload${targets.length === 1 ? "" : "s"} turn STRICT; ${reading}\n`);
             },

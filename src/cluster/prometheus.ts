@@ -79,6 +79,19 @@ async function boundedText(res: Response, max: number): Promise<string | undefin
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** A Prometheus URL fit to print: user and password (a stack may hold them in a secret) replaced by `***`. */
+export function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password) return url;
+    u.username = "***";
+    u.password = "";
+    return u.toString();
+  } catch {
+    return "(a URL that does not parse)";
+  }
+}
+
 /** The query URL under the base URL's path (`http://host/prometheus/` + `api/v1/query`). */
 export function queryUrl(prometheusUrl: string, promql: string): URL {
   const url = new URL("api/v1/query", prometheusUrl.endsWith("/") ? prometheusUrl : `${prometheusUrl}/`);

@@ -24,10 +24,13 @@ export interface PreflightGateArgs {
   rolloutFile: string;
   /** Unset: the gate's default (60 s between sidecar reads, a 1 h look-back in Prometheus). */
   windowSeconds?: number;
-  prometheusUrl?: string;
+  /** A secret when the stack config holds it as one (it may carry credentials): it stays one in the Command. */
+  prometheusUrl?: pulumi.Input<string>;
   kubeContext?: string;
   /** The workloads whose traffic the gate watches: they must exist first. */
   after: pulumi.Resource[];
+  /** Every stage of the rollout: earlier versions named the Command after one of them (an alias each). */
+  stageNames: string[];
 }
 
 /**
@@ -37,14 +40,14 @@ export interface PreflightGateArgs {
  */
 export class PreflightGate extends pulumi.ComponentResource {
   readonly command: command.local.Command;
-  /** A value of the Command's outputs; a policy that carries it waits for the gate. */
+  /** The hash of the ports it gated, once it passed. */
   readonly passed: pulumi.Output<string>;
 
   constructor(name: string, args: PreflightGateArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mtls-rollout:index:PreflightGate", name, { stage: args.stage }, opts);
     const timeout = `${(args.windowSeconds ?? (args.prometheusUrl ? 0 : 60)) + 180}s`;
     this.command = new command.local.Command(
-      `preflight-${args.stage}`,
+      "preflight",
       {
         create: PREFLIGHT_COMMAND,
         // Only a change of targets (a trigger) reruns the gate; a changed window or URL must not gate a
@@ -61,11 +64,17 @@ export class PreflightGate extends pulumi.ComponentResource {
           MTLS_ROLLOUT_PROMETHEUS: args.prometheusUrl ?? "",
           MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
         },
-        triggers: [args.stage, targetsHash(args.targets)],
+        // What it checks (the stage and the ports it tightens) and where (the context): any change reruns it.
+        triggers: [args.stage, targetsHash(args.targets), args.kubeContext ?? ""],
         logging: "stdoutAndStderr",
         addPreviousOutputInEnv: false,
       },
-      { parent: this, dependsOn: args.after, customTimeouts: { create: timeout, update: timeout } },
+      {
+        parent: this,
+        dependsOn: args.after,
+        customTimeouts: { create: timeout, update: timeout },
+        aliases: args.stageNames.map((s) => ({ name: `preflight-${s}` })),
+      },
     );
     this.passed = this.command.triggers.apply((t) => String(t?.[1] ?? ""));
     this.registerOutputs({ passed: this.passed });

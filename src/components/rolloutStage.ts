@@ -6,8 +6,17 @@ import { meshWorkloadOf, Rollout } from "../model/rollout";
 import { selects } from "../model/semantics";
 import type { IstioControlPlane } from "./istio";
 import { PreflightGate, PreflightGateArgs } from "./preflight";
-import { SampleWorkload } from "./workload";
+import { Workload } from "./workload";
 import { StagePolicies } from "./stagePolicies";
+
+/**
+ * The name of the components inside a stage. The stage itself is an input (and the Commands' trigger), not
+ * part of a name: a name that changed with the stage would delete and recreate them at every stage.
+ */
+export const STAGE_COMPONENT = "mtls-rollout";
+
+/** Earlier versions named these components after the stage: any stage's name is an alias of the fixed one. */
+export const stageNameAliases = (rollout: Rollout): pulumi.Alias[] => rollout.stages.map((s) => ({ name: s.name }));
 
 export interface RolloutStageArgs {
   rollout: Rollout;
@@ -20,7 +29,7 @@ export interface RolloutStageArgs {
    */
   adoptionProvider?: k8s.Provider;
   /** The pre-flight gate to run between the workloads and the policies, when the stage tightens any. */
-  preflight?: Omit<PreflightGateArgs, "after">;
+  preflight?: Omit<PreflightGateArgs, "after" | "stageNames">;
   /** Istio, when the stack installs it: its CRDs before any policy, its injection webhook before any sidecar. */
   istio?: IstioControlPlane;
 }
@@ -33,7 +42,7 @@ export class RolloutStage extends pulumi.ComponentResource {
   readonly namespaces: Map<string, k8s.core.v1.Namespace>;
   /** One per namespace/name, shared by the workloads that run as it. */
   readonly serviceAccounts: Map<string, k8s.core.v1.ServiceAccount>;
-  readonly workloads: Map<string, SampleWorkload>;
+  readonly workloads: Map<string, Workload>;
   readonly policies: StagePolicies;
   readonly preflight?: PreflightGate;
 
@@ -70,7 +79,7 @@ export class RolloutStage extends pulumi.ComponentResource {
     this.workloads = new Map(
       deployed.map((w) => [
         w.ref,
-        new SampleWorkload(
+        new Workload(
           w.ref,
           {
             workload: w,
@@ -95,11 +104,15 @@ export class RolloutStage extends pulumi.ComponentResource {
         .map((w) => this.workloads.get(w.ref)!);
 
     if (args.preflight) {
-      this.preflight = new PreflightGate(plan.stage, { ...args.preflight, after: [...this.workloads.values()] }, { parent: this });
+      this.preflight = new PreflightGate(
+        STAGE_COMPONENT,
+        { ...args.preflight, after: [...this.workloads.values()], stageNames: rollout.stages.map((s) => s.name) },
+        { parent: this, aliases: stageNameAliases(rollout) },
+      );
     }
 
     this.policies = new StagePolicies(
-      plan.stage,
+      STAGE_COMPONENT,
       {
         settings: {
           stage: plan.stage,
@@ -116,7 +129,7 @@ export class RolloutStage extends pulumi.ComponentResource {
         provider,
         adoptionProvider: args.adoptionProvider,
       },
-      { parent: this },
+      { parent: this, aliases: stageNameAliases(rollout) },
     );
 
     this.registerOutputs({ stage: plan.stage });

@@ -1,11 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import {
-  dormantPeerAuthenticationManifest,
-  PeerAuthenticationManifest,
-  peerAuthenticationManifest,
-  PREFLIGHT_ANNOTATION,
-} from "../manifests/kubernetes";
+import { dormantPeerAuthenticationManifest, PeerAuthenticationManifest, peerAuthenticationManifest } from "../manifests/kubernetes";
 
 /** pulumi-kubernetes: take over fields another field manager owns, instead of failing on the conflict. */
 const PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce";
@@ -48,7 +43,8 @@ export class StagePolicies extends pulumi.ComponentResource {
   constructor(name: string, args: StagePoliciesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mtls-rollout:index:StagePolicies", name, { ...args.settings }, opts);
     // Named namespace/name, like Kubernetes objects, so a stage change updates the same resource.
-    // With a pre-flight gate, every policy carries the gate's output: none changes before the gate passes.
+    // With a pre-flight gate, every policy waits for it (dependsOn, not an input: a policy the stage does not
+    // change must not show a diff): none changes before the gate passes, and none when it fails.
     const gate = args.gate;
     const declare = (manifest: PeerAuthenticationManifest, dependsOn: pulumi.Resource[], adopted = false) => {
       // An adopted policy was someone else's: the stack takes over its fields (patchForce, as the
@@ -63,7 +59,7 @@ export class StagePolicies extends pulumi.ComponentResource {
           metadata: {
             ...manifest.metadata,
             namespace: args.namespaceOf(manifest.metadata.namespace),
-            annotations: gate ? gate.passed.apply((passed) => ({ ...annotations, [PREFLIGHT_ANNOTATION]: passed })) : annotations,
+            annotations,
           },
         },
         {

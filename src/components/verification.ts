@@ -41,7 +41,15 @@ export interface StageVerificationArgs {
   timeoutSeconds: number;
   /** The stage's resources: the probes run only after all of them are applied. */
   after: pulumi.Resource[];
+  /** Every stage of the rollout: earlier versions named the Command after one of them (an alias each). */
+  stageNames: string[];
 }
+
+/**
+ * What a changed input that reruns nothing (the deadline) runs instead: the previous output again, so the
+ * stack output keeps the last verification's summary.
+ */
+export const VERIFY_KEEP_COMMAND = 'printf "%s\\n" "$PULUMI_COMMAND_STDOUT"';
 
 /**
  * Runs `mtls-rollout verify` after the stage is applied and fails `pulumi up` when the cluster
@@ -65,15 +73,23 @@ export class StageVerification extends pulumi.ComponentResource {
     };
     const commandTimeout = `${args.timeoutSeconds + 60}s`;
     this.command = new command.local.Command(
-      `verify-${args.plan.stage}`,
+      "verify",
       {
         create: VERIFY_COMMAND,
+        update: VERIFY_KEEP_COMMAND,
         environment,
-        triggers: [args.plan.stage, expectationsHash(args.plan, args.rollout)],
+        // What it checks (the stage, its expectations) and where (the context): any change reruns it. A new
+        // deadline alone does not.
+        triggers: [args.plan.stage, expectationsHash(args.plan, args.rollout), args.kubeContext ?? ""],
         logging: "stdoutAndStderr",
-        addPreviousOutputInEnv: false,
+        addPreviousOutputInEnv: true,
       },
-      { parent: this, dependsOn: args.after, customTimeouts: { create: commandTimeout, update: commandTimeout } },
+      {
+        parent: this,
+        dependsOn: args.after,
+        customTimeouts: { create: commandTimeout, update: commandTimeout },
+        aliases: args.stageNames.map((s) => ({ name: `verify-${s}` })),
+      },
     );
     // The last line the verifier prints is its summary; stdout is unset until the Command has run.
     this.summary = this.command.stdout.apply((out) => (out ?? "").trim().split("\n").pop() ?? "");

@@ -1,11 +1,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { deploymentManifest, serviceManifest } from "../manifests/kubernetes";
-import type { Workload } from "../model/rollout";
+import type { Workload as RolloutWorkload } from "../model/rollout";
 
-export interface SampleWorkloadArgs {
+export interface WorkloadArgs {
   /** The validated workload from the rollout. */
-  workload: Workload;
+  workload: RolloutWorkload;
   /** The workload's namespace name; an Output of the Namespace resource when this stack creates it. */
   namespace: pulumi.Input<string>;
   /** The workload's ServiceAccount when this stack manages it (not for `default`, which Kubernetes owns). */
@@ -15,12 +15,12 @@ export interface SampleWorkloadArgs {
   provider: k8s.Provider;
 }
 
-/** One workload of the mesh: its Deployment and Service. */
-export class SampleWorkload extends pulumi.ComponentResource {
+/** One workload the stack deploys (a lab app, a probe of the kit): its Deployment and Service. */
+export class Workload extends pulumi.ComponentResource {
   readonly deployment: k8s.apps.v1.Deployment;
   readonly service?: k8s.core.v1.Service;
 
-  constructor(name: string, args: SampleWorkloadArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: WorkloadArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mtls-rollout:index:Workload", name, {}, opts);
     const child = { parent: this, provider: args.provider };
     const { workload } = args;

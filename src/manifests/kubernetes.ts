@@ -16,8 +16,6 @@ export const ALLOW_DISABLE_ANNOTATION = "mtls-rollout.io/allow-disable";
 export const IN_FORCE_ANNOTATION = "mtls-rollout.io/in-force";
 /** The label a dormant policy selects, which no pod carries. */
 export const DORMANT_SELECTOR = { "mtls-rollout.io/dormant": "true" };
-/** On a stage's policies: the pre-flight gate they waited for (its targets' hash). */
-export const PREFLIGHT_ANNOTATION = "mtls-rollout.io/preflight";
 export const PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config";
 export const PROXY_STATS_MATCHER = 'proxyStatsMatcher:\n  inclusionPrefixes:\n  - "tls_inspector"\n  - "listener.0.0.0.0_15006"';
 /** "true" on a PeerAuthentication that existed before the rollout and was adopted: the stack never deletes it. */

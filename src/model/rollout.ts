@@ -469,6 +469,26 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
     (s, i, first) =>
       problems.push({ path: `stages[${i}].name`, message: `duplicate stage ${describeValue(s.name)} (first at stages[${first}])` }),
   );
+  // One selector-less policy per namespace across the whole rollout: a later stage's namespace- or mesh-wide
+  // policy of another name is created dormant from the first stage on, older than any that comes after it,
+  // and Istio keeps the oldest selector-less policy, so it would win over the one in force.
+  // (Two in one stage are that stage's own conflict, which the plan reports as such.)
+  const wideName = new Map<string, { name: string; path: string; stage: number }>();
+  stages.forEach((stage, si) =>
+    stage.peerAuthentications.forEach((pa, pi) => {
+      if (pa.selector !== null) return;
+      const first = wideName.get(pa.namespace);
+      const path = `stages[${si}].peerAuthentications[${pi}]`;
+      if (!first) wideName.set(pa.namespace, { name: pa.name, path, stage: si });
+      else if (first.name !== pa.name && first.stage !== si) {
+        const scope = pa.namespace === rollout.meshRootNamespace ? "mesh" : "namespace";
+        problems.push({
+          path: `${path}.name`,
+          message: `${describeValue(`${pa.namespace}/${pa.name}`)} is a second ${scope}-wide policy besides ${describeValue(`${pa.namespace}/${first.name}`)} (${first.path}); the stack creates every stage's policy from the first stage on (dormant until its stage), Istio applies only the oldest selector-less one, so one would hide the other: give every stage's ${scope}-wide policy in ${pa.namespace} the same name`,
+        });
+      }
+    }),
+  );
   stages.forEach((stage, si) => {
     firstSeen(
       stage.peerAuthentications,

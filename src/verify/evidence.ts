@@ -14,7 +14,6 @@ const REMOTE_EXIT = /command terminated with exit code (\d+)/;
 const REFUSED_BY_SERVER = /^upstream connect error or disconnect\/reset before headers\.?( reset reason: connection termination)?$/;
 const ENVOY_LOCAL_REPLY = /^(upstream connect error or disconnect\/reset before headers|no healthy upstream|upstream request timeout)/;
 
-
 /**
  * Whether the probe's connection reached the server at all: curl ran and did not fail to resolve (6),
  * to connect (7) or to connect in time (28, "Failed to connect" / "Connection timed out"). Whatever

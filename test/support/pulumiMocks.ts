@@ -16,6 +16,10 @@ export interface RegisteredResource {
   customTimeouts?: { create: string; update: string };
   /** The retainOnDelete resource option, when the program sets it. */
   retainOnDelete?: boolean;
+  /** The inputs as the engine receives them, secrets still wrapped in Pulumi's secret signature. */
+  rawInputs: any;
+  /** The aliases resource option: the names (and types) this resource had before. */
+  aliases: { name?: string; type?: string }[];
   urn: string;
 }
 
@@ -23,7 +27,7 @@ export interface RegisteredResource {
  * Installs Pulumi's mocks and records every registration, including what the mock API does not
  * show: the parent, the provider and the dependsOn URNs, read from the monitor's request.
  */
-export async function installRecordingMocks(config: Record<string, string>, stack = "dev") {
+export async function installRecordingMocks(config: Record<string, string>, stack = "dev", secretKeys: string[] = []) {
   const resources: RegisteredResource[] = [];
   await pulumi.runtime.setMocks(
     {
@@ -34,7 +38,7 @@ export async function installRecordingMocks(config: Record<string, string>, stac
     stack,
     false,
   );
-  pulumi.runtime.setAllConfig(config);
+  pulumi.runtime.setAllConfig(config, secretKeys);
   const monitor = pulumi.runtime.getMonitor() as any;
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req: any, callback: (err: unknown, res: any) => void) =>
@@ -66,6 +70,7 @@ function recordOf(req: any, urn: string): RegisteredResource {
     type: req.getType(),
     name: req.getName(),
     inputs: pulumi.runtime.deserializeProperties(req.getObject()),
+    rawInputs: req.getObject().toJavaScript(),
     custom: req.getCustom(),
     provider: req.getProvider(),
     parent: req.getParent(),
@@ -73,6 +78,10 @@ function recordOf(req: any, urn: string): RegisteredResource {
     propertyDependencies,
     ...(req.getCustomtimeouts() ? { customTimeouts: req.getCustomtimeouts().toObject() } : {}),
     ...(req.hasRetainondelete() ? { retainOnDelete: req.getRetainondelete() } : {}),
+    aliases: req.getAliasesList().map((a: any) => {
+      const spec = a.toObject().spec ?? {};
+      return { ...(spec.name ? { name: spec.name } : {}), ...(spec.type ? { type: spec.type } : {}) };
+    }),
     urn,
   };
 }

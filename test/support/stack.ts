@@ -3,8 +3,8 @@ import { defineRolloutStack } from "../../src/program";
 import { installRecordingMocks, promiseOf, RegisteredResource, settleRegistrations } from "./pulumiMocks";
 
 /** Runs the program under Pulumi's mocks with this stack config; returns it and every registration. */
-export async function runStack(config: Record<string, string>) {
-  const resources = await installRecordingMocks(config);
+export async function runStack(config: Record<string, string>, secretKeys: string[] = []) {
+  const resources = await installRecordingMocks(config, "dev", secretKeys);
   const stack = defineRolloutStack();
   const children = [
     ...stack.resources.namespaces.values(),
