@@ -8,3 +8,4 @@ export const effectiveModes = outputs.effectiveModes;
 export const expectations = outputs.expectations;
 export const calls = outputs.calls;
 export const verification = outputs.verification;
+export const verifiedAt = outputs.verifiedAt;

@@ -19,6 +19,8 @@ export interface RolloutStackOutputs {
   calls: Plan["calls"];
   /** The verifier's one-line summary; absent when `mtls-rollout:verify` is false. */
   verification?: pulumi.Output<string>;
+  /** When the verification ended (RFC 3339): the next stage's gate counts Prometheus traffic from then. */
+  verifiedAt?: pulumi.Output<string>;
 }
 
 /** Reads and checks everything the stack needs; throws InputError before any resource exists. */
@@ -73,6 +75,17 @@ function keepSecret(key: string, value: string): pulumi.Input<string> {
   return !isSecret || isSecret(`${CONFIG_NAMESPACE}:${key}`) ? pulumi.secret(value) : value;
 }
 
+/**
+ * When this stack's last verification ended: its own output `verifiedAt`, read back through a reference to
+ * the stack itself (its outputs as the last update left them; nothing on a new stack).
+ */
+function lastVerificationEnd(): pulumi.Output<string> {
+  const self = new pulumi.StackReference("last-update", {
+    name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
+  });
+  return self.getOutput("verifiedAt").apply((v) => (typeof v === "string" ? v : ""));
+}
+
 /** The Pulumi program: declares the chosen stage; returns the stack outputs and the stage component. */
 export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources: RolloutStage; verification?: StageVerification } {
   let planned: ReturnType<typeof planFromConfig>;
@@ -120,6 +133,9 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
             windowSeconds: config.preflightWindow,
             prometheusUrl: config.prometheusUrl === undefined ? undefined : keepSecret("prometheusUrl", config.prometheusUrl),
             kubeContext: config.kubeContext,
+            // Prometheus remembers the last verification's probes, which sent plaintext on purpose: the gate
+            // counts from when it ended, as this stack's last update recorded it.
+            ...(config.prometheusUrl !== undefined ? { since: lastVerificationEnd() } : {}),
           },
         }
       : {}),
@@ -146,7 +162,7 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
       effectiveModes: plan.workloads,
       expectations: plan.expectations,
       calls: plan.calls,
-      ...(verification ? { verification: verification.summary } : {}),
+      ...(verification ? { verification: verification.summary, verifiedAt: verification.endedAt } : {}),
     },
     resources,
     verification,

@@ -12,7 +12,7 @@ import { defineRolloutStack } from "../src/program";
 import { loadRollout } from "../src/rollout/load";
 import { crdValidator } from "./support/crdValidator";
 import { runCli, tempFile } from "./support/files";
-import { installRecordingMocks, settleRegistrations } from "./support/pulumiMocks";
+import { installRecordingMocks, LAST_VERIFIED_AT, settleRegistrations } from "./support/pulumiMocks";
 import { named, ofType, runStack } from "./support/stack";
 
 const validateAgainstCrd = crdValidator(path.join(__dirname, "fixtures", "peerauthentication-crd.yaml"), "v1");
@@ -553,5 +553,23 @@ describe("secrets in the stack config", () => {
     expect(named(resources, "command:local:Command", "preflight").rawInputs.environment.MTLS_ROLLOUT_PROMETHEUS).toBe(
       "http://prometheus:9090",
     );
+  });
+});
+
+describe("the gate with Prometheus, after a verification", () => {
+  it("counts from when the stack's last verification ended, read back from the stack's own outputs", async () => {
+    const { resources, stack } = await runStack({
+      "mtls-rollout:stage": "istioinaction-strict",
+      "mtls-rollout:prometheusUrl": "http://prometheus:9090",
+    });
+    const gate = named(resources, "command:local:Command", "preflight");
+    expect(gate.inputs.environment.MTLS_ROLLOUT_SINCE).toBe(LAST_VERIFIED_AT);
+    expect(PREFLIGHT_COMMAND).toContain('${MTLS_ROLLOUT_SINCE:+--since "$MTLS_ROLLOUT_SINCE"}');
+    expect(stack.outputs.verifiedAt).toBeDefined();
+  });
+
+  it("reads nothing back when the gate reads the sidecars, which count only during their own window", async () => {
+    const { resources } = await runStack({ "mtls-rollout:stage": "istioinaction-strict" });
+    expect(named(resources, "command:local:Command", "preflight").inputs.environment.MTLS_ROLLOUT_SINCE).toBe("");
   });
 });

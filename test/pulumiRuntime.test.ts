@@ -23,7 +23,7 @@ describe("index.ts under Pulumi's Node language host", () => {
     expect(run.moduleSystem).toBe("commonjs+ts");
     expect(run.tsNode).toMatch(/ts-node/);
     expect(run.typescript).toMatch(/^5\./);
-    expect(run.outputs).toEqual(["stage", "effectiveModes", "expectations", "calls", "verification"]);
+    expect(run.outputs).toEqual(["stage", "effectiveModes", "expectations", "calls", "verification", "verifiedAt"]);
     expect(run.stage).toBe("purchase-history-strict");
     expect(run.registered).toContain("pulumi:pulumi:Stack mtls-rollout-dev");
     expect(run.registered).toContain("kubernetes:security.istio.io/v1:PeerAuthentication istioinaction/purchase-history-strict");

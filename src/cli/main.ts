@@ -89,6 +89,15 @@ function namespaceName(value: string, previous: string[] | undefined): string[] 
   return [...(previous ?? []), value];
 }
 
+/** An RFC 3339 time, as the verification prints when it ended; epoch milliseconds. */
+function rfc3339(value: string): number {
+  const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value) ? Date.parse(value) : NaN;
+  if (!Number.isFinite(ms) || ms > Date.now() + 60_000) {
+    throw new InputError([{ path: "--since", message: `must be an RFC 3339 time, not in the future (got ${JSON.stringify(value)})` }]);
+  }
+  return ms;
+}
+
 function contextName(value: string): string {
   if (!/^[^\s]{1,253}$/.test(value))
     throw new InputError([{ path: "--context", message: `must be a kubeconfig context name (got ${JSON.stringify(value)})` }]);
@@ -173,6 +182,11 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
       positiveInt("--window", 86400),
     )
     .option("--prometheus <url>", "read Istio's metrics from this Prometheus instead of the sidecars", prometheusUrl)
+    .option(
+      "--since <time>",
+      "with --prometheus: count no traffic before this RFC 3339 time (the end of the last verification, whose probes send plaintext on purpose)",
+      rfc3339,
+    )
     .option("--json", "print one JSON object instead of a table")
     .exitOverride()
     .action(
@@ -183,6 +197,7 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
         context?: string;
         window?: number;
         prometheus?: string;
+        since?: number;
         json?: boolean;
       }) => {
         const rollout = loadRollout(opts.rollout);
@@ -199,6 +214,10 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
           {
             runner: kubectl(opts.context),
             prometheusUrl: opts.prometheus,
+            onWait: (seconds, lookback) =>
+              io.stderr(
+                `preflight: the last verification ended ${lookback - seconds}s ago; waiting ${seconds}s so that Prometheus holds ${lookback}s of traffic since\n`,
+              ),
             onTargets: (targets, liveError) => {
               const what = `preflight: stage ${plan.stage} against ${previous === "live" ? "the cluster's live policies" : previous} on ${where}`;
               if (liveError || targets.length === 0)
@@ -209,7 +228,7 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
               io.stderr(`${what}: ${targets.length} workload${targets.length === 1 ? "" : "s"} turn STRICT; ${reading}\n`);
             },
           },
-          { windowSeconds, callTimeoutMs: 20_000, signal: interrupted },
+          { windowSeconds, callTimeoutMs: 20_000, signal: interrupted, ...(opts.since !== undefined ? { since: opts.since } : {}) },
         );
         io.stdout(opts.json ? JSON.stringify({ ...result, summary: gateSummary(result) }, null, 2) + "\n" : renderGateText(result));
         setExit(gateExitCode(result));

@@ -8,7 +8,8 @@ import { CLI_ENTRY } from "./verification";
 export const PREFLIGHT_COMMAND =
   'node "$MTLS_ROLLOUT_CLI" preflight --stage "$MTLS_ROLLOUT_STAGE" --previous "$MTLS_ROLLOUT_PREVIOUS" ' +
   '--rollout "$MTLS_ROLLOUT_FILE" ${MTLS_ROLLOUT_WINDOW:+--window "$MTLS_ROLLOUT_WINDOW"} ' +
-  '${MTLS_ROLLOUT_PROMETHEUS:+--prometheus "$MTLS_ROLLOUT_PROMETHEUS"} ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}';
+  '${MTLS_ROLLOUT_PROMETHEUS:+--prometheus "$MTLS_ROLLOUT_PROMETHEUS"} ${MTLS_ROLLOUT_SINCE:+--since "$MTLS_ROLLOUT_SINCE"} ' +
+  '${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}';
 
 /** Changes exactly when the set of workload ports the stage makes STRICT changes. */
 export function targetsHash(targets: readonly Target[]): string {
@@ -26,6 +27,8 @@ export interface PreflightGateArgs {
   windowSeconds?: number;
   /** A secret when the stack config holds it as one (it may carry credentials): it stays one in the Command. */
   prometheusUrl?: pulumi.Input<string>;
+  /** With Prometheus: when the last verification ended (RFC 3339, or empty); the gate counts traffic from then. */
+  since?: pulumi.Input<string>;
   kubeContext?: string;
   /** The workloads whose traffic the gate watches: they must exist first. */
   after: pulumi.Resource[];
@@ -62,6 +65,7 @@ export class PreflightGate extends pulumi.ComponentResource {
           // cluster's context) must not fill in what the stack left out.
           MTLS_ROLLOUT_WINDOW: args.windowSeconds !== undefined ? String(args.windowSeconds) : "",
           MTLS_ROLLOUT_PROMETHEUS: args.prometheusUrl ?? "",
+          MTLS_ROLLOUT_SINCE: args.since ?? "",
           MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
         },
         // What it checks (the stage and the ports it tightens) and where (the context): any change reruns it.

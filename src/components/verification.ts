@@ -60,6 +60,8 @@ export class StageVerification extends pulumi.ComponentResource {
   readonly command: command.local.Command;
   /** The verifier's one-line summary. */
   readonly summary: pulumi.Output<string>;
+  /** When it ended (RFC 3339), from its `Ended:` line; empty before it ran. */
+  readonly endedAt: pulumi.Output<string>;
 
   constructor(name: string, args: StageVerificationArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mtls-rollout:index:StageVerification", name, { stage: args.plan.stage }, opts);
@@ -93,6 +95,7 @@ export class StageVerification extends pulumi.ComponentResource {
     );
     // The last line the verifier prints is its summary; stdout is unset until the Command has run.
     this.summary = this.command.stdout.apply((out) => (out ?? "").trim().split("\n").pop() ?? "");
-    this.registerOutputs({ summary: this.summary });
+    this.endedAt = this.command.stdout.apply((out) => /^Ended: (\S+)$/m.exec(out ?? "")?.[1] ?? "");
+    this.registerOutputs({ summary: this.summary, endedAt: this.endedAt });
   }
 }

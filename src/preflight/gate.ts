@@ -23,6 +23,13 @@ export interface GateOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Ends the wait and every read early (Ctrl-C): the targets then have no evidence. */
   signal?: AbortSignal;
+  /**
+   * Prometheus: count no traffic before this moment (epoch ms), the end of the last verification, whose probes
+   * send plaintext on purpose. The look-back is shortened to it, and waited for when shorter than
+   * `minimumLookbackSeconds` (Prometheus needs two scrapes in a range).
+   */
+  since?: number;
+  minimumLookbackSeconds?: number;
 }
 
 const sourceOf = (labels: Record<string, string>) => {

@@ -3,6 +3,7 @@ import { Before, GateResult, judgeTargets, Target, TargetEvidence, tightenedTarg
 import type { PeerAuthentication, Rollout } from "../model/rollout";
 import { getList } from "../cluster/kubectlGet";
 import { peerAuthenticationObjectSchema } from "../cluster/objects";
+import { pause } from "../cluster/pause";
 import { boundedRunner, KubectlRunner } from "../cluster/runner";
 import { GateOptions, prometheusEvidence, sidecarEvidence } from "./gate";
 
@@ -12,6 +13,8 @@ export interface PreflightSources {
   fetch?: typeof fetch;
   /** Told what the gate watches before it starts reading, so a person knows what it waits for. */
   onTargets?: (targets: Target[], liveError?: string) => void;
+  /** Told when the gate waits for traffic after the last verification to reach Prometheus. */
+  onWait?: (seconds: number, lookbackSeconds: number) => void;
 }
 
 /** What the gate compares the stage with: a stage of the rollout, the cluster's live policies, or a fresh mesh. */
@@ -27,6 +30,26 @@ export async function livePolicies(runner: KubectlRunner, timeoutMs: number): Pr
     const pa = policyOf(item, `live ${item.metadata.namespace}/${item.metadata.name}`);
     return isDormant(item, pa) ? [] : [pa];
   });
+}
+
+/** Istio's Prometheus addon scrapes every 15 s: two scrapes in a range, with room to spare. */
+export const MINIMUM_LOOKBACK_SECONDS = 60;
+
+/**
+ * The Prometheus look-back: the window, or only the time since the last verification ended, whose own probes
+ * sent plaintext on purpose; when that is too short for Prometheus to have scraped twice, wait until it is not.
+ */
+async function lookBackFrom(options: GateOptions, onWait?: (seconds: number, lookback: number) => void): Promise<GateOptions> {
+  if (options.since === undefined) return options;
+  const minimum = options.minimumLookbackSeconds ?? MINIMUM_LOOKBACK_SECONDS;
+  const quiet = (Date.now() - options.since) / 1000;
+  if (quiet >= options.windowSeconds) return options;
+  if (quiet < minimum) {
+    onWait?.(Math.ceil(minimum - quiet), minimum);
+    await (options.sleep ?? ((ms: number) => pause(ms, options.signal)))((minimum - quiet) * 1000);
+  }
+  const since = Math.max(minimum, Math.floor((Date.now() - options.since) / 1000));
+  return { ...options, windowSeconds: Math.min(options.windowSeconds, since) };
 }
 
 /** The gate for `stage`: evidence for every tightened target at once, then the verdicts. */
@@ -49,6 +72,7 @@ export async function runPreflight(
   }
   const targets = tightenedTargets(rollout, stage, before);
   given.onTargets?.(targets, liveError);
+  const gate = sources.prometheusUrl && targets.length > 0 && !liveError ? await lookBackFrom(options, given.onWait) : options;
   const evidence = new Map<string, TargetEvidence>(
     await Promise.all(
       targets.map(async (t: Target): Promise<[string, TargetEvidence]> => [
@@ -56,8 +80,8 @@ export async function runPreflight(
         liveError
           ? { error: liveError }
           : sources.prometheusUrl
-            ? await prometheusEvidence(sources.prometheusUrl, t, options, sources.fetch)
-            : await sidecarEvidence(sources.runner, t, options),
+            ? await prometheusEvidence(sources.prometheusUrl, t, gate, sources.fetch)
+            : await sidecarEvidence(sources.runner, t, gate),
       ]),
     ),
   );

@@ -50,7 +50,8 @@ export function renderVerificationText(result: VerificationResult): string {
     for (const c of result.calls) calls.push([`${c.from} -> ${c.to}`, c.expect, c.observed ?? "-", c.verdict, c.evidence]);
     out.push(calls.toString());
   }
-  return `${out.join("\n")}\n${summaryLine(result)}\n`;
+  // The end, which the next stage's pre-flight gate reads (stack output verifiedAt): its probes' plaintext is not a caller's.
+  return `${out.join("\n")}\nEnded: ${new Date(result.endedAt).toISOString()}\n${summaryLine(result)}\n`;
 }
 
 export function verificationJson(result: VerificationResult) {
@@ -58,6 +59,7 @@ export function verificationJson(result: VerificationResult) {
     stage: result.stage,
     outcome: result.outcome,
     ...(result.interrupted ? { interrupted: result.interrupted } : {}),
+    endedAt: new Date(result.endedAt).toISOString(),
     matrixEdges: result.matrixEdges,
     calls: result.calls.map((c) => ({
       from: c.from,

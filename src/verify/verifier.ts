@@ -29,6 +29,8 @@ export interface VerificationResult {
   outcome: "pass" | "fail" | "inconclusive";
   /** Every edge of the expectation matrix; `edges` are the ones probed for them. */
   matrixEdges: number;
+  /** When the last probe had ended (epoch ms). */
+  endedAt: number;
   /** The signal that ended the run early, if one did. */
   interrupted?: string;
   /** The declared calls, judged from what the callees' sidecars counted during the run. */
@@ -220,6 +222,7 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
     stage: plan.stage,
     outcome,
     matrixEdges: plan.expectations.length,
+    endedAt: Date.now(),
     calls,
     ...(signal?.aborted ? { interrupted: String(signal.reason ?? "interrupted") } : {}),
     rounds,

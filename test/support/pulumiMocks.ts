@@ -27,16 +27,26 @@ export interface RegisteredResource {
  * Installs Pulumi's mocks and records every registration, including what the mock API does not
  * show: the parent, the provider and the dependsOn URNs, read from the monitor's request.
  */
+/** The outputs of the stack's last update, as a StackReference to the stack reads them. */
+export const LAST_VERIFIED_AT = "2026-11-30T01:00:00.000Z";
+const lastOutputs = { verifiedAt: LAST_VERIFIED_AT };
+
 export async function installRecordingMocks(config: Record<string, string>, stack = "dev", secretKeys: string[] = []) {
   const resources: RegisteredResource[] = [];
   await pulumi.runtime.setMocks(
     {
-      newResource: (args) => ({ id: `${args.name}-id`, state: args.inputs }),
+      // A reference to this very stack reads back what its last update recorded.
+      newResource: (args) =>
+        args.type === "pulumi:pulumi:StackReference"
+          ? { id: args.inputs.name, state: { ...args.inputs, outputs: lastOutputs } }
+          : { id: `${args.name}-id`, state: args.inputs },
       call: (args) => args.inputs,
     },
     "mtls-rollout",
     stack,
     false,
+    // What a DIY backend calls every stack's organization.
+    "organization",
   );
   pulumi.runtime.setAllConfig(config, secretKeys);
   const monitor = pulumi.runtime.getMonitor() as any;
