@@ -50,7 +50,7 @@ describe("declared calls from the callee's counters", () => {
     expect(call(r, "shop/cart")).toMatchObject({ expect: "mtls", observed: "plaintext", verdict: "contradicts" });
     expect(r.outcome).toBe("fail");
     expect(summaryLine(r)).toMatch(
-      /^FAIL: stage shop-strict: 15 edges \(10 probed\), 10 hold, 0 contradict, 0 inconclusive; 2 declared calls, 0 hold, 1 contradict, 1 without traffic \(/,
+      /^FAIL: stage shop-strict: 15 edges \(10 probed\), 10 hold, 0 contradict, 0 inconclusive; 2 declared calls, 0 hold, 1 contradict, 1 unverified \(/,
     );
   });
 

@@ -223,6 +223,7 @@ describe("the Pulumi program under mocks", () => {
       // Paths relative to the project: the same inputs on every machine and checkout.
       expect(verify.inputs.environment).toEqual({
         MTLS_ROLLOUT_CLI: "bin/mtls-rollout.js",
+        MTLS_ROLLOUT_END_WITH_PARENT: "1",
         MTLS_ROLLOUT_STAGE: stage,
         MTLS_ROLLOUT_FILE: "stages/lab.yaml",
         MTLS_ROLLOUT_VERIFY_TIMEOUT: "180",

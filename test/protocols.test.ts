@@ -138,8 +138,7 @@ describe("probes on TCP and server-first ports", () => {
       expect(edge(from, "db/legacy-grpc")).toMatchObject({
         expect: "plaintext",
         observed: "plaintext",
-        evidence:
-          "the server has no sidecar; the connection reached the app, which closed it (curl exit 1: curl: (1) Received HTTP/0.9 when not allowed)",
+        evidence: "the server has no sidecar; the application answered (curl exit 1: curl: (1) Received HTTP/0.9 when not allowed)",
       });
     }
   });

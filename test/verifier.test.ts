@@ -332,7 +332,7 @@ describe("the verification report", () => {
       "streak",
     ]);
     expect(summaryLine(result)).toMatch(
-      /^PASS: stage mesh-strict: 8 edges, 8 hold, 0 contradict, 0 inconclusive; 2 declared calls, 2 hold, 0 contradict, 0 without traffic \(2 rounds, \d+\.\ds\)$/,
+      /^PASS: stage mesh-strict: 8 edges, 8 hold, 0 contradict, 0 inconclusive; 2 declared calls, 2 hold, 0 contradict, 0 unverified \(2 rounds, \d+\.\ds\)$/,
     );
     expect(renderVerificationText(result).trim().split("\n").pop()).toBe(summaryLine(result));
   });

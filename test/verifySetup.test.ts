@@ -222,13 +222,14 @@ describe("a rollout with nothing to probe", () => {
 });
 
 /** The processes whose environment carries `marker`: what a run left behind. */
-function processesMarked(marker: string): number[] {
+function processesMarked(marker: string, argument?: string): number[] {
   return fs
     .readdirSync("/proc")
     .filter((d) => /^\d+$/.test(d))
     .filter((pid) => {
       try {
         const state = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0];
+        if (argument && !fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(argument)) return false;
         return state !== "Z" && fs.readFileSync(`/proc/${pid}/environ`, "utf8").includes(`MTLS_TEST_MARKER=${marker}`);
       } catch {
         return false;
@@ -252,6 +253,8 @@ describe("signals", () => {
       FAKE_CLUSTER_STATE: stateFile,
       FAKE_KUBECTL_HANG_EXEC: "1",
       MTLS_TEST_MARKER: marker,
+      // As the stack's Commands set it: a Pulumi cancel kills their shell.
+      ...(viaShell ? { MTLS_ROLLOUT_END_WITH_PARENT: "1" } : {}),
     };
     const args = [BIN, "verify", "--stage", "mesh-strict", "--timeout", "120"];
     const child = viaShell
@@ -274,7 +277,8 @@ describe("signals", () => {
       const marker = `sig-${signal}-${process.pid}-${Date.now()}`;
       const run = startVerify(marker);
       // The probes hang in kubectl exec: wait until they are running, then interrupt.
-      expect(await waitFor(() => processesMarked(marker).length >= 3, 20_000)).toBe(true);
+      // The probes (kubectl exec, past the setup checks) are running.
+      expect(await waitFor(() => processesMarked(marker, "exec").length >= 2, 30_000)).toBe(true);
       run.child.kill(signal);
       expect(await run.exited).toBe(exitCode);
       const { stdout } = run.out();
@@ -311,9 +315,31 @@ describe("signals", () => {
   it("ends its calls when the shell that started it is killed, as a Pulumi cancel does", async () => {
     const marker = `orphan-${process.pid}-${Date.now()}`;
     const run = startVerify(marker, true);
-    expect(await waitFor(() => processesMarked(marker).length >= 4, 20_000)).toBe(true);
+    expect(await waitFor(() => processesMarked(marker, "exec").length >= 2, 30_000)).toBe(true);
     run.child.kill("SIGKILL"); // the shell only: the CLI and its kubectl calls are orphaned
     await run.exited;
     expect(await waitFor(() => processesMarked(marker).length === 0, 5_000)).toBe(true);
+  }, 40_000);
+
+  it("outlives its shell when started in the background on purpose (no MTLS_ROLLOUT_END_WITH_PARENT)", async () => {
+    const marker = `nohup-${process.pid}-${Date.now()}`;
+    const stateFile = tempFile("state.json", JSON.stringify(atMeshStrict()));
+    const env = {
+      ...process.env,
+      KUBECTL: FAKE_KUBECTL,
+      FAKE_CLUSTER_STATE: stateFile,
+      FAKE_KUBECTL_HANG_EXEC: "1",
+      MTLS_TEST_MARKER: marker,
+    };
+    const shell = spawn(
+      "/bin/sh",
+      ["-c", `"${process.execPath}" '${BIN}' verify --stage mesh-strict --timeout 60 >/dev/null 2>&1 & sleep 2`],
+      { env },
+    );
+    await new Promise((r) => shell.on("close", r));
+    await new Promise((r) => setTimeout(r, 2_000)); // past the orphan check's period
+    const left = processesMarked(marker);
+    expect(left.length).toBeGreaterThan(0); // still verifying
+    for (const pid of left) process.kill(pid, "SIGKILL");
   }, 40_000);
 });

@@ -16,7 +16,11 @@ export interface Interrupt {
   dispose(): void;
 }
 
-export function watchInterrupts(onSignal: (name: keyof typeof SIGNAL_EXIT) => void = () => {}): Interrupt {
+/**
+ * `endWithParent`: also end when the parent goes away (set by the stack's Commands, whose shell Pulumi kills on a
+ * cancel). Not otherwise: a run started with nohup or in the background outlives its shell on purpose.
+ */
+export function watchInterrupts(endWithParent = false): Interrupt {
   const controller = new AbortController();
   let received: keyof typeof SIGNAL_EXIT | undefined;
   const handler = (name: keyof typeof SIGNAL_EXIT) => {
@@ -28,7 +32,6 @@ export function watchInterrupts(onSignal: (name: keyof typeof SIGNAL_EXIT) => vo
     received = name;
     endAllCalls();
     controller.abort(name);
-    onSignal(name);
   };
   const handlers = (Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]).map((name) => {
     const h = () => handler(name);
@@ -38,7 +41,7 @@ export function watchInterrupts(onSignal: (name: keyof typeof SIGNAL_EXIT) => vo
   // Orphaned: the parent that started us is gone, and we were handed to init (or a subreaper).
   const parent = process.ppid;
   const orphanCheck = setInterval(() => {
-    if (process.ppid !== parent && !received) handler("SIGHUP");
+    if (endWithParent && process.ppid !== parent && !received) handler("SIGHUP");
   }, 500);
   orphanCheck.unref();
   return {

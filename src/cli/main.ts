@@ -10,7 +10,7 @@ import { buildPlan } from "../model/plan";
 import { checkRollout, isBlocking } from "../model/rules";
 import { loadRollout } from "../rollout/load";
 import { exitCodeOf, renderVerificationText, verificationJson } from "../verify/report";
-import { kubectlRunner } from "../cluster/runner";
+import { kubectlRunner, type KubectlRunner } from "../cluster/runner";
 import { probedEdges, verifyPlan } from "../verify/verifier";
 import { checkSetup } from "../verify/setup";
 import { withoutCredentials } from "../cluster/prometheus";
@@ -28,7 +28,7 @@ export const EXIT_BAD_INPUT = 2;
 /** The cluster (or Prometheus) could not be read: unreachable, not permitted, or answering nonsense. */
 export const EXIT_UNREACHABLE = 3;
 /** Each setup check (is there a cluster, may we exec): well within the seconds a setup error should take. */
-const SETUP_CALL_TIMEOUT_MS = 5_000;
+const SETUP_CALL_TIMEOUT_MS = 4_000;
 
 export interface Io {
   stdout: (text: string) => void;
@@ -96,6 +96,13 @@ function rfc3339(value: string): number {
     throw new InputError([{ path: "--since", message: `must be an RFC 3339 time, not in the future (got ${JSON.stringify(value)})` }]);
   }
   return ms;
+}
+
+/** The name of the kubeconfig's current context, for the line that says where a run probes; undefined if kubectl cannot say. */
+async function currentContext(runner: KubectlRunner): Promise<string | undefined> {
+  const r = await runner(["config", "current-context"], 1_000);
+  const name = r.exitCode === 0 ? r.stdout.trim() : "";
+  return /^[^\s]{1,253}$/.test(name) ? name : undefined;
 }
 
 function contextName(value: string): string {
@@ -280,14 +287,25 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
           const runner = kubectl(opts.context);
           const probed = probedEdges(plan, new Map(rollout.workloads.map((w) => [w.ref, w])), opts.matrix).length;
           const probes = new Set(plan.expectations.map((e) => e.from)).size;
+          const context = opts.context ?? (await currentContext(runner));
           io.stderr(
-            `verify: stage ${plan.stage} on ${opts.context ? `kube context ${opts.context}` : "the current kube context"}: ` +
+            `verify: stage ${plan.stage} on ${context ? `kube context ${context}` : "the current kube context"}: ` +
               `${plan.expectations.length} edges from ${probes} probe workload${probes === 1 ? "" : "s"}, ${probed} probed per round (--matrix ${opts.matrix}), deadline ${opts.timeout}s\n`,
           );
           if (plan.expectations.length > 0) {
             const problem = await checkSetup(runner, plan, rollout.workloads, SETUP_CALL_TIMEOUT_MS);
             if (problem && !interrupted?.aborted) throw new InputError([{ path: "", message: problem }]);
           }
+          // Between round lines, a line every 15 s: a round of hanging probes may take minutes.
+          let answered = 0;
+          let lastLine = Date.now();
+          const started = Date.now();
+          const heartbeat = setInterval(() => {
+            if (Date.now() - lastLine < 15_000) return;
+            lastLine = Date.now();
+            io.stderr(`still probing (${((Date.now() - started) / 1000).toFixed(0)}s): ${answered} probes answered so far\n`);
+          }, 5_000);
+          heartbeat.unref();
           const result = await verifyPlan(plan, rollout, runner, {
             requiredStreak: opts.rounds,
             timeoutMs: opts.timeout * 1000,
@@ -298,12 +316,15 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
             matrix: opts.matrix,
             requireCalls: opts.requireCalls,
             signal: interrupted,
+            onProbe: () => answered++,
             // One line per round, on a terminal or not: inside pulumi up the log shows the run moving.
             onRound: (p) => {
+              lastLine = Date.now();
               const line = `round ${p.round} (${(p.elapsedMs / 1000).toFixed(1)}s): ${p.held}/${p.total} hold, ${p.contradicting} contradict, ${p.inconclusive} inconclusive`;
               io.stderr(io.interactive ? `\r${line} ` : `${line}\n`);
             },
           });
+          clearInterval(heartbeat);
           if (io.interactive) io.stderr("\n");
           io.stdout(opts.json ? JSON.stringify(verificationJson(result), null, 2) + "\n" : renderVerificationText(result));
           setExit(exitCodeOf(result));
@@ -322,6 +343,7 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
       const rollout = loadRollout(opts.rollout);
       const status = await clusterStatus(rollout, kubectl(opts.context), 30_000);
       if ("error" in status) {
+        if (interrupted?.aborted) return; // the signal's exit code says it all
         io.stderr(`error: ${status.error}\n`);
         setExit(EXIT_UNREACHABLE);
         return;
@@ -368,6 +390,7 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
           callTimeoutMs: 30_000,
         });
         if ("error" in result) {
+          if (interrupted?.aborted) return; // the signal's exit code says it all
           if (result.kind === "input") throw new InputError([{ path: "", message: result.error }]);
           io.stderr(`error: ${result.error}\n`);
           setExit(EXIT_UNREACHABLE);
@@ -404,7 +427,7 @@ function writeFileAtomically(file: string, text: string) {
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   let code = EXIT_OK;
   // A signal ends every kubectl call; the command reports what it has, and the exit code is the signal's.
-  const interrupt = io.watchSignals ? watchInterrupts() : undefined;
+  const interrupt = io.watchSignals ? watchInterrupts(io.env.MTLS_ROLLOUT_END_WITH_PARENT === "1") : undefined;
   const program = buildCli(io, (c) => (code = c), interrupt?.signal);
   try {
     await program.parseAsync(argv, { from: "user" });

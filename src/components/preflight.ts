@@ -58,6 +58,8 @@ export class PreflightGate extends pulumi.ComponentResource {
         update: "true",
         environment: {
           MTLS_ROLLOUT_CLI: CLI_ENTRY,
+          // Pulumi cancels a Command by killing its shell: the CLI then ends its kubectl calls and itself.
+          MTLS_ROLLOUT_END_WITH_PARENT: "1",
           MTLS_ROLLOUT_STAGE: args.stage,
           MTLS_ROLLOUT_PREVIOUS: args.previous,
           MTLS_ROLLOUT_FILE: args.rolloutFile,

@@ -67,6 +67,8 @@ export class StageVerification extends pulumi.ComponentResource {
     super("mtls-rollout:index:StageVerification", name, { stage: args.plan.stage }, opts);
     const environment: Record<string, string> = {
       MTLS_ROLLOUT_CLI: CLI_ENTRY,
+      // Pulumi cancels a Command by killing its shell: the CLI then ends its kubectl calls and itself.
+      MTLS_ROLLOUT_END_WITH_PARENT: "1",
       MTLS_ROLLOUT_STAGE: args.plan.stage,
       MTLS_ROLLOUT_FILE: args.rolloutFile,
       MTLS_ROLLOUT_VERIFY_TIMEOUT: String(args.timeoutSeconds),

@@ -8,7 +8,7 @@ import { parseSamples } from "../cluster/promText";
 import type { KubectlRunner } from "../cluster/runner";
 import type { Edge } from "../model/expectations";
 import type { Workload } from "../model/rollout";
-import { REQUEST_METRICS } from "./evidence";
+import { counterGrowth, COUNTERS_WENT_DOWN, REQUEST_METRICS } from "./evidence";
 import type { Observed } from "./observe";
 import { statsArgs } from "./observe";
 
@@ -71,16 +71,10 @@ export function judgeCalls(
     const a = after.get(server.ref) ?? { error: `${server.ref} was not read` };
     if ("error" in b) return unverified(b.error);
     if ("error" in a) return unverified(a.error);
-    const then = b.get(client.ref) ?? new Map<string, number>();
-    const now = a.get(client.ref) ?? new Map<string, number>();
-    let mtls = 0;
-    let plain = 0;
-    for (const [policy, value] of now) {
-      const prior = then.get(policy) ?? 0;
-      const grew = value >= prior ? value - prior : value; // went down: the sidecar restarted
-      if (policy === "mutual_tls") mtls += grew;
-      else plain += grew;
-    }
+    const growth = counterGrowth(b.get(client.ref) ?? new Map<string, number>(), a.get(client.ref) ?? new Map<string, number>());
+    if (growth === undefined) return unverified(COUNTERS_WENT_DOWN(server.ref));
+    const mtls = growth.get("mutual_tls") ?? 0;
+    const plain = [...growth].filter(([policy]) => policy !== "mutual_tls").reduce((sum, [, n]) => sum + n, 0);
     const seen = `${server.ref} counted +${mtls} mutual_tls and +${plain} without mTLS from ${client.ref} in ${(elapsedMs / 1000).toFixed(0)}s`;
     if (mtls === 0 && plain === 0) {
       return unverified(`no traffic from ${client.ref} to ${server.ref} during the run (${(elapsedMs / 1000).toFixed(0)}s)`);

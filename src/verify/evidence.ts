@@ -28,6 +28,16 @@ export function reachedServer(result: RunResult): boolean {
   return !(code === 28 && /Failed to connect|Connection timed out|Connection timeout/.test(result.stderr));
 }
 
+/**
+ * Whether the server sent bytes of its own that are not HTTP: curl exit 1 "Received HTTP/0.9 when not allowed"
+ * (a greeting, or a reply in another protocol) or exit 8 ("Weird server reply"). A sidecar that refuses
+ * plaintext sends nothing before it closes, so these are an application's answer.
+ */
+export function serverSpoke(result: RunResult): boolean {
+  const code = REMOTE_EXIT.exec(result.stderr)?.[1];
+  return (code === "1" && /Received HTTP\/0\.9/.test(result.stderr)) || code === "8";
+}
+
 /** curl exit codes the verifier understands (curl's man page, EXIT CODES). */
 const CURL_EXITS: Record<number, string> = {
   6: "DNS failure (curl exit 6: could not resolve host)",
@@ -165,13 +175,20 @@ export function countsFromSource(
   return { counts };
 }
 
-/** What grew between two reads; a counter that went down was reset (sidecar restart), so all of it is new. */
-export function counterGrowth(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+/**
+ * What grew between two reads. A counter that went down means the reads came from two pods (kubectl picked
+ * another one) or a sidecar that restarted: the growth is then unknown, not the whole count.
+ */
+export function counterGrowth(before: Map<string, number>, after: Map<string, number>): Map<string, number> | undefined {
   const growth = new Map<string, number>();
+  for (const [policy, prior] of before) if ((after.get(policy) ?? 0) < prior) return undefined;
   for (const [policy, value] of after) {
-    const prior = before.get(policy) ?? 0;
-    const grew = value >= prior ? value - prior : value;
+    const grew = value - (before.get(policy) ?? 0);
     if (grew > 0) growth.set(policy, grew);
   }
   return growth;
 }
+
+/** Why a reading of growth has no verdict. */
+export const COUNTERS_WENT_DOWN = (server: string) =>
+  `${server}'s counters went down between the reads (another pod answered, or its sidecar restarted)`;

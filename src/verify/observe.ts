@@ -5,10 +5,12 @@ import {
   ChainHop,
   classifyProbe,
   counterGrowth,
+  COUNTERS_WENT_DOWN,
   countsFromSource,
   echoedXfcc,
   fakeServiceHops,
   reachedServer,
+  serverSpoke,
   xfccClientUri,
 } from "./evidence";
 import { kubectlFailure } from "../cluster/failure";
@@ -172,22 +174,35 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
   if (cutByDeadline(result, timeout, timing)) return undefined;
   const probe = classifyProbe(result, timeout, client.sidecar);
   const closed = probe.kind === "refused" || (probe.kind === "inconclusive" && reachedServer(result));
+  const spoke = serverSpoke(result);
+  const said = probe.kind === "http" ? `HTTP ${probe.status}` : probe.kind === "refused" ? probe.evidence : probe.reason;
 
-  // No sidecar on the server: nothing there refuses plaintext, so whatever closed the connection was the app.
-  if (!server.sidecar && closed) {
-    const said = probe.kind === "refused" ? probe.evidence : probe.reason;
-    return { observed: "plaintext", evidence: `the server has no sidecar; the connection reached the app, which closed it (${said})` };
+  if (!server.sidecar) {
+    if (probe.kind === "http" && family !== "opaque") return observeHttp(runner, target, timing, probe, before);
+    if (probe.kind === "http" || spoke) {
+      // Bytes from the server: an application answered. A sidecar the model does not know of would have sent none.
+      return { observed: "plaintext", evidence: `the server has no sidecar; the application answered (${said})` };
+    }
+    // A reset on an HTTP port is a sidecar's refusal, as the model would never expect here: it contradicts.
+    if (probe.kind === "refused" && family === "http") return { observed: "refused", evidence: probe.evidence };
+    return {
+      observed: "inconclusive",
+      evidence: `${protocol} port, ${said}: the connection closed without an answer, and an application closing on curl's request looks the same as a sidecar the model does not know of`,
+    };
   }
-  if (probe.kind === "http" && (family === "http" || family === "sniffed")) return observeHttp(runner, target, timing, probe, before);
-  if (family === "http")
-    return probe.kind === "refused"
-      ? { observed: "refused", evidence: probe.evidence }
-      : { observed: "inconclusive", evidence: probe.kind === "inconclusive" ? probe.reason : "" };
+  if (probe.kind === "http" && family !== "opaque") return observeHttp(runner, target, timing, probe, before);
+  if (family === "http") {
+    if (probe.kind !== "refused") return { observed: "inconclusive", evidence: probe.kind === "inconclusive" ? probe.reason : "" };
+    // Through the client's sidecar a reset is its 503, whoever reset: the server's counters tell a refused
+    // connection (nothing counted) from an application that reset one it took (counted, in mTLS or not).
+    return client.sidecar
+      ? refusedOrAccepted(runner, target, timing, probe.evidence, before)
+      : { observed: "refused", evidence: probe.evidence };
+  }
   if (!closed && probe.kind !== "http") return { observed: "inconclusive", evidence: probe.reason };
-  if (!server.sidecar) return { observed: "plaintext", evidence: `the server has no sidecar; the ${protocol} port answered` };
 
   // An opaque or sniffed port: the server sidecar's counters decide.
-  const curlSaid = probe.kind === "http" ? `HTTP ${probe.status}` : probe.kind === "refused" ? probe.evidence : probe.reason;
+  const curlSaid = said;
   if (before?.read?.refusals?.from === "log") await pause(Math.min(ACCESS_LOG_FLUSH_MS, timeLeft(timing)));
   const after = await readCounts(runner, target, timing, withListener);
   if (after.error === DEADLINE_PASSED) return undefined;
@@ -195,12 +210,15 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
     return { observed: "inconclusive", evidence: `${protocol} port, ${curlSaid}; no evidence obtainable: ${before?.error ?? after.error}` };
   }
   const growth = counterGrowth(before.read.counts, after.read.counts);
+  if (growth === undefined)
+    return { observed: "inconclusive", evidence: `${protocol} port, ${curlSaid}; ${COUNTERS_WENT_DOWN(server.ref)}` };
   const mtls = growth.get("mutual_tls") ?? 0;
   const plain = [...growth].filter(([policy]) => policy !== "mutual_tls").reduce((sum, [, n]) => sum + n, 0);
   const b = before.read.refusals;
   const a = after.read.refusals;
-  // Log lines leave the window at its old end, so growth only counts new ones: it may miss one, never invent one.
-  const refused = a && b && a.from === b.from ? (a.count >= b.count ? a.count - b.count : a.from === "listener" ? a.count : 0) : undefined;
+  // A count that went down is no count at all (another pod); log lines also leave the window's old end, so
+  // their growth may miss one, never invent one.
+  const refused = a && b && a.from === b.from && (a.count >= b.count || a.from === "log") ? Math.max(0, a.count - b.count) : undefined;
   const refusalEvidence =
     a?.from === "log" ? `its access log gained ${refused} "NR filter_chain_not_found" line(s)` : `${NO_FILTER_CHAIN_MATCH} +${refused}`;
   const source = client.sidecar ? client.ref : "unknown (a client without sidecar)";
@@ -229,6 +247,37 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
           ? `${server.ref} counted nothing from ${source}, and its access log (if the mesh writes one) shows no refused connection`
           : `${server.ref} counted nothing from ${source} and refused no connection`;
   return { observed: "inconclusive", evidence: `${protocol} port, ${curlSaid}; no evidence: ${why}` };
+}
+
+/** A client sidecar's 503 for a reset connection, on an HTTP port with sidecars on both ends: the server's counters decide. */
+async function refusedOrAccepted(
+  runner: KubectlRunner,
+  target: ProbeTarget,
+  timing: ProbeTiming,
+  said: string,
+  before: CountsRead | undefined,
+): Promise<Observation | undefined> {
+  const after = await readCounts(runner, target, timing, false);
+  if (after.error === DEADLINE_PASSED) return undefined;
+  if (!before?.read || !after.read)
+    return { observed: "inconclusive", evidence: `${said}; no evidence obtainable: ${before?.error ?? after.error}` };
+  const growth = counterGrowth(before.read.counts, after.read.counts);
+  if (growth === undefined) return { observed: "inconclusive", evidence: `${said}; ${COUNTERS_WENT_DOWN(target.server.ref)}` };
+  const mtls = growth.get("mutual_tls") ?? 0;
+  const other = [...growth].filter(([policy]) => policy !== "mutual_tls").reduce((sum, [, n]) => sum + n, 0);
+  if (mtls === 0 && other === 0)
+    return { observed: "refused", evidence: `${said}; ${target.server.ref} counted no request from ${target.client.ref}` };
+  if (other === 0)
+    return {
+      observed: "mtls",
+      evidence: `${said}, but ${target.server.ref} counted +${mtls} mutual_tls from ${target.client.ref}: its application reset the request`,
+    };
+  if (mtls === 0)
+    return {
+      observed: "plaintext",
+      evidence: `${said}, but ${target.server.ref} counted +${other} without mTLS from ${target.client.ref}: its application reset the request`,
+    };
+  return { observed: "inconclusive", evidence: `${said}; ${target.server.ref} counted both mTLS and plaintext from ${target.client.ref}` };
 }
 
 /** An HTTP answer: httpbin's echo, or the server sidecar's request counters for this client. */
@@ -260,6 +309,8 @@ async function observeHttp(
     });
   }
   const growth = counterGrowth(before.read.counts, after.read.counts);
+  if (growth === undefined)
+    return withChain({ observed: "inconclusive", evidence: `HTTP ${probe.status}; ${COUNTERS_WENT_DOWN(server.ref)}` });
   const mtls = growth.get("mutual_tls") ?? 0;
   const other = [...growth].filter(([policy]) => policy !== "mutual_tls").reduce((sum, [, n]) => sum + n, 0);
   const source = `${client.namespace}/${client.name}`;

@@ -21,7 +21,7 @@ export function summaryLine(result: VerificationResult): string {
   const calls = (v: string) => result.calls.filter((c) => c.verdict === v).length;
   const callPart =
     result.calls.length > 0
-      ? `; ${result.calls.length} declared calls, ${calls("holds")} hold, ${calls("contradicts")} contradict, ${calls("unverified")} without traffic`
+      ? `; ${result.calls.length} declared calls, ${calls("holds")} hold, ${calls("contradicts")} contradict, ${calls("unverified")} unverified`
       : "";
   return (
     `${verdict}: stage ${result.stage}: ${result.matrixEdges} edges${probed}, ${count("holds")} hold, ${count("contradicts")} contradict, ` +

@@ -8,6 +8,7 @@ import { commandLine } from "../cluster/kubectlGet";
 import { podOf } from "../cluster/podOf";
 import type { KubectlRunner, RunResult } from "../cluster/runner";
 import type { Plan } from "../model/plan";
+import { familyOf, protocolOf } from "../model/protocol";
 import type { Workload } from "../model/rollout";
 
 export const ISTIO_API_ARGS = ["api-resources", "--api-group=security.istio.io", "-o", "name"];
@@ -30,16 +31,20 @@ export function setupProblem(result: RunResult, args: string[], timeoutMs: numbe
   return undefined;
 }
 
-/** Retries a call that failed fast for want of a cluster once, a second later: a blip is not a setup error. */
+/** Retries a call the cluster refused once, a second later: a blip is not a setup error. */
 async function call(runner: KubectlRunner, args: string[], timeoutMs: number): Promise<RunResult> {
   const first = await runner(args, timeoutMs);
-  if (first.exitCode === 0 || first.timedOut || first.aborted || !/unreachable/.test(setupProblem(first, args, timeoutMs) ?? ""))
+  // A refusal is retried; a silence of seconds is not (it would double the wait for an answer that is not coming).
+  if (first.exitCode === 0 || first.aborted || first.timedOut || !/unreachable/.test(setupProblem(first, args, timeoutMs) ?? ""))
     return first;
   await new Promise((r) => setTimeout(r, 1_000));
   return runner(args, timeoutMs);
 }
 
-/** The workloads a verification execs into: every probe client, and the servers whose sidecar counters it reads. */
+/**
+ * The workloads a verification execs into: every probe client, the servers whose sidecar counters it reads
+ * (with a sidecar on both ends, or on a port that is not HTTP), and the callees of declared calls.
+ */
 function execTargets(plan: Plan, byRef: ReadonlyMap<string, Workload>): { clients: Workload[]; namespaces: string[] } {
   const clients = new Map<string, Workload>();
   const namespaces = new Set<string>();
@@ -48,8 +53,11 @@ function execTargets(plan: Plan, byRef: ReadonlyMap<string, Workload>): { client
     const server = byRef.get(edge.to)!;
     clients.set(client.ref, client);
     namespaces.add(client.namespace);
-    if (client.sidecar && server.sidecar) namespaces.add(server.namespace);
+    const port = server.service?.ports.find((p) => p.port === edge.port);
+    const readsCounters = client.sidecar || (port !== undefined && familyOf(protocolOf(port)) !== "http");
+    if (server.sidecar && readsCounters) namespaces.add(server.namespace);
   }
+  for (const call of plan.calls) if (byRef.get(call.to)?.sidecar) namespaces.add(call.to.split("/")[0]);
   return { clients: [...clients.values()], namespaces: [...namespaces].sort() };
 }
 
@@ -62,9 +70,11 @@ export async function checkSetup(
 ): Promise<string | undefined> {
   const api = await call(runner, ISTIO_API_ARGS, timeoutMs);
   if (api.aborted) return undefined;
-  if (api.exitCode !== 0)
+  const listed = api.stdout.split("\n").some((l) => l.trim() === "peerauthentications.security.istio.io");
+  // kubectl lists what it could and exits 1 when another API group is down (metrics.k8s.io, say): Istio's is what counts.
+  if (api.exitCode !== 0 && !listed)
     return setupProblem(api, ISTIO_API_ARGS, timeoutMs) ?? `${commandLine(ISTIO_API_ARGS)}: ${kubectlFailure(api, timeoutMs)}`;
-  if (!api.stdout.split("\n").some((l) => l.trim() === "peerauthentications.security.istio.io")) {
+  if (!listed) {
     return "the cluster has no PeerAuthentication API (security.istio.io): is Istio installed, with its CRDs?";
   }
   const { clients, namespaces } = execTargets(plan, new Map(workloads.map((w) => [w.ref, w])));

@@ -4,7 +4,10 @@ import type { Rollout, Workload } from "../model/rollout";
 import type { ChainHop } from "./evidence";
 import { Observation, Observed, observeEdge, ProbeTarget, ProbeTiming } from "./observe";
 import { pause } from "../cluster/pause";
-import { CallResult, judgeCalls, readDestinations } from "./calls";
+import { CallResult, DestinationReads, judgeCalls, readDestinations } from "./calls";
+
+/** Calls whose callees were not read, and why. */
+const notRead = (calls: readonly Edge[], why: string): DestinationReads => new Map(calls.map((c) => [c.to, { error: `not read: ${why}` }]));
 
 /** A read of the callees' counters at the start and the end of the run: short, so the run stays within its deadline. */
 const CALL_READ_MS = 10_000;
@@ -63,6 +66,8 @@ export interface VerifyOptions {
   signal?: AbortSignal;
   /** A declared call without traffic during the run leaves the verification inconclusive (by default it is reported only). */
   requireCalls?: boolean;
+  /** After each probe's observation. */
+  onProbe?: () => void;
   onRound?: (progress: {
     round: number;
     held: number;
@@ -81,8 +86,8 @@ export function probedEdges(
   plan: Plan,
   byRef: ReadonlyMap<string, Workload>,
   matrix: "classes" | "full",
-): { edge: Edge; standsFor: string[] }[] {
-  if (matrix === "full") return plan.expectations.map((edge) => ({ edge, standsFor: [] }));
+): { edge: Edge; standsFor: string[]; candidates: Edge[] }[] {
+  if (matrix === "full") return plan.expectations.map((edge) => ({ edge, standsFor: [], candidates: [edge] }));
   const groups = new Map<string, Edge[]>();
   for (const edge of plan.expectations) {
     const key = `${edge.to} ${edge.host}:${edge.port} ${byRef.get(edge.from)!.sidecar}`;
@@ -93,7 +98,9 @@ export function probedEdges(
   return [...groups.values()].map((group) => {
     const serverNamespace = group[0].to.split("/")[0];
     const chosen = group.find((e) => e.from.split("/")[0] === serverNamespace) ?? group[0];
-    return { edge: chosen, standsFor: group.filter((e) => e !== chosen).map((e) => e.from) };
+    // The others in order, should the chosen probe itself fail (its pod gone, no curl in it).
+    const candidates = [chosen, ...group.filter((e) => e !== chosen)];
+    return { edge: chosen, standsFor: candidates.slice(1).map((e) => e.from), candidates };
   });
 }
 
@@ -156,17 +163,18 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
     brokenHops: [],
   }));
 
-  // The callees' counters before the first probe: what the declared calls sent during the run is the difference.
-  // Bounded by a share of the run too, so that a cluster that does not answer leaves time to probe.
+  // The callees' counters when the first round that counts starts (traffic before istiod pushed the stage is
+  // the old stage's), and at the end: what the declared calls sent in between is the difference. Bounded by a
+  // share of the run, and read alongside that round, so that a cluster that does not answer costs no probe time.
   const callRead = Math.min(options.timing.callTimeoutMs, CALL_READ_MS, Math.max(100, options.timeoutMs / 4));
-  // Read alongside the first round rather than before it, so that a cluster that does not answer costs no probe time.
-  const callsBefore = readDestinations(run, plan.calls, byRef, callRead);
+  let callsBefore: Promise<DestinationReads> | undefined;
   let rounds = 0;
   while (results.some((r) => r.streak < options.requiredStreak) && Date.now() < deadline && !signal?.aborted) {
     const roundStarted = Date.now();
     rounds++;
     // Every edge, every round: an edge that held may still change while the push propagates.
     const counts = roundStarted >= started + options.settleMs;
+    if (counts && !callsBefore) callsBefore = readDestinations(run, plan.calls, byRef, callRead);
     const pending = results.map((_, i) => i);
     const byServer = new Map<string, number[]>();
     for (const i of pending) byServer.set(targets[i].server.ref, [...(byServer.get(targets[i].server.ref) ?? []), i]);
@@ -176,6 +184,7 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
         if (Date.now() >= deadline || signal?.aborted) return;
         const observation = await observeEdge(run, targets[i], { ...options.timing, deadline });
         if (!observation || signal?.aborted) return; // the last real observation stands
+        options.onProbe?.();
         const hops = brokenHops(observation.chain, targets[i].server, rollout, plan.calls);
         const { matches, verdict } = judge(targets[i].edge, observation, hops);
         const r = results[i];
@@ -184,6 +193,13 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
         r.brokenHops = hops;
         r.streak = matches ? r.streak + (counts ? 1 : 0) : 0;
         r.verdict = verdict;
+        // Inconclusive from this probe: the next round asks another of its class, if there is one.
+        const group = probed[i].candidates;
+        if (verdict === "inconclusive" && group.length > 1) {
+          const next = group[(group.indexOf(targets[i].edge) + 1) % group.length];
+          targets[i] = { edge: next, client: byRef.get(next.from)!, server: targets[i].server };
+          Object.assign(r, { from: next.from, standsFor: group.filter((e) => e !== next).map((e) => e.from) });
+        }
       }
     });
 
@@ -201,14 +217,19 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
   }
 
   for (const r of results) {
+    if (signal?.aborted && r.observed === null) r.evidence = `not probed: interrupted (${String(signal.reason)})`;
     if (r.verdict === "holds" && r.streak < options.requiredStreak) {
       // Matched, but not long enough to call it stable.
       r.verdict = "inconclusive";
       r.evidence = `${r.evidence} (matched on ${r.streak} of ${options.requiredStreak} consecutive rounds before the deadline)`;
     }
   }
-  const callsAfter = signal?.aborted ? new Map() : await readDestinations(run, plan.calls, byRef, callRead);
-  const calls = judgeCalls(plan.calls, byRef, await callsBefore, callsAfter, Date.now() - started);
+  // The last read may not run past the deadline either.
+  const left = Math.min(callRead, deadline - Date.now());
+  const why = signal?.aborted ? "interrupted" : !callsBefore ? "the run ended within its settle time" : "the deadline passed";
+  const callsAfter =
+    signal?.aborted || !callsBefore || left <= 0 ? notRead(plan.calls, why) : await readDestinations(run, plan.calls, byRef, left);
+  const calls = judgeCalls(plan.calls, byRef, (await callsBefore) ?? notRead(plan.calls, why), callsAfter, Date.now() - started);
   // Nothing probed is nothing observed: never a pass. A declared call that contradicts fails like an edge.
   const outcome =
     results.length === 0

@@ -10,7 +10,12 @@ import type { Rollout } from "../../src/model/rollout";
 import type { RunResult } from "../../src/cluster/runner";
 import { recorded, terminated } from "./recorded";
 
-export type ClusterOutcome = Outcome | "dns-failure" | "timeout" | "connection-refused";
+/**
+ * What a call does: the model's outcomes, the failures curl reports, and two the client's sidecar reports with
+ * a 503: it could not connect upstream (`upstream-connect-error`), or the server's application reset a request
+ * the server's sidecar took in mTLS (`app-reset`).
+ */
+export type ClusterOutcome = Outcome | "dns-failure" | "timeout" | "connection-refused" | "upstream-connect-error" | "app-reset";
 
 export interface ClusterState {
   /** Deployments by namespace/name. */
@@ -98,6 +103,7 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
   if (args.join(" ") === "get peerauthentications.security.istio.io --all-namespaces -o json") {
     return result(0, JSON.stringify({ apiVersion: "v1", kind: "List", items: state.peerAuthentications }));
   }
+  if (args.join(" ") === "config current-context") return result(0, "kind-mtls-lab\n");
   // The setup checks: what `kubectl api-resources -o name`, `auth can-i` and `get KIND/NAME -o name` print.
   if (args.join(" ") === "api-resources --api-group=security.istio.io -o name") {
     const kinds = ["authorizationpolicies", "peerauthentications", "requestauthentications"];
@@ -178,7 +184,15 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
   if (!outcome || !server || outcome === "dns-failure") {
     return result(6, "", recorded("curl-exit6-could-not-resolve-host.txt").replace(/host: \S+/, `host: ${url.hostname}`));
   }
-  if (outcome === "timeout") return result(28, "", recorded("curl-exit28-operation-timed-out.txt") + terminated(28));
+    if (outcome === "timeout") return result(28, "", recorded("curl-exit28-operation-timed-out.txt") + terminated(28));
+  if (outcome === "upstream-connect-error") return result(0, `${recorded("envoy-503-body-delayed-connect-error-111.txt")}\n503`);
+  if (outcome === "app-reset") {
+    if (server.sidecar && !(state.silentServers ?? []).includes(serverRef)) {
+      const key = `${ref}|mutual_tls`;
+      counters[serverRef] = { ...counters[serverRef], [key]: (counters[serverRef]?.[key] ?? 0) + 1 };
+    }
+    return result(0, `${recorded("envoy-503-body-connection-termination-strict-plaintext.txt")}\n503`);
+  }
   if (outcome === "connection-refused") return result(7, "", recorded("curl-exit7-connection-refused-new-format.txt") + terminated(7));
   const count = (key: string) => {
     if (key !== REFUSED && (state.silentServers ?? []).includes(serverRef)) return;
