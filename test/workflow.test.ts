@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import * as YAML from "yaml";
-import { tempFile } from "./support/files";
+import { runCli, tempFile } from "./support/files";
 
 const ROOT = path.join(__dirname, "..");
 const workflow = YAML.parse(fs.readFileSync(path.join(ROOT, ".github", "workflows", "preview.yml"), "utf8"));
@@ -54,5 +54,43 @@ describe("the pull-request workflow", () => {
     )) {
       expect((s as { if?: string }).if, s.name).toBe("github.event.pull_request.head.repo.full_name == github.repository");
     }
+  });
+
+  it("reports on the stack's own rollout and stage (--stack), run by the local CLI only", () => {
+    const report = steps.find((s) => s.run?.includes("--format markdown"))!;
+    expect(report.run).toContain('npx --no-install mtls-rollout plan --stack "$PULUMI_STACK" $previous_flag --format markdown');
+    expect(report.run).toContain('npx --no-install mtls-rollout check --stack "$PULUMI_STACK"');
+  });
+});
+
+describe("--stack NAME", () => {
+  it("reads the rollout, the stage and the context from the stack file, so a stack that is not the lab reports on its own rollout", () => {
+    const dir = path.dirname(tempFile("Pulumi.shop.yaml", ""));
+    fs.writeFileSync(
+      path.join(dir, "rollout.yaml"),
+      [
+        "namespaces: [ { name: shop, injection: true } ]",
+        "workloads: [ { name: cart, namespace: shop, image: 'cart:1', service: { ports: [ { port: 80 } ] } }, { name: c, namespace: shop, image: 'curl:8', probe: true } ]",
+        "stages: [ { name: permissive }, { name: shop-strict, peerAuthentications: [ { name: default, namespace: shop, mode: STRICT } ] } ]",
+      ].join("\n"),
+    );
+    fs.writeFileSync(
+      path.join(dir, "Pulumi.shop.yaml"),
+      "config:\n  mtls-rollout:stage: shop-strict\n  mtls-rollout:rollout: rollout.yaml\n  mtls-rollout:kubeContext: prod\n  mtls-rollout:prometheusUrl:\n    secure: AAABAFLv\n",
+    );
+    const plan = runCli(["plan", "--stack", "acme/mtls-rollout/shop", "--json"], { cwd: dir });
+    expect(plan.code).toBe(0);
+    expect(JSON.parse(plan.stdout)).toMatchObject({
+      stage: "shop-strict",
+      workloads: expect.arrayContaining([expect.objectContaining({ name: "cart", mode: "STRICT" })]),
+    });
+    // An explicit option wins over the stack file.
+    expect(JSON.parse(runCli(["plan", "--stack", "shop", "--stage", "permissive", "--json"], { cwd: dir }).stdout).stage).toBe(
+      "permissive",
+    );
+    expect(runCli(["check", "--stack", "shop"], { cwd: dir }).code).toBe(0);
+    const missing = runCli(["plan", "--stack", "other"], { cwd: dir });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^error: --stack: .*Pulumi\.other\.yaml cannot be read \(ENOENT\)\n$/);
   });
 });

@@ -15,6 +15,7 @@ import { probedEdges, verifyPlan } from "../verify/verifier";
 import { checkSetup } from "../verify/setup";
 import { withoutCredentials } from "../cluster/prometheus";
 import { watchInterrupts } from "./interrupt";
+import { readStackFile } from "./stackFile";
 import { buildStageReport } from "../model/report";
 import type { Rollout } from "../model/rollout";
 import { gateExitCode, gateSummary, renderGateText } from "../preflight/report";
@@ -123,17 +124,37 @@ function withOptionNames<T>(fn: () => T, option = "--stage"): T {
   }
 }
 
+const STACK_HELP = "take --stage, --rollout and --context from this Pulumi stack's file, Pulumi.NAME.yaml (explicit options win)";
+
+/** --stack's defaults, then --stage required: what every command that takes a stage does first. */
+function applyStack(command: Command) {
+  const opts = command.opts() as { stack?: string; stage?: string; rollout?: string; context?: string };
+  if (opts.stack) {
+    const defaults = readStackFile(opts.stack, process.cwd());
+    for (const key of ["stage", "rollout", "context"] as const) {
+      if (opts[key] === undefined && defaults[key] !== undefined && command.options.some((o) => o.attributeName() === key)) {
+        command.setOptionValue(key, defaults[key]);
+      }
+    }
+  }
+  if (command.options.some((o) => o.attributeName() === "stage") && command.opts().stage === undefined) {
+    throw new InputError([{ path: "--stage", message: "is required (or --stack NAME, whose stack file sets mtls-rollout:stage)" }]);
+  }
+}
+
 function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSignal): Command {
   const kubectl = (context?: string) => kubectlRunner(io.env.KUBECTL || "kubectl", context, interrupted);
   const program = new Command("mtls-rollout")
     .description("Roll out Istio mutual TLS one safe stage at a time")
+    .hook("preAction", (_program, command) => applyStack(command))
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
 
   program
     .command("plan")
     .description("show what a stage means: its policies, the effective modes and the expected outcome of every edge")
-    .requiredOption("--stage <name>", "the stage to plan")
+    .option("--stage <name>", "the stage to plan (required, unless --stack sets it)")
+    .option("--stack <name>", STACK_HELP)
     .option("--rollout <file>", "a rollout file (default: the lab in stages/lab.yaml)")
     .addOption(new Option("--json", "print the plan as one JSON object instead of tables").conflicts("format"))
     .addOption(
@@ -161,6 +182,7 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
     .command("check")
     .description("check every stage of a rollout against the guardrail rules; exit 1 when a mandatory rule fails")
     .option("--rollout <file>", "a rollout file (default: the lab in stages/lab.yaml)")
+    .option("--stack <name>", STACK_HELP)
     .option("--json", "print one JSON object instead of a table")
     .exitOverride()
     .action((opts: { rollout?: string; json?: boolean }) => {
@@ -179,7 +201,8 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
   program
     .command("preflight")
     .description("before a stage tightens workloads to STRICT: check that they no longer receive plaintext")
-    .requiredOption("--stage <name>", "the stage about to be applied")
+    .option("--stage <name>", "the stage about to be applied (required, unless --stack sets it)")
+    .option("--stack <name>", STACK_HELP)
     .option("--previous <stage>", "what the cluster is at: a stage (default: the one before), live (read its policies), or none")
     .option("--rollout <file>", "a rollout file (default: the lab in stages/lab.yaml)")
     .option("--context <name>", "the kubeconfig context (default: the current one)", contextName)
@@ -245,7 +268,8 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
   program
     .command("verify")
     .description("probe every expectation edge of a stage on the cluster and compare with the model")
-    .requiredOption("--stage <name>", "the stage to verify")
+    .option("--stage <name>", "the stage to verify (required, unless --stack sets it)")
+    .option("--stack <name>", STACK_HELP)
     .option("--rollout <file>", "a rollout file (default: the lab in stages/lab.yaml)")
     .option("--context <name>", "the kubeconfig context (default: the current one)", contextName)
     .option("--timeout <seconds>", "deadline for the whole run", positiveInt("--timeout", 3600), 120)
@@ -336,6 +360,7 @@ function buildCli(io: Io, setExit: (code: number) => void, interrupted?: AbortSi
     .command("status")
     .description("which stage of the rollout the cluster is at, what differs, and every workload's live mode beside the expected one")
     .option("--rollout <file>", "a rollout file (default: the lab in stages/lab.yaml)")
+    .option("--stack <name>", STACK_HELP)
     .option("--context <name>", "the kubeconfig context (default: the current one)", contextName)
     .option("--json", "print one JSON object instead of tables")
     .exitOverride()

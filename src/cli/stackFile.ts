@@ -1,0 +1,59 @@
+/**
+ * `--stack NAME`: the rollout file, stage and kube context a Pulumi stack is configured with, read from its
+ * stack file `Pulumi.NAME.yaml` in the project directory, so the CLI reports on the same rollout the stack
+ * deploys (a stack name may be `org/project/stack`: its file is named after the last part).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as YAML from "yaml";
+import { z } from "zod";
+import { CONFIG_NAMESPACE } from "../config";
+import { InputError } from "../model/errors";
+import { dns1123Label } from "../model/names";
+
+export interface StackDefaults {
+  stage?: string;
+  /** Resolved against the project directory, as the program resolves it. */
+  rollout?: string;
+  context?: string;
+}
+
+const stackName = z.string().regex(/^[A-Za-z0-9_.\-/]{1,200}$/, "must be a stack name (letters, digits, '-', '_', '.', '/')");
+
+export function readStackFile(name: string, projectDir: string): StackDefaults {
+  if (!stackName.safeParse(name).success || name.split("/").includes("..")) {
+    throw new InputError([{ path: "--stack", message: `must be a stack name (got ${JSON.stringify(name)})` }]);
+  }
+  const file = path.join(projectDir, `Pulumi.${name.split("/").pop()}.yaml`);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    throw new InputError([{ path: "--stack", message: `${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})` }]);
+  }
+  let config: unknown;
+  try {
+    config = (YAML.parse(text) as { config?: unknown } | null)?.config ?? {};
+  } catch {
+    throw new InputError([{ path: "--stack", message: `${file} is not valid YAML` }]);
+  }
+  if (config === null || typeof config !== "object" || Array.isArray(config)) {
+    throw new InputError([{ path: "--stack", message: `${file}: config must be a mapping` }]);
+  }
+  const value = (key: string): string | undefined => {
+    const v = (config as Record<string, unknown>)[`${CONFIG_NAMESPACE}:${key}`];
+    if (v === undefined) return undefined;
+    if (typeof v !== "string") throw new InputError([{ path: "--stack", message: `${file}: ${CONFIG_NAMESPACE}:${key} must be a string` }]);
+    return v;
+  };
+  const stage = value("stage");
+  if (stage !== undefined && !dns1123Label.safeParse(stage).success) {
+    throw new InputError([{ path: "--stack", message: `${file}: ${CONFIG_NAMESPACE}:stage is not a stage name (got ${JSON.stringify(stage)})` }]);
+  }
+  const rollout = value("rollout");
+  return {
+    ...(stage !== undefined ? { stage } : {}),
+    ...(rollout !== undefined ? { rollout: path.resolve(projectDir, rollout) } : {}),
+    ...(value("kubeContext") !== undefined ? { context: value("kubeContext") } : {}),
+  };
+}
