@@ -41,6 +41,7 @@ const config = (o: WalkOptions, stage: string) => ({
   "mtls-rollout:stage": { value: stage },
   "mtls-rollout:installIstio": { value: "true" },
   "mtls-rollout:installPrometheus": { value: "true" },
+  "mtls-rollout:installKiali": { value: "true" },
   "mtls-rollout:kubeContext": { value: o.kubeContext },
 });
 

@@ -43,6 +43,8 @@ export const stackConfigSchema = z.strictObject({
     .default("1.29.2"),
   /** With installIstio, also Istio's Prometheus addon, for the pre-flight gate. */
   installPrometheus: flag("false"),
+  /** With installPrometheus, Istio's Kiali addon of that release, reading that Prometheus. */
+  installKiali: flag("false"),
   /** Run the pre-flight gate before a stage tightens workloads to STRICT (default true). */
   preflight: flag("true"),
   /** A Prometheus the gate reads Istio's metrics from, instead of the sidecars. */

@@ -46,6 +46,10 @@ export function planFromConfig(
     }
     throw err;
   }
+  if (config.installKiali && !(config.installIstio && config.installPrometheus)) {
+    // Kiali draws its graph from the Prometheus addon the stack installs with Istio.
+    throw new InputError([{ path: "mtls-rollout:installKiali", message: "needs mtls-rollout:installIstio and mtls-rollout:installPrometheus true" }]);
+  }
   if (config.installIstio && rollout.meshRootNamespace !== "istio-system") {
     // Istio's charts and its Prometheus addon assume istio-system; an install elsewhere would not be the mesh root.
     throw new InputError([
@@ -114,6 +118,7 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
         version: config.istioVersion,
         namespace: rollout.meshRootNamespace,
         installPrometheus: config.installPrometheus,
+        installKiali: config.installKiali,
         provider,
       })
     : undefined;

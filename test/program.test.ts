@@ -341,7 +341,23 @@ describe("the Pulumi program under mocks", () => {
     const prometheus = named(resources, "kubernetes:yaml/v2:ConfigFile", "prometheus");
     expect(prometheus.inputs.file).toBe("https://raw.githubusercontent.com/istio/istio/1.29.2/samples/addons/prometheus.yaml");
     expect(prometheus.dependencies).toContain(istiod.urn);
+    expect(ofType(resources, "kubernetes:yaml/v2:ConfigFile").map((r) => r.name)).toEqual(["prometheus"]);
   });
+
+  it("installs Istio's Kiali addon of the same release after its Prometheus when installKiali is true", async () => {
+    const { resources } = await runStack({
+      "mtls-rollout:stage": "istioinaction-strict",
+      "mtls-rollout:installIstio": "true",
+      "mtls-rollout:installPrometheus": "true",
+      "mtls-rollout:installKiali": "true",
+    });
+    const prometheus = named(resources, "kubernetes:yaml/v2:ConfigFile", "prometheus");
+    const kiali = named(resources, "kubernetes:yaml/v2:ConfigFile", "kiali");
+    expect(kiali.inputs.file).toBe("https://raw.githubusercontent.com/istio/istio/1.29.2/samples/addons/kiali.yaml");
+    expect(kiali.dependencies).toContain(prometheus.urn);
+    expect(kiali.parent).toBe(named(resources, "mtls-rollout:index:IstioControlPlane", "istio").urn);
+  });
+
 
   it("declares no Istio resources at all when installIstio is false", async () => {
     const { resources } = await runStack({ "mtls-rollout:stage": "istioinaction-strict" });
@@ -355,11 +371,12 @@ describe("the Pulumi program under mocks", () => {
     ).toEqual([]);
   });
 
-  it("pins the lab stack file to install Istio and Prometheus", () => {
+  it("pins the lab stack file to install Istio, Prometheus and Kiali", () => {
     const lab = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.lab.yaml"), "utf8")).config;
     expect(lab).toMatchObject({
       "mtls-rollout:installIstio": "true",
       "mtls-rollout:installPrometheus": "true",
+      "mtls-rollout:installKiali": "true",
       "mtls-rollout:istioVersion": "1.29.2",
     });
   });
@@ -420,6 +437,11 @@ describe("the Pulumi program under mocks", () => {
       "a verify timeout out of range",
       { "mtls-rollout:stage": "permissive", "mtls-rollout:verifyTimeout": "5" },
       /^mtls-rollout:verifyTimeout: must be from 10 to 3600 seconds \(got "5"\)$/,
+    ],
+    [
+      "Kiali without the Prometheus it reads",
+      { "mtls-rollout:stage": "permissive", "mtls-rollout:installIstio": "true", "mtls-rollout:installKiali": "true" },
+      /^mtls-rollout:installKiali: needs mtls-rollout:installIstio and mtls-rollout:installPrometheus true$/,
     ],
     ["a misspelt key", { "mtls-rollout:stage": "permissive", "mtls-rollout:stgae": "x" }, /^mtls-rollout:stgae: unknown key$/],
     [

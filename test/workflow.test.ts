@@ -94,3 +94,57 @@ describe("--stack NAME", () => {
     expect(missing.stderr).toMatch(/^error: --stack: .*Pulumi\.other\.yaml cannot be read \(ENOENT\)\n$/);
   });
 });
+
+describe("the e2e workflow", () => {
+  const e2e = YAML.parse(fs.readFileSync(path.join(ROOT, ".github", "workflows", "e2e.yml"), "utf8"));
+  const e2eSteps: { name?: string; uses?: string; run?: string; if?: string; with?: Record<string, string> }[] = e2e.jobs.e2e.steps;
+  const sdkVersion = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).dependencies["@pulumi/pulumi"];
+
+  it("pins the Pulumi CLI to the SDK's release in both workflows, and kind and its node image by digest", () => {
+    for (const s of [...steps, ...e2eSteps].filter((x) => x.uses?.startsWith("pulumi/actions"))) {
+      expect(s.with!["pulumi-version"], s.name).toBe(sdkVersion);
+    }
+    const kind = e2eSteps.find((s) => s.uses?.startsWith("helm/kind-action"))!;
+    expect(kind.with!.version).toMatch(/^v\d+\.\d+\.\d+$/);
+    expect(kind.with!.node_image).toMatch(/^kindest\/node:v1\.3[1-5]\.\d+@sha256:[0-9a-f]{64}$/);
+  });
+
+  it("dumps pods, events, PeerAuthentications and every sidecar's log (native sidecars too) when the walk fails", () => {
+    const dump = e2eSteps.find((s) => s.name === "Cluster diagnostics")!;
+    expect(dump.if).toBe("failure()");
+    expect(e2eSteps.indexOf(dump)).toBe(e2eSteps.length - 1);
+    // The step in bash against a kubectl that records its arguments and lists three pods: a classic sidecar,
+    // a native one (an init container), and a pod without.
+    const bin = path.dirname(tempFile("kubectl", ""));
+    const calls = path.join(bin, "calls");
+    fs.writeFileSync(
+      path.join(bin, "kubectl"),
+      [
+        "#!/bin/sh",
+        `printf '%s\\n' "$*" >> "${calls}"`,
+        'case "$*" in *jsonpath*) printf "shop cart-1 cart istio-proxy \\nshop till-1 till istio-init istio-proxy\\ndefault sleep-1 sleep \\n";; esac',
+        "exit 1",
+      ].join("\n"),
+    );
+    fs.chmodSync(path.join(bin, "kubectl"), 0o755);
+
+    const run = spawnSync("bash", ["-e", "-c", dump.run!], {
+      encoding: "utf8",
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    });
+    expect(run.status).toBe(0);
+    const made = fs.readFileSync(calls, "utf8").trim().split("\n");
+    expect(made).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^--context kind-mtls-lab get pods -A/),
+        expect.stringMatching(/^--context kind-mtls-lab get events -A/),
+        expect.stringMatching(/^--context kind-mtls-lab get peerauthentication -A/),
+      ]),
+    );
+    expect(made.filter((c) => c.includes(" logs ") && c.includes("-c istio-proxy"))).toEqual([
+      "--context kind-mtls-lab -n shop logs cart-1 -c istio-proxy --tail=300",
+      "--context kind-mtls-lab -n shop logs till-1 -c istio-proxy --tail=300",
+    ]);
+    expect(run.stdout).toContain("=== shop/till-1 istio-proxy");
+  });
+});

@@ -6,6 +6,11 @@ export const ISTIO_CHART_REPO = "https://istio-release.storage.googleapis.com/ch
 /** The Prometheus the gate can read: Istio's own addon manifest of the same release. */
 export const prometheusAddonUrl = (version: string) =>
   `https://raw.githubusercontent.com/istio/istio/${version}/samples/addons/prometheus.yaml`;
+/**
+ * Kiali, the mesh's graph with its security badges: Istio's own addon of the same release, whose configuration
+ * leaves `external_services.prometheus` at Kiali's default, the Prometheus addon's Service in istio-system.
+ */
+export const kialiAddonUrl = (version: string) => `https://raw.githubusercontent.com/istio/istio/${version}/samples/addons/kiali.yaml`;
 
 export interface IstioControlPlaneArgs {
   /** A chart version of base and istiod, pinned (`mtls-rollout:istioVersion`). */
@@ -13,6 +18,8 @@ export interface IstioControlPlaneArgs {
   /** The mesh root namespace, where istiod runs. */
   namespace: string;
   installPrometheus: boolean;
+  /** With installPrometheus: Kiali, reading that Prometheus. */
+  installKiali: boolean;
   provider: k8s.Provider;
 }
 
@@ -27,6 +34,7 @@ export class IstioControlPlane extends pulumi.ComponentResource {
   readonly base: k8s.helm.v3.Release;
   readonly istiod: k8s.helm.v3.Release;
   readonly prometheus?: k8s.yaml.v2.ConfigFile;
+  readonly kiali?: k8s.yaml.v2.ConfigFile;
 
   constructor(name: string, args: IstioControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mtls-rollout:index:IstioControlPlane", name, { version: args.version }, opts);
@@ -49,7 +57,10 @@ export class IstioControlPlane extends pulumi.ComponentResource {
         { file: prometheusAddonUrl(args.version) },
         { ...child, dependsOn: [this.istiod] },
       );
+      if (args.installKiali) {
+        this.kiali = new k8s.yaml.v2.ConfigFile("kiali", { file: kialiAddonUrl(args.version) }, { ...child, dependsOn: [this.prometheus] });
+      }
     }
-    this.registerOutputs({ base: this.base, istiod: this.istiod });
+    this.registerOutputs({ base: this.base, istiod: this.istiod, prometheus: this.prometheus, kiali: this.kiali });
   }
 }
