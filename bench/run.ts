@@ -1,6 +1,7 @@
 /**
  * npm run bench: the CLI's plan and check as whole processes on a generated mesh of 10,000 workloads
- * in 1,000 namespaces (2,000 PeerAuthentications, 20 probes) and on one a tenth of its size; and the
+ * in 1,000 namespaces (2,000 PeerAuthentications, 20 probes) and on one a tenth of its size; the largest
+ * rollout within the loader's limits; the hostile files of test/support/hostileFiles.ts; and the
  * verifier's round time for 200 edges against a kubectl that answers after a fixed delay, probing
  * one server at a time against all at once. Prints the figures; BENCHMARKS.md keeps them.
  */
@@ -13,6 +14,7 @@ import { parseRollout } from "../src/model/rollout";
 import { loadRollout } from "../src/rollout/load";
 import { kubectlRunner } from "../src/cluster/runner";
 import { verifyPlan } from "../src/verify/verifier";
+import { writeHostileFiles } from "../test/support/hostileFiles";
 
 const ROOT = path.join(__dirname, "..");
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-bench-"));
@@ -39,15 +41,44 @@ function meshFile(namespaces: number): string {
   return file;
 }
 
+/**
+ * The largest rollout within every limit of the loader (ROLLOUT_LIMITS): 10,000 workloads in 1,000 namespaces,
+ * 50 of them probes (499,950 expected outcomes per stage), 500 stages and 19,962 PeerAuthentications.
+ */
+function largestValidFile(): string {
+  const lines = ["namespaces:"];
+  for (let n = 0; n < 1000; n++) lines.push(`  - { name: ns${n}, injection: true }`);
+  lines.push("workloads:");
+  for (let n = 0; n < 1000; n++) {
+    for (let w = 0; w < 10; w++) {
+      const probe = (n * 10 + w) % 200 === 0 ? ", probe: true" : "";
+      lines.push(`  - { name: w${w}, namespace: ns${n}, image: "img:1", service: { ports: [ { port: 80, targetPort: 8080 } ] }${probe} }`);
+    }
+  }
+  lines.push("stages:", "  - name: s0", "    peerAuthentications:");
+  for (let n = 0; n < 1000; n++) lines.push(`      - { name: default, namespace: ns${n}, mode: PERMISSIVE }`);
+  for (let s = 1; s < 500; s++) {
+    lines.push(`  - name: s${s}`, "    peerAuthentications:");
+    for (let i = 0; i < 38; i++) {
+      const n = (s * 38 + i) % 1000;
+      const w = Math.floor((s * 38 + i) / 1000) % 10;
+      lines.push(`      - { name: w${w}-strict, namespace: ns${n}, selector: { app: w${w} }, mode: STRICT }`);
+    }
+  }
+  const file = path.join(work, "largest-valid.yaml");
+  fs.writeFileSync(file, lines.join("\n") + "\n");
+  return file;
+}
+
 /** One CLI run as its own process; its wall time and its peak resident memory (from inside the process). */
-function timeCli(args: string[]): { seconds: number; peakMiB: number } {
+function timeCli(args: string[], expectedExit = 0): { seconds: number; peakMiB: number } {
   const script = `require("tsx/cjs"); const { main } = require(${JSON.stringify(path.join(ROOT, "src/cli/main.ts"))});
     main(${JSON.stringify(args)}, { stdout: () => {}, stderr: (t) => process.stderr.write(t), interactive: false, env: process.env })
       .then((code) => { process.stderr.write("MAXRSS " + process.resourceUsage().maxRSS + "\\n"); process.exit(code > 1 ? code : 0); });`;
   const started = process.hrtime.bigint();
   const result = spawnSync(process.execPath, ["-e", script], { cwd: ROOT, encoding: "utf8", maxBuffer: 1 << 26 });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (result.status !== 0) throw new Error(`${args.join(" ")} failed: ${result.stderr}`);
+  if (result.status !== expectedExit) throw new Error(`${args.join(" ")} exited ${result.status}, not ${expectedExit}: ${result.stderr}`);
   const maxrss = Number(/MAXRSS (\d+)/.exec(result.stderr)![1]);
   return { seconds, peakMiB: Math.round(maxrss / 1024) };
 }
@@ -58,7 +89,12 @@ async function verifierRounds() {
     namespaces: [{ name: "bench" }],
     workloads: [
       ...Array.from({ length: 10 }, (_, i) => ({ name: `probe${i}`, namespace: "bench", image: "curl:8", probe: true })),
-      ...Array.from({ length: 20 }, (_, i) => ({ name: `server${i}`, namespace: "bench", image: "srv:1", service: { ports: [{ port: 80 }] } })),
+      ...Array.from({ length: 20 }, (_, i) => ({
+        name: `server${i}`,
+        namespace: "bench",
+        image: "srv:1",
+        service: { ports: [{ port: 80 }] },
+      })),
     ],
     stages: [{ name: "open" }],
   });
@@ -77,7 +113,8 @@ async function verifierRounds() {
       timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 10_000 },
       matrix: "full",
     });
-    if (result.outcome !== "pass" || result.rounds !== 1) throw new Error(`bench verifier run did not pass in one round: ${result.outcome}`);
+    if (result.outcome !== "pass" || result.rounds !== 1)
+      throw new Error(`bench verifier run did not pass in one round: ${result.outcome}`);
     return (Date.now() - started) / 1000;
   };
   return { edges: plan.expectations.length, delayMs, sequential: await round(1), concurrent: await round(20) };
@@ -101,7 +138,12 @@ async function roundOnLargeMesh(file: string) {
     async (args) => {
       calls++;
       if (args.includes("curl")) probes++;
-      return { exitCode: 0, stdout: args.includes("curl") ? "ok\n200" : "# TYPE istio_requests_total counter\n", stderr: "", timedOut: false };
+      return {
+        exitCode: 0,
+        stdout: args.includes("curl") ? "ok\n200" : "# TYPE istio_requests_total counter\n",
+        stderr: "",
+        timedOut: false,
+      };
     },
     {
       requiredStreak: 1,
@@ -122,7 +164,9 @@ async function mainBench() {
   const large = meshFile(1000);
   const small = meshFile(100);
   const fig = (n: number) => n.toFixed(2);
-  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+  console.log(
+    `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+  );
   // What every run pays before it reads anything: a CLI process that only prints its help.
   const startup = timeCli(["--help"]).seconds;
   console.log(`start-up (CLI process printing its help): ${fig(startup)} s`);
@@ -137,6 +181,28 @@ async function mainBench() {
         `ratio ${fig(l.seconds / s.seconds)}, ${fig((l.seconds - startup) / (s.seconds - startup))} without start-up`,
     );
   }
+  const largest = largestValidFile();
+  const loaded = loadRollout(largest);
+  const sizeMiB = fs.statSync(largest).size / 2 ** 20;
+  const planned = timeCli(["plan", "--stage", "s0", "--rollout", largest, "--json"]);
+  const checked = timeCli(["check", "--rollout", largest]);
+  console.log(
+    `largest valid rollout within the limits (${fig(sizeMiB)} MiB: ${loaded.workloads.length} workloads, ${loaded.stages.length} stages, ` +
+      `${loaded.stages.reduce((n, s) => n + s.peerAuthentications.length, 0)} PeerAuthentications): plan --json ${fig(planned.seconds)} s (peak ${planned.peakMiB} MiB); ` +
+      `check of every stage ${fig(checked.seconds)} s (peak ${checked.peakMiB} MiB)`,
+  );
+  const hostile = writeHostileFiles();
+  let worst = { seconds: 0, peakMiB: 0 };
+  for (const [h, file] of hostile) {
+    const t = timeCli(["check", "--rollout", file], 2);
+    worst = { seconds: Math.max(worst.seconds, t.seconds), peakMiB: Math.max(worst.peakMiB, t.peakMiB) };
+    console.log(
+      `hostile file ${h.name} (${fig(fs.statSync(file).size / 2 ** 20)} MiB): exit 2 in ${fig(t.seconds)} s (peak ${t.peakMiB} MiB)`,
+    );
+  }
+  console.log(`hostile files, the worst of ${hostile.size}: ${fig(worst.seconds)} s, peak ${worst.peakMiB} MiB (target: 5 s and 512 MiB)`);
+  for (const file of hostile.values()) fs.rmSync(path.dirname(file), { recursive: true, force: true });
+
   const r = await roundOnLargeMesh(large);
   console.log(
     `verifier round on 10,000 workloads: ${r.edges} edges, ${r.targetPorts} target ports; --matrix classes probes ${r.probes} (${r.calls} kubectl calls with the sidecar reads) in ${fig(r.seconds)} s in-process; --matrix full would probe ${r.edges}`,

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The CLI runs from the TypeScript sources through tsx's CommonJS hook, so `npx mtls-rollout` works
+// The CLI runs from the TypeScript sources through tsx's CommonJS hook, so `npx --no-install mtls-rollout` works
 // right after `npm ci` with no build step, and the sources stay the only copy of the code.
 require("tsx/cjs");
 const { main } = require("../src/cli/main.ts");

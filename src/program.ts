@@ -48,7 +48,9 @@ export function planFromConfig(
   }
   if (config.installKiali && !(config.installIstio && config.installPrometheus)) {
     // Kiali draws its graph from the Prometheus addon the stack installs with Istio.
-    throw new InputError([{ path: "mtls-rollout:installKiali", message: "needs mtls-rollout:installIstio and mtls-rollout:installPrometheus true" }]);
+    throw new InputError([
+      { path: "mtls-rollout:installKiali", message: "needs mtls-rollout:installIstio and mtls-rollout:installPrometheus true" },
+    ]);
   }
   if (config.installIstio && rollout.meshRootNamespace !== "istio-system") {
     // Istio's charts and its Prometheus addon assume istio-system; an install elsewhere would not be the mesh root.

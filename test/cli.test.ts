@@ -101,7 +101,7 @@ describe("npx mtls-rollout plan", () => {
       ["--stage", "nope"],
       /^error: --stage: unknown stage "nope"; the rollout has permissive, purchase-history-strict, istioinaction-strict, mesh-strict\n$/,
     ],
-    ["a missing --stage", [], /^error: required option '--stage <name>' not specified\n$/],
+    ["a missing --stage", [], /^error: --stage: is required \(or --stack NAME, whose stack file sets mtls-rollout:stage\)\n$/],
     [
       "an unreadable file",
       ["--stage", "x", "--rollout", "/nonexistent/r.yaml"],

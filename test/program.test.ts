@@ -358,7 +358,6 @@ describe("the Pulumi program under mocks", () => {
     expect(kiali.parent).toBe(named(resources, "mtls-rollout:index:IstioControlPlane", "istio").urn);
   });
 
-
   it("declares no Istio resources at all when installIstio is false", async () => {
     const { resources } = await runStack({ "mtls-rollout:stage": "istioinaction-strict" });
     expect(

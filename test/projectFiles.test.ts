@@ -40,6 +40,25 @@ describe("the Pulumi project files", () => {
       installIstio: false,
       istioVersion: "1.29.2",
       installPrometheus: false,
+      installKiali: false,
     });
+  });
+});
+
+describe("the documented commands", () => {
+  it("run the CLI of this checkout only: never a bare `npx mtls-rollout`, which asks the registry for a package of that name", () => {
+    const root = path.join(__dirname, "..");
+    const files = [
+      "README.md",
+      "BENCHMARKS.md",
+      ".github/workflows/preview.yml",
+      ".github/workflows/e2e.yml",
+      ...fs.readdirSync(path.join(root, "src"), { recursive: true, encoding: "utf8" }).map((f) => path.join("src", f)),
+    ].filter((f) => fs.statSync(path.join(root, f)).isFile());
+    for (const file of files) {
+      const text = fs.readFileSync(path.join(root, file), "utf8");
+      expect(text.match(/npx (?!--no-install )mtls-rollout/g) ?? [], file).toEqual([]);
+    }
+    expect(fs.readFileSync(path.join(root, "README.md"), "utf8")).toContain("`npx --no-install` never fetches a package");
   });
 });

@@ -80,7 +80,7 @@ describe("declared calls and the settle time", () => {
   it("count only what the callee counted once the stage had settled", async () => {
     const lab = loadRollout();
     // Plaintext from web-api to recommendation before the push settled: the old stage's traffic, not this one's.
-        const plan = buildPlan(lab, "mesh-strict");
+    const plan = buildPlan(lab, "mesh-strict");
     const state = clusterState(lab, plan);
     const counters: Record<string, Record<string, number>> = {};
     const started = Date.now();

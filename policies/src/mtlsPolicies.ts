@@ -63,7 +63,7 @@ function stackPolicy(rule: Exclude<RuleName, "stage-order">): StackValidationPol
 /**
  * One policy per rule, each at the rule's own enforcement level: per resource where a rule needs only
  * the PeerAuthentication, per stack where it needs the workloads. stage-order compares stages, which a
- * single stack does not have: `npx mtls-rollout check` runs it.
+ * single stack does not have: `npx --no-install mtls-rollout check` runs it.
  */
 export const mtlsPolicies: Policy[] = (Object.keys(DESCRIPTIONS) as (keyof typeof DESCRIPTIONS)[]).map((rule) =>
   PER_RESOURCE.has(rule) ? resourcePolicy(rule) : stackPolicy(rule),

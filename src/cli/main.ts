@@ -22,6 +22,7 @@ import { gateExitCode, gateSummary, renderGateText } from "../preflight/report";
 import { runPreflight } from "../preflight/run";
 import { planJson, renderPlanText, renderViolations } from "./renderPlan";
 import { renderReportMarkdown } from "./renderReport";
+import { terminalSafe } from "../model/text";
 
 export const EXIT_OK = 0;
 export const EXIT_RULE_FAILED = 1;
@@ -448,8 +449,19 @@ function writeFileAtomically(file: string, text: string) {
   }
 }
 
+/**
+ * Every byte the CLI prints passes here: descriptions, reasons, names from a cluster and kubectl's own errors are
+ * shown, never obeyed by the terminal. JSON stays valid (a `\uXXXX` escape means the same character in a JSON
+ * string); the one carriage return kept is the one that starts the progress line.
+ */
+function printable(io: Io): Io {
+  const clean = (text: string) => (text.startsWith("\r") ? `\r${terminalSafe(text.slice(1))}` : terminalSafe(text));
+  return { ...io, stdout: (text) => io.stdout(clean(text)), stderr: (text) => io.stderr(clean(text)) };
+}
+
 /** Runs the CLI; returns the exit code instead of exiting, so tests can run it in-process. */
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+export async function main(argv: string[], rawIo: Io = processIo): Promise<number> {
+  const io = printable(rawIo);
   let code = EXIT_OK;
   // A signal ends every kubectl call; the command reports what it has, and the exit code is the signal's.
   const interrupt = io.watchSignals ? watchInterrupts(io.env.MTLS_ROLLOUT_END_WITH_PARENT === "1") : undefined;

@@ -1,19 +1,35 @@
 import type { EdgeChange, ModeCount, PolicySpec, StageReport } from "../model/report";
 import { isBlocking } from "../model/rules";
+import { markdownParagraph, markdownText, mermaidLabel } from "../model/text";
 
 const OUTCOME_LABEL = { mtls: "mTLS", plaintext: "plaintext", refused: "refused" } as const;
 
-function row(cells: (string | number)[]): string {
-  return `| ${cells.map((c) => String(c).replace(/\|/g, "\\|")).join(" | ")} |`;
+/** A cell the report itself marks up (`**breaking**`); every other cell is text and escaped. */
+interface Markup {
+  markdown: string;
+}
+type Cell = string | number | Markup;
+
+const cellText = (c: Cell) => (typeof c === "object" ? c.markdown : markdownText(String(c)));
+
+function row(cells: Cell[]): string {
+  return `| ${cells.map(cellText).join(" | ")} |`;
 }
 
-function table(head: string[], rows: (string | number)[][]): string {
-  return [row(head), row(head.map(() => "---")), ...rows.map(row)].join("\n");
+function table(head: string[], rows: Cell[][]): string {
+  return [row(head), `|${head.map(() => " --- |").join("")}`, ...rows.map(row)].join("\n");
 }
 
 /** A table, or a sentence saying there is nothing: a report section is never empty. */
-function tableOr(none: string, head: string[], rows: (string | number)[][]): string {
+function tableOr(none: string, head: string[], rows: Cell[][]): string {
   return rows.length === 0 ? none : table(head, rows);
+}
+
+/** A fenced block no line of its content can close: the fence is longer than any run of backticks in it. */
+function fenced(info: string, lines: string[]): string[] {
+  const longest = Math.max(0, ...lines.map((l) => Math.max(0, ...(l.match(/`+/g) ?? []).map((run) => run.length))));
+  const fence = "`".repeat(Math.max(3, longest + 1));
+  return [`${fence}${info}`, ...lines, fence];
 }
 
 function specText(spec: PolicySpec | null): string {
@@ -49,9 +65,9 @@ function counts(c: ModeCount): string[] {
   return [String(c.STRICT), String(c.PERMISSIVE), String(c.DISABLE), String(c["outside the mesh"])];
 }
 
-function changeRow(e: EdgeChange): string[] {
+function changeRow(e: EdgeChange): Cell[] {
   return [
-    e.breaking ? "**breaking**" : "",
+    { markdown: e.breaking ? "**breaking**" : "" },
     e.kind === "call" ? "declared call" : "probe",
     e.from,
     `${e.to} (${e.host}:${e.port})`,
@@ -69,8 +85,8 @@ export function mermaidGraph(r: StageReport): string {
   all.forEach((namespace, n) => {
     const members = refs.filter((ref) => ref.startsWith(`${namespace}/`));
     if (members.length === 0) return;
-    lines.push(`  subgraph ns${n}["${namespace}"]`);
-    for (const ref of members) lines.push(`    ${id.get(ref)}["${ref.split("/")[1]}"]`);
+    lines.push(`  subgraph ns${n}["${mermaidLabel(namespace)}"]`);
+    for (const ref of members) lines.push(`    ${id.get(ref)}["${mermaidLabel(ref.split("/")[1])}"]`);
     lines.push("  end");
   });
   const byPair = new Map<string, Set<string>>();
@@ -90,7 +106,7 @@ export function mermaidGraph(r: StageReport): string {
 /** The pull-request report: stable output (same input, same bytes), every section with content. */
 export function renderReportMarkdown(r: StageReport): string {
   const out: string[] = [`## mtls-rollout: stage \`${r.stage}\``, ""];
-  if (r.description) out.push(`> ${r.description}`, "");
+  if (r.description) out.push(`> ${markdownParagraph(r.description)}`, "");
   out.push(summary(r), "");
 
   out.push("### Progress", "");
@@ -133,7 +149,7 @@ export function renderReportMarkdown(r: StageReport): string {
       "No rule is violated.",
       ["level", "rule", "resource", "message"],
       r.violations.map((v) => [
-        v.acknowledged !== undefined ? "acknowledged" : isBlocking(v) ? "**mandatory**" : v.level,
+        { markdown: v.acknowledged !== undefined ? "acknowledged" : isBlocking(v) ? "**mandatory**" : v.level },
         v.rule,
         v.resource,
         v.acknowledged !== undefined ? `${v.message} (acknowledged: ${v.acknowledged})` : v.message,
@@ -142,19 +158,19 @@ export function renderReportMarkdown(r: StageReport): string {
     "",
   );
 
-  out.push("### Mesh after this stage", "", "```mermaid", mermaidGraph(r), "```", "");
+  out.push("### Mesh after this stage", "", ...fenced("mermaid", mermaidGraph(r).split("\n")), "");
 
   out.push(
     "### Commands",
     "",
-    "```sh",
-    "# apply this stage (the verification runs at the end of `pulumi up`)",
-    ...r.commands.apply,
-    "# verify again by hand",
-    ...r.commands.verify,
-    "# roll back",
-    ...r.commands.rollback,
-    "```",
+    ...fenced("sh", [
+      "# apply this stage (the verification runs at the end of `pulumi up`)",
+      ...r.commands.apply,
+      "# verify again by hand",
+      ...r.commands.verify,
+      "# roll back",
+      ...r.commands.rollback,
+    ]),
     "",
   );
   return out.join("\n");

@@ -3,13 +3,15 @@
  * stack file `Pulumi.NAME.yaml` in the project directory, so the CLI reports on the same rollout the stack
  * deploys (a stack name may be `org/project/stack`: its file is named after the last part).
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
-import * as YAML from "yaml";
+
 import { z } from "zod";
 import { CONFIG_NAMESPACE } from "../config";
 import { InputError } from "../model/errors";
 import { dns1123Label } from "../model/names";
+import { DEFAULT_YAML_LIMITS, parseBoundedYaml, readBoundedTextFile, YamlLimits } from "../rollout/boundedYaml";
+
+const STACK_FILE_LIMITS: YamlLimits = { ...DEFAULT_YAML_LIMITS, maxBytes: 1024 * 1024, maxNodes: 100_000 };
 
 export interface StackDefaults {
   stage?: string;
@@ -25,17 +27,18 @@ export function readStackFile(name: string, projectDir: string): StackDefaults {
     throw new InputError([{ path: "--stack", message: `must be a stack name (got ${JSON.stringify(name)})` }]);
   }
   const file = path.join(projectDir, `Pulumi.${name.split("/").pop()}.yaml`);
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError([{ path: "--stack", message: `${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})` }]);
-  }
   let config: unknown;
   try {
-    config = (YAML.parse(text) as { config?: unknown } | null)?.config ?? {};
-  } catch {
-    throw new InputError([{ path: "--stack", message: `${file} is not valid YAML` }]);
+    // A stack file holds a few keys; it is read within the same bounds as a rollout file, and far smaller ones.
+    const data = parseBoundedYaml(readBoundedTextFile(file, STACK_FILE_LIMITS.maxBytes), file, STACK_FILE_LIMITS);
+    config = (data as { config?: unknown } | null)?.config ?? {};
+  } catch (err) {
+    if (err instanceof InputError) {
+      throw new InputError(
+        err.problems.map((p) => ({ path: "--stack", message: p.path ? `${file}: ${p.path}: ${p.message}` : `${file} ${p.message}` })),
+      );
+    }
+    throw err;
   }
   if (config === null || typeof config !== "object" || Array.isArray(config)) {
     throw new InputError([{ path: "--stack", message: `${file}: config must be a mapping` }]);
@@ -48,7 +51,9 @@ export function readStackFile(name: string, projectDir: string): StackDefaults {
   };
   const stage = value("stage");
   if (stage !== undefined && !dns1123Label.safeParse(stage).success) {
-    throw new InputError([{ path: "--stack", message: `${file}: ${CONFIG_NAMESPACE}:stage is not a stage name (got ${JSON.stringify(stage)})` }]);
+    throw new InputError([
+      { path: "--stack", message: `${file}: ${CONFIG_NAMESPACE}:stage is not a stage name (got ${JSON.stringify(stage)})` },
+    ]);
   }
   const rollout = value("rollout");
   return {

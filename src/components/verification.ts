@@ -6,7 +6,7 @@ import type { Plan } from "../model/plan";
 import type { Rollout } from "../model/rollout";
 
 /**
- * The CLI entry the verification runs, the same code as `npx mtls-rollout verify`. Relative to the
+ * The CLI entry the verification runs, the same code as `npx --no-install mtls-rollout verify`. Relative to the
  * project directory, where Pulumi runs its providers' commands, so that no machine's absolute paths
  * enter the Command's inputs (they would show as a diff, and rerun it, on every other checkout).
  */

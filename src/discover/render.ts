@@ -28,7 +28,7 @@ export function renderDiscovered(discovered: Discovered, options: RenderOptions)
     "Workloads have deploy: false: the stack never creates, changes or deletes them. It deploys the probe kit",
     "(probes:) and manages the PeerAuthentications; those marked existing: true are on the cluster already and",
     "are adopted on the first `pulumi up`, never deleted. Stage `current` is the cluster as it is; the stages",
-    "after it are proposals: review every comment, then `npx mtls-rollout check --rollout FILE`.",
+    "after it are proposals: review every comment, then `npx --no-install mtls-rollout check --rollout FILE`.",
   ];
   if (discovered.leftOut.length > 0) {
     header.push(

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { terminalSafe } from "./text";
 
 /** One thing wrong with an input, located by its path in the file or config (`stages[1].name`). */
 export interface Problem {
@@ -6,13 +7,22 @@ export interface Problem {
   message: string;
 }
 
+/** More lines would bury the first ones, and a hostile file could make millions: the rest are counted. */
+export const MAX_PROBLEM_LINES = 50;
+
 /** Bad input: the CLI answers it with exit code 2, the Pulumi program before any resource is registered. */
 export class InputError extends Error {
   constructor(
     readonly problems: Problem[],
     readonly source?: string,
   ) {
-    super(problems.map((p) => (source ? `${source}: ${formatProblem(p)}` : formatProblem(p))).join("\n"));
+    // Paths and values come from the input: nothing in a message may act on the terminal it is printed to.
+    const shown = problems
+      .slice(0, MAX_PROBLEM_LINES)
+      .map((p) => terminalSafe((source ? `${source}: ${formatProblem(p)}` : formatProblem(p)).replace(/\r\n|\r|\n/g, " ")));
+    if (problems.length > MAX_PROBLEM_LINES)
+      shown.push(`${source ? `${source}: ` : ""}and ${problems.length - MAX_PROBLEM_LINES} more problems`);
+    super(shown.join("\n"));
     this.name = "InputError";
   }
 
@@ -36,15 +46,19 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** A value as it should appear in a one-line message: short, quoted, never multi-line. */
+/** A value as it should appear in a one-line message: short, quoted, never multi-line, nothing a terminal obeys. */
 export function describeValue(value: unknown): string {
   if (value === undefined) return "nothing";
+  // JSON would print Infinity and NaN as null.
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
   let text: string;
   try {
     text = typeof value === "string" ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
   } catch {
     text = String(value);
   }
+  // JSON escapes C0 controls; DEL, C1 and bidirectional controls it leaves as they are.
+  text = terminalSafe(text);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 

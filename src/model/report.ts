@@ -161,11 +161,11 @@ export function buildStageReport(rollout: Rollout, stage: string, previous: stri
     ],
     commands: {
       apply: [
-        `npx mtls-rollout preflight --stage ${stage} --previous live${fileFlag}   # optional: pulumi up runs the same gate`,
+        `npx --no-install mtls-rollout preflight --stage ${stage} --previous live${fileFlag}   # optional: pulumi up runs the same gate`,
         `pulumi config set mtls-rollout:stage ${stage}`,
         "pulumi up",
       ],
-      verify: [`npx mtls-rollout verify --stage ${stage}${fileFlag}`],
+      verify: [`npx --no-install mtls-rollout verify --stage ${stage}${fileFlag}`],
       rollback:
         previous === null
           ? ["pulumi destroy   # no earlier stage: remove the stack's policies and workloads"]

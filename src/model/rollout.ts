@@ -133,13 +133,77 @@ export interface Rollout {
 /** Namespaces every cluster has, which a rollout may use but must not try to create. */
 const CLUSTER_NAMESPACES = new Set(["default", "kube-system", "kube-public", "kube-node-lease", "istio-system"]);
 
+/**
+ * How large a rollout may be. Each is far above a real mesh's rollout and keeps every command within seconds
+ * and a few hundred MiB (BENCHMARKS.md measures the largest file within them).
+ */
+export const ROLLOUT_LIMITS = {
+  namespaces: 5_000,
+  workloads: 10_000,
+  stages: 500,
+  /** PeerAuthentications over all stages: every one exists on the cluster from the first stage on. */
+  peerAuthentications: 20_000,
+  /** Probe workloads times the Service ports they call: the expectation matrix of every stage. */
+  edges: 500_000,
+} as const;
+
+const count = (n: number) => n.toLocaleString("en-US");
+
+/** The sizes checked before anything else reads the document, so no later check is handed a huge one. */
+function sizeProblems(data: unknown): Problem[] {
+  if (data === null || typeof data !== "object") return [];
+  const d = data as Record<string, unknown>;
+  const problems: Problem[] = [];
+  const length = (v: unknown) => (Array.isArray(v) ? v.length : 0);
+  for (const key of ["namespaces", "workloads", "stages"] as const) {
+    if (length(d[key]) > ROLLOUT_LIMITS[key]) {
+      problems.push({
+        path: key,
+        message: `has ${count(length(d[key]))} entries; a rollout may have at most ${count(ROLLOUT_LIMITS[key])}`,
+      });
+    }
+  }
+  if (problems.length === 0 && Array.isArray(d.stages)) {
+    const policies = d.stages.reduce<number>(
+      (n, s) => n + (s !== null && typeof s === "object" ? length((s as Record<string, unknown>).peerAuthentications) : 0),
+      0,
+    );
+    if (policies > ROLLOUT_LIMITS.peerAuthentications) {
+      problems.push({
+        path: "stages",
+        message: `declare ${count(policies)} PeerAuthentications; a rollout may have at most ${count(ROLLOUT_LIMITS.peerAuthentications)}`,
+      });
+    }
+  }
+  return problems;
+}
+
+/** Every probe calls every Service port but its own: the size of each stage's expectation matrix. */
+function edgeProblems(rollout: Rollout): Problem[] {
+  const portsOf = (w: Workload) => w.service?.ports.length ?? 0;
+  const allPorts = rollout.workloads.reduce((n, w) => n + portsOf(w), 0);
+  const probes = rollout.workloads.filter((w) => w.probe);
+  const edges = probes.reduce((n, p) => n + allPorts - portsOf(p), 0);
+  if (edges <= ROLLOUT_LIMITS.edges) return [];
+  return [
+    {
+      path: "workloads",
+      message: `${count(probes.length)} probes calling ${count(allPorts)} Service ports make ${count(edges)} expected outcomes per stage; at most ${count(ROLLOUT_LIMITS.edges)}: declare fewer probes`,
+    },
+  ];
+}
+
 /** Validates a parsed rollout document; throws InputError with every problem found. */
 export function parseRollout(data: unknown, source?: string): Rollout {
+  const tooLarge = sizeProblems(data);
+  if (tooLarge.length > 0) throw new InputError(tooLarge, source);
   const parsed = rolloutFileSchema.safeParse(data);
   if (!parsed.success) throw new InputError(problemsFromZod(parsed.error, data), source);
   const problems: Problem[] = [];
   checkWorkloadShape(parsed.data, problems);
   const rollout = normalise(parsed.data, problems);
+  const tooManyEdges = edgeProblems(rollout);
+  if (tooManyEdges.length > 0) throw new InputError(tooManyEdges, source);
   crossCheck(rollout, problems);
   if (problems.length > 0) throw new InputError(problems, source);
   return rollout;
@@ -375,13 +439,42 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
       }),
   );
 
-  const position = new Map(workloads.map((w, i) => [w, i]));
-  const byNamespace = new Map<string, Workload[]>();
-  for (const { w } of unique) {
-    const list = byNamespace.get(w.namespace);
-    if (list) list.push(w);
-    else byNamespace.set(w.namespace, [w]);
+  // Workloads with the same labels in a namespace form one set; each set is filed under every label pair it has.
+  // A selector's matches are among the sets of its pair that fewest sets carry, so checking every selector stays
+  // near-linear in the number of workloads, even when thousands carry the same labels.
+  interface LabelSet {
+    labels: Record<string, string>;
+    members: Workload[];
   }
+  const pair = (namespace: string, k: string, v: string) => `${namespace}\u0000${k}\u0000${v}`;
+  const canonical = (w: Workload) => `${w.namespace}\u0000${JSON.stringify(Object.entries(w.labels).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
+  const labelSets = new Map<string, LabelSet>();
+  const byPair = new Map<string, LabelSet[]>();
+  for (const { w } of unique) {
+    const key = canonical(w);
+    const set = labelSets.get(key);
+    if (set) {
+      set.members.push(w);
+      continue;
+    }
+    const created = { labels: w.labels, members: [w] };
+    labelSets.set(key, created);
+    for (const [k, v] of Object.entries(w.labels)) {
+      const list = byPair.get(pair(w.namespace, k, v));
+      if (list) list.push(created);
+      else byPair.set(pair(w.namespace, k, v), [created]);
+    }
+  }
+  const candidatesFor = (namespace: string, selector: Record<string, string>): LabelSet[] => {
+    let fewest: LabelSet[] | undefined;
+    for (const [k, v] of Object.entries(selector)) {
+      const list = byPair.get(pair(namespace, k, v)) ?? [];
+      if (!fewest || list.length < fewest.length) fewest = list;
+    }
+    return fewest ?? [];
+  };
+  /** Past this many, a selector that picks other workloads' pods has been shown enough to be fixed. */
+  const MAX_OTHERS_SHOWN = 3;
 
   unique.forEach(({ w }) => {
     const at = w.origin;
@@ -395,6 +488,13 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
       problems.push({
         path: `${at}.labels`,
         message: `${describeValue(key)} uses the mtls-rollout.io/ prefix, which mtls-rollout reserves (dormant policies select by it)`,
+      });
+    }
+    // A Service takes the workload's name unless it has its own, and a Service's name must start with a letter.
+    if (w.service && w.service.name === w.name && !/^[a-z]/.test(w.name) && !w.origin.startsWith("probes.")) {
+      problems.push({
+        path: `${at}.service`,
+        message: `needs a name: the Service would take the workload's name ${describeValue(w.name)}, but a Service's name must start with a letter (DNS-1035)`,
       });
     }
     if (Object.keys(w.labels).length === 0) {
@@ -417,15 +517,24 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
     }
     for (const selector of selectors) {
       if (Object.keys(selector.labels).length === 0) continue;
-      for (const other of byNamespace.get(w.namespace)!) {
-        if (other === w || !isSubset(selector.labels, other.labels)) continue;
-        // Identical label sets of two deployed workloads: reported once, at the later one.
-        if (selector.labels === w.labels && other.deploy && isSubset(other.labels, w.labels) && position.get(other)! < position.get(w)!)
-          continue;
-        problems.push({
-          path: selector.path,
-          message: `${describeValue(selector.labels)} also select the pods of ${other.ref}; give each workload a distinguishing label`,
-        });
+      const own = labelSets.get(canonical(w));
+      let shown = 0;
+      scan: for (const set of candidatesFor(w.namespace, selector.labels)) {
+        if (!isSubset(selector.labels, set.labels)) continue;
+        // Workloads with the same labels as this one: reported once, at the first of them.
+        if (set === own && set.members[0] !== w) continue;
+        for (const other of set.members) {
+          if (other === w) continue;
+          if (shown === MAX_OTHERS_SHOWN) {
+            problems.push({ path: selector.path, message: `${describeValue(selector.labels)} also select the pods of more workloads` });
+            break scan;
+          }
+          shown++;
+          problems.push({
+            path: selector.path,
+            message: `${describeValue(selector.labels)} also select the pods of ${other.ref}; give each workload a distinguishing label`,
+          });
+        }
       }
     }
     firstSeen(

@@ -7,7 +7,7 @@ import { describeValue } from "./errors";
 import { edgesTo } from "./expectations";
 import type { BrokenCallAcknowledgement, MeshWorkload, PeerAuthentication, Rollout } from "./rollout";
 import type { ResolvedMode } from "./schema";
-import { PolicyIndex, scopeOf, selects } from "./semantics";
+import { EffectiveWorkload, PolicyIndex, scopeOf, SelectorGroup } from "./semantics";
 import { acknowledgementsInForceAt, policiesInForceAt } from "./stages";
 
 export type EnforcementLevel = "mandatory" | "advisory";
@@ -58,6 +58,11 @@ export const isBlocking = (v: Violation) => v.level === "mandatory" && v.acknowl
 
 /** Rules 1 to 7 (and one-policy-per-workload) on the policies in force at one stage. */
 export function checkStage(facts: StageFacts): Violation[] {
+  return evaluateStage(facts).violations;
+}
+
+/** The rules' findings at one stage, with the index and effective modes they were found with. */
+function evaluateStage(facts: StageFacts): { violations: Violation[]; index: PolicyIndex; effective: EffectiveWorkload[] } {
   const { stage, meshRootNamespace, policies, workloads } = facts;
   const out: Violation[] = [];
 
@@ -86,7 +91,11 @@ export function checkStage(facts: StageFacts): Violation[] {
 
   // Rule 2: one selector-less policy per namespace (the mesh's in the root namespace), named default.
   const wide = new Map<string, PeerAuthentication[]>();
-  for (const pa of policies.filter((p) => p.selector === null)) wide.set(pa.namespace, [...(wide.get(pa.namespace) ?? []), pa]);
+  for (const pa of policies.filter((p) => p.selector === null)) {
+    const list = wide.get(pa.namespace);
+    if (list) list.push(pa);
+    else wide.set(pa.namespace, [pa]);
+  }
   for (const [namespace, list] of wide) {
     const scope = namespace === meshRootNamespace ? "mesh" : "namespace";
     list
@@ -114,6 +123,17 @@ export function checkStage(facts: StageFacts): Violation[] {
     }
   }
 
+  const index = new PolicyIndex(policies, meshRootNamespace, stage);
+  // Which workloads each selector picks, through the index: one pass over the workloads, not one per policy.
+  const selectedBy = new Map<SelectorGroup, MeshWorkload[]>();
+  for (const w of workloads) {
+    for (const g of index.workloadPolicies.groupsSelecting(w.namespace, w.podLabels)) {
+      const list = selectedBy.get(g);
+      if (list) list.push(w);
+      else selectedBy.set(g, [w]);
+    }
+  }
+
   for (const pa of policies) {
     const scope = scopeOf(pa, meshRootNamespace);
     if (scope === "ignored") {
@@ -138,7 +158,8 @@ export function checkStage(facts: StageFacts): Violation[] {
       );
     }
     if (scope !== "workload") continue;
-    const selected = workloads.filter((w) => w.namespace === pa.namespace && selects(pa.selector!, w.podLabels));
+    const group = index.workloadPolicies.groupOf(pa);
+    const selected = (group && selectedBy.get(group)) ?? [];
     if (selected.length === 0) {
       out.push(
         violation(
@@ -170,23 +191,38 @@ export function checkStage(facts: StageFacts): Violation[] {
     }
   }
 
-  for (const w of workloads.filter((x) => x.sidecar)) {
-    const [first, ...others] = policies.filter(
-      (pa) => scopeOf(pa, meshRootNamespace) === "workload" && pa.namespace === w.namespace && selects(pa.selector!, w.podLabels),
+  // Every policy that selects a workload an older policy selects, once (at the first such workload): a policy
+  // that shares its selector with others is reported with them, without walking them again for every workload.
+  const reported = new Set<PeerAuthentication>();
+  const groupsReported = new Set<SelectorGroup>();
+  const report = (pa: PeerAuthentication, w: MeshWorkload, first: PeerAuthentication) => {
+    if (reported.has(pa)) return;
+    reported.add(pa);
+    out.push(
+      violation(
+        "one-policy-per-workload",
+        stage,
+        id(pa),
+        `${id(pa)} selects ${w.ref}, as ${id(first)} does; Istio applies only the older one, so merge them into one policy`,
+      ),
     );
-    for (const pa of others) {
-      out.push(
-        violation(
-          "one-policy-per-workload",
-          stage,
-          id(pa),
-          `${id(pa)} selects ${w.ref}, as ${id(first)} does; Istio applies only the older one, so merge them into one policy`,
-        ),
-      );
+  };
+  for (const w of workloads) {
+    if (!w.sidecar) continue;
+    const groups = index.workloadPolicies.groupsSelecting(w.namespace, w.podLabels);
+    if (groups.length === 0) continue;
+    const position = (g: SelectorGroup) => index.workloadPolicies.positionOf(g.policies[0]);
+    const oldest = groups.reduce((a, b) => (position(b) < position(a) ? b : a));
+    const first = oldest.policies[0];
+    for (const g of groups) {
+      if (!groupsReported.has(g)) {
+        groupsReported.add(g);
+        for (const pa of g.policies.slice(1)) report(pa, w, first);
+      }
+      if (g !== oldest) report(g.policies[0], w, first);
     }
   }
 
-  const index = new PolicyIndex(policies, meshRootNamespace, stage);
   const effective = workloads.map((w) => index.effective(w));
 
   // Rule 7: a namespace- or mesh-wide DISABLE turns auto mTLS off for the namespace's services.
@@ -224,7 +260,7 @@ export function checkStage(facts: StageFacts): Violation[] {
       );
     }
   }
-  return out;
+  return { violations: out, index, effective };
 }
 
 const STRENGTH: Record<ResolvedMode, number> = { DISABLE: 0, PERMISSIVE: 1, STRICT: 2 };
@@ -232,35 +268,34 @@ const STRENGTH: Record<ResolvedMode, number> = { DISABLE: 0, PERMISSIVE: 1, STRI
 /** Every stage of a rollout, plus stage-order: a stage that loosens what an earlier stage tightened. */
 export function checkRollout(rollout: Rollout): Violation[] {
   const out: Violation[] = [];
-  let previous: Map<string, ResolvedMode> | undefined;
+  // Each workload's port modes at the stage before, compared by position in the workload list.
+  let previous: Map<number, ResolvedMode>[] | undefined;
   rollout.stages.forEach((stage, i) => {
     const policies = policiesInForceAt(rollout, i).map((p) => p.policy);
-    out.push(
-      ...checkStage({
-        stage: stage.name,
-        meshRootNamespace: rollout.meshRootNamespace,
-        policies,
-        workloads: rollout.workloads,
-        acknowledgeBrokenCalls: acknowledgementsInForceAt(rollout, i),
-      }),
-    );
-    const index = new PolicyIndex(policies, rollout.meshRootNamespace, stage.name);
-    const modes = new Map<string, ResolvedMode>();
-    for (const w of rollout.workloads) {
-      for (const [port, mode] of index.effective(w).ports) modes.set(`${w.ref}:${port}`, mode);
-    }
+    const { violations, effective } = evaluateStage({
+      stage: stage.name,
+      meshRootNamespace: rollout.meshRootNamespace,
+      policies,
+      workloads: rollout.workloads,
+      acknowledgeBrokenCalls: acknowledgementsInForceAt(rollout, i),
+    });
+    out.push(...violations);
+    const modes = effective.map((e) => e.ports);
     if (previous) {
-      for (const [key, mode] of modes) {
-        const before = previous.get(key);
-        if (before && STRENGTH[mode] < STRENGTH[before]) {
-          out.push(
-            violation(
-              "stage-order",
-              stage.name,
-              key,
-              `${key} goes from ${before} at stage ${describeValue(rollout.stages[i - 1].name)} to ${mode}: this stage loosens what an earlier one tightened; reorder the stages if that is not meant`,
-            ),
-          );
+      for (const [w, ports] of modes.entries()) {
+        for (const [port, mode] of ports) {
+          const key = `${rollout.workloads[w].ref}:${port}`;
+          const before = previous[w].get(port);
+          if (before && STRENGTH[mode] < STRENGTH[before]) {
+            out.push(
+              violation(
+                "stage-order",
+                stage.name,
+                key,
+                `${key} goes from ${before} at stage ${describeValue(rollout.stages[i - 1].name)} to ${mode}: this stage loosens what an earlier one tightened; reorder the stages if that is not meant`,
+              ),
+            );
+          }
         }
       }
     }

@@ -21,9 +21,10 @@ export type MtlsMode = z.infer<typeof mtlsMode>;
 /** A mode after inheritance: UNSET never survives resolution. */
 export type ResolvedMode = Exclude<MtlsMode, "UNSET">;
 
+// Written as the number itself: "08080" and "8080" would otherwise be two keys for one port, the last one winning.
 const portKey = z
   .string()
-  .refine((k) => /^[0-9]{1,5}$/.test(k) && Number(k) >= 1 && Number(k) <= 65535, "must be a port number from 1 to 65535");
+  .refine((k) => /^[1-9][0-9]{0,4}$/.test(k) && Number(k) <= 65535, "must be a port number from 1 to 65535, without leading zeros");
 
 // Both our short form `8080: STRICT` and Istio's own `8080: { mode: STRICT }` are accepted, so a
 // policy can be pasted from Istio's docs.

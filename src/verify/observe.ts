@@ -105,7 +105,7 @@ const ACCESS_LOG_FLUSH_MS = 1_500;
 interface ServerCounts {
   counts: Map<string, number>;
   /** Connections no filter chain took: the listener's counter or, where the sidecar does not report it, access-log lines. */
-    refusals?: { count: number; from: "listener" | "log" };
+  refusals?: { count: number; from: "listener" | "log" };
   /** Why its access log could not be read, when the listener counter was missing too. */
   logUnreadable?: string;
 }
@@ -140,7 +140,7 @@ async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: Pr
   // Not reported (the pods lack the stats annotation): the access log says the same, when the mesh writes one.
   const log = await call(accessLogArgs(server));
   // An empty log is no refusal yet, or no access log at all: either way no evidence of one.
-    if ("error" in log) return { read: { counts: counted.counts, logUnreadable: log.error } };
+  if ("error" in log) return { read: { counts: counted.counts, logUnreadable: log.error } };
   const logged = log.text.split("\n").filter((l) => l.includes("filter_chain_not_found")).length;
   return { read: { counts: counted.counts, refusals: { count: logged, from: "log" } } };
 }
@@ -244,7 +244,7 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
     mtls + plain + (refused ?? 0) > 0
       ? `${server.ref} counted more than one kind of connection during the probe`
       : refused === undefined
-                ? `${server.ref} counted nothing from ${source}, and its sidecar does not report ${NO_FILTER_CHAIN_MATCH} (the pods need the proxy.istio.io/config proxyStatsMatcher annotation)${after.read.logUnreadable ? ` and its access log could not be read (${after.read.logUnreadable})` : ""}, so a refusal cannot be told from the app closing the connection`
+        ? `${server.ref} counted nothing from ${source}, and its sidecar does not report ${NO_FILTER_CHAIN_MATCH} (the pods need the proxy.istio.io/config proxyStatsMatcher annotation)${after.read.logUnreadable ? ` and its access log could not be read (${after.read.logUnreadable})` : ""}, so a refusal cannot be told from the app closing the connection`
         : a?.from === "log"
           ? `${server.ref} counted nothing from ${source}, and its access log (if the mesh writes one) shows no refused connection`
           : `${server.ref} counted nothing from ${source} and refused no connection`;

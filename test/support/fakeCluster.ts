@@ -184,7 +184,7 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
   if (!outcome || !server || outcome === "dns-failure") {
     return result(6, "", recorded("curl-exit6-could-not-resolve-host.txt").replace(/host: \S+/, `host: ${url.hostname}`));
   }
-    if (outcome === "timeout") return result(28, "", recorded("curl-exit28-operation-timed-out.txt") + terminated(28));
+  if (outcome === "timeout") return result(28, "", recorded("curl-exit28-operation-timed-out.txt") + terminated(28));
   if (outcome === "upstream-connect-error") return result(0, `${recorded("envoy-503-body-delayed-connect-error-111.txt")}\n503`);
   if (outcome === "app-reset") {
     if (server.sidecar && !(state.silentServers ?? []).includes(serverRef)) {
