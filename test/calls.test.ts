@@ -4,13 +4,13 @@
  */
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import type { KubectlRunner } from "../src/cluster/runner";
+
 import { buildPlan } from "../src/model/plan";
 import { parseRollout } from "../src/model/rollout";
 import { loadRollout } from "../src/rollout/load";
 import { renderVerificationText, summaryLine } from "../src/verify/report";
 import { verifyPlan } from "../src/verify/verifier";
-import { answerKubectl, clusterState, ClusterState } from "./support/fakeCluster";
+import { clusterState, ClusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
 
 // frontend -> cart -> redis are declared calls; none of them is a fake-service app that calls on a probe.
 const rollout = loadRollout(path.join(__dirname, "fixtures", "rollouts", "own-mesh.yaml"));
@@ -19,17 +19,7 @@ async function verify(tweak: (s: ClusterState) => void, requireCalls = false) {
   const plan = buildPlan(rollout, "shop-strict");
   const state = clusterState(rollout, plan);
   tweak(state);
-  const counters = {};
-  const runner: KubectlRunner = async (args) => answerKubectl(args, state, counters);
-  return verifyPlan(plan, rollout, runner, {
-    requiredStreak: 1,
-    timeoutMs: 10_000,
-    concurrency: 4,
-    roundIntervalMs: 0,
-    settleMs: 0,
-    timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 2_000 },
-    requireCalls,
-  });
+  return verifyPlan(plan, rollout, fakeRunner(state), fakeVerifyOptions({ requireCalls }));
 }
 const call = (r: Awaited<ReturnType<typeof verify>>, from: string) => r.calls.find((c) => c.from === from)!;
 
@@ -82,15 +72,7 @@ describe("declared calls from the callee's counters", () => {
     const plan = buildPlan(mesh, "open");
     const state = clusterState(mesh, plan);
     state.traffic = [{ from: "unknown/unknown", to: "shop/cart", policy: "none" }];
-    const counters = {};
-    const r = await verifyPlan(plan, mesh, async (args) => answerKubectl(args, state, counters), {
-      requiredStreak: 1,
-      timeoutMs: 10_000,
-      concurrency: 4,
-      roundIntervalMs: 0,
-      settleMs: 0,
-      timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 2_000 },
-    });
+    const r = await verifyPlan(plan, mesh, fakeRunner(state), fakeVerifyOptions());
     expect(r.calls).toEqual([
       expect.objectContaining({
         from: "legacy/batch",

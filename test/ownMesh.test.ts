@@ -10,7 +10,7 @@ import { PROBE_IMAGE } from "../src/model/probeKit";
 import { parseRollout } from "../src/model/rollout";
 import { loadRollout } from "../src/rollout/load";
 import { verifyPlan } from "../src/verify/verifier";
-import { answerKubectl, clusterState } from "./support/fakeCluster";
+import { clusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
 import { kubernetesSchemaErrors } from "./support/kubernetesSchema";
 import { named, ofType, runStack } from "./support/stack";
 
@@ -276,16 +276,13 @@ describe("verification of workloads of every kind", () => {
     const rollout = loadRollout(OWN_MESH);
     const plan = buildPlan(rollout, "shop-strict");
     const state = clusterState(rollout, plan);
-    const counters = {};
     const calls: string[][] = [];
-    const result = await verifyPlan(plan, rollout, async (args) => (calls.push(args), answerKubectl(args, state, counters)), {
-      requiredStreak: 1,
-      timeoutMs: 10_000,
-      concurrency: 4,
-      roundIntervalMs: 0,
-      settleMs: 0,
-      timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 2_000 },
-    });
+    const result = await verifyPlan(
+      plan,
+      rollout,
+      fakeRunner(state, (args) => calls.push(args)),
+      fakeVerifyOptions(),
+    );
     expect(result.outcome).toBe("pass");
     expect(calls.filter((a) => a[3] === "statefulset/redis").length).toBeGreaterThan(0);
     expect(calls.some((a) => a[3] === "deployment/redis")).toBe(false);

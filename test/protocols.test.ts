@@ -4,12 +4,11 @@
  * an application closes is never taken for a refusal.
  */
 import { describe, expect, it } from "vitest";
-import type { KubectlRunner } from "../src/cluster/runner";
 import { buildPlan } from "../src/model/plan";
 import { protocolOf } from "../src/model/protocol";
 import { parseRollout } from "../src/model/rollout";
 import { verifyPlan } from "../src/verify/verifier";
-import { answerKubectl, clusterState, ClusterState } from "./support/fakeCluster";
+import { clusterState, ClusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
 
 describe("Istio's protocol selection", () => {
   it.each([
@@ -52,16 +51,7 @@ async function verify(stage: string, tweak: (s: ClusterState) => void = () => {}
   const plan = buildPlan(rollout, stage);
   const state = clusterState(rollout, plan);
   tweak(state);
-  const counters = {};
-  const runner: KubectlRunner = async (args) => answerKubectl(args, state, counters);
-  const result = await verifyPlan(plan, rollout, runner, {
-    requiredStreak: 1,
-    timeoutMs,
-    concurrency: 4,
-    roundIntervalMs: 0,
-    settleMs: 0,
-    timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 2_000 },
-  });
+  const result = await verifyPlan(plan, rollout, fakeRunner(state), fakeVerifyOptions({ timeoutMs }));
   const edge = (from: string, to: string) => result.edges.find((e) => e.from === from && e.to === to)!;
   return { result, edge };
 }

@@ -5,19 +5,11 @@ import { probeArgs, statsArgs } from "../src/verify/observe";
 import { exitCodeOf, renderVerificationText, summaryLine, verificationJson } from "../src/verify/report";
 import type { KubectlRunner } from "../src/cluster/runner";
 import { verifyPlan, VerifyOptions } from "../src/verify/verifier";
-import { answerKubectl, ClusterState, clusterState, Counters } from "./support/fakeCluster";
+import { answerKubectl, ClusterState, clusterState, Counters, fakeVerifyOptions } from "./support/fakeCluster";
 
 const lab = loadRollout();
 const plan = (stage: string) => buildPlan(lab, stage);
-const options = (over: Partial<VerifyOptions> = {}): VerifyOptions => ({
-  requiredStreak: 2,
-  timeoutMs: 10_000,
-  concurrency: 4,
-  roundIntervalMs: 0,
-  settleMs: 0,
-  timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 2_000 },
-  ...over,
-});
+const options = (over: Partial<VerifyOptions> = {}): VerifyOptions => fakeVerifyOptions({ requiredStreak: 2, ...over });
 
 /** The fake cluster behind the kubectl seam; `state` may change while the verifier runs. */
 function clusterRunner(state: () => ClusterState, calls: string[][] = []): KubectlRunner {

@@ -11,25 +11,15 @@ import { parseRollout, Rollout } from "../src/model/rollout";
 import { loadRollout } from "../src/rollout/load";
 import { checkSetup } from "../src/verify/setup";
 import { verifyPlan, VerifyOptions } from "../src/verify/verifier";
-import { answerKubectl, clusterState, ClusterState } from "./support/fakeCluster";
+import { answerKubectl, clusterState, ClusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
 
-const options = (extra: Partial<VerifyOptions> = {}): VerifyOptions => ({
-  requiredStreak: 1,
-  timeoutMs: 4_000,
-  concurrency: 4,
-  roundIntervalMs: 0,
-  settleMs: 0,
-  timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 2_000 },
-  ...extra,
-});
+const options = (extra: Partial<VerifyOptions> = {}): VerifyOptions => fakeVerifyOptions({ timeoutMs: 4_000, ...extra });
 
 async function run(rollout: Rollout, stage: string, tweak: (s: ClusterState) => void, extra: Partial<VerifyOptions> = {}) {
   const plan = buildPlan(rollout, stage);
   const state = clusterState(rollout, plan);
   tweak(state);
-  const counters = {};
-  const runner: KubectlRunner = async (args) => answerKubectl(args, state, counters);
-  return verifyPlan(plan, rollout, runner, options(extra));
+  return verifyPlan(plan, rollout, fakeRunner(state), options(extra));
 }
 
 // A server without sidecar (legacy/api), a meshed one (shop/cart), clients with and without sidecars.

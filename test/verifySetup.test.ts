@@ -12,7 +12,7 @@ import { parseRollout } from "../src/model/rollout";
 import { loadRollout } from "../src/rollout/load";
 import { checkSetup } from "../src/verify/setup";
 import { verifyPlan } from "../src/verify/verifier";
-import { answerKubectl, clusterState, ClusterState } from "./support/fakeCluster";
+import { answerKubectl, clusterState, ClusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
 import { runCli, tempFile } from "./support/files";
 
 const FAKE_KUBECTL = path.join(__dirname, "support", "fake-kubectl.js");
@@ -131,23 +131,12 @@ describe("probe classes", () => {
     const plan = buildPlan(rollout, "strict");
     expect(plan.expectations).toHaveLength(20 * 30);
     const state = clusterState(rollout, plan);
-    const counters = {};
     let curls = 0;
     const result = await verifyPlan(
       plan,
       rollout,
-      async (args) => {
-        if (args.includes("curl")) curls++;
-        return answerKubectl(args, state, counters);
-      },
-      {
-        requiredStreak: 1,
-        timeoutMs: 30_000,
-        concurrency: 8,
-        roundIntervalMs: 0,
-        settleMs: 0,
-        timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 5_000 },
-      },
+      fakeRunner(state, (args) => (curls += args.includes("curl") ? 1 : 0)),
+      fakeVerifyOptions({ timeoutMs: 30_000, concurrency: 8, timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 5_000 } }),
     );
     expect(result.outcome).toBe("pass");
     expect(result.rounds).toBe(1);
@@ -173,24 +162,12 @@ describe("probe classes", () => {
     const rollout = wideMesh();
     const plan = buildPlan(rollout, "strict");
     const state = clusterState(rollout, plan);
-    const counters = {};
     let curls = 0;
     const result = await verifyPlan(
       plan,
       rollout,
-      async (args) => {
-        if (args.includes("curl")) curls++;
-        return answerKubectl(args, state, counters);
-      },
-      {
-        requiredStreak: 1,
-        timeoutMs: 60_000,
-        concurrency: 8,
-        roundIntervalMs: 0,
-        settleMs: 0,
-        timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 5_000 },
-        matrix: "full",
-      },
+      fakeRunner(state, (args) => (curls += args.includes("curl") ? 1 : 0)),
+      fakeVerifyOptions({ timeoutMs: 60_000, concurrency: 8, timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 5_000 }, matrix: "full" }),
     );
     expect(result.outcome).toBe("pass");
     expect(curls).toBe(600);

@@ -7,7 +7,8 @@ import { dormantPeerAuthenticationManifest, peerAuthenticationManifest } from ".
 import type { Outcome } from "../../src/model/expectations";
 import type { Plan } from "../../src/model/plan";
 import type { Rollout } from "../../src/model/rollout";
-import type { RunResult } from "../../src/cluster/runner";
+import type { KubectlRunner, RunResult } from "../../src/cluster/runner";
+import type { VerifyOptions } from "../../src/verify/verifier";
 import { recorded, terminated } from "./recorded";
 
 /**
@@ -96,6 +97,28 @@ const result = (exitCode: number, stdout: string, stderr = ""): RunResult => ({ 
 
 /** The counter key of connections a server's sidecar refused (no filter chain matched). */
 const REFUSED = "#refused";
+
+/** Verifier options for a cluster that answers at once: no settling, no pause between rounds, short call deadlines. */
+export function fakeVerifyOptions(over: Partial<VerifyOptions> = {}): VerifyOptions {
+  return {
+    requiredStreak: 1,
+    timeoutMs: 10_000,
+    concurrency: 4,
+    roundIntervalMs: 0,
+    settleMs: 0,
+    timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 2_000 },
+    ...over,
+  };
+}
+
+/** The kubectl seam answered from `state`, its sidecar counters kept across calls; `onCall` sees every call. */
+export function fakeRunner(state: ClusterState, onCall: (args: string[]) => void = () => {}): KubectlRunner {
+  const counters: Counters = {};
+  return async (args) => {
+    onCall(args);
+    return answerKubectl(args, state, counters);
+  };
+}
 
 /** kubectl's answer to `args` in `state`; counters change as a real sidecar's would. */
 export function answerKubectl(argv: string[], state: ClusterState, counters: Counters): RunResult {
