@@ -1,10 +1,18 @@
 #!/usr/bin/env node
-// The CLI runs from the TypeScript sources through tsx's CommonJS hook, so `npx --no-install mtls-rollout` works
-// right after `npm ci` with no build step, and the sources stay the only copy of the code.
-require("tsx/cjs");
-const { main } = require("../src/cli/main.ts");
+// The CLI runs its build (dist/cli/main.js, made by `npm run build`, which `npm ci` runs) while the build is
+// current, and the TypeScript sources through tsx's CommonJS hook otherwise: an edited source is never ignored,
+// and the sources stay the only hand-written copy of the code.
+const path = require("node:path");
+const { currentBuild } = require("./currentBuild");
 
-main(process.argv.slice(2)).then(
+function loadMain() {
+  const build = currentBuild(path.join(__dirname, ".."));
+  if (build) return require(build).main;
+  require("tsx/cjs");
+  return require("../src/cli/main.ts").main;
+}
+
+loadMain()(process.argv.slice(2)).then(
   (code) => {
     // Exit now: a probe's process that outlived its deadline must not keep the verdict waiting.
     process.stdout.write("", () => process.exit(code));

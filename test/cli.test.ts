@@ -1,7 +1,27 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCli, tempFile } from "./support/files";
 
 const cli = (...args: string[]) => runCli(args);
+
+describe("npx mtls-rollout --help and --version", () => {
+  it("prints the package's version", () => {
+    const version = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8")).version;
+    expect(cli("--version")).toEqual({ code: 0, stdout: `${version}\n`, stderr: "" });
+  });
+
+  it("lists every exit code and $KUBECTL, and marks --stage as required", () => {
+    const help = cli("--help");
+    expect(help.code).toBe(0);
+    for (const code of ["0 ", "1 ", "2 ", "3 ", "70 ", "129-143 "]) expect(help.stdout).toContain(`\n  ${code}`);
+    expect(help.stdout).toContain("KUBECTL  the kubectl executable");
+    const verify = cli("verify", "--help");
+    expect(verify.stdout).toMatch(/--stage <name> +the stage to verify \(required, unless --stack sets it\)/);
+    expect(verify.stdout).toContain("3  inconclusive");
+    expect(verify.stdout).toContain("$KUBECTL");
+  });
+});
 
 describe("npx mtls-rollout plan", () => {
   it("prints exactly one JSON object with the documented shape for --json", () => {
@@ -101,6 +121,12 @@ describe("npx mtls-rollout plan", () => {
       ["--stage", "nope"],
       /^error: --stage: unknown stage "nope"; the rollout has permissive, purchase-history-strict, istioinaction-strict, mesh-strict\n$/,
     ],
+    [
+      "a stage name in the wrong case, with the one it most likely means",
+      ["--stage", "Permissive"],
+      /^error: --stage: unknown stage "Permissive"; did you mean "permissive"\? the rollout has permissive, /,
+    ],
+    ["a misspelt stage name", ["--stage", "mesh-stirct"], /^error: --stage: unknown stage "mesh-stirct"; did you mean "mesh-strict"\? /],
     ["a missing --stage", [], /^error: --stage: is required \(or --stack NAME, whose stack file sets mtls-rollout:stage\)\n$/],
     [
       "an unreadable file",
@@ -113,6 +139,23 @@ describe("npx mtls-rollout plan", () => {
     expect(result.code).toBe(2);
     expect(result.stdout).toBe("");
     expect(result.stderr).toMatch(stderr);
+  });
+
+  it("prefixes a guardrail error with the rollout file, as the loader's own errors are", () => {
+    const file = tempFile("two-defaults.yaml", [
+      "namespaces: [ { name: shop, injection: true } ]",
+      "workloads: [ { name: web, namespace: shop, image: nginx, probe: true, service: { ports: [ { port: 80 } ] } } ]",
+      "stages:",
+      "  - name: a",
+      "    peerAuthentications:",
+      "      - { name: one, namespace: shop, mode: STRICT }",
+      "      - { name: two, namespace: shop, mode: PERMISSIVE }",
+    ]);
+    const result = cli("plan", "--stage", "a", "--rollout", file);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      `error: ${file}: stages[0].peerAuthentications[1]: breaks one-default-per-scope: "shop/two" is a second namespace-wide PeerAuthentication at stage "a", besides "shop/one" (stages[0].peerAuthentications[0]); Istio would keep only the older one, so declare one, named "default"\n`,
+    );
   });
 
   it("names the path in the file and the bad value when a rollout file is invalid", () => {

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import * as commands from "../src/cli/commands";
 import { main } from "../src/cli/main";
 import { defineRolloutStack } from "../src/program";
 import { MAX_ROLLOUT_BYTES } from "../src/rollout/load";
@@ -18,7 +19,8 @@ const expectation = (file: string) => /^# expect: (.*)$/m.exec(fs.readFileSync(p
 async function cli(args: string[]) {
   let stdout = "";
   let stderr = "";
-  const code = await main(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), interactive: false, env: {} });
+  const io = { stdout: (t: string) => (stdout += t), stderr: (t: string) => (stderr += t), interactive: false, env: {} };
+  const code = await main(args, io, () => commands);
   return { code, stdout, stderr };
 }
 

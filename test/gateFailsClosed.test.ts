@@ -6,6 +6,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as commands from "../src/cli/commands";
 import { main } from "../src/cli/main";
 import { withoutCredentials } from "../src/cluster/prometheus";
 import { buildPlan } from "../src/model/plan";
@@ -78,12 +79,16 @@ async function gate(s: Scenario): Promise<{ code: number; stdout: string; stderr
   scenario = s;
   let stdout = "";
   let stderr = "";
-  const code = await main(["preflight", "--stage", "purchase-history-strict", "--previous", "permissive", "--prometheus", url, "--json"], {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    interactive: false,
-    env: {},
-  });
+  const code = await main(
+    ["preflight", "--stage", "purchase-history-strict", "--previous", "permissive", "--prometheus", url, "--json"],
+    {
+      stdout: (t) => (stdout += t),
+      stderr: (t) => (stderr += t),
+      interactive: false,
+      env: {},
+    },
+    () => commands,
+  );
   return { code, stdout, stderr };
 }
 

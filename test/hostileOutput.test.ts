@@ -28,7 +28,7 @@ function hostileRollout(): string {
 
 describe("free text in the pull-request report", () => {
   const file = hostileRollout();
-  const markdown = runCli(["plan", "--stage", "open", "--previous", "none", "--format", "markdown", "--rollout", file]).stdout;
+  const markdown = runCli(["report", "--stage", "open", "--previous", "none", "--rollout", file]).stdout;
 
   it("cannot open an HTML comment, add a table row, a heading, a link or an image, or close a code fence", () => {
     expect(markdown).not.toContain("<!--");

@@ -4,8 +4,8 @@ import { buildPlan } from "../src/model/plan";
 import { loadRollout } from "../src/rollout/load";
 import { clusterState, ClusterState } from "./support/fakeCluster";
 import { runCli, tempFile } from "./support/files";
+import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
 
-const FAKE_KUBECTL = path.join(__dirname, "support", "fake-kubectl.js");
 const lab = loadRollout();
 
 function preflightAgainst(state: ClusterState, ...args: string[]) {

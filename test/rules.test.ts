@@ -234,16 +234,25 @@ describe("npx mtls-rollout check", () => {
     ]);
     const { code, stdout } = runCli(["check", "--rollout", file, "--json"]);
     expect(code).toBe(1);
-    expect(JSON.parse(stdout)).toEqual([
-      {
-        rule: "no-mtls-disable",
-        level: "mandatory",
-        stage: "one",
-        resource: "app/default",
-        message:
-          'app/default sets mode DISABLE, which switches mTLS off; use PERMISSIVE, or add allowDisable: "<reason>" to the policy to accept it',
-      },
-    ]);
+    expect(JSON.parse(stdout)).toEqual({
+      violations: [
+        {
+          rule: "no-mtls-disable",
+          level: "mandatory",
+          stage: "one",
+          resource: "app/default",
+          message:
+            'app/default sets mode DISABLE, which switches mTLS off; use PERMISSIVE, or add allowDisable: "<reason>" to the policy to accept it',
+        },
+      ],
+      blocking: 1,
+      warnings: [
+        {
+          path: "workloads",
+          message: "no workload is a probe (probe: true, or a probes: section): verification has nothing to observe and stays inconclusive",
+        },
+      ],
+    });
     const text = runCli(["check", "--rollout", file]);
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/^Guardrails for every stage: 1 blocking of 1\n/);

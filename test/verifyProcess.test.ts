@@ -8,8 +8,8 @@ import { LAB_ROLLOUT_PATH, loadRollout } from "../src/rollout/load";
 import { kubectlRunner } from "../src/cluster/runner";
 import { clusterState } from "./support/fakeCluster";
 import { runCli, tempFile } from "./support/files";
+import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
 
-const FAKE_KUBECTL = path.join(__dirname, "support", "fake-kubectl.js");
 const lab = loadRollout();
 
 /** `npx mtls-rollout verify` as a process, with KUBECTL pointing at a cluster in the state of `clusterStage`. */

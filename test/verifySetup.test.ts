@@ -14,8 +14,8 @@ import { checkSetup } from "../src/verify/setup";
 import { verifyPlan } from "../src/verify/verifier";
 import { answerKubectl, clusterState, ClusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
 import { runCli, tempFile } from "./support/files";
+import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
 
-const FAKE_KUBECTL = path.join(__dirname, "support", "fake-kubectl.js");
 const BIN = path.join(__dirname, "..", "bin", "mtls-rollout.js");
 const lab = loadRollout();
 const atMeshStrict = () => clusterState(lab, buildPlan(lab, "mesh-strict"));

@@ -58,7 +58,7 @@ describe("the pull-request workflow", () => {
 
   it("reports on the stack's own rollout and stage (--stack), run by the local CLI only", () => {
     const report = steps.find((s) => s.run?.includes("--format markdown"))!;
-    expect(report.run).toContain('npx --no-install mtls-rollout plan --stack "$PULUMI_STACK" $previous_flag --format markdown');
+    expect(report.run).toContain('npx --no-install mtls-rollout report --stack "$PULUMI_STACK" $previous_flag --format markdown');
     expect(report.run).toContain('npx --no-install mtls-rollout check --stack "$PULUMI_STACK"');
   });
 });

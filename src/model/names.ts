@@ -1,9 +1,8 @@
 import { z } from "zod";
+import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from "./nameRules";
 
 // Kubernetes' own rules (k8s.io/apimachinery/pkg/util/validation), so a name that passes here is
 // accepted by the API server and is safe to pass as one argv element to kubectl.
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const QUALIFIED_NAME_PART = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const IANA_SVC_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

@@ -1,3 +1,4 @@
+import { closestName, someNames } from "./suggest";
 import { InputError, Problem, describeValue } from "./errors";
 import { Edge, edgesTo } from "./expectations";
 import type { BrokenCallAcknowledgement, PeerAuthentication, Rollout, Stage, Workload } from "./rollout";
@@ -49,12 +50,16 @@ export interface Plan {
   acknowledgeBrokenCalls: BrokenCallAcknowledgement[];
 }
 
+function unknownStageHint(rollout: Rollout, name: string): string {
+  const names = rollout.stages.map((s) => s.name);
+  const closest = closestName(name, names);
+  return `${closest !== undefined ? `did you mean ${describeValue(closest)}? ` : ""}the rollout has ${someNames(names)}`;
+}
+
 export function findStage(rollout: Rollout, name: string): { stage: Stage; index: number } {
   const index = rollout.stages.findIndex((s) => s.name === name);
   if (index < 0) {
-    throw new InputError([
-      { path: "stage", message: `unknown stage ${describeValue(name)}; the rollout has ${rollout.stages.map((s) => s.name).join(", ")}` },
-    ]);
+    throw new InputError([{ path: "stage", message: `unknown stage ${describeValue(name)}; ${unknownStageHint(rollout, name)}` }]);
   }
   return { stage: rollout.stages[index], index };
 }

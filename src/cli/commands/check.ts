@@ -1,0 +1,17 @@
+import { checkRollout, isBlocking } from "../../model/rules";
+import { loadRollout } from "../../rollout/load";
+import { EXIT_OK, EXIT_RULE_FAILED, type CommandContext } from "../command";
+import { renderViolations } from "../renderPlan";
+
+export function check(opts: { rollout?: string; json?: boolean }, { io, setExit }: CommandContext): void {
+  const rollout = loadRollout(opts.rollout);
+  for (const w of rollout.warnings) io.stderr(`warning: ${w.path}: ${w.message}\n`);
+  const violations = checkRollout(rollout);
+  const blocking = violations.filter(isBlocking);
+  if (opts.json) {
+    io.stdout(JSON.stringify({ violations, blocking: blocking.length, warnings: rollout.warnings }, null, 2) + "\n");
+  } else {
+    io.stdout(renderViolations(violations, "Guardrails for every stage") + "\n");
+  }
+  setExit(blocking.length > 0 ? EXIT_RULE_FAILED : EXIT_OK);
+}

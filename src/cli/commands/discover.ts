@@ -1,0 +1,60 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { discover as discoverMesh } from "../../discover/run";
+import { InputError } from "../../model/errors";
+import { isDns1123Label } from "../../model/nameRules";
+import { EXIT_OK, EXIT_UNREACHABLE, type CommandContext } from "../command";
+
+export interface DiscoverOptions {
+  context?: string;
+  namespace?: string[];
+  meshRoot: string;
+  prometheus?: string;
+  window?: number;
+  output?: string;
+}
+
+/** The whole file or nothing: a reader never sees half a rollout. */
+function writeFileAtomically(file: string, text: string) {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(temp, text, { flag: "wx" });
+    fs.renameSync(temp, file);
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    throw new InputError([
+      {
+        path: "--output",
+        message: `${JSON.stringify(file)} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      },
+    ]);
+  }
+}
+
+export async function discover(opts: DiscoverOptions, { io, setExit, signal, kubectl }: CommandContext): Promise<void> {
+  if (!isDns1123Label(opts.meshRoot)) {
+    throw new InputError([{ path: "--mesh-root", message: `must be a namespace name (got ${JSON.stringify(opts.meshRoot)})` }]);
+  }
+  if (opts.window !== undefined && !opts.prometheus) {
+    throw new InputError([{ path: "--window", message: "only counts with --prometheus, which reads the traffic" }]);
+  }
+  const result = await discoverMesh({
+    runner: kubectl(opts.context),
+    meshRootNamespace: opts.meshRoot,
+    namespaces: opts.namespace && [...new Set(opts.namespace)].sort(),
+    context: opts.context,
+    prometheus: opts.prometheus ? { url: opts.prometheus, windowSeconds: opts.window ?? 86400 } : undefined,
+    callTimeoutMs: 30_000,
+  });
+  if ("error" in result) {
+    if (signal?.aborted) return; // the signal's exit code says it all
+    if (result.kind === "input") throw new InputError([{ path: "", message: result.error }]);
+    io.stderr(`error: ${result.error}\n`);
+    setExit(EXIT_UNREACHABLE);
+    return;
+  }
+  if (opts.output) writeFileAtomically(opts.output, result.yaml);
+  else io.stdout(result.yaml);
+  io.stderr(`${result.summary}${opts.output ? `; written to ${opts.output}` : ""}\n`);
+  setExit(EXIT_OK);
+}

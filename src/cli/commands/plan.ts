@@ -1,0 +1,26 @@
+import { buildPlan } from "../../model/plan";
+import type { Rollout } from "../../model/rollout";
+import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
+import { EXIT_OK, type CommandContext } from "../command";
+import { withOptionNames } from "../optionNames";
+import { planJson, renderPlanText } from "../renderPlan";
+
+export interface PlanOptions {
+  stage: string;
+  rollout?: string;
+  format: "text" | "json";
+  json?: boolean;
+}
+
+/** The stage before `stage` in the rollout, or "none" for the first. */
+export function previousStage(rollout: Rollout, stage: string): string {
+  const index = rollout.stages.findIndex((s) => s.name === stage);
+  return index > 0 ? rollout.stages[index - 1].name : "none";
+}
+
+export function plan(opts: PlanOptions, { io, setExit }: CommandContext): void {
+  const rollout = loadRollout(opts.rollout);
+  const plan = withOptionNames(() => buildPlan(rollout, opts.stage), opts.rollout ?? LAB_ROLLOUT_PATH);
+  io.stdout(opts.json || opts.format === "json" ? JSON.stringify(planJson(plan), null, 2) + "\n" : renderPlanText(plan));
+  setExit(EXIT_OK);
+}

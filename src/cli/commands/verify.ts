@@ -1,0 +1,82 @@
+import type { KubectlRunner } from "../../cluster/runner";
+import { InputError } from "../../model/errors";
+import { buildPlan } from "../../model/plan";
+import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
+import { exitCodeOf, renderVerificationText, verificationJson } from "../../verify/report";
+import { checkSetup } from "../../verify/setup";
+import { probedEdges, verifyPlan } from "../../verify/verifier";
+import type { CommandContext } from "../command";
+import { withOptionNames } from "../optionNames";
+
+/** Each setup check (is there a cluster, may we exec): well within the seconds a setup error should take. */
+const SETUP_CALL_TIMEOUT_MS = 4_000;
+
+export interface VerifyCommandOptions {
+  stage: string;
+  rollout?: string;
+  context?: string;
+  requireCalls?: boolean;
+  timeout: number;
+  rounds: number;
+  concurrency: number;
+  settle: number;
+  matrix: "classes" | "full";
+  json?: boolean;
+}
+
+/** The name of the kubeconfig's current context, for the line that says where a run probes; undefined if kubectl cannot say. */
+async function currentContext(runner: KubectlRunner): Promise<string | undefined> {
+  const r = await runner(["config", "current-context"], 1_000);
+  const name = r.exitCode === 0 ? r.stdout.trim() : "";
+  return /^[^\s]{1,253}$/.test(name) ? name : undefined;
+}
+
+export async function verify(opts: VerifyCommandOptions, { io, setExit, signal, kubectl }: CommandContext): Promise<void> {
+  const rollout = loadRollout(opts.rollout);
+  const source = opts.rollout ?? LAB_ROLLOUT_PATH;
+  const plan = withOptionNames(() => buildPlan(rollout, opts.stage), source);
+  const runner = kubectl(opts.context);
+  const probed = probedEdges(plan, new Map(rollout.workloads.map((w) => [w.ref, w])), opts.matrix).length;
+  const probes = new Set(plan.expectations.map((e) => e.from)).size;
+  const context = opts.context ?? (await currentContext(runner));
+  io.stderr(
+    `verify: stage ${plan.stage} on ${context ? `kube context ${context}` : "the current kube context"}: ` +
+      `${plan.expectations.length} edges from ${probes} probe workload${probes === 1 ? "" : "s"}, ${probed} probed per round (--matrix ${opts.matrix}), deadline ${opts.timeout}s\n`,
+  );
+  if (plan.expectations.length > 0) {
+    const problem = await checkSetup(runner, plan, rollout.workloads, SETUP_CALL_TIMEOUT_MS);
+    if (problem && !signal?.aborted) throw new InputError([{ path: "", message: problem }]);
+  }
+  // Between round lines, a line every 15 s: a round of hanging probes may take minutes.
+  let answered = 0;
+  let lastLine = Date.now();
+  const started = Date.now();
+  const heartbeat = setInterval(() => {
+    if (Date.now() - lastLine < 15_000) return;
+    lastLine = Date.now();
+    io.stderr(`still probing (${((Date.now() - started) / 1000).toFixed(0)}s): ${answered} probes answered so far\n`);
+  }, 5_000);
+  heartbeat.unref();
+  const result = await verifyPlan(plan, rollout, runner, {
+    requiredStreak: opts.rounds,
+    timeoutMs: opts.timeout * 1000,
+    concurrency: opts.concurrency,
+    roundIntervalMs: 2000,
+    settleMs: opts.settle * 1000,
+    timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 20_000 },
+    matrix: opts.matrix,
+    requireCalls: opts.requireCalls,
+    signal,
+    onProbe: () => answered++,
+    // One line per round, on a terminal or not: inside pulumi up the log shows the run moving.
+    onRound: (p) => {
+      lastLine = Date.now();
+      const line = `round ${p.round} (${(p.elapsedMs / 1000).toFixed(1)}s): ${p.held}/${p.total} hold, ${p.contradicting} contradict, ${p.inconclusive} inconclusive`;
+      io.stderr(io.interactive ? `\r${line} ` : `${line}\n`);
+    },
+  });
+  clearInterval(heartbeat);
+  if (io.interactive) io.stderr("\n");
+  io.stdout(opts.json ? JSON.stringify(verificationJson(result), null, 2) + "\n" : renderVerificationText(result));
+  setExit(exitCodeOf(result));
+}
