@@ -9,8 +9,8 @@ import { buildPlan } from "../src/model/plan";
 import { parseRollout } from "../src/model/rollout";
 import { loadRollout } from "../src/rollout/load";
 import { renderVerificationText, summaryLine } from "../src/verify/report";
-import { verifyPlan } from "../src/verify/verifier";
 import { clusterState, ClusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
+import { verifyOnFakeClock } from "./support/fakeClock";
 
 // frontend -> cart -> redis are declared calls; none of them is a fake-service app that calls on a probe.
 const rollout = loadRollout(path.join(__dirname, "fixtures", "rollouts", "own-mesh.yaml"));
@@ -19,7 +19,7 @@ async function verify(tweak: (s: ClusterState) => void, requireCalls = false) {
   const plan = buildPlan(rollout, "shop-strict");
   const state = clusterState(rollout, plan);
   tweak(state);
-  return verifyPlan(plan, rollout, fakeRunner(state), fakeVerifyOptions({ requireCalls }));
+  return verifyOnFakeClock(plan, rollout, fakeRunner(state), fakeVerifyOptions({ requireCalls }));
 }
 const call = (r: Awaited<ReturnType<typeof verify>>, from: string) => r.calls.find((c) => c.from === from)!;
 
@@ -72,7 +72,7 @@ describe("declared calls from the callee's counters", () => {
     const plan = buildPlan(mesh, "open");
     const state = clusterState(mesh, plan);
     state.traffic = [{ from: "unknown/unknown", to: "shop/cart", policy: "none" }];
-    const r = await verifyPlan(plan, mesh, fakeRunner(state), fakeVerifyOptions());
+    const r = await verifyOnFakeClock(plan, mesh, fakeRunner(state), fakeVerifyOptions());
     expect(r.calls).toEqual([
       expect.objectContaining({
         from: "legacy/batch",

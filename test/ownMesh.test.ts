@@ -9,8 +9,8 @@ import { buildPlan } from "../src/model/plan";
 import { PROBE_IMAGE } from "../src/model/probeKit";
 import { parseRollout } from "../src/model/rollout";
 import { loadRollout } from "../src/rollout/load";
-import { verifyPlan } from "../src/verify/verifier";
 import { clusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
+import { verifyOnFakeClock } from "./support/fakeClock";
 import { kubernetesSchemaErrors } from "./support/kubernetesSchema";
 import { named, ofType, runStack } from "./support/stack";
 
@@ -277,7 +277,7 @@ describe("verification of workloads of every kind", () => {
     const plan = buildPlan(rollout, "shop-strict");
     const state = clusterState(rollout, plan);
     const calls: string[][] = [];
-    const result = await verifyPlan(
+    const result = await verifyOnFakeClock(
       plan,
       rollout,
       fakeRunner(state, (args) => calls.push(args)),

@@ -7,8 +7,8 @@ import { describe, expect, it } from "vitest";
 import { buildPlan } from "../src/model/plan";
 import { protocolOf } from "../src/model/protocol";
 import { parseRollout } from "../src/model/rollout";
-import { verifyPlan } from "../src/verify/verifier";
 import { clusterState, ClusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
+import { verifyOnFakeClock } from "./support/fakeClock";
 
 describe("Istio's protocol selection", () => {
   it.each([
@@ -51,7 +51,7 @@ async function verify(stage: string, tweak: (s: ClusterState) => void = () => {}
   const plan = buildPlan(rollout, stage);
   const state = clusterState(rollout, plan);
   tweak(state);
-  const result = await verifyPlan(plan, rollout, fakeRunner(state), fakeVerifyOptions({ timeoutMs }));
+  const result = await verifyOnFakeClock(plan, rollout, fakeRunner(state), fakeVerifyOptions({ timeoutMs }));
   const edge = (from: string, to: string) => result.edges.find((e) => e.from === from && e.to === to)!;
   return { result, edge };
 }

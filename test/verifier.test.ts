@@ -6,6 +6,7 @@ import { exitCodeOf, renderVerificationText, summaryLine, verificationJson } fro
 import type { KubectlRunner } from "../src/cluster/runner";
 import { verifyPlan, VerifyOptions } from "../src/verify/verifier";
 import { answerKubectl, ClusterState, clusterState, Counters, fakeVerifyOptions } from "./support/fakeCluster";
+import { verifyOnFakeClock } from "./support/fakeClock";
 
 const lab = loadRollout();
 const plan = (stage: string) => buildPlan(lab, stage);
@@ -26,7 +27,7 @@ const edge = (result: Awaited<ReturnType<typeof verifyPlan>>, from: string, to: 
 describe("the verifier against a cluster that matches the stage", () => {
   for (const stage of lab.stages.map((s) => s.name)) {
     it(`passes stage ${stage} once every edge has matched on two consecutive rounds`, async () => {
-      const result = await verifyPlan(
+      const result = await verifyOnFakeClock(
         plan(stage),
         lab,
         clusterRunner(() => clusterState(lab, plan(stage))),
@@ -40,7 +41,7 @@ describe("the verifier against a cluster that matches the stage", () => {
   }
 
   it("rests each verdict on evidence: XFCC from httpbin, the server's mTLS counter, curl's reset", async () => {
-    const result = await verifyPlan(
+    const result = await verifyOnFakeClock(
       plan("istioinaction-strict"),
       lab,
       clusterRunner(() => clusterState(lab, plan("istioinaction-strict"))),
@@ -66,7 +67,7 @@ describe("the verifier against a cluster that matches the stage", () => {
 
   it("runs every probe as kubectl exec of curl in the client's container, one argument per value", async () => {
     const calls: string[][] = [];
-    await verifyPlan(
+    await verifyOnFakeClock(
       plan("permissive"),
       lab,
       clusterRunner(() => clusterState(lab, plan("permissive")), calls),
@@ -101,7 +102,7 @@ describe("the verifier against a cluster that contradicts the stage", () => {
   it("believes httpbin's echo over the rollout: XFCC seen from a client declared without sidecar contradicts plaintext", async () => {
     const state = clusterState(lab, plan("permissive"));
     state.outcomes["default/sleep httpbin.default:8000"] = "mtls";
-    const result = await verifyPlan(
+    const result = await verifyOnFakeClock(
       plan("permissive"),
       lab,
       clusterRunner(() => state),
@@ -115,7 +116,7 @@ describe("the verifier against a cluster that contradicts the stage", () => {
   });
 
   it("fails when the out-of-mesh client still gets through where the stage expects it refused", async () => {
-    const result = await verifyPlan(
+    const result = await verifyOnFakeClock(
       plan("istioinaction-strict"),
       lab,
       clusterRunner(() => clusterState(lab, plan("permissive"))),
@@ -134,7 +135,7 @@ describe("the verifier against a cluster that contradicts the stage", () => {
   it("reads a sidecar client's 503 with Envoy's reset text as refused, so an in-mesh refusal contradicts mtls", async () => {
     const state = clusterState(lab, plan("permissive"));
     state.outcomes["istioinaction/sleep recommendation.istioinaction:8080"] = "refused";
-    const result = await verifyPlan(
+    const result = await verifyOnFakeClock(
       plan("permissive"),
       lab,
       clusterRunner(() => state),
@@ -148,7 +149,7 @@ describe("the verifier against a cluster that contradicts the stage", () => {
   });
 
   it("names the broken hop of the web-api -> recommendation -> purchase-history chain", async () => {
-    const result = await verifyPlan(
+    const result = await verifyOnFakeClock(
       plan("permissive"),
       lab,
       clusterRunner(() => clusterState(lab, plan("permissive"), "upstream-503")),
@@ -174,7 +175,7 @@ describe("convergence and the deadline", () => {
       // The first round still sees the old configuration.
       return answerKubectl(args, probes <= plan("permissive").expectations.length ? before : after, counters);
     };
-    const result = await verifyPlan(plan("istioinaction-strict"), lab, runner, options());
+    const result = await verifyOnFakeClock(plan("istioinaction-strict"), lab, runner, options());
     expect(result.outcome).toBe("pass");
     expect(result.rounds).toBe(3);
     expect(result.edges.every((e) => e.streak >= 2)).toBe(true);
@@ -190,11 +191,10 @@ describe("convergence and the deadline", () => {
       if (args.includes("curl")) probes++;
       return answerKubectl(args, probes <= 3 * 8 ? before : after, counters);
     };
-    const started = Date.now();
-    const result = await verifyPlan(plan("permissive"), lab, runner, options({ settleMs: 250, roundIntervalMs: 100 }));
+    const result = await verifyOnFakeClock(plan("permissive"), lab, runner, options({ settleMs: 250, roundIntervalMs: 100 }));
     // Every permissive edge matched from the first round, yet they only count after the settle time, when the
     // cluster has moved on: the out-of-mesh client is refused, which contradicts permissive.
-    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(result.elapsedMs).toBeGreaterThanOrEqual(250);
     expect(result.outcome).toBe("fail");
     expect(edge(result, "default/sleep", "istioinaction/web-api")).toMatchObject({ observed: "refused", verdict: "contradicts" });
   });
@@ -208,13 +208,13 @@ describe("convergence and the deadline", () => {
       if (args.includes("curl")) probes++;
       return answerKubectl(args, probes <= 8 ? matching : drifted, counters);
     };
-    const result = await verifyPlan(plan("permissive"), lab, runner, options({ requiredStreak: 2, timeoutMs: 1_000 }));
+    const result = await verifyOnFakeClock(plan("permissive"), lab, runner, options({ requiredStreak: 2, timeoutMs: 1_000 }));
     expect(result.outcome).toBe("fail");
     expect(edge(result, "default/sleep", "istioinaction/web-api").streak).toBe(0);
   });
 
   it("does not call an edge held that matched on fewer consecutive rounds than required", async () => {
-    const result = await verifyPlan(
+    const result = await verifyOnFakeClock(
       plan("permissive"),
       lab,
       clusterRunner(() => clusterState(lab, plan("permissive"))),
@@ -228,7 +228,7 @@ describe("convergence and the deadline", () => {
   it("ends at the deadline with every edge inconclusive when kubectl never returns", async () => {
     const hang: KubectlRunner = () => new Promise(() => {});
     const started = Date.now();
-    const result = await verifyPlan(
+    const result = await verifyOnFakeClock(
       plan("permissive"),
       lab,
       hang,
@@ -249,7 +249,7 @@ describe("inconclusive observations never pass", () => {
   ] as const)("reports %s with its reason and exit code 3", async (outcome, reason) => {
     const state = clusterState(lab, plan("permissive"));
     state.outcomes["default/sleep web-api.istioinaction:8080"] = outcome;
-    const result = await verifyPlan(
+    const result = await verifyOnFakeClock(
       plan("permissive"),
       lab,
       clusterRunner(() => state),
@@ -268,7 +268,7 @@ describe("inconclusive observations never pass", () => {
     const state = clusterState(lab, plan("permissive"));
     delete state.workloads["default/sleep"];
     state.workloads["istioinaction/sleep"].container = "curl";
-    const result = await verifyPlan(
+    const result = await verifyOnFakeClock(
       plan("permissive"),
       lab,
       clusterRunner(() => state),
@@ -290,7 +290,7 @@ describe("inconclusive observations never pass", () => {
       for (const server of Object.keys(counters)) counters[server] = {}; // a sidecar whose stats never move
       return r;
     };
-    const result = await verifyPlan(plan("permissive"), lab, runner, options({ timeoutMs: 1_000 }));
+    const result = await verifyOnFakeClock(plan("permissive"), lab, runner, options({ timeoutMs: 1_000 }));
     expect(edge(result, "istioinaction/sleep", "istioinaction/web-api")).toMatchObject({
       verdict: "inconclusive",
       evidence: "HTTP 200; no evidence obtainable: istioinaction/web-api counted no request from istioinaction/sleep",
@@ -300,7 +300,7 @@ describe("inconclusive observations never pass", () => {
 
 describe("the verification report", () => {
   it("prints one JSON object with every edge's expectation, observation, verdict and evidence, and a summary line", async () => {
-    const result = await verifyPlan(
+    const result = await verifyOnFakeClock(
       plan("mesh-strict"),
       lab,
       clusterRunner(() => clusterState(lab, plan("mesh-strict"))),

@@ -10,8 +10,9 @@ import { buildPlan } from "../src/model/plan";
 import { parseRollout, Rollout } from "../src/model/rollout";
 import { loadRollout } from "../src/rollout/load";
 import { checkSetup } from "../src/verify/setup";
-import { verifyPlan, VerifyOptions } from "../src/verify/verifier";
+import type { VerifyOptions } from "../src/verify/verifier";
 import { answerKubectl, clusterState, ClusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
+import { verifyOnFakeClock } from "./support/fakeClock";
 
 const options = (extra: Partial<VerifyOptions> = {}): VerifyOptions => fakeVerifyOptions({ timeoutMs: 4_000, ...extra });
 
@@ -19,7 +20,7 @@ async function run(rollout: Rollout, stage: string, tweak: (s: ClusterState) => 
   const plan = buildPlan(rollout, stage);
   const state = clusterState(rollout, plan);
   tweak(state);
-  return verifyPlan(plan, rollout, fakeRunner(state), options(extra));
+  return verifyOnFakeClock(plan, rollout, fakeRunner(state), options(extra));
 }
 
 // A server without sidecar (legacy/api), a meshed one (shop/cart), clients with and without sidecars.
@@ -83,7 +84,12 @@ describe("declared calls and the settle time", () => {
       }
       return answerKubectl(args, state, counters);
     };
-    const r = await verifyPlan(plan, lab, runner, options({ settleMs: 500, requiredStreak: 2, roundIntervalMs: 300, timeoutMs: 8_000 }));
+    const r = await verifyOnFakeClock(
+      plan,
+      lab,
+      runner,
+      options({ settleMs: 500, requiredStreak: 2, roundIntervalMs: 300, timeoutMs: 8_000 }),
+    );
     expect(r.calls.find((c) => c.from === "istioinaction/web-api")).toMatchObject({ verdict: "holds", observed: "mtls" });
     expect(r.outcome).toBe("pass");
   });

@@ -259,7 +259,7 @@ describe("signals", () => {
       run.child.kill(signal);
       expect(await run.exited).toBe(exitCode);
       const { stdout } = run.out();
-      expect(stdout).toMatch(/│ default\/sleep +│ istioinaction\/web-api/);
+      expect(stdout).toMatch(/From default\/sleep\n[^]*?│ istioinaction\/web-api:8080 /);
       expect(stdout.trim().split("\n").pop()).toMatch(new RegExp(`^INTERRUPTED \\(${signal}\\): stage mesh-strict: 8 edges, 0 hold`));
       expect(await waitFor(() => processesMarked(marker).length === 0, 3_000)).toBe(true);
     },
@@ -269,7 +269,7 @@ describe("signals", () => {
   it("ends the pre-flight gate's wait between its two reads on Ctrl-C, with no evidence and exit 130", async () => {
     const stateFile = tempFile("state.json", JSON.stringify(clusterState(lab, buildPlan(lab, "purchase-history-strict"))));
     const child = spawn(process.execPath, [BIN, "preflight", "--stage", "istioinaction-strict", "--window", "600"], {
-      env: { ...process.env, KUBECTL: FAKE_KUBECTL, FAKE_CLUSTER_STATE: stateFile },
+      env: { ...process.env, COLUMNS: "1000", KUBECTL: FAKE_KUBECTL, FAKE_CLUSTER_STATE: stateFile },
     });
     let stdout = "";
     let stderr = "";

@@ -1,4 +1,5 @@
 import type { KubectlRunner } from "../cluster/runner";
+import type { TextStyle } from "../render/textTable";
 
 export const EXIT_OK = 0;
 export const EXIT_RULE_FAILED = 1;
@@ -14,6 +15,8 @@ export interface Io {
   /** Handle Ctrl-C and SIGTERM by ending every kubectl call and reporting (the real process, not a test calling main). */
   watchSignals?: boolean;
   env: NodeJS.ProcessEnv;
+  /** How wide text output may be and whether it may be coloured (default: unbounded, no colour). */
+  style?: TextStyle;
 }
 
 /** What every command's action is given: where to print, how to end, how to reach the cluster. */

@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { kubectlRunner } from "../cluster/runner";
 import { InputError } from "../model/errors";
 import { terminalSafe } from "../model/text";
+import { TABLE_COLOURS, textStyleOf } from "../render/textTable";
 import { EXIT_BAD_INPUT, EXIT_OK, type CommandContext, type Io } from "./command";
 import { watchInterrupts } from "./interrupt";
 import { applyStack, contextName, namespaceName, nonNegativeInt, positiveInt, prometheusUrl, rfc3339, STACK_HELP } from "./options";
@@ -18,6 +19,7 @@ const processIo: Io = {
   interactive: Boolean(process.stderr.isTTY),
   watchSignals: true,
   env: process.env,
+  style: textStyleOf(process.stdout, process.env),
 };
 
 export type Commands = typeof import("./commands");
@@ -71,6 +73,7 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .option("--rollout <file>", ROLLOUT_HELP)
     .addOption(new Option("--format <format>", "text: tables; json: the plan as one JSON object").choices(["text", "json"]).default("text"))
     .option("--json", "the same as --format json")
+    .option("--wide", "every row of every table; by default more than 60 rows are summarised by namespace")
     .addHelpText(
       "after",
       exitCodes(["0  the plan is printed", "2  bad input"], "The pull-request report of what a stage changes: mtls-rollout report."),
@@ -215,7 +218,15 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
  * string); the one carriage return kept is the one that starts the progress line.
  */
 function printable(io: Io): Io {
-  const clean = (text: string) => (text.startsWith("\r") ? `\r${terminalSafe(text.slice(1))}` : terminalSafe(text));
+  // With colour on, the colours textTable gives outcomes pass (it escapes each cell itself before colouring it).
+  const safe = io.style?.color
+    ? (text: string) =>
+        text
+          .split(TABLE_COLOURS)
+          .map((part, i) => (i % 2 ? part : terminalSafe(part)))
+          .join("")
+    : terminalSafe;
+  const clean = (text: string) => (text.startsWith("\r") ? `\r${safe(text.slice(1))}` : safe(text));
   return { ...io, stdout: (text) => io.stdout(clean(text)), stderr: (text) => io.stderr(clean(text)) };
 }
 

@@ -1,16 +1,15 @@
-import Table from "cli-table3";
+import type { Edge } from "../model/expectations";
 import type { Plan } from "../model/plan";
 import { isBlocking, Violation } from "../model/rules";
+import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
 
-function table(head: string[], rows: (string | number)[][]): string {
-  // No colours: the output goes into pull requests and logs as often as to a terminal.
-  const t = new Table({
-    head,
-    style: { head: [], border: [] },
-    chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
-  });
-  t.push(...rows.map((r) => r.map(String)));
-  return t.toString();
+/** More rows than this are summarised in text, unless --wide: a person reads the summary, a program the JSON. */
+export const SUMMARY_ROWS = 60;
+
+export interface PlanTextOptions {
+  style: TextStyle;
+  /** Every row of every table, however many. */
+  wide?: boolean;
 }
 
 function labelsText(labels: Record<string, string> | null): string {
@@ -26,63 +25,185 @@ function portsText(ports: Record<string, string>): string {
   return entries.length === 0 ? "-" : entries.map(([port, mode]) => `${port}:${mode}`).join(" ");
 }
 
-/** The plan as a reviewer reads it in a terminal: policies, effective modes, expected outcomes. */
-export function renderPlanText(plan: Plan): string {
-  const out: string[] = [];
-  out.push(`Stage: ${plan.stage}${plan.description ? ` - ${plan.description}` : ""}`, "");
+/** "a", "a, b", or "a, b, c and 997 more (1,000)": a summary row stays a line. */
+function groupNames(groups: string[]): string {
+  return groups.length <= 3
+    ? groups.join(", ")
+    : `${groups.slice(0, 3).join(", ")} and ${groups.length - 3} more (${groups.length.toLocaleString("en")})`;
+}
 
-  out.push(`PeerAuthentications in force (${plan.peerAuthentications.length})`);
-  out.push(
-    plan.peerAuthentications.length === 0
-      ? "  none: every workload is PERMISSIVE"
-      : table(
-          ["namespace", "name", "scope", "selector", "mode", "port-level", "from stage"],
-          plan.peerAuthentications.map((pa) => [
-            pa.namespace,
-            pa.name,
-            pa.scope,
-            labelsText(pa.selector),
-            pa.mode,
-            portsText(pa.portLevelMtls),
-            pa.definedIn,
-          ]),
-        ),
-    "",
+const namespaceOf = (ref: string) => ref.slice(0, ref.indexOf("/"));
+
+const natural = new Intl.Collator("en", { numeric: true }).compare;
+
+/**
+ * Counts of `value` per group, as table rows: the groups with the same counts in one row (the first few named),
+ * then one column per value seen, then the total; the largest totals first.
+ */
+function countsBy<T>(items: readonly T[], group: (t: T) => string, value: (t: T) => string): { values: string[]; rows: string[][] } {
+  const counts = new Map<string, Map<string, number>>();
+  const values = new Set<string>();
+  for (const item of items) {
+    const g = group(item);
+    const v = value(item);
+    values.add(v);
+    const byValue = counts.get(g) ?? new Map<string, number>();
+    byValue.set(v, (byValue.get(v) ?? 0) + 1);
+    counts.set(g, byValue);
+  }
+  const ordered = [...values].sort();
+  const alike = new Map<string, { groups: string[]; cells: string[]; total: number }>();
+  for (const g of [...counts.keys()].sort(natural)) {
+    const byValue = counts.get(g)!;
+    const cells = ordered.map((v) => String(byValue.get(v) ?? 0));
+    const key = cells.join(" ");
+    const row = alike.get(key) ?? { groups: [], cells, total: [...byValue.values()].reduce((a, b) => a + b, 0) };
+    row.groups.push(g);
+    alike.set(key, row);
+  }
+  const rows = [...alike.values()]
+    .sort((a, b) => b.total * b.groups.length - a.total * a.groups.length)
+    .map((r) => [groupNames(r.groups), ...r.cells, String(r.total)]);
+  return { values: ordered, rows };
+}
+
+/** The Service a probe calls, as its name and port (its namespace is the target's). */
+const serviceOf = (e: Edge) => `${e.host.split(".")[0]}:${e.port}`;
+
+/** The edges from each probe workload, a table each: the client is the heading, so the rows fit a terminal. */
+function edgesByClient(edges: readonly Edge[], style: TextStyle): string[] {
+  const byClient = new Map<string, Edge[]>();
+  for (const e of edges) byClient.set(e.from, [...(byClient.get(e.from) ?? []), e]);
+  return [...byClient].flatMap(([from, own]) => [
+    `From ${from}`,
+    textTable(
+      [{ head: "to" }, { head: "service" }, { head: "target" }, { head: "expect", coloured: true }, { head: "why", prose: true }],
+      own.map((e) => [e.to, serviceOf(e), e.targetPort, e.expect, e.reason]),
+      style,
+    ),
+  ]);
+}
+
+function policiesText(plan: Plan, { style, wide }: PlanTextOptions): string[] {
+  const policies = plan.peerAuthentications;
+  const title = `PeerAuthentications in force (${policies.length})`;
+  if (policies.length === 0) return [title, "  none: every workload is PERMISSIVE"];
+  if (!wide && policies.length > SUMMARY_ROWS) {
+    const { values, rows } = countsBy(
+      policies,
+      (p) => p.scope,
+      (p) => p.mode,
+    );
+    return [
+      wrapText(`${title}, by scope and mode (--wide or --json for every policy)`, style.width),
+      textTable([{ head: "scope" }, ...values.map((v) => ({ head: v })), { head: "policies" }], rows, style),
+    ];
+  }
+  // The scope is what the selector says; port-level only where some policy sets ports.
+  const selects = (pa: Plan["peerAuthentications"][number]) =>
+    pa.scope === "workload" ? labelsText(pa.selector) : pa.scope === "ignored" ? `${labelsText(pa.selector)} (ignored)` : `(${pa.scope})`;
+  const portLevel = policies.some((pa) => Object.keys(pa.portLevelMtls).length > 0);
+  return [
+    title,
+    textTable(
+      [
+        { head: "namespace" },
+        { head: "name" },
+        { head: "mode", coloured: true },
+        ...(portLevel ? [{ head: "port-level" }] : []),
+        { head: "from stage" },
+        { head: "selects", prose: true },
+      ],
+      policies.map((pa) => [
+        pa.namespace,
+        pa.name,
+        pa.mode,
+        ...(portLevel ? [portsText(pa.portLevelMtls)] : []),
+        pa.definedIn,
+        selects(pa),
+      ]),
+      style,
+    ),
+  ];
+}
+
+function expectationsText(plan: Plan, { style, wide }: PlanTextOptions): string[] {
+  const edges = plan.expectations;
+  const title = `Expectations: probes to every service port (${edges.length})`;
+  if (edges.length === 0) return [title, "  none: declare a workload with probe: true"];
+  if (wide || edges.length <= SUMMARY_ROWS) return [title, ...edgesByClient(edges, style)];
+  const { values, rows } = countsBy(
+    edges,
+    (e) => namespaceOf(e.to),
+    (e) => e.expect,
   );
+  const refused = edges.filter((e) => e.expect === "refused");
+  return [
+    wrapText(`${title}, by the target's namespace (--wide or --json for every edge)`, style.width),
+    textTable([{ head: "target namespaces" }, ...values.map((v) => ({ head: v })), { head: "edges each" }], rows, style),
+    "",
+    refused.length === 0 ? "No edge is refused at this stage." : `Refused at this stage (${refused.length})`,
+    ...(refused.length === 0 ? [] : edgesByClient(refused, style)),
+  ];
+}
+
+function workloadsText(plan: Plan, { style, wide }: PlanTextOptions): string[] {
+  const modeOf = (w: Plan["workloads"][number]) => w.mode ?? "outside the mesh";
+  if (wide || plan.workloads.length <= SUMMARY_ROWS) {
+    return [
+      "Effective modes",
+      textTable(
+        [
+          { head: "namespace" },
+          { head: "workload" },
+          { head: "sidecar" },
+          { head: "mode", coloured: true },
+          { head: "ports", prose: true },
+        ],
+        plan.workloads.map((w) => [w.namespace, w.name, w.sidecar ? "yes" : "no", modeOf(w), portsText(w.ports)]),
+        style,
+      ),
+    ];
+  }
+  const { values, rows } = countsBy(plan.workloads, (w) => w.namespace, modeOf);
+  return [
+    wrapText(
+      `Effective modes of ${plan.workloads.length} workloads, by namespace (--wide or --json for every workload and port)`,
+      style.width,
+    ),
+    textTable([{ head: "namespaces" }, ...values.map((v) => ({ head: v })), { head: "workloads each" }], rows, style),
+  ];
+}
+
+/** The plan as a reviewer reads it in a terminal: policies, effective modes, expected outcomes. */
+export function renderPlanText(plan: Plan, options: PlanTextOptions = { style: UNBOUNDED }): string {
+  const { style } = options;
+  const out: string[] = [];
+  out.push(wrapText(`Stage: ${plan.stage}${plan.description ? ` - ${plan.description}` : ""}`, style.width), "");
+
+  out.push(...policiesText(plan, options), "");
 
   if (plan.dormant.length > 0) {
+    const shown = options.wide ? plan.dormant : plan.dormant.slice(0, SUMMARY_ROWS);
     out.push(
-      `Dormant until their stage, declared without effect (mode UNSET inherits; a dormant workload policy selects no pod): ${plan.dormant
-        .map((d) => `${d.namespace}/${d.name} (${d.firstStage})`)
-        .join(", ")}`,
+      wrapText(
+        `Dormant until their stage, declared without effect (mode UNSET inherits; a dormant workload policy selects no pod): ${shown
+          .map((d) => `${d.namespace}/${d.name} (${d.firstStage})`)
+          .join(", ")}${shown.length < plan.dormant.length ? ` and ${plan.dormant.length - shown.length} more (--wide)` : ""}`,
+        style.width,
+      ),
       "",
     );
   }
-  out.push("Effective modes");
-  out.push(
-    table(
-      ["namespace", "workload", "sidecar", "mode", "ports"],
-      plan.workloads.map((w) => [w.namespace, w.name, w.sidecar ? "yes" : "no", w.mode ?? "outside the mesh", portsText(w.ports)]),
-    ),
-    "",
-  );
-
-  const edgeRows = (edges: Plan["expectations"]) =>
-    edges.map((e) => [e.from, e.to, `${e.host}:${e.port}`, e.targetPort, e.expect, e.reason]);
-  out.push(`Expectations: probes to every service port (${plan.expectations.length})`);
-  out.push(
-    plan.expectations.length === 0
-      ? "  none: declare a workload with probe: true"
-      : table(["from", "to", "host:port", "target port", "expect", "why"], edgeRows(plan.expectations)),
-  );
+  out.push(...workloadsText(plan, options), "");
+  out.push(...expectationsText(plan, options));
   if (plan.calls.length > 0) {
-    out.push("", `Declared calls (${plan.calls.length})`);
-    out.push(table(["from", "to", "host:port", "target port", "expect", "why"], edgeRows(plan.calls)));
+    out.push("", `Declared calls (${plan.calls.length})`, ...edgesByClient(plan.calls, style));
   }
-  out.push("", renderViolations(plan.violations, `Guardrails for stage ${plan.stage}`));
+  out.push("", renderViolations(plan.violations, `Guardrails for stage ${plan.stage}`, style));
   if (plan.warnings.length > 0) {
     out.push("", "Warnings");
-    for (const w of plan.warnings) out.push(`  ${w.path}: ${w.message}`);
+    for (const w of plan.warnings) out.push(wrapText(`${w.path}: ${w.message}`, style.width, "  "));
   }
   return out.join("\n") + "\n";
 }
@@ -104,7 +225,7 @@ export function planJson(plan: Plan) {
 }
 
 /** The rules' findings: blocking ones first, then acknowledged and advisory ones. */
-export function renderViolations(violations: readonly Violation[], title: string): string {
+export function renderViolations(violations: readonly Violation[], title: string, style: TextStyle = UNBOUNDED): string {
   if (violations.length === 0) return `${title}: no rule violated`;
   const blocking = violations.filter(isBlocking).length;
   const rows = [...violations]
@@ -116,5 +237,9 @@ export function renderViolations(violations: readonly Violation[], title: string
       v.resource,
       v.acknowledged !== undefined ? `${v.message} (acknowledged: ${v.acknowledged})` : v.message,
     ]);
-  return `${title}: ${blocking} blocking of ${violations.length}\n${table(["level", "rule", "stage", "resource", "message"], rows)}`;
+  return `${title}: ${blocking} blocking of ${violations.length}\n${textTable(
+    [{ head: "level", coloured: true }, { head: "rule" }, { head: "stage" }, { head: "resource" }, { head: "message", prose: true }],
+    rows,
+    style,
+  )}`;
 }

@@ -1,4 +1,4 @@
-import Table from "cli-table3";
+import { textTable, TextStyle, UNBOUNDED } from "../render/textTable";
 import type { GateResult } from "../model/preflight";
 
 export const EXIT_CLEAR = 0;
@@ -19,21 +19,24 @@ export function gateSummary(r: GateResult): string {
   );
 }
 
-export function renderGateText(r: GateResult): string {
+export function renderGateText(r: GateResult, style: TextStyle = UNBOUNDED): string {
   if (r.targets.length === 0) return `${gateSummary(r)}\nNothing turns STRICT at this stage: no gate to pass.\n`;
-  const table = new Table({
-    head: ["workload", "ports", "verdict", "plaintext callers", "evidence"],
-    style: { head: [], border: [] },
-    chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
-  });
-  for (const t of r.targets) {
-    table.push([
+  const table = textTable(
+    [
+      { head: "workload" },
+      { head: "ports" },
+      { head: "verdict", coloured: true },
+      { head: "plaintext callers" },
+      { head: "evidence", prose: true },
+    ],
+    r.targets.map((t) => [
       t.workload,
       t.ports.join(", "),
       t.acknowledged !== undefined ? `${t.verdict} (acknowledged: ${t.acknowledged})` : t.verdict,
       t.callers.map((c) => c.source).join(", ") || "-",
       t.evidence,
-    ]);
-  }
-  return `${table.toString()}\n${gateSummary(r)}\n`;
+    ]),
+    style,
+  );
+  return `${table}\n${gateSummary(r)}\n`;
 }

@@ -1,16 +1,10 @@
-import Table from "cli-table3";
+import { Column, textTable, TextStyle, UNBOUNDED } from "../render/textTable";
 import type { Status } from "./compare";
 
 const portsText = (ports: Record<string, string>) =>
   Object.entries(ports)
     .map(([p, m]) => `${p}:${m}`)
     .join(" ") || "-";
-
-function table(head: string[], rows: string[][]): string {
-  const t = new Table({ head, style: { head: [], border: [] }, chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" } });
-  t.push(...rows);
-  return t.toString();
-}
 
 /** One line: where the cluster stands. */
 export function statusSummary(s: Status): string {
@@ -24,13 +18,14 @@ export function statusSummary(s: Status): string {
   return `DRIFT: the cluster is at no stage of the rollout; nearest is ${s.comparedWith}, ${n} difference${n === 1 ? "" : "s"}; ${modes}`;
 }
 
-export function renderStatusText(s: Status, context: string): string {
+export function renderStatusText(s: Status, context: string, style: TextStyle = UNBOUNDED): string {
+  const table = (columns: Column[], rows: string[][]) => textTable(columns, rows, style);
   const out = [`Cluster: ${context}`, statusSummary(s), ""];
   if (s.differences.length > 0) {
     out.push(`Differences from stage ${s.comparedWith} (dormant policies count as absent)`);
     out.push(
       table(
-        ["difference", "policy", "detail"],
+        [{ head: "difference" }, { head: "policy" }, { head: "detail", prose: true }],
         s.differences.map((d) => [d.kind, `${d.namespace}/${d.name}`, d.detail]),
       ),
       "",
@@ -39,7 +34,16 @@ export function renderStatusText(s: Status, context: string): string {
   out.push(`Effective modes: live (as Istio computes them, the oldest of competing policies winning) and expected at ${s.comparedWith}`);
   out.push(
     table(
-      ["namespace", "workload", "sidecar", "live", "live ports", "expected", "expected ports", ""],
+      [
+        { head: "namespace" },
+        { head: "workload" },
+        { head: "sidecar" },
+        { head: "live", coloured: true },
+        { head: "live ports", prose: true },
+        { head: "expected", coloured: true },
+        { head: "expected ports" },
+        { head: "", coloured: true },
+      ],
       s.workloads.map((w) => [
         w.namespace,
         w.name,

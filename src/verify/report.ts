@@ -1,4 +1,4 @@
-import Table from "cli-table3";
+import { textTable, TextStyle, UNBOUNDED } from "../render/textTable";
 import type { VerificationResult } from "./verifier";
 
 export const EXIT_VERIFIED = 0;
@@ -29,26 +29,42 @@ export function summaryLine(result: VerificationResult): string {
   );
 }
 
-export function renderVerificationText(result: VerificationResult): string {
-  const table = new Table({
-    head: ["from", "to", "expected", "observed", "verdict", "evidence"],
-    style: { head: [], border: [] },
-    chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
-  });
-  for (const e of result.edges) {
-    const evidence = [e.evidence, ...e.brokenHops.map((h) => `broken hop: ${h}`)].join("; ");
-    const from = e.standsFor.length > 0 ? `${e.from} (also for ${e.standsFor.join(", ")})` : e.from;
-    table.push([from, `${e.to} (${e.host}:${e.port})`, e.expect, e.observed ?? "-", e.verdict, evidence]);
-  }
-  const out = [table.toString()];
+export function renderVerificationText(result: VerificationResult, style: TextStyle = UNBOUNDED): string {
+  // A table per probe client, which heads it: the rows keep to what a terminal can show.
+  const byClient = new Map<string, VerificationResult["edges"]>();
+  for (const e of result.edges) byClient.set(e.from, [...(byClient.get(e.from) ?? []), e]);
+  const out = [...byClient].flatMap(([from, edges]) => [
+    `From ${from}`,
+    textTable(
+      [
+        { head: "to" },
+        { head: "expected", coloured: true },
+        { head: "observed", coloured: true },
+        { head: "verdict", coloured: true },
+        { head: "evidence", prose: true },
+      ],
+      edges.map((e) => {
+        const evidence = [e.evidence, ...e.brokenHops.map((h) => `broken hop: ${h}`)].join("; ");
+        const standsFor = e.standsFor.length > 0 ? ` (probed for ${e.standsFor.join(", ")} too)` : "";
+        return [`${e.to}:${e.port}`, e.expect, e.observed ?? "-", e.verdict, evidence + standsFor];
+      }),
+      style,
+    ),
+  ]);
   if (result.calls.length > 0) {
-    const calls = new Table({
-      head: ["declared call", "expected", "observed", "verdict", "evidence (the callee's sidecar, start to end of the run)"],
-      style: { head: [], border: [] },
-      chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
-    });
-    for (const c of result.calls) calls.push([`${c.from} -> ${c.to}`, c.expect, c.observed ?? "-", c.verdict, c.evidence]);
-    out.push(calls.toString());
+    out.push(
+      textTable(
+        [
+          { head: "declared call" },
+          { head: "expected", coloured: true },
+          { head: "observed", coloured: true },
+          { head: "verdict", coloured: true },
+          { head: "evidence (the callee's sidecar, start to end of the run)", prose: true },
+        ],
+        result.calls.map((c) => [`${c.from} -> ${c.to}`, c.expect, c.observed ?? "-", c.verdict, c.evidence]),
+        style,
+      ),
+    );
   }
   // The end, which the next stage's pre-flight gate reads (stack output verifiedAt): its probes' plaintext is not a caller's.
   return `${out.join("\n")}\nEnded: ${new Date(result.endedAt).toISOString()}\n${summaryLine(result)}\n`;

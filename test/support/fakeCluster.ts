@@ -98,13 +98,16 @@ const result = (exitCode: number, stdout: string, stderr = ""): RunResult => ({ 
 /** The counter key of connections a server's sidecar refused (no filter chain matched). */
 const REFUSED = "#refused";
 
-/** Verifier options for a cluster that answers at once: no settling, no pause between rounds, short call deadlines. */
+/**
+ * Verifier options for a cluster that answers at once: no settling, short call deadlines, and rounds 100 ms apart
+ * (on the fake clock, test/support/fakeClock.ts, the pause between rounds is what moves time towards the deadline).
+ */
 export function fakeVerifyOptions(over: Partial<VerifyOptions> = {}): VerifyOptions {
   return {
     requiredStreak: 1,
     timeoutMs: 10_000,
     concurrency: 4,
-    roundIntervalMs: 0,
+    roundIntervalMs: 100,
     settleMs: 0,
     timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 2_000 },
     ...over,

@@ -12,13 +12,19 @@ export function tempFile(name: string, content: string | string[]): string {
 
 const BIN = path.join(__dirname, "..", "..", "bin", "mtls-rollout.js");
 
+/**
+ * Tables as wide as their rows, so that a test can match a row on one line; the tests of fitting a width set
+ * COLUMNS themselves (stdout is no terminal here, so COLUMNS is the width).
+ */
+const WIDE = { COLUMNS: "1000" };
+
 /** Runs the CLI as a user does: a separate Node process through the package's bin. */
 export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
   const result = spawnSync(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? os.tmpdir(),
     encoding: "utf8",
     timeout: 60_000,
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...WIDE, ...options.env },
   });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -29,7 +35,10 @@ export function runCliAsync(
   options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? os.tmpdir(), env: { ...process.env, ...options.env } });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd ?? os.tmpdir(),
+      env: { ...process.env, ...WIDE, ...options.env },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));

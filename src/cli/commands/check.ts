@@ -1,6 +1,7 @@
 import { checkRollout, isBlocking } from "../../model/rules";
 import { loadRollout } from "../../rollout/load";
 import { EXIT_OK, EXIT_RULE_FAILED, type CommandContext } from "../command";
+import { UNBOUNDED } from "../../render/textTable";
 import { renderViolations } from "../renderPlan";
 
 export function check(opts: { rollout?: string; json?: boolean }, { io, setExit }: CommandContext): void {
@@ -11,7 +12,7 @@ export function check(opts: { rollout?: string; json?: boolean }, { io, setExit 
   if (opts.json) {
     io.stdout(JSON.stringify({ violations, blocking: blocking.length, warnings: rollout.warnings }, null, 2) + "\n");
   } else {
-    io.stdout(renderViolations(violations, "Guardrails for every stage") + "\n");
+    io.stdout(renderViolations(violations, "Guardrails for every stage", io.style ?? UNBOUNDED) + "\n");
   }
   setExit(blocking.length > 0 ? EXIT_RULE_FAILED : EXIT_OK);
 }

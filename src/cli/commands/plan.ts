@@ -3,6 +3,7 @@ import type { Rollout } from "../../model/rollout";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
 import { EXIT_OK, type CommandContext } from "../command";
 import { withOptionNames } from "../optionNames";
+import { UNBOUNDED } from "../../render/textTable";
 import { planJson, renderPlanText } from "../renderPlan";
 
 export interface PlanOptions {
@@ -10,6 +11,7 @@ export interface PlanOptions {
   rollout?: string;
   format: "text" | "json";
   json?: boolean;
+  wide?: boolean;
 }
 
 /** The stage before `stage` in the rollout, or "none" for the first. */
@@ -21,6 +23,10 @@ export function previousStage(rollout: Rollout, stage: string): string {
 export function plan(opts: PlanOptions, { io, setExit }: CommandContext): void {
   const rollout = loadRollout(opts.rollout);
   const plan = withOptionNames(() => buildPlan(rollout, opts.stage), opts.rollout ?? LAB_ROLLOUT_PATH);
-  io.stdout(opts.json || opts.format === "json" ? JSON.stringify(planJson(plan), null, 2) + "\n" : renderPlanText(plan));
+  io.stdout(
+    opts.json || opts.format === "json"
+      ? JSON.stringify(planJson(plan), null, 2) + "\n"
+      : renderPlanText(plan, { style: io.style ?? UNBOUNDED, wide: opts.wide }),
+  );
   setExit(EXIT_OK);
 }

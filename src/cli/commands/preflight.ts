@@ -49,6 +49,6 @@ export async function preflight(opts: PreflightOptions, { io, setExit, signal, k
     },
     { windowSeconds, callTimeoutMs: 20_000, signal, ...(opts.since !== undefined ? { since: opts.since } : {}) },
   );
-  io.stdout(opts.json ? JSON.stringify({ ...result, summary: gateSummary(result) }, null, 2) + "\n" : renderGateText(result));
+  io.stdout(opts.json ? JSON.stringify({ ...result, summary: gateSummary(result) }, null, 2) + "\n" : renderGateText(result, io.style));
   setExit(gateExitCode(result));
 }

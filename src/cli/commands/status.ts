@@ -16,6 +16,6 @@ export async function status(
     return;
   }
   const context = opts.context ? `kube context ${opts.context}` : "the current kube context";
-  io.stdout(opts.json ? JSON.stringify(statusJson(status), null, 2) + "\n" : renderStatusText(status, context));
+  io.stdout(opts.json ? JSON.stringify(statusJson(status), null, 2) + "\n" : renderStatusText(status, context, io.style));
   setExit(status.inSync ? EXIT_OK : EXIT_RULE_FAILED);
 }

@@ -77,6 +77,6 @@ export async function verify(opts: VerifyCommandOptions, { io, setExit, signal, 
   });
   clearInterval(heartbeat);
   if (io.interactive) io.stderr("\n");
-  io.stdout(opts.json ? JSON.stringify(verificationJson(result), null, 2) + "\n" : renderVerificationText(result));
+  io.stdout(opts.json ? JSON.stringify(verificationJson(result), null, 2) + "\n" : renderVerificationText(result, io.style));
   setExit(exitCodeOf(result));
 }

@@ -1,0 +1,160 @@
+/**
+ * Text a person reads: tables that fit the terminal (the prose column wraps, the names do not), colour on a
+ * terminal only, and large plans summarised by namespace instead of a stack overflow or a wall of rows.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import * as commands from "../src/cli/commands";
+import { main } from "../src/cli/main";
+import { buildPlan } from "../src/model/plan";
+import { parseRollout } from "../src/model/rollout";
+import { renderPlanText, SUMMARY_ROWS } from "../src/cli/renderPlan";
+import { DEFAULT_WIDTH, textStyleOf, textTable } from "../src/render/textTable";
+import { runCli, tempFile } from "./support/files";
+
+/** The widest line, in characters (box drawing counts one, as on a terminal). */
+const widest = (text: string) => Math.max(...text.split("\n").map((l) => [...l].length));
+
+/** A mesh of `namespaces` × 10 workloads and `probes` probes, as the bench generates it. */
+function mesh(namespaces: number, probes: number) {
+  const every = (namespaces * 10) / probes;
+  return parseRollout({
+    namespaces: Array.from({ length: namespaces }, (_, n) => ({ name: `ns${n}`, injection: true })),
+    workloads: Array.from({ length: namespaces * 10 }, (_, i) => ({
+      name: `w${i % 10}`,
+      namespace: `ns${Math.floor(i / 10)}`,
+      image: "img:1",
+      service: { ports: [{ port: 80, targetPort: 8080 }] },
+      ...(i % every === 0 ? { probe: true } : {}),
+    })),
+    stages: [
+      {
+        name: "strict",
+        peerAuthentications: Array.from({ length: namespaces }, (_, n) => [
+          { name: "default", namespace: `ns${n}`, mode: "PERMISSIVE" },
+          { name: "w0-strict", namespace: `ns${n}`, selector: { app: "w0" }, mode: "STRICT" },
+        ]).flat(),
+      },
+    ],
+  });
+}
+
+describe("the width of text output", () => {
+  it("is the terminal's, else $COLUMNS, else 100; colour only on a terminal, and never with NO_COLOR", () => {
+    expect(textStyleOf({ isTTY: true, columns: 132 }, {})).toEqual({ width: 132, color: true });
+    expect(textStyleOf({ isTTY: true, columns: 132 }, { NO_COLOR: "1" })).toEqual({ width: 132, color: false });
+    expect(textStyleOf({ isTTY: true, columns: 132 }, { TERM: "dumb" })).toEqual({ width: 132, color: false });
+    expect(textStyleOf({ isTTY: false }, { COLUMNS: "80" })).toEqual({ width: 80, color: false });
+    expect(textStyleOf({ isTTY: false }, {})).toEqual({ width: DEFAULT_WIDTH, color: false });
+    expect(textStyleOf({ isTTY: false }, { COLUMNS: "wide" })).toEqual({ width: DEFAULT_WIDTH, color: false });
+  });
+
+  it("is kept by wrapping the prose column at spaces, never by cutting a name", () => {
+    const name = "istioinaction/purchase-history-v1";
+    const table = textTable(
+      [{ head: "to" }, { head: "why", prose: true }],
+      [[name, "client has no sidecar and the target port is STRICT, so the server's sidecar refuses plaintext"]],
+      { width: 60, color: false },
+    );
+    expect(widest(table)).toBeLessThanOrEqual(60);
+    expect(table).toContain(`│ ${name} │`);
+    expect(table.replace(/[│ \n]+/g, " ")).toContain(
+      "client has no sidecar and the target port is STRICT, so the server's sidecar refuses plaintext",
+    );
+  });
+
+  it("fits the lab's plan into 100 columns when stdout is no terminal, and a guardrail table into 80", () => {
+    const plan = runCli(["plan", "--stage", "istioinaction-strict"], { env: { COLUMNS: "" } });
+    expect(plan.code).toBe(0);
+    expect(widest(plan.stdout)).toBeLessThanOrEqual(100);
+    const twoDefaults = tempFile("two-defaults.yaml", [
+      "namespaces: [ { name: shop, injection: true } ]",
+      "workloads: [ { name: web, namespace: shop, image: nginx, probe: true, service: { ports: [ { port: 80 } ] } } ]",
+      "stages:",
+      "  - name: a",
+      "    peerAuthentications:",
+      "      - { name: one, namespace: shop, mode: STRICT }",
+      "      - { name: two, namespace: shop, mode: PERMISSIVE }",
+    ]);
+    const narrow = runCli(["check", "--rollout", twoDefaults], { env: { COLUMNS: "80" } });
+    expect(narrow.code).toBe(1);
+    expect(narrow.stdout).toContain("one-default-per-scope");
+    expect(widest(narrow.stdout)).toBeLessThanOrEqual(80);
+  });
+
+  it("colours outcomes on a terminal, and nothing when piped", async () => {
+    const run = async (color: boolean) => {
+      let stdout = "";
+      const io = { stdout: (t: string) => (stdout += t), stderr: () => {}, interactive: false, env: {}, style: { width: 120, color } };
+      expect(await main(["plan", "--stage", "istioinaction-strict"], io, () => commands)).toBe(0);
+      return stdout;
+    };
+    const coloured = await run(true);
+    expect(coloured).toContain("\u001b[31mrefused  \u001b[39m");
+    expect(coloured).toContain("\u001b[32mSTRICT");
+    expect(coloured).toContain("\u001b[33mplaintext");
+    expect(await run(false)).not.toContain("\u001b");
+  });
+
+  it("escapes a value's own escape sequences before it colours the cell", () => {
+    const table = textTable([{ head: "verdict", coloured: true }], [["refused \u001b[8mhidden"]], { width: 80, color: true });
+    expect(table).toContain("\u001b[31mrefused \\u001b[8mhidden\u001b[39m");
+    expect(table).not.toContain("\u001b[8m");
+  });
+});
+
+describe("a large plan as text", () => {
+  const large = buildPlan(mesh(1000, 20), "strict");
+
+  it("prints 10,000 workloads and 199,980 edges without a stack overflow, summarised by namespace", () => {
+    const text = renderPlanText(large, { style: { width: 100, color: false } });
+    expect(text).toContain("PeerAuthentications in force (2000), by scope and mode (--wide or --json for every policy)");
+    expect(text).toMatch(/│ namespace +│ 1000 +│ 0 +│ 1000 +│/);
+    expect(text).toContain("Effective modes of 10000 workloads, by namespace");
+    expect(text).toMatch(/│ ns0, ns1, ns2 and 997 more \(1,000\) │ 9 +│ 1 +│ 10 +│/);
+    expect(text).toContain("Expectations: probes to every service port (199980), by the target's namespace");
+    expect(text).toContain("No edge is refused at this stage.");
+    expect(text.split("\n").length).toBeLessThan(60);
+    expect(widest(text)).toBeLessThanOrEqual(100);
+  });
+
+  it("prints every row with --wide, however many", () => {
+    const text = renderPlanText(large, { style: { width: 100, color: false }, wide: true });
+    // 2,000 policies, 10,000 workloads, 199,980 edges: a row each, under headings and borders.
+    expect(text.split("\n").length).toBeGreaterThan(2_000 + 10_000 + 199_980);
+    expect(text).toMatch(/│ ns999 +│ w9 +│ yes +│ PERMISSIVE +│ 8080:PERMISSIVE +│/);
+  });
+
+  it("lists the refused edges in full beside the summary", () => {
+    const withoutSidecar = parseRollout({
+      namespaces: [...Array.from({ length: 10 }, (_, n) => ({ name: `ns${n}`, injection: true })), { name: "legacy" }],
+      workloads: [
+        ...Array.from({ length: 100 }, (_, i) => ({
+          name: `w${i % 10}`,
+          namespace: `ns${Math.floor(i / 10)}`,
+          image: "img:1",
+          service: { ports: [{ port: 80, targetPort: 8080 }] },
+          ...(i % 20 === 0 ? { probe: true } : {}),
+        })),
+        { name: "old", namespace: "legacy", image: "curl:8", probe: true },
+      ],
+      stages: [{ name: "strict", peerAuthentications: [{ name: "default", namespace: "ns3", mode: "STRICT" }] }],
+    });
+    const plan = buildPlan(withoutSidecar, "strict");
+    expect(plan.expectations.length).toBeGreaterThan(SUMMARY_ROWS);
+    const text = renderPlanText(plan, { style: { width: 120, color: false } });
+    expect(text).toContain("Refused at this stage (10)");
+    expect(text).toContain("From legacy/old");
+    expect(text.match(/│ ns3\/w\d +│ .* refused /g)).toHaveLength(10);
+  });
+});
+
+describe("the plan of the README's lab", () => {
+  it("has the layout the README shows", () => {
+    const readme = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
+    const sample = /<!-- sample-plan:start -->\n```\n([\s\S]*?)\n```\n<!-- sample-plan:end -->/.exec(readme)![1];
+    const printed = runCli(["plan", "--stage", "istioinaction-strict"], { env: { COLUMNS: "120" } }).stdout;
+    expect(printed).toContain(sample);
+  });
+});
