@@ -2,6 +2,7 @@
  * `mtls-rollout discover` as a process, against an executable KUBECTL answering `get … -o json` with the
  * invented mesh of test/fixtures/cluster (see its SOURCES.md) and a Prometheus on loopback.
  */
+import { ROLLOUT_SCHEMA_PATH } from "../src/rollout/load";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -286,11 +287,16 @@ describe("npx mtls-rollout discover", () => {
     expect(runCli(["check", "--rollout", written]).code).toBe(0);
   });
 
-  it("is deterministic, and writes the same to -o FILE", async () => {
+  it("is deterministic, and writes the same to -o FILE, with the editor's schema modeline relative to it", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "discover-"));
     const again = await discover(["--prometheus", prometheusUrl, "--window", "3600", "-o", path.join(dir, "mesh.yaml")]);
     expect(again.code).toBe(0);
-    expect(fs.readFileSync(path.join(dir, "mesh.yaml"), "utf8")).toBe(out.stdout);
+    const [modeline, ...rest] = fs.readFileSync(path.join(dir, "mesh.yaml"), "utf8").split("\n");
+    const [stdoutModeline, ...stdoutRest] = out.stdout.split("\n");
+    expect(rest).toEqual(stdoutRest);
+    expect(stdoutModeline).toBe(`# yaml-language-server: $schema=${ROLLOUT_SCHEMA_PATH}`);
+    expect(modeline).toMatch(/^# yaml-language-server: \$schema=\.\.\//);
+    expect(path.resolve(dir, modeline.split("$schema=")[1])).toBe(ROLLOUT_SCHEMA_PATH);
     expect(again.stdout).toBe("");
     expect(fs.readdirSync(dir)).toEqual(["mesh.yaml"]);
   });

@@ -15,6 +15,8 @@ function flow(doc: YAML.Document, path: (string | number)[]) {
 export interface RenderOptions {
   /** What was read, for the header: the kube context, the namespaces, Prometheus. */
   source: string;
+  /** A first comment line for editors (yaml-language-server's `$schema=`). */
+  modeline?: string;
 }
 
 export function renderDiscovered(discovered: Discovered, options: RenderOptions): string {
@@ -22,6 +24,7 @@ export function renderDiscovered(discovered: Discovered, options: RenderOptions)
   const doc = new YAML.Document(file);
   const policies = file.stages.reduce((n, s) => n + s.peerAuthentications.length, 0);
   const header = [
+    ...(options.modeline ? [options.modeline] : []),
     `mtls-rollout rollout discovered from ${options.source}.`,
     `${file.namespaces.length} namespaces, ${file.workloads.length} workloads, ${file.stages[0].peerAuthentications.length} PeerAuthentications on the cluster; ${file.stages.length} stages (${policies} policy declarations).`,
     "",

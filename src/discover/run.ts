@@ -19,6 +19,8 @@ export interface DiscoverRequest {
   context?: string;
   prometheus?: { url: string; windowSeconds: number; fetch?: typeof fetch };
   callTimeoutMs: number;
+  /** The yaml-language-server modeline for the file's first line, pointing editors at the rollout schema. */
+  modeline?: string;
 }
 
 export type DiscoverResult =
@@ -66,7 +68,7 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
   ].join("; ");
   const { file } = discovered;
   return {
-    yaml: renderDiscovered(discovered, { source }),
+    yaml: renderDiscovered(discovered, { source, modeline: request.modeline }),
     summary:
       `discovered ${file.namespaces.length} namespaces, ${file.workloads.length} workloads, ` +
       `${file.stages[0].peerAuthentications.length} PeerAuthentications; ${file.stages.length} stages; ${discovered.leftOut.length} things left out (see the file's header)`,

@@ -6,6 +6,15 @@ import { DEFAULT_YAML_LIMITS, parseBoundedYaml, readBoundedTextFile } from "./bo
 /** The lab of the workshop this project grew from: the default rollout of the stack and the CLI. */
 export const LAB_ROLLOUT_PATH = path.resolve(__dirname, "..", "..", "stages", "lab.yaml");
 
+/** The rollout file's JSON Schema for editors (npm run build:schema writes it from the zod schema). */
+export const ROLLOUT_SCHEMA_PATH = path.resolve(__dirname, "..", "..", "schema", "rollout.schema.json");
+
+/** The yaml-language-server modeline that points an editor at that schema, from a file in `directory`. */
+export function schemaModeline(directory?: string): string {
+  const target = directory === undefined ? ROLLOUT_SCHEMA_PATH : path.relative(path.resolve(directory), ROLLOUT_SCHEMA_PATH);
+  return `yaml-language-server: $schema=${target}`;
+}
+
 /** Larger than any hand-written rollout, small enough that reading one cannot exhaust memory. */
 export const MAX_ROLLOUT_BYTES = DEFAULT_YAML_LIMITS.maxBytes;
 

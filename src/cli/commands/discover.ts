@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { discover as discoverMesh } from "../../discover/run";
 import { InputError } from "../../model/errors";
 import { isDns1123Label } from "../../model/nameRules";
+import { schemaModeline } from "../../rollout/load";
 import { EXIT_OK, EXIT_UNREACHABLE, type CommandContext } from "../command";
 
 export interface DiscoverOptions {
@@ -45,6 +46,8 @@ export async function discover(opts: DiscoverOptions, { io, setExit, signal, kub
     context: opts.context,
     prometheus: opts.prometheus ? { url: opts.prometheus, windowSeconds: opts.window ?? 86400 } : undefined,
     callTimeoutMs: 30_000,
+    // Relative to the file written, so that the clone can move; to stdout, where the file will be is unknown.
+    modeline: schemaModeline(opts.output === undefined ? undefined : path.dirname(opts.output)),
   });
   if ("error" in result) {
     if (signal?.aborted) return; // the signal's exit code says it all
