@@ -1,6 +1,8 @@
 /**
- * npm run bench: the CLI's plan and check as whole processes on a generated mesh of 10,000 workloads
- * in 1,000 namespaces (2,000 PeerAuthentications, 20 probes) and on one a tenth of its size; the largest
+ * npm run bench: the CLI's plan and check as whole processes (the bin, running the build this bench makes first)
+ * on a generated mesh of 10,000 workloads in 1,000 namespaces (2,000 PeerAuthentications, 20 probes) and on one
+ * a tenth of its size, each against a baseline measured in the same run (a Node process that only parses the mesh
+ * as JSON and writes the plan's JSON); the start-up against a bare Node process; the largest
  * rollout within the loader's limits; the hostile files of test/support/hostileFiles.ts; and the
  * verifier's round time for 200 edges against a kubectl that answers after a fixed delay, probing
  * one server at a time against all at once. Prints the figures; BENCHMARKS.md keeps them.
@@ -14,7 +16,10 @@ import { parseRollout } from "../src/model/rollout";
 import { loadRollout } from "../src/rollout/load";
 import { kubectlRunner } from "../src/cluster/runner";
 import { verifyPlan } from "../src/verify/verifier";
+import * as YAML from "yaml";
+import { buildCli } from "../scripts/buildCli";
 import { writeHostileFiles } from "../test/support/hostileFiles";
+const { currentBuild } = require("../bin/currentBuild.js") as { currentBuild: (root: string) => string | undefined };
 
 const ROOT = path.join(__dirname, "..");
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-bench-"));
@@ -70,17 +75,39 @@ function largestValidFile(): string {
   return file;
 }
 
-/** One CLI run as its own process; its wall time and its peak resident memory (from inside the process). */
-function timeCli(args: string[], expectedExit = 0): { seconds: number; peakMiB: number } {
-  const script = `require("tsx/cjs"); const { main } = require(${JSON.stringify(path.join(ROOT, "src/cli/main.ts"))});
-    main(${JSON.stringify(args)}, { stdout: () => {}, stderr: (t) => process.stderr.write(t), interactive: false, env: process.env })
-      .then((code) => { process.stderr.write("MAXRSS " + process.resourceUsage().maxRSS + "\\n"); process.exit(code > 1 ? code : 0); });`;
+/** Preloaded into every timed process: its peak resident memory, on stderr as it exits. */
+const PEAK_REPORTER = path.join(work, "peak.js");
+fs.writeFileSync(
+  PEAK_REPORTER,
+  'process.on("exit", () => require("node:fs").writeSync(2, "MAXRSS " + process.resourceUsage().maxRSS + "\\n"));\n',
+);
+
+/** A Node process as its own process, stdout to /dev/null as a pipe to a file would take it; wall time and peak memory. */
+function timeNode(argv: string[], expectedExit = 0): { seconds: number; peakMiB: number } {
+  const devNull = fs.openSync("/dev/null", "w");
   const started = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, ["-e", script], { cwd: ROOT, encoding: "utf8", maxBuffer: 1 << 26 });
+  const result = spawnSync(process.execPath, ["--require", PEAK_REPORTER, ...argv], {
+    cwd: ROOT,
+    encoding: "utf8",
+    stdio: ["ignore", devNull, "pipe"],
+    maxBuffer: 1 << 26,
+  });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (result.status !== expectedExit) throw new Error(`${args.join(" ")} exited ${result.status}, not ${expectedExit}: ${result.stderr}`);
+  fs.closeSync(devNull);
+  if (result.status !== expectedExit) throw new Error(`${argv.join(" ")} exited ${result.status}, not ${expectedExit}: ${result.stderr}`);
   const maxrss = Number(/MAXRSS (\d+)/.exec(result.stderr)![1]);
   return { seconds, peakMiB: Math.round(maxrss / 1024) };
+}
+
+/** The CLI as a user runs it: the bin, which runs the build (made at the start of the bench). */
+const timeCli = (args: string[], expectedExit = 0) => timeNode([path.join(ROOT, "bin", "mtls-rollout.js"), ...args], expectedExit);
+
+/** The floor for a command that reads `input` and writes `output`: a Node process that only parses and writes the JSON. */
+function baseline(input: string, output?: string) {
+  const script =
+    `const fs = require("node:fs"); JSON.parse(fs.readFileSync(${JSON.stringify(input)}, "utf8"));` +
+    (output ? ` fs.writeSync(1, JSON.stringify(JSON.parse(fs.readFileSync(${JSON.stringify(output)}, "utf8")), null, 2) + "\\n");` : "");
+  return timeNode(["-e", script]);
 }
 
 async function verifierRounds() {
@@ -167,18 +194,39 @@ async function mainBench() {
   console.log(
     `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
   );
-  // What every run pays before it reads anything: a CLI process that only prints its help.
+  await buildCli();
+  if (currentBuild(ROOT) === undefined) throw new Error("the CLI's build is not current: the bench would time the sources through tsx");
+  // What every run pays before it reads anything: a CLI process that only prints its help; and a bare Node.
   const startup = timeCli(["--help"]).seconds;
-  console.log(`start-up (CLI process printing its help): ${fig(startup)} s`);
-  for (const [label, args] of [
-    ["plan --json", (f: string) => ["plan", "--stage", "strict", "--rollout", f, "--json"]],
-    ["check", (f: string) => ["check", "--rollout", f]],
+  const node = timeNode(["-e", "0"]).seconds;
+  console.log(
+    `start-up (CLI process printing its help): ${fig(startup)} s; a Node process doing nothing ${fig(node)} s; ratio ${fig(startup / node)}`,
+  );
+  // The same meshes as JSON, and the plan's JSON output: what the baseline parses and writes.
+  const asJson = (file: string) => {
+    const json = file.replace(/\.yaml$/, ".json");
+    fs.writeFileSync(json, JSON.stringify(YAML.parse(fs.readFileSync(file, "utf8"))));
+    return json;
+  };
+  for (const [label, args, writes] of [
+    ["plan --json", (f: string) => ["plan", "--stage", "strict", "--rollout", f, "--json"], true],
+    ["check", (f: string) => ["check", "--rollout", f], false],
   ] as const) {
     const s = timeCli(args(small));
     const l = timeCli(args(large));
+    let output: string | undefined;
+    if (writes) {
+      output = path.join(work, "plan-large.json");
+      fs.writeFileSync(
+        output,
+        spawnSync(process.execPath, [path.join(ROOT, "bin", "mtls-rollout.js"), ...args(large)], { maxBuffer: 1 << 28 }).stdout,
+      );
+    }
+    const b = baseline(asJson(large), output);
     console.log(
       `${label}: 1,000 workloads ${fig(s.seconds)} s (peak ${s.peakMiB} MiB); 10,000 workloads ${fig(l.seconds)} s (peak ${l.peakMiB} MiB); ` +
-        `ratio ${fig(l.seconds / s.seconds)}, ${fig((l.seconds - startup) / (s.seconds - startup))} without start-up`,
+        `ratio ${fig(l.seconds / s.seconds)}, ${fig((l.seconds - startup) / (s.seconds - startup))} without start-up; ` +
+        `baseline (node parsing the mesh as JSON${writes ? " and writing the plan's JSON" : ""}) ${fig(b.seconds)} s (peak ${b.peakMiB} MiB), ratio ${fig(l.seconds / b.seconds)}`,
     );
   }
   const largest = largestValidFile();

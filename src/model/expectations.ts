@@ -21,6 +21,18 @@ export interface Edge {
  * service's namespace (or the mesh) is DISABLE or the endpoint's own port is DISABLE; a server port
  * in STRICT closes every plaintext connection.
  */
+/**
+ * A reason or host as one string however many edges carry it: a 10,000-workload plan has 200,000 edges and a
+ * handful of distinct reasons. The table holds only the few texts the templates below can make.
+ */
+const shared = new Map<string, string>();
+function once(text: string): string {
+  const known = shared.get(text);
+  if (known !== undefined) return known;
+  shared.set(text, text);
+  return text;
+}
+
 export function expectedOutcome(
   client: MeshWorkload,
   server: EffectiveWorkload,
@@ -33,7 +45,7 @@ export function expectedOutcome(
       ? { expect: "refused", reason: "client has no sidecar and the target port is STRICT" }
       : {
           expect: "plaintext",
-          reason: server.mode === null ? "neither side has a sidecar" : `client has no sidecar; target port is ${portMode}`,
+          reason: server.mode === null ? "neither side has a sidecar" : once(`client has no sidecar; target port is ${portMode}`),
         };
   }
   if (server.mode === null) return { expect: "plaintext", reason: "server has no sidecar" };
@@ -42,11 +54,11 @@ export function expectedOutcome(
     const nsMode = index.namespacePolicy(server.workload.namespace)?.mode;
     const scope = nsMode !== undefined && nsMode !== "UNSET" ? "namespace" : "mesh";
     return portMode === "STRICT"
-      ? { expect: "refused", reason: `${scope}-wide DISABLE turns auto mTLS off, and the target port is STRICT` }
-      : { expect: "plaintext", reason: `${scope}-wide DISABLE turns auto mTLS off` };
+      ? { expect: "refused", reason: once(`${scope}-wide DISABLE turns auto mTLS off, and the target port is STRICT`) }
+      : { expect: "plaintext", reason: once(`${scope}-wide DISABLE turns auto mTLS off`) };
   }
   if (portMode === "DISABLE") return { expect: "plaintext", reason: "target port is DISABLE" };
-  return { expect: "mtls", reason: `auto mTLS to a sidecar whose port is ${portMode}` };
+  return { expect: "mtls", reason: once(`auto mTLS to a sidecar whose port is ${portMode}`) };
 }
 
 /** One edge per Service port of `server`. */

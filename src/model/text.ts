@@ -12,9 +12,12 @@ const TERMINAL_UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u2
 
 const visible = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
 
+/** The same set, to look for without the allocation of a replace: most output has none of them. */
+const HAS_TERMINAL_UNSAFE = new RegExp(TERMINAL_UNSAFE.source);
+
 /** Text for a terminal or a log: every character it would obey is shown as `\uXXXX` instead. */
 export function terminalSafe(text: string): string {
-  return text.replace(TERMINAL_UNSAFE, visible);
+  return HAS_TERMINAL_UNSAFE.test(text) ? text.replace(TERMINAL_UNSAFE, visible) : text;
 }
 
 /** Markdown's inline punctuation: escaped, it is printed as itself instead of starting emphasis, a link, code or a cell. */

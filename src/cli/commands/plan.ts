@@ -4,6 +4,7 @@ import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
 import { EXIT_OK, type CommandContext } from "../command";
 import { withOptionNames } from "../optionNames";
 import { UNBOUNDED } from "../../render/textTable";
+import { writeJson } from "../jsonOutput";
 import { planJson, renderPlanText } from "../renderPlan";
 
 export interface PlanOptions {
@@ -23,10 +24,7 @@ export function previousStage(rollout: Rollout, stage: string): string {
 export function plan(opts: PlanOptions, { io, setExit }: CommandContext): void {
   const rollout = loadRollout(opts.rollout);
   const plan = withOptionNames(() => buildPlan(rollout, opts.stage), opts.rollout ?? LAB_ROLLOUT_PATH);
-  io.stdout(
-    opts.json || opts.format === "json"
-      ? JSON.stringify(planJson(plan), null, 2) + "\n"
-      : renderPlanText(plan, { style: io.style ?? UNBOUNDED, wide: opts.wide }),
-  );
+  if (opts.json || opts.format === "json") writeJson(planJson(plan), io.stdout);
+  else io.stdout(renderPlanText(plan, { style: io.style ?? UNBOUNDED, wide: opts.wide }));
   setExit(EXIT_OK);
 }
