@@ -143,15 +143,7 @@ describe("npx mtls-rollout plan", () => {
   });
 
   it("prefixes a guardrail error with the rollout file, as the loader's own errors are", () => {
-    const file = tempFile("two-defaults.yaml", [
-      "namespaces: [ { name: shop, injection: true } ]",
-      "workloads: [ { name: web, namespace: shop, image: nginx, probe: true, service: { ports: [ { port: 80 } ] } } ]",
-      "stages:",
-      "  - name: a",
-      "    peerAuthentications:",
-      "      - { name: one, namespace: shop, mode: STRICT }",
-      "      - { name: two, namespace: shop, mode: PERMISSIVE }",
-    ]);
+    const file = path.join(__dirname, "fixtures", "rollouts", "two-namespace-defaults.yaml");
     const result = cli("plan", "--stage", "a", "--rollout", file);
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(

@@ -11,7 +11,7 @@ import { buildPlan } from "../src/model/plan";
 import { parseRollout } from "../src/model/rollout";
 import { renderPlanText, SUMMARY_ROWS } from "../src/cli/renderPlan";
 import { DEFAULT_WIDTH, textStyleOf, textTable } from "../src/render/textTable";
-import { runCli, tempFile } from "./support/files";
+import { runCli } from "./support/files";
 
 /** The widest line, in characters (box drawing counts one, as on a terminal). */
 const widest = (text: string) => Math.max(...text.split("\n").map((l) => [...l].length));
@@ -68,15 +68,7 @@ describe("the width of text output", () => {
     const plan = runCli(["plan", "--stage", "istioinaction-strict"], { env: { COLUMNS: "" } });
     expect(plan.code).toBe(0);
     expect(widest(plan.stdout)).toBeLessThanOrEqual(100);
-    const twoDefaults = tempFile("two-defaults.yaml", [
-      "namespaces: [ { name: shop, injection: true } ]",
-      "workloads: [ { name: web, namespace: shop, image: nginx, probe: true, service: { ports: [ { port: 80 } ] } } ]",
-      "stages:",
-      "  - name: a",
-      "    peerAuthentications:",
-      "      - { name: one, namespace: shop, mode: STRICT }",
-      "      - { name: two, namespace: shop, mode: PERMISSIVE }",
-    ]);
+    const twoDefaults = path.join(__dirname, "fixtures", "rollouts", "two-namespace-defaults.yaml");
     const narrow = runCli(["check", "--rollout", twoDefaults], { env: { COLUMNS: "80" } });
     expect(narrow.code).toBe(1);
     expect(narrow.stdout).toContain("one-default-per-scope");
