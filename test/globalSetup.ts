@@ -1,8 +1,10 @@
-// Once before every test file: the CLI's build (what the process tests run, as a user's npm ci leaves it) and
-// the fake kubectl's, both from the current sources.
+// Once for the whole run: the CLI's build (what the process tests run, as a user's npm ci leaves it) and the
+// fake kubectl (test/support/fakeKubectlBuild.ts), both from the current sources; the fake kubectl's server
+// stops with the run.
 import { buildCli } from "../scripts/buildCli";
-import { buildFakeKubectl } from "./support/fakeKubectlBuild";
+import { startFakeKubectl } from "./support/fakeKubectlBuild";
 
-export default async function setup(): Promise<void> {
-  await Promise.all([buildCli(), buildFakeKubectl()]);
+export default async function setup(): Promise<() => void> {
+  const [, stop] = await Promise.all([buildCli(), startFakeKubectl()]);
+  return stop;
 }

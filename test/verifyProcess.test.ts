@@ -1,10 +1,8 @@
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildPlan } from "../src/model/plan";
-import { CLI_ENTRY, VERIFY_COMMAND } from "../src/components/verification";
-import { LAB_ROLLOUT_PATH, loadRollout } from "../src/rollout/load";
+import { loadRollout } from "../src/rollout/load";
 import { kubectlRunner } from "../src/cluster/runner";
 import { clusterState } from "./support/fakeCluster";
 import { runCliAsync, tempFile } from "./support/files";
@@ -21,7 +19,7 @@ function verifyAgainst(stage: string, clusterStage: string, ...extra: string[]) 
   });
 }
 
-/** The state file fake-kubectl.js answers from: a cluster where `stage` holds. */
+/** The state file the fake kubectl answers from: a cluster where `stage` holds. */
 function clusterStateFile(stage: string): string {
   return tempFile("state.json", JSON.stringify(clusterState(lab, buildPlan(lab, stage))));
 }
@@ -98,46 +96,6 @@ describe("npx mtls-rollout verify against an executable KUBECTL", () => {
       expect(result.code, args.join(" ")).toBe(2);
       expect(result.stderr).toMatch(/^error: /);
     }
-  });
-});
-
-describe("the verification Command's script, run by /bin/sh as @pulumi/command's local provider runs it", () => {
-  function runScript(clusterStage: string, timeoutSeconds: number): Promise<{ status: number | null; stdout: string }> {
-    const stateFile = clusterStateFile(clusterStage);
-    const shell = spawn("/bin/sh", ["-c", VERIFY_COMMAND], {
-      cwd: path.dirname(stateFile),
-      env: {
-        ...process.env,
-        KUBECTL: FAKE_KUBECTL,
-        FAKE_CLUSTER_STATE: stateFile,
-        MTLS_ROLLOUT_CLI: path.join(__dirname, "..", CLI_ENTRY),
-        MTLS_ROLLOUT_STAGE: "mesh-strict",
-        MTLS_ROLLOUT_FILE: LAB_ROLLOUT_PATH,
-        MTLS_ROLLOUT_VERIFY_TIMEOUT: String(timeoutSeconds),
-      },
-    });
-    let stdout = "";
-    shell.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
-    const killer = setTimeout(() => shell.kill("SIGKILL"), 60_000);
-    return new Promise((resolve) =>
-      shell.on("close", (status) => {
-        clearTimeout(killer);
-        resolve({ status, stdout });
-      }),
-    );
-  }
-
-  it("succeeds, printing the summary last, when the cluster holds the stage", async () => {
-    const result = await runScript("mesh-strict", 30);
-    expect(result.status).toBe(0);
-    expect(result.stdout.trim().split("\n").pop()).toMatch(/^PASS: stage mesh-strict: 8 edges, 8 hold/);
-  });
-
-  // The verifier probes a contradicting edge until the deadline (it may still be converging): a short one here.
-  it("fails (and so fails pulumi up) when the cluster contradicts the stage", async () => {
-    const result = await runScript("istioinaction-strict", 20);
-    expect(result.status).toBe(1);
-    expect(result.stdout.trim().split("\n").pop()).toMatch(/^FAIL: stage mesh-strict: 8 edges, 7 hold, 1 contradict, 0 inconclusive/);
   });
 });
 

@@ -1,13 +1,19 @@
-// fake-kubectl.js loads the fake cluster's TypeScript through tsx: half a second a call, and the verifier makes
-// hundreds. The tests run it built into one file instead (vitest's global setup builds it, test/globalSetup.ts).
-// The build sits one folder below test/, as the sources do, so recorded.ts still finds test/fixtures beside it.
+// The KUBECTL the tests give the CLI: test/.build/fake-kubectl, made once per run by vitest's global setup
+// (test/globalSetup.ts). Where curl is installed it is a shell shim that asks one fake kubectl server process
+// (fakeKubectlServer.ts) and runs its answer; elsewhere it runs fake-kubectl.js built into one file. Either
+// answers as fakeKubectlAnswer.ts says. The builds sit one folder below test/, as the sources do, so
+// recorded.ts still finds test/fixtures beside them.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { build, type Plugin } from "esbuild";
+import { FAKE_KUBECTL_VARIABLES } from "./fakeKubectlAnswer";
 
-export const FAKE_KUBECTL = path.join(__dirname, "..", ".build", "fake-kubectl.js");
+const BUILD = path.join(__dirname, "..", ".build");
+export const FAKE_KUBECTL = path.join(BUILD, "fake-kubectl");
 
-/** The build needs no TypeScript hook: everything is compiled in. */
+/** The builds need no TypeScript hook: everything is compiled in. */
 const withoutTsx: Plugin = {
   name: "without-tsx",
   setup(b) {
@@ -16,16 +22,51 @@ const withoutTsx: Plugin = {
   },
 };
 
-export async function buildFakeKubectl(): Promise<void> {
-  await build({
-    entryPoints: [path.join(__dirname, "fake-kubectl.js")],
+const bundle = (entry: string, outfile: string) =>
+  build({
+    entryPoints: [path.join(__dirname, entry)],
     bundle: true,
     platform: "node",
     target: "node20",
     format: "cjs",
     plugins: [withoutTsx],
     logLevel: "warning",
-    outfile: FAKE_KUBECTL,
+    outfile,
   });
-  fs.chmodSync(FAKE_KUBECTL, 0o755);
+
+const quote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
+
+/** Builds and starts what FAKE_KUBECTL runs; returns how to stop it. */
+export async function startFakeKubectl(): Promise<() => void> {
+  fs.mkdirSync(BUILD, { recursive: true });
+  const standalone = path.join(BUILD, "fake-kubectl.js");
+  await Promise.all([bundle("fake-kubectl.js", standalone), bundle("fakeKubectlServer.ts", path.join(BUILD, "fake-kubectl-server.js"))]);
+  if (spawnSync("curl", ["--version"]).status !== 0) {
+    fs.writeFileSync(FAKE_KUBECTL, `#!/bin/sh\nexec ${quote(process.execPath)} ${quote(standalone)} "$@"\n`, { mode: 0o755 });
+    return () => {};
+  }
+  const socket = path.join(os.tmpdir(), `mtls-rollout-fake-kubectl-${process.pid}.sock`);
+  const server: ChildProcess = spawn(process.execPath, [path.join(BUILD, "fake-kubectl-server.js"), socket], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.stdout!.once("data", () => resolve());
+    server.once("exit", (code) => reject(new Error(`the fake kubectl server exited (${code})`)));
+  });
+  const variables = FAKE_KUBECTL_VARIABLES.map((name) => `"\${${name}-}"`).join(" ");
+  fs.writeFileSync(
+    FAKE_KUBECTL,
+    [
+      "#!/bin/sh",
+      "# KUBECTL for the tests: asks the fake kubectl server (test/support/fakeKubectlServer.ts) and runs its answer.",
+      `answer=$({ printf '%s\\0' ${variables} "$@"; } | curl -sS --max-time 3600 --unix-socket ${quote(socket)} --data-binary @- http://fake-kubectl/) || exit 1`,
+      'eval "$answer"',
+      "",
+    ].join("\n"),
+    { mode: 0o755 },
+  );
+  return () => {
+    server.kill();
+    fs.rmSync(socket, { force: true });
+  };
 }
