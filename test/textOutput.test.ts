@@ -93,6 +93,10 @@ describe("the width of text output", () => {
     const table = textTable([{ head: "verdict", coloured: true }], [["refused \u001b[8mhidden"]], { width: 80, color: true });
     expect(table).toContain("\u001b[31mrefused \\u001b[8mhidden\u001b[39m");
     expect(table).not.toContain("\u001b[8m");
+    // A word the model does not use is not coloured, whatever it is called.
+    expect(textTable([{ head: "verdict", coloured: true }], [["constructor"], ["__proto__"]], { width: 80, color: true })).not.toContain(
+      "\u001b",
+    );
   });
 });
 

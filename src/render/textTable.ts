@@ -39,24 +39,24 @@ type Colour = keyof typeof SGR;
 export const TABLE_COLOURS = /(\u001b\[(?:3[123]|39)m)/;
 
 /** The colour of a word the model uses for an outcome or a verdict; undefined for any other text. */
-const COLOURS: Record<string, Colour> = {
-  mtls: "green",
-  holds: "green",
-  clear: "green",
-  pass: "green",
-  "=": "green",
-  STRICT: "green",
-  plaintext: "yellow",
-  inconclusive: "yellow",
-  PERMISSIVE: "yellow",
-  advisory: "yellow",
-  refused: "red",
-  contradicts: "red",
-  fail: "red",
-  mandatory: "red",
-  DIFFERS: "red",
-  DISABLE: "red",
-};
+const COLOURS = new Map<string, Colour>([
+  ["mtls", "green"],
+  ["holds", "green"],
+  ["clear", "green"],
+  ["pass", "green"],
+  ["=", "green"],
+  ["STRICT", "green"],
+  ["plaintext", "yellow"],
+  ["inconclusive", "yellow"],
+  ["PERMISSIVE", "yellow"],
+  ["advisory", "yellow"],
+  ["refused", "red"],
+  ["contradicts", "red"],
+  ["fail", "red"],
+  ["mandatory", "red"],
+  ["DIFFERS", "red"],
+  ["DISABLE", "red"],
+]);
 
 export interface Column {
   head: string;
@@ -135,7 +135,7 @@ export function textTable(columns: readonly Column[], rows: readonly (readonly (
   );
   for (const row of cells) {
     draw(row, (i, text) => {
-      const colour = style.color && columns[i].coloured ? COLOURS[row[i].split(" ")[0]] : undefined;
+      const colour = style.color && columns[i].coloured ? COLOURS.get(row[i].split(" ")[0]) : undefined;
       return colour ? `${SGR[colour]}${text}${SGR_END}` : text;
     });
   }
