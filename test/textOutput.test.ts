@@ -10,6 +10,8 @@ import { main } from "../src/cli/main";
 import { buildPlan } from "../src/model/plan";
 import { parseRollout } from "../src/model/rollout";
 import { renderPlanText, SUMMARY_ROWS } from "../src/cli/renderPlan";
+import { renderReportMarkdown } from "../src/cli/renderReport";
+import { buildStageReport } from "../src/model/report";
 import { DEFAULT_WIDTH, textStyleOf, textTable } from "../src/render/textTable";
 import { runCli } from "./support/files";
 
@@ -101,7 +103,8 @@ describe("the width of text output", () => {
 });
 
 describe("a large plan as text", () => {
-  const large = buildPlan(mesh(1000, 20), "strict");
+  const rollout = mesh(1000, 20);
+  const large = buildPlan(rollout, "strict");
 
   it("prints 10,000 workloads and 199,980 edges without a stack overflow, summarised by namespace", () => {
     const text = renderPlanText(large, { style: { width: 100, color: false } });
@@ -113,6 +116,13 @@ describe("a large plan as text", () => {
     expect(text).toContain("No edge is refused at this stage.");
     expect(text.split("\n").length).toBeLessThan(60);
     expect(widest(text)).toBeLessThanOrEqual(100);
+  });
+
+  it("renders the pull-request report of that stage too, whose graph has more lines than a call takes arguments", () => {
+    const markdown = renderReportMarkdown(buildStageReport(rollout, "strict", null));
+    expect(markdown).toMatch(/^## mtls-rollout: stage `strict`\n/);
+    const graph = markdown.slice(markdown.indexOf("```mermaid\n"), markdown.indexOf("\n```\n\n### Commands"));
+    expect(graph.split("\n").length).toBeGreaterThan(200_000);
   });
 
   it("prints every row with --wide, however many", () => {

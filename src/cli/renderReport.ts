@@ -26,10 +26,12 @@ function tableOr(none: string, head: string[], rows: Cell[][]): string {
 }
 
 /** A fenced block no line of its content can close: the fence is longer than any run of backticks in it. */
-function fenced(info: string, lines: string[]): string[] {
-  const longest = Math.max(0, ...lines.map((l) => Math.max(0, ...(l.match(/`+/g) ?? []).map((run) => run.length))));
+function fenced(info: string, lines: string[]): string {
+  // A loop, not a spread: the graph of a 10,000-workload stage has more lines than a call takes arguments.
+  let longest = 0;
+  for (const line of lines) for (const run of line.match(/`+/g) ?? []) longest = Math.max(longest, run.length);
   const fence = "`".repeat(Math.max(3, longest + 1));
-  return [`${fence}${info}`, ...lines, fence];
+  return [`${fence}${info}`, ...lines, fence].join("\n");
 }
 
 function specText(spec: PolicySpec | null): string {
@@ -158,12 +160,12 @@ export function renderReportMarkdown(r: StageReport): string {
     "",
   );
 
-  out.push("### Mesh after this stage", "", ...fenced("mermaid", mermaidGraph(r).split("\n")), "");
+  out.push("### Mesh after this stage", "", fenced("mermaid", mermaidGraph(r).split("\n")), "");
 
   out.push(
     "### Commands",
     "",
-    ...fenced("sh", [
+    fenced("sh", [
       "# apply this stage (the verification runs at the end of `pulumi up`)",
       ...r.commands.apply,
       "# verify again by hand",
