@@ -1,4 +1,5 @@
 import type { Edge } from "../model/expectations";
+import { groupBy } from "../model/groupBy";
 import type { Plan } from "../model/plan";
 import { isBlocking, Violation } from "../model/rules";
 import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
@@ -72,9 +73,7 @@ const serviceOf = (e: Edge) => `${e.host.split(".")[0]}:${e.port}`;
 
 /** The edges from each probe workload, a table each: the client is the heading, so the rows fit a terminal. */
 function edgesByClient(edges: readonly Edge[], style: TextStyle): string[] {
-  const byClient = new Map<string, Edge[]>();
-  for (const e of edges) byClient.set(e.from, [...(byClient.get(e.from) ?? []), e]);
-  return [...byClient].flatMap(([from, own]) => [
+  return [...groupBy(edges, (e) => e.from)].flatMap(([from, own]) => [
     `From ${from}`,
     textTable(
       [{ head: "to" }, { head: "service" }, { head: "target" }, { head: "expect", coloured: true }, { head: "why", prose: true }],

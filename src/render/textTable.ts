@@ -80,29 +80,33 @@ function displayWidth(text: string): number {
   return width;
 }
 
-/** `text` broken at spaces into lines of at most `width` columns; a word longer than that is split. */
-function wrapCell(text: string, width: number): string[] {
+/**
+ * `paragraph` broken at spaces into lines of at most `width` columns. A word longer than that is split where a
+ * table cell must keep its width, and keeps a line of its own in running text.
+ */
+function wrapWords(paragraph: string, width: number, splitLongWords: boolean): string[] {
   const lines: string[] = [];
-  for (const paragraph of text.split("\n")) {
-    let line = "";
-    for (let word of paragraph.split(" ")) {
-      while (columnsOf(word) > width) {
-        if (line) lines.push(line);
-        line = "";
-        let cut = width;
-        while (cut > 1 && columnsOf(word.slice(0, cut)) > width) cut--;
-        lines.push(word.slice(0, cut));
-        word = word.slice(cut);
-      }
-      if (line && columnsOf(line) + 1 + columnsOf(word) > width) {
-        lines.push(line);
-        line = word;
-      } else line = line ? `${line} ${word}` : word;
+  let line = "";
+  for (let word of paragraph.split(" ")) {
+    while (splitLongWords && columnsOf(word) > width) {
+      if (line) lines.push(line);
+      line = "";
+      let cut = width;
+      while (cut > 1 && columnsOf(word.slice(0, cut)) > width) cut--;
+      lines.push(word.slice(0, cut));
+      word = word.slice(cut);
     }
-    lines.push(line);
+    if (line && columnsOf(line) + 1 + columnsOf(word) > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
   }
+  lines.push(line);
   return lines;
 }
+
+/** A cell's text in lines of at most `width` columns, its own line breaks kept. */
+const wrapCell = (text: string, width: number) => text.split("\n").flatMap((paragraph) => wrapWords(paragraph, width, true));
 
 const pad = (text: string, width: number) => text + " ".repeat(Math.max(0, width - columnsOf(text)));
 
@@ -143,16 +147,9 @@ export function textTable(columns: readonly Column[], rows: readonly (readonly (
   return out.join("\n");
 }
 
-/** A paragraph broken at spaces into lines of at most `width` characters (a longer word keeps its line), each indented. */
+/** A paragraph broken at spaces into lines of at most `width` columns (a longer word keeps its line), each indented. */
 export function wrapText(text: string, width: number, indent = ""): string {
-  const lines: string[] = [];
-  let line = "";
-  for (const word of text.split(" ")) {
-    if (line && indent.length + line.length + 1 + word.length > width) {
-      lines.push(indent + line);
-      line = word;
-    } else line = line ? `${line} ${word}` : word;
-  }
-  lines.push(indent + line);
-  return lines.join("\n");
+  return wrapWords(text, width - indent.length, false)
+    .map((line) => indent + line)
+    .join("\n");
 }

@@ -1,4 +1,5 @@
 import { textTable, TextStyle, UNBOUNDED } from "../render/textTable";
+import { groupBy } from "../model/groupBy";
 import type { VerificationResult } from "./verifier";
 
 export const EXIT_VERIFIED = 0;
@@ -31,9 +32,7 @@ export function summaryLine(result: VerificationResult): string {
 
 export function renderVerificationText(result: VerificationResult, style: TextStyle = UNBOUNDED): string {
   // A table per probe client, which heads it: the rows keep to what a terminal can show.
-  const byClient = new Map<string, VerificationResult["edges"]>();
-  for (const e of result.edges) byClient.set(e.from, [...(byClient.get(e.from) ?? []), e]);
-  const out = [...byClient].flatMap(([from, edges]) => [
+  const out = [...groupBy(result.edges, (e) => e.from)].flatMap(([from, edges]) => [
     `From ${from}`,
     textTable(
       [

@@ -1,4 +1,5 @@
 import type { Edge } from "../model/expectations";
+import { groupBy } from "../model/groupBy";
 import type { Plan } from "../model/plan";
 import type { Rollout, Workload } from "../model/rollout";
 import type { ChainHop } from "./evidence";
@@ -175,9 +176,10 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
     // Every edge, every round: an edge that held may still change while the push propagates.
     const counts = roundStarted >= started + options.settleMs;
     if (counts && !callsBefore) callsBefore = readDestinations(run, plan.calls, byRef, callRead);
-    const pending = results.map((_, i) => i);
-    const byServer = new Map<string, number[]>();
-    for (const i of pending) byServer.set(targets[i].server.ref, [...(byServer.get(targets[i].server.ref) ?? []), i]);
+    const byServer = groupBy(
+      results.map((_, i) => i),
+      (i) => targets[i].server.ref,
+    );
 
     await pool([...byServer.values()], options.concurrency, async (indices) => {
       for (const i of indices) {
