@@ -222,17 +222,18 @@ const waitFor = async (condition: () => boolean, ms: number) => {
 };
 
 describe("signals", () => {
+  /** A cluster at mesh-strict whose probes hang; every process of the test carries `marker` in its environment. */
+  const hangingProbes = (marker: string): NodeJS.ProcessEnv => ({
+    ...process.env,
+    KUBECTL: FAKE_KUBECTL,
+    FAKE_CLUSTER_STATE: tempFile("state.json", JSON.stringify(atMeshStrict())),
+    FAKE_KUBECTL_HANG_EXEC: "1",
+    MTLS_TEST_MARKER: marker,
+  });
+
   function startVerify(marker: string, viaShell = false) {
-    const stateFile = tempFile("state.json", JSON.stringify(atMeshStrict()));
-    const env = {
-      ...process.env,
-      KUBECTL: FAKE_KUBECTL,
-      FAKE_CLUSTER_STATE: stateFile,
-      FAKE_KUBECTL_HANG_EXEC: "1",
-      MTLS_TEST_MARKER: marker,
-      // As the stack's Commands set it: a Pulumi cancel kills their shell.
-      ...(viaShell ? { MTLS_ROLLOUT_END_WITH_PARENT: "1" } : {}),
-    };
+    // As the stack's Commands set it: a Pulumi cancel kills their shell.
+    const env = { ...hangingProbes(marker), ...(viaShell ? { MTLS_ROLLOUT_END_WITH_PARENT: "1" } : {}) };
     const args = [BIN, "verify", "--stage", "mesh-strict", "--timeout", "120"];
     const child = viaShell
       ? spawn("/bin/sh", ["-c", `"${process.execPath}" ${args.map((a) => `'${a}'`).join(" ")}; echo never`], { env })
@@ -300,14 +301,7 @@ describe("signals", () => {
 
   it("outlives its shell when started in the background on purpose (no MTLS_ROLLOUT_END_WITH_PARENT)", async () => {
     const marker = `nohup-${process.pid}-${Date.now()}`;
-    const stateFile = tempFile("state.json", JSON.stringify(atMeshStrict()));
-    const env = {
-      ...process.env,
-      KUBECTL: FAKE_KUBECTL,
-      FAKE_CLUSTER_STATE: stateFile,
-      FAKE_KUBECTL_HANG_EXEC: "1",
-      MTLS_TEST_MARKER: marker,
-    };
+    const env = hangingProbes(marker);
     const shell = spawn(
       "/bin/sh",
       ["-c", `"${process.execPath}" '${BIN}' verify --stage mesh-strict --timeout 60 >/dev/null 2>&1 & sleep 2`],

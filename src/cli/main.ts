@@ -11,8 +11,6 @@ import { EXIT_BAD_INPUT, EXIT_OK, type CommandContext, type Io } from "./command
 import { watchInterrupts } from "./interrupt";
 import { applyStack, contextName, namespaceName, nonNegativeInt, positiveInt, prometheusUrl, rfc3339, STACK_HELP } from "./options";
 
-export { EXIT_BAD_INPUT, EXIT_OK, EXIT_RULE_FAILED, EXIT_UNREACHABLE, type Io } from "./command";
-
 const processIo: Io = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),

@@ -54,3 +54,9 @@ export function acknowledgementsInForceAt(rollout: Pick<Rollout, "stages">, stag
   }
   return [...byCall.values()];
 }
+
+/** The stage before `stage` in the rollout, or null for the first (a fresh mesh is before it). */
+export function stageBefore(rollout: Pick<Rollout, "stages">, stage: string): string | null {
+  const index = rollout.stages.findIndex((s) => s.name === stage);
+  return index > 0 ? rollout.stages[index - 1].name : null;
+}

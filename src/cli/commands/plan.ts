@@ -1,8 +1,7 @@
 import { buildPlan } from "../../model/plan";
-import type { Rollout } from "../../model/rollout";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
 import { EXIT_OK, type CommandContext } from "../command";
-import { withOptionNames } from "../optionNames";
+import { withOptionNames } from "../options";
 import { UNBOUNDED } from "../../render/textTable";
 import { writeJson } from "../jsonOutput";
 import { planJson, renderPlanText } from "../renderPlan";
@@ -13,12 +12,6 @@ export interface PlanOptions {
   format: "text" | "json";
   json?: boolean;
   wide?: boolean;
-}
-
-/** The stage before `stage` in the rollout, or "none" for the first. */
-export function previousStage(rollout: Rollout, stage: string): string {
-  const index = rollout.stages.findIndex((s) => s.name === stage);
-  return index > 0 ? rollout.stages[index - 1].name : "none";
 }
 
 export function plan(opts: PlanOptions, { io, setExit }: CommandContext): void {

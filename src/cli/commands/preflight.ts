@@ -4,8 +4,8 @@ import { gateExitCode, gateSummary, renderGateText } from "../../preflight/repor
 import { runPreflight } from "../../preflight/run";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
 import type { CommandContext } from "../command";
-import { withOptionNames } from "../optionNames";
-import { previousStage } from "./plan";
+import { withOptionNames } from "../options";
+import { stageBefore } from "../../model/stages";
 
 export interface PreflightOptions {
   stage: string;
@@ -22,7 +22,7 @@ export async function preflight(opts: PreflightOptions, { io, setExit, signal, k
   const rollout = loadRollout(opts.rollout);
   const source = opts.rollout ?? LAB_ROLLOUT_PATH;
   const plan = withOptionNames(() => buildPlan(rollout, opts.stage), source);
-  const previous = opts.previous ?? previousStage(rollout, plan.stage);
+  const previous = opts.previous ?? stageBefore(rollout, plan.stage) ?? "none";
   if (previous !== "none" && previous !== "live") withOptionNames(() => buildPlan(rollout, previous), source, "--previous");
   // Prometheus holds history: a long look-back also catches callers that come only now and then.
   const windowSeconds = opts.window ?? (opts.prometheus ? 3600 : 60);

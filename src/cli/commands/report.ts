@@ -3,9 +3,9 @@ import { buildPlan } from "../../model/plan";
 import { buildStageReport } from "../../model/report";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
 import { EXIT_OK, type CommandContext } from "../command";
-import { withOptionNames } from "../optionNames";
+import { withOptionNames } from "../options";
 import { renderReportMarkdown } from "../renderReport";
-import { previousStage } from "./plan";
+import { stageBefore } from "../../model/stages";
 
 export interface ReportOptions {
   stage: string;
@@ -28,7 +28,7 @@ export function report(opts: ReportOptions, { io, setExit }: CommandContext): vo
       },
     ]);
   }
-  const previous = opts.previous ?? previousStage(rollout, plan.stage);
+  const previous = opts.previous ?? stageBefore(rollout, plan.stage) ?? "none";
   if (previous !== "none") withOptionNames(() => buildPlan(rollout, previous), source, "--previous");
   const report = buildStageReport(rollout, plan.stage, previous === "none" ? null : previous, opts.rollout);
   io.stdout(opts.json || opts.format === "json" ? JSON.stringify(report, null, 2) + "\n" : renderReportMarkdown(report));

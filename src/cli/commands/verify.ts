@@ -6,7 +6,7 @@ import { exitCodeOf, renderVerificationText, verificationJson } from "../../veri
 import { checkSetup } from "../../verify/setup";
 import { probedEdges, verifyPlan } from "../../verify/verifier";
 import type { CommandContext } from "../command";
-import { withOptionNames } from "../optionNames";
+import { withOptionNames } from "../options";
 
 /** Each setup check (is there a cluster, may we exec): well within the seconds a setup error should take. */
 const SETUP_CALL_TIMEOUT_MS = 4_000;
