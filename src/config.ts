@@ -56,6 +56,11 @@ export const stackConfigSchema = z.strictObject({
   preflightWindow: seconds(1, 86400).optional(),
   /** The verifier's deadline in seconds (default 180). */
   verifyTimeout: seconds(10, 3600).default(180),
+  /**
+   * Seconds at the start of a verification whose rounds do not count, while istiod pushes the stage (default 5,
+   * the CLI's --settle): longer on a mesh whose pushes take longer.
+   */
+  verifySettle: seconds(0, 600).default(5),
 });
 
 export type StackConfig = z.infer<typeof stackConfigSchema>;

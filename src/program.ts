@@ -156,6 +156,7 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
           rolloutFile: commandRolloutFile,
           kubeContext: config.kubeContext,
           timeoutSeconds: config.verifyTimeout,
+          settleSeconds: config.verifySettle,
           after: [resources],
           stageNames: rollout.stages.map((s) => s.name),
         },

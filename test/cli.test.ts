@@ -2,21 +2,24 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCli, tempFile } from "./support/files";
+import { cli as inProcess } from "./support/inProcessCli";
 
-const cli = (...args: string[]) => runCli(args);
+/** As a user runs it: what the bin prints for --help and --version, before any command loads. */
+const processCli = (...args: string[]) => runCli(args);
+const cli = (...args: string[]) => inProcess(args);
 
 describe("npx mtls-rollout --help and --version", () => {
   it("prints the package's version", () => {
     const version = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8")).version;
-    expect(cli("--version")).toEqual({ code: 0, stdout: `${version}\n`, stderr: "" });
+    expect(processCli("--version")).toEqual({ code: 0, stdout: `${version}\n`, stderr: "" });
   });
 
   it("lists every exit code and $KUBECTL, and marks --stage as required", () => {
-    const help = cli("--help");
+    const help = processCli("--help");
     expect(help.code).toBe(0);
     for (const code of ["0 ", "1 ", "2 ", "3 ", "70 ", "129-143 "]) expect(help.stdout).toContain(`\n  ${code}`);
     expect(help.stdout).toContain("KUBECTL  the kubectl executable");
-    const verify = cli("verify", "--help");
+    const verify = processCli("verify", "--help");
     expect(verify.stdout).toMatch(/--stage <name> +the stage to verify \(required, unless --stack sets it\)/);
     expect(verify.stdout).toContain("3  inconclusive");
     expect(verify.stdout).toContain("$KUBECTL");
@@ -24,8 +27,8 @@ describe("npx mtls-rollout --help and --version", () => {
 });
 
 describe("npx mtls-rollout plan", () => {
-  it("prints exactly one JSON object with the documented shape for --json", () => {
-    const { code, stdout, stderr } = cli("plan", "--stage", "purchase-history-strict", "--json");
+  it("prints exactly one JSON object with the documented shape for --json", async () => {
+    const { code, stdout, stderr } = await cli("plan", "--stage", "purchase-history-strict", "--json");
     expect(stderr).toBe("");
     expect(code).toBe(0);
     const plan = JSON.parse(stdout);
@@ -89,8 +92,8 @@ describe("npx mtls-rollout plan", () => {
     );
   });
 
-  it("prints the policies, the effective modes and the expectation matrix as tables", () => {
-    const { code, stdout } = cli("plan", "--stage", "istioinaction-strict");
+  it("prints the policies, the effective modes and the expectation matrix as tables", async () => {
+    const { code, stdout } = await cli("plan", "--stage", "istioinaction-strict");
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Stage: istioinaction-strict - /);
     expect(stdout).toContain("PeerAuthentications in force (3)");
@@ -101,13 +104,13 @@ describe("npx mtls-rollout plan", () => {
     expect(fromOutside).toMatch(/│ default\/httpbin +│ httpbin:8000 +│ 8080 +│ plaintext /);
   });
 
-  it("reads a rollout file given with --rollout", () => {
+  it("reads a rollout file given with --rollout", async () => {
     const file = tempFile("r.yaml", [
       "namespaces: [ { name: shop } ]",
       "workloads: [ { name: cart, namespace: shop, image: 'cart:1' } ]",
       "stages: [ { name: only } ]",
     ]);
-    const { code, stdout } = cli("plan", "--stage", "only", "--rollout", file, "--json");
+    const { code, stdout } = await cli("plan", "--stage", "only", "--rollout", file, "--json");
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({
       stage: "only",
@@ -135,23 +138,23 @@ describe("npx mtls-rollout plan", () => {
       /^error: \/nonexistent\/r\.yaml: cannot be read \(ENOENT\)\n$/,
     ],
     ["an unknown option", ["--stage", "permissive", "--colour"], /^error: unknown option '--colour'\n/],
-  ])("exits 2 with one line per problem and no stack trace for %s", (_what, args, stderr) => {
-    const result = cli("plan", ...(args as string[]));
+  ])("exits 2 with one line per problem and no stack trace for %s", async (_what, args, stderr) => {
+    const result = await cli("plan", ...(args as string[]));
     expect(result.code).toBe(2);
     expect(result.stdout).toBe("");
     expect(result.stderr).toMatch(stderr);
   });
 
-  it("prefixes a guardrail error with the rollout file, as the loader's own errors are", () => {
+  it("prefixes a guardrail error with the rollout file, as the loader's own errors are", async () => {
     const file = path.join(__dirname, "fixtures", "rollouts", "two-namespace-defaults.yaml");
-    const result = cli("plan", "--stage", "a", "--rollout", file);
+    const result = await cli("plan", "--stage", "a", "--rollout", file);
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
       `error: ${file}: stages[0].peerAuthentications[1]: breaks one-default-per-scope: "shop/two" is a second namespace-wide PeerAuthentication at stage "a", besides "shop/one" (stages[0].peerAuthentications[0]); Istio would keep only the older one, so declare one, named "default"\n`,
     );
   });
 
-  it("names the path in the file and the bad value when a rollout file is invalid", () => {
+  it("names the path in the file and the bad value when a rollout file is invalid", async () => {
     const file = tempFile("bad.yaml", [
       "namespaces: [ { name: shop } ]",
       "workloads: []",
@@ -161,7 +164,7 @@ describe("npx mtls-rollout plan", () => {
       "    peerAuthentications:",
       "      - { name: p, namespace: shop, mode: STRCT }",
     ]);
-    const result = cli("plan", "--stage", "b", "--rollout", file);
+    const result = await cli("plan", "--stage", "b", "--rollout", file);
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
       `error: ${file}: stages[1].peerAuthentications[0].mode: must be one of UNSET, DISABLE, PERMISSIVE, STRICT (got "STRCT")\n`,

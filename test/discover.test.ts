@@ -1,5 +1,5 @@
 /**
- * `mtls-rollout discover` as a process, against an executable KUBECTL answering `get … -o json` with the
+ * `mtls-rollout discover` against an executable KUBECTL (the fake kubectl) answering `get … -o json` with the
  * invented mesh of test/fixtures/cluster (see its SOURCES.md) and a Prometheus on loopback.
  */
 import { ROLLOUT_SCHEMA_PATH } from "../src/rollout/load";
@@ -14,15 +14,18 @@ import { buildPlan } from "../src/model/plan";
 import { checkRollout, isBlocking } from "../src/model/rules";
 import { loadRollout } from "../src/rollout/load";
 import { crdValidator } from "./support/crdValidator";
-import { runCli, runCliAsync } from "./support/files";
+import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
+import { runCli } from "./support/files";
+import { cli } from "./support/inProcessCli";
 import { kubernetesListErrors, kubernetesSchemaErrors } from "./support/kubernetesSchema";
 
 const CLUSTER = path.join(__dirname, "fixtures", "cluster");
-const KUBECTL = path.join(__dirname, "support", "kubectl-from-files.js");
+
 const list = (name: string) => JSON.parse(fs.readFileSync(path.join(CLUSTER, `${name}.json`), "utf8"));
 
+/** discover against the recorded-shape cluster: the fake kubectl answers from its List files. */
 function discover(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return runCliAsync(["discover", ...args], { env: { KUBECTL, FAKE_KUBECTL_DIR: CLUSTER, ...env } });
+  return cli(["discover", ...args], { env: { KUBECTL: FAKE_KUBECTL, FAKE_KUBECTL_DIR: CLUSTER, ...env } });
 }
 
 describe("the recorded-shape cluster", () => {

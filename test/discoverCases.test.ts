@@ -13,10 +13,11 @@ import { checkRollout, isBlocking } from "../src/model/rules";
 import { parseRolloutYaml } from "../src/rollout/load";
 import { compareWithRollout } from "../src/status/compare";
 import { readLivePolicies } from "../src/status/run";
+import { answerFromLists, type ListName } from "./support/kubectlFromLists";
 
 const CLUSTER = path.join(__dirname, "fixtures", "cluster");
 type Item = Record<string, any>;
-type Mesh = Record<"namespaces" | "controllers" | "services" | "pods" | "peerauthentications", Item[]>;
+type Mesh = Record<ListName, Item[]>;
 const load = (): Mesh =>
   Object.fromEntries(
     ["namespaces", "controllers", "services", "pods", "peerauthentications"].map((n) => [
@@ -25,28 +26,9 @@ const load = (): Mesh =>
     ]),
   ) as Mesh;
 
-/** kubectl answering from `mesh` in-process, the way test/support/kubectl-from-files.js does as a process. */
+/** kubectl answering from `mesh` in-process, as the fake kubectl answers from List files. */
 function runnerOf(mesh: Mesh): KubectlRunner {
-  const files: Record<string, keyof Mesh> = {
-    namespaces: "namespaces",
-    namespace: "namespaces",
-    "deployments.apps,statefulsets.apps,daemonsets.apps": "controllers",
-    services: "services",
-    pods: "pods",
-    "peerauthentications.security.istio.io": "peerauthentications",
-  };
-  return async (args) => {
-    const list = mesh[files[args[1]]];
-    const ok = (o: unknown) => ({ exitCode: 0, stdout: JSON.stringify(o), stderr: "", timedOut: false });
-    if (args[1] === "namespace") {
-      const item = list.find((n) => n.metadata.name === args[2]);
-      return item
-        ? ok(item)
-        : { exitCode: 1, stdout: "", stderr: `Error from server (NotFound): namespaces "${args[2]}" not found\n`, timedOut: false };
-    }
-    const items = args[2] === "--namespace" ? list.filter((i) => i.metadata.namespace === args[3]) : list;
-    return ok({ apiVersion: "v1", kind: "List", items, metadata: { resourceVersion: "" } });
-  };
+  return async (args) => ({ ...answerFromLists(args, (list) => mesh[list]), timedOut: false });
 }
 
 async function discovered(mesh: Mesh, extra: { namespaces?: string[]; meshRootNamespace?: string } = {}) {

@@ -1,9 +1,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import MarkdownIt from "markdown-it";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { markdownParagraph, markdownText, mermaidLabel, terminalSafe } from "../src/model/text";
-import { runCli, tempFile } from "./support/files";
+import { tempFile } from "./support/files";
+import { cli } from "./support/inProcessCli";
 
 // A rollout whose free text tries what a reviewer's pull request or terminal could be hijacked with:
 // an HTML comment that would hide the rest of the report, a newline and pipes that would end a table row,
@@ -27,8 +28,10 @@ function hostileRollout(): string {
 }
 
 describe("free text in the pull-request report", () => {
-  const file = hostileRollout();
-  const markdown = runCli(["report", "--stage", "open", "--previous", "none", "--rollout", file]).stdout;
+  let markdown = "";
+  beforeAll(async () => {
+    markdown = (await cli(["report", "--stage", "open", "--previous", "none", "--rollout", hostileRollout()])).stdout;
+  });
 
   it("cannot open an HTML comment, add a table row, a heading, a link or an image, or close a code fence", () => {
     expect(markdown).not.toContain("<!--");
@@ -54,22 +57,22 @@ describe("free text in the pull-request report", () => {
 });
 
 describe("free text on a terminal", () => {
-  it("shows the characters a terminal would obey instead of sending them, and keeps JSON exact", () => {
+  it("shows the characters a terminal would obey instead of sending them, and keeps JSON exact", async () => {
     const file = hostileRollout();
-    const text = runCli(["plan", "--stage", "open", "--rollout", file]);
+    const text = await cli(["plan", "--stage", "open", "--rollout", file]);
     expect(text.code).toBe(0);
     expect(text.stdout).not.toContain("\u202e");
     expect(text.stdout).toContain("\\u202eevil");
     // In JSON the escape is JSON's own: the value reads back as written.
-    const json = runCli(["plan", "--stage", "open", "--rollout", file, "--json"]);
+    const json = await cli(["plan", "--stage", "open", "--rollout", file, "--json"]);
     expect(json.stdout).not.toContain("\u202e");
     expect(JSON.parse(json.stdout).description).toBe(HOSTILE_TEXT);
   });
 
-  it("shows a kubectl's escape sequences and bell as text when it prints them in an error", () => {
+  it("shows a kubectl's escape sequences and bell as text when it prints them in an error", async () => {
     const kubectl = tempFile("kubectl", "#!/bin/sh\nprintf '\\033]0;owned\\007\\033[2J\\033[31mError from server\\r\\n' >&2\nexit 1\n");
     fs.chmodSync(kubectl, 0o755);
-    const result = runCli(["status", "--rollout", hostileRollout()], { env: { KUBECTL: kubectl } });
+    const result = await cli(["status", "--rollout", hostileRollout()], { env: { KUBECTL: kubectl } });
     expect(result.code).toBe(3);
     expect(result.stderr).toContain("\\u001b]0;owned\\u0007\\u001b[2J\\u001b[31mError from server");
     expect(result.stderr).not.toMatch(/[\u0007\u001b\r]/);

@@ -11,7 +11,8 @@ import { buildPlan } from "../src/model/plan";
 import { defineRolloutStack } from "../src/program";
 import { loadRollout } from "../src/rollout/load";
 import { crdValidator } from "./support/crdValidator";
-import { runCli, tempFile } from "./support/files";
+import { tempFile } from "./support/files";
+import { cli } from "./support/inProcessCli";
 import { installRecordingMocks, LAST_VERIFIED_AT, settleRegistrations } from "./support/pulumiMocks";
 import { named, ofType, runStack } from "./support/stack";
 
@@ -227,6 +228,7 @@ describe("the Pulumi program under mocks", () => {
         MTLS_ROLLOUT_STAGE: stage,
         MTLS_ROLLOUT_FILE: "stages/lab.yaml",
         MTLS_ROLLOUT_VERIFY_TIMEOUT: "180",
+        MTLS_ROLLOUT_VERIFY_SETTLE: "5",
         MTLS_ROLLOUT_CONTEXT: "kind-mtls-lab",
       });
       expect(verify.inputs.logging).toBe("stdoutAndStderr");
@@ -238,11 +240,34 @@ describe("the Pulumi program under mocks", () => {
     }
   });
 
+  it("gives the verification the stack's deadline and settle time, neither of which reruns it", async () => {
+    const defaults = await runStack({ "mtls-rollout:stage": "mesh-strict" });
+    const tuned = await runStack({
+      "mtls-rollout:stage": "mesh-strict",
+      "mtls-rollout:verifyTimeout": "900",
+      "mtls-rollout:verifySettle": "30",
+    });
+    const verifyOf = (r: typeof defaults.resources) => named(r, "command:local:Command", "verify");
+    expect(verifyOf(tuned.resources).inputs.environment).toMatchObject({
+      MTLS_ROLLOUT_VERIFY_TIMEOUT: "900",
+      MTLS_ROLLOUT_VERIFY_SETTLE: "30",
+    });
+    expect(verifyOf(tuned.resources).customTimeouts).toMatchObject({ create: "960s", update: "960s" });
+    expect(verifyOf(tuned.resources).inputs.triggers).toEqual(verifyOf(defaults.resources).inputs.triggers);
+  });
+
   it("keeps names out of the verification's shell string: it only expands quoted environment variables", () => {
     expect(VERIFY_COMMAND).not.toMatch(/istio|sleep|permissive/);
     const expansions = VERIFY_COMMAND.match(/\$\{?[A-Z_]+/g)!.map((e) => e.replace(/[${]/g, ""));
     expect(new Set(expansions)).toEqual(
-      new Set(["MTLS_ROLLOUT_CLI", "MTLS_ROLLOUT_STAGE", "MTLS_ROLLOUT_FILE", "MTLS_ROLLOUT_VERIFY_TIMEOUT", "MTLS_ROLLOUT_CONTEXT"]),
+      new Set([
+        "MTLS_ROLLOUT_CLI",
+        "MTLS_ROLLOUT_STAGE",
+        "MTLS_ROLLOUT_FILE",
+        "MTLS_ROLLOUT_VERIFY_TIMEOUT",
+        "MTLS_ROLLOUT_VERIFY_SETTLE",
+        "MTLS_ROLLOUT_CONTEXT",
+      ]),
     );
     expect(
       VERIFY_COMMAND.replace(/\$\{MTLS_ROLLOUT_CONTEXT:\+--context "\$MTLS_ROLLOUT_CONTEXT"\}/, "").replace(/"\$[A-Z_]+"/g, ""),
@@ -438,6 +463,11 @@ describe("the Pulumi program under mocks", () => {
       /^mtls-rollout:verifyTimeout: must be from 10 to 3600 seconds \(got "5"\)$/,
     ],
     [
+      "a settle time out of range",
+      { "mtls-rollout:stage": "permissive", "mtls-rollout:verifySettle": "601" },
+      /^mtls-rollout:verifySettle: must be from 0 to 600 seconds \(got "601"\)$/,
+    ],
+    [
       "Kiali without the Prometheus it reads",
       { "mtls-rollout:stage": "permissive", "mtls-rollout:installIstio": "true", "mtls-rollout:installKiali": "true" },
       /^mtls-rollout:installKiali: needs mtls-rollout:installIstio and mtls-rollout:installPrometheus true$/,
@@ -542,7 +572,7 @@ describe("a stage change, as the engine sees it", () => {
     const message =
       /stages\[1\]\.peerAuthentications\[0\]\.name: "shop\/aaa" is a second namespace-wide policy besides "shop\/default" \(stages\[0\]\.peerAuthentications\[0\]\); the stack creates every stage's policy from the first stage on/;
     for (const args of [["plan", "--stage", "one"], ["check"]]) {
-      const { code, stderr } = runCli([...args, "--rollout", file]);
+      const { code, stderr } = await cli([...args, "--rollout", file]);
       expect(code).toBe(2);
       expect(stderr).toMatch(message);
     }

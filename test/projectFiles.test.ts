@@ -36,6 +36,7 @@ describe("the Pulumi project files", () => {
       rollout: "stages/lab.yaml",
       verify: true,
       verifyTimeout: 180,
+      verifySettle: 5,
       preflight: true,
       installIstio: false,
       istioVersion: "1.29.2",

@@ -6,7 +6,7 @@ import { renderReportMarkdown } from "../src/cli/renderReport";
 import { parseRollout } from "../src/model/rollout";
 import { buildStageReport } from "../src/model/report";
 import { loadRollout } from "../src/rollout/load";
-import { runCli } from "./support/files";
+import { cli } from "./support/inProcessCli";
 
 const lab = loadRollout();
 const report = (stage: string, previous: string | null) => buildStageReport(lab, stage, previous);
@@ -140,38 +140,40 @@ describe("the Markdown of istioinaction-strict, rendered by markdown-it", () => 
 });
 
 describe("the README's sample report", () => {
-  it("is exactly what report --stage istioinaction-strict prints", () => {
+  it("is exactly what report --stage istioinaction-strict prints", async () => {
     const readme = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
     const sample = /<!-- sample-report:start -->\n([\s\S]*?)\n<!-- sample-report:end -->/.exec(readme)![1];
-    const printed = runCli(["report", "--stage", "istioinaction-strict"]);
+    const printed = await cli(["report", "--stage", "istioinaction-strict"]);
     expect(printed.code).toBe(0);
     expect(sample).toBe(printed.stdout.trimEnd());
   });
 });
 
 describe("npx mtls-rollout report", () => {
-  it("prints the Markdown report against the stage before, or against a fresh mesh with --previous none", () => {
-    const md = runCli(["report", "--stage", "purchase-history-strict"]);
+  it("prints the Markdown report against the stage before, or against a fresh mesh with --previous none", async () => {
+    const md = await cli(["report", "--stage", "purchase-history-strict"]);
     expect(md.code).toBe(0);
     expect(md.stdout).toMatch(/^## mtls-rollout: stage `purchase-history-strict`\n/);
     expect(md.stdout).toContain("against stage `permissive`");
-    const fresh = runCli(["report", "--stage", "purchase-history-strict", "--format", "markdown", "--previous", "none"]);
+    const fresh = await cli(["report", "--stage", "purchase-history-strict", "--format", "markdown", "--previous", "none"]);
     expect(fresh.stdout).toContain("against a fresh mesh with no PeerAuthentication, puts 2 PeerAuthentications in force");
   });
 
-  it("prints the same content as JSON with --format json, and --json is the same document", () => {
-    const { code, stdout } = runCli(["report", "--stage", "mesh-strict", "--format", "json"]);
+  it("prints the same content as JSON with --format json, and --json is the same document", async () => {
+    const { code, stdout } = await cli(["report", "--stage", "mesh-strict", "--format", "json"]);
     expect(code).toBe(0);
     const json = JSON.parse(stdout);
     expect(json).toMatchObject({ stage: "mesh-strict", previous: "istioinaction-strict", blockingViolations: 0 });
     expect(json.edgeChanges).toHaveLength(1);
-    expect(runCli(["report", "--stage", "mesh-strict", "--json"]).stdout).toBe(stdout);
+    expect((await cli(["report", "--stage", "mesh-strict", "--json"])).stdout).toBe(stdout);
   });
 
-  it("exits 2 for an unknown previous stage or format, and says why live is not a stage to compare with", () => {
-    expect(runCli(["report", "--stage", "mesh-strict", "--previous", "nope"]).stderr).toMatch(/^error: --previous: unknown stage "nope"/);
-    expect(runCli(["report", "--stage", "mesh-strict", "--format", "html"]).code).toBe(2);
-    const live = runCli(["report", "--stage", "mesh-strict", "--previous", "live"]);
+  it("exits 2 for an unknown previous stage or format, and says why live is not a stage to compare with", async () => {
+    expect((await cli(["report", "--stage", "mesh-strict", "--previous", "nope"])).stderr).toMatch(
+      /^error: --previous: unknown stage "nope"/,
+    );
+    expect((await cli(["report", "--stage", "mesh-strict", "--format", "html"])).code).toBe(2);
+    const live = await cli(["report", "--stage", "mesh-strict", "--previous", "live"]);
     expect(live.code).toBe(2);
     expect(live.stderr).toBe(
       "error: --previous: live is what preflight and status read from the cluster; the report compares two stages of the rollout (a stage, or none)\n",
@@ -180,19 +182,19 @@ describe("npx mtls-rollout report", () => {
 });
 
 describe("npx mtls-rollout plan --format", () => {
-  it("prints one plan document: --json and --format json are the same", () => {
-    const json = runCli(["plan", "--stage", "mesh-strict", "--json"]);
+  it("prints one plan document: --json and --format json are the same", async () => {
+    const json = await cli(["plan", "--stage", "mesh-strict", "--json"]);
     expect(json.code).toBe(0);
-    expect(runCli(["plan", "--stage", "mesh-strict", "--format", "json"]).stdout).toBe(json.stdout);
+    expect((await cli(["plan", "--stage", "mesh-strict", "--format", "json"])).stdout).toBe(json.stdout);
     // The plan (its keys are cli.test.ts's), not the report.
     expect(JSON.parse(json.stdout)).toHaveProperty("expectations");
     expect(JSON.parse(json.stdout)).not.toHaveProperty("edgeChanges");
   });
 
-  it("refuses what belongs to the report, instead of ignoring it", () => {
-    const previous = runCli(["plan", "--stage", "mesh-strict", "--previous", "nope"]);
+  it("refuses what belongs to the report, instead of ignoring it", async () => {
+    const previous = await cli(["plan", "--stage", "mesh-strict", "--previous", "nope"]);
     expect(previous.code).toBe(2);
     expect(previous.stderr).toBe("error: unknown option '--previous'\n");
-    expect(runCli(["plan", "--stage", "mesh-strict", "--format", "markdown"]).code).toBe(2);
+    expect((await cli(["plan", "--stage", "mesh-strict", "--format", "markdown"])).code).toBe(2);
   });
 });

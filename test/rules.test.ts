@@ -4,7 +4,8 @@ import { parseRollout, Rollout } from "../src/model/rollout";
 import { checkRollout, checkStage, isBlocking, RuleName, RULES } from "../src/model/rules";
 import { policiesInForceAt } from "../src/model/stages";
 import { loadRollout } from "../src/rollout/load";
-import { runCli, tempFile } from "./support/files";
+import { tempFile } from "./support/files";
+import { cli } from "./support/inProcessCli";
 
 /** A small mesh: api (ports 80 -> 8080, 90 -> 9090) called by web, both with sidecars; legacy without. */
 function mesh(stages: unknown[]): Rollout {
@@ -218,13 +219,13 @@ describe("the guardrail rules", () => {
 });
 
 describe("npx mtls-rollout check", () => {
-  it("exits 0 for the lab and says no rule is violated", () => {
-    const { code, stdout } = runCli(["check"]);
+  it("exits 0 for the lab and says no rule is violated", async () => {
+    const { code, stdout } = await cli(["check"]);
     expect(code).toBe(0);
     expect(stdout).toBe("Guardrails for every stage: no rule violated\n");
   });
 
-  it("exits 1 when a mandatory rule fails, listing { rule, level, stage, resource, message } as JSON", () => {
+  it("exits 1 when a mandatory rule fails, listing { rule, level, stage, resource, message } as JSON", async () => {
     const file = tempFile("r.yaml", [
       "namespaces: [ { name: app, injection: true } ]",
       "workloads: [ { name: api, namespace: app, image: 'api:1', service: { ports: [ { port: 80, targetPort: 8080 } ] } } ]",
@@ -232,7 +233,7 @@ describe("npx mtls-rollout check", () => {
       "  - name: one",
       "    peerAuthentications: [ { name: default, namespace: app, mode: DISABLE } ]",
     ]);
-    const { code, stdout } = runCli(["check", "--rollout", file, "--json"]);
+    const { code, stdout } = await cli(["check", "--rollout", file, "--json"]);
     expect(code).toBe(1);
     expect(JSON.parse(stdout)).toEqual({
       violations: [
@@ -253,13 +254,13 @@ describe("npx mtls-rollout check", () => {
         },
       ],
     });
-    const text = runCli(["check", "--rollout", file]);
+    const text = await cli(["check", "--rollout", file]);
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/^Guardrails for every stage: 1 blocking of 1\n/);
     expect(text.stdout).toMatch(/│ mandatory │ no-mtls-disable │ one +│ app\/default │ app\/default sets mode DISABLE/);
   });
 
-  it("exits 0 when the only findings are acknowledged or advisory, and prints the acknowledgement", () => {
+  it("exits 0 when the only findings are acknowledged or advisory, and prints the acknowledgement", async () => {
     const file = tempFile("r.yaml", [
       "namespaces: [ { name: app, injection: true } ]",
       "workloads: [ { name: api, namespace: app, image: 'api:1', service: { ports: [ { port: 80, targetPort: 8080 } ] } } ]",
@@ -267,12 +268,12 @@ describe("npx mtls-rollout check", () => {
       "  - name: one",
       "    peerAuthentications: [ { name: default, namespace: app, mode: DISABLE, allowDisable: 'metrics scraper without sidecar' } ]",
     ]);
-    const { code, stdout } = runCli(["check", "--rollout", file]);
+    const { code, stdout } = await cli(["check", "--rollout", file]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/acknowledged │ no-mtls-disable .*\(acknowledged: metrics scraper without sidecar\)/);
   });
 
-  it("exits 2 for bad input", () => {
-    expect(runCli(["check", "--rollout", "/nonexistent.yaml"]).code).toBe(2);
+  it("exits 2 for bad input", async () => {
+    expect((await cli(["check", "--rollout", "/nonexistent.yaml"])).code).toBe(2);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * `mtls-rollout status` as a process, against an executable KUBECTL answering
+ * `mtls-rollout status` against an executable KUBECTL (the fake kubectl, answering from List files) answering
  * `kubectl get peerauthentications.security.istio.io --all-namespaces -o json`.
  */
 import * as fs from "node:fs";
@@ -10,9 +10,9 @@ import { dormantPeerAuthenticationManifest, peerAuthenticationManifest } from ".
 import { buildPlan } from "../src/model/plan";
 import { loadRollout } from "../src/rollout/load";
 import { crdValidator } from "./support/crdValidator";
-import { runCli } from "./support/files";
+import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
+import { cli } from "./support/inProcessCli";
 
-const KUBECTL = path.join(__dirname, "support", "kubectl-from-files.js");
 const CLUSTER = path.join(__dirname, "fixtures", "cluster");
 const validate = crdValidator(path.join(__dirname, "fixtures", "peerauthentication-crd.yaml"), "v1");
 const lab = loadRollout();
@@ -43,12 +43,12 @@ function status(policies: Object[], args: string[] = [], env: NodeJS.ProcessEnv 
     path.join(dir, "peerauthentications.json"),
     JSON.stringify({ apiVersion: "v1", items: policies, kind: "List", metadata: { resourceVersion: "" } }),
   );
-  return runCli(["status", ...args], { env: { KUBECTL, FAKE_KUBECTL_DIR: dir, ...env } });
+  return cli(["status", ...args], { env: { KUBECTL: FAKE_KUBECTL, FAKE_KUBECTL_DIR: dir, ...env } });
 }
 
 describe("npx mtls-rollout status", () => {
-  it("names the stage the cluster is at, exit 0, with every workload's live mode beside the expected one", () => {
-    const { code, stdout, stderr } = status(appliedAt("istioinaction-strict"), ["--json"]);
+  it("names the stage the cluster is at, exit 0, with every workload's live mode beside the expected one", async () => {
+    const { code, stdout, stderr } = await status(appliedAt("istioinaction-strict"), ["--json"]);
     expect(stderr).toBe("");
     expect(code).toBe(0);
     const s = JSON.parse(stdout);
@@ -67,12 +67,12 @@ describe("npx mtls-rollout status", () => {
     );
   });
 
-  it("counts dormant policies as absent: a fresh stack at the first stage is in sync with it", () => {
-    const s = JSON.parse(status(appliedAt("permissive"), ["--json"]).stdout);
+  it("counts dormant policies as absent: a fresh stack at the first stage is in sync with it", async () => {
+    const s = JSON.parse((await status(appliedAt("permissive"), ["--json"])).stdout);
     expect(s).toMatchObject({ stage: "permissive", inSync: true, dormant: 2 });
   });
 
-  it("exits 1 on drift, listing what is missing, extra and changed against the nearest stage", () => {
+  it("exits 1 on drift, listing what is missing, extra and changed against the nearest stage", async () => {
     const policies = appliedAt("istioinaction-strict")
       .filter((p) => p.metadata.name !== "purchase-history-strict")
       .map((p) => (p.metadata.namespace === "istio-system" ? { ...p, spec: { mtls: { mode: "STRICT" } } } : p));
@@ -87,7 +87,7 @@ describe("npx mtls-rollout status", () => {
       },
       spec: { selector: { matchLabels: { app: "httpbin" } }, mtls: { mode: "STRICT" } },
     });
-    const { code, stdout } = status(policies, ["--json"]);
+    const { code, stdout } = await status(policies, ["--json"]);
     expect(code).toBe(1);
     const s = JSON.parse(stdout);
     // A STRICT mesh policy with the namespace policy: nearest to the last stage, whose policies these are but two.
@@ -106,11 +106,11 @@ describe("npx mtls-rollout status", () => {
     );
   });
 
-  it("reports a changed policy, and the workload whose live mode it changes", () => {
+  it("reports a changed policy, and the workload whose live mode it changes", async () => {
     const policies = appliedAt("istioinaction-strict").map((p) =>
       p.metadata.name === "purchase-history-strict" ? { ...p, spec: { ...p.spec, mtls: { mode: "PERMISSIVE" } } } : p,
     );
-    const s = JSON.parse(status(policies, ["--json"]).stdout);
+    const s = JSON.parse((await status(policies, ["--json"])).stdout);
     expect(s.comparedWith).toBe("istioinaction-strict");
     expect(s.differences).toEqual([
       { kind: "changed", namespace: "istioinaction", name: "purchase-history-strict", detail: "mode PERMISSIVE (rollout: STRICT)" },
@@ -127,7 +127,7 @@ describe("npx mtls-rollout status", () => {
     );
   });
 
-  it("computes live modes as Istio does where two policies compete: the oldest wins", () => {
+  it("computes live modes as Istio does where two policies compete: the oldest wins", async () => {
     const policies = appliedAt("purchase-history-strict", "2026-11-01T10:00:00Z");
     // Someone adds a namespace-wide STRICT policy next to the stack's dormant one, which is older: Istio keeps the dormant one.
     policies.push({
@@ -141,7 +141,7 @@ describe("npx mtls-rollout status", () => {
       },
       spec: { mtls: { mode: "STRICT" } },
     });
-    const s = JSON.parse(status(policies, ["--json"]).stdout);
+    const s = JSON.parse((await status(policies, ["--json"])).stdout);
     expect(s.differences).toEqual([{ kind: "extra", namespace: "istioinaction", name: "lockdown", detail: "namespace-wide, mode STRICT" }]);
     expect(s.warnings).toEqual([
       "Istio ignores istioinaction/lockdown: a second namespace-wide policy, newer than istioinaction/default, a dormant one (mode UNSET: it inherits), which it applies",
@@ -150,8 +150,8 @@ describe("npx mtls-rollout status", () => {
     expect(webApi).toMatchObject({ mode: "PERMISSIVE", expected: { mode: "PERMISSIVE" } });
   });
 
-  it("prints the differences and the modes side by side as text", () => {
-    const { code, stdout } = status(
+  it("prints the differences and the modes side by side as text", async () => {
+    const { code, stdout } = await status(
       appliedAt("mesh-strict").filter((p) => `${p.metadata.namespace}/${p.metadata.name}` !== "istioinaction/default"),
       ["--context", "kind-mtls-lab"],
     );
@@ -166,24 +166,26 @@ describe("npx mtls-rollout status", () => {
     expect(stdout).toMatch(/│ istioinaction +│ web-api +│ yes +│ STRICT +│ 8080:STRICT +│ STRICT +│ 8080:STRICT +│ = +│/);
   });
 
-  it("warns when a policy the rollout declares exists already without being marked existing", () => {
+  it("warns when a policy the rollout declares exists already without being marked existing", async () => {
     const plan = buildPlan(lab, "permissive");
     const foreign = {
       ...peerAuthenticationManifest(plan.peerAuthentications[0]),
       metadata: { name: "default", namespace: "istio-system", creationTimestamp: "2025-01-10T09:10:00Z" },
     };
-    const s = JSON.parse(status([foreign], ["--json"]).stdout);
+    const s = JSON.parse((await status([foreign], ["--json"])).stdout);
     expect(s.warnings).toEqual([
       "istio-system/default is on the cluster, not made by mtls-rollout, and the rollout does not mark it existing: true; the first pulumi up would fail with AlreadyExists",
     ]);
   });
 
-  it("reads a discovered mesh: the policies left out show as extra, and the modes agree", () => {
+  it("reads a discovered mesh: the policies left out show as extra, and the modes agree", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "status-"));
-    const discovered = runCli(["discover", "-o", path.join(dir, "mesh.yaml")], { env: { KUBECTL, FAKE_KUBECTL_DIR: CLUSTER } });
+    const discovered = await cli(["discover", "-o", path.join(dir, "mesh.yaml")], {
+      env: { KUBECTL: FAKE_KUBECTL, FAKE_KUBECTL_DIR: CLUSTER },
+    });
     expect(discovered.code).toBe(0);
-    const { code, stdout } = runCli(["status", "--rollout", path.join(dir, "mesh.yaml"), "--json"], {
-      env: { KUBECTL, FAKE_KUBECTL_DIR: CLUSTER },
+    const { code, stdout } = await cli(["status", "--rollout", path.join(dir, "mesh.yaml"), "--json"], {
+      env: { KUBECTL: FAKE_KUBECTL, FAKE_KUBECTL_DIR: CLUSTER },
     });
     expect(code).toBe(1);
     const s = JSON.parse(stdout);
@@ -195,13 +197,13 @@ describe("npx mtls-rollout status", () => {
     expect(s.workloads.every((w: { mode: unknown; expected: { mode: unknown } }) => w.mode === w.expected.mode)).toBe(true);
   });
 
-  it("exits 3 when the cluster cannot be read, and 2 for a bad rollout file", () => {
-    const unreachable = status([], [], { FAKE_KUBECTL_UNREACHABLE: "1" });
+  it("exits 3 when the cluster cannot be read, and 2 for a bad rollout file", async () => {
+    const unreachable = await status([], [], { FAKE_KUBECTL_UNREACHABLE: "1" });
     expect(unreachable.code).toBe(3);
     expect(unreachable.stderr).toBe(
       "error: kubectl get peerauthentications.security.istio.io --all-namespaces -o json: kubectl failed (exit 1): The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n",
     );
-    const bad = status([], ["--rollout", "/nonexistent.yaml"]);
+    const bad = await status([], ["--rollout", "/nonexistent.yaml"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe("error: /nonexistent.yaml: cannot be read (ENOENT)\n");
   });

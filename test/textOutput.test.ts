@@ -14,6 +14,7 @@ import { renderReportMarkdown } from "../src/cli/renderReport";
 import { buildStageReport } from "../src/model/report";
 import { DEFAULT_WIDTH, textStyleOf, textTable } from "../src/render/textTable";
 import { runCli } from "./support/files";
+import { cli } from "./support/inProcessCli";
 
 /** The widest line, in characters (box drawing counts one, as on a terminal). */
 const widest = (text: string) => Math.max(...text.split("\n").map((l) => [...l].length));
@@ -157,10 +158,10 @@ describe("a large plan as text", () => {
 });
 
 describe("the plan of the README's lab", () => {
-  it("has the layout the README shows", () => {
+  it("has the layout the README shows", async () => {
     const readme = fs.readFileSync(path.join(__dirname, "..", "README.md"), "utf8");
     const sample = /<!-- sample-plan:start -->\n```\n([\s\S]*?)\n```\n<!-- sample-plan:end -->/.exec(readme)![1];
-    const printed = runCli(["plan", "--stage", "istioinaction-strict"], { env: { COLUMNS: "120" } }).stdout;
+    const printed = (await cli(["plan", "--stage", "istioinaction-strict"], { env: { COLUMNS: "120" } })).stdout;
     expect(printed).toContain(sample);
   });
 });

@@ -24,7 +24,8 @@ function clusterStateFile(stage: string): string {
   return tempFile("state.json", JSON.stringify(clusterState(lab, buildPlan(lab, stage))));
 }
 
-describe("npx mtls-rollout verify against an executable KUBECTL", () => {
+// At once: each mostly waits on its rounds, its deadline or a kubectl that never answers.
+describe.concurrent("npx mtls-rollout verify against an executable KUBECTL", () => {
   it("exits 0 and prints the table and a PASS summary when the cluster matches the stage", async () => {
     const { code, stdout, stderr } = await verifyAgainst(
       "istioinaction-strict",
@@ -99,11 +100,68 @@ describe("npx mtls-rollout verify against an executable KUBECTL", () => {
   });
 });
 
+describe("the fake kubectl the process tests run", () => {
+  // Its shim asks one server where bash opens TCP connections; elsewhere the standalone build answers each call:
+  // both must answer alike, or a machine without /dev/tcp would test something else.
+  const standalone = path.join(path.dirname(FAKE_KUBECTL), "fake-kubectl.js");
+  const calls = [
+    ["config", "current-context"],
+    ["api-resources", "--api-group=security.istio.io", "-o", "name"],
+    ["get", "deployment/nope", "--namespace", "default", "-o", "name"],
+    [
+      "exec",
+      "-n",
+      "default",
+      "deployment/sleep",
+      "-c",
+      "sleep",
+      "--",
+      "curl",
+      "-sS",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      "http://httpbin.default:8000/headers",
+    ],
+    [
+      "exec",
+      "-n",
+      "default",
+      "deployment/sleep",
+      "-c",
+      "sleep",
+      "--",
+      "curl",
+      "-H",
+      'X-Quote: it\'s "q" $(x) `y`',
+      "http://httpbin.default:8000/headers",
+    ],
+    ["exec", "-n", "default", "deployment/sleep", "-c", "sleep", "--", "curl", "not a URL"],
+  ];
+
+  it.each(calls)("answers %s alike through the shim and the standalone build", async (...args) => {
+    const env = { ...process.env, FAKE_CLUSTER_STATE: clusterStateFile("mesh-strict") };
+    const viaShim = await kubectlRunner(FAKE_KUBECTL, { env })(args, 20_000);
+    const viaStandalone = await kubectlRunner(process.execPath, { env })([standalone, ...args], 20_000);
+    expect(viaShim).toEqual(viaStandalone);
+    expect(viaShim.exitCode).not.toBeNull();
+  });
+
+  it("answers with the cluster's connection error through either", async () => {
+    const env = { ...process.env, FAKE_CLUSTER_STATE: clusterStateFile("mesh-strict"), FAKE_KUBECTL_UNREACHABLE: "1" };
+    const viaShim = await kubectlRunner(FAKE_KUBECTL, { env })(["get", "namespaces"], 20_000);
+    const viaStandalone = await kubectlRunner(process.execPath, { env })([standalone, "get", "namespaces"], 20_000);
+    expect(viaShim).toEqual(viaStandalone);
+    expect(viaShim.stderr).toMatch(/^The connection to the server 127\.0\.0\.1:6443 was refused/);
+  });
+});
+
 describe("the kubectl runner", () => {
   it("passes --context first and every value as its own argument, without a shell", async () => {
     const echo = tempFile("echo-argv.js", "#!/usr/bin/env node\nprocess.stdout.write(JSON.stringify(process.argv.slice(2)));\n");
     fs.chmodSync(echo, 0o755);
-    const result = await kubectlRunner(echo, "kind-lab")(
+    const result = await kubectlRunner(echo, { context: "kind-lab" })(
       ["exec", "-n", "a", "deploy/b", "--", "curl", "$(touch /tmp/pwned)", "x;y"],
       10_000,
     );

@@ -13,23 +13,25 @@ import { loadRollout } from "../src/rollout/load";
 import { checkSetup } from "../src/verify/setup";
 import { verifyPlan } from "../src/verify/verifier";
 import { answerKubectl, clusterState, ClusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
-import { runCli, tempFile } from "./support/files";
+import { tempFile } from "./support/files";
+import { cli } from "./support/inProcessCli";
 import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
 
 const BIN = path.join(__dirname, "..", "bin", "mtls-rollout.js");
 const lab = loadRollout();
 const atMeshStrict = () => clusterState(lab, buildPlan(lab, "mesh-strict"));
 
-function verifyAgainst(state: ClusterState, args: string[] = [], env: NodeJS.ProcessEnv = {}) {
+async function verifyAgainst(state: ClusterState, args: string[] = [], env: NodeJS.ProcessEnv = {}) {
   const stateFile = tempFile("state.json", JSON.stringify(state));
   const started = Date.now();
-  const result = runCli(["verify", "--stage", "mesh-strict", "--timeout", "120", ...args], {
+  const result = await cli(["verify", "--stage", "mesh-strict", "--timeout", "120", ...args], {
     env: { KUBECTL: FAKE_KUBECTL, FAKE_CLUSTER_STATE: stateFile, ...env },
   });
   return { ...result, seconds: (Date.now() - started) / 1000 };
 }
 
-describe("setup errors: exit 2 within seconds, one line naming the cause", () => {
+// At once: each waits on its kubectl calls.
+describe.concurrent("setup errors: exit 2 within seconds, one line naming the cause", () => {
   const cases: [string, () => ClusterState, string[], NodeJS.ProcessEnv, string][] = [
     [
       "a context that does not exist",
@@ -72,8 +74,8 @@ describe("setup errors: exit 2 within seconds, one line naming the cause", () =>
     ],
   ];
 
-  it.each(cases)("%s", (_what, state, args, env, message) => {
-    const { code, stdout, stderr, seconds } = verifyAgainst(state(), args, env);
+  it.each(cases)("%s", async (_what, state, args, env, message) => {
+    const { code, stdout, stderr, seconds } = await verifyAgainst(state(), args, env);
     expect(code).toBe(2);
     expect(seconds).toBeLessThan(10);
     expect(stdout).toBe("");
@@ -181,16 +183,16 @@ describe("a rollout with nothing to probe", () => {
     "stages: [ { name: s } ]",
   ]);
 
-  it("is inconclusive, exit 3, even with a KUBECTL that does not exist: nothing observed is no pass", () => {
-    const { code, stdout } = runCli(["verify", "--stage", "s", "--rollout", file], { env: { KUBECTL: "/nonexistent/kubectl" } });
+  it("is inconclusive, exit 3, even with a KUBECTL that does not exist: nothing observed is no pass", async () => {
+    const { code, stdout } = await cli(["verify", "--stage", "s", "--rollout", file], { env: { KUBECTL: "/nonexistent/kubectl" } });
     expect(code).toBe(3);
     expect(stdout.trim().split("\n").pop()).toBe(
       "INCONCLUSIVE: stage s: no edge to probe: the rollout has no probe workload (probe: true, or a probes: section)",
     );
   });
 
-  it("is a warning of check", () => {
-    const { code, stderr } = runCli(["check", "--rollout", file]);
+  it("is a warning of check", async () => {
+    const { code, stderr } = await cli(["check", "--rollout", file]);
     expect(code).toBe(0);
     expect(stderr).toBe(
       "warning: workloads: no workload is a probe (probe: true, or a probes: section): verification has nothing to observe and stays inconclusive\n",
@@ -221,7 +223,8 @@ const waitFor = async (condition: () => boolean, ms: number) => {
   return condition();
 };
 
-describe("signals", () => {
+// At once: each waits on hanging probes, a signal, or the gate's window; every process carries a marker of its own.
+describe.concurrent("signals", () => {
   /** A cluster at mesh-strict whose probes hang; every process of the test carries `marker` in its environment. */
   const hangingProbes = (marker: string): NodeJS.ProcessEnv => ({
     ...process.env,

@@ -243,7 +243,7 @@ export async function main(argv: string[], rawIo: Io = processIo, load: () => Co
       io,
       setExit: (c) => (code = c),
       signal,
-      kubectl: (context) => kubectlRunner(io.env.KUBECTL || "kubectl", context, signal),
+      kubectl: (context) => kubectlRunner(io.env.KUBECTL || "kubectl", { context, signal, env: io.env }),
     },
     load,
   );

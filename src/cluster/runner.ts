@@ -39,19 +39,24 @@ function killGroup(pid: number | undefined, fallback: () => void) {
   }
 }
 
-/**
- * Runs the real kubectl (`$KUBECTL`, default `kubectl`) without a shell: every value is one argv
- * element. `--context` goes first when given, so probes act on the same cluster as the stack. With
- * `signal`, an abort ends every call at once.
- */
-export function kubectlRunner(kubectl: string, context?: string, signal?: AbortSignal): KubectlRunner {
+export interface KubectlRunnerOptions {
+  /** Goes first as `--context`, so probes act on the same cluster as the stack. */
+  context?: string;
+  /** An abort ends every call at once. */
+  signal?: AbortSignal;
+  /** kubectl's environment (its KUBECONFIG, its HOME): the CLI's own, which a test calling main() gives it. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Runs the real kubectl (`$KUBECTL`, default `kubectl`) without a shell: every value is one argv element. */
+export function kubectlRunner(kubectl: string, { context, signal, env }: KubectlRunnerOptions = {}): KubectlRunner {
   return (args, timeoutMs) =>
     new Promise((resolve) => {
       if (signal?.aborted) return resolve({ exitCode: null, stdout: "", stderr: "", timedOut: false, aborted: true });
       const argv = context ? ["--context", context, ...args] : args;
       // Its own process group, so a timeout also ends what a wrapper script started (a shell's sleep,
       // kubectl's own children), which would otherwise hold the pipes open past the deadline.
-      const child = spawn(kubectl, argv, { stdio: ["ignore", "pipe", "pipe"], detached: true });
+      const child = spawn(kubectl, argv, { stdio: ["ignore", "pipe", "pipe"], detached: true, env: env ?? process.env });
       let stdout = "";
       let stderr = "";
       let truncated = false;

@@ -15,7 +15,7 @@ export const CLI_ENTRY = "bin/mtls-rollout.js";
 // Constant: every value reaches the shell only as a quoted environment variable, never spliced in.
 export const VERIFY_COMMAND =
   'node "$MTLS_ROLLOUT_CLI" verify --stage "$MTLS_ROLLOUT_STAGE" --rollout "$MTLS_ROLLOUT_FILE" ' +
-  '--timeout "$MTLS_ROLLOUT_VERIFY_TIMEOUT" ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}';
+  '--timeout "$MTLS_ROLLOUT_VERIFY_TIMEOUT" --settle "$MTLS_ROLLOUT_VERIFY_SETTLE" ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}';
 
 /**
  * Changes exactly when what the verification checks changes: the expected outcome of every probe
@@ -39,6 +39,8 @@ export interface StageVerificationArgs {
   kubeContext?: string;
   /** The verifier's own deadline, in seconds; the Command's timeout leaves room for it to report. */
   timeoutSeconds: number;
+  /** Seconds at the start whose rounds do not count, while istiod pushes the stage (the CLI's --settle). */
+  settleSeconds: number;
   /** The stage's resources: the probes run only after all of them are applied. */
   after: pulumi.Resource[];
   /** Every stage of the rollout: earlier versions named the Command after one of them (an alias each). */
@@ -72,6 +74,7 @@ export class StageVerification extends pulumi.ComponentResource {
       MTLS_ROLLOUT_STAGE: args.plan.stage,
       MTLS_ROLLOUT_FILE: args.rolloutFile,
       MTLS_ROLLOUT_VERIFY_TIMEOUT: String(args.timeoutSeconds),
+      MTLS_ROLLOUT_VERIFY_SETTLE: String(args.settleSeconds),
       // Set even when empty: an MTLS_ROLLOUT_CONTEXT the operator exported must not point the check at another cluster.
       MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
     };

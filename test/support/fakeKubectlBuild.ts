@@ -1,11 +1,10 @@
 // The KUBECTL the tests give the CLI: test/.build/fake-kubectl, made once per run by vitest's global setup
-// (test/globalSetup.ts). Where curl is installed it is a shell shim that asks one fake kubectl server process
-// (fakeKubectlServer.ts) and runs its answer; elsewhere it runs fake-kubectl.js built into one file. Either
+// (test/globalSetup.ts). Where bash can open TCP connections it is a bash shim that asks one fake kubectl server
+// process (fakeKubectlServer.ts) and runs its answer; elsewhere it runs fake-kubectl.js built into one file. Either
 // answers as fakeKubectlAnswer.ts says. The builds sit one folder below test/, as the sources do, so
 // recorded.ts still finds test/fixtures beside them.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { build, type Plugin } from "esbuild";
 import { FAKE_KUBECTL_VARIABLES } from "./fakeKubectlAnswer";
@@ -41,32 +40,35 @@ export async function startFakeKubectl(): Promise<() => void> {
   fs.mkdirSync(BUILD, { recursive: true });
   const standalone = path.join(BUILD, "fake-kubectl.js");
   await Promise.all([bundle("fake-kubectl.js", standalone), bundle("fakeKubectlServer.ts", path.join(BUILD, "fake-kubectl-server.js"))]);
-  if (spawnSync("curl", ["--version"]).status !== 0) {
+  if (!bashHasNetworkRedirections()) {
     fs.writeFileSync(FAKE_KUBECTL, `#!/bin/sh\nexec ${quote(process.execPath)} ${quote(standalone)} "$@"\n`, { mode: 0o755 });
     return () => {};
   }
-  const socket = path.join(os.tmpdir(), `mtls-rollout-fake-kubectl-${process.pid}.sock`);
-  const server: ChildProcess = spawn(process.execPath, [path.join(BUILD, "fake-kubectl-server.js"), socket], {
+  const server: ChildProcess = spawn(process.execPath, [path.join(BUILD, "fake-kubectl-server.js")], {
     stdio: ["pipe", "pipe", "inherit"],
   });
-  await new Promise<void>((resolve, reject) => {
-    server.stdout!.once("data", () => resolve());
+  const port = await new Promise<number>((resolve, reject) => {
+    server.stdout!.once("data", (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
     server.once("exit", (code) => reject(new Error(`the fake kubectl server exited (${code})`)));
   });
   const variables = FAKE_KUBECTL_VARIABLES.map((name) => `"\${${name}-}"`).join(" ");
   fs.writeFileSync(
     FAKE_KUBECTL,
     [
-      "#!/bin/sh",
+      "#!/bin/bash",
       "# KUBECTL for the tests: asks the fake kubectl server (test/support/fakeKubectlServer.ts) and runs its answer.",
-      `answer=$({ printf '%s\\0' ${variables} "$@"; } | curl -sS --max-time 3600 --unix-socket ${quote(socket)} --data-binary @- http://fake-kubectl/) || exit 1`,
+      `exec 3<>/dev/tcp/127.0.0.1/${port} || exit 1`,
+      `printf '%s\\0' "$#" ${variables} "$@" >&3`,
+      "answer=$(cat <&3) || exit 1",
       'eval "$answer"',
       "",
     ].join("\n"),
     { mode: 0o755 },
   );
-  return () => {
-    server.kill();
-    fs.rmSync(socket, { force: true });
-  };
+  return () => server.kill();
+}
+
+/** Debian's and most distributions' bash open TCP connections as /dev/tcp/HOST/PORT; some builds leave it out. */
+function bashHasNetworkRedirections(): boolean {
+  return spawnSync("bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/1"], { encoding: "utf8" }).stderr?.includes("Connection refused") ?? false;
 }
