@@ -10,7 +10,7 @@ import { main } from "../src/cli/main";
 import { buildPlan } from "../src/model/plan";
 import { parseRollout } from "../src/model/rollout";
 import { renderPlanText, SUMMARY_ROWS } from "../src/cli/renderPlan";
-import { renderReportMarkdown } from "../src/cli/renderReport";
+import { renderReportMarkdown, REPORT_LIMITS } from "../src/cli/renderReport";
 import { buildStageReport } from "../src/model/report";
 import { DEFAULT_WIDTH, textStyleOf, textTable } from "../src/render/textTable";
 import { runCli } from "./support/files";
@@ -119,11 +119,65 @@ describe("a large plan as text", () => {
     expect(widest(text)).toBeLessThanOrEqual(100);
   });
 
-  it("renders the pull-request report of that stage too, whose graph has more lines than a call takes arguments", () => {
-    const markdown = renderReportMarkdown(buildStageReport(rollout, "strict", null));
-    expect(markdown).toMatch(/^## mtls-rollout: stage `strict`\n/);
-    const graph = markdown.slice(markdown.indexOf("```mermaid\n"), markdown.indexOf("\n```\n\n### Commands"));
-    expect(graph.split("\n").length).toBeGreaterThan(200_000);
+  describe("its pull-request report", () => {
+    const report = buildStageReport(rollout, "strict", null);
+
+    it("fits a comment: summarised by namespace and change, the graph too large for Mermaid said so", () => {
+      const markdown = renderReportMarkdown(report);
+      expect(markdown.length).toBeLessThanOrEqual(REPORT_LIMITS.commentCharacters);
+      for (const section of ["Progress", "Changes", "Guardrails", "Mesh after this stage", "Commands"]) {
+        expect(markdown).toContain(`\n### ${section}\n`);
+      }
+      expect(markdown).toContain("| ns0, ns1, ns2 and 997 more (1,000) | 1 | 9 | 0 | 0 | 1 | 9 | 0 | 0 | 10.0% |");
+      expect(markdown).toContain("2000 PeerAuthentication changes, by change and mode (`--wide` or `--format json` for every one):");
+      expect(markdown).toContain("| added | PERMISSIVE | 1000 | ns0, ns1, ns2 and 997 more (1,000) |");
+      expect(markdown).toContain("| added | STRICT | 1000 | ns0, ns1, ns2 and 997 more (1,000) |");
+      expect(markdown).not.toContain("```mermaid");
+      expect(markdown).toContain(
+        "The graph of this stage joins 10000 workloads by 199980 edges: more than the 500 Mermaid draws. `--wide` prints it; `plan --json` has every edge.",
+      );
+    });
+
+    it("lists as many of the edges a stage breaks as fit, and says how many more", () => {
+      const withLegacyClient = parseRollout({
+        namespaces: [...Array.from({ length: 40 }, (_, n) => ({ name: `ns${n}`, injection: true })), { name: "legacy" }],
+        workloads: [
+          ...Array.from({ length: 400 }, (_, i) => ({
+            name: `w${i % 10}`,
+            namespace: `ns${Math.floor(i / 10)}`,
+            image: "img:1",
+            service: { ports: [{ port: 80, targetPort: 8080 }] },
+          })),
+          { name: "old", namespace: "legacy", image: "curl:8", probe: true },
+        ],
+        stages: [
+          { name: "permissive" },
+          { name: "strict", peerAuthentications: [{ name: "default", namespace: "istio-system", mode: "STRICT" }] },
+        ],
+      });
+      const markdown = renderReportMarkdown(buildStageReport(withLegacyClient, "strict", "permissive"));
+      expect(markdown).toContain("400 edges change outcome, 400 of them refused from now on.");
+      expect(markdown).toContain("| probe | plaintext → refused | 400 | ns0, ns1, ns2 and 37 more (40) |");
+      expect(markdown).toContain("Refused from now on (400):");
+      expect(markdown.match(/^\| \*\*breaking\*\* \| probe \| legacy\/old \|/gm)).toHaveLength(REPORT_LIMITS.maxRows);
+      expect(markdown).toContain("… and 340 more breaking edges: `--wide` or `--format json` for every one.");
+      // 400 edges, within what Mermaid draws, but too long a text beside the tables.
+      expect(markdown).toMatch(
+        /The graph of this stage joins 401 workloads by 400 edges: [\d,]+ characters of Mermaid, more than the report keeps for it \(14,000\)\./,
+      );
+      expect(markdown.length).toBeLessThanOrEqual(REPORT_LIMITS.commentCharacters);
+      expect(
+        renderReportMarkdown(buildStageReport(withLegacyClient, "strict", "permissive"), { wide: true }).match(/\*\*breaking\*\*/g),
+      ).toHaveLength(400);
+    });
+
+    it("prints all of it with --wide, whose graph has more lines than a call takes arguments", () => {
+      const markdown = renderReportMarkdown(report, { wide: true });
+      expect(markdown).toMatch(/^## mtls-rollout: stage `strict`\n/);
+      const graph = markdown.slice(markdown.indexOf("```mermaid\n"), markdown.indexOf("\n```\n\n### Commands"));
+      expect(graph.split("\n").length).toBeGreaterThan(200_000);
+      expect(markdown).toContain("| added | ns999/w0-strict | - | STRICT (app=w0) |");
+    });
   });
 
   it("prints every row with --wide, however many", () => {

@@ -90,6 +90,7 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
       new Option("--format <format>", "markdown, or json: the same content as data").choices(["markdown", "json"]).default("markdown"),
     )
     .option("--json", "the same as --format json")
+    .option("--wide", "every row and the whole graph; by default a large stage is summarised to fit a pull-request comment")
     .addHelpText("after", exitCodes(["0  the report is printed", "2  bad input"]))
     .exitOverride()
     .action((opts) => load().report(opts, context));

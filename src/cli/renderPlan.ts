@@ -27,7 +27,7 @@ function portsText(ports: Record<string, string>): string {
 }
 
 /** "a", "a, b", or "a, b, c and 997 more (1,000)": a summary row stays a line. */
-function groupNames(groups: string[]): string {
+export function groupNames(groups: string[]): string {
   return groups.length <= 3
     ? groups.join(", ")
     : `${groups.slice(0, 3).join(", ")} and ${groups.length - 3} more (${groups.length.toLocaleString("en")})`;

@@ -1,5 +1,7 @@
 import type { EdgeChange, ModeCount, PolicySpec, StageReport } from "../model/report";
 import { isBlocking } from "../model/rules";
+import { groupBy } from "../model/groupBy";
+import { groupNames } from "./renderPlan";
 import { markdownParagraph, markdownText, mermaidLabel } from "../model/text";
 
 const OUTCOME_LABEL = { mtls: "mTLS", plaintext: "plaintext", refused: "refused" } as const;
@@ -20,9 +22,53 @@ function table(head: string[], rows: Cell[][]): string {
   return [row(head), `|${head.map(() => " --- |").join("")}`, ...rows.map(row)].join("\n");
 }
 
-/** A table, or a sentence saying there is nothing: a report section is never empty. */
-function tableOr(none: string, head: string[], rows: Cell[][]): string {
-  return rows.length === 0 ? none : table(head, rows);
+/**
+ * How much of a large stage the report shows. A pull-request comment holds 65,536 characters (GitHub's limit), and
+ * Mermaid draws at most 500 edges of at most 50,000 characters of text (its defaults, which a diagram cannot raise:
+ * maxEdges and maxTextSize are among its secure keys). Each table shows at most MAX_ROWS rows and at most its
+ * budget of characters, the graph its own; the budgets sum to well under the comment's limit.
+ */
+export const REPORT_LIMITS = {
+  commentCharacters: 65_536,
+  maxRows: 60,
+  tableCharacters: 10_000,
+  graphEdges: 500,
+  graphCharacters: 14_000,
+} as const;
+
+export interface ReportMarkdownOptions {
+  /** Every row and the whole graph, however long: for a file, not a comment. */
+  wide?: boolean;
+}
+
+const EVERYTHING = "`--wide` or `--format json` for every one";
+
+/**
+ * A table of the rows that fit MAX_ROWS and the table's budget, then a line saying how many were left out; every
+ * row with `wide`. A sentence when there are no rows: a report section is never empty.
+ */
+function boundedTable(
+  none: string,
+  head: string[],
+  rows: Cell[][],
+  [one, many]: [string, string],
+  { wide }: ReportMarkdownOptions,
+): string {
+  if (rows.length === 0) return none;
+  if (wide) return table(head, rows);
+  const lines = [row(head), `|${head.map(() => " --- |").join("")}`];
+  let size = lines[0].length + lines[1].length;
+  let shown = 0;
+  for (const cells of rows) {
+    if (shown === REPORT_LIMITS.maxRows) break;
+    const line = row(cells);
+    if (shown > 0 && size + line.length + 1 > REPORT_LIMITS.tableCharacters) break;
+    lines.push(line);
+    size += line.length + 1;
+    shown++;
+  }
+  if (shown < rows.length) lines.push("", `… and ${plural(rows.length - shown, `more ${one}`, `more ${many}`)}: ${EVERYTHING}.`);
+  return lines.join("\n");
 }
 
 /** A fenced block no line of its content can close: the fence is longer than any run of backticks in it. */
@@ -105,15 +151,106 @@ export function mermaidGraph(r: StageReport): string {
   return lines.join("\n");
 }
 
-/** The pull-request report: stable output (same input, same bytes), every section with content. */
-export function renderReportMarkdown(r: StageReport): string {
+/** The namespaces' progress; beyond MAX_ROWS, namespaces with the same counts share a row. */
+function progressRows(r: StageReport, { wide }: ReportMarkdownOptions): Cell[][] {
+  const cells = (p: StageReport["progress"][number]) => [...counts(p.workloads), ...counts(p.ports), `${p.coverage.toFixed(1)}%`];
+  if (wide || r.progress.length <= REPORT_LIMITS.maxRows) return r.progress.map((p) => [p.namespace, ...cells(p)]);
+  const alike = groupBy(r.progress, (p) => cells(p).join(" "));
+  return [...alike.values()].map((group) => [groupNames(group.map((p) => p.namespace)), ...cells(group[0])]);
+}
+
+function policyChangesMarkdown(r: StageReport, options: ReportMarkdownOptions): string[] {
+  const changes = r.policyChanges;
+  const rows = changes.map((p) => [p.change, `${p.namespace}/${p.name}`, specText(p.before), specText(p.after)]);
+  if (options.wide || changes.length <= REPORT_LIMITS.maxRows) {
+    return [
+      boundedTable(
+        "No PeerAuthentication changes.",
+        ["change", "PeerAuthentication", "before", "after"],
+        rows,
+        ["change", "changes"],
+        options,
+      ),
+    ];
+  }
+  // By change and by the mode it leaves in force (or retires), with the namespaces it happens in.
+  const modeOf = (p: StageReport["policyChanges"][number]) => (p.after ?? p.before)!.mode;
+  const byKind = groupBy(changes, (p) => `${p.change} ${modeOf(p)}`);
+  return [
+    `${plural(changes.length, "PeerAuthentication change")}, by change and mode (${EVERYTHING}):`,
+    "",
+    boundedTable(
+      "",
+      ["change", "mode", "PeerAuthentications", "in namespaces"],
+      [...byKind.values()].map((group) => [
+        group[0].change,
+        modeOf(group[0]),
+        group.length,
+        groupNames([...new Set(group.map((p) => p.namespace))]),
+      ]),
+      ["kind of change", "kinds of change"],
+      options,
+    ),
+  ];
+}
+
+function edgeChangesMarkdown(r: StageReport, options: ReportMarkdownOptions): string[] {
+  const changes = r.edgeChanges;
+  const head = ["", "edge", "from", "to", "outcome", "why"];
+  if (options.wide || changes.length <= REPORT_LIMITS.maxRows) {
+    return [boundedTable("No edge changes its outcome.", head, changes.map(changeRow), ["edge change", "edge changes"], options)];
+  }
+  // By outcome, then the breaking ones (declared calls first), as many as fit.
+  const byOutcome = groupBy(changes, (e) => `${e.kind} ${e.before} ${e.after}`);
+  const breaking = changes.filter((e) => e.breaking);
+  return [
+    `${plural(changes.length, "edge changes", "edges change")} outcome, by kind and outcome (${EVERYTHING}):`,
+    "",
+    table(
+      ["edge", "outcome", "edges", "into namespaces"],
+      [...byOutcome.values()].map((group) => [
+        group[0].kind === "call" ? "declared call" : "probe",
+        `${OUTCOME_LABEL[group[0].before]} → ${OUTCOME_LABEL[group[0].after]}`,
+        group.length,
+        groupNames([...new Set(group.map((e) => e.to.split("/")[0]))]),
+      ]),
+    ),
+    "",
+    breaking.length === 0 ? "None of them is refused from now on." : `Refused from now on (${breaking.length}):`,
+    ...(breaking.length === 0 ? [] : ["", boundedTable("", head, breaking.map(changeRow), ["breaking edge", "breaking edges"], options)]),
+  ];
+}
+
+/** The graph of the stage; when Mermaid or a comment could not hold it, a sentence that says so and where to look. */
+function graphMarkdown(r: StageReport, { wide }: ReportMarkdownOptions): string {
+  const edges = new Set(r.edges.map((e) => `${e.from} ${e.to}`)).size;
+  // Not drawn at all beyond Mermaid's edges: a 10,000-workload graph takes seconds to write.
+  const graph = wide || edges <= REPORT_LIMITS.graphEdges ? mermaidGraph(r) : undefined;
+  if (graph !== undefined && (wide || graph.length <= REPORT_LIMITS.graphCharacters)) return fenced("mermaid", graph.split("\n"));
+  const workloads = new Set(r.edges.flatMap((e) => [e.from, e.to])).size;
+  const why =
+    graph === undefined
+      ? `more than the ${REPORT_LIMITS.graphEdges} Mermaid draws`
+      : `${graph.length.toLocaleString("en")} characters of Mermaid, more than the report keeps for it (${REPORT_LIMITS.graphCharacters.toLocaleString("en")})`;
+  return (
+    `The graph of this stage joins ${plural(workloads, "workload")} by ${plural(edges, "edge")}: ${why}. ` +
+    "`--wide` prints it; `plan --json` has every edge."
+  );
+}
+
+/**
+ * The pull-request report: stable output (same input, same bytes), every section with content, and within a
+ * comment's size however large the stage (unless `wide`).
+ */
+export function renderReportMarkdown(r: StageReport, options: ReportMarkdownOptions = {}): string {
   const out: string[] = [`## mtls-rollout: stage \`${r.stage}\``, ""];
   if (r.description) out.push(`> ${markdownParagraph(r.description)}`, "");
   out.push(summary(r), "");
 
   out.push("### Progress", "");
   out.push(
-    table(
+    boundedTable(
+      "No workload.",
       [
         "namespace",
         "workloads STRICT",
@@ -126,7 +263,9 @@ export function renderReportMarkdown(r: StageReport): string {
         "outside the mesh",
         "coverage",
       ],
-      r.progress.map((p) => [p.namespace, ...counts(p.workloads), ...counts(p.ports), `${p.coverage.toFixed(1)}%`]),
+      progressRows(r, options),
+      ["row", "rows"],
+      options,
     ),
     "",
     "Coverage: the share of the namespace's workload ports that are STRICT.",
@@ -134,20 +273,11 @@ export function renderReportMarkdown(r: StageReport): string {
   );
 
   out.push("### Changes", "");
-  out.push(
-    tableOr(
-      "No PeerAuthentication changes.",
-      ["change", "PeerAuthentication", "before", "after"],
-      r.policyChanges.map((p) => [p.change, `${p.namespace}/${p.name}`, specText(p.before), specText(p.after)]),
-    ),
-    "",
-    tableOr("No edge changes its outcome.", ["", "edge", "from", "to", "outcome", "why"], r.edgeChanges.map(changeRow)),
-    "",
-  );
+  out.push(...policyChangesMarkdown(r, options), "", ...edgeChangesMarkdown(r, options), "");
 
   out.push("### Guardrails", "");
   out.push(
-    tableOr(
+    boundedTable(
       "No rule is violated.",
       ["level", "rule", "resource", "message"],
       r.violations.map((v) => [
@@ -156,11 +286,13 @@ export function renderReportMarkdown(r: StageReport): string {
         v.resource,
         v.acknowledged !== undefined ? `${v.message} (acknowledged: ${v.acknowledged})` : v.message,
       ]),
+      ["finding", "findings"],
+      options,
     ),
     "",
   );
 
-  out.push("### Mesh after this stage", "", fenced("mermaid", mermaidGraph(r).split("\n")), "");
+  out.push("### Mesh after this stage", "", graphMarkdown(r, options), "");
 
   out.push(
     "### Commands",

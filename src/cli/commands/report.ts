@@ -13,6 +13,7 @@ export interface ReportOptions {
   previous?: string;
   format: "markdown" | "json";
   json?: boolean;
+  wide?: boolean;
 }
 
 export function report(opts: ReportOptions, { io, setExit }: CommandContext): void {
@@ -31,6 +32,8 @@ export function report(opts: ReportOptions, { io, setExit }: CommandContext): vo
   const previous = opts.previous ?? stageBefore(rollout, plan.stage) ?? "none";
   if (previous !== "none") withOptionNames(() => buildPlan(rollout, previous), source, "--previous");
   const report = buildStageReport(rollout, plan.stage, previous === "none" ? null : previous, opts.rollout);
-  io.stdout(opts.json || opts.format === "json" ? JSON.stringify(report, null, 2) + "\n" : renderReportMarkdown(report));
+  io.stdout(
+    opts.json || opts.format === "json" ? JSON.stringify(report, null, 2) + "\n" : renderReportMarkdown(report, { wide: opts.wide }),
+  );
   setExit(EXIT_OK);
 }
