@@ -159,6 +159,12 @@ describe("npx mtls-rollout report", () => {
     expect(fresh.stdout).toContain("against a fresh mesh with no PeerAuthentication, puts 2 PeerAuthentications in force");
   });
 
+  it("prints a stage as small as the lab's whole, with or without --wide", async () => {
+    const summarised = await cli(["report", "--stage", "istioinaction-strict"]);
+    expect(summarised.stdout).toContain("```mermaid\ngraph LR\n");
+    expect((await cli(["report", "--stage", "istioinaction-strict", "--wide"])).stdout).toBe(summarised.stdout);
+  });
+
   it("prints the same content as JSON with --format json, and --json is the same document", async () => {
     const { code, stdout } = await cli(["report", "--stage", "mesh-strict", "--format", "json"]);
     expect(code).toBe(0);
