@@ -6,6 +6,7 @@ import { loadRollout } from "../src/rollout/load";
 import { kubectlRunner } from "../src/cluster/runner";
 import { clusterState } from "./support/fakeCluster";
 import { runCliAsync, tempFile } from "./support/files";
+import { cli } from "./support/inProcessCli";
 import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
 
 const lab = loadRollout();
@@ -93,7 +94,7 @@ describe.concurrent("npx mtls-rollout verify against an executable KUBECTL", () 
       ["--stage", "permissive", "--timeout", "0"],
       ["--stage", "permissive", "--context", "a b"],
     ]) {
-      const result = await runCliAsync(["verify", ...args], { env: { KUBECTL: "/nonexistent/kubectl" } });
+      const result = await cli(["verify", ...args], { env: { KUBECTL: "/nonexistent/kubectl" } });
       expect(result.code, args.join(" ")).toBe(2);
       expect(result.stderr).toMatch(/^error: /);
     }
