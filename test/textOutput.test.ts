@@ -13,7 +13,7 @@ import { renderPlanText, SUMMARY_ROWS } from "../src/cli/renderPlan";
 import { renderReportMarkdown, REPORT_LIMITS } from "../src/cli/renderReport";
 import { buildStageReport } from "../src/model/report";
 import { DEFAULT_WIDTH, textStyleOf, textTable } from "../src/render/textTable";
-import { runCli } from "./support/files";
+import { runCli, tempFile } from "./support/files";
 import { cli } from "./support/inProcessCli";
 
 /** The widest line, in characters (box drawing counts one, as on a terminal). */
@@ -76,6 +76,24 @@ describe("the width of text output", () => {
     expect(narrow.code).toBe(1);
     expect(narrow.stdout).toContain("one-default-per-scope");
     expect(widest(narrow.stdout)).toBeLessThanOrEqual(80);
+  });
+
+  it("measures running text as printed: a character shown as \\uXXXX counts its six columns", async () => {
+    const rollout = tempFile("bidi.yaml", [
+      "namespaces: [ { name: shop, injection: true } ]",
+      "workloads: [ { name: cart, namespace: shop, image: 'cart:1', service: { ports: [ { port: 80 } ] } } ]",
+      "stages:",
+      `  - name: s`,
+      `    description: ${JSON.stringify(Array.from({ length: 12 }, () => "ab\u202ecd\u2066ef").join(" "))}`,
+    ]);
+    const { code, stdout } = await cli(["plan", "--stage", "s", "--rollout", rollout], { env: { COLUMNS: "40" } });
+    expect(code).toBe(0);
+    expect(stdout).toContain("ab\\u202ecd\\u2066ef");
+    expect(stdout).not.toMatch(/[\u202e\u2066]/);
+    // The stage's line and the warnings are running text (the table is as wide as its names need).
+    const running = [stdout.slice(0, stdout.indexOf("\n\n")), stdout.slice(stdout.indexOf("\nWarnings\n"))];
+    expect(running[0].split("\n").length).toBeGreaterThan(5);
+    for (const text of running) expect(widest(text)).toBeLessThanOrEqual(40);
   });
 
   it("colours outcomes on a terminal, and nothing when piped", async () => {

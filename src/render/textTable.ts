@@ -147,9 +147,12 @@ export function textTable(columns: readonly Column[], rows: readonly (readonly (
   return out.join("\n");
 }
 
-/** A paragraph broken at spaces into lines of at most `width` columns (a longer word keeps its line), each indented. */
+/**
+ * A paragraph broken at spaces into lines of at most `width` columns (a longer word keeps its line), each indented.
+ * Measured as printed: what a terminal would obey is shown as `\uXXXX` (six columns) before the lines are cut.
+ */
 export function wrapText(text: string, width: number, indent = ""): string {
-  return wrapWords(text, width - indent.length, false)
+  return wrapWords(terminalSafe(text), width - indent.length, false)
     .map((line) => indent + line)
     .join("\n");
 }
