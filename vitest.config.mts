@@ -1,5 +1,5 @@
 import { defineConfig } from "vitest/config";
-import { SlowestFirst } from "./test/sequencer.js";
+import { SlowestFirst } from "./test/sequencer.mjs";
 
 export default defineConfig({
   test: {
@@ -12,7 +12,7 @@ export default defineConfig({
     // worker, not once per file (imports: 24 s of the suite to 9-14 s). Each file sets up what it uses itself (Pulumi's
     // mocks, fake timers, servers) and the suite passes with its files shuffled (--sequence.shuffle.files).
     isolate: false,
-    // The slowest files first on a clean clone, before vitest has timed them (test/sequencer.ts).
+    // The slowest files first on a clean clone, before vitest has timed them (test/sequencer.mts).
     sequence: { sequencer: SlowestFirst },
     // Some tests start the CLI or Pulumi's TypeScript loader as a child process.
     testTimeout: 60_000,

@@ -132,6 +132,22 @@ describe("the verifier against a cluster that contradicts the stage", () => {
     expect(edge(result, "default/sleep", "default/httpbin").verdict).toBe("holds");
   });
 
+  it("still reads the declared calls at the end when an edge contradicts until the deadline", async () => {
+    const result = await verifyOnFakeClock(
+      plan("istioinaction-strict"),
+      lab,
+      clusterRunner(() => clusterState(lab, plan("permissive"))),
+      options({ timeoutMs: 4_000 }),
+    );
+    expect(result.outcome).toBe("fail");
+    expect(result.elapsedMs).toBeLessThanOrEqual(4_000);
+    expect(result.calls.map((c) => [`${c.from} -> ${c.to}`, c.verdict])).toEqual([
+      ["istioinaction/web-api -> istioinaction/recommendation", "holds"],
+      ["istioinaction/recommendation -> istioinaction/purchase-history-v1", "holds"],
+    ]);
+    for (const c of result.calls) expect(c.evidence).not.toMatch(/not read/);
+  });
+
   it("reads a sidecar client's 503 with Envoy's reset text as refused, so an in-mesh refusal contradicts mtls", async () => {
     const state = clusterState(lab, plan("permissive"));
     state.outcomes["istioinaction/sleep recommendation.istioinaction:8080"] = "refused";

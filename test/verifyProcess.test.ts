@@ -52,6 +52,8 @@ describe.concurrent("npx mtls-rollout verify against an executable KUBECTL", () 
     expect(stdout.trim().split("\n").pop()).toMatch(
       /^PASS: stage istioinaction-strict: 8 edges, 8 hold, 0 contradict, 0 inconclusive; 2 declared calls, 2 hold, 0 contradict, 0 unverified \(\d+ rounds, /,
     );
+    // The declared calls under a heading of their own, as each probe client's table is under its name.
+    expect(stdout).toMatch(/\nDeclared calls\n┌─+┬[^]*?│ declared call +│ expected/);
   });
 
   it("exits 1 and names the contradicting edges in JSON when the cluster is still at the previous stage", async () => {

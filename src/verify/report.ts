@@ -52,6 +52,7 @@ export function renderVerificationText(result: VerificationResult, style: TextSt
   ]);
   if (result.calls.length > 0) {
     out.push(
+      "Declared calls",
       textTable(
         [
           { head: "declared call" },

@@ -168,9 +168,12 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
   // the old stage's), and at the end: what the declared calls sent in between is the difference. Bounded by a
   // share of the run, and read alongside that round, so that a cluster that does not answer costs no probe time.
   const callRead = Math.min(options.timing.callTimeoutMs, CALL_READ_MS, Math.max(100, options.timeoutMs / 4));
+  // The probes stop that much before the deadline when calls are declared, so that the callees' counters are read at
+  // the end even when an edge contradicts until the deadline: a failing run is when that evidence matters most.
+  const probeDeadline = plan.calls.length > 0 ? deadline - callRead : deadline;
   let callsBefore: Promise<DestinationReads> | undefined;
   let rounds = 0;
-  while (results.some((r) => r.streak < options.requiredStreak) && Date.now() < deadline && !signal?.aborted) {
+  while (results.some((r) => r.streak < options.requiredStreak) && Date.now() < probeDeadline && !signal?.aborted) {
     const roundStarted = Date.now();
     rounds++;
     // Every edge, every round: an edge that held may still change while the push propagates.
@@ -183,8 +186,8 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
 
     await pool([...byServer.values()], options.concurrency, async (indices) => {
       for (const i of indices) {
-        if (Date.now() >= deadline || signal?.aborted) return;
-        const observation = await observeEdge(run, targets[i], { ...options.timing, deadline });
+        if (Date.now() >= probeDeadline || signal?.aborted) return;
+        const observation = await observeEdge(run, targets[i], { ...options.timing, deadline: probeDeadline });
         if (!observation || signal?.aborted) return; // the last real observation stands
         options.onProbe?.();
         const hops = brokenHops(observation.chain, targets[i].server, rollout, plan.calls);
@@ -214,7 +217,7 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
       contradicting: results.filter((r) => r.verdict === "contradicts").length,
       inconclusive: results.filter((r) => r.verdict === "inconclusive").length,
     });
-    const wait = Math.min(options.roundIntervalMs - (Date.now() - roundStarted), deadline - Date.now());
+    const wait = Math.min(options.roundIntervalMs - (Date.now() - roundStarted), probeDeadline - Date.now());
     if (results.some((r) => r.streak < options.requiredStreak) && wait > 0) await pause(wait, signal);
   }
 
