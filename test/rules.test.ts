@@ -115,7 +115,7 @@ describe("the guardrail rules", () => {
       rule: "namespace-disable-breaks-strict-workloads",
       passing: [
         { name: "default", namespace: "app", mode: "PERMISSIVE" },
-        { name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT", allowDisable: "n/a" },
+        { name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT" },
       ],
       failing: [
         { name: "default", namespace: "app", mode: "DISABLE", allowDisable: "legacy scanners" },

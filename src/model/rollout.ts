@@ -639,6 +639,14 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
           message: `${describeValue(pa.namespace)} is neither a declared namespace nor the mesh root namespace ${describeValue(rollout.meshRootNamespace)}`,
         });
       }
+      // A reason that accepts nothing today would accept a DISABLE added to the policy later, unreviewed.
+      const ports = pa.portLevelMtls ?? {};
+      if (pa.allowDisable !== undefined && pa.mode !== "DISABLE" && !Object.values(ports).includes("DISABLE")) {
+        problems.push({
+          path: `stages[${si}].peerAuthentications[${pi}].allowDisable`,
+          message: `accepts a DISABLE, but ${pa.namespace}/${pa.name} sets none (mode ${pa.mode}${Object.keys(ports).length ? ", no port DISABLE" : ""}): remove it, so that it cannot accept one added later without review`,
+        });
+      }
     });
   });
 }
