@@ -23,6 +23,7 @@ describe("npx mtls-rollout --help and --version", () => {
     expect(verify.stdout).toMatch(/--stage <name> +the stage to verify \(required, unless --stack sets it\)/);
     expect(verify.stdout).toContain("3  inconclusive");
     expect(verify.stdout).toContain("$KUBECTL");
+    expect(verify.stdout).toMatch(/--wide +every row of every table; by default more than 60 rows/);
   });
 });
 

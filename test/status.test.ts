@@ -47,6 +47,13 @@ function status(policies: Object[], args: string[] = [], env: NodeJS.ProcessEnv 
 }
 
 describe("npx mtls-rollout status", () => {
+  it("prints every workload of a small mesh as a table, with --wide or without", async () => {
+    const text = await status(appliedAt("istioinaction-strict"));
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/│ istioinaction +│ web-api +│ yes +│ STRICT +│ 8080:STRICT +│ STRICT +│ 8080:STRICT +│ = +│/);
+    expect((await status(appliedAt("istioinaction-strict"), ["--wide"])).stdout).toBe(text.stdout);
+  });
+
   it("names the stage the cluster is at, exit 0, with every workload's live mode beside the expected one", async () => {
     const { code, stdout, stderr } = await status(appliedAt("istioinaction-strict"), ["--json"]);
     expect(stderr).toBe("");

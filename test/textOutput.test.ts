@@ -9,10 +9,18 @@ import * as commands from "../src/cli/commands";
 import { main } from "../src/cli/main";
 import { buildPlan } from "../src/model/plan";
 import { parseRollout } from "../src/model/rollout";
-import { renderPlanText, SUMMARY_ROWS } from "../src/cli/renderPlan";
+import { renderPlanText } from "../src/cli/renderPlan";
+import { SUMMARY_ROWS } from "../src/render/summary";
 import { renderReportMarkdown, REPORT_LIMITS } from "../src/cli/renderReport";
 import { buildStageReport } from "../src/model/report";
 import { DEFAULT_WIDTH, textStyleOf, textTable } from "../src/render/textTable";
+import { judgeTargets, tightenedTargets } from "../src/model/preflight";
+import { renderGateText } from "../src/preflight/report";
+import { compareWithRollout } from "../src/status/compare";
+import { renderStatusText } from "../src/status/render";
+import { renderVerificationText } from "../src/verify/report";
+import { clusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
+import { verifyOnFakeClock } from "./support/fakeClock";
 import { runCli, tempFile } from "./support/files";
 import { cli } from "./support/inProcessCli";
 
@@ -235,5 +243,96 @@ describe("the plan of the README's lab", () => {
     const sample = /<!-- sample-plan:start -->\n```\n([\s\S]*?)\n```\n<!-- sample-plan:end -->/.exec(readme)![1];
     const printed = (await cli(["plan", "--stage", "istioinaction-strict"], { env: { COLUMNS: "120" } })).stdout;
     expect(printed).toContain(sample);
+  });
+});
+
+describe("large results of verify, status and preflight as text", () => {
+  // 80 services in 8 namespaces and two probes, one outside the mesh: beyond SUMMARY_ROWS in every table.
+  const input = (strict: { name: string; namespace: string; mode: string }[]) => ({
+    namespaces: [...Array.from({ length: 8 }, (_, n) => ({ name: `ns${n}`, injection: true })), { name: "legacy" }],
+    workloads: [
+      ...Array.from({ length: 80 }, (_, i) => ({
+        name: `w${i % 10}`,
+        namespace: `ns${Math.floor(i / 10)}`,
+        image: "img:1",
+        service: { ports: [{ port: 80, targetPort: 8080 }] },
+        ...(i === 0 ? { probe: true } : {}),
+      })),
+      { name: "old", namespace: "legacy", image: "curl:8", probe: true },
+    ],
+    stages: [{ name: "open" }, { name: "strict", peerAuthentications: strict }],
+  });
+  const rollout = parseRollout(input([{ name: "default", namespace: "ns3", mode: "STRICT" }]));
+  const style = { width: 100, color: false };
+
+  it("verify: counts by the target's namespace and verdict, and lists in full only the edges that do not hold", async () => {
+    const plan = buildPlan(rollout, "strict");
+    // The cluster is still open: the probe outside the mesh reaches ns3, which the stage refuses it.
+    const result = await verifyOnFakeClock(
+      plan,
+      rollout,
+      fakeRunner(clusterState(rollout, buildPlan(rollout, "open"))),
+      fakeVerifyOptions({ timeoutMs: 1_000 }),
+    );
+    expect(result.edges.length).toBeGreaterThan(SUMMARY_ROWS);
+    const text = renderVerificationText(result, { style });
+    expect(text).toContain("159 probed edges, by the target's namespace (--wide or --json for every edge)");
+    expect(text).toMatch(/│ ns1, ns2, ns4 and 3 more \(6\) │ 0 +│ 20 +│ 20 +│/);
+    expect(text).toMatch(/│ ns3 +│ 10 +│ 10 +│ 20 +│/);
+    expect(text).toContain("Not holding (10)");
+    expect(text.match(/│ ns3\/w\d:80 +│ refused +│ plaintext +│ contradicts +│/g)).toHaveLength(10);
+    expect(text).not.toMatch(/│ ns0\/w\d:80 /);
+    expect(widest(text)).toBeLessThanOrEqual(100);
+    const wide = renderVerificationText(result, { style, wide: true });
+    expect(wide.match(/│ ns\d\/w\d:80 /g)).toHaveLength(159);
+    expect(text.trim().split("\n").pop()).toBe(wide.trim().split("\n").pop());
+  });
+
+  it("status: counts live modes by namespace, and lists in full only the workloads whose live mode differs", () => {
+    // ns3's default is on the cluster, but PERMISSIVE.
+    // Every namespace STRICT at the stage; on the cluster ns3's default is PERMISSIVE.
+    const everyNamespace = parseRollout(
+      input(Array.from({ length: 8 }, (_, n) => ({ name: "default", namespace: `ns${n}`, mode: "STRICT" }))),
+    );
+    const live = everyNamespace.stages[1].peerAuthentications.map((pa) => ({
+      policy: { ...pa, mode: pa.namespace === "ns3" ? ("PERMISSIVE" as const) : pa.mode },
+      createdAt: "2026-11-01T10:00:00Z",
+      dormant: false,
+      managed: true,
+    }));
+    const status = compareWithRollout(everyNamespace, live);
+    const text = renderStatusText(status, "kind-lab", { style });
+    expect(text).toContain("81 workloads, by namespace and live mode (--wide or --json for every workload)");
+    expect(text).toMatch(/│ ns3 +│ 10 +│ 0 +│ 0 +│ 10 +│/);
+    // Every line but the summary, which stays one line for a log's tail.
+    expect(widest(text.split("\n").filter((l) => !l.startsWith("DRIFT: ")).join("\n"))).toBeLessThanOrEqual(100);
+    expect(text).toContain("Live mode differs (10)");
+    const roomy = renderStatusText(status, "kind-lab", { style: { width: 140, color: false } });
+    expect(roomy.match(/│ ns3 +│ w\d +│ yes +│ PERMISSIVE +│ 8080:PERMISSIVE +│ STRICT +│ 8080:STRICT +│ DIFFERS │/g)).toHaveLength(10);
+    expect(text).not.toMatch(/│ ns0 +│ w\d /);
+    expect(renderStatusText(status, "kind-lab", { style, wide: true }).match(/│ ns\d +│ w\d /g)).toHaveLength(80);
+  });
+
+  it("preflight: counts verdicts by namespace, and lists in full only the workloads that are not clear", () => {
+    const wider = parseRollout(input([{ name: "default", namespace: "istio-system", mode: "STRICT" }]));
+    const targets = tightenedTargets(wider, "strict", { stage: "open" });
+    expect(targets.length).toBeGreaterThan(SUMMARY_ROWS);
+    const evidence = new Map(
+      targets.map((t) => [
+        t.workload,
+        t.workload === "ns5/w5"
+          ? { callers: [{ source: "legacy/old", requests: 3, connections: 0 }], via: "sidecar stats" }
+          : { callers: [], via: "sidecar stats" },
+      ]),
+    );
+    const gate = judgeTargets("strict", "open", targets, evidence, []);
+    const text = renderGateText(gate, { style });
+    expect(text).toContain("80 workloads turn STRICT, by namespace (--wide or --json for every workload)");
+    expect(text).toContain("Not clear (1)");
+    expect(text).toMatch(/│ ns5\/w5 +│ 8080 +│ fail +│ legacy\/old +│/);
+    expect(text.trim().split("\n").pop()).toMatch(
+      /^PLAINTEXT: stage strict tightens 80 workloads against open: 79 clear, 1 still receive plaintext/,
+    );
+    expect(renderGateText(gate, { style, wide: true }).match(/│ ns\d\/w\d +│ 8080 /g)).toHaveLength(80);
   });
 });

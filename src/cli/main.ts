@@ -6,10 +6,14 @@ import * as path from "node:path";
 import { kubectlRunner } from "../cluster/runner";
 import { InputError } from "../model/errors";
 import { terminalSafe } from "../model/text";
+import { SUMMARY_ROWS } from "../render/summary";
 import { TABLE_COLOURS, textStyleOf } from "../render/textTable";
 import { EXIT_BAD_INPUT, EXIT_OK, type CommandContext, type Io } from "./command";
 import { watchInterrupts } from "./interrupt";
 import { applyStack, contextName, namespaceName, nonNegativeInt, positiveInt, prometheusUrl, rfc3339, STACK_HELP } from "./options";
+
+/** Beyond this many rows a table is summarised (src/render/summary.ts). */
+const WIDE_HELP = `every row of every table; by default more than ${SUMMARY_ROWS} rows are summarised by namespace`;
 
 const processIo: Io = {
   stdout: (text) => process.stdout.write(text),
@@ -71,7 +75,7 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .option("--rollout <file>", ROLLOUT_HELP)
     .addOption(new Option("--format <format>", "text: tables; json: the plan as one JSON object").choices(["text", "json"]).default("text"))
     .option("--json", "the same as --format json")
-    .option("--wide", "every row of every table; by default more than 60 rows are summarised by namespace")
+    .option("--wide", WIDE_HELP)
     .addHelpText(
       "after",
       exitCodes(["0  the plan is printed", "2  bad input"], "The pull-request report of what a stage changes: mtls-rollout report."),
@@ -125,6 +129,7 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
       rfc3339,
     )
     .option("--json", "print one JSON object instead of a table")
+    .option("--wide", WIDE_HELP)
     .addHelpText(
       "after",
       exitCodes(
@@ -161,6 +166,7 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
       "a declared call without traffic during the run makes the verification inconclusive (default: reported only)",
     )
     .option("--json", "print one JSON object instead of a table")
+    .option("--wide", WIDE_HELP)
     .addHelpText(
       "after",
       exitCodes(
@@ -178,6 +184,7 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .option("--stack <name>", STACK_HELP)
     .option("--context <name>", CONTEXT_HELP, contextName)
     .option("--json", "print one JSON object instead of tables")
+    .option("--wide", WIDE_HELP)
     .addHelpText(
       "after",
       exitCodes(["0  the cluster is at a stage of the rollout", "1  drift", "2  bad input", "3  the cluster cannot be read"], KUBECTL_HELP),

@@ -2,16 +2,8 @@ import type { Edge } from "../model/expectations";
 import { groupBy } from "../model/groupBy";
 import type { Plan } from "../model/plan";
 import { isBlocking, Violation } from "../model/rules";
+import { countsBy, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
 import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
-
-/** More rows than this are summarised in text, unless --wide: a person reads the summary, a program the JSON. */
-export const SUMMARY_ROWS = 60;
-
-export interface PlanTextOptions {
-  style: TextStyle;
-  /** Every row of every table, however many. */
-  wide?: boolean;
-}
 
 function labelsText(labels: Record<string, string> | null): string {
   return labels === null
@@ -24,48 +16,6 @@ function labelsText(labels: Record<string, string> | null): string {
 function portsText(ports: Record<string, string>): string {
   const entries = Object.entries(ports);
   return entries.length === 0 ? "-" : entries.map(([port, mode]) => `${port}:${mode}`).join(" ");
-}
-
-/** "a", "a, b", or "a, b, c and 997 more (1,000)": a summary row stays a line. */
-export function groupNames(groups: string[]): string {
-  return groups.length <= 3
-    ? groups.join(", ")
-    : `${groups.slice(0, 3).join(", ")} and ${groups.length - 3} more (${groups.length.toLocaleString("en")})`;
-}
-
-const namespaceOf = (ref: string) => ref.slice(0, ref.indexOf("/"));
-
-const natural = new Intl.Collator("en", { numeric: true }).compare;
-
-/**
- * Counts of `value` per group, as table rows: the groups with the same counts in one row (the first few named),
- * then one column per value seen, then the total; the largest totals first.
- */
-function countsBy<T>(items: readonly T[], group: (t: T) => string, value: (t: T) => string): { values: string[]; rows: string[][] } {
-  const counts = new Map<string, Map<string, number>>();
-  const values = new Set<string>();
-  for (const item of items) {
-    const g = group(item);
-    const v = value(item);
-    values.add(v);
-    const byValue = counts.get(g) ?? new Map<string, number>();
-    byValue.set(v, (byValue.get(v) ?? 0) + 1);
-    counts.set(g, byValue);
-  }
-  const ordered = [...values].sort();
-  const alike = new Map<string, { groups: string[]; cells: string[]; total: number }>();
-  for (const g of [...counts.keys()].sort(natural)) {
-    const byValue = counts.get(g)!;
-    const cells = ordered.map((v) => String(byValue.get(v) ?? 0));
-    const key = cells.join(" ");
-    const row = alike.get(key) ?? { groups: [], cells, total: [...byValue.values()].reduce((a, b) => a + b, 0) };
-    row.groups.push(g);
-    alike.set(key, row);
-  }
-  const rows = [...alike.values()]
-    .sort((a, b) => b.total * b.groups.length - a.total * a.groups.length)
-    .map((r) => [groupNames(r.groups), ...r.cells, String(r.total)]);
-  return { values: ordered, rows };
 }
 
 /** The Service a probe calls, as its name and port (its namespace is the target's). */
@@ -83,7 +33,7 @@ function edgesByClient(edges: readonly Edge[], style: TextStyle): string[] {
   ]);
 }
 
-function policiesText(plan: Plan, { style, wide }: PlanTextOptions): string[] {
+function policiesText(plan: Plan, { style, wide }: TextOptions): string[] {
   const policies = plan.peerAuthentications;
   const title = `PeerAuthentications in force (${policies.length})`;
   if (policies.length === 0) return [title, "  none: every workload is PERMISSIVE"];
@@ -126,7 +76,7 @@ function policiesText(plan: Plan, { style, wide }: PlanTextOptions): string[] {
   ];
 }
 
-function expectationsText(plan: Plan, { style, wide }: PlanTextOptions): string[] {
+function expectationsText(plan: Plan, { style, wide }: TextOptions): string[] {
   const edges = plan.expectations;
   const title = `Expectations: probes to every service port (${edges.length})`;
   if (edges.length === 0) return [title, "  none: declare a workload with probe: true"];
@@ -146,7 +96,7 @@ function expectationsText(plan: Plan, { style, wide }: PlanTextOptions): string[
   ];
 }
 
-function workloadsText(plan: Plan, { style, wide }: PlanTextOptions): string[] {
+function workloadsText(plan: Plan, { style, wide }: TextOptions): string[] {
   const modeOf = (w: Plan["workloads"][number]) => w.mode ?? "outside the mesh";
   if (wide || plan.workloads.length <= SUMMARY_ROWS) {
     return [
@@ -175,7 +125,7 @@ function workloadsText(plan: Plan, { style, wide }: PlanTextOptions): string[] {
 }
 
 /** The plan as a reviewer reads it in a terminal: policies, effective modes, expected outcomes. */
-export function renderPlanText(plan: Plan, options: PlanTextOptions = { style: UNBOUNDED }): string {
+export function renderPlanText(plan: Plan, options: TextOptions = { style: UNBOUNDED }): string {
   const { style } = options;
   const out: string[] = [];
   out.push(wrapText(`Stage: ${plan.stage}${plan.description ? ` - ${plan.description}` : ""}`, style.width), "");

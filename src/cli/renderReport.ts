@@ -1,7 +1,7 @@
 import type { EdgeChange, ModeCount, PolicySpec, StageReport } from "../model/report";
 import { isBlocking } from "../model/rules";
 import { groupBy } from "../model/groupBy";
-import { groupNames } from "./renderPlan";
+import { groupNames, SUMMARY_ROWS } from "../render/summary";
 import { markdownParagraph, markdownText, mermaidLabel } from "../model/text";
 
 const OUTCOME_LABEL = { mtls: "mTLS", plaintext: "plaintext", refused: "refused" } as const;
@@ -30,7 +30,7 @@ function table(head: string[], rows: Cell[][]): string {
  */
 export const REPORT_LIMITS = {
   commentCharacters: 65_536,
-  maxRows: 60,
+  maxRows: SUMMARY_ROWS,
   tableCharacters: 10_000,
   graphEdges: 500,
   graphCharacters: 14_000,

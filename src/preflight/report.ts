@@ -1,4 +1,5 @@
-import { textTable, TextStyle, UNBOUNDED } from "../render/textTable";
+import { countsBy, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
+import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
 import type { GateResult } from "../model/preflight";
 
 export const EXIT_CLEAR = 0;
@@ -19,9 +20,8 @@ export function gateSummary(r: GateResult): string {
   );
 }
 
-export function renderGateText(r: GateResult, style: TextStyle = UNBOUNDED): string {
-  if (r.targets.length === 0) return `${gateSummary(r)}\nNothing turns STRICT at this stage: no gate to pass.\n`;
-  const table = textTable(
+function targetsTable(targets: GateResult["targets"], style: TextStyle): string {
+  return textTable(
     [
       { head: "workload" },
       { head: "ports" },
@@ -29,7 +29,7 @@ export function renderGateText(r: GateResult, style: TextStyle = UNBOUNDED): str
       { head: "plaintext callers" },
       { head: "evidence", prose: true },
     ],
-    r.targets.map((t) => [
+    targets.map((t) => [
       t.workload,
       t.ports.join(", "),
       t.acknowledged !== undefined ? `${t.verdict} (acknowledged: ${t.acknowledged})` : t.verdict,
@@ -38,5 +38,24 @@ export function renderGateText(r: GateResult, style: TextStyle = UNBOUNDED): str
     ]),
     style,
   );
-  return `${table}\n${gateSummary(r)}\n`;
+}
+
+/**
+ * The gate's verdict per workload about to go STRICT, the summary last. Beyond SUMMARY_ROWS workloads, unless
+ * `wide`, the verdicts are counted by namespace and only the workloads that are not clear are listed.
+ */
+export function renderGateText(r: GateResult, { style, wide }: TextOptions = { style: UNBOUNDED }): string {
+  if (r.targets.length === 0) return `${gateSummary(r)}\nNothing turns STRICT at this stage: no gate to pass.\n`;
+  if (wide || r.targets.length <= SUMMARY_ROWS) return `${targetsTable(r.targets, style)}\n${gateSummary(r)}\n`;
+  const verdictOf = (t: GateResult["targets"][number]) => (t.acknowledged !== undefined ? `${t.verdict} (acknowledged)` : t.verdict);
+  const { values, rows } = countsBy(r.targets, (t) => namespaceOf(t.workload), verdictOf);
+  const open = r.targets.filter((t) => t.verdict !== "pass");
+  return [
+    wrapText(`${r.targets.length} workloads turn STRICT, by namespace (--wide or --json for every workload)`, style.width),
+    textTable([{ head: "namespaces" }, ...values.map((v) => ({ head: v })), { head: "workloads each" }], rows, style),
+    open.length === 0 ? "Every workload is clear." : `Not clear (${open.length})`,
+    ...(open.length === 0 ? [] : [targetsTable(open, style)]),
+    gateSummary(r),
+    "",
+  ].join("\n");
 }

@@ -1,4 +1,5 @@
-import { Column, textTable, TextStyle, UNBOUNDED } from "../render/textTable";
+import { countsBy, SUMMARY_ROWS, type TextOptions } from "../render/summary";
+import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
 import type { Status } from "./compare";
 
 const portsText = (ports: Record<string, string>) =>
@@ -18,44 +19,67 @@ export function statusSummary(s: Status): string {
   return `DRIFT: the cluster is at no stage of the rollout; nearest is ${s.comparedWith}, ${n} difference${n === 1 ? "" : "s"}; ${modes}`;
 }
 
-export function renderStatusText(s: Status, context: string, style: TextStyle = UNBOUNDED): string {
-  const table = (columns: Column[], rows: string[][]) => textTable(columns, rows, style);
+function workloadsTable(workloads: readonly Status["workloads"][number][], style: TextStyle): string {
+  return textTable(
+    [
+      { head: "namespace" },
+      { head: "workload" },
+      { head: "sidecar" },
+      { head: "live", coloured: true },
+      { head: "live ports", prose: true },
+      { head: "expected", coloured: true },
+      { head: "expected ports" },
+      { head: "", coloured: true },
+    ],
+    workloads.map((w) => [
+      w.namespace,
+      w.name,
+      w.sidecar ? "yes" : "no",
+      w.mode ?? "outside the mesh",
+      portsText(w.ports),
+      w.expected.mode ?? "outside the mesh",
+      portsText(w.expected.ports),
+      w.matches ? "=" : "DIFFERS",
+    ]),
+    style,
+  );
+}
+
+/**
+ * Where the cluster stands, for a person: the differences from the nearest stage, every workload's live mode
+ * beside the expected one, the summary last. Beyond SUMMARY_ROWS workloads, unless `wide`, the modes are counted
+ * by namespace and only the workloads whose live mode differs are listed.
+ */
+export function renderStatusText(s: Status, context: string, { style, wide }: TextOptions = { style: UNBOUNDED }): string {
   const out = [`Cluster: ${context}`, statusSummary(s), ""];
   if (s.differences.length > 0) {
     out.push(`Differences from stage ${s.comparedWith} (dormant policies count as absent)`);
     out.push(
-      table(
+      textTable(
         [{ head: "difference" }, { head: "policy" }, { head: "detail", prose: true }],
         s.differences.map((d) => [d.kind, `${d.namespace}/${d.name}`, d.detail]),
+        style,
       ),
       "",
     );
   }
-  out.push(`Effective modes: live (as Istio computes them, the oldest of competing policies winning) and expected at ${s.comparedWith}`);
-  out.push(
-    table(
-      [
-        { head: "namespace" },
-        { head: "workload" },
-        { head: "sidecar" },
-        { head: "live", coloured: true },
-        { head: "live ports", prose: true },
-        { head: "expected", coloured: true },
-        { head: "expected ports" },
-        { head: "", coloured: true },
-      ],
-      s.workloads.map((w) => [
-        w.namespace,
-        w.name,
-        w.sidecar ? "yes" : "no",
-        w.mode ?? "outside the mesh",
-        portsText(w.ports),
-        w.expected.mode ?? "outside the mesh",
-        portsText(w.expected.ports),
-        w.matches ? "=" : "DIFFERS",
-      ]),
-    ),
-  );
+  const title = `Effective modes: live (as Istio computes them, the oldest of competing policies winning) and expected at ${s.comparedWith}`;
+  if (wide || s.workloads.length <= SUMMARY_ROWS) out.push(wrapText(title, style.width), workloadsTable(s.workloads, style));
+  else {
+    const { values, rows } = countsBy(
+      s.workloads,
+      (w) => w.namespace,
+      (w) => `${w.mode ?? "outside the mesh"}${w.matches ? "" : " (differs)"}`,
+    );
+    const differing = s.workloads.filter((w) => !w.matches);
+    out.push(
+      wrapText(title, style.width),
+      wrapText(`${s.workloads.length} workloads, by namespace and live mode (--wide or --json for every workload)`, style.width),
+      textTable([{ head: "namespaces" }, ...values.map((v) => ({ head: v })), { head: "workloads each" }], rows, style),
+      differing.length === 0 ? "Every workload's live mode is as expected." : `Live mode differs (${differing.length})`,
+      ...(differing.length === 0 ? [] : [workloadsTable(differing, style)]),
+    );
+  }
   if (s.warnings.length > 0) out.push("", "Warnings", ...s.warnings.map((w) => `  ${w}`));
   out.push("", statusSummary(s));
   return out.join("\n") + "\n";

@@ -1,6 +1,8 @@
-import { textTable, TextStyle, UNBOUNDED } from "../render/textTable";
 import { groupBy } from "../model/groupBy";
-import type { VerificationResult } from "./verifier";
+import { countsBy, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
+import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
+import type { CallResult } from "./calls";
+import type { EdgeResult, VerificationResult } from "./verifier";
 
 export const EXIT_VERIFIED = 0;
 export const EXIT_CONTRADICTED = 1;
@@ -30,9 +32,9 @@ export function summaryLine(result: VerificationResult): string {
   );
 }
 
-export function renderVerificationText(result: VerificationResult, style: TextStyle = UNBOUNDED): string {
-  // A table per probe client, which heads it: the rows keep to what a terminal can show.
-  const out = [...groupBy(result.edges, (e) => e.from)].flatMap(([from, edges]) => [
+/** The probed edges under their client, a table each: the client is the heading, so the rows fit a terminal. */
+function edgesByClient(edges: readonly EdgeResult[], style: TextStyle): string[] {
+  return [...groupBy(edges, (e) => e.from)].flatMap(([from, ofClient]) => [
     `From ${from}`,
     textTable(
       [
@@ -42,7 +44,7 @@ export function renderVerificationText(result: VerificationResult, style: TextSt
         { head: "verdict", coloured: true },
         { head: "evidence", prose: true },
       ],
-      edges.map((e) => {
+      ofClient.map((e) => {
         const evidence = [e.evidence, ...e.brokenHops.map((h) => `broken hop: ${h}`)].join("; ");
         const standsFor = e.standsFor.length > 0 ? ` (probed for ${e.standsFor.join(", ")} too)` : "";
         return [`${e.to}:${e.port}`, e.expect, e.observed ?? "-", e.verdict, evidence + standsFor];
@@ -50,21 +52,65 @@ export function renderVerificationText(result: VerificationResult, style: TextSt
       style,
     ),
   ]);
-  if (result.calls.length > 0) {
-    out.push(
-      "Declared calls",
-      textTable(
-        [
-          { head: "declared call" },
-          { head: "expected", coloured: true },
-          { head: "observed", coloured: true },
-          { head: "verdict", coloured: true },
-          { head: "evidence (the callee's sidecar, start to end of the run)", prose: true },
-        ],
-        result.calls.map((c) => [`${c.from} -> ${c.to}`, c.expect, c.observed ?? "-", c.verdict, c.evidence]),
-        style,
-      ),
+}
+
+function callsTable(calls: readonly CallResult[], style: TextStyle): string {
+  return textTable(
+    [
+      { head: "declared call" },
+      { head: "expected", coloured: true },
+      { head: "observed", coloured: true },
+      { head: "verdict", coloured: true },
+      { head: "evidence (the callee's sidecar, start to end of the run)", prose: true },
+    ],
+    calls.map((c) => [`${c.from} -> ${c.to}`, c.expect, c.observed ?? "-", c.verdict, c.evidence]),
+    style,
+  );
+}
+
+/**
+ * The verification as a person reads it: every probed edge under its client, then the declared calls, then when it
+ * ended and the summary line (last, for a log's tail). Beyond SUMMARY_ROWS, unless `wide`, the edges and calls are
+ * counted by the target's namespace and verdict, and only those that do not hold are listed in full.
+ */
+export function renderVerificationText(result: VerificationResult, { style, wide }: TextOptions = { style: UNBOUNDED }): string {
+  const out: string[] = [];
+  const notHolding = <T extends { verdict: string }>(items: readonly T[]) => items.filter((i) => i.verdict !== "holds");
+  if (wide || result.edges.length <= SUMMARY_ROWS) out.push(...edgesByClient(result.edges, style));
+  else {
+    const { values, rows } = countsBy(
+      result.edges,
+      (e) => namespaceOf(e.to),
+      (e) => e.verdict,
     );
+    const open = notHolding(result.edges);
+    out.push(
+      wrapText(`${result.edges.length} probed edges, by the target's namespace (--wide or --json for every edge)`, style.width),
+      textTable([{ head: "target namespaces" }, ...values.map((v) => ({ head: v })), { head: "edges each" }], rows, style),
+      open.length === 0 ? "Every probed edge holds." : `Not holding (${open.length})`,
+      ...edgesByClient(open, style),
+    );
+  }
+  if (result.calls.length > 0) {
+    out.push("Declared calls");
+    if (wide || result.calls.length <= SUMMARY_ROWS) out.push(callsTable(result.calls, style));
+    else {
+      const { values, rows } = countsBy(
+        result.calls,
+        (c) => namespaceOf(c.to),
+        (c) => c.verdict,
+      );
+      const open = notHolding(result.calls);
+      out.push(
+        textTable(
+          [{ head: "callee namespaces" }, ...values.map((v) => ({ head: v })), { head: "calls each" }],
+          rows,
+          style,
+        ),
+        open.length === 0 ? "Every declared call holds." : `Not holding (${open.length})`,
+        ...(open.length === 0 ? [] : [callsTable(open, style)]),
+      );
+    }
   }
   // The end, which the next stage's pre-flight gate reads (stack output verifiedAt): its probes' plaintext is not a caller's.
   return `${out.join("\n")}\nEnded: ${new Date(result.endedAt).toISOString()}\n${summaryLine(result)}\n`;

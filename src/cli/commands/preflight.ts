@@ -3,6 +3,7 @@ import { buildPlan } from "../../model/plan";
 import { gateExitCode, gateSummary, renderGateText } from "../../preflight/report";
 import { runPreflight } from "../../preflight/run";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
+import { UNBOUNDED } from "../../render/textTable";
 import type { CommandContext } from "../command";
 import { withOptionNames } from "../options";
 import { stageBefore } from "../../model/stages";
@@ -16,6 +17,7 @@ export interface PreflightOptions {
   prometheus?: string;
   since?: number;
   json?: boolean;
+  wide?: boolean;
 }
 
 export async function preflight(opts: PreflightOptions, { io, setExit, signal, kubectl }: CommandContext): Promise<void> {
@@ -49,6 +51,10 @@ export async function preflight(opts: PreflightOptions, { io, setExit, signal, k
     },
     { windowSeconds, callTimeoutMs: 20_000, signal, ...(opts.since !== undefined ? { since: opts.since } : {}) },
   );
-  io.stdout(opts.json ? JSON.stringify({ ...result, summary: gateSummary(result) }, null, 2) + "\n" : renderGateText(result, io.style));
+  io.stdout(
+    opts.json
+      ? JSON.stringify({ ...result, summary: gateSummary(result) }, null, 2) + "\n"
+      : renderGateText(result, { style: io.style ?? UNBOUNDED, wide: opts.wide }),
+  );
   setExit(gateExitCode(result));
 }

@@ -1,10 +1,11 @@
 import { loadRollout } from "../../rollout/load";
 import { renderStatusText, statusJson } from "../../status/render";
 import { clusterStatus } from "../../status/run";
+import { UNBOUNDED } from "../../render/textTable";
 import { EXIT_OK, EXIT_RULE_FAILED, EXIT_UNREACHABLE, type CommandContext } from "../command";
 
 export async function status(
-  opts: { rollout?: string; context?: string; json?: boolean },
+  opts: { rollout?: string; context?: string; json?: boolean; wide?: boolean },
   { io, setExit, signal, kubectl }: CommandContext,
 ): Promise<void> {
   const rollout = loadRollout(opts.rollout);
@@ -16,6 +17,10 @@ export async function status(
     return;
   }
   const context = opts.context ? `kube context ${opts.context}` : "the current kube context";
-  io.stdout(opts.json ? JSON.stringify(statusJson(status), null, 2) + "\n" : renderStatusText(status, context, io.style));
+  io.stdout(
+    opts.json
+      ? JSON.stringify(statusJson(status), null, 2) + "\n"
+      : renderStatusText(status, context, { style: io.style ?? UNBOUNDED, wide: opts.wide }),
+  );
   setExit(status.inSync ? EXIT_OK : EXIT_RULE_FAILED);
 }

@@ -5,6 +5,7 @@ import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
 import { exitCodeOf, renderVerificationText, verificationJson } from "../../verify/report";
 import { checkSetup } from "../../verify/setup";
 import { probedEdges, verifyPlan } from "../../verify/verifier";
+import { UNBOUNDED } from "../../render/textTable";
 import type { CommandContext } from "../command";
 import { withOptionNames } from "../options";
 
@@ -22,6 +23,7 @@ export interface VerifyCommandOptions {
   settle: number;
   matrix: "classes" | "full";
   json?: boolean;
+  wide?: boolean;
 }
 
 /** The name of the kubeconfig's current context, for the line that says where a run probes; undefined if kubectl cannot say. */
@@ -77,6 +79,10 @@ export async function verify(opts: VerifyCommandOptions, { io, setExit, signal, 
   });
   clearInterval(heartbeat);
   if (io.interactive) io.stderr("\n");
-  io.stdout(opts.json ? JSON.stringify(verificationJson(result), null, 2) + "\n" : renderVerificationText(result, io.style));
+  io.stdout(
+    opts.json
+      ? JSON.stringify(verificationJson(result), null, 2) + "\n"
+      : renderVerificationText(result, { style: io.style ?? UNBOUNDED, wide: opts.wide }),
+  );
   setExit(exitCodeOf(result));
 }
