@@ -305,7 +305,14 @@ describe("large results of verify, status and preflight as text", () => {
     expect(text).toContain("81 workloads, by namespace and live mode (--wide or --json for every workload)");
     expect(text).toMatch(/│ ns3 +│ 10 +│ 0 +│ 0 +│ 10 +│/);
     // Every line but the summary, which stays one line for a log's tail.
-    expect(widest(text.split("\n").filter((l) => !l.startsWith("DRIFT: ")).join("\n"))).toBeLessThanOrEqual(100);
+    expect(
+      widest(
+        text
+          .split("\n")
+          .filter((l) => !l.startsWith("DRIFT: "))
+          .join("\n"),
+      ),
+    ).toBeLessThanOrEqual(100);
     expect(text).toContain("Live mode differs (10)");
     const roomy = renderStatusText(status, "kind-lab", { style: { width: 140, color: false } });
     expect(roomy.match(/│ ns3 +│ w\d +│ yes +│ PERMISSIVE +│ 8080:PERMISSIVE +│ STRICT +│ 8080:STRICT +│ DIFFERS │/g)).toHaveLength(10);

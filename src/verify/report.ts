@@ -102,11 +102,7 @@ export function renderVerificationText(result: VerificationResult, { style, wide
       );
       const open = notHolding(result.calls);
       out.push(
-        textTable(
-          [{ head: "callee namespaces" }, ...values.map((v) => ({ head: v })), { head: "calls each" }],
-          rows,
-          style,
-        ),
+        textTable([{ head: "callee namespaces" }, ...values.map((v) => ({ head: v })), { head: "calls each" }], rows, style),
         open.length === 0 ? "Every declared call holds." : `Not holding (${open.length})`,
         ...(open.length === 0 ? [] : [callsTable(open, style)]),
       );
