@@ -107,40 +107,14 @@ describe("the fake kubectl the process tests run", () => {
   // Its shim asks one server where bash opens TCP connections; elsewhere the standalone build answers each call:
   // both must answer alike, or a machine without /dev/tcp would test something else.
   const standalone = path.join(path.dirname(FAKE_KUBECTL), "fake-kubectl.js");
+  const inSleep = (...command: string[]) => ["exec", "-n", "default", "deployment/sleep", "-c", "sleep", "--", ...command];
   const calls = [
     ["config", "current-context"],
     ["api-resources", "--api-group=security.istio.io", "-o", "name"],
     ["get", "deployment/nope", "--namespace", "default", "-o", "name"],
-    [
-      "exec",
-      "-n",
-      "default",
-      "deployment/sleep",
-      "-c",
-      "sleep",
-      "--",
-      "curl",
-      "-sS",
-      "-o",
-      "/dev/null",
-      "-w",
-      "%{http_code}",
-      "http://httpbin.default:8000/headers",
-    ],
-    [
-      "exec",
-      "-n",
-      "default",
-      "deployment/sleep",
-      "-c",
-      "sleep",
-      "--",
-      "curl",
-      "-H",
-      'X-Quote: it\'s "q" $(x) `y`',
-      "http://httpbin.default:8000/headers",
-    ],
-    ["exec", "-n", "default", "deployment/sleep", "-c", "sleep", "--", "curl", "not a URL"],
+    inSleep("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "http://httpbin.default:8000/headers"),
+    inSleep("curl", "-H", 'X-Quote: it\'s "q" $(x) `y`', "http://httpbin.default:8000/headers"),
+    inSleep("curl", "not a URL"),
   ];
 
   it.each(calls)("answers %s alike through the shim and the standalone build", async (...args) => {

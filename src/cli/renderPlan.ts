@@ -2,7 +2,7 @@ import type { Edge } from "../model/expectations";
 import { groupBy } from "../model/groupBy";
 import type { Plan } from "../model/plan";
 import { isBlocking, Violation } from "../model/rules";
-import { countsBy, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
+import { countsTable, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
 import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
 
 function labelsText(labels: Record<string, string> | null): string {
@@ -38,14 +38,15 @@ function policiesText(plan: Plan, { style, wide }: TextOptions): string[] {
   const title = `PeerAuthentications in force (${policies.length})`;
   if (policies.length === 0) return [title, "  none: every workload is PERMISSIVE"];
   if (!wide && policies.length > SUMMARY_ROWS) {
-    const { values, rows } = countsBy(
-      policies,
-      (p) => p.scope,
-      (p) => p.mode,
-    );
     return [
       wrapText(`${title}, by scope and mode (--wide or --json for every policy)`, style.width),
-      textTable([{ head: "scope" }, ...values.map((v) => ({ head: v })), { head: "policies" }], rows, style),
+      countsTable(
+        policies,
+        (p) => p.scope,
+        (p) => p.mode,
+        { groups: "scope", total: "policies" },
+        style,
+      ),
     ];
   }
   // The scope is what the selector says; port-level only where some policy sets ports.
@@ -81,15 +82,16 @@ function expectationsText(plan: Plan, { style, wide }: TextOptions): string[] {
   const title = `Expectations: probes to every service port (${edges.length})`;
   if (edges.length === 0) return [title, "  none: declare a workload with probe: true"];
   if (wide || edges.length <= SUMMARY_ROWS) return [title, ...edgesByClient(edges, style)];
-  const { values, rows } = countsBy(
-    edges,
-    (e) => namespaceOf(e.to),
-    (e) => e.expect,
-  );
   const refused = edges.filter((e) => e.expect === "refused");
   return [
     wrapText(`${title}, by the target's namespace (--wide or --json for every edge)`, style.width),
-    textTable([{ head: "target namespaces" }, ...values.map((v) => ({ head: v })), { head: "edges each" }], rows, style),
+    countsTable(
+      edges,
+      (e) => namespaceOf(e.to),
+      (e) => e.expect,
+      { groups: "target namespaces", total: "edges each" },
+      style,
+    ),
     "",
     refused.length === 0 ? "No edge is refused at this stage." : `Refused at this stage (${refused.length})`,
     ...(refused.length === 0 ? [] : edgesByClient(refused, style)),
@@ -114,13 +116,12 @@ function workloadsText(plan: Plan, { style, wide }: TextOptions): string[] {
       ),
     ];
   }
-  const { values, rows } = countsBy(plan.workloads, (w) => w.namespace, modeOf);
   return [
     wrapText(
       `Effective modes of ${plan.workloads.length} workloads, by namespace (--wide or --json for every workload and port)`,
       style.width,
     ),
-    textTable([{ head: "namespaces" }, ...values.map((v) => ({ head: v })), { head: "workloads each" }], rows, style),
+    countsTable(plan.workloads, (w) => w.namespace, modeOf, { groups: "namespaces", total: "workloads each" }, style),
   ];
 }
 

@@ -1,4 +1,4 @@
-import { countsBy, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
+import { countsTable, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
 import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
 import type { GateResult } from "../model/preflight";
 
@@ -48,11 +48,10 @@ export function renderGateText(r: GateResult, { style, wide }: TextOptions = { s
   if (r.targets.length === 0) return `${gateSummary(r)}\nNothing turns STRICT at this stage: no gate to pass.\n`;
   if (wide || r.targets.length <= SUMMARY_ROWS) return `${targetsTable(r.targets, style)}\n${gateSummary(r)}\n`;
   const verdictOf = (t: GateResult["targets"][number]) => (t.acknowledged !== undefined ? `${t.verdict} (acknowledged)` : t.verdict);
-  const { values, rows } = countsBy(r.targets, (t) => namespaceOf(t.workload), verdictOf);
   const open = r.targets.filter((t) => t.verdict !== "pass");
   return [
     wrapText(`${r.targets.length} workloads turn STRICT, by namespace (--wide or --json for every workload)`, style.width),
-    textTable([{ head: "namespaces" }, ...values.map((v) => ({ head: v })), { head: "workloads each" }], rows, style),
+    countsTable(r.targets, (t) => namespaceOf(t.workload), verdictOf, { groups: "namespaces", total: "workloads each" }, style),
     open.length === 0 ? "Every workload is clear." : `Not clear (${open.length})`,
     ...(open.length === 0 ? [] : [targetsTable(open, style)]),
     gateSummary(r),

@@ -2,7 +2,7 @@
 // with the same counts on one row), and the rows that need a reader's attention are listed in full beside it.
 // `--wide` prints every row; `--json` has everything.
 
-import type { TextStyle } from "./textTable";
+import { textTable, type TextStyle } from "./textTable";
 
 /** How a command's text is printed: as wide as the terminal, and summarised unless `wide`. */
 export interface TextOptions {
@@ -27,7 +27,7 @@ const natural = new Intl.Collator("en", { numeric: true }).compare;
  * Counts of `value` per group, as table rows: the groups with the same counts in one row (the first few named),
  * then one column per value seen, then the total; the largest totals first.
  */
-export function countsBy<T>(items: readonly T[], group: (t: T) => string, value: (t: T) => string): { values: string[]; rows: string[][] } {
+function countsBy<T>(items: readonly T[], group: (t: T) => string, value: (t: T) => string): { values: string[]; rows: string[][] } {
   const counts = new Map<string, Map<string, number>>();
   const values = new Set<string>();
   for (const item of items) {
@@ -52,6 +52,20 @@ export function countsBy<T>(items: readonly T[], group: (t: T) => string, value:
     .sort((a, b) => b.total * b.groups.length - a.total * a.groups.length)
     .map((r) => [groupNames(r.groups), ...r.cells, String(r.total)]);
   return { values: ordered, rows };
+}
+
+/**
+ * Those counts as a table: a column of groups headed `groups`, one column per value, and the total headed `total`.
+ */
+export function countsTable<T>(
+  items: readonly T[],
+  group: (t: T) => string,
+  value: (t: T) => string,
+  heads: { groups: string; total: string },
+  style: TextStyle,
+): string {
+  const { values, rows } = countsBy(items, group, value);
+  return textTable([{ head: heads.groups }, ...values.map((v) => ({ head: v })), { head: heads.total }], rows, style);
 }
 
 /** The namespace of a `namespace/name` reference. */

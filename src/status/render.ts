@@ -1,4 +1,4 @@
-import { countsBy, SUMMARY_ROWS, type TextOptions } from "../render/summary";
+import { countsTable, SUMMARY_ROWS, type TextOptions } from "../render/summary";
 import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
 import type { Status } from "./compare";
 
@@ -66,16 +66,17 @@ export function renderStatusText(s: Status, context: string, { style, wide }: Te
   const title = `Effective modes: live (as Istio computes them, the oldest of competing policies winning) and expected at ${s.comparedWith}`;
   if (wide || s.workloads.length <= SUMMARY_ROWS) out.push(wrapText(title, style.width), workloadsTable(s.workloads, style));
   else {
-    const { values, rows } = countsBy(
-      s.workloads,
-      (w) => w.namespace,
-      (w) => `${w.mode ?? "outside the mesh"}${w.matches ? "" : " (differs)"}`,
-    );
     const differing = s.workloads.filter((w) => !w.matches);
     out.push(
       wrapText(title, style.width),
       wrapText(`${s.workloads.length} workloads, by namespace and live mode (--wide or --json for every workload)`, style.width),
-      textTable([{ head: "namespaces" }, ...values.map((v) => ({ head: v })), { head: "workloads each" }], rows, style),
+      countsTable(
+        s.workloads,
+        (w) => w.namespace,
+        (w) => `${w.mode ?? "outside the mesh"}${w.matches ? "" : " (differs)"}`,
+        { groups: "namespaces", total: "workloads each" },
+        style,
+      ),
       differing.length === 0 ? "Every workload's live mode is as expected." : `Live mode differs (${differing.length})`,
       ...(differing.length === 0 ? [] : [workloadsTable(differing, style)]),
     );

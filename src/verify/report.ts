@@ -1,5 +1,5 @@
 import { groupBy } from "../model/groupBy";
-import { countsBy, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
+import { countsTable, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
 import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
 import type { CallResult } from "./calls";
 import type { EdgeResult, VerificationResult } from "./verifier";
@@ -75,18 +75,14 @@ function callsTable(calls: readonly CallResult[], style: TextStyle): string {
  */
 export function renderVerificationText(result: VerificationResult, { style, wide }: TextOptions = { style: UNBOUNDED }): string {
   const out: string[] = [];
+  const verdictOf = (item: { verdict: string }) => item.verdict;
   const notHolding = <T extends { verdict: string }>(items: readonly T[]) => items.filter((i) => i.verdict !== "holds");
   if (wide || result.edges.length <= SUMMARY_ROWS) out.push(...edgesByClient(result.edges, style));
   else {
-    const { values, rows } = countsBy(
-      result.edges,
-      (e) => namespaceOf(e.to),
-      (e) => e.verdict,
-    );
     const open = notHolding(result.edges);
     out.push(
       wrapText(`${result.edges.length} probed edges, by the target's namespace (--wide or --json for every edge)`, style.width),
-      textTable([{ head: "target namespaces" }, ...values.map((v) => ({ head: v })), { head: "edges each" }], rows, style),
+      countsTable(result.edges, (e) => namespaceOf(e.to), verdictOf, { groups: "target namespaces", total: "edges each" }, style),
       open.length === 0 ? "Every probed edge holds." : `Not holding (${open.length})`,
       ...edgesByClient(open, style),
     );
@@ -95,14 +91,9 @@ export function renderVerificationText(result: VerificationResult, { style, wide
     out.push("Declared calls");
     if (wide || result.calls.length <= SUMMARY_ROWS) out.push(callsTable(result.calls, style));
     else {
-      const { values, rows } = countsBy(
-        result.calls,
-        (c) => namespaceOf(c.to),
-        (c) => c.verdict,
-      );
       const open = notHolding(result.calls);
       out.push(
-        textTable([{ head: "callee namespaces" }, ...values.map((v) => ({ head: v })), { head: "calls each" }], rows, style),
+        countsTable(result.calls, (c) => namespaceOf(c.to), verdictOf, { groups: "callee namespaces", total: "calls each" }, style),
         open.length === 0 ? "Every declared call holds." : `Not holding (${open.length})`,
         ...(open.length === 0 ? [] : [callsTable(open, style)]),
       );
