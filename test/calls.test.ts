@@ -8,6 +8,8 @@ import { describe, expect, it } from "vitest";
 import { buildPlan } from "../src/model/plan";
 import { parseRollout } from "../src/model/rollout";
 import { loadRollout } from "../src/rollout/load";
+import type { KubectlRunner } from "../src/cluster/runner";
+import { readDestinations } from "../src/verify/calls";
 import { renderVerificationText, summaryLine } from "../src/verify/report";
 import { clusterState, ClusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
 import { verifyOnFakeClock } from "./support/fakeClock";
@@ -81,5 +83,53 @@ describe("declared calls from the callee's counters", () => {
         evidence: "legacy/batch has no sidecar, so Istio counts its calls as from unknown",
       }),
     ]);
+  });
+});
+
+describe("reading the callees' counters", () => {
+  // 30 callees, each called by one caller: a read of every callee at the start and at the end of the run.
+  const many = parseRollout({
+    namespaces: [{ name: "shop", injection: true }],
+    workloads: Array.from({ length: 60 }, (_, i) => ({
+      name: `w${i}`,
+      namespace: "shop",
+      image: "img:1",
+      service: { ports: [{ port: 80, targetPort: 8080 }] },
+      ...(i < 30 ? { calls: [`shop/w${i + 30}`] } : {}),
+      ...(i === 0 ? { probe: true } : {}),
+    })),
+    stages: [{ name: "strict", peerAuthentications: [{ name: "default", namespace: "shop", mode: "STRICT" }] }],
+  });
+  const plan = buildPlan(many, "strict");
+  const byRef = new Map(many.workloads.map((w) => [w.ref, w]));
+
+  it("reads at most --concurrency callees at once, each kubectl call a process", async () => {
+    let running = 0;
+    let most = 0;
+    const runner = fakeRunner(clusterState(many, plan));
+    const counting: typeof runner = async (args, timeoutMs) => {
+      most = Math.max(most, ++running);
+      await new Promise((r) => setTimeout(r, 5));
+      try {
+        return await runner(args, timeoutMs);
+      } finally {
+        running--;
+      }
+    };
+    const reads = await readDestinations(counting, plan.calls, byRef, 10_000, 4);
+    expect([...reads.keys()]).toEqual(Array.from({ length: 30 }, (_, i) => `shop/w${i + 30}`));
+    expect([...reads.values()].every((r) => !("error" in r))).toBe(true);
+    expect(most).toBe(4);
+  });
+
+  it("does not read a callee whose turn comes after its time is up, and says so", async () => {
+    const slow: KubectlRunner = async () => {
+      await new Promise((r) => setTimeout(r, 60));
+      return { exitCode: 0, stdout: "", stderr: "", timedOut: false };
+    };
+    const reads = await readDestinations(slow, plan.calls, byRef, 100, 2);
+    const unread = [...reads.values()].filter((r) => "error" in r && r.error.endsWith("not read: no time left in the read"));
+    expect(unread.length).toBeGreaterThan(20);
+    expect(reads.size).toBe(30);
   });
 });

@@ -279,13 +279,29 @@ describe("large results of verify, status and preflight as text", () => {
     expect(text).toContain("159 probed edges, by the target's namespace (--wide or --json for every edge)");
     expect(text).toMatch(/│ ns1, ns2, ns4 and 3 more \(6\) │ 0 +│ 20 +│ 20 +│/);
     expect(text).toMatch(/│ ns3 +│ 10 +│ 10 +│ 20 +│/);
-    expect(text).toContain("Not holding (10)");
+    expect(text).toContain("Contradicting (10)");
+    expect(text).not.toContain("Inconclusive (");
     expect(text.match(/│ ns3\/w\d:80 +│ refused +│ plaintext +│ contradicts +│/g)).toHaveLength(10);
     expect(text).not.toMatch(/│ ns0\/w\d:80 /);
     expect(widest(text)).toBeLessThanOrEqual(100);
     const wide = renderVerificationText(result, { style, wide: true });
     expect(wide.match(/│ ns\d\/w\d:80 /g)).toHaveLength(159);
     expect(text.trim().split("\n").pop()).toBe(wide.trim().split("\n").pop());
+  });
+
+  it("verify: lists the first screen of inconclusive edges, however many share their cause, and says how many more", async () => {
+    const plan = buildPlan(rollout, "strict");
+    const unreachable = async () => ({
+      exitCode: 1,
+      stdout: "",
+      stderr: "error: the server is currently unable to handle the request\n",
+      timedOut: false,
+    });
+    const result = await verifyOnFakeClock(plan, rollout, unreachable, fakeVerifyOptions({ timeoutMs: 300 }));
+    const text = renderVerificationText(result, { style });
+    expect(text).toContain(`Inconclusive (159, the first ${SUMMARY_ROWS})`);
+    expect(text).toContain(`… and ${159 - SUMMARY_ROWS} more inconclusive edges: --wide or --json for every one.`);
+    expect(text.match(/│ ns\d\/w\d:80 +│/g)).toHaveLength(SUMMARY_ROWS);
   });
 
   it("status: counts live modes by namespace, and lists in full only the workloads whose live mode differs", () => {

@@ -3,6 +3,7 @@
  * Pulumi cancel kills the Command's shell, not what it started): each ends every kubectl call the CLI
  * has running, with its process group, and lets the command report what it has before it exits.
  */
+import { setMaxListeners } from "node:events";
 import { endAllCalls } from "../cluster/runner";
 
 /** The exit code a shell gives a process ended by the signal: 128 + its number. */
@@ -22,6 +23,9 @@ export interface Interrupt {
  */
 export function watchInterrupts(endWithParent = false): Interrupt {
   const controller = new AbortController();
+  // Every kubectl call listens for the abort while it runs (and stops when it ends): up to --concurrency servers
+  // times a probe's calls at once, more than EventTarget's default of 10 before it warns of a leak.
+  setMaxListeners(1024, controller.signal);
   let received: keyof typeof SIGNAL_EXIT | undefined;
   const handler = (name: keyof typeof SIGNAL_EXIT) => {
     if (received) {

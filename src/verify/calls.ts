@@ -11,6 +11,7 @@ import type { Workload } from "../model/rollout";
 import { counterGrowth, COUNTERS_WENT_DOWN, REQUEST_METRICS } from "./evidence";
 import type { Observed } from "./observe";
 import { statsArgs } from "./observe";
+import { pool } from "./pool";
 
 export type CallVerdict = "holds" | "contradicts" | "unverified";
 
@@ -48,9 +49,21 @@ export async function readDestinations(
   calls: readonly Edge[],
   byRef: ReadonlyMap<string, Workload>,
   timeoutMs: number,
+  concurrency: number,
 ): Promise<DestinationReads> {
   const servers = [...new Set(calls.map((c) => c.to))].map((ref) => byRef.get(ref)!).filter((w) => w.sidecar);
-  return new Map(await Promise.all(servers.map(async (w) => [w.ref, await readDestination(runner, w, timeoutMs)] as const)));
+  // `concurrency` reads at once, all within `timeoutMs`: a callee whose turn comes after it is not read.
+  const until = Date.now() + timeoutMs;
+  const reads: DestinationReads = new Map();
+  await pool(servers, concurrency, async (w) => {
+    const left = until - Date.now();
+    reads.set(
+      w.ref,
+      left > 0 ? await readDestination(runner, w, left) : { error: `metrics of ${w.ref} not read: no time left in the read` },
+    );
+  });
+  // In the callees' order, whatever order the reads ended in.
+  return new Map(servers.map((w) => [w.ref, reads.get(w.ref)!]));
 }
 
 /** Each declared call's verdict from the two reads; calls without traffic in between are unverified, and say so. */

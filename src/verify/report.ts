@@ -79,13 +79,25 @@ export function renderVerificationText(result: VerificationResult, { style, wide
   const notHolding = <T extends { verdict: string }>(items: readonly T[]) => items.filter((i) => i.verdict !== "holds");
   if (wide || result.edges.length <= SUMMARY_ROWS) out.push(...edgesByClient(result.edges, style));
   else {
-    const open = notHolding(result.edges);
+    // Every contradiction in full; the inconclusive edges, often one cause many times over (a deadline), up to a screen.
+    const contradicting = result.edges.filter((e) => e.verdict === "contradicts");
+    const inconclusive = result.edges.filter((e) => e.verdict === "inconclusive");
     out.push(
       wrapText(`${result.edges.length} probed edges, by the target's namespace (--wide or --json for every edge)`, style.width),
       countsTable(result.edges, (e) => namespaceOf(e.to), verdictOf, { groups: "target namespaces", total: "edges each" }, style),
-      open.length === 0 ? "Every probed edge holds." : `Not holding (${open.length})`,
-      ...edgesByClient(open, style),
     );
+    if (contradicting.length + inconclusive.length === 0) out.push("Every probed edge holds.");
+    if (contradicting.length > 0) out.push(`Contradicting (${contradicting.length})`, ...edgesByClient(contradicting, style));
+    if (inconclusive.length > 0) {
+      const shown = inconclusive.slice(0, SUMMARY_ROWS);
+      out.push(
+        `Inconclusive (${inconclusive.length}${shown.length < inconclusive.length ? `, the first ${shown.length}` : ""})`,
+        ...edgesByClient(shown, style),
+        ...(shown.length < inconclusive.length
+          ? [`… and ${inconclusive.length - shown.length} more inconclusive edges: --wide or --json for every one.`]
+          : []),
+      );
+    }
   }
   if (result.calls.length > 0) {
     out.push("Declared calls");

@@ -13,6 +13,7 @@ const notRead = (calls: readonly Edge[], why: string): DestinationReads => new M
 /** A read of the callees' counters at the start and the end of the run: short, so the run stays within its deadline. */
 const CALL_READ_MS = 10_000;
 import { boundedRunner, KubectlRunner } from "../cluster/runner";
+import { pool } from "./pool";
 
 export type EdgeVerdict = "holds" | "contradicts" | "inconclusive";
 
@@ -105,14 +106,6 @@ export function probedEdges(
   });
 }
 
-async function pool<T>(items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, async () => {
-    while (next < items.length) await work(items[next++]);
-  });
-  await Promise.all(workers);
-}
-
 /** Hops that break a declared call: a failed hop the model expects to work, or a working one it expects refused. */
 export function brokenHops(chain: ChainHop[] | undefined, server: Workload, rollout: Rollout, calls: Edge[]): string[] {
   if (!chain) return [];
@@ -178,7 +171,7 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
     rounds++;
     // Every edge, every round: an edge that held may still change while the push propagates.
     const counts = roundStarted >= started + options.settleMs;
-    if (counts && !callsBefore) callsBefore = readDestinations(run, plan.calls, byRef, callRead);
+    if (counts && !callsBefore) callsBefore = readDestinations(run, plan.calls, byRef, callRead, options.concurrency);
     const byServer = groupBy(
       results.map((_, i) => i),
       (i) => targets[i].server.ref,
@@ -233,7 +226,9 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
   const left = Math.min(callRead, deadline - Date.now());
   const why = signal?.aborted ? "interrupted" : !callsBefore ? "the run ended within its settle time" : "the deadline passed";
   const callsAfter =
-    signal?.aborted || !callsBefore || left <= 0 ? notRead(plan.calls, why) : await readDestinations(run, plan.calls, byRef, left);
+    signal?.aborted || !callsBefore || left <= 0
+      ? notRead(plan.calls, why)
+      : await readDestinations(run, plan.calls, byRef, left, options.concurrency);
   const calls = judgeCalls(plan.calls, byRef, (await callsBefore) ?? notRead(plan.calls, why), callsAfter, Date.now() - started);
   // Nothing probed is nothing observed: never a pass. A declared call that contradicts fails like an edge.
   const outcome =
