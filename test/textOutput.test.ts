@@ -336,7 +336,7 @@ describe("large results of verify, status and preflight as text", () => {
     expect(renderStatusText(status, "kind-lab", { style, wide: true }).match(/│ ns\d +│ w\d /g)).toHaveLength(80);
   });
 
-  it("preflight: counts verdicts by namespace, and lists in full only the workloads that are not clear", () => {
+  it("preflight: counts verdicts by namespace, and lists in full only the workloads still receiving plaintext", () => {
     const wider = parseRollout(input([{ name: "default", namespace: "istio-system", mode: "STRICT" }]));
     const targets = tightenedTargets(wider, "strict", { stage: "open" });
     expect(targets.length).toBeGreaterThan(SUMMARY_ROWS);
@@ -351,11 +351,24 @@ describe("large results of verify, status and preflight as text", () => {
     const gate = judgeTargets("strict", "open", targets, evidence, []);
     const text = renderGateText(gate, { style });
     expect(text).toContain("80 workloads turn STRICT, by namespace (--wide or --json for every workload)");
-    expect(text).toContain("Not clear (1)");
+    expect(text).toContain("Still receiving plaintext (1)");
+    expect(text).not.toContain("Without evidence");
     expect(text).toMatch(/│ ns5\/w5 +│ 8080 +│ fail +│ legacy\/old +│/);
     expect(text.trim().split("\n").pop()).toMatch(
       /^PLAINTEXT: stage strict tightens 80 workloads against open: 79 clear, 1 still receive plaintext/,
     );
     expect(renderGateText(gate, { style, wide: true }).match(/│ ns\d\/w\d +│ 8080 /g)).toHaveLength(80);
+    // Without evidence everywhere (Prometheus unreachable): a screen of them, and how many more.
+    const blind = judgeTargets(
+      "strict",
+      "open",
+      targets,
+      new Map(targets.map((t) => [t.workload, { error: "Prometheus unreachable" }])),
+      [],
+    );
+    const blindText = renderGateText(blind, { style });
+    expect(blindText).toContain(`Without evidence (80, the first ${SUMMARY_ROWS})`);
+    expect(blindText).toContain(`… and ${80 - SUMMARY_ROWS} more without evidence: --wide or --json for every one.`);
+    expect(blindText.match(/│ ns\d\/w\d +│ 8080 /g)).toHaveLength(SUMMARY_ROWS);
   });
 });

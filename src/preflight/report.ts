@@ -42,18 +42,32 @@ function targetsTable(targets: GateResult["targets"], style: TextStyle): string 
 
 /**
  * The gate's verdict per workload about to go STRICT, the summary last. Beyond SUMMARY_ROWS workloads, unless
- * `wide`, the verdicts are counted by namespace and only the workloads that are not clear are listed.
+ * `wide`, the verdicts are counted by namespace, every workload still receiving plaintext is listed, and the first
+ * SUMMARY_ROWS of those without evidence.
  */
 export function renderGateText(r: GateResult, { style, wide }: TextOptions = { style: UNBOUNDED }): string {
   if (r.targets.length === 0) return `${gateSummary(r)}\nNothing turns STRICT at this stage: no gate to pass.\n`;
   if (wide || r.targets.length <= SUMMARY_ROWS) return `${targetsTable(r.targets, style)}\n${gateSummary(r)}\n`;
   const verdictOf = (t: GateResult["targets"][number]) => (t.acknowledged !== undefined ? `${t.verdict} (acknowledged)` : t.verdict);
-  const open = r.targets.filter((t) => t.verdict !== "pass");
+  // Every workload still receiving plaintext in full; those without evidence, often one cause many times over (an
+  // unreachable Prometheus), up to a screen.
+  const plaintext = r.targets.filter((t) => t.verdict === "fail");
+  const noEvidence = r.targets.filter((t) => t.verdict === "inconclusive");
+  const shown = noEvidence.slice(0, SUMMARY_ROWS);
   return [
     wrapText(`${r.targets.length} workloads turn STRICT, by namespace (--wide or --json for every workload)`, style.width),
     countsTable(r.targets, (t) => namespaceOf(t.workload), verdictOf, { groups: "namespaces", total: "workloads each" }, style),
-    open.length === 0 ? "Every workload is clear." : `Not clear (${open.length})`,
-    ...(open.length === 0 ? [] : [targetsTable(open, style)]),
+    ...(plaintext.length + noEvidence.length === 0 ? ["Every workload is clear."] : []),
+    ...(plaintext.length > 0 ? [`Still receiving plaintext (${plaintext.length})`, targetsTable(plaintext, style)] : []),
+    ...(noEvidence.length > 0
+      ? [
+          `Without evidence (${noEvidence.length}${shown.length < noEvidence.length ? `, the first ${shown.length}` : ""})`,
+          targetsTable(shown, style),
+        ]
+      : []),
+    ...(shown.length < noEvidence.length
+      ? [`… and ${noEvidence.length - shown.length} more without evidence: --wide or --json for every one.`]
+      : []),
     gateSummary(r),
     "",
   ].join("\n");
