@@ -331,9 +331,54 @@ describe("large results of verify, status and preflight as text", () => {
     ).toBeLessThanOrEqual(100);
     expect(text).toContain("Live mode differs (10)");
     const roomy = renderStatusText(status, "kind-lab", { style: { width: 140, color: false } });
-    expect(roomy.match(/│ ns3 +│ w\d +│ yes +│ PERMISSIVE +│ 8080:PERMISSIVE +│ STRICT +│ 8080:STRICT +│ DIFFERS │/g)).toHaveLength(10);
+    expect(roomy.match(/│ ns3 +│ w\d +│ PERMISSIVE +│ STRICT +│ DIFFERS │/g)).toHaveLength(10);
     expect(text).not.toMatch(/│ ns0 +│ w\d /);
     expect(renderStatusText(status, "kind-lab", { style, wide: true }).match(/│ ns\d +│ w\d /g)).toHaveLength(80);
+  });
+
+  it("status: names a port only where its mode differs from its workload's, so the table fits a terminal", () => {
+    const shop = parseRollout({
+      namespaces: [{ name: "shop", injection: true }],
+      workloads: [
+        {
+          name: "cart",
+          namespace: "shop",
+          image: "cart:1",
+          labels: { app: "cart" },
+          service: {
+            ports: [
+              { name: "http", port: 80, targetPort: 8080 },
+              { name: "metrics", port: 9090 },
+            ],
+          },
+        },
+      ],
+      stages: [
+        {
+          name: "s",
+          peerAuthentications: [
+            { name: "cart", namespace: "shop", selector: { app: "cart" }, mode: "STRICT", portLevelMtls: { 9090: "PERMISSIVE" } },
+          ],
+        },
+      ],
+    });
+    // On the cluster the policy lacks its port-level exception.
+    const live = shop.stages[0].peerAuthentications.map((pa) => ({
+      policy: { ...pa, portLevelMtls: undefined },
+      createdAt: "2026-11-01T10:00:00Z",
+      dormant: false,
+      managed: true,
+    }));
+    const text = renderStatusText(compareWithRollout(shop, live), "kind-lab", { style: { width: 80, color: false } });
+    expect(text).toMatch(/│ shop +│ cart +│ STRICT +│ STRICT \(9090:PERMISSIVE\) +│ DIFFERS │/);
+    expect(
+      widest(
+        text
+          .split("\n")
+          .filter((l) => !l.startsWith("DRIFT: "))
+          .join("\n"),
+      ),
+    ).toBeLessThanOrEqual(80);
   });
 
   it("preflight: counts verdicts by namespace, and lists in full only the workloads still receiving plaintext", () => {

@@ -2,10 +2,17 @@ import { countsTable, SUMMARY_ROWS, type TextOptions } from "../render/summary";
 import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
 import type { Status } from "./compare";
 
-const portsText = (ports: Record<string, string>) =>
-  Object.entries(ports)
-    .map(([p, m]) => `${p}:${m}`)
-    .join(" ") || "-";
+/**
+ * A workload's mode with the ports whose mode differs from it, `STRICT (9090:PERMISSIVE)`; `outside the mesh` without
+ * a sidecar. Ports in the workload's mode go unsaid: the table stays within a terminal's width.
+ */
+function modeText(mode: string | null, ports: Record<string, string>): string {
+  if (mode === null) return "outside the mesh";
+  const exceptions = Object.entries(ports)
+    .filter(([, m]) => m !== mode)
+    .map(([p, m]) => `${p}:${m}`);
+  return exceptions.length === 0 ? mode : `${mode} (${exceptions.join(" ")})`;
+}
 
 /** One line: where the cluster stands. */
 export function statusSummary(s: Status): string {
@@ -24,21 +31,15 @@ function workloadsTable(workloads: readonly Status["workloads"][number][], style
     [
       { head: "namespace" },
       { head: "workload" },
-      { head: "sidecar" },
-      { head: "live", coloured: true },
-      { head: "live ports", prose: true },
+      { head: "live", coloured: true, prose: true },
       { head: "expected", coloured: true },
-      { head: "expected ports" },
       { head: "", coloured: true },
     ],
     workloads.map((w) => [
       w.namespace,
       w.name,
-      w.sidecar ? "yes" : "no",
-      w.mode ?? "outside the mesh",
-      portsText(w.ports),
-      w.expected.mode ?? "outside the mesh",
-      portsText(w.expected.ports),
+      modeText(w.mode, w.ports),
+      modeText(w.expected.mode, w.expected.ports),
       w.matches ? "=" : "DIFFERS",
     ]),
     style,
@@ -63,7 +64,9 @@ export function renderStatusText(s: Status, context: string, { style, wide }: Te
       "",
     );
   }
-  const title = `Effective modes: live (as Istio computes them, the oldest of competing policies winning) and expected at ${s.comparedWith}`;
+  const title =
+    `Effective modes: live (as Istio computes them, the oldest of competing policies winning) and expected at ${s.comparedWith}; ` +
+    "a port is named where its mode differs from its workload's";
   if (wide || s.workloads.length <= SUMMARY_ROWS) out.push(wrapText(title, style.width), workloadsTable(s.workloads, style));
   else {
     const differing = s.workloads.filter((w) => !w.matches);
