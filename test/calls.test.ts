@@ -55,7 +55,7 @@ describe("declared calls from the callee's counters", () => {
     });
     expect(reported.outcome).toBe("pass");
     expect(renderVerificationText(reported)).toMatch(
-      /│ shop\/frontend -> shop\/cart +│ mtls +│ - +│ unverified +│ no traffic from shop\/frontend/,
+      /\nDeclared calls\nFrom shop\/frontend\n[^]*?│ shop\/cart +│ mtls +│ - +│ unverified +│ no traffic from shop\/frontend/,
     );
     const required = await verify(() => {}, true);
     expect(required.outcome).toBe("inconclusive");

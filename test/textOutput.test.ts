@@ -9,6 +9,7 @@ import * as commands from "../src/cli/commands";
 import { main } from "../src/cli/main";
 import { buildPlan } from "../src/model/plan";
 import { parseRollout } from "../src/model/rollout";
+import { loadRollout } from "../src/rollout/load";
 import { renderPlanText } from "../src/cli/renderPlan";
 import { SUMMARY_ROWS } from "../src/render/summary";
 import { renderReportMarkdown, REPORT_LIMITS } from "../src/cli/renderReport";
@@ -84,6 +85,18 @@ describe("the width of text output", () => {
     expect(narrow.code).toBe(1);
     expect(narrow.stdout).toContain("one-default-per-scope");
     expect(widest(narrow.stdout)).toBeLessThanOrEqual(80);
+  });
+
+  it("fits the lab's verification into 100 columns, its declared calls under their callers, all but the summary line", async () => {
+    const lab = loadRollout();
+    const plan = buildPlan(lab, "istioinaction-strict");
+    const atPrevious = fakeRunner(clusterState(lab, buildPlan(lab, "purchase-history-strict")));
+    const result = await verifyOnFakeClock(plan, lab, atPrevious, fakeVerifyOptions({ timeoutMs: 1_500 }));
+    const text = renderVerificationText(result, { style: { width: 100, color: false } });
+    expect(text).toContain("\nDeclared calls\nFrom istioinaction/web-api\n");
+    const lines = text.trimEnd().split("\n");
+    expect(lines.pop()).toMatch(/^FAIL: stage istioinaction-strict: /);
+    expect(widest(lines.join("\n"))).toBeLessThanOrEqual(100);
   });
 
   it("measures running text as printed: a character shown as \\uXXXX counts its six columns", async () => {

@@ -53,7 +53,9 @@ describe.concurrent("npx mtls-rollout verify against an executable KUBECTL", () 
       /^PASS: stage istioinaction-strict: 8 edges, 8 hold, 0 contradict, 0 inconclusive; 2 declared calls, 2 hold, 0 contradict, 0 unverified \(\d+ rounds, /,
     );
     // The declared calls under a heading of their own, as each probe client's table is under its name.
-    expect(stdout).toMatch(/\nDeclared calls\n┌─+┬[^]*?│ declared call +│ expected/);
+    expect(stdout).toMatch(
+      /\nDeclared calls\nFrom istioinaction\/web-api\n┌─+┬[^]*?│ calls +│ expected[^]*?│ istioinaction\/recommendation +│ mtls +│ mtls +│ holds +│/,
+    );
   });
 
   it("exits 1 and names the contradicting edges in JSON when the cluster is still at the previous stage", async () => {

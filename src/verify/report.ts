@@ -54,18 +54,22 @@ function edgesByClient(edges: readonly EdgeResult[], style: TextStyle): string[]
   ]);
 }
 
-function callsTable(calls: readonly CallResult[], style: TextStyle): string {
-  return textTable(
-    [
-      { head: "declared call" },
-      { head: "expected", coloured: true },
-      { head: "observed", coloured: true },
-      { head: "verdict", coloured: true },
-      { head: "evidence (the callee's sidecar, start to end of the run)", prose: true },
-    ],
-    calls.map((c) => [`${c.from} -> ${c.to}`, c.expect, c.observed ?? "-", c.verdict, c.evidence]),
-    style,
-  );
+/** The declared calls under their caller, a table each, as the probed edges are under their client. */
+function callsByCaller(calls: readonly CallResult[], style: TextStyle): string[] {
+  return [...groupBy(calls, (c) => c.from)].flatMap(([from, ofCaller]) => [
+    `From ${from}`,
+    textTable(
+      [
+        { head: "calls" },
+        { head: "expected", coloured: true },
+        { head: "observed", coloured: true },
+        { head: "verdict", coloured: true },
+        { head: "evidence (the callee's sidecar, start to end of the run)", prose: true },
+      ],
+      ofCaller.map((c) => [c.to, c.expect, c.observed ?? "-", c.verdict, c.evidence]),
+      style,
+    ),
+  ]);
 }
 
 /**
@@ -101,13 +105,13 @@ export function renderVerificationText(result: VerificationResult, { style, wide
   }
   if (result.calls.length > 0) {
     out.push("Declared calls");
-    if (wide || result.calls.length <= SUMMARY_ROWS) out.push(callsTable(result.calls, style));
+    if (wide || result.calls.length <= SUMMARY_ROWS) out.push(...callsByCaller(result.calls, style));
     else {
       const open = notHolding(result.calls);
       out.push(
         countsTable(result.calls, (c) => namespaceOf(c.to), verdictOf, { groups: "callee namespaces", total: "calls each" }, style),
         open.length === 0 ? "Every declared call holds." : `Not holding (${open.length})`,
-        ...(open.length === 0 ? [] : [callsTable(open, style)]),
+        ...callsByCaller(open, style),
       );
     }
   }
