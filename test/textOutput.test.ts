@@ -26,20 +26,44 @@ import { runCli, tempFile } from "./support/files";
 import { cli } from "./support/inProcessCli";
 
 /** The widest line, in characters (box drawing counts one, as on a terminal). */
+/** The widest line but those starting with `summary`: a summary stays one line, for a log's tail. */
+const widestBut = (text: string, summary: string) =>
+  widest(
+    text
+      .split("\n")
+      .filter((l) => !l.startsWith(summary))
+      .join("\n"),
+  );
 const widest = (text: string) => Math.max(...text.split("\n").map((l) => [...l].length));
+
+/**
+ * `namespaces` × 10 workloads in the mesh, each a Service on port 80 (workload port 8080), the i-th a probe where
+ * `probe(i)`; with `legacy`, also a probe outside the mesh, legacy/old.
+ */
+function meshInput(namespaces: number, { probe = (_i: number): boolean => false, legacy = false } = {}) {
+  return {
+    namespaces: [
+      ...Array.from({ length: namespaces }, (_, n) => ({ name: `ns${n}`, injection: true })),
+      ...(legacy ? [{ name: "legacy" }] : []),
+    ],
+    workloads: [
+      ...Array.from({ length: namespaces * 10 }, (_, i) => ({
+        name: `w${i % 10}`,
+        namespace: `ns${Math.floor(i / 10)}`,
+        image: "img:1",
+        service: { ports: [{ port: 80, targetPort: 8080 }] },
+        ...(probe(i) ? { probe: true } : {}),
+      })),
+      ...(legacy ? [{ name: "old", namespace: "legacy", image: "curl:8", probe: true }] : []),
+    ],
+  };
+}
 
 /** A mesh of `namespaces` × 10 workloads and `probes` probes, as the bench generates it. */
 function mesh(namespaces: number, probes: number) {
   const every = (namespaces * 10) / probes;
   return parseRollout({
-    namespaces: Array.from({ length: namespaces }, (_, n) => ({ name: `ns${n}`, injection: true })),
-    workloads: Array.from({ length: namespaces * 10 }, (_, i) => ({
-      name: `w${i % 10}`,
-      namespace: `ns${Math.floor(i / 10)}`,
-      image: "img:1",
-      service: { ports: [{ port: 80, targetPort: 8080 }] },
-      ...(i % every === 0 ? { probe: true } : {}),
-    })),
+    ...meshInput(namespaces, { probe: (i) => i % every === 0 }),
     stages: [
       {
         name: "strict",
@@ -179,16 +203,7 @@ describe("a large plan as text", () => {
 
     it("lists as many of the edges a stage breaks as fit, and says how many more", () => {
       const withLegacyClient = parseRollout({
-        namespaces: [...Array.from({ length: 40 }, (_, n) => ({ name: `ns${n}`, injection: true })), { name: "legacy" }],
-        workloads: [
-          ...Array.from({ length: 400 }, (_, i) => ({
-            name: `w${i % 10}`,
-            namespace: `ns${Math.floor(i / 10)}`,
-            image: "img:1",
-            service: { ports: [{ port: 80, targetPort: 8080 }] },
-          })),
-          { name: "old", namespace: "legacy", image: "curl:8", probe: true },
-        ],
+        ...meshInput(40, { legacy: true }),
         stages: [
           { name: "permissive" },
           { name: "strict", peerAuthentications: [{ name: "default", namespace: "istio-system", mode: "STRICT" }] },
@@ -228,17 +243,7 @@ describe("a large plan as text", () => {
 
   it("lists the refused edges in full beside the summary", () => {
     const withoutSidecar = parseRollout({
-      namespaces: [...Array.from({ length: 10 }, (_, n) => ({ name: `ns${n}`, injection: true })), { name: "legacy" }],
-      workloads: [
-        ...Array.from({ length: 100 }, (_, i) => ({
-          name: `w${i % 10}`,
-          namespace: `ns${Math.floor(i / 10)}`,
-          image: "img:1",
-          service: { ports: [{ port: 80, targetPort: 8080 }] },
-          ...(i % 20 === 0 ? { probe: true } : {}),
-        })),
-        { name: "old", namespace: "legacy", image: "curl:8", probe: true },
-      ],
+      ...meshInput(10, { probe: (i) => i % 20 === 0, legacy: true }),
       stages: [{ name: "strict", peerAuthentications: [{ name: "default", namespace: "ns3", mode: "STRICT" }] }],
     });
     const plan = buildPlan(withoutSidecar, "strict");
@@ -262,17 +267,7 @@ describe("the plan of the README's lab", () => {
 describe("large results of verify, status and preflight as text", () => {
   // 80 services in 8 namespaces and two probes, one outside the mesh: beyond SUMMARY_ROWS in every table.
   const input = (strict: { name: string; namespace: string; mode: string }[]) => ({
-    namespaces: [...Array.from({ length: 8 }, (_, n) => ({ name: `ns${n}`, injection: true })), { name: "legacy" }],
-    workloads: [
-      ...Array.from({ length: 80 }, (_, i) => ({
-        name: `w${i % 10}`,
-        namespace: `ns${Math.floor(i / 10)}`,
-        image: "img:1",
-        service: { ports: [{ port: 80, targetPort: 8080 }] },
-        ...(i === 0 ? { probe: true } : {}),
-      })),
-      { name: "old", namespace: "legacy", image: "curl:8", probe: true },
-    ],
+    ...meshInput(8, { probe: (i) => i === 0, legacy: true }),
     stages: [{ name: "open" }, { name: "strict", peerAuthentications: strict }],
   });
   const rollout = parseRollout(input([{ name: "default", namespace: "ns3", mode: "STRICT" }]));
@@ -334,14 +329,7 @@ describe("large results of verify, status and preflight as text", () => {
     expect(text).toContain("81 workloads, by namespace and live mode (--wide or --json for every workload)");
     expect(text).toMatch(/│ ns3 +│ 10 +│ 0 +│ 0 +│ 10 +│/);
     // Every line but the summary, which stays one line for a log's tail.
-    expect(
-      widest(
-        text
-          .split("\n")
-          .filter((l) => !l.startsWith("DRIFT: "))
-          .join("\n"),
-      ),
-    ).toBeLessThanOrEqual(100);
+    expect(widestBut(text, "DRIFT: ")).toBeLessThanOrEqual(100);
     expect(text).toContain("Live mode differs (10)");
     const roomy = renderStatusText(status, "kind-lab", { style: { width: 140, color: false } });
     expect(roomy.match(/│ ns3 +│ w\d +│ PERMISSIVE +│ STRICT +│ DIFFERS │/g)).toHaveLength(10);
@@ -384,14 +372,7 @@ describe("large results of verify, status and preflight as text", () => {
     }));
     const text = renderStatusText(compareWithRollout(shop, live), "kind-lab", { style: { width: 80, color: false } });
     expect(text).toMatch(/│ shop +│ cart +│ STRICT +│ STRICT \(9090:PERMISSIVE\) +│ DIFFERS │/);
-    expect(
-      widest(
-        text
-          .split("\n")
-          .filter((l) => !l.startsWith("DRIFT: "))
-          .join("\n"),
-      ),
-    ).toBeLessThanOrEqual(80);
+    expect(widestBut(text, "DRIFT: ")).toBeLessThanOrEqual(80);
   });
 
   it("preflight: counts verdicts by namespace, and lists in full only the workloads still receiving plaintext", () => {
