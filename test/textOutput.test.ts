@@ -26,6 +26,7 @@ import { runCli, tempFile } from "./support/files";
 import { cli } from "./support/inProcessCli";
 
 /** The widest line, in characters (box drawing counts one, as on a terminal). */
+const widest = (text: string) => Math.max(...text.split("\n").map((l) => [...l].length));
 /** The widest line but those starting with `summary`: a summary stays one line, for a log's tail. */
 const widestBut = (text: string, summary: string) =>
   widest(
@@ -34,7 +35,6 @@ const widestBut = (text: string, summary: string) =>
       .filter((l) => !l.startsWith(summary))
       .join("\n"),
   );
-const widest = (text: string) => Math.max(...text.split("\n").map((l) => [...l].length));
 
 /**
  * `namespaces` × 10 workloads in the mesh, each a Service on port 80 (workload port 8080), the i-th a probe where
