@@ -75,12 +75,13 @@ function callsByCaller(calls: readonly CallResult[], style: TextStyle): string[]
 /**
  * The verification as a person reads it: every probed edge under its client, then the declared calls, then when it
  * ended and the summary line (last, for a log's tail). Beyond SUMMARY_ROWS, unless `wide`, the edges and calls are
- * counted by the target's namespace and verdict, and only those that do not hold are listed in full.
+ * counted by the target's namespace and verdict: every contradicting edge and every call that does not hold are
+ * listed, and the first SUMMARY_ROWS inconclusive edges.
  */
 export function renderVerificationText(result: VerificationResult, { style, wide }: TextOptions = { style: UNBOUNDED }): string {
   const out: string[] = [];
   const verdictOf = (item: { verdict: string }) => item.verdict;
-  const notHolding = <T extends { verdict: string }>(items: readonly T[]) => items.filter((i) => i.verdict !== "holds");
+
   if (wide || result.edges.length <= SUMMARY_ROWS) out.push(...edgesByClient(result.edges, style));
   else {
     // Every contradiction in full; the inconclusive edges, often one cause many times over (a deadline), up to a screen.
@@ -107,7 +108,7 @@ export function renderVerificationText(result: VerificationResult, { style, wide
     out.push("Declared calls");
     if (wide || result.calls.length <= SUMMARY_ROWS) out.push(...callsByCaller(result.calls, style));
     else {
-      const open = notHolding(result.calls);
+      const open = result.calls.filter((c) => c.verdict !== "holds");
       out.push(
         countsTable(result.calls, (c) => namespaceOf(c.to), verdictOf, { groups: "callee namespaces", total: "calls each" }, style),
         open.length === 0 ? "Every declared call holds." : `Not holding (${open.length})`,
