@@ -1,6 +1,6 @@
 import { groupBy } from "../model/groupBy";
 import { countsTable, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
-import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
+import { Column, textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
 import type { CallResult } from "./calls";
 import type { EdgeResult, VerificationResult } from "./verifier";
 
@@ -32,44 +32,44 @@ export function summaryLine(result: VerificationResult): string {
   );
 }
 
-/** The probed edges under their client, a table each: the client is the heading, so the rows fit a terminal. */
-function edgesByClient(edges: readonly EdgeResult[], style: TextStyle): string[] {
-  return [...groupBy(edges, (e) => e.from)].flatMap(([from, ofClient]) => [
-    `From ${from}`,
-    textTable(
-      [
-        { head: "to" },
-        { head: "expected", coloured: true },
-        { head: "observed", coloured: true },
-        { head: "verdict", coloured: true },
-        { head: "evidence", prose: true },
-      ],
-      ofClient.map((e) => {
-        const evidence = [e.evidence, ...e.brokenHops.map((h) => `broken hop: ${h}`)].join("; ");
-        const standsFor = e.standsFor.length > 0 ? ` (probed for ${e.standsFor.join(", ")} too)` : "";
-        return [`${e.to}:${e.port}`, e.expect, e.observed ?? "-", e.verdict, evidence + standsFor];
-      }),
-      style,
-    ),
-  ]);
+/** Items under the workload they come from, a table each: the workload is the heading, so the rows fit a terminal. */
+function tablesByFrom<T extends { from: string }>(
+  items: readonly T[],
+  columns: Column[],
+  cells: (item: T) => string[],
+  style: TextStyle,
+): string[] {
+  return [...groupBy(items, (i) => i.from)].flatMap(([from, ofOne]) => [`From ${from}`, textTable(columns, ofOne.map(cells), style)]);
 }
 
-/** The declared calls under their caller, a table each, as the probed edges are under their client. */
+const VERDICT_COLUMNS: Column[] = [
+  { head: "expected", coloured: true },
+  { head: "observed", coloured: true },
+  { head: "verdict", coloured: true },
+];
+
+/** The probed edges under their client. */
+function edgesByClient(edges: readonly EdgeResult[], style: TextStyle): string[] {
+  return tablesByFrom(
+    edges,
+    [{ head: "to" }, ...VERDICT_COLUMNS, { head: "evidence", prose: true }],
+    (e) => {
+      const evidence = [e.evidence, ...e.brokenHops.map((h) => `broken hop: ${h}`)].join("; ");
+      const standsFor = e.standsFor.length > 0 ? ` (probed for ${e.standsFor.join(", ")} too)` : "";
+      return [`${e.to}:${e.port}`, e.expect, e.observed ?? "-", e.verdict, evidence + standsFor];
+    },
+    style,
+  );
+}
+
+/** The declared calls under their caller, as the probed edges are under their client. */
 function callsByCaller(calls: readonly CallResult[], style: TextStyle): string[] {
-  return [...groupBy(calls, (c) => c.from)].flatMap(([from, ofCaller]) => [
-    `From ${from}`,
-    textTable(
-      [
-        { head: "calls" },
-        { head: "expected", coloured: true },
-        { head: "observed", coloured: true },
-        { head: "verdict", coloured: true },
-        { head: "evidence (the callee's sidecar, start to end of the run)", prose: true },
-      ],
-      ofCaller.map((c) => [c.to, c.expect, c.observed ?? "-", c.verdict, c.evidence]),
-      style,
-    ),
-  ]);
+  return tablesByFrom(
+    calls,
+    [{ head: "calls" }, ...VERDICT_COLUMNS, { head: "evidence (the callee's sidecar, start to end of the run)", prose: true }],
+    (c) => [c.to, c.expect, c.observed ?? "-", c.verdict, c.evidence],
+    style,
+  );
 }
 
 /**
