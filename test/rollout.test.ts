@@ -168,6 +168,19 @@ describe("reading a rollout", () => {
       'workloads[0].labels: {"app":"cart"} also select the pods of shop/client; give each workload a distinguishing label',
     ],
     [
+      "a Service whose selector also picks the pods of an earlier workload the stack does not deploy",
+      (d) =>
+        d.workloads.unshift({
+          name: "cart-legacy",
+          namespace: "shop",
+          deploy: false,
+          kind: "Deployment",
+          sidecar: true,
+          labels: { app: "cart" },
+        }),
+      'workloads[1].labels: {"app":"cart"} also select the pods of shop/cart-legacy; give each workload a distinguishing label',
+    ],
+    [
       "a multi-port service with an unnamed port",
       (d) => d.workloads[0].service.ports.push({ name: "grpc", port: 90 }),
       "workloads[0].service.ports[0].name: is required when a service has more than one port",

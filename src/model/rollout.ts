@@ -445,7 +445,10 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
   interface LabelSet {
     labels: Record<string, string>;
     members: Workload[];
+    /** Its members the stack does not deploy, in order. */
+    undeployed: Workload[];
   }
+  const indexInSet = new Map<Workload, number>();
   const pair = (namespace: string, k: string, v: string) => `${namespace}\u0000${k}\u0000${v}`;
   const canonical = (w: Workload) => `${w.namespace}\u0000${JSON.stringify(Object.entries(w.labels).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
   const labelSets = new Map<string, LabelSet>();
@@ -454,10 +457,13 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
     const key = canonical(w);
     const set = labelSets.get(key);
     if (set) {
+      indexInSet.set(w, set.members.length);
       set.members.push(w);
+      if (!w.deploy) set.undeployed.push(w);
       continue;
     }
-    const created = { labels: w.labels, members: [w] };
+    const created: LabelSet = { labels: w.labels, members: [w], undeployed: w.deploy ? [] : [w] };
+    indexInSet.set(w, 0);
     labelSets.set(key, created);
     for (const [k, v] of Object.entries(w.labels)) {
       const list = byPair.get(pair(w.namespace, k, v));
@@ -475,6 +481,24 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
   };
   /** Past this many, a selector that picks other workloads' pods has been shown enough to be fixed. */
   const MAX_OTHERS_SHOWN = 3;
+  /**
+   * The workloads of `set` whose pods a selector of `w` also picks, but `w` itself. Two deployed workloads with
+   * the same labels are reported once, by the later one's Deployment selector (`ownLabels`), so that one skips the
+   * earlier deployed members: lazily, so a set of thousands costs a few steps per workload.
+   */
+  function* othersIn(set: LabelSet, w: Workload, ownLabels: boolean): Generator<Workload> {
+    if (!ownLabels || set.members[indexInSet.get(w)!] !== w) {
+      for (const other of set.members) if (other !== w) yield other;
+      return;
+    }
+    const at = indexInSet.get(w)!;
+    for (const u of set.undeployed) {
+      if (indexInSet.get(u)! >= at) break;
+      yield u;
+    }
+    for (let i = at + 1; i < set.members.length; i++) yield set.members[i];
+  }
+
 
   unique.forEach(({ w }) => {
     const at = w.origin;
@@ -517,14 +541,10 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
     }
     for (const selector of selectors) {
       if (Object.keys(selector.labels).length === 0) continue;
-      const own = labelSets.get(canonical(w));
       let shown = 0;
       scan: for (const set of candidatesFor(w.namespace, selector.labels)) {
         if (!isSubset(selector.labels, set.labels)) continue;
-        // Workloads with the same labels as this one: reported once, at the first of them.
-        if (set === own && set.members[0] !== w) continue;
-        for (const other of set.members) {
-          if (other === w) continue;
+        for (const other of othersIn(set, w, selector.labels === w.labels)) {
           if (shown === MAX_OTHERS_SHOWN) {
             problems.push({ path: selector.path, message: `${describeValue(selector.labels)} also select the pods of more workloads` });
             break scan;
