@@ -163,6 +163,14 @@ function sizeProblems(data: unknown): Problem[] {
       });
     }
   }
+  // Every namespace of the probe kit is a probe workload too.
+  const probes = d.probes !== null && typeof d.probes === "object" ? length((d.probes as Record<string, unknown>).namespaces) : 0;
+  if (problems.length === 0 && probes > 0 && length(d.workloads) + probes > ROLLOUT_LIMITS.workloads) {
+    problems.push({
+      path: "probes.namespaces",
+      message: `has ${count(probes)} entries, each a probe workload: ${count(length(d.workloads) + probes)} workloads with the ${count(length(d.workloads))} declared; a rollout may have at most ${count(ROLLOUT_LIMITS.workloads)}`,
+    });
+  }
   if (problems.length === 0 && Array.isArray(d.stages)) {
     const policies = d.stages.reduce<number>(
       (n, s) => n + (s !== null && typeof s === "object" ? length((s as Record<string, unknown>).peerAuthentications) : 0),
@@ -498,7 +506,6 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
     }
     for (let i = at + 1; i < set.members.length; i++) yield set.members[i];
   }
-
 
   unique.forEach(({ w }) => {
     const at = w.origin;

@@ -68,6 +68,17 @@ export const HOSTILE_FILES: HostileFile[] = [
       "stages: [ { name: s } ]\n",
   },
   {
+    // Probe kit namespaces are probe workloads: 200,000 of them were 6.3 s and 629 MiB of problems before counting.
+    name: "200000-probe-namespaces",
+    expect:
+      "probes.namespaces: has 200,000 entries, each a probe workload: 200,000 workloads with the 0 declared; a rollout may have at most 10,000",
+    text: () =>
+      namespaces +
+      "probes:\n  namespaces:\n" +
+      Array.from({ length: 200_000 }, (_, i) => `    - n${i}\n`).join("") +
+      "stages: [ { name: s } ]\n",
+  },
+  {
     // Within the limits, and every one of 10,000 workloads selects the pods of every other.
     name: "10000-workloads-with-the-same-labels",
     expect: 'workloads[0].labels: {"app":"same"} also select the pods of shop/w1',
