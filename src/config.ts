@@ -81,5 +81,14 @@ export function parseStackConfig(all: Record<string, string>): StackConfig {
     const problems = problemsFromZod(parsed.error, ours).map((p) => ({ ...p, path: `${prefix}${p.path}` }));
     throw new InputError(problems);
   }
+  // Rounds within the settle time do not count: one as long as the deadline would leave none that does.
+  if (parsed.data.verifySettle >= parsed.data.verifyTimeout) {
+    throw new InputError([
+      {
+        path: `${prefix}verifySettle`,
+        message: `must be shorter than mtls-rollout:verifyTimeout (${parsed.data.verifyTimeout}), or no round counts (got "${ours.verifySettle}")`,
+      },
+    ]);
+  }
   return parsed.data;
 }

@@ -463,6 +463,11 @@ describe("the Pulumi program under mocks", () => {
       /^mtls-rollout:verifyTimeout: must be from 10 to 3600 seconds \(got "5"\)$/,
     ],
     [
+      "a settle time as long as the deadline",
+      { "mtls-rollout:stage": "permissive", "mtls-rollout:verifyTimeout": "60", "mtls-rollout:verifySettle": "60" },
+      /^mtls-rollout:verifySettle: must be shorter than mtls-rollout:verifyTimeout \(60\), or no round counts \(got "60"\)$/,
+    ],
+    [
       "a settle time out of range",
       { "mtls-rollout:stage": "permissive", "mtls-rollout:verifySettle": "601" },
       /^mtls-rollout:verifySettle: must be from 0 to 600 seconds \(got "601"\)$/,

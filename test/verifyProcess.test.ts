@@ -97,11 +97,16 @@ describe.concurrent("npx mtls-rollout verify against an executable KUBECTL", () 
       ["--stage", "nope"],
       ["--stage", "permissive", "--timeout", "0"],
       ["--stage", "permissive", "--context", "a b"],
+      ["--stage", "permissive", "--timeout", "10", "--settle", "10"],
     ]) {
       const result = await cli(["verify", ...args], { env: { KUBECTL: "/nonexistent/kubectl" } });
       expect(result.code, args.join(" ")).toBe(2);
       expect(result.stderr).toMatch(/^error: /);
     }
+    const settle = await cli(["verify", "--stage", "permissive", "--timeout", "10", "--settle", "10"], {
+      env: { KUBECTL: "/nonexistent/kubectl" },
+    });
+    expect(settle.stderr).toBe("error: --settle: must be shorter than --timeout (10s), or no round counts (got 10)\n");
   });
 });
 

@@ -34,6 +34,12 @@ async function currentContext(runner: KubectlRunner): Promise<string | undefined
 }
 
 export async function verify(opts: VerifyCommandOptions, { io, setExit, signal, kubectl }: CommandContext): Promise<void> {
+  // Rounds within the settle time do not count: one as long as the deadline would leave none that does.
+  if (opts.settle >= opts.timeout) {
+    throw new InputError([
+      { path: "--settle", message: `must be shorter than --timeout (${opts.timeout}s), or no round counts (got ${opts.settle})` },
+    ]);
+  }
   const rollout = loadRollout(opts.rollout);
   const source = opts.rollout ?? LAB_ROLLOUT_PATH;
   const plan = withOptionNames(() => buildPlan(rollout, opts.stage), source);
