@@ -7,9 +7,9 @@ import { build } from "esbuild";
 
 const ROOT = path.join(__dirname, "..");
 // Two levels below the root, as src/cli/main.ts is: the sources find stages/lab.yaml at ../../ from their folder.
-export const CLI_BUILD = path.join(ROOT, "dist", "cli", "main.js");
+const CLI_BUILD = path.join(ROOT, "dist", "cli", "main.js");
 /** The project files the build was made from, and when: what bin/currentBuild.js compares with. */
-export const CLI_BUILD_INPUTS = path.join(ROOT, "dist", "cli", "inputs.json");
+const CLI_BUILD_INPUTS = path.join(ROOT, "dist", "cli", "inputs.json");
 
 export async function buildCli(): Promise<void> {
   // Taken before esbuild reads anything: a source saved during the build is newer than the build.
@@ -36,7 +36,9 @@ export async function buildCli(): Promise<void> {
 }
 
 if (require.main === module) {
-  buildCli().catch(() => {
+  buildCli().catch((err: unknown) => {
+    // esbuild prints its own errors; anything else (writing inputs.json) would otherwise end in silence.
+    console.error(err instanceof Error ? err.message : err);
     process.exitCode = 1;
   });
 }

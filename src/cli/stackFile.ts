@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { z } from "zod";
 import { CONFIG_NAMESPACE } from "../config";
 import { InputError } from "../model/errors";
-import { dns1123Label } from "../model/names";
+import { isDns1123Label } from "../model/nameRules";
 import { DEFAULT_YAML_LIMITS, parseBoundedYaml, readBoundedTextFile, YamlLimits } from "../rollout/boundedYaml";
 
 const STACK_FILE_LIMITS: YamlLimits = { ...DEFAULT_YAML_LIMITS, maxBytes: 1024 * 1024, maxNodes: 100_000 };
@@ -50,7 +50,7 @@ export function readStackFile(name: string, projectDir: string): StackDefaults {
     return v;
   };
   const stage = value("stage");
-  if (stage !== undefined && !dns1123Label.safeParse(stage).success) {
+  if (stage !== undefined && !isDns1123Label(stage)) {
     throw new InputError([
       { path: "--stack", message: `${file}: ${CONFIG_NAMESPACE}:stage is not a stage name (got ${JSON.stringify(stage)})` },
     ]);

@@ -8,7 +8,7 @@ export interface Problem {
 }
 
 /** More lines would bury the first ones, and a hostile file could make millions: the rest are counted. */
-export const MAX_PROBLEM_LINES = 50;
+const MAX_PROBLEM_LINES = 50;
 
 /** Bad input: the CLI answers it with exit code 2, the Pulumi program before any resource is registered. */
 export class InputError extends Error {

@@ -16,12 +16,6 @@ export interface Edge {
 }
 
 /**
- * What a call from `client` to `server`'s target port does, following auto mTLS with no
- * DestinationRule: the client sidecar sends mTLS to an endpoint that has a sidecar unless the
- * service's namespace (or the mesh) is DISABLE or the endpoint's own port is DISABLE; a server port
- * in STRICT closes every plaintext connection.
- */
-/**
  * A reason or host as one string however many edges carry it: a 10,000-workload plan has 200,000 edges and a
  * handful of distinct reasons. The table holds only the few texts the templates below can make.
  */
@@ -33,6 +27,12 @@ function once(text: string): string {
   return text;
 }
 
+/**
+ * What a call from `client` to `server`'s target port does, following auto mTLS with no
+ * DestinationRule: the client sidecar sends mTLS to an endpoint that has a sidecar unless the
+ * service's namespace (or the mesh) is DISABLE or the endpoint's own port is DISABLE; a server port
+ * in STRICT closes every plaintext connection.
+ */
 export function expectedOutcome(
   client: MeshWorkload,
   server: EffectiveWorkload,

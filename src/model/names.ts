@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from "./nameRules";
+import { DNS1123_LABEL, DNS1123_SUBDOMAIN, isDns1123Label } from "./nameRules";
 
 // Kubernetes' own rules (k8s.io/apimachinery/pkg/util/validation), so a name that passes here is
 // accepted by the API server and is safe to pass as one argv element to kubectl.
@@ -82,7 +82,7 @@ export const imageRef = z
 /** `namespace/name` as written in `calls` and in edge endpoints. */
 export const workloadRef = z.string().refine((v) => {
   const parts = v.split("/");
-  return parts.length === 2 && parts.every((p) => p.length <= 63 && DNS1123_LABEL.test(p));
+  return parts.length === 2 && parts.every(isDns1123Label);
 }, "must be namespace/workload, both DNS-1123 labels");
 
 /**

@@ -52,7 +52,7 @@ interface NamespaceSelectors {
  * selectors filed under one of its own labels (a selector matches only a pod that has every one of its pairs).
  * A lookup is remembered per label set, since a stage asks about each workload more than once.
  */
-export class SelectorIndex {
+class SelectorIndex {
   private readonly namespaces = new Map<string, NamespaceSelectors>();
   private readonly groupByPolicy = new Map<PeerAuthentication, SelectorGroup>();
   private readonly position = new Map<PeerAuthentication, number>();

@@ -46,7 +46,7 @@ const count = (n: number) => n.toLocaleString("en-US");
 const tooLarge = (maxBytes: number) => `is larger than ${count(maxBytes)} bytes, the most a file here may have`;
 
 /** Decodes UTF-8 strictly: a byte that is not UTF-8 would otherwise become U+FFFD in a value. */
-export function decodeUtf8(bytes: Uint8Array, source: string): string {
+function decodeUtf8(bytes: Uint8Array, source: string): string {
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {

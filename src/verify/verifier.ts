@@ -166,18 +166,21 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
   const probeDeadline = plan.calls.length > 0 ? deadline - callRead : deadline;
   let callsBefore: Promise<DestinationReads> | undefined;
   let rounds = 0;
+  // Each server's edges one after another, some servers at once; another probe of an edge's class keeps its server.
+  const byServer = [
+    ...groupBy(
+      results.map((_, i) => i),
+      (i) => targets[i].server.ref,
+    ).values(),
+  ];
   while (results.some((r) => r.streak < options.requiredStreak) && Date.now() < probeDeadline && !signal?.aborted) {
     const roundStarted = Date.now();
     rounds++;
     // Every edge, every round: an edge that held may still change while the push propagates.
     const counts = roundStarted >= started + options.settleMs;
     if (counts && !callsBefore) callsBefore = readDestinations(run, plan.calls, byRef, callRead, options.concurrency);
-    const byServer = groupBy(
-      results.map((_, i) => i),
-      (i) => targets[i].server.ref,
-    );
 
-    await pool([...byServer.values()], options.concurrency, async (indices) => {
+    await pool(byServer, options.concurrency, async (indices) => {
       for (const i of indices) {
         if (Date.now() >= probeDeadline || signal?.aborted) return;
         const observation = await observeEdge(run, targets[i], { ...options.timing, deadline: probeDeadline });

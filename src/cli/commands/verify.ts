@@ -65,25 +65,29 @@ export async function verify(opts: VerifyCommandOptions, { io, setExit, signal, 
     io.stderr(`still probing (${((Date.now() - started) / 1000).toFixed(0)}s): ${answered} probes answered so far\n`);
   }, 5_000);
   heartbeat.unref();
-  const result = await verifyPlan(plan, rollout, runner, {
-    requiredStreak: opts.rounds,
-    timeoutMs: opts.timeout * 1000,
-    concurrency: opts.concurrency,
-    roundIntervalMs: 2000,
-    settleMs: opts.settle * 1000,
-    timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 20_000 },
-    matrix: opts.matrix,
-    requireCalls: opts.requireCalls,
-    signal,
-    onProbe: () => answered++,
-    // One line per round, on a terminal or not: inside pulumi up the log shows the run moving.
-    onRound: (p) => {
-      lastLine = Date.now();
-      const line = `round ${p.round} (${(p.elapsedMs / 1000).toFixed(1)}s): ${p.held}/${p.total} hold, ${p.contradicting} contradict, ${p.inconclusive} inconclusive`;
-      io.stderr(io.interactive ? `\r${line} ` : `${line}\n`);
-    },
-  });
-  clearInterval(heartbeat);
+  let result: Awaited<ReturnType<typeof verifyPlan>>;
+  try {
+    result = await verifyPlan(plan, rollout, runner, {
+      requiredStreak: opts.rounds,
+      timeoutMs: opts.timeout * 1000,
+      concurrency: opts.concurrency,
+      roundIntervalMs: 2000,
+      settleMs: opts.settle * 1000,
+      timing: { curlMaxTimeSeconds: 5, callTimeoutMs: 20_000 },
+      matrix: opts.matrix,
+      requireCalls: opts.requireCalls,
+      signal,
+      onProbe: () => answered++,
+      // One line per round, on a terminal or not: inside pulumi up the log shows the run moving.
+      onRound: (p) => {
+        lastLine = Date.now();
+        const line = `round ${p.round} (${(p.elapsedMs / 1000).toFixed(1)}s): ${p.held}/${p.total} hold, ${p.contradicting} contradict, ${p.inconclusive} inconclusive`;
+        io.stderr(io.interactive ? `\r${line} ` : `${line}\n`);
+      },
+    });
+  } finally {
+    clearInterval(heartbeat);
+  }
   if (io.interactive) io.stderr("\n");
   io.stdout(
     opts.json
