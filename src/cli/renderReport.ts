@@ -2,7 +2,7 @@ import type { EdgeChange, ModeCount, PolicySpec, StageReport } from "../model/re
 import { isBlocking } from "../model/rules";
 import { groupBy } from "../model/groupBy";
 import { groupNames, SUMMARY_ROWS } from "../render/summary";
-import { markdownParagraph, markdownText, mermaidLabel } from "../model/text";
+import { count, markdownParagraph, markdownText, mermaidLabel } from "../model/text";
 
 const OUTCOME_LABEL = { mtls: "mTLS", plaintext: "plaintext", refused: "refused" } as const;
 
@@ -18,8 +18,11 @@ function row(cells: Cell[]): string {
   return `| ${cells.map(cellText).join(" | ")} |`;
 }
 
+/** A table's heading row and the rule under it. */
+const tableHead = (head: string[]) => [row(head), `|${head.map(() => " --- |").join("")}`];
+
 function table(head: string[], rows: Cell[][]): string {
-  return [row(head), `|${head.map(() => " --- |").join("")}`, ...rows.map(row)].join("\n");
+  return [...tableHead(head), ...rows.map(row)].join("\n");
 }
 
 /**
@@ -56,7 +59,7 @@ function boundedTable(
 ): string {
   if (rows.length === 0) return none;
   if (wide) return table(head, rows);
-  const lines = [row(head), `|${head.map(() => " --- |").join("")}`];
+  const lines = tableHead(head);
   let size = lines[0].length + lines[1].length;
   let shown = 0;
   for (const cells of rows) {
@@ -231,7 +234,7 @@ function graphMarkdown(r: StageReport, { wide }: ReportMarkdownOptions): string 
   const why =
     graph === undefined
       ? `more than the ${REPORT_LIMITS.graphEdges} Mermaid draws`
-      : `${graph.length.toLocaleString("en")} characters of Mermaid, more than the report keeps for it (${REPORT_LIMITS.graphCharacters.toLocaleString("en")})`;
+      : `${count(graph.length)} characters of Mermaid, more than the report keeps for it (${count(REPORT_LIMITS.graphCharacters)})`;
   return (
     `The graph of this stage joins ${plural(workloads, "workload")} by ${plural(edges, "edge")}: ${why}. ` +
     "`--wide` prints it; `plan --json` has every edge."

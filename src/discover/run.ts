@@ -11,6 +11,7 @@ import { takeInventory } from "./inventory";
 import { proposeRollout } from "./propose";
 import { renderDiscovered } from "./render";
 import { observedTraffic, TrafficEdge } from "./traffic";
+import { contextText } from "../model/text";
 
 export interface DiscoverRequest {
   runner: KubectlRunner;
@@ -62,7 +63,7 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
   const inventory = takeInventory(snapshot, { meshRootNamespace: request.meshRootNamespace, namespaces: request.namespaces });
   const discovered = proposeRollout(inventory, { meshRootNamespace: request.meshRootNamespace, traffic });
   const source = [
-    request.context ? `kube context ${request.context}` : "the current kube context",
+    contextText(request.context),
     request.namespaces ? `namespaces ${request.namespaces.join(", ")}` : "all namespaces but Kubernetes' own and the mesh root",
     request.prometheus ? `traffic from Prometheus over ${request.prometheus.windowSeconds}s` : "no traffic data (no --prometheus)",
   ].join("; ");

@@ -2,6 +2,7 @@ import { InputError, Problem, describeValue, problemsFromZod } from "./errors";
 import { podLabels } from "./pods";
 import { probeKit } from "./probeKit";
 import { MtlsMode, rolloutFileSchema, RolloutFile, WORKLOAD_KINDS } from "./schema";
+import { count } from "./text";
 
 export interface Namespace {
   name: string;
@@ -146,8 +147,6 @@ export const ROLLOUT_LIMITS = {
   /** Probe workloads times the Service ports they call: the expectation matrix of every stage. */
   edges: 500_000,
 } as const;
-
-const count = (n: number) => n.toLocaleString("en-US");
 
 /** The sizes checked before anything else reads the document, so no later check is handed a huge one. */
 function sizeProblems(data: unknown): Problem[] {

@@ -4,6 +4,7 @@
  * plan, the `check` command, the Pulumi program and the CrossGuard policy pack.
  */
 import { describeValue } from "./errors";
+import { groupBy } from "./groupBy";
 import { edgesTo } from "./expectations";
 import type { BrokenCallAcknowledgement, MeshWorkload, PeerAuthentication, Rollout } from "./rollout";
 import type { ResolvedMode } from "./schema";
@@ -90,12 +91,11 @@ function evaluateStage(facts: StageFacts): { violations: Violation[]; index: Pol
   }
 
   // Rule 2: one selector-less policy per namespace (the mesh's in the root namespace), named default.
-  const wide = new Map<string, PeerAuthentication[]>();
-  for (const pa of policies.filter((p) => p.selector === null)) {
-    const list = wide.get(pa.namespace);
-    if (list) list.push(pa);
-    else wide.set(pa.namespace, [pa]);
-  }
+  const wide = groupBy(
+    policies.filter((p) => p.selector === null),
+    (p) => p.namespace,
+  );
+
   for (const [namespace, list] of wide) {
     const scope = namespace === meshRootNamespace ? "mesh" : "namespace";
     list

@@ -52,3 +52,9 @@ export function markdownParagraph(text: string): string {
 export function mermaidLabel(text: string): string {
   return terminalSafe(text.replace(/\r\n|\r|\n/g, " ")).replace(/["<>|[\]{}()`#&;]/g, (c) => `#${c.charCodeAt(0)};`);
 }
+
+/** A count as a reader writes it: 10,000. */
+export const count = (n: number): string => n.toLocaleString("en-US");
+
+/** Where a command reads the cluster, in its progress lines and reports. */
+export const contextText = (context: string | undefined): string => (context ? `kube context ${context}` : "the current kube context");

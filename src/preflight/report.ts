@@ -1,4 +1,4 @@
-import { countsTable, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
+import { countsTable, firstScreen, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
 import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
 import type { GateResult } from "../model/preflight";
 
@@ -20,7 +20,7 @@ export function gateSummary(r: GateResult): string {
   );
 }
 
-function targetsTable(targets: GateResult["targets"], style: TextStyle): string {
+function targetsTable(targets: readonly GateResult["targets"][number][], style: TextStyle): string {
   return textTable(
     [
       { head: "workload" },
@@ -53,21 +53,13 @@ export function renderGateText(r: GateResult, { style, wide }: TextOptions = { s
   // unreachable Prometheus), up to a screen.
   const plaintext = r.targets.filter((t) => t.verdict === "fail");
   const noEvidence = r.targets.filter((t) => t.verdict === "inconclusive");
-  const shown = noEvidence.slice(0, SUMMARY_ROWS);
+
   return [
     wrapText(`${r.targets.length} workloads turn STRICT, by namespace (--wide or --json for every workload)`, style.width),
     countsTable(r.targets, (t) => namespaceOf(t.workload), verdictOf, { groups: "namespaces", total: "workloads each" }, style),
     ...(plaintext.length + noEvidence.length === 0 ? ["Every workload is clear."] : []),
     ...(plaintext.length > 0 ? [`Still receiving plaintext (${plaintext.length})`, targetsTable(plaintext, style)] : []),
-    ...(noEvidence.length > 0
-      ? [
-          `Without evidence (${noEvidence.length}${shown.length < noEvidence.length ? `, the first ${shown.length}` : ""})`,
-          targetsTable(shown, style),
-        ]
-      : []),
-    ...(shown.length < noEvidence.length
-      ? [`… and ${noEvidence.length - shown.length} more without evidence: --wide or --json for every one.`]
-      : []),
+    ...firstScreen("Without evidence", noEvidence, (shown) => [targetsTable(shown, style)], "without evidence"),
     gateSummary(r),
     "",
   ].join("\n");

@@ -2,6 +2,7 @@
 // with the same counts on one row), and the rows that need a reader's attention are listed in full beside it.
 // `--wide` prints every row; `--json` has everything.
 
+import { count } from "../model/text";
 import { textTable, type TextStyle } from "./textTable";
 
 /** How a command's text is printed: as wide as the terminal, and summarised unless `wide`. */
@@ -18,7 +19,7 @@ export const SUMMARY_ROWS = 60;
 export function groupNames(groups: string[]): string {
   return groups.length <= 3
     ? groups.join(", ")
-    : `${groups.slice(0, 3).join(", ")} and ${groups.length - 3} more (${groups.length.toLocaleString("en")})`;
+    : `${groups.slice(0, 3).join(", ")} and ${groups.length - 3} more (${count(groups.length)})`;
 }
 
 const natural = new Intl.Collator("en", { numeric: true }).compare;
@@ -66,6 +67,21 @@ export function countsTable<T>(
 ): string {
   const { values, rows } = countsBy(items, group, value);
   return textTable([{ head: heads.groups }, ...values.map((v) => ({ head: v })), { head: heads.total }], rows, style);
+}
+
+/**
+ * Rows that share one cause many times over (a deadline, an unreachable Prometheus), a screen of them: `title` with
+ * their number, the first SUMMARY_ROWS rendered, and how many more. Nothing when there are none.
+ */
+export function firstScreen<T>(title: string, items: readonly T[], render: (shown: readonly T[]) => string[], more: string): string[] {
+  if (items.length === 0) return [];
+  const shown = items.slice(0, SUMMARY_ROWS);
+  const left = items.length - shown.length;
+  return [
+    `${title} (${items.length}${left > 0 ? `, the first ${shown.length}` : ""})`,
+    ...render(shown),
+    ...(left > 0 ? [`… and ${left} more ${more}: --wide or --json for every one.`] : []),
+  ];
 }
 
 /** The namespace of a `namespace/name` reference. */

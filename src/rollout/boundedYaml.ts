@@ -10,6 +10,7 @@ import * as jsyaml from "js-yaml";
 import { Lexer } from "yaml";
 
 import { describeValue, formatPath, InputError, Problem } from "../model/errors";
+import { count } from "../model/text";
 
 export interface YamlLimits {
   /** The file's size. */
@@ -42,7 +43,6 @@ const MAX_PROBLEMS = 10_000;
  */
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
 
-const count = (n: number) => n.toLocaleString("en-US");
 const tooLarge = (maxBytes: number) => `is larger than ${count(maxBytes)} bytes, the most a file here may have`;
 
 /** Decodes UTF-8 strictly: a byte that is not UTF-8 would otherwise become U+FFFD in a value. */

@@ -1,5 +1,5 @@
 import { groupBy } from "../model/groupBy";
-import { countsTable, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
+import { countsTable, firstScreen, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
 import { Column, textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
 import type { CallResult } from "./calls";
 import type { EdgeResult, VerificationResult } from "./verifier";
@@ -93,16 +93,7 @@ export function renderVerificationText(result: VerificationResult, { style, wide
     );
     if (contradicting.length + inconclusive.length === 0) out.push("Every probed edge holds.");
     if (contradicting.length > 0) out.push(`Contradicting (${contradicting.length})`, ...edgesByClient(contradicting, style));
-    if (inconclusive.length > 0) {
-      const shown = inconclusive.slice(0, SUMMARY_ROWS);
-      out.push(
-        `Inconclusive (${inconclusive.length}${shown.length < inconclusive.length ? `, the first ${shown.length}` : ""})`,
-        ...edgesByClient(shown, style),
-        ...(shown.length < inconclusive.length
-          ? [`… and ${inconclusive.length - shown.length} more inconclusive edges: --wide or --json for every one.`]
-          : []),
-      );
-    }
+    out.push(...firstScreen("Inconclusive", inconclusive, (shown) => edgesByClient(shown, style), "inconclusive edges"));
   }
   if (result.calls.length > 0) {
     out.push("Declared calls");

@@ -7,6 +7,7 @@ import { UNBOUNDED } from "../../render/textTable";
 import type { CommandContext } from "../command";
 import { withOptionNames } from "../options";
 import { stageBefore } from "../../model/stages";
+import { contextText } from "../../model/text";
 
 export interface PreflightOptions {
   stage: string;
@@ -28,7 +29,7 @@ export async function preflight(opts: PreflightOptions, { io, setExit, signal, k
   if (previous !== "none" && previous !== "live") withOptionNames(() => buildPlan(rollout, previous), source, "--previous");
   // Prometheus holds history: a long look-back also catches callers that come only now and then.
   const windowSeconds = opts.window ?? (opts.prometheus ? 3600 : 60);
-  const where = opts.context ? `kube context ${opts.context}` : "the current kube context";
+  const where = contextText(opts.context);
   const result = await runPreflight(
     rollout,
     plan.stage,

@@ -3,6 +3,7 @@ import { renderStatusText, statusJson } from "../../status/render";
 import { clusterStatus } from "../../status/run";
 import { UNBOUNDED } from "../../render/textTable";
 import { EXIT_OK, EXIT_RULE_FAILED, EXIT_UNREACHABLE, type CommandContext } from "../command";
+import { contextText } from "../../model/text";
 
 export async function status(
   opts: { rollout?: string; context?: string; json?: boolean; wide?: boolean },
@@ -16,7 +17,7 @@ export async function status(
     setExit(EXIT_UNREACHABLE);
     return;
   }
-  const context = opts.context ? `kube context ${opts.context}` : "the current kube context";
+  const context = contextText(opts.context);
   io.stdout(
     opts.json
       ? JSON.stringify(statusJson(status), null, 2) + "\n"

@@ -8,6 +8,7 @@ import { probedEdges, verifyPlan } from "../../verify/verifier";
 import { UNBOUNDED } from "../../render/textTable";
 import type { CommandContext } from "../command";
 import { withOptionNames } from "../options";
+import { contextText } from "../../model/text";
 
 /** Each setup check (is there a cluster, may we exec): well within the seconds a setup error should take. */
 const SETUP_CALL_TIMEOUT_MS = 4_000;
@@ -48,7 +49,7 @@ export async function verify(opts: VerifyCommandOptions, { io, setExit, signal, 
   const probes = new Set(plan.expectations.map((e) => e.from)).size;
   const context = opts.context ?? (await currentContext(runner));
   io.stderr(
-    `verify: stage ${plan.stage} on ${context ? `kube context ${context}` : "the current kube context"}: ` +
+    `verify: stage ${plan.stage} on ${contextText(context)}: ` +
       `${plan.expectations.length} edges from ${probes} probe workload${probes === 1 ? "" : "s"}, ${probed} probed per round (--matrix ${opts.matrix}), deadline ${opts.timeout}s\n`,
   );
   if (plan.expectations.length > 0) {
