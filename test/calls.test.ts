@@ -10,6 +10,7 @@ import { parseRollout } from "../src/model/rollout";
 import { loadRollout } from "../src/rollout/load";
 import type { KubectlRunner } from "../src/cluster/runner";
 import { readDestinations } from "../src/verify/calls";
+import { SUMMARY_ROWS } from "../src/render/summary";
 import { renderVerificationText, summaryLine } from "../src/verify/report";
 import { clusterState, ClusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
 import { verifyOnFakeClock } from "./support/fakeClock";
@@ -131,5 +132,38 @@ describe("reading the callees' counters", () => {
     const unread = [...reads.values()].filter((r) => "error" in r && r.error.endsWith("not read: no time left in the read"));
     expect(unread.length).toBeGreaterThan(20);
     expect(reads.size).toBe(30);
+  });
+});
+
+describe("many declared calls as text", () => {
+  it("counts them by the callee's namespace and lists a screen of the unverified ones, with how many more", async () => {
+    // 70 callers, each calling a callee of its own; only the probe's probes send traffic (w0's call holds).
+    const mesh = parseRollout({
+      namespaces: [{ name: "shop", injection: true }],
+      workloads: Array.from({ length: 140 }, (_, i) => ({
+        name: `w${i}`,
+        namespace: "shop",
+        image: "img:1",
+        service: { ports: [{ port: 80, targetPort: 8080 }] },
+        ...(i < 70 ? { calls: [`shop/w${i + 70}`] } : {}),
+        ...(i === 0 ? { probe: true } : {}),
+      })),
+      stages: [{ name: "strict", peerAuthentications: [{ name: "default", namespace: "shop", mode: "STRICT" }] }],
+    });
+    const plan = buildPlan(mesh, "strict");
+    const result = await verifyOnFakeClock(plan, mesh, fakeRunner(clusterState(mesh, plan)), fakeVerifyOptions({ timeoutMs: 2_000 }));
+    expect(result.calls.filter((c) => c.verdict === "unverified")).toHaveLength(69);
+    const text = renderVerificationText(result, { style: { width: 120, color: false } });
+    expect(text).toMatch(
+      /\nDeclared calls\n┌─+┬[^]*?│ callee namespaces +│ holds +│ unverified +│ calls each +│\n│ shop +│ 1 +│ 69 +│ 70 +│/,
+    );
+    expect(text).toContain(`Unverified (69, the first ${SUMMARY_ROWS})`);
+    expect(text).toContain(`… and ${69 - SUMMARY_ROWS} more unverified calls: --wide or --json for every one.`);
+    expect(text).not.toContain("Contradicting (");
+    expect(
+      renderVerificationText(result, { style: { width: 120, color: false }, wide: true }).match(
+        /│ shop\/w\d+ +│ mtls +│ - +│ unverified +│/g,
+      ),
+    ).toHaveLength(69);
   });
 });

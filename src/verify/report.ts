@@ -99,11 +99,14 @@ export function renderVerificationText(result: VerificationResult, { style, wide
     out.push("Declared calls");
     if (wide || result.calls.length <= SUMMARY_ROWS) out.push(...callsByCaller(result.calls, style));
     else {
-      const open = result.calls.filter((c) => c.verdict !== "holds");
+      // Every contradicting call in full; the unverified ones, often one cause many times over (no traffic), a screen.
+      const contradicting = result.calls.filter((c) => c.verdict === "contradicts");
+      const unverified = result.calls.filter((c) => c.verdict === "unverified");
       out.push(
         countsTable(result.calls, (c) => namespaceOf(c.to), verdictOf, { groups: "callee namespaces", total: "calls each" }, style),
-        open.length === 0 ? "Every declared call holds." : `Not holding (${open.length})`,
-        ...callsByCaller(open, style),
+        ...(contradicting.length + unverified.length === 0 ? ["Every declared call holds."] : []),
+        ...(contradicting.length > 0 ? [`Contradicting (${contradicting.length})`, ...callsByCaller(contradicting, style)] : []),
+        ...firstScreen("Unverified", unverified, (shown) => callsByCaller(shown, style), "unverified calls"),
       );
     }
   }
