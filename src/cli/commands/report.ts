@@ -1,5 +1,5 @@
 import { InputError } from "../../model/errors";
-import { buildPlan } from "../../model/plan";
+import { findStage } from "../../model/plan";
 import { buildStageReport } from "../../model/report";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
 import { EXIT_OK, type CommandContext } from "../command";
@@ -19,7 +19,7 @@ export interface ReportOptions {
 export function report(opts: ReportOptions, { io, setExit }: CommandContext): void {
   const rollout = loadRollout(opts.rollout);
   const source = opts.rollout ?? LAB_ROLLOUT_PATH;
-  const plan = withOptionNames(() => buildPlan(rollout, opts.stage), source);
+  const { stage } = withOptionNames(() => findStage(rollout, opts.stage), source);
   if (opts.previous === "live") {
     throw new InputError([
       {
@@ -29,9 +29,10 @@ export function report(opts: ReportOptions, { io, setExit }: CommandContext): vo
       },
     ]);
   }
-  const previous = opts.previous ?? stageBefore(rollout, plan.stage) ?? "none";
-  if (previous !== "none") withOptionNames(() => buildPlan(rollout, previous), source, "--previous");
-  const report = buildStageReport(rollout, plan.stage, previous === "none" ? null : previous, opts.rollout);
+  const previous = opts.previous ?? stageBefore(rollout, stage.name) ?? "none";
+  if (previous !== "none") withOptionNames(() => findStage(rollout, previous), source, "--previous");
+  // Each plan once (a 10,000-workload plan takes a second): the report builds both; their guardrail errors name the file.
+  const report = withOptionNames(() => buildStageReport(rollout, stage.name, previous === "none" ? null : previous, opts.rollout), source);
   io.stdout(
     opts.json || opts.format === "json" ? JSON.stringify(report, null, 2) + "\n" : renderReportMarkdown(report, { wide: opts.wide }),
   );
