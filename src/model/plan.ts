@@ -2,10 +2,10 @@ import { closestName, someNames } from "./suggest";
 import { InputError, Problem, describeValue } from "./errors";
 import { Edge, edgesTo } from "./expectations";
 import type { BrokenCallAcknowledgement, PeerAuthentication, Rollout, Stage, Workload } from "./rollout";
-import { checkStage, Violation } from "./rules";
+import { evaluateStage, Violation } from "./rules";
 import { acknowledgementsInForceAt, DormantPolicy, dormantPoliciesAt, policiesInForceAt } from "./stages";
 import type { MtlsMode, ResolvedMode } from "./schema";
-import { EffectiveWorkload, PolicyIndex, Scope, scopeOf } from "./semantics";
+import { EffectiveWorkload, Scope, scopeOf } from "./semantics";
 
 export interface PlannedPolicy {
   namespace: string;
@@ -85,12 +85,15 @@ function plannedWorkload(e: EffectiveWorkload<Workload>): PlannedWorkload {
 export function buildPlan(rollout: Rollout, stageName: string): Plan {
   const { stage, index: stageIndex } = findStage(rollout, stageName);
   const inForce = policiesInForceAt(rollout, stageIndex);
-  const index = new PolicyIndex(
-    inForce.map((p) => p.policy),
-    rollout.meshRootNamespace,
-    stage.name,
-  );
-  const effective = rollout.workloads.map((w) => index.effective(w));
+  const acknowledgeBrokenCalls = acknowledgementsInForceAt(rollout, stageIndex);
+  // The rules' own index and effective modes: a 10,000-workload stage is resolved once.
+  const { violations, index, effective } = evaluateStage({
+    stage: stage.name,
+    meshRootNamespace: rollout.meshRootNamespace,
+    policies: inForce.map((p) => p.policy),
+    workloads: rollout.workloads,
+    acknowledgeBrokenCalls,
+  });
   if (index.problems.length > 0) {
     throw new InputError(index.problems);
   }
@@ -119,14 +122,8 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
     expectations,
     calls,
     warnings: rollout.warnings,
-    violations: checkStage({
-      stage: stage.name,
-      meshRootNamespace: rollout.meshRootNamespace,
-      policies: inForce.map((p) => p.policy),
-      workloads: rollout.workloads,
-      acknowledgeBrokenCalls: acknowledgementsInForceAt(rollout, stageIndex),
-    }),
+    violations,
     dormant: dormantPoliciesAt(rollout, stageIndex),
-    acknowledgeBrokenCalls: acknowledgementsInForceAt(rollout, stageIndex),
+    acknowledgeBrokenCalls,
   };
 }

@@ -40,11 +40,11 @@ export interface Violation {
 }
 
 /** What one stage is: the policies in force and the workloads they apply to. */
-export interface StageFacts {
+export interface StageFacts<W extends MeshWorkload = MeshWorkload> {
   stage: string;
   meshRootNamespace: string;
   policies: readonly PeerAuthentication[];
-  workloads: readonly MeshWorkload[];
+  workloads: readonly W[];
   acknowledgeBrokenCalls: readonly BrokenCallAcknowledgement[];
 }
 
@@ -63,7 +63,9 @@ export function checkStage(facts: StageFacts): Violation[] {
 }
 
 /** The rules' findings at one stage, with the index and effective modes they were found with. */
-function evaluateStage(facts: StageFacts): { violations: Violation[]; index: PolicyIndex; effective: EffectiveWorkload[] } {
+export function evaluateStage<W extends MeshWorkload>(
+  facts: StageFacts<W>,
+): { violations: Violation[]; index: PolicyIndex; effective: EffectiveWorkload<W>[] } {
   const { stage, meshRootNamespace, policies, workloads } = facts;
   const out: Violation[] = [];
 
