@@ -18,6 +18,10 @@ const SLOWEST_FIRST = [
   "workflow",
   "policyPack",
   "discover",
+  "gateWalk",
+  "mermaid",
+  "preflightProcess",
+  "status",
 ];
 
 export class SlowestFirst extends BaseSequencer {
