@@ -264,7 +264,7 @@ describe("npx mtls-rollout discover", () => {
       "#   - namespace mesh-ambient: ambient mode (istio.io/dataplane-mode=ambient), which mtls-rollout does not support yet; none of its workloads or PeerAuthentications is in this file",
       "  # and ztunnel enforces it in the ambient namespaces too, which this file does not model: mesh-ambient",
       "#   - Deployment istio-ingress/istio-ingressgateway: an Istio gateway; PeerAuthentication governs sidecars, not a gateway's listeners",
-      "#   - PeerAuthentication payments/lockdown: a second namespace-wide policy; Istio applies only the oldest, payments/default, and ignores this one (delete it)",
+      "#   - PeerAuthentication payments/lockdown: Istio ignores it: a second namespace-wide policy, newer than payments/default, which Istio applies instead (delete it, or merge it into that one)",
       "#   - PeerAuthentication shop/old-search: selects no workload found here, so it applies to nothing",
       "#   - Service shop/redis-headless: also selects shop/redis, which Service shop/redis already stands for in this file",
       "#   - Service payments/ledger port 8125: UDP, which sidecars do not intercept",
@@ -325,23 +325,23 @@ describe("npx mtls-rollout discover: scope and failures", () => {
       "a context that does not exist",
       ["--context", "kind-mtls-lba"],
       { FAKE_KUBECTL_CONTEXTS: "kind-mtls-lab" },
-      'error: kubectl get namespaces -o json: kubectl failed (exit 1): error: context "kind-mtls-lba" does not exist\n',
+      'error: the kube context "kind-mtls-lba" does not exist (kubectl config get-contexts lists the ones there are)\n',
     ],
     [
       "an unreachable cluster",
       [],
       { FAKE_KUBECTL_UNREACHABLE: "1" },
-      "error: kubectl get namespaces -o json: kubectl failed (exit 1): The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n",
+      "error: the cluster is unreachable: The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n",
     ],
     [
-      "no permission to list pods",
+      "no permission to list pods, at the cluster's scope nor in a namespace",
       [],
       { FAKE_KUBECTL_FORBID: "pods" },
-      'error: kubectl get pods --all-namespaces -o json: kubectl failed (exit 1): Error from server (Forbidden): pods is forbidden: User "jane@example.com" cannot list resource "pods" in API group "" at the cluster scope\n',
+      'error: not permitted: Error from server (Forbidden): pods is forbidden: User "jane@example.com" cannot list resource "pods" in API group "" at the cluster scope\n',
     ],
-  ])("exits 3 with one line naming the call and why for %s", async (_what, args, env, message) => {
+  ])("exits 2 with one line naming the setup problem for %s", async (_what, args, env, message) => {
     const { code, stdout, stderr } = await discover(args, env);
-    expect(code).toBe(3);
+    expect(code).toBe(2);
     expect(stdout).toBe("");
     expect(stderr).toBe(message);
   });
@@ -358,10 +358,7 @@ describe("npx mtls-rollout discover: scope and failures", () => {
   });
 
   it.each([
-    [
-      ["--namespace", "nope"],
-      'error: --namespace: kubectl get namespace nope -o json: namespace missing: Error from server (NotFound): namespaces "nope" not found\n',
-    ],
+    [["--namespace", "nope"], "error: --namespace: the cluster has no namespace nope\n"],
     [["--namespace", "Shop"], 'error: --namespace: must be a namespace name, a DNS-1123 label (got "Shop")\n'],
     [["--window", "60"], "error: --window: only counts with --prometheus, which reads the traffic\n"],
     [["--prometheus", "ftp://x"], 'error: --prometheus: must be an http(s) URL (got "ftp://x")\n'],

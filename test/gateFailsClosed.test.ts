@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as commands from "../src/cli/commands";
 import { main } from "../src/cli/main";
 import { withoutCredentials } from "../src/cluster/prometheus";
+import { PEER_AUTHENTICATIONS } from "../src/cluster/snapshot";
 import { buildPlan } from "../src/model/plan";
 import { sidecarEvidence } from "../src/preflight/gate";
-import { runPreflight } from "../src/preflight/run";
+import { LiveReadError, runPreflight } from "../src/preflight/run";
 import { loadRollout } from "../src/rollout/load";
 import type { KubectlRunner } from "../src/cluster/runner";
 import { answerKubectl, clusterState } from "./support/fakeCluster";
@@ -170,8 +171,13 @@ describe("the gate on malformed kubectl answers under --previous live", () => {
   const answering =
     (policies: string): KubectlRunner =>
     async (args) =>
-      args[0] === "get" ? { exitCode: 0, stdout: policies, stderr: "", timedOut: false } : answerKubectl(args, state, {});
-  const item = (spec: unknown, metadata: unknown = { name: "default", namespace: "istio-system" }) =>
+      args[0] === "get" && args[1] === PEER_AUTHENTICATIONS
+        ? { exitCode: 0, stdout: policies, stderr: "", timedOut: false }
+        : answerKubectl(args, state, {});
+  const item = (
+    spec: unknown,
+    metadata: unknown = { name: "default", namespace: "istio-system", creationTimestamp: "2026-11-01T10:00:00Z" },
+  ) =>
     JSON.stringify({
       apiVersion: "v1",
       kind: "List",
@@ -180,7 +186,7 @@ describe("the gate on malformed kubectl answers under --previous live", () => {
 
   const malformed: [string, string, RegExp][] = [
     ["null", "null", /kubectl printed no JSON object/],
-    ["not JSON", "error: You must be logged in", /kubectl printed no JSON object/],
+    ["not JSON", "error: You must be logged in", /kubectl's answer is not JSON/],
     ["a list without items", '{"apiVersion":"v1","kind":"List"}', /the answer has no items list \(got nothing\)/],
     ["items null", '{"apiVersion":"v1","kind":"List","items":null}', /the answer has no items list \(got null\)/],
     ["a null item", '{"apiVersion":"v1","kind":"List","items":[null]}', /malformed object at items\[0\]/],
@@ -191,14 +197,17 @@ describe("the gate on malformed kubectl answers under --previous live", () => {
       item({ selector: { matchLabels: { app: "x" } }, portLevelMtls: { http: { mode: "STRICT" } } }),
       /items\[0\]\.spec\.portLevelMtls/,
     ],
-    ["matchLabels that are not strings", item({ selector: { matchLabels: { app: 1 } } }), /items\[0\]\.spec\.selector\.matchLabels\.app/],
+    [
+      "matchLabels that are not strings",
+      item({ selector: { matchLabels: { app: 1 } } }),
+      /items\[0\]\.spec\.selector\.matchLabels: must be a map of strings to strings \(got \{"app":1\}\)/,
+    ],
   ];
 
-  it.each(malformed)("has no evidence, and does not crash, when kubectl answers %s", async (_name, answer, why) => {
-    const r = await runPreflight(lab, "purchase-history-strict", "live", { runner: answering(answer) }, options);
-    expect(r.outcome).toBe("inconclusive");
-    expect(r.targets.length).toBeGreaterThan(0);
-    for (const t of r.targets) expect(t.evidence).toMatch(why);
+  it.each(malformed)("cannot tell what tightens, and says why in one error, when kubectl answers %s", async (_name, answer, why) => {
+    const run = runPreflight(lab, "purchase-history-strict", "live", { runner: answering(answer) }, options);
+    await expect(run).rejects.toThrow(LiveReadError);
+    await expect(run).rejects.toMatchObject({ setup: false, message: expect.stringMatching(why) });
   });
 
   it("still reads a well-formed list with null spec fields as the API server may write them", async () => {

@@ -3,7 +3,8 @@ import { judgeTargets, tightenedTargets } from "../src/model/preflight";
 import { parseRollout } from "../src/model/rollout";
 import { prometheusEvidence, sidecarEvidence } from "../src/preflight/gate";
 import { gateExitCode, gateSummary } from "../src/preflight/report";
-import { LIVE_POLICIES_ARGS, runPreflight } from "../src/preflight/run";
+import { runPreflight } from "../src/preflight/run";
+import { CONTROLLERS, PEER_AUTHENTICATIONS } from "../src/cluster/snapshot";
 import { buildPlan } from "../src/model/plan";
 import { answerKubectl, clusterState, ClusterState } from "./support/fakeCluster";
 import { loadRollout } from "../src/rollout/load";
@@ -70,7 +71,17 @@ describe("evidence from the workload's sidecar, read twice across the window", (
 
   it("has no evidence from a sidecar that answers with neither Istio's metrics nor the inspector's counters", async () => {
     expect(await sidecarEvidence(sidecar(["", ""]), target, options)).toEqual({
-      error: "the sidecar of default/my-nginx reported neither Istio's request metrics nor tls_inspector counters",
+      error:
+        'the sidecar of default/my-nginx reported no inbound (reporter="destination") Istio series and no tls_inspector counter: nothing says what arrives at it',
+    });
+  });
+
+  it("takes no evidence from series the sidecar reported as the source: they are its own calls, not what arrives at it", async () => {
+    const outgoing = NONE_SERIES.replace(/reporter="destination"/g, 'reporter="source"');
+    expect(outgoing).toContain('reporter="source"');
+    expect(await sidecarEvidence(sidecar([outgoing, outgoing]), target, options)).toEqual({
+      error:
+        'the sidecar of default/my-nginx reported no inbound (reporter="destination") Istio series and no tls_inspector counter: nothing says what arrives at it',
     });
   });
 
@@ -230,7 +241,7 @@ describe("the gate against the cluster's live policies", () => {
     return { result: r, targets: r.targets.map((t) => `${t.workload}:${t.ports.join(",")}`) };
   };
 
-  it("reads the policies with one kubectl get and leaves dormant ones out", async () => {
+  it("reads the cluster once, a kubectl get for each of controllers, pods and policies, dormant policies among them", async () => {
     const calls: string[][] = [];
     const cluster = at("permissive");
     await runPreflight(
@@ -240,7 +251,9 @@ describe("the gate against the cluster's live policies", () => {
       { runner: async (a) => (calls.push(a), answerKubectl(a, cluster, {})) },
       options,
     );
-    expect(calls[0]).toEqual(LIVE_POLICIES_ARGS);
+    expect(calls.slice(0, 3)).toEqual(
+      [CONTROLLERS, "pods", PEER_AUTHENTICATIONS].map((kind) => ["get", kind, "--all-namespaces", "-o", "json"]),
+    );
     expect(cluster.peerAuthentications).toHaveLength(3); // one in force, two dormant
   });
 
@@ -258,29 +271,27 @@ describe("the gate against the cluster's live policies", () => {
     );
   });
 
-  it("stops with no evidence, in bounded time, when kubectl never answers", async () => {
+  it("stops in bounded time with one setup error when kubectl never answers", async () => {
     const hang: KubectlRunner = () => new Promise(() => {});
     const started = Date.now();
-    const r = await runPreflight(lab, "purchase-history-strict", "live", { runner: hang }, { ...options, callTimeoutMs: 200 });
+    const run = runPreflight(lab, "purchase-history-strict", "live", { runner: hang }, { ...options, callTimeoutMs: 200 });
+    await expect(run).rejects.toMatchObject({
+      setup: true,
+      message: `the cluster could not be read: the cluster did not answer kubectl get ${CONTROLLERS} --all-namespaces -o json within 200ms: is it reachable?`,
+    });
     expect(Date.now() - started).toBeLessThan(2_000);
-    expect(r.outcome).toBe("inconclusive");
-    expect(r.targets[0].evidence).toBe(
-      "the cluster's PeerAuthentications could not be read: kubectl get peerauthentications.security.istio.io --all-namespaces -o json: kubectl did not return within 200ms",
-    );
   });
 
-  it("stops with no evidence when the cluster's policies cannot be read", async () => {
-    const runner: KubectlRunner = async () => ({
-      exitCode: 1,
-      stdout: "",
-      stderr: 'error: the server doesn\'t have a resource type "peerauthentications"\n',
-      timedOut: false,
+  it("stops with one setup error when the cluster has no PeerAuthentication API", async () => {
+    const runner: KubectlRunner = async (args) =>
+      args[1] === PEER_AUTHENTICATIONS
+        ? { exitCode: 1, stdout: "", stderr: 'error: the server doesn\'t have a resource type "peerauthentications"\n', timedOut: false }
+        : answerKubectl(args, at("permissive"), {});
+    await expect(runPreflight(lab, "purchase-history-strict", "live", { runner }, options)).rejects.toMatchObject({
+      setup: true,
+      message:
+        "the cluster could not be read: the cluster has no PeerAuthentication API (security.istio.io): is Istio installed, with its CRDs?",
     });
-    const r = await runPreflight(lab, "purchase-history-strict", "live", { runner }, options);
-    expect(r.outcome).toBe("inconclusive");
-    expect(r.targets[0].evidence).toMatch(
-      /^the cluster's PeerAuthentications could not be read: kubectl get .*: kubectl failed \(exit 1\)/,
-    );
   });
 });
 

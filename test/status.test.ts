@@ -6,7 +6,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { dormantPeerAuthenticationManifest, peerAuthenticationManifest } from "../src/manifests/kubernetes";
+import { peerAuthenticationManifest } from "../src/manifests/kubernetes";
+import { clusterOf, policiesAt, writeLists, type ClusterOptions } from "./support/labCluster";
 import { buildPlan } from "../src/model/plan";
 import { loadRollout } from "../src/rollout/load";
 import { crdValidator } from "./support/crdValidator";
@@ -20,29 +21,15 @@ const lab = loadRollout();
 type Object = { apiVersion: string; kind: string; metadata: Record<string, unknown>; spec: Record<string, unknown> };
 
 /** The PeerAuthentications a stack at `stage` has put on the cluster, as the API server returns them. */
-function appliedAt(stage: string, created = "2026-11-01T10:00:00Z"): Object[] {
-  const plan = buildPlan(lab, stage);
-  return [...plan.peerAuthentications.map(peerAuthenticationManifest), ...plan.dormant.map(dormantPeerAuthenticationManifest)].map(
-    (m, i) => ({
-      ...m,
-      metadata: {
-        ...m.metadata,
-        creationTimestamp: created,
-        generation: 1,
-        resourceVersion: String(5000 + i),
-        uid: `0b5e2f70-1c2d-4e5f-8a9b-${String(i).padStart(12, "0")}`,
-      },
-    }),
-  );
-}
+const appliedAt = (stage: string, created = "2026-11-01T10:00:00Z"): Object[] => policiesAt(lab, stage, created) as Object[];
 
-function status(policies: Object[], args: string[] = [], env: NodeJS.ProcessEnv = {}) {
+/** status against the lab's cluster, its workloads running as the stack deploys them, with `policies` on it. */
+function status(policies: Object[], args: string[] = [], env: NodeJS.ProcessEnv = {}, options: ClusterOptions = {}) {
   for (const p of policies) expect(validate(p), `${p.metadata.namespace}/${p.metadata.name}`).toEqual([]);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "status-"));
-  fs.writeFileSync(
-    path.join(dir, "peerauthentications.json"),
-    JSON.stringify({ apiVersion: "v1", items: policies, kind: "List", metadata: { resourceVersion: "" } }),
-  );
+  const dir = writeLists(fs.mkdtempSync(path.join(os.tmpdir(), "status-")), {
+    ...clusterOf(lab, null, options),
+    peerauthentications: policies,
+  });
   return cli(["status", ...args], { env: { KUBECTL: FAKE_KUBECTL, FAKE_KUBECTL_DIR: dir, ...env } });
 }
 
@@ -59,16 +46,35 @@ describe("npx mtls-rollout status", () => {
     expect(stderr).toBe("");
     expect(code).toBe(0);
     const s = JSON.parse(stdout);
-    expect(Object.keys(s)).toEqual(["stage", "inSync", "comparedWith", "differences", "workloads", "dormant", "warnings", "summary"]);
+    expect(Object.keys(s)).toEqual([
+      "stage",
+      "expectedStage",
+      "inSync",
+      "comparedWith",
+      "policiesAt",
+      "differences",
+      "workloads",
+      "dormant",
+      "warnings",
+      "summary",
+    ]);
     expect(s).toMatchObject({ stage: "istioinaction-strict", inSync: true, differences: [], dormant: 0, warnings: [] });
     expect(s.workloads).toContainEqual({
       namespace: "istioinaction",
       name: "web-api",
       mode: "STRICT",
       ports: { "8080": "STRICT" },
+      pods: 1,
       expected: { mode: "STRICT", ports: { "8080": "STRICT" } },
     });
-    expect(s.workloads).toContainEqual({ namespace: "default", name: "sleep", mode: null, ports: {}, expected: { mode: null, ports: {} } });
+    expect(s.workloads).toContainEqual({
+      namespace: "default",
+      name: "sleep",
+      mode: null,
+      ports: {},
+      pods: 1,
+      expected: { mode: null, ports: {} },
+    });
     expect(s.summary).toBe(
       "IN SYNC: the cluster's PeerAuthentications are exactly stage istioinaction-strict; every workload's live mode is as expected",
     );
@@ -127,6 +133,7 @@ describe("npx mtls-rollout status", () => {
       name: "purchase-history-v1",
       mode: "PERMISSIVE",
       ports: { "8080": "PERMISSIVE" },
+      pods: 1,
       expected: { mode: "STRICT", ports: { "8080": "STRICT" } },
     });
     expect(s.summary).toBe(
@@ -151,7 +158,7 @@ describe("npx mtls-rollout status", () => {
     const s = JSON.parse((await status(policies, ["--json"])).stdout);
     expect(s.differences).toEqual([{ kind: "extra", namespace: "istioinaction", name: "lockdown", detail: "namespace-wide, mode STRICT" }]);
     expect(s.warnings).toEqual([
-      "Istio ignores istioinaction/lockdown: a second namespace-wide policy, newer than istioinaction/default, a dormant one (mode UNSET: it inherits), which it applies",
+      "Istio ignores istioinaction/lockdown: a second namespace-wide policy, newer than istioinaction/default, a dormant one of an mtls-rollout stack (mode UNSET: it inherits), which Istio applies instead",
     ]);
     const webApi = s.workloads.find((w: { name: string }) => w.name === "web-api");
     expect(webApi).toMatchObject({ mode: "PERMISSIVE", expected: { mode: "PERMISSIVE" } });
@@ -185,7 +192,7 @@ describe("npx mtls-rollout status", () => {
     ]);
   });
 
-  it("reads a discovered mesh: the policies left out show as extra, and the modes agree", async () => {
+  it("reads a discovered mesh: the policies left out show as extra, the modes agree but where its pods disagree", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "status-"));
     const discovered = await cli(["discover", "-o", path.join(dir, "mesh.yaml")], {
       env: { KUBECTL: FAKE_KUBECTL, FAKE_KUBECTL_DIR: CLUSTER },
@@ -201,14 +208,47 @@ describe("npx mtls-rollout status", () => {
       "extra payments/lockdown",
       "extra shop/old-search",
     ]);
-    expect(s.workloads.every((w: { mode: unknown; expected: { mode: unknown } }) => w.mode === w.expected.mode)).toBe(true);
+    // Every workload as Istio treats it, but recommender: one of its two pods has a sidecar, which the file leaves out
+    // of the mesh until all do, and the probe kit, which the stack has not deployed yet.
+    type Row = { namespace: string; name: string; mode: unknown; missing?: boolean; groups?: unknown; expected: { mode: unknown } };
+    const rows: Row[] = s.workloads;
+    expect(rows.filter((w) => w.mode !== w.expected.mode && !w.missing).map((w) => `${w.namespace}/${w.name}`)).toEqual([
+      "shop/recommender",
+    ]);
+    expect(rows.find((w) => w.name === "recommender")!.groups).toEqual([
+      { pods: 1, sidecar: true, mode: "PERMISSIVE", ports: { "8080": "PERMISSIVE" } },
+      { pods: 1, sidecar: false, mode: null, ports: {} },
+    ]);
+    expect(rows.filter((w) => w.missing).map((w) => `${w.namespace}/${w.name}`)).toEqual([
+      "payments/mtls-probe",
+      "shop/mtls-probe",
+      "mtls-rollout-probes/mtls-probe",
+    ]);
+    expect(s.warnings).toContain(
+      "not deployed yet (the stack deploys them on its first pulumi up): payments/mtls-probe, shop/mtls-probe, mtls-rollout-probes/mtls-probe",
+    );
   });
 
-  it("exits 3 when the cluster cannot be read, and 2 for a bad rollout file", async () => {
+  it("exits 2 with one line for a setup problem, 3 for an answer it cannot use, 2 for a bad rollout file", async () => {
     const unreachable = await status([], [], { FAKE_KUBECTL_UNREACHABLE: "1" });
-    expect(unreachable.code).toBe(3);
+    expect(unreachable.code).toBe(2);
     expect(unreachable.stderr).toBe(
-      "error: kubectl get peerauthentications.security.istio.io --all-namespaces -o json: kubectl failed (exit 1): The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n",
+      "error: the cluster is unreachable: The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n",
+    );
+    const noContext = await status([], ["--context", "prod"], { FAKE_KUBECTL_CONTEXTS: "kind-mtls-lab" });
+    expect(noContext).toMatchObject({
+      code: 2,
+      stderr: 'error: the kube context "prod" does not exist (kubectl config get-contexts lists the ones there are)\n',
+    });
+    // A policy Istio could not read as written: which mode applies cannot be told, so nothing is said in sync.
+    const odd = appliedAt("istioinaction-strict").map((p) =>
+      p.metadata.name === "purchase-history-strict" ? { ...p, spec: { ...p.spec, portLevelMtls: { "08080": { mode: "PERMISSIVE" } } } } : p,
+    );
+    const unusable = await status(odd, [], {});
+    expect(unusable.code).toBe(3);
+    expect(unusable.stdout).toBe("");
+    expect(unusable.stderr).toMatch(
+      /^error: kubectl get peerauthentications\.security\.istio\.io --all-namespaces -o json: malformed object at items\[\d\]\.spec\.portLevelMtls\.08080: key "08080" is not a port number as Istio reads one/,
     );
     const bad = await status([], ["--rollout", "/nonexistent.yaml"]);
     expect(bad.code).toBe(2);

@@ -18,6 +18,7 @@ import { DEFAULT_WIDTH, textStyleOf, textTable } from "../src/render/textTable";
 import { judgeTargets, tightenedTargets } from "../src/model/preflight";
 import { renderGateText } from "../src/preflight/report";
 import { compareWithRollout } from "../src/status/compare";
+import { liveOf } from "./support/labCluster";
 import { renderStatusText } from "../src/status/render";
 import { renderVerificationText } from "../src/verify/report";
 import { clusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
@@ -324,7 +325,7 @@ describe("large results of verify, status and preflight as text", () => {
       dormant: false,
       managed: true,
     }));
-    const status = compareWithRollout(everyNamespace, live);
+    const status = compareWithRollout(everyNamespace, liveOf(everyNamespace, live));
     const text = renderStatusText(status, "kind-lab", { style });
     expect(text).toContain("81 workloads, by namespace and live mode (--wide or --json for every workload)");
     expect(text).toMatch(/│ ns3 +│ 10 +│ 0 +│ 0 +│ 10 +│/);
@@ -370,7 +371,7 @@ describe("large results of verify, status and preflight as text", () => {
       dormant: false,
       managed: true,
     }));
-    const text = renderStatusText(compareWithRollout(shop, live), "kind-lab", { style: { width: 80, color: false } });
+    const text = renderStatusText(compareWithRollout(shop, liveOf(shop, live)), "kind-lab", { style: { width: 80, color: false } });
     expect(text).toMatch(/│ shop +│ cart +│ STRICT +│ STRICT \(9090:PERMISSIVE\) +│ DIFFERS │/);
     expect(widestBut(text, "DRIFT: ")).toBeLessThanOrEqual(80);
   });

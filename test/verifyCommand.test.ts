@@ -7,20 +7,25 @@ import { CLI_ENTRY, VERIFY_COMMAND } from "../src/components/verification";
 import { buildPlan } from "../src/model/plan";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../src/rollout/load";
 import { clusterState } from "./support/fakeCluster";
+import { policiesAt } from "./support/labCluster";
 import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
 import { tempFile } from "./support/files";
 
 const lab = loadRollout();
 
-/** The state file the fake kubectl answers from: a cluster where `stage` holds. */
-function clusterStateFile(stage: string): string {
-  return tempFile("state.json", JSON.stringify(clusterState(lab, buildPlan(lab, stage))));
+/** The state file the fake kubectl answers from: a cluster that behaves as `stage` does, with the policies of `policies`. */
+function clusterStateFile(stage: string, policies = stage): string {
+  return tempFile(
+    "state.json",
+    JSON.stringify({ ...clusterState(lab, buildPlan(lab, stage)), peerAuthentications: policiesAt(lab, policies) }),
+  );
 }
 
 // The two runs at once: each mostly waits on its rounds.
 describe.concurrent("the verification Command's script, run by /bin/sh as @pulumi/command's local provider runs it", () => {
   function runScript(clusterStage: string, timeoutSeconds: number): Promise<{ status: number | null; stdout: string }> {
-    const stateFile = clusterStateFile(clusterStage);
+    // The stage's policies on the cluster, whose sidecars may not enforce them yet: the probes decide.
+    const stateFile = clusterStateFile(clusterStage, "mesh-strict");
     const shell = spawn("/bin/sh", ["-c", VERIFY_COMMAND], {
       cwd: path.dirname(stateFile),
       env: {

@@ -5,15 +5,28 @@ import { buildPlan } from "../src/model/plan";
 import { loadRollout } from "../src/rollout/load";
 import { kubectlRunner } from "../src/cluster/runner";
 import { clusterState } from "./support/fakeCluster";
+import { policiesAt } from "./support/labCluster";
 import { runCliAsync, tempFile } from "./support/files";
 import { cli } from "./support/inProcessCli";
 import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
 
 const lab = loadRollout();
 
-/** `npx mtls-rollout verify` as a process, with KUBECTL pointing at a cluster in the state of `clusterStage`. */
-function verifyAgainst(stage: string, clusterStage: string, ...extra: string[]) {
-  const stateFile = clusterStateFile(clusterStage);
+/**
+ * `npx mtls-rollout verify` as a process, with KUBECTL pointing at a cluster in the state of `clusterStage`; with
+ * `policiesOf`, its PeerAuthentications are that stage's instead (a cluster whose sidecars do not enforce them yet).
+ */
+function verifyAgainst(stage: string, clusterStage: string | { behaves: string; policiesOf: string }, ...extra: string[]) {
+  const stateFile =
+    typeof clusterStage === "string"
+      ? clusterStateFile(clusterStage)
+      : tempFile(
+          "state.json",
+          JSON.stringify({
+            ...clusterState(lab, buildPlan(lab, clusterStage.behaves)),
+            peerAuthentications: policiesAt(lab, clusterStage.policiesOf),
+          }),
+        );
   return runCliAsync(["verify", "--stage", stage, ...extra], {
     cwd: path.dirname(stateFile),
     env: { KUBECTL: FAKE_KUBECTL, FAKE_CLUSTER_STATE: stateFile },
@@ -58,10 +71,24 @@ describe.concurrent("npx mtls-rollout verify against an executable KUBECTL", () 
     );
   });
 
-  it("exits 1 and names the contradicting edges in JSON when the cluster is still at the previous stage", async () => {
+  it("exits 1 at once, probing nothing, when the cluster's policies do not give the stage's modes", async () => {
+    const started = Date.now();
+    const { code, stdout } = await verifyAgainst("istioinaction-strict", "purchase-history-strict", "--timeout", "60", "--settle", "0");
+    expect(code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(stdout).toMatch(/^Live state: the cluster, read before probing, does not give these workloads the stage's modes/);
+    expect(stdout).toMatch(/│ istioinaction\/web-api +│ PERMISSIVE +│ STRICT +│/);
+    expect(stdout).toMatch(/│ istioinaction\/recommendation +│ PERMISSIVE +│ STRICT +│/);
+    expect(stdout).toMatch(/│ istioinaction\/sleep +│ PERMISSIVE +│ STRICT +│/);
+    expect(stdout.trim().split("\n").pop()).toBe(
+      "FAIL: stage istioinaction-strict: the cluster does not give 3 workloads the stage's modes (Live state above); nothing was probed",
+    );
+  });
+
+  it("exits 1 and names the contradicting edges in JSON when the sidecars do not yet do what the stage's policies say", async () => {
     const { code, stdout } = await verifyAgainst(
       "istioinaction-strict",
-      "purchase-history-strict",
+      { behaves: "purchase-history-strict", policiesOf: "istioinaction-strict" },
       "--timeout",
       "4",
       "--settle",
@@ -181,13 +208,33 @@ describe("the kubectl runner", () => {
     expect(["gone", "Z", "X"]).toContain(state);
   });
 
-  it("bounds what it keeps of a kubectl that prints without end, and says so", async () => {
+  it("bounds what it keeps of a kubectl that prints too much, and says so", async () => {
     const flood = tempFile("flood.js", "#!/usr/bin/env node\nprocess.stdout.write('x'.repeat(6 * 1024 * 1024));\n");
     fs.chmodSync(flood, 0o755);
     const result = await kubectlRunner(flood)(["version"], 10_000);
-    expect(result.exitCode).toBe(0);
-    expect(result.truncated).toBe(true);
+    expect(result).toMatchObject({ exitCode: null, truncated: true, timedOut: false });
     expect(result.stdout.length).toBe(4 * 1024 * 1024);
+  });
+
+  it("ends a kubectl whose answer never ends at the read bound, within seconds, not at the call's timeout", async () => {
+    const endless = tempFile("endless.sh", "#!/bin/sh\nexec yes '{\"items\":['\n");
+    fs.chmodSync(endless, 0o755);
+    const started = Date.now();
+    const result = await kubectlRunner(endless)(["get", "pods", "-o", "json"], 30_000, { maxOutputBytes: 1024 * 1024 });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(result).toMatchObject({ exitCode: null, truncated: true, timedOut: false });
+    expect(result.stdout.length).toBe(1024 * 1024);
+  });
+
+  it("decodes an answer whose characters are split between chunks as one text", async () => {
+    // 'ü' is two bytes in UTF-8; written one byte at a time, each chunk holds half a character.
+    const split = tempFile(
+      "split.js",
+      "#!/usr/bin/env node\nconst b = Buffer.from('\u00fc');\nprocess.stdout.write(b.subarray(0, 1));\nsetTimeout(() => process.stdout.write(b.subarray(1)), 50);\n",
+    );
+    fs.chmodSync(split, 0o755);
+    const result = await kubectlRunner(split)(["version"], 5_000);
+    expect(result.stdout).toBe("\u00fc");
   });
 
   it("reports a kubectl that cannot be started", async () => {

@@ -182,12 +182,21 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .description("which stage of the rollout the cluster is at, what differs, and every workload's live mode beside the expected one")
     .option("--rollout <file>", ROLLOUT_HELP)
     .option("--stack <name>", STACK_HELP)
+    .option("--stage <name>", "the stage the cluster should be at: in sync only there (--stack sets it to the stack's stage)")
     .option("--context <name>", CONTEXT_HELP, contextName)
     .option("--json", "print one JSON object instead of tables")
     .option("--wide", WIDE_HELP)
     .addHelpText(
       "after",
-      exitCodes(["0  the cluster is at a stage of the rollout", "1  drift", "2  bad input", "3  the cluster cannot be read"], KUBECTL_HELP),
+      exitCodes(
+        [
+          "0  in sync: the policies are exactly a stage's (the one --stage or --stack names) and every live mode is as it expects",
+          "1  drift",
+          "2  bad input, or a setup error (no such context, cluster unreachable, not permitted)",
+          "3  the cluster's answer was incomplete or not usable",
+        ],
+        KUBECTL_HELP,
+      ),
     )
     .exitOverride()
     .action((opts) => load().status(opts, context));

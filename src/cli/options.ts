@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import type { readStackFile as ReadStackFile } from "./stackFile";
 import { InputError } from "../model/errors";
 import { isDns1123Label } from "../model/nameRules";
+import { withoutCredentials } from "../cluster/credentials";
 
 export function positiveInt(name: string, max: number) {
   return (value: string): number => {
@@ -19,7 +20,7 @@ export function nonNegativeInt(name: string, max: number) {
   return (value: string): number => (value === "0" ? 0 : positiveInt(name, max)(value));
 }
 
-export function prometheusUrl(value: string): string {
+export function prometheusUrl(value: string, name = "--prometheus"): string {
   let url: URL | undefined;
   try {
     url = new URL(value);
@@ -27,9 +28,25 @@ export function prometheusUrl(value: string): string {
     url = undefined;
   }
   if (url?.protocol !== "http:" && url?.protocol !== "https:") {
-    throw new InputError([{ path: "--prometheus", message: `must be an http(s) URL (got ${JSON.stringify(value)})` }]);
+    // The value may hold a password: it is not repeated.
+    throw new InputError([
+      { path: name, message: `must be an http(s) URL (got ${url ? JSON.stringify(withoutCredentials(value)) : "a value that is no URL"})` },
+    ]);
   }
   return value;
+}
+
+/**
+ * The variable a Prometheus URL may come from instead of `--prometheus`: a URL with credentials on a command line
+ * is seen by every user of the machine (`ps`), in a variable only by the process and its own user.
+ */
+export const PROMETHEUS_URL_VARIABLE = "MTLS_ROLLOUT_PROMETHEUS_URL";
+
+/** `--prometheus`, else the variable; undefined when neither is set. */
+export function prometheusFrom(option: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  if (option !== undefined) return option;
+  const value = env[PROMETHEUS_URL_VARIABLE];
+  return value ? prometheusUrl(value, `$${PROMETHEUS_URL_VARIABLE}`) : undefined;
 }
 
 export function namespaceName(value: string, previous: string[] | undefined): string[] {
@@ -66,7 +83,8 @@ export function applyStack(command: Command, loadStackFileReader: () => typeof R
       if (opts[key] === undefined && defaults[key] !== undefined && takes(key)) command.setOptionValue(key, defaults[key]);
     }
   }
-  if (takes("stage") && command.opts().stage === undefined) {
+  // status takes a stage to compare with, and needs none.
+  if (takes("stage") && command.opts().stage === undefined && command.name() !== "status") {
     throw new InputError([{ path: "--stage", message: "is required (or --stack NAME, whose stack file sets mtls-rollout:stage)" }]);
   }
 }

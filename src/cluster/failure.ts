@@ -9,8 +9,10 @@ export function firstLine(text: string): string {
 /** Why kubectl itself failed, in the words a user can act on. */
 export function kubectlFailure(result: RunResult, timeoutMs: number): string {
   if (result.spawnError) return `kubectl could not be started (${result.spawnError})`;
+  // The call was ended at its output bound: what was read is part of an answer, never the answer.
+  if (result.truncated) return "kubectl's answer exceeded what is read, and the call was ended";
   if (result.timedOut)
-    return `kubectl did not return within ${timeoutMs >= 10_000 ? `${Math.round(timeoutMs / 1000)}s` : `${timeoutMs}ms`}`;
+    return `kubectl did not return within ${timeoutMs % 1000 === 0 || timeoutMs >= 10_000 ? `${Math.round(timeoutMs / 1000)}s` : `${timeoutMs}ms`}`;
   const err = firstLine(result.stderr);
   if (/NotFound/.test(err) || /not found/.test(err)) {
     if (/container/i.test(err)) return `container missing: ${err}`;

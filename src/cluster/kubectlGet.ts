@@ -1,62 +1,108 @@
 /**
- * `kubectl get … -o json`, read into validated objects. kubectl answers a list of any kinds as one
- * `{"apiVersion":"v1","kind":"List","items":[…]}`; a single named object as the object itself.
+ * `kubectl get … -o json`, read into validated objects, strictly: an answer is used only when it is whole and
+ * says one thing. kubectl answers a list of any kinds as one `{"apiVersion":"v1","kind":"List","items":[…]}`
+ * (it reads the API server's pages itself, `--chunk-size`, and prints them as one list); a single named object
+ * as the object itself.
  */
 import type { z } from "zod";
 import { describeValue, formatPath } from "../model/errors";
 import { kubectlFailure } from "./failure";
 import type { KubectlRunner } from "./runner";
+import { commandLine, setupProblem } from "./setupProblem";
+import { parseStrictJson } from "./strictJson";
 
-/** The items, or why not; `notFound` when the API server said the object (a named namespace, say) does not exist. */
-export type Read<T> = { items: T[] } | { error: string; notFound?: boolean };
+export { commandLine } from "./setupProblem";
 
-/** The command as a user would type it, for messages. */
-export const commandLine = (args: readonly string[]) => `kubectl ${args.join(" ")}`;
+/**
+ * The items, or why not. `notFound`: the API server said the named object does not exist; `setup`: the reason is
+ * the setup (no context, unreachable, forbidden, no CRD), said in `error` in one line; `forbidden`: a list the
+ * user may not read at this scope (another scope may be allowed); `tooLarge`: the answer exceeded the read bound.
+ */
+export type Read<T> = { items: T[] } | { error: string; notFound?: boolean; setup?: boolean; forbidden?: boolean; tooLarge?: boolean };
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
+/**
+ * What a list read may print: a cluster's pods at a few KB each (kubectl ≥ 1.21 leaves managedFields out) make tens
+ * of MB. Beyond it the read is refused, and the snapshot reads the list namespace by namespace instead.
+ */
+export const MAX_LIST_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A line kubectl writes on stderr when the server refused part of what was asked (`Error from server (…)`) or it
+ * gave up (`error: …`): whatever it printed on stdout is then not the whole answer, whatever its exit code says.
+ * Warnings (`Warning: …`, `W1204 …` from klog) are not.
+ */
+const STDERR_FAILURE = /^(Error from server\b|error:|Unable to connect to the server)/m;
 
 /** The first thing wrong with an item, as `path: message (got value)`. */
 function firstProblem(error: z.ZodError, item: unknown, index: number): string {
   const issue = error.issues[0];
   let at: unknown = item;
   for (const key of issue.path)
-    at = at !== null && typeof at === "object" ? (at as Record<PropertyKey, unknown>)[key as string] : undefined;
+    at =
+      at !== null && typeof at === "object" && Object.prototype.hasOwnProperty.call(at, key as string)
+        ? (at as Record<PropertyKey, unknown>)[key as string]
+        : undefined;
   return `${formatPath(["items", index, ...issue.path])}: ${issue.message} (got ${describeValue(at)})`;
 }
 
+export interface GetOptions {
+  timeoutMs: number;
+  /** Default MAX_LIST_BYTES. */
+  maxBytes?: number;
+}
+
 /**
- * Runs `kubectl get … -o json` and validates every item. A failed call, output that is not JSON, a
- * list without items, or one item that does not fit the schema: all are errors naming the call.
+ * Runs `kubectl get … -o json` and validates every item. A failed call (or one that complained on stderr), output
+ * that is not JSON or has a key twice, a list that is one page of a longer one, a list without items, or one item
+ * that does not fit the schema: all are errors naming the call.
  */
 export async function getList<S extends z.ZodType>(
   runner: KubectlRunner,
   args: string[],
   itemSchema: S,
-  timeoutMs: number,
+  options: GetOptions | number,
 ): Promise<Read<z.infer<S>>> {
+  const { timeoutMs, maxBytes = MAX_LIST_BYTES } = typeof options === "number" ? { timeoutMs: options } : options;
   const call = commandLine(args);
-  const result = await runner(args, timeoutMs);
-  if (result.exitCode !== 0) {
-    return { error: `${call}: ${kubectlFailure(result, timeoutMs)}`, ...(/\(NotFound\)/.test(result.stderr) ? { notFound: true } : {}) };
+  const result = await runner(args, timeoutMs, { maxOutputBytes: maxBytes });
+  const complaint = STDERR_FAILURE.exec(result.stderr);
+  if (result.exitCode !== 0 || complaint) {
+    const setup = result.truncated ? undefined : setupProblem(result, args, timeoutMs);
+    const why =
+      result.exitCode === 0
+        ? `kubectl exited 0 but said ${JSON.stringify(result.stderr.slice(complaint!.index).split("\n")[0].slice(0, 200))}`
+        : kubectlFailure(result, timeoutMs);
+    return {
+      error: setup ?? `${call}: ${why}`,
+      ...(/\(NotFound\)/.test(result.stderr) ? { notFound: true } : {}),
+      ...(setup ? { setup: true } : {}),
+      ...(/\(Forbidden\)/.test(result.stderr) ? { forbidden: true } : {}),
+      ...(result.truncated ? { tooLarge: true } : {}),
+    };
   }
-  if (result.truncated) return { error: `${call}: the answer exceeds what is read` };
-  const json = parseJson(result.stdout);
+  const parsed = parseStrictJson(result.stdout);
+  if ("error" in parsed)
+    return { error: `${call}: kubectl's answer is ${parsed.error.startsWith("not JSON") ? "" : "not usable: "}${parsed.error}` };
+  const json = parsed.value;
   if (json === null || typeof json !== "object" || Array.isArray(json)) return { error: `${call}: kubectl printed no JSON object` };
-  const list = json as { kind?: unknown; items?: unknown };
+  const list = json as { kind?: unknown; items?: unknown; metadata?: { continue?: unknown; remainingItemCount?: unknown } };
   // A single object (`get KIND NAME`) stands for a list of one.
-  const items = typeof list.kind === "string" && list.kind !== "List" && !list.kind.endsWith("List") ? [json] : list.items;
+  const single = typeof list.kind === "string" && list.kind !== "List" && !list.kind.endsWith("List");
+  if (!single) {
+    // One page of a longer list: the rest was never read, so what is missing cannot be told from what is absent.
+    const more = list.metadata?.continue;
+    const remaining = list.metadata?.remainingItemCount;
+    if ((typeof more === "string" && more !== "") || (typeof remaining === "number" && remaining > 0)) {
+      return { error: `${call}: the answer is one page of a longer list (metadata.continue is set), not the whole list` };
+    }
+  }
+  const items = single ? [json] : list.items;
   if (!Array.isArray(items)) return { error: `${call}: the answer has no items list (got ${describeValue(list.items)})` };
   const out: z.infer<S>[] = [];
   for (const [i, item] of items.entries()) {
-    const parsed = itemSchema.safeParse(item);
-    if (!parsed.success) return { error: `${call}: malformed object at ${firstProblem(parsed.error, item, i)}` };
-    out.push(parsed.data);
+    const valid = itemSchema.safeParse(item);
+    if (!valid.success) return { error: `${call}: malformed object at ${firstProblem(valid.error, item, i)}` };
+    out.push(valid.data);
   }
   return { items: out };
 }

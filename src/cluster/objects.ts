@@ -1,13 +1,31 @@
 /**
  * The fields of Kubernetes objects mtls-rollout reads from `kubectl get -o json`, validated at the edge.
  * Shapes follow the Kubernetes API (core/v1 and apps/v1 OpenAPI; Istio's PeerAuthentication CRD):
- * only what is read is checked, every other field passes through untouched. An object that does not
- * fit is a malformed answer, never an object with fields quietly missing.
+ * only what is read is checked and kept. An object that does not fit is a malformed answer, never an
+ * object with fields quietly missing.
  */
 import { z } from "zod";
 import { MTLS_MODES } from "../model/schema";
 
-const stringMap = z.record(z.string(), z.string());
+/**
+ * A map of strings (labels, annotations, a selector's matchLabels) exactly as the answer has it. Not zod's record:
+ * it rebuilds the map by assignment, so a key `__proto__` would vanish (and a selector with only that key would
+ * become empty, which Istio reads as "every workload"). Here every key stays an own property, `__proto__` too, and
+ * every lookup in the model is of own keys: such a key simply matches no pod.
+ */
+export const stringMap = z.custom<Record<string, string>>(
+  (v) =>
+    v !== null &&
+    typeof v === "object" &&
+    !Array.isArray(v) &&
+    Object.getPrototypeOf(v) === Object.prototype &&
+    Object.values(v).every((x) => typeof x === "string"),
+  { message: "must be a map of strings to strings" },
+);
+
+/** metav1.Time as the API server writes it (RFC 3339, UTC, whole seconds; fractions are accepted). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+const time = z.string().refine((t) => RFC3339.test(t) && Number.isFinite(Date.parse(t)), "must be an RFC 3339 time");
 
 export const objectMetaSchema = z.object({
   name: z.string().min(1),
@@ -15,7 +33,10 @@ export const objectMetaSchema = z.object({
   labels: stringMap.nullish(),
   annotations: stringMap.nullish(),
   /** RFC 3339, as the API server writes metav1.Time. */
-  creationTimestamp: z.string().nullish(),
+  creationTimestamp: time.nullish(),
+  /** Set once the object is being deleted: a terminating pod gets no traffic from Istio. */
+  deletionTimestamp: time.nullish(),
+  ownerReferences: z.array(z.object({ kind: z.string().min(1), name: z.string().min(1), controller: z.boolean().nullish() })).nullish(),
 });
 export type ObjectMeta = z.infer<typeof objectMetaSchema>;
 
@@ -42,6 +63,8 @@ export type Container = z.infer<typeof containerSchema>;
 export const podSpecSchema = z.object({
   containers: z.array(containerSchema),
   initContainers: z.array(containerSchema).nullish(),
+  /** A pod on the node's network is never injected (Istio's injectRequired). */
+  hostNetwork: z.boolean().nullish(),
 });
 
 const labelSelectorSchema = z.object({
@@ -96,16 +119,48 @@ export const podObjectSchema = z.object({
 export type PodObject = z.infer<typeof podObjectSchema>;
 
 const mode = z.enum(MTLS_MODES);
-const portKey = z.string().refine((k) => /^[0-9]{1,5}$/.test(k) && Number(k) >= 1 && Number(k) <= 65535, "must be a port number");
+const portMode = z.object({ mode: mode.nullish() }).nullish();
 
-/** `security.istio.io/v1` PeerAuthentication, as its CRD allows it. */
+/**
+ * `portLevelMtls`, a map<uint32, …> written with its keys as JSON strings. Istio decodes it with golang/protobuf's
+ * jsonpb (istio/api peer_authentication_json.gen.go), which reads a key as a JSON number: "05432" is an error there
+ * (the policy is not applied as written), and two spellings of one port would leave the mode to whichever key
+ * Go's map iteration meets last. A key that is not a port written plainly, or a port twice, makes the answer one
+ * whose meaning to Istio cannot be told: refused.
+ */
+const portLevelMtls = z
+  .custom<Record<string, unknown>>(
+    (v) => v !== null && typeof v === "object" && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype,
+    { message: "must be a map of ports" },
+  )
+  .superRefine((ports, ctx) => {
+    for (const [key, value] of Object.entries(ports)) {
+      if (!/^[1-9][0-9]{0,4}$/.test(key) || Number(key) > 65535) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `key ${JSON.stringify(key.slice(0, 40))} is not a port number as Istio reads one (1 to 65535, no sign, space or leading zero)`,
+        });
+        return;
+      }
+      if (!portMode.safeParse(value).success) {
+        ctx.addIssue({ code: "custom", path: [key], message: `must be { mode: ${MTLS_MODES.join(" | ")} }` });
+        return;
+      }
+    }
+  });
+
+/**
+ * `security.istio.io/v1` PeerAuthentication, as its CRD allows it. Its creationTimestamp decides which of two
+ * competing policies Istio applies, so a policy without one cannot be placed, and is refused.
+ */
 export const peerAuthenticationObjectSchema = z.object({
-  metadata: namespacedMeta,
+  metadata: namespacedMeta.extend({ creationTimestamp: time }),
   spec: z
     .object({
       selector: z.object({ matchLabels: stringMap.nullish() }).nullish(),
       mtls: z.object({ mode: mode.nullish() }).nullish(),
-      portLevelMtls: z.record(portKey, z.object({ mode: mode.nullish() })).nullish(),
+      portLevelMtls: portLevelMtls.nullish(),
     })
     .nullish(),
 });

@@ -5,6 +5,9 @@
  * (prometheus.io, querying/api, "Expression query result formats").
  */
 import { z } from "zod";
+import { withoutCredentials } from "./credentials";
+
+export { withoutCredentials } from "./credentials";
 
 /** One element of an instant vector: its labels and its value. */
 export interface VectorSample {
@@ -21,6 +24,8 @@ export interface QueryOptions {
   fetch?: typeof fetch;
   /** Bytes of body read at most; more is an error (default MAX_BODY_BYTES). */
   maxBodyBytes?: number;
+  /** Ends the request at once (Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 /** Far more than any answer the gate or discover asks for (one series per caller), far less than memory. */
@@ -46,6 +51,13 @@ const answerSchema = z.object({
   error: z.string().optional(),
   errorType: z.string().optional(),
   data: z.unknown().optional(),
+  /**
+   * Set when the answer is not the whole result: Prometheus when a secondary store failed, Thanos, Cortex and Mimir
+   * when a store or zone is down (Prometheus API docs, "Format overview"). `infos` are notes, not gaps.
+   */
+  warnings: z.array(z.unknown()).optional(),
+  /** VictoriaMetrics cluster's flag for an answer missing some storage nodes. */
+  isPartial: z.boolean().optional(),
 });
 
 const vectorData = z.object({ resultType: z.literal("vector"), result: z.array(z.unknown()) });
@@ -79,47 +91,89 @@ async function boundedText(res: Response, max: number): Promise<string | undefin
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** A Prometheus URL fit to print: user and password (a stack may hold them in a secret) replaced by `***`. */
-export function withoutCredentials(url: string): string {
-  try {
-    const u = new URL(url);
-    if (!u.username && !u.password) return url;
-    u.username = "***";
-    u.password = "";
-    return u.toString();
-  } catch {
-    return "(a URL that does not parse)";
-  }
+/** Where to send queries and how: the URL without its userinfo, which becomes a Basic Authorization header. */
+export interface PrometheusEndpoint {
+  base: URL;
+  headers: Record<string, string>;
+  /** Every form of the credentials, to be scrubbed from any text that might carry them. */
+  secrets: string[];
 }
 
-/** The query URL under the base URL's path (`http://host/prometheus/` + `api/v1/query`). */
-export function queryUrl(prometheusUrl: string, promql: string): URL {
-  const url = new URL("api/v1/query", prometheusUrl.endsWith("/") ? prometheusUrl : `${prometheusUrl}/`);
+/**
+ * The endpoint of a Prometheus URL. Node's fetch refuses a URL with userinfo (and quotes it, password and all, in
+ * its error): the user and password are sent as HTTP Basic authentication instead (RFC 7617), as Prometheus' own
+ * `basic_auth` and most proxies in front of it expect.
+ */
+export function prometheusEndpoint(url: string): PrometheusEndpoint {
+  const base = new URL(url.endsWith("/") ? url : `${url}/`);
+  const secrets: string[] = [];
+  const headers: Record<string, string> = {};
+  if (base.username || base.password) {
+    const user = decodeURIComponent(base.username);
+    const password = decodeURIComponent(base.password);
+    const token = Buffer.from(`${user}:${password}`, "utf8").toString("base64");
+    headers.authorization = `Basic ${token}`;
+    secrets.push(...[base.password, password, token, user && `${user}:${password}`].filter((s) => s.length >= 3));
+    base.username = "";
+    base.password = "";
+  }
+  return { base, headers, secrets };
+}
+
+/** Text with every form of the endpoint's credentials replaced by `***`. */
+function scrub(text: string, endpoint: PrometheusEndpoint): string {
+  let out = text;
+  for (const secret of endpoint.secrets) out = out.split(secret).join("***");
+  return out;
+}
+
+/**
+ * The query URL under the base URL's path (`http://host/prometheus/` + `api/v1/query`). `partial_response=false`
+ * makes a Thanos querier fail instead of answering without an unreachable store (its default is a partial answer
+ * with a warning); Prometheus ignores the parameter.
+ */
+export function queryUrl(prometheusUrl: string | URL, promql: string): URL {
+  const base = typeof prometheusUrl === "string" ? prometheusEndpoint(prometheusUrl).base : prometheusUrl;
+  const url = new URL("api/v1/query", base);
   url.searchParams.set("query", promql);
+  url.searchParams.set("partial_response", "false");
   return url;
 }
 
-/** Runs one instant query; an answer that is not exactly a vector of valid samples is an error. */
+/** Runs one instant query; an answer that is not exactly a whole vector of valid samples is an error. */
 export async function queryVector(prometheusUrl: string, promql: string, options: QueryOptions): Promise<VectorAnswer> {
+  let endpoint: PrometheusEndpoint;
+  try {
+    endpoint = prometheusEndpoint(prometheusUrl);
+  } catch {
+    return { error: "Prometheus URL does not parse" };
+  }
+  const answer = await query(endpoint, promql, options);
+  return "error" in answer ? { error: scrub(answer.error, endpoint) } : answer;
+}
+
+async function query(endpoint: PrometheusEndpoint, promql: string, options: QueryOptions): Promise<VectorAnswer> {
   const fetchImpl = options.fetch ?? fetch;
   const maxBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   let status: number;
   let text: string | undefined;
   try {
-    const signal = AbortSignal.timeout(options.timeoutMs);
-    // A redirect could lead anywhere, with the query; the URL given is the only one asked.
-    const res = await fetchImpl(queryUrl(prometheusUrl, promql), { signal, redirect: "manual" });
+    const timeout = AbortSignal.timeout(options.timeoutMs);
+    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+    // A redirect could lead anywhere, with the query and the credentials; the URL given is the only one asked.
+    const res = await fetchImpl(queryUrl(endpoint.base, promql), { signal, redirect: "manual", headers: endpoint.headers });
     status = res.status;
     if (status >= 300 && status < 400) {
       await res.body?.cancel().catch(() => {});
       const location = res.headers.get("location");
       return {
-        error: `Prometheus answered HTTP ${status}, a redirect${location ? ` to ${clip(location, 80)}` : ""}, which is not followed`,
+        error: `Prometheus answered HTTP ${status}, a redirect${location ? ` to ${clip(withoutCredentials(location), 80)}` : ""}, which is not followed`,
       };
     }
     text = await boundedText(res, maxBytes);
   } catch (err) {
     const e = err as Error;
+    if (options.signal?.aborted) return { error: `interrupted (${String(options.signal.reason)})` };
     const why = e.name === "TimeoutError" || e.name === "AbortError" ? `no answer within ${options.timeoutMs}ms` : e.message;
     return { error: `Prometheus unreachable: ${clip(why)}` };
   }
@@ -132,10 +186,19 @@ export async function queryVector(prometheusUrl: string, promql: string, options
   }
   const answer = answerSchema.safeParse(json);
   if (!answer.success) return { error: `Prometheus answered HTTP ${status} with JSON that is not an API answer` };
+  if (status === 401 || status === 403) {
+    return { error: `Prometheus refused the request (HTTP ${status}): its credentials are missing or not accepted` };
+  }
   if (answer.data.status !== "success" || status < 200 || status >= 300) {
     const type = answer.data.errorType ? ` (${clip(answer.data.errorType, 40)})` : "";
     return { error: `Prometheus error${type}: ${clip(answer.data.error ?? `HTTP ${status}, status ${answer.data.status}`)}` };
   }
+  // A partial answer lacks series it cannot name: an empty result from it is no evidence of no traffic.
+  const warnings = answer.data.warnings ?? [];
+  if (warnings.length > 0) {
+    return { error: `Prometheus answered with warnings, so the result may be partial: ${clip(String(warnings[0]))}` };
+  }
+  if (answer.data.isPartial === true) return { error: "Prometheus answered a partial result (isPartial: true)" };
   const data = vectorData.safeParse(answer.data.data);
   if (!data.success) return { error: 'Prometheus answered without an instant vector (data.resultType "vector", data.result a list)' };
   const samples: VectorSample[] = [];

@@ -14,11 +14,19 @@ export interface RunResult {
   aborted?: boolean;
 }
 
-/** The seam between the verifier and the cluster: kubectl's arguments in, its result out. */
-export type KubectlRunner = (args: string[], timeoutMs: number) => Promise<RunResult>;
+/** What one call may print at most; more ends the call at once (`truncated`). */
+export interface CallLimits {
+  maxOutputBytes?: number;
+}
 
-/** Bounds what one call may print, so a misbehaving kubectl cannot exhaust memory. */
-const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
+/** The seam between the commands and the cluster: kubectl's arguments in, its result out. */
+export type KubectlRunner = (args: string[], timeoutMs: number, limits?: CallLimits) => Promise<RunResult>;
+
+/**
+ * Bounds what one call may print by default, so a misbehaving kubectl cannot exhaust memory: far more than a probe's
+ * answer or a sidecar's stats. Reads of lists ask for more (src/cluster/kubectlGet.ts).
+ */
+export const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
 
 /** Process groups of the kubectl calls running now, so an interrupted CLI can end every one of them. */
 const running = new Map<number, () => void>();
@@ -50,22 +58,27 @@ export interface KubectlRunnerOptions {
 
 /** Runs the real kubectl (`$KUBECTL`, default `kubectl`) without a shell: every value is one argv element. */
 export function kubectlRunner(kubectl: string, { context, signal, env }: KubectlRunnerOptions = {}): KubectlRunner {
-  return (args, timeoutMs) =>
+  return (args, timeoutMs, limits) =>
     new Promise((resolve) => {
       if (signal?.aborted) return resolve({ exitCode: null, stdout: "", stderr: "", timedOut: false, aborted: true });
+      const maxBytes = limits?.maxOutputBytes ?? MAX_OUTPUT_BYTES;
       const argv = context ? ["--context", context, ...args] : args;
       // Its own process group, so a timeout also ends what a wrapper script started (a shell's sleep,
       // kubectl's own children), which would otherwise hold the pipes open past the deadline.
       const child = spawn(kubectl, argv, { stdio: ["ignore", "pipe", "pipe"], detached: true, env: env ?? process.env });
-      let stdout = "";
-      let stderr = "";
+      // Bytes, decoded once at the end: a character split between two chunks must not become two U+FFFD.
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let outBytes = 0;
+      let errBytes = 0;
       let truncated = false;
       let settled = false;
+      const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString("utf8");
       const end = (result: Omit<RunResult, "stdout" | "stderr">) => {
         killGroup(child.pid, () => child.kill("SIGKILL"));
         child.stdout.destroy();
         child.stderr.destroy();
-        finish({ ...result, stdout, stderr });
+        finish({ ...result, stdout: text(out), stderr: text(err) });
       };
       const onAbort = () => end({ exitCode: null, timedOut: false, aborted: true });
       const finish = (result: RunResult) => {
@@ -78,27 +91,44 @@ export function kubectlRunner(kubectl: string, { context, signal, env }: Kubectl
       };
       if (child.pid) running.set(child.pid, onAbort);
       signal?.addEventListener("abort", onAbort);
-      const append = (current: string, chunk: Buffer) => {
-        if (current.length + chunk.length <= MAX_OUTPUT_BYTES) return current + chunk.toString("utf8");
+      // Past the bound the answer is of no use: the call ends at once, instead of reading on until its timeout.
+      const overflow = () => {
         truncated = true;
-        return current + chunk.toString("utf8").slice(0, Math.max(0, MAX_OUTPUT_BYTES - current.length));
+        end({ exitCode: null, timedOut: false });
       };
-      child.stdout.on("data", (chunk: Buffer) => (stdout = append(stdout, chunk)));
-      child.stderr.on("data", (chunk: Buffer) => (stderr = append(stderr, chunk)));
+      child.stdout.on("data", (chunk: Buffer) => {
+        if (settled) return;
+        if (outBytes + chunk.length > maxBytes) {
+          out.push(chunk.subarray(0, maxBytes - outBytes));
+          return overflow();
+        }
+        outBytes += chunk.length;
+        out.push(chunk);
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        if (settled) return;
+        // kubectl's complaints are lines; a megabyte of them is as telling as more.
+        if (errBytes + chunk.length > MAX_OUTPUT_BYTES) {
+          err.push(chunk.subarray(0, MAX_OUTPUT_BYTES - errBytes));
+          return overflow();
+        }
+        errBytes += chunk.length;
+        err.push(chunk);
+      });
       const timer = setTimeout(() => end({ exitCode: null, timedOut: true }), Math.max(1, timeoutMs));
-      child.on("error", (err: NodeJS.ErrnoException) =>
-        finish({ exitCode: null, stdout, stderr, timedOut: false, spawnError: `${kubectl}: ${err.code ?? err.message}` }),
+      child.on("error", (e: NodeJS.ErrnoException) =>
+        finish({ exitCode: null, stdout: text(out), stderr: text(err), timedOut: false, spawnError: `${kubectl}: ${e.code ?? e.message}` }),
       );
-      child.on("close", (code) => finish({ exitCode: code, stdout, stderr, timedOut: false }));
+      child.on("close", (code) => finish({ exitCode: code, stdout: text(out), stderr: text(err), timedOut: false }));
     });
 }
 
 /** A runner call that cannot outlive its timeout, even if the runner itself never returns. */
 export function boundedRunner(runner: KubectlRunner): KubectlRunner {
-  return (args, timeoutMs) =>
+  return (args, timeoutMs, limits) =>
     new Promise<RunResult>((resolve) => {
       const timer = setTimeout(() => resolve({ exitCode: null, stdout: "", stderr: "", timedOut: true }), timeoutMs + 200);
-      runner(args, timeoutMs).then(
+      runner(args, timeoutMs, limits).then(
         (r) => {
           clearTimeout(timer);
           resolve(r);

@@ -1,7 +1,9 @@
 /**
- * What discover and status read from a live cluster: namespaces, workload controllers, Services, pods
- * and PeerAuthentications, each with one `kubectl get … -o json` (all namespaces at once, or one call
- * per namespace when the user names them, for teams whose RBAC stops at their namespaces).
+ * One reading of a live cluster, for every command that needs one (discover, status, preflight --previous live,
+ * verify): its namespaces, workload controllers, Services, pods and PeerAuthentications, each with `kubectl get
+ * … -o json`. A kind is read across all namespaces in one call; where that is not permitted (RBAC that stops at
+ * the team's namespaces) or the answer is larger than one read may be, it is read namespace by namespace. Either
+ * way the snapshot is whole, or the read is an error: a command never works from part of a cluster.
  */
 import type { z } from "zod";
 import { getList, Read } from "./kubectlGet";
@@ -17,75 +19,147 @@ import {
   serviceObjectSchema,
   ServiceObject,
 } from "./objects";
+import { pool } from "./pool";
 import type { KubectlRunner } from "./runner";
 
-export interface MeshSnapshot {
+export interface ClusterSnapshot {
+  /** The namespaces read: every one, or those asked for that exist. */
   namespaces: NamespaceObject[];
   controllers: ControllerObject[];
   services: ServiceObject[];
   pods: PodObject[];
   peerAuthentications: PeerAuthenticationObject[];
+  /** Namespaces asked for by name that the cluster does not have. */
+  missingNamespaces: string[];
 }
 
 export const PEER_AUTHENTICATIONS = "peerauthentications.security.istio.io";
-const CONTROLLERS = "deployments.apps,statefulsets.apps,daemonsets.apps";
+export const CONTROLLERS = "deployments.apps,statefulsets.apps,daemonsets.apps";
+
+/** What a command reads: live modes need policies, controllers and pods; discover needs Services and namespaces too. */
+export type SnapshotKind = "namespaces" | "controllers" | "services" | "pods" | "peerAuthentications";
+export const LIVE_MODE_KINDS: readonly SnapshotKind[] = ["controllers", "pods", "peerAuthentications"];
+export const ALL_KINDS: readonly SnapshotKind[] = ["namespaces", "controllers", "services", "pods", "peerAuthentications"];
 
 export interface SnapshotOptions {
-  /** Only these namespaces (and the mesh root's policies); every namespace when absent. */
-  namespaces?: string[];
+  /**
+   * Only these namespaces (and the mesh root's policies, which apply to all); every namespace when absent. Named
+   * ones are also how a reader without cluster-wide permissions is served.
+   */
+  namespaces?: readonly string[];
+  /** Read each kind namespace by namespace from the start (a user who named them may not list the cluster). */
+  perNamespace?: boolean;
   meshRootNamespace: string;
+  kinds?: readonly SnapshotKind[];
   /** Per kubectl call. */
   timeoutMs: number;
+  /** kubectl calls at once when reading namespace by namespace. */
+  concurrency?: number;
 }
 
-/** `kubectl get KIND` in every namespace, or once per named namespace. */
-async function across<S extends z.ZodType>(
+const KIND_ARGS: Record<Exclude<SnapshotKind, "namespaces">, { resource: string; schema: z.ZodType }> = {
+  controllers: { resource: CONTROLLERS, schema: controllerSchema },
+  services: { resource: "services", schema: serviceObjectSchema },
+  pods: { resource: "pods", schema: podObjectSchema },
+  peerAuthentications: { resource: PEER_AUTHENTICATIONS, schema: peerAuthenticationObjectSchema },
+};
+
+type Failure = Extract<Read<unknown>, { error: string }>;
+
+/** `kubectl get KIND` in each of `namespaces`, a few at once; the first failure stops the rest. */
+async function eachNamespace<S extends z.ZodType>(
   runner: KubectlRunner,
-  kind: string,
+  resource: string,
   schema: S,
-  namespaces: string[] | undefined,
-  timeoutMs: number,
+  namespaces: readonly string[],
+  options: SnapshotOptions,
 ): Promise<Read<z.infer<S>>> {
-  if (!namespaces) return getList(runner, ["get", kind, "--all-namespaces", "-o", "json"], schema, timeoutMs);
-  const items: z.infer<S>[] = [];
-  for (const ns of namespaces) {
-    const read = await getList(runner, ["get", kind, "--namespace", ns, "-o", "json"], schema, timeoutMs);
-    if ("error" in read) return read;
-    items.push(...read.items);
-  }
-  return { items };
+  const pages = new Map<string, z.infer<S>[]>();
+  let failure: Failure | undefined;
+  await pool(namespaces, options.concurrency ?? 8, async (ns) => {
+    if (failure) return;
+    const read = await getList(runner, ["get", resource, "--namespace", ns, "-o", "json"], schema, options.timeoutMs);
+    if ("error" in read) failure ??= read;
+    else pages.set(ns, read.items);
+  });
+  if (failure) return failure;
+  // In the order asked, whatever order the calls ended in.
+  return { items: namespaces.flatMap((ns) => pages.get(ns) ?? []) };
 }
 
-/** Reads everything, or the first call that failed (its command line and kubectl's reason). */
-export async function readSnapshot(runner: KubectlRunner, options: SnapshotOptions): Promise<MeshSnapshot | { error: string }> {
-  const { namespaces, timeoutMs } = options;
-  const ns = namespaces
-    ? await (async (): Promise<Read<NamespaceObject>> => {
-        const items: NamespaceObject[] = [];
-        for (const name of namespaces) {
-          const read = await getList(runner, ["get", "namespace", name, "-o", "json"], namespaceObjectSchema, timeoutMs);
-          if ("error" in read) return read;
-          items.push(...read.items);
-        }
-        return { items };
-      })()
-    : await getList(runner, ["get", "namespaces", "-o", "json"], namespaceObjectSchema, timeoutMs);
-  if ("error" in ns) return ns;
-  const controllers = await across(runner, CONTROLLERS, controllerSchema, namespaces, timeoutMs);
-  if ("error" in controllers) return controllers;
-  const services = await across(runner, "services", serviceObjectSchema, namespaces, timeoutMs);
-  if ("error" in services) return services;
-  const pods = await across(runner, "pods", podObjectSchema, namespaces, timeoutMs);
-  if ("error" in pods) return pods;
-  // The mesh root's policies apply to every namespace: read them whatever namespaces were named.
-  const policyNamespaces = namespaces && [...new Set([...namespaces, options.meshRootNamespace])];
-  const policies = await across(runner, PEER_AUTHENTICATIONS, peerAuthenticationObjectSchema, policyNamespaces, timeoutMs);
-  if ("error" in policies) return policies;
-  return {
-    namespaces: ns.items,
-    controllers: controllers.items,
-    services: services.items,
-    pods: pods.items,
-    peerAuthentications: policies.items,
+/**
+ * One kind in `scope` (every namespace when undefined): across all namespaces in one call, unless told otherwise;
+ * namespace by namespace when that call is forbidden at cluster scope or too large to read whole.
+ */
+async function readKind<S extends z.ZodType>(
+  runner: KubectlRunner,
+  resource: string,
+  schema: S,
+  scope: readonly string[] | undefined,
+  allNamespaces: () => Promise<Read<string>>,
+  options: SnapshotOptions,
+): Promise<Read<z.infer<S>>> {
+  if (options.perNamespace && scope) return eachNamespace(runner, resource, schema, scope, options);
+  const all = await getList(runner, ["get", resource, "--all-namespaces", "-o", "json"], schema, options.timeoutMs);
+  if (!("error" in all)) {
+    if (!scope) return all;
+    const wanted = new Set(scope);
+    return { items: all.items.filter((o) => wanted.has((o as { metadata: { namespace: string } }).metadata.namespace)) };
+  }
+  if (!all.forbidden && !all.tooLarge) return all;
+  const namespaces = scope ? { items: [...scope] } : await allNamespaces();
+  if ("error" in namespaces) return all.forbidden ? all : namespaces;
+  return eachNamespace(runner, resource, schema, namespaces.items, options);
+}
+
+/** Reads the kinds asked for, or the first call that failed (its command line and kubectl's reason). */
+export async function readSnapshot(runner: KubectlRunner, options: SnapshotOptions): Promise<ClusterSnapshot | Failure> {
+  const kinds = new Set(options.kinds ?? ALL_KINDS);
+  const scope = options.namespaces && [...new Set(options.namespaces)];
+  const snapshot: ClusterSnapshot = {
+    namespaces: [],
+    controllers: [],
+    services: [],
+    pods: [],
+    peerAuthentications: [],
+    missingNamespaces: [],
   };
+  let namespaceList: Read<NamespaceObject> | undefined;
+  const listNamespaces = async (): Promise<Read<NamespaceObject>> =>
+    (namespaceList ??= await getList(runner, ["get", "namespaces", "-o", "json"], namespaceObjectSchema, options.timeoutMs));
+  const namespaceNames = async (): Promise<Read<string>> => {
+    const list = await listNamespaces();
+    return "error" in list ? list : { items: list.items.map((n) => n.metadata.name) };
+  };
+
+  if (kinds.has("namespaces")) {
+    if (scope) {
+      const found: NamespaceObject[] = [];
+      let failure: Failure | undefined;
+      await pool(scope, options.concurrency ?? 8, async (name) => {
+        if (failure) return;
+        const read = await getList(runner, ["get", "namespace", name, "-o", "json"], namespaceObjectSchema, options.timeoutMs);
+        if (!("error" in read)) found.push(...read.items);
+        else if (read.notFound) snapshot.missingNamespaces.push(name);
+        else failure = read;
+      });
+      if (failure) return failure;
+      snapshot.namespaces = found.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+      snapshot.missingNamespaces.sort();
+    } else {
+      const all = await listNamespaces();
+      if ("error" in all) return all;
+      snapshot.namespaces = all.items;
+    }
+  }
+  for (const kind of ["controllers", "services", "pods", "peerAuthentications"] as const) {
+    if (!kinds.has(kind)) continue;
+    // The mesh root's policies apply to every namespace: read them whatever namespaces were named.
+    const kindScope = kind === "peerAuthentications" && scope ? [...new Set([...scope, options.meshRootNamespace])] : scope;
+    const { resource, schema } = KIND_ARGS[kind];
+    const read = await readKind(runner, resource, schema, kindScope, namespaceNames, options);
+    if ("error" in read) return read;
+    (snapshot[kind] as unknown[]) = read.items;
+  }
+  return snapshot;
 }

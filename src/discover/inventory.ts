@@ -1,25 +1,28 @@
 /**
  * From a cluster snapshot to the rollout file's namespaces, workloads and current PeerAuthentications,
- * with a note for everything left out and why. Pure: src/cluster reads, src/discover/run.ts writes.
+ * with a note for everything left out and why. The policies of stage `current` are those Istio applies, as the
+ * model's live semantics compute them from the snapshot (src/model/live.ts), the same answer status, the gate
+ * and verify use. Pure: src/cluster reads, src/discover/run.ts writes.
  */
-import type { ControllerObject, PeerAuthenticationObject, ServiceObject } from "../cluster/objects";
-import type { MeshSnapshot } from "../cluster/snapshot";
-import { isDormant, policyOf } from "../manifests/parse";
-import { isLabelKey, isPortName } from "../model/names";
-import { podLabels } from "../model/pods";
+import type { ControllerObject, PodObject, ServiceObject } from "../cluster/objects";
+import type { ClusterSnapshot } from "../cluster/snapshot";
+import { liveStateOf, podsByOwner, PodGroupByOwner } from "../cluster/liveMesh";
+import type { LiveState } from "../model/live";
+import { groupBy } from "../model/groupBy";
+import { isLabelKey, isPortName, labelMapProblem } from "../model/names";
 import { PROBE_LABELS } from "../model/probeKit";
 import { peerAuthenticationSchema, workloadSchema, type MtlsMode } from "../model/schema";
+import { DEFAULT_YAML_LIMITS } from "../rollout/boundedYaml";
 import {
   DEFAULT_CONTAINER_ANNOTATION,
   INJECTION_NAMESPACE_LABEL,
   isAmbient,
   isGateway,
   podHasSidecar,
-  podsOf,
   PROXY_CONTAINER,
   REVISION_LABEL,
   sidecarByLabels,
-} from "./kube";
+} from "../cluster/kube";
 
 /** Namespaces of Kubernetes itself: never part of a rollout unless named. */
 export const SYSTEM_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease"];
@@ -66,6 +69,16 @@ export interface Note {
   text: string;
 }
 
+/** Pods no Deployment, StatefulSet or DaemonSet owns (a Job's, a CronJob's, a bare pod): clients a rollout file cannot declare. */
+export interface Client {
+  /** `namespace/name`, the name as Istio names their workload. */
+  ref: string;
+  kind: string;
+  pods: number;
+  /** How many of its pods run Istio's proxy. */
+  withSidecar: number;
+}
+
 export interface Inventory {
   namespaces: FileNamespace[];
   workloads: FileWorkload[];
@@ -77,6 +90,8 @@ export interface Inventory {
   liveNames: Map<string, Set<string>>;
   /** Namespaces in ambient mode: a mesh-wide policy reaches their workloads through ztunnel. */
   ambientNamespaces: string[];
+  /** Pods in the file's namespaces no workload of the file stands for; those without a sidecar lose access to STRICT ports. */
+  clients: Client[];
 }
 
 const ref = (o: { metadata: { namespace?: string; name: string } }) => `${o.metadata.namespace}/${o.metadata.name}`;
@@ -84,7 +99,7 @@ const byName = <T extends { metadata: { namespace?: string; name: string } }>(a:
   (a.metadata.namespace ?? "").localeCompare(b.metadata.namespace ?? "") || a.metadata.name.localeCompare(b.metadata.name);
 
 /** The namespaces a rollout covers: the named ones, or all but Kubernetes' own and the mesh root's control plane. */
-function scope(snapshot: MeshSnapshot, meshRoot: string, named: string[] | undefined, leftOut: string[], ambient: string[]) {
+function scope(snapshot: ClusterSnapshot, meshRoot: string, named: string[] | undefined, leftOut: string[], ambient: string[]) {
   const inScope = new Map<string, Record<string, string>>();
   for (const ns of [...snapshot.namespaces].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
     const name = ns.metadata.name;
@@ -113,9 +128,8 @@ function injectionOf(labels: Record<string, string>): { injection: boolean; note
 
 const isProbeKit = (labels: Record<string, string>) => Object.entries(PROBE_LABELS).every(([k, v]) => labels[k] === v);
 
-function workloadOf(c: ControllerObject, snapshot: MeshSnapshot, namespaceLabels: Record<string, string>, notes: Note[]): FileWorkload {
+function workloadOf(c: ControllerObject, pods: readonly PodObject[], namespaceLabels: Record<string, string>, notes: Note[]): FileWorkload {
   const labels = c.spec.template.metadata?.labels ?? {};
-  const pods = podsOf(c, snapshot.pods);
   const at = { list: "workloads" as const, name: ref(c) };
   let sidecar: boolean;
   if (pods.length === 0) {
@@ -162,6 +176,7 @@ function workloadOf(c: ControllerObject, snapshot: MeshSnapshot, namespaceLabels
 }
 
 function attachServices(services: ServiceObject[], workloads: FileWorkload[], leftOut: string[]) {
+  const byNamespace = groupBy(workloads, (w) => w.namespace);
   for (const svc of [...services].sort(byName)) {
     const selector = svc.spec.selector ?? {};
     const id = `Service ${ref(svc)}`;
@@ -169,8 +184,8 @@ function attachServices(services: ServiceObject[], workloads: FileWorkload[], le
       leftOut.push(`${id}: no selector (its endpoints are not pods a rollout knows)`);
       continue;
     }
-    const selected = workloads.filter(
-      (w) => w.namespace === svc.metadata.namespace && Object.entries(selector).every(([k, v]) => w.labels[k] === v),
+    const selected = (byNamespace.get(svc.metadata.namespace) ?? []).filter((w) =>
+      Object.entries(selector).every(([k, v]) => Object.prototype.hasOwnProperty.call(w.labels, k) && w.labels[k] === v),
     );
     if (selected.length !== 1) {
       leftOut.push(
@@ -214,72 +229,59 @@ function attachServices(services: ServiceObject[], workloads: FileWorkload[], le
   }
 }
 
-/** Istio's order among competing policies: the oldest by creationTimestamp, then by name (pilot/pkg/model/config.go). */
-const istioOrder = (a: PeerAuthenticationObject, b: PeerAuthenticationObject) =>
-  (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") || a.metadata.name.localeCompare(b.metadata.name);
-
+/**
+ * Stage `current`: the live policies as Istio applies them (src/model/live.ts: its order, dormant policies in it),
+ * those of the file's namespaces and the mesh root. A policy Istio skips, or that the file cannot hold as Istio
+ * applies it, is left out with the reason.
+ */
 function currentPolicies(
-  snapshot: MeshSnapshot,
+  live: LiveState,
   meshRoot: string,
   inScope: ReadonlySet<string>,
   workloads: FileWorkload[],
   leftOut: string[],
 ): FilePolicy[] {
-  const podLabelsOf = (w: FileWorkload) => podLabels(w.name, w.labels, w.sidecar, false);
+  const inFile = new Set(workloads.map((w) => `${w.namespace}/${w.name}`));
+  const ignored = new Map(live.ignored.map((i) => [i.policy, i]));
   const kept: FilePolicy[] = [];
-  const wideKept = new Map<string, string>();
-  const claimed = new Map<string, string>();
-  const candidates = snapshot.peerAuthentications
-    .filter((o) => o.metadata.namespace === meshRoot || inScope.has(o.metadata.namespace))
-    .sort(istioOrder);
-  for (const o of candidates) {
-    const pa = policyOf(o, ref(o));
-    const id = `PeerAuthentication ${ref(o)}`;
-    if (isDormant(o, pa)) continue; // a later stage's policy of an mtls-rollout stack, without effect
-    if (!peerAuthenticationSchema.safeParse({ name: pa.name, namespace: pa.namespace, selector: pa.selector, mode: pa.mode }).success) {
-      leftOut.push(`${id}: its name or selector is not what a rollout file accepts`);
+  for (const l of live.policies) {
+    const pa = l.policy;
+    if (pa.namespace !== meshRoot && !inScope.has(pa.namespace)) continue;
+    const id = `PeerAuthentication ${pa.namespace}/${pa.name}`;
+    const skipped = ignored.get(l);
+    // A dormant policy of an mtls-rollout stack is UNSET (it inherits) or selects no pod: stage current is the same
+    // without it, whether Istio applies it or not. What it hides, if it is the older, is reported with that one.
+    if (l.dormant) continue;
+    if (skipped?.whole) {
+      leftOut.push(`${id}: Istio ignores it: ${skipped.reason} (delete it, or merge it into that one)`);
+      continue;
+    }
+    const selectorProblem = pa.selector && labelMapProblem(pa.selector, DEFAULT_YAML_LIMITS.maxKeysPerMapping);
+    if (
+      selectorProblem ||
+      !peerAuthenticationSchema.safeParse({ name: pa.name, namespace: pa.namespace, selector: pa.selector, mode: pa.mode }).success
+    ) {
+      leftOut.push(
+        `${id}: its ${selectorProblem ? `selector ${selectorProblem}` : "name"}, which a rollout file does not accept (it selects no pod)`,
+      );
       continue;
     }
     const ports = Object.keys(pa.portLevelMtls ?? {});
-    if (pa.selector === null) {
-      if (ports.length > 0) {
-        leftOut.push(`${id}: portLevelMtls without a selector, which Istio rejects`);
-        continue;
-      }
-      const first = wideKept.get(pa.namespace);
-      if (first) {
-        const scopeWord = pa.namespace === meshRoot ? "mesh" : "namespace";
-        leftOut.push(`${id}: a second ${scopeWord}-wide policy; Istio applies only the oldest, ${first}, and ignores this one (delete it)`);
-        continue;
-      }
-      wideKept.set(pa.namespace, ref(o));
-    } else {
-      if (pa.namespace === meshRoot) {
-        leftOut.push(`${id}: a selector policy in the mesh root namespace, which Istio ignores`);
-        continue;
-      }
-      const selected = workloads.filter(
-        (w) => w.namespace === pa.namespace && Object.entries(pa.selector!).every(([k, v]) => podLabelsOf(w)[k] === v),
-      );
-      if (selected.length === 0) {
+    if (pa.selector === null && ports.length > 0) {
+      leftOut.push(`${id}: portLevelMtls without a selector, which Istio rejects`);
+      continue;
+    }
+    if (pa.selector !== null) {
+      const governs = (live.workloadPolicies.get(l) ?? []).filter((r) => inFile.has(r));
+      if (governs.length === 0) {
         leftOut.push(`${id}: selects no workload found here, so it applies to nothing`);
         continue;
       }
-      const taken = selected.filter((w) => claimed.has(`${w.namespace}/${w.name}`));
-      if (taken.length > 0) {
-        const w = taken[0];
-        leftOut.push(
-          `${id}: selects ${w.namespace}/${w.name}, which the older ${claimed.get(`${w.namespace}/${w.name}`)} selects too; Istio applies only the oldest` +
-            (taken.length < selected.length
-              ? ` (it alone governs ${selected
-                  .filter((x) => !taken.includes(x))
-                  .map((x) => x.name)
-                  .join(", ")}: split it)`
-              : ""),
-        );
+      if (skipped) {
+        // Istio applies it to some of what it selects and the older policy to the rest: a file cannot say so.
+        leftOut.push(`${id}: ${skipped.reason} (it alone governs ${governs.join(", ")}: split it)`);
         continue;
       }
-      for (const w of selected) claimed.set(`${w.namespace}/${w.name}`, ref(o));
     }
     const disables = pa.mode === "DISABLE" || Object.values(pa.portLevelMtls ?? {}).includes("DISABLE");
     kept.push({
@@ -301,23 +303,34 @@ export interface InventoryOptions {
   namespaces?: string[];
 }
 
+/** Pods no workload of the file stands for, as clients: a stage that makes a port STRICT refuses those without a sidecar. */
+function clientsOf(groups: readonly PodGroupByOwner[], inScope: ReadonlySet<string>): Client[] {
+  return groups
+    .filter((g) => inScope.has(g.namespace))
+    .map((g) => ({ ref: `${g.namespace}/${g.name}`, kind: g.kind, pods: g.pods.length, withSidecar: g.pods.filter(podHasSidecar).length }))
+    .sort((a, b) => a.ref.localeCompare(b.ref) || a.kind.localeCompare(b.kind));
+}
+
 /** Every namespace, workload and Service discover can put in a rollout, and the cluster's policies as Istio applies them. */
-export function takeInventory(snapshot: MeshSnapshot, options: InventoryOptions): Inventory {
+export function takeInventory(snapshot: ClusterSnapshot, options: InventoryOptions): Inventory {
   const leftOut: string[] = [];
   const notes: Note[] = [];
   const ambientNamespaces: string[] = [];
   const inScope = scope(snapshot, options.meshRootNamespace, options.namespaces, leftOut, ambientNamespaces);
+  const owned = podsByOwner(snapshot);
   const workloads: FileWorkload[] = [];
   const seen = new Set<string>();
+  // Pods of controllers left out of the file (a gateway, an ambient workload) are not clients the file forgets.
   const kindOrder = { Deployment: 0, StatefulSet: 1, DaemonSet: 2 };
   const controllers = snapshot.controllers
     .filter((c) => inScope.has(c.metadata.namespace))
     .sort((a, b) => byName(a, b) || kindOrder[a.kind] - kindOrder[b.kind]);
   for (const c of controllers) {
     const id = `${c.kind} ${ref(c)}`;
+    const pods = owned.byController.get(c) ?? [];
     const labels = c.spec.template.metadata?.labels ?? {};
     if (isProbeKit(labels)) continue; // an mtls-rollout stack's own probe: the probes section brings it back
-    if (isGateway(c, podsOf(c, snapshot.pods))) {
+    if (isGateway(c, pods)) {
       leftOut.push(`${id}: an Istio gateway; PeerAuthentication governs sidecars, not a gateway's listeners`);
       continue;
     }
@@ -329,11 +342,16 @@ export function takeInventory(snapshot: MeshSnapshot, options: InventoryOptions)
       leftOut.push(`${id}: its pods have no labels, so no policy or Service can select them`);
       continue;
     }
+    const labelProblem = labelMapProblem(labels, DEFAULT_YAML_LIMITS.maxKeysPerMapping);
+    if (labelProblem) {
+      leftOut.push(`${id}: its pod template ${labelProblem}`);
+      continue;
+    }
     if (seen.has(ref(c))) {
       leftOut.push(`${id}: a workload of that name is in this file already; a rollout names workloads by namespace and name`);
       continue;
     }
-    const workload = workloadOf(c, snapshot, inScope.get(c.metadata.namespace)!, notes);
+    const workload = workloadOf(c, pods, inScope.get(c.metadata.namespace)!, notes);
     // What the API allows and a rollout file does not (a name with a dot, say): left out, and said why.
     const invalid = workloadSchema.safeParse(workload);
     if (!invalid.success) {
@@ -349,7 +367,8 @@ export function takeInventory(snapshot: MeshSnapshot, options: InventoryOptions)
     workloads,
     leftOut,
   );
-  const policies = currentPolicies(snapshot, options.meshRootNamespace, new Set(inScope.keys()), workloads, leftOut);
+  const live = liveStateOf(snapshot, { meshRootNamespace: options.meshRootNamespace });
+  const policies = currentPolicies(live, options.meshRootNamespace, new Set(inScope.keys()), workloads, leftOut);
   const used = new Set([...workloads.map((w) => w.namespace), ...policies.map((p) => p.namespace)]);
   const namespaces: FileNamespace[] = [];
   for (const [name, labels] of inScope) {
@@ -358,12 +377,19 @@ export function takeInventory(snapshot: MeshSnapshot, options: InventoryOptions)
     if (note) notes.push({ at: { list: "namespaces", name }, text: note });
     namespaces.push({ name, injection, existing: true });
   }
-  for (const [name] of inScope) if (!used.has(name)) leftOut.push(`namespace ${name}: no workload and no PeerAuthentication`);
+  const clients = clientsOf(owned.others, new Set(inScope.keys()));
+  const withClients = new Set(clients.map((c) => c.ref.split("/")[0]));
+  for (const [name] of inScope) {
+    if (used.has(name)) continue;
+    leftOut.push(
+      `namespace ${name}: no workload and no PeerAuthentication${withClients.has(name) ? " (its pods are clients, listed below)" : ""}`,
+    );
+  }
   const liveNames = new Map<string, Set<string>>();
   for (const o of snapshot.peerAuthentications) {
     const names = liveNames.get(o.metadata.namespace) ?? new Set<string>();
     names.add(o.metadata.name);
     liveNames.set(o.metadata.namespace, names);
   }
-  return { namespaces, workloads, policies, notes, leftOut, liveNames, ambientNamespaces };
+  return { namespaces, workloads, policies, notes, leftOut, liveNames, ambientNamespaces, clients };
 }

@@ -1,15 +1,16 @@
 /**
- * A rollout for a mesh that runs already: stage `current` is the cluster's policies as they are, then
- * proposed stages that break nothing discover knows of (an explicit mesh PERMISSIVE, one namespace at a
- * time, then the mesh), each checked against the model and its guardrails. Pure.
+ * A rollout for a mesh that runs already: stage `current` is the cluster's policies as Istio applies them, then
+ * proposed stages that break nothing discover knows of (an explicit mesh PERMISSIVE, one namespace at a time, then
+ * the mesh), each checked against the model's guardrails. Pure, and near-linear in the mesh: a namespace's stage
+ * changes only what its namespace-wide policy reaches (its workloads, and the calls into them), so it is checked
+ * on that part of the mesh alone; only the stages that span the mesh are checked on all of it.
  */
-import { InputError } from "../model/errors";
-import { buildPlan } from "../model/plan";
-import { podLabels } from "../model/pods";
+import { groupBy } from "../model/groupBy";
 import { PROBE_NAME } from "../model/probeKit";
-import { parseRollout, Rollout } from "../model/rollout";
-import { isBlocking, Violation } from "../model/rules";
-import type { FilePolicy, FileWorkload, Inventory } from "./inventory";
+import { parseRollout, PeerAuthentication, Rollout, ROLLOUT_LIMITS, Workload } from "../model/rollout";
+import { evaluateStage, isBlocking, Violation } from "../model/rules";
+import { count } from "../model/text";
+import type { Client, FilePolicy, FileWorkload, Inventory } from "./inventory";
 import type { TrafficEdge } from "./traffic";
 
 export const CURRENT_STAGE = "current";
@@ -38,22 +39,28 @@ export interface Discovered {
   comments: { path: CommentPath; lines: string[] }[];
   /** What the file leaves out, and why. */
   leftOut: string[];
+  /** Pods the file cannot declare, which still call its workloads. */
+  clients: Client[];
 }
 
 export interface ProposeOptions {
   meshRootNamespace: string;
   traffic?: { edges: TrafficEdge[]; windowSeconds: number };
+  /** Ends the proposal early (Ctrl-C): the result is then undefined. */
+  signal?: AbortSignal;
 }
 
+/** A mesh larger than a rollout can hold: what discover can say instead of a file. */
+export class TooLargeForRollout extends Error {}
+
 const refOf = (w: { namespace: string; name: string }) => `${w.namespace}/${w.name}`;
+const idOf = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
+
+/** Lets a signal in between two steps of a long proposal. */
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function parse(file: DiscoveredFile): Rollout {
   return parseRollout(JSON.parse(JSON.stringify(file)), "discovered rollout");
-}
-
-/** Blocking findings of the guardrails at one stage of the file. */
-function blockingAt(file: DiscoveredFile, stage: string): Violation[] {
-  return buildPlan(parse(file), stage).violations.filter(isBlocking);
 }
 
 /** A namespace's stage name: a DNS label that no other stage has (a namespace named `mesh` must not look mesh-wide). */
@@ -66,15 +73,73 @@ function stageName(namespace: string, taken: Set<string>): string {
   return name;
 }
 
-export function proposeRollout(inventory: Inventory, options: ProposeOptions): Discovered {
-  const { meshRootNamespace } = options;
+/** The namespace a guardrail finding is about: its policy's, its workload's, or its call's callee's. */
+function namespaceOfFinding(v: Violation): string {
+  const subject = v.resource.includes(" -> ") ? v.resource.split(" -> ")[1] : v.resource;
+  return subject.split("/")[0];
+}
+
+/** The model's policy for a proposed one, so that the guardrails can judge it before it is written. */
+function modelPolicy(p: FileStage["peerAuthentications"][number], origin: string): PeerAuthentication {
+  return {
+    name: p.name,
+    namespace: p.namespace,
+    selector: p.selector ?? null,
+    mode: p.mode,
+    ...(p.portLevelMtls ? { portLevelMtls: Object.fromEntries(Object.entries(p.portLevelMtls).map(([k, m]) => [Number(k), m])) } : {}),
+    origin,
+    ...(p.allowDisable ? { allowDisable: p.allowDisable } : {}),
+    ...("existing" in p && p.existing ? { existing: true as const } : {}),
+  };
+}
+
+/**
+ * Probe clients with a sidecar in as many namespaces as the rollout's limit on expected outcomes allows (every probe
+ * calls every Service port): the namespaces with the most Service ports first. One probe per class stands for the
+ * others (`verify --matrix classes`), so fewer namespaces cost only the network-policy view of the others.
+ */
+function probeNamespaces(workloads: FileWorkload[], sidecarNamespaces: string[], leftOut: string[]): string[] {
+  const portsByNamespace = new Map<string, number>();
+  for (const w of workloads) portsByNamespace.set(w.namespace, (portsByNamespace.get(w.namespace) ?? 0) + (w.service?.ports.length ?? 0));
+  const servicePorts = [...portsByNamespace.values()].reduce((a, b) => a + b, 0);
+  // The probe outside the mesh is one of them.
+  const room = servicePorts === 0 ? Infinity : Math.floor(ROLLOUT_LIMITS.edges / servicePorts) - 1;
+  if (room < 0) {
+    throw new TooLargeForRollout(
+      `these namespaces have ${count(servicePorts)} Service ports: even one probe would make more than the ${count(ROLLOUT_LIMITS.edges)} expected outcomes per stage a rollout may have; discover part of the mesh with --namespace`,
+    );
+  }
+  if (sidecarNamespaces.length <= room) return sidecarNamespaces;
+  const chosen = [...sidecarNamespaces]
+    .sort((a, b) => (portsByNamespace.get(b) ?? 0) - (portsByNamespace.get(a) ?? 0) || a.localeCompare(b))
+    .slice(0, room)
+    .sort();
+  leftOut.push(
+    `probes: a probe with a sidecar in ${count(chosen.length)} of the ${count(sidecarNamespaces.length)} namespaces with sidecars (those with the most Service ports): every probe calls every one of the ${count(servicePorts)} Service ports, and a rollout holds at most ${count(ROLLOUT_LIMITS.edges)} expected outcomes per stage; a probe stands for the others of its class`,
+  );
+  return chosen;
+}
+
+export async function proposeRollout(inventory: Inventory, options: ProposeOptions): Promise<Discovered | undefined> {
+  const { meshRootNamespace, signal } = options;
   const leftOut = [...inventory.leftOut];
   const comments: Discovered["comments"] = [];
+  for (const [what, n, limit] of [
+    ["namespaces", inventory.namespaces.length, ROLLOUT_LIMITS.namespaces],
+    ["workloads", inventory.workloads.length, ROLLOUT_LIMITS.workloads],
+    ["PeerAuthentications", inventory.policies.length, ROLLOUT_LIMITS.peerAuthentications],
+  ] as const) {
+    if (n > limit) {
+      throw new TooLargeForRollout(
+        `the cluster has ${count(n)} ${what} in these namespaces; a rollout holds at most ${count(limit)}: discover part of the mesh with --namespace`,
+      );
+    }
+  }
   const workloads = inventory.workloads.map((w) => ({ ...w }));
   const byRef = new Map(workloads.map((w) => [refOf(w), w]));
-  const workloadNotes = new Map<string, string[]>(inventory.notes.filter((n) => n.at?.list === "workloads").map((n) => [n.at!.name, []]));
-  for (const n of inventory.notes) if (n.at?.list === "workloads") workloadNotes.get(n.at.name)!.push(n.text);
+  const workloadNotes = new Map<string, string[]>();
   const noteOn = (ref: string, text: string) => workloadNotes.set(ref, [...(workloadNotes.get(ref) ?? []), text]);
+  for (const n of inventory.notes) if (n.at?.list === "workloads") noteOn(n.at.name, n.text);
 
   // Observed traffic: calls between workloads of the file, and who sends plaintext where.
   const plaintextInto = new Map<string, string[]>();
@@ -95,7 +160,14 @@ export function proposeRollout(inventory: Inventory, options: ProposeOptions): D
     meshRootNamespace,
     namespaces: inventory.namespaces,
     workloads,
-    probes: { namespaces: sidecarNamespaces.filter((ns) => declared.has(ns)), outsideMesh: { namespace: OUTSIDE_PROBE_NAMESPACE } },
+    probes: {
+      namespaces: probeNamespaces(
+        workloads,
+        sidecarNamespaces.filter((ns) => declared.has(ns)),
+        leftOut,
+      ),
+      outsideMesh: { namespace: OUTSIDE_PROBE_NAMESPACE },
+    },
     stages: [
       {
         name: CURRENT_STAGE,
@@ -105,46 +177,68 @@ export function proposeRollout(inventory: Inventory, options: ProposeOptions): D
     ],
   };
 
-  // Stage current must pass the guardrails as it is: each finding is resolved the way that keeps the
-  // cluster's behaviour, else what breaks them is left out, with the reason.
+  // Stage current must pass the guardrails as it is: each finding is resolved the way that keeps the cluster's
+  // behaviour, else what breaks them is left out, with the reason. All findings of a round at once: a cluster with
+  // hundreds of them takes a few rounds, not hundreds.
   const current = file.stages[0];
-  const selecting = (w: FileWorkload) =>
-    current.peerAuthentications.find(
-      (p) =>
-        p.namespace === w.namespace &&
-        p.selector &&
-        Object.entries(p.selector).every(([k, v]) => podLabels(w.name, w.labels, w.sidecar, false)[k] === v),
-    );
-  for (let round = 0; round < 1000; round++) {
-    const blocking = blockingAt(file, CURRENT_STAGE);
+  let rollout = parse(file);
+  for (let round = 0; ; round++) {
+    const evaluation = evaluateStage({
+      stage: CURRENT_STAGE,
+      meshRootNamespace,
+      policies: rollout.stages[0].peerAuthentications,
+      workloads: rollout.workloads,
+      acknowledgeBrokenCalls: [],
+    });
+    const blocking = evaluation.violations.filter(isBlocking);
     if (blocking.length === 0) break;
-    const v = blocking[0];
-    if (v.rule === "declared-calls-keep-working") {
-      const [from, to] = v.resource.split(" -> ");
-      const w = byRef.get(from)!;
-      w.calls = (w.calls ?? []).filter((c) => c !== to);
-      noteOn(from, `calls ${to} (seen in the traffic), but the model says the cluster refuses it today; check both sidecars`);
-      continue;
+    if (round === 20) {
+      throw new TooLargeForRollout(`stage current still breaks ${blocking[0].rule} after ${round} rounds of fixes: ${blocking[0].message}`);
     }
-    if (v.rule === "port-level-uses-target-ports") {
-      // A container need not declare every port it listens on: the policy names one, so the workload has it.
-      const port = Number(/ sets port (\d+),/.exec(v.message)?.[1]);
-      const policy = current.peerAuthentications.find((p) => refOf(p) === v.resource)!;
-      for (const w of workloads.filter((x) => selecting(x) === policy)) {
-        w.ports = [...(w.ports ?? []), port];
-        noteOn(refOf(w), `port ${port}: no container declares it, but ${v.resource} sets it in portLevelMtls, so it is listed`);
+    // Each workload's own policy, as the model matched it (effective is in the workloads' order).
+    const workloadPolicyOf = new Map<string, string>();
+    const selectedBy = new Map<string, FileWorkload[]>();
+    evaluation.effective.forEach((e) => {
+      const policy = e.appliedPolicies.find((p) => p.selector !== null);
+      const w = byRef.get(e.workload.ref);
+      if (!policy || !w) return;
+      workloadPolicyOf.set(e.workload.ref, idOf(policy));
+      const list = selectedBy.get(idOf(policy));
+      if (list) list.push(w);
+      else selectedBy.set(idOf(policy), [w]);
+    });
+    const removed = new Set<string>();
+    const currentIds = new Set(current.peerAuthentications.map(idOf));
+    for (const v of blocking) {
+      if (v.rule === "declared-calls-keep-working") {
+        const [from, to] = v.resource.split(" -> ");
+        const w = byRef.get(from)!;
+        w.calls = (w.calls ?? []).filter((c) => c !== to);
+        noteOn(from, `calls ${to} (seen in the traffic), but the model says the cluster refuses it today; check both sidecars`);
+        continue;
       }
-      continue;
+      if (v.rule === "port-level-uses-target-ports") {
+        // A container need not declare every port it listens on: the policy names one, so the workload has it.
+        const port = Number(/ sets port (\d+),/.exec(v.message)?.[1]);
+        for (const w of selectedBy.get(v.resource) ?? []) {
+          if ((w.ports ?? []).some((p) => (typeof p === "number" ? p : p.containerPort) === port)) continue;
+          w.ports = [...(w.ports ?? []), port];
+          noteOn(refOf(w), `port ${port}: no container declares it, but ${v.resource} sets it in portLevelMtls, so it is listed`);
+        }
+        continue;
+      }
+      const governing = v.rule === "namespace-disable-breaks-strict-workloads" ? workloadPolicyOf.get(v.resource) : v.resource;
+      if (!governing || removed.has(governing) || !currentIds.has(governing)) continue;
+      removed.add(governing);
+      leftOut.push(`PeerAuthentication ${governing}: breaks ${v.rule}: ${v.message}`);
     }
-    const governing =
-      v.rule === "namespace-disable-breaks-strict-workloads"
-        ? selecting(byRef.get(v.resource)!)
-        : current.peerAuthentications.find((p) => refOf(p) === v.resource);
-    if (!governing) throw new InputError([{ path: "discover", message: `cannot resolve ${v.rule} on ${v.resource}: ${v.message}` }]);
-    current.peerAuthentications = current.peerAuthentications.filter((p) => p !== governing);
-    leftOut.push(`PeerAuthentication ${refOf(governing)}: breaks ${v.rule}: ${v.message}`);
+    current.peerAuthentications = current.peerAuthentications.filter((p) => !removed.has(idOf(p)));
+    rollout = parse(file);
+    await tick();
+    if (signal?.aborted) return undefined;
   }
   for (const w of workloads) if (w.calls && w.calls.length === 0) delete w.calls;
+  rollout = parse(file);
 
   const taken = new Set([CURRENT_STAGE, "mesh-permissive", "mesh-strict"]);
   const stageComments: { stage: string; lines: string[] }[] = [];
@@ -156,26 +250,77 @@ export function proposeRollout(inventory: Inventory, options: ProposeOptions): D
     leftOut.push(
       `proposed stage ${stage}: not proposed: ${namespace}/default is taken by a policy that is not selector-less, and a ${namespace === meshRootNamespace ? "mesh" : "namespace"}-wide policy must be named default (one-default-per-scope); rename that one first`,
     );
-  const tryStage = (stage: FileStage, lines: string[]): boolean => {
-    file.stages.push(stage);
-    const blocking = blockingAt(file, stage.name);
-    if (blocking.length > 0) {
-      file.stages.pop();
-      leftOut.push(
-        `proposed stage ${stage.name}: not proposed, it would break ${blocking.map((b) => `${b.rule} (${b.message})`).join("; ")}`,
-      );
-      return false;
+
+  // The policies in force after the last stage proposed so far: by namespace, then namespace/name.
+  const inForce = new Map<string, Map<string, PeerAuthentication>>();
+  const putInForce = (p: PeerAuthentication) => {
+    const ns = inForce.get(p.namespace) ?? new Map<string, PeerAuthentication>();
+    inForce.set(p.namespace, ns.set(idOf(p), p));
+  };
+  rollout.stages[0].peerAuthentications.forEach(putInForce);
+  const inForceIn = (namespaces: Iterable<string>) => [...new Set(namespaces)].flatMap((ns) => [...(inForce.get(ns)?.values() ?? [])]);
+  const callersInto = new Map<string, Set<Workload>>();
+  for (const w of rollout.workloads) {
+    for (const to of w.calls) {
+      const ns = to.split("/")[0];
+      callersInto.set(ns, (callersInto.get(ns) ?? new Set<Workload>()).add(w));
     }
+  }
+  const byNamespace = groupBy(rollout.workloads, (w) => w.namespace);
+  /**
+   * The guardrails' blocking findings for `stage` on top of what is in force: on the whole mesh, or, for a stage of
+   * namespace-wide policies, on those namespaces' workloads and their callers, with the policies of those namespaces
+   * and the mesh root, which is all such a stage changes.
+   */
+  const blockingFor = (stage: FileStage, namespaces?: ReadonlySet<string>): Violation[] => {
+    const policies = new Map(
+      (namespaces ? inForceIn([...namespaces, meshRootNamespace]) : inForceIn(inForce.keys())).map((p) => [idOf(p), p]),
+    );
+    stage.peerAuthentications.forEach((p, j) =>
+      policies.set(idOf(p), modelPolicy(p, `stages[${file.stages.length}].peerAuthentications[${j}]`)),
+    );
+    const workloads = namespaces
+      ? [...new Set([...namespaces].flatMap((ns) => [...(byNamespace.get(ns) ?? []), ...(callersInto.get(ns) ?? [])]))]
+      : rollout.workloads;
+    const { violations } = evaluateStage({
+      stage: stage.name,
+      meshRootNamespace,
+      policies: [...policies.values()],
+      workloads,
+      acknowledgeBrokenCalls: [],
+    });
+    return violations.filter((v) => isBlocking(v) && (!namespaces || namespaces.has(namespaceOfFinding(v))));
+  };
+  const accept = (stage: FileStage, lines: string[]) => {
+    file.stages.push(stage);
+    stage.peerAuthentications.forEach((p, j) => putInForce(modelPolicy(p, `stages[${file.stages.length - 1}].peerAuthentications[${j}]`)));
     taken.add(stage.name);
     if (lines.length > 0) stageComments.push({ stage: stage.name, lines });
+  };
+  const refuse = (stage: string, blocking: Violation[]) =>
+    leftOut.push(`proposed stage ${stage}: not proposed, it would break ${blocking.map((b) => `${b.rule} (${b.message})`).join("; ")}`);
+  const tryStage = (stage: FileStage, lines: string[], namespaces?: ReadonlySet<string>): boolean => {
+    const blocking = blockingFor(stage, namespaces);
+    if (blocking.length > 0) {
+      refuse(stage.name, blocking);
+      return false;
+    }
+    accept(stage, lines);
     return true;
   };
-  const withoutSidecar = workloads.filter((w) => !w.sidecar).map(refOf);
-  const refusedLines = (where: string, except: string[] = []) => {
-    const others = withoutSidecar.filter((r) => !except.includes(r));
+
+  const clientsWithoutSidecar = inventory.clients.filter((c) => c.withSidecar < c.pods);
+  const withoutSidecar = [
+    ...workloads.filter((w) => !w.sidecar).map(refOf),
+    ...clientsWithoutSidecar.map(
+      (c) => `${c.ref} (${c.kind}${c.withSidecar > 0 ? `, ${c.withSidecar} of ${c.pods} pods with a sidecar` : ""})`,
+    ),
+  ];
+  const refusedLines = (where: string, except: ReadonlySet<string> = new Set()) => {
+    const others = withoutSidecar.filter((r) => !except.has(r));
     return others.length > 0 ? [`would refuse these workloads without a sidecar if they call ${where}: ${others.join(", ")}`] : [];
   };
-  const plaintextLines = (refs: string[]) => {
+  const plaintextLines = (refs: readonly string[]) => {
     const seen = refs.flatMap((r) => (plaintextInto.get(r) ?? []).map((c) => `${r} from ${c}`));
     if (seen.length === 0) return [];
     return [
@@ -206,47 +351,98 @@ export function proposeRollout(inventory: Inventory, options: ProposeOptions): D
           [],
         );
       }
+      await tick();
+      if (signal?.aborted) return undefined;
     }
+
+    // A namespace is still open when a workload with a sidecar in it has a port that is not STRICT.
+    const open = (ns: string) => {
+      const index = evaluateStage({
+        stage: "before",
+        meshRootNamespace,
+        policies: inForceIn([ns, meshRootNamespace]),
+        workloads: byNamespace.get(ns) ?? [],
+        acknowledgeBrokenCalls: [],
+      });
+      return index.effective.some(
+        (e) =>
+          e.workload.name !== PROBE_NAME && e.mode !== null && (e.mode !== "STRICT" || [...e.ports.values()].some((m) => m !== "STRICT")),
+      );
+    };
     // Namespaces whose workloads all have sidecars and receive no plaintext go first.
+    const fileByNamespace = groupBy(workloads, (w) => w.namespace);
     const candidates = sidecarNamespaces
       .map((ns) => {
-        const members = workloads.filter((w) => w.namespace === ns);
+        const members = fileByNamespace.get(ns) ?? [];
         const risky = members.some((w) => !w.sidecar) || members.some((w) => plaintextInto.has(refOf(w)));
         return { ns, members, risky };
       })
-      .sort((a, b) => Number(a.risky) - Number(b.risky) || a.ns.localeCompare(b.ns));
-    for (const { ns, members } of candidates) {
-      const plan = buildPlan(parse(file), file.stages[file.stages.length - 1].name);
-      const open = plan.workloads.filter(
-        (w) =>
-          w.namespace === ns &&
-          w.name !== PROBE_NAME &&
-          w.mode !== null &&
-          (w.mode !== "STRICT" || Object.values(w.ports).some((m) => m !== "STRICT")),
-      );
-      if (open.length === 0) continue; // STRICT already
-      const name = stageName(ns, taken);
-      const policyName = wideName(ns);
-      if (policyName === undefined) {
-        nameTaken(name, ns);
-        continue;
-      }
-      const lines = [
-        ...members
-          .filter((w) => !w.sidecar)
-          .map((w) => `${refOf(w)} has no sidecar: no policy applies to it, and it cannot call this namespace's workloads once STRICT`),
-        ...refusedLines(`into ${ns}`, members.map(refOf)),
-        ...plaintextLines(members.map(refOf)),
-      ];
-      tryStage(
-        {
-          name,
-          description: `STRICT for namespace ${ns}: ${members.filter((w) => w.sidecar).length} workloads with a sidecar`,
-          peerAuthentications: [{ name: policyName, namespace: ns, mode: "STRICT" }],
-        },
-        lines,
+      .sort((a, b) => Number(a.risky) - Number(b.risky) || a.ns.localeCompare(b.ns))
+      .filter(({ ns }) => open(ns))
+      .filter(({ ns }) => {
+        if (wideName(ns) !== undefined) return true;
+        nameTaken(stageName(ns, new Set(taken)), ns);
+        return false;
+      });
+
+    // One namespace a stage, unless there are more namespaces than a rollout holds stages: then a few a stage.
+    const room = ROLLOUT_LIMITS.stages - file.stages.length - 1;
+    const perStage = Math.max(1, Math.ceil(candidates.length / room));
+    if (perStage > 1) {
+      leftOut.push(
+        `proposed stages: ${count(candidates.length)} namespaces to make STRICT, more than the ${count(room)} stages a rollout has room for: ${perStage} namespaces a stage, those with sidecars only and no plaintext first`,
       );
     }
+    for (let start = 0, batch = 1; start < candidates.length; start += perStage, batch++) {
+      let group = candidates.slice(start, start + perStage);
+      for (;;) {
+        const namespaces = new Set(group.map((g) => g.ns));
+        const members = group.flatMap((g) => g.members);
+        const memberRefs = new Set(members.map(refOf));
+        const single = group.length === 1;
+        const name = single ? stageName(group[0].ns, taken) : `namespaces-strict-${batch}`;
+        const stage: FileStage = {
+          name,
+          description: single
+            ? `STRICT for namespace ${group[0].ns}: ${members.filter((w) => w.sidecar).length} workloads with a sidecar`
+            : `STRICT for ${group.length} namespaces (${[...namespaces].join(", ")}): ${members.filter((w) => w.sidecar).length} workloads with a sidecar`,
+          peerAuthentications: group.map((g) => ({ name: wideName(g.ns)!, namespace: g.ns, mode: "STRICT" as const })),
+        };
+        const lines = [
+          ...members
+            .filter((w) => !w.sidecar)
+            .map((w) => `${refOf(w)} has no sidecar: no policy applies to it, and it cannot call this namespace's workloads once STRICT`),
+          ...clientsWithoutSidecar
+            .filter((c) => namespaces.has(c.ref.split("/")[0]))
+            .map((c) => `${c.ref} (${c.kind}) runs pods without a sidecar here: they cannot call this namespace's workloads once STRICT`),
+          ...refusedLines(`into ${[...namespaces].join(", ")}`, memberRefs),
+          ...plaintextLines([...memberRefs]),
+        ];
+        const blocking = blockingFor(stage, namespaces);
+        if (blocking.length === 0) {
+          accept(stage, lines);
+          break;
+        }
+        if (single) {
+          taken.delete(name);
+          refuse(name, blocking);
+          break;
+        }
+        // A stage of several namespaces: the ones that break a guardrail leave it, each said why; the rest go on.
+        const breaking = new Set(blocking.map(namespaceOfFinding));
+        for (const g of group.filter((x) => breaking.has(x.ns))) {
+          refuse(
+            `for namespace ${g.ns}`,
+            blocking.filter((b) => namespaceOfFinding(b) === g.ns),
+          );
+        }
+        group = group.filter((g) => !breaking.has(g.ns));
+        if (group.length === 0) break;
+      }
+      await tick();
+      if (signal?.aborted) return undefined;
+    }
+
     if (meshName === undefined) nameTaken("mesh-strict", meshRootNamespace);
     else {
       const ambient = inventory.ambientNamespaces;
@@ -272,9 +468,11 @@ export function proposeRollout(inventory: Inventory, options: ProposeOptions): D
     const lines = workloadNotes.get(refOf(w));
     if (lines && lines.length > 0) comments.push({ path: ["workloads", i], lines });
   });
+  const namespaceIndex = new Map(file.namespaces.map((n, i) => [n.name, i]));
   inventory.notes
     .filter((n) => n.at?.list === "namespaces")
-    .forEach((n) => comments.push({ path: ["namespaces", file.namespaces.findIndex((x) => x.name === n.at!.name)], lines: [n.text] }));
-  for (const { stage, lines } of stageComments) comments.push({ path: ["stages", file.stages.findIndex((s) => s.name === stage)], lines });
-  return { file, comments, leftOut };
+    .forEach((n) => comments.push({ path: ["namespaces", namespaceIndex.get(n.at!.name)!], lines: [n.text] }));
+  const stageIndex = new Map(file.stages.map((s, i) => [s.name, i]));
+  for (const { stage, lines } of stageComments) comments.push({ path: ["stages", stageIndex.get(stage)!], lines });
+  return { file, comments, leftOut, clients: inventory.clients };
 }

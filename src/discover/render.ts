@@ -3,9 +3,24 @@
  * (one line per namespace, label set, port and policy), with comments where a human has to look.
  */
 import * as YAML from "yaml";
+import { terminalSafe } from "../model/text";
 import type { Discovered } from "./propose";
 
-const comment = (lines: string[]) => lines.map((l) => ` ${l}`).join("\n");
+/**
+ * Comment lines as written: what comes from the cluster or Prometheus (names, labels of metrics, a kube context)
+ * may hold characters a terminal or an editor would obey (escapes, bidirectional overrides); each is written as
+ * `\uXXXX` instead, and a line break inside a value starts no line of its own.
+ */
+function commentLines(lines: readonly string[], escaped: { count: number }): string {
+  return lines
+    .map((l) => {
+      const flat = l.replace(/\r\n|\r|\n/g, " ");
+      const safe = terminalSafe(flat);
+      if (safe !== flat || flat !== l) escaped.count++;
+      return ` ${safe}`;
+    })
+    .join("\n");
+}
 
 function flow(doc: YAML.Document, path: (string | number)[]) {
   const node = doc.getIn(path, true);
@@ -21,6 +36,8 @@ export interface RenderOptions {
 
 export function renderDiscovered(discovered: Discovered, options: RenderOptions): string {
   const { file } = discovered;
+  const escaped = { count: 0 };
+  const comment = (lines: readonly string[]) => commentLines(lines, escaped);
   const doc = new YAML.Document(file);
   const policies = file.stages.reduce((n, s) => n + s.peerAuthentications.length, 0);
   const header = [
@@ -40,7 +57,24 @@ export function renderDiscovered(discovered: Discovered, options: RenderOptions)
     );
     header.push(...discovered.leftOut.map((l) => `  - ${l}`));
   }
-  doc.commentBefore = comment(header);
+  if (discovered.clients.length > 0) {
+    header.push(
+      "",
+      "Clients: pods no Deployment, StatefulSet or DaemonSet owns, which a rollout file cannot declare. Those without a sidecar",
+      "lose access to every port a stage makes STRICT (each stage's comment names them):",
+      ...discovered.clients.map(
+        (c) =>
+          `  - ${c.ref} (${c.kind}, ${c.pods} pod${c.pods === 1 ? "" : "s"}, ${c.withSidecar === c.pods ? "with a sidecar" : c.withSidecar === 0 ? "no sidecar" : `${c.withSidecar} with a sidecar`})`,
+      ),
+    );
+  }
+  // The comments below are written before the header is, so that it can say whether any was escaped.
+  const nodeComments = discovered.comments.map(({ path, lines }) => ({ path, text: comment(lines) }));
+  const headerText = comment(header);
+  doc.commentBefore =
+    escaped.count > 0
+      ? `${headerText}\n${comment(["", `Characters a terminal would obey, found in names or labels read, are written as \\uXXXX in ${escaped.count} comment line${escaped.count === 1 ? "" : "s"}.`])}`
+      : headerText;
   file.namespaces.forEach((_, i) => flow(doc, ["namespaces", i]));
   file.workloads.forEach((w, i) => {
     flow(doc, ["workloads", i, "labels"]);
@@ -53,9 +87,9 @@ export function renderDiscovered(discovered: Discovered, options: RenderOptions)
   });
   flow(doc, ["probes", "namespaces"]);
   file.stages.forEach((s, i) => s.peerAuthentications.forEach((_, j) => flow(doc, ["stages", i, "peerAuthentications", j])));
-  for (const { path, lines } of discovered.comments) {
+  for (const { path, text } of nodeComments) {
     const node = doc.getIn(path, true);
-    if (YAML.isNode(node)) node.commentBefore = comment(lines);
+    if (YAML.isNode(node)) node.commentBefore = text;
   }
   return doc.toString({ lineWidth: 0 });
 }

@@ -1,14 +1,17 @@
 /**
- * `mtls-rollout discover`: read the cluster (and, when given, Prometheus), propose a rollout, render it.
- * A thin shell: src/cluster reads, src/discover/inventory.ts and propose.ts decide, render.ts writes.
+ * `mtls-rollout discover`: read the cluster (and, when given, Prometheus), propose a rollout, render it, and check
+ * that the file loads as the rollout it says it is. A thin shell: src/cluster reads, src/discover/inventory.ts and
+ * propose.ts decide, render.ts writes.
  */
 import type { KubectlRunner } from "../cluster/runner";
 import { boundedRunner } from "../cluster/runner";
 import { getList } from "../cluster/kubectlGet";
 import { namespaceObjectSchema } from "../cluster/objects";
 import { readSnapshot } from "../cluster/snapshot";
+import { InputError } from "../model/errors";
+import { parseRolloutYaml } from "../rollout/load";
 import { takeInventory } from "./inventory";
-import { proposeRollout } from "./propose";
+import { proposeRollout, TooLargeForRollout } from "./propose";
 import { renderDiscovered } from "./render";
 import { observedTraffic, TrafficEdge } from "./traffic";
 import { contextText } from "../model/text";
@@ -18,58 +21,87 @@ export interface DiscoverRequest {
   meshRootNamespace: string;
   namespaces?: string[];
   context?: string;
+  /** The URL may carry credentials (user:password@): they are sent as a header and never printed. */
   prometheus?: { url: string; windowSeconds: number; fetch?: typeof fetch };
   callTimeoutMs: number;
   /** The yaml-language-server modeline for the file's first line, pointing editors at the rollout schema. */
   modeline?: string;
+  /** Ends discover at once (Ctrl-C): nothing is returned to write. */
+  signal?: AbortSignal;
 }
 
 export type DiscoverResult =
   | { yaml: string; summary: string }
-  /** `cluster`: unreachable, not permitted or answering nonsense; `input`: a named namespace does not exist. */
-  | { error: string; kind: "cluster" | "input" };
+  | { interrupted: true }
+  /**
+   * `cluster`: the cluster or Prometheus could not be read whole, or the mesh is more than a rollout holds (exit 3);
+   * `setup`: no context, unreachable, not permitted, no CRD (exit 2); `input`: a named namespace does not exist.
+   */
+  | { error: string; kind: "cluster" | "input" | "setup" };
 
 export async function discover(request: DiscoverRequest): Promise<DiscoverResult> {
   const runner = boundedRunner(request.runner);
+  const { signal } = request;
+  const root = request.meshRootNamespace;
   const snapshot = await readSnapshot(runner, {
     namespaces: request.namespaces,
-    meshRootNamespace: request.meshRootNamespace,
+    // A user who names namespaces may have no permission beyond them.
+    perNamespace: request.namespaces !== undefined,
+    meshRootNamespace: root,
     timeoutMs: request.callTimeoutMs,
   });
-  if (!("error" in snapshot)) {
-    const root = request.meshRootNamespace;
-    const known = request.namespaces
-      ? await getList(runner, ["get", "namespace", root, "-o", "json"], namespaceObjectSchema, request.callTimeoutMs)
-      : { items: snapshot.namespaces };
-    if ("error" in known && !known.notFound) return { error: known.error, kind: "cluster" };
-    if ("error" in known || !known.items.some((n) => n.metadata.name === root)) {
-      return { error: `--mesh-root: the cluster has no namespace ${root}: name Istio's root namespace (where istiod runs)`, kind: "input" };
-    }
+  if (signal?.aborted) return { interrupted: true };
+  if ("error" in snapshot) return { error: snapshot.error, kind: snapshot.setup ? "setup" : "cluster" };
+  if (request.namespaces && snapshot.missingNamespaces.length > 0) {
+    return { error: `--namespace: the cluster has no namespace ${snapshot.missingNamespaces.join(", ")}`, kind: "input" };
   }
-  if ("error" in snapshot) {
-    return "notFound" in snapshot && snapshot.notFound && request.namespaces
-      ? { error: `--namespace: ${snapshot.error}`, kind: "input" }
-      : { error: snapshot.error, kind: "cluster" };
+  const known = request.namespaces
+    ? await getList(runner, ["get", "namespace", root, "-o", "json"], namespaceObjectSchema, request.callTimeoutMs)
+    : { items: snapshot.namespaces };
+  if (signal?.aborted) return { interrupted: true };
+  if ("error" in known && !known.notFound) return { error: known.error, kind: known.setup ? "setup" : "cluster" };
+  if ("error" in known || !known.items.some((n) => n.metadata.name === root)) {
+    return { error: `--mesh-root: the cluster has no namespace ${root}: name Istio's root namespace (where istiod runs)`, kind: "input" };
   }
   let traffic: { edges: TrafficEdge[]; windowSeconds: number } | undefined;
   if (request.prometheus) {
     const observed = await observedTraffic(request.prometheus.url, request.prometheus.windowSeconds, {
       timeoutMs: request.callTimeoutMs,
       fetch: request.prometheus.fetch,
+      signal,
     });
+    if (signal?.aborted) return { interrupted: true };
     if ("error" in observed) return { error: observed.error, kind: "cluster" };
     traffic = { edges: observed.edges, windowSeconds: request.prometheus.windowSeconds };
   }
-  const inventory = takeInventory(snapshot, { meshRootNamespace: request.meshRootNamespace, namespaces: request.namespaces });
-  const discovered = proposeRollout(inventory, { meshRootNamespace: request.meshRootNamespace, traffic });
+  const inventory = takeInventory(snapshot, { meshRootNamespace: root, namespaces: request.namespaces });
+  let discovered;
+  try {
+    discovered = await proposeRollout(inventory, { meshRootNamespace: root, traffic, signal });
+  } catch (err) {
+    if (err instanceof TooLargeForRollout) return { error: err.message, kind: "cluster" };
+    throw err;
+  }
+  if (!discovered || signal?.aborted) return { interrupted: true };
   const source = [
     contextText(request.context),
     request.namespaces ? `namespaces ${request.namespaces.join(", ")}` : "all namespaces but Kubernetes' own and the mesh root",
     request.prometheus ? `traffic from Prometheus over ${request.prometheus.windowSeconds}s` : "no traffic data (no --prometheus)",
   ].join("; ");
+  const yaml = renderDiscovered(discovered, { source, modeline: request.modeline });
+  // The file must load as what it says: what its own loader refuses is never written.
+  try {
+    parseRolloutYaml(yaml, "discovered rollout");
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+    return {
+      error: `the rollout discover would write is not one its own loader accepts (${err.lines()[0]}); discover part of the mesh with --namespace`,
+      kind: "cluster",
+    };
+  }
   const { file } = discovered;
   return {
-    yaml: renderDiscovered(discovered, { source, modeline: request.modeline }),
+    yaml,
     summary:
       `discovered ${file.namespaces.length} namespaces, ${file.workloads.length} workloads, ` +
       `${file.stages[0].peerAuthentications.length} PeerAuthentications; ${file.stages.length} stages; ${discovered.leftOut.length} things left out (see the file's header)`,

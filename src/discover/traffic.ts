@@ -22,7 +22,7 @@ export const trafficQuery = (metric: string, windowSeconds: number) =>
 export async function observedTraffic(
   prometheusUrl: string,
   windowSeconds: number,
-  options: { timeoutMs: number; fetch?: typeof fetch },
+  options: { timeoutMs: number; fetch?: typeof fetch; signal?: AbortSignal },
 ): Promise<{ edges: TrafficEdge[] } | { error: string }> {
   const edges = new Map<string, TrafficEdge>();
   for (const metric of METRICS) {

@@ -93,3 +93,24 @@ export const urlPath = z
   .string()
   .max(1024, "must be at most 1024 characters")
   .regex(/^\/[A-Za-z0-9._~%/-]*(\?[A-Za-z0-9._~%=&-]*)?$/, "must be a URL path starting with / (letters, digits, . _ ~ % / - and a query)");
+
+/** A label value as Kubernetes takes it (apimachinery IsValidLabelValue). */
+export function isLabelValue(value: string): boolean {
+  return value.length <= 63 && (value === "" || QUALIFIED_NAME_PART.test(value));
+}
+
+/**
+ * Why a map of labels read from a cluster cannot be written to a rollout file as it is, or undefined: a key or
+ * value Kubernetes would not take (a `__proto__` key among them, which a JavaScript object would turn into its
+ * prototype), or more keys than a mapping of the file may have.
+ */
+export function labelMapProblem(labels: Record<string, string>, maxKeys: number): string | undefined {
+  const entries = Object.entries(labels);
+  if (entries.length > maxKeys) return `has ${entries.length} labels, more than the ${maxKeys} a mapping of a rollout file may have`;
+  for (const [key, value] of entries) {
+    if (!isLabelKey(key)) return `has the label key ${JSON.stringify(key.slice(0, 80))}, which is no Kubernetes label key`;
+    if (typeof value !== "string" || !isLabelValue(value))
+      return `has the label ${key}=${JSON.stringify(String(value).slice(0, 80))}, whose value is no Kubernetes label value`;
+  }
+  return undefined;
+}

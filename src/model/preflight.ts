@@ -2,8 +2,9 @@
  * The pre-flight gate's model: which workload ports a stage tightens to STRICT, and the verdict on
  * the plaintext traffic observed at them. Pure; src/preflight gathers the evidence.
  */
+import { liveKey, portModeOnEveryPod, type LiveState } from "./live";
 import { buildPlan, policiesInForce } from "./plan";
-import type { PeerAuthentication, PlaintextAcknowledgement, Rollout, WorkloadKind } from "./rollout";
+import type { PlaintextAcknowledgement, Rollout, WorkloadKind } from "./rollout";
 import { PolicyIndex } from "./semantics";
 
 export interface Target {
@@ -21,31 +22,44 @@ export interface Target {
   keepsPlaintextPorts: number[];
 }
 
-/** What the cluster is at before the stage: a stage of the rollout, the policies read from it, or nothing. */
-export type Before = { stage: string } | { policies: PeerAuthentication[] } | null;
+/**
+ * What the cluster is at before the stage: a stage of the rollout, the live cluster as the model reads it (its
+ * policies in Istio's order, dormant ones included, applied to the live pods), or nothing.
+ */
+export type Before = { stage: string } | { live: LiveState } | null;
 
-/** Ports STRICT at `stage` and not STRICT before it; with nothing before, every STRICT port. */
+/**
+ * Ports STRICT at `stage` and not STRICT before it; with nothing before, every STRICT port. Against the live cluster
+ * a port counts as STRICT before only when Istio makes it STRICT on every live pod of the workload: a pod without a
+ * sidecar, one another policy selects, or a workload not running at all leaves the port to the gate.
+ */
 export function tightenedTargets(rollout: Rollout, stage: string, before: Before): Target[] {
   const now = buildPlan(rollout, stage);
-  const policiesBefore =
-    before === null ? [] : "stage" in before ? policiesInForce(rollout, before.stage).map((p) => p.policy) : before.policies;
-  const index = new PolicyIndex(policiesBefore, rollout.meshRootNamespace, "before");
-  const wasStrict = new Set(
-    rollout.workloads.flatMap((w) =>
-      [...index.effective(w).ports].filter(([, mode]) => mode === "STRICT").map(([port]) => `${w.ref}:${port}`),
-    ),
-  );
-  const kindOf = new Map(rollout.workloads.map((w) => [w.ref, w.kind]));
+  let wasStrict: (w: Rollout["workloads"][number], port: number) => boolean;
+  if (before !== null && "live" in before) {
+    wasStrict = (w, port) => portModeOnEveryPod(before.live.workloads.get(liveKey(w.kind, w.ref)), port) === "STRICT";
+  } else {
+    const policiesBefore = before === null ? [] : policiesInForce(rollout, before.stage).map((p) => p.policy);
+    const index = new PolicyIndex(policiesBefore, rollout.meshRootNamespace, "before");
+    const strict = new Set(
+      rollout.workloads.flatMap((w) =>
+        [...index.effective(w).ports].filter(([, mode]) => mode === "STRICT").map(([port]) => `${w.ref}:${port}`),
+      ),
+    );
+    wasStrict = (w, port) => strict.has(`${w.ref}:${port}`);
+  }
+  const byRef = new Map(rollout.workloads.map((w) => [w.ref, w]));
   return now.workloads.flatMap((w) => {
     const ref = `${w.namespace}/${w.name}`;
+    const workload = byRef.get(ref)!;
     const strict = Object.entries(w.ports).filter(([, mode]) => mode === "STRICT");
-    const ports = strict.filter(([port]) => !wasStrict.has(`${ref}:${port}`)).map(([port]) => Number(port));
+    const ports = strict.filter(([port]) => !wasStrict(workload, Number(port))).map(([port]) => Number(port));
     const keepsPlaintextPorts = Object.entries(w.ports)
       .filter(([, mode]) => mode !== "STRICT")
       .map(([port]) => Number(port));
     return ports.length === 0
       ? []
-      : [{ workload: ref, namespace: w.namespace, name: w.name, kind: kindOf.get(ref)!, ports, keepsPlaintextPorts }];
+      : [{ workload: ref, namespace: w.namespace, name: w.name, kind: workload.kind, ports, keepsPlaintextPorts }];
   });
 }
 

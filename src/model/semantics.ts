@@ -200,9 +200,7 @@ export class PolicyIndex {
   }
 
   effective<W extends MeshWorkload>(workload: W): EffectiveWorkload<W> {
-    const targetPorts = workload.containerPorts;
     if (!workload.sidecar) return { workload, mode: null, ports: new Map(), appliedPolicies: [] };
-    const nsPolicy = this.namespacePolicy(workload.namespace);
     const matching = this.workloadPolicies.selecting(workload.namespace, workload.podLabels);
     if (matching.length > 1) {
       const [first, ...others] = matching;
@@ -213,7 +211,16 @@ export class PolicyIndex {
           `as ${matching.length > 2 ? `${matching.length - 1} other policies do` : "does"} ${describeValue(`${first.namespace}/${first.name}`)} (${first.origin}); Istio would apply only the oldest, so keep one`,
       });
     }
-    const workloadPolicy = matching[0];
+    return this.resolve(workload, matching[0]);
+  }
+
+  /**
+   * The modes of a workload with a sidecar under `workloadPolicy` (the oldest selecting it, if any): mesh, then
+   * namespace, then workload, then port, each UNSET inheriting the level above.
+   */
+  resolve<W extends MeshWorkload>(workload: W, workloadPolicy: PeerAuthentication | undefined): EffectiveWorkload<W> {
+    const targetPorts = workload.containerPorts;
+    const nsPolicy = this.namespacePolicy(workload.namespace);
     const mode = inherit(inherit(inherit("PERMISSIVE", this.mesh?.mode), nsPolicy?.mode), workloadPolicy?.mode);
     const ports = new Map<number, ResolvedMode>();
     for (const port of targetPorts) ports.set(port, inherit(mode, workloadPolicy?.portLevelMtls?.[port]));

@@ -89,22 +89,24 @@ export function envoyStatsArgs(target: Target): string[] {
 
 interface SidecarRead {
   samples: Map<string, { metric: string; source: string; value: number }>;
+  /** Series the sidecar reported as the destination (reporter="destination"), mTLS or not. */
+  destinationSeries: number;
   tlsNotFound?: number;
 }
-
-const ISTIO_SERIES = /^(# TYPE )?istio_(requests_total|tcp_connections_opened_total)\b/m;
 
 async function readSidecar(runner: KubectlRunner, target: Target, timeoutMs: number): Promise<SidecarRead | { error: string }> {
   const metrics = await runner(statsArgs(target), timeoutMs);
   if (metrics.exitCode !== 0) return { error: `sidecar of ${target.workload} unreachable: ${kubectlFailure(metrics, timeoutMs)}` };
-  if (metrics.truncated) return { error: `the metrics of ${target.workload}'s sidecar exceed what the gate reads` };
   const parsed = parseSamples(metrics.stdout, PLAINTEXT_METRICS);
   if (parsed.malformed.length > 0) {
     return { error: `the sidecar of ${target.workload} reported an unreadable Istio sample: ${parsed.malformed[0]}` };
   }
   const samples = new Map<string, { metric: string; source: string; value: number }>();
+  let destinationSeries = 0;
   for (const s of parsed.samples) {
-    if (s.labels.reporter !== "destination" || s.labels.connection_security_policy === "mutual_tls") continue;
+    if (s.labels.reporter !== "destination") continue;
+    destinationSeries++;
+    if (s.labels.connection_security_policy === "mutual_tls") continue;
     // Keyed by the whole label set, so a series that restarts is seen as a reset, not as negative traffic.
     samples.set(`${s.metric}${JSON.stringify(s.labels)}`, { metric: s.metric, source: sourceOf(s.labels), value: s.value });
   }
@@ -114,11 +116,7 @@ async function readSidecar(runner: KubectlRunner, target: Target, timeoutMs: num
   if (tlsLine && tlsNotFound === undefined) {
     return { error: `the sidecar of ${target.workload} reported an unreadable tls_inspector.tls_not_found:${tlsLine[1].slice(0, 40)}` };
   }
-  // Silence is no evidence: an answer without Istio's series or the inspector's counter proves nothing.
-  if (!ISTIO_SERIES.test(metrics.stdout) && tlsNotFound === undefined) {
-    return { error: `the sidecar of ${target.workload} reported neither Istio's request metrics nor tls_inspector counters` };
-  }
-  return { samples, ...(tlsNotFound !== undefined ? { tlsNotFound: Number(tlsNotFound) } : {}) };
+  return { samples, destinationSeries, ...(tlsNotFound !== undefined ? { tlsNotFound: Number(tlsNotFound) } : {}) };
 }
 
 export async function sidecarEvidence(runner: KubectlRunner, target: Target, options: GateOptions): Promise<TargetEvidence> {
@@ -129,6 +127,17 @@ export async function sidecarEvidence(runner: KubectlRunner, target: Target, opt
   if (options.signal?.aborted) return { error: `interrupted (${String(options.signal.reason)}) before the second read` };
   const second = await readSidecar(runner, target, options.callTimeoutMs);
   if ("error" in second) return second;
+  // Silence is no evidence: only what the sidecar counted as the destination speaks of what arrived at it. Series it
+  // reported as a source (its own outgoing calls), or a metric's TYPE line with no series, prove nothing inbound.
+  const inspected = first.tlsNotFound !== undefined && second.tlsNotFound !== undefined;
+  if (second.destinationSeries === 0 && !inspected) {
+    return {
+      error:
+        first.destinationSeries > 0
+          ? `the inbound Istio series of ${target.workload}'s sidecar vanished between the reads (it restarted, or another pod answered): what arrived in between is unknown`
+          : `the sidecar of ${target.workload} reported no inbound (reporter="destination") Istio series and no tls_inspector counter: nothing says what arrives at it`,
+    };
+  }
 
   const callers = new Map<string, PlaintextCaller>();
   for (const [key, now] of second.samples) {

@@ -1,10 +1,8 @@
-import { isDormant, policyOf } from "../manifests/parse";
 import { Before, GateResult, judgeTargets, Target, TargetEvidence, tightenedTargets } from "../model/preflight";
-import type { PeerAuthentication, Rollout } from "../model/rollout";
-import { getList } from "../cluster/kubectlGet";
-import { peerAuthenticationObjectSchema } from "../cluster/objects";
+import type { Rollout } from "../model/rollout";
 import { pause } from "../cluster/pause";
 import { boundedRunner, KubectlRunner } from "../cluster/runner";
+import { readLiveState } from "../cluster/readLive";
 import { GateOptions, prometheusEvidence, sidecarEvidence } from "./gate";
 
 export interface PreflightSources {
@@ -12,24 +10,24 @@ export interface PreflightSources {
   prometheusUrl?: string;
   fetch?: typeof fetch;
   /** Told what the gate watches before it starts reading, so a person knows what it waits for. */
-  onTargets?: (targets: Target[], liveError?: string) => void;
+  onTargets?: (targets: Target[]) => void;
   /** Told when the gate waits for traffic after the last verification to reach Prometheus. */
   onWait?: (seconds: number, lookbackSeconds: number) => void;
 }
 
-/** What the gate compares the stage with: a stage of the rollout, the cluster's live policies, or a fresh mesh. */
+/** What the gate compares the stage with: a stage of the rollout, the cluster as it is, or a fresh mesh. */
 export type Previous = { stage: string } | "live" | null;
 
-export const LIVE_POLICIES_ARGS = ["get", "peerauthentications.security.istio.io", "--all-namespaces", "-o", "json"];
-
-/** The PeerAuthentications the cluster enforces now (dormant ones left out, as they change nothing). */
-export async function livePolicies(runner: KubectlRunner, timeoutMs: number): Promise<PeerAuthentication[] | { error: string }> {
-  const read = await getList(runner, LIVE_POLICIES_ARGS, peerAuthenticationObjectSchema, timeoutMs);
-  if ("error" in read) return { error: `the cluster's PeerAuthentications could not be read: ${read.error}` };
-  return read.items.flatMap((item) => {
-    const pa = policyOf(item, `live ${item.metadata.namespace}/${item.metadata.name}`);
-    return isDormant(item, pa) ? [] : [pa];
-  });
+/** The cluster could not be read for `--previous live`: no target can be told, so the gate has nothing to judge. */
+export class LiveReadError extends Error {
+  constructor(
+    message: string,
+    /** A setup problem (no context, unreachable, forbidden): bad input, not missing evidence. */
+    readonly setup: boolean,
+  ) {
+    super(message);
+    this.name = "LiveReadError";
+  }
 }
 
 /** Istio's Prometheus addon scrapes every 15 s: two scrapes in a range, with room to spare. */
@@ -52,7 +50,7 @@ async function lookBackFrom(options: GateOptions, onWait?: (seconds: number, loo
   return { ...options, windowSeconds: Math.min(options.windowSeconds, since) };
 }
 
-/** The gate for `stage`: evidence for every tightened target at once, then the verdicts. */
+/** The gate for `stage`: evidence for every tightened target at once, then the verdicts. Throws LiveReadError. */
 export async function runPreflight(
   rollout: Rollout,
   stage: string,
@@ -64,24 +62,21 @@ export async function runPreflight(
   const sources = { ...given, runner: boundedRunner(given.runner) };
   const label = previous === null ? null : previous === "live" ? "the cluster's live policies" : previous.stage;
   let before: Before = previous === "live" ? null : previous;
-  let liveError: string | undefined;
   if (previous === "live") {
-    const live = await livePolicies(sources.runner, options.callTimeoutMs);
-    if ("error" in live) liveError = live.error;
-    else before = { policies: live };
+    const live = await readLiveState(rollout, sources.runner, options.callTimeoutMs);
+    if ("error" in live) throw new LiveReadError(`the cluster could not be read: ${live.error}`, live.setup === true);
+    before = { live };
   }
   const targets = tightenedTargets(rollout, stage, before);
-  given.onTargets?.(targets, liveError);
-  const gate = sources.prometheusUrl && targets.length > 0 && !liveError ? await lookBackFrom(options, given.onWait) : options;
+  given.onTargets?.(targets);
+  const gate = sources.prometheusUrl && targets.length > 0 ? await lookBackFrom(options, given.onWait) : options;
   const evidence = new Map<string, TargetEvidence>(
     await Promise.all(
       targets.map(async (t: Target): Promise<[string, TargetEvidence]> => [
         t.workload,
-        liveError
-          ? { error: liveError }
-          : sources.prometheusUrl
-            ? await prometheusEvidence(sources.prometheusUrl, t, gate, sources.fetch)
-            : await sidecarEvidence(sources.runner, t, gate),
+        sources.prometheusUrl
+          ? await prometheusEvidence(sources.prometheusUrl, t, gate, sources.fetch)
+          : await sidecarEvidence(sources.runner, t, gate),
       ]),
     ),
   );

@@ -1,23 +1,18 @@
 /**
- * Where a live cluster stands against a rollout: which stage its PeerAuthentications are at (or the
- * nearest one and how they differ), and the mode Istio computes for every workload port from the live
- * policies, beside what the stage expects. Pure: src/status/run.ts reads the cluster.
+ * Where a live cluster stands against a rollout: which stage its PeerAuthentications are at (or the nearest one
+ * and how they differ), and every workload's live mode, as the model computes it from one reading of the cluster
+ * (src/model/live.ts), beside what the stage expects. In sync only when both agree: the policies are exactly a
+ * stage's, and Istio gives every workload the modes that stage expects (an older policy Istio applies instead, a
+ * pod without its sidecar, a workload not running: each is drift). Pure: src/status/run.ts reads the cluster.
  */
-import { buildPlan, policiesInForce } from "../model/plan";
+import type { LivePolicy, LiveState } from "../model/live";
+import { liveModesAt, sameMap, type WorkloadStatus } from "../model/liveModes";
+import { policiesInForce } from "../model/plan";
 import type { PeerAuthentication, Rollout } from "../model/rollout";
-import type { ResolvedMode } from "../model/schema";
-import { PolicyIndex, scopeOf, selects } from "../model/semantics";
+import { scopeOf } from "../model/semantics";
 
-/** A PeerAuthentication as the cluster holds it. */
-export interface LivePolicy {
-  policy: PeerAuthentication;
-  /** metadata.creationTimestamp (RFC 3339): where two compete, Istio applies the oldest. */
-  createdAt: string;
-  /** A later stage's policy of an mtls-rollout stack, without effect: counted as absent. */
-  dormant: boolean;
-  /** The stack wrote it (it carries the stage annotation). */
-  managed: boolean;
-}
+export type { LivePolicy } from "../model/live";
+export type { WorkloadStatus } from "../model/liveModes";
 
 export interface Difference {
   kind: "missing" | "extra" | "changed";
@@ -27,23 +22,17 @@ export interface Difference {
   detail: string;
 }
 
-export interface WorkloadStatus {
-  namespace: string;
-  name: string;
-  sidecar: boolean;
-  /** As Istio computes it from the live policies; null without a sidecar. */
-  mode: ResolvedMode | null;
-  ports: Record<string, ResolvedMode>;
-  expected: { mode: ResolvedMode | null; ports: Record<string, ResolvedMode> };
-  matches: boolean;
-}
-
 export interface Status {
-  /** The stage the live policies are exactly at, or null. */
+  /** The stage the cluster is exactly at (its policies, and every workload's live modes), or null. */
   stage: string | null;
+  /** The stage the cluster should be at (a stack's), when one was named. */
+  expectedStage: string | null;
+  /** At a stage, and at the expected one when one was named. */
   inSync: boolean;
-  /** The stage compared with: the matching one, or the nearest (fewest differences, the later on a tie). */
+  /** The stage compared with: the expected one, else the matching one, else the nearest (fewest differences, then most modes as expected, then the later). */
   comparedWith: string;
+  /** The stage whose policies the cluster has exactly, if any (its live modes may still differ). */
+  policiesAt: string | null;
   differences: Difference[];
   workloads: WorkloadStatus[];
   /** Live policies of the rollout's namespaces that are dormant (counted as absent). */
@@ -55,7 +44,7 @@ const labelsText = (labels: Record<string, string> | null) =>
   labels === null
     ? "none"
     : Object.entries(labels)
-        .sort(([a], [b]) => a.localeCompare(b))
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([k, v]) => `${k}=${v}`)
         .join(",");
 const portsText = (ports: Record<number, string> | undefined) =>
@@ -68,9 +57,9 @@ const portsText = (ports: Record<number, string> | undefined) =>
 function changes(live: PeerAuthentication, wanted: PeerAuthentication): string[] {
   const out: string[] = [];
   if (live.mode !== wanted.mode) out.push(`mode ${live.mode} (rollout: ${wanted.mode})`);
-  if (labelsText(live.selector) !== labelsText(wanted.selector))
+  if ((live.selector === null) !== (wanted.selector === null) || !sameMap(live.selector, wanted.selector))
     out.push(`selector ${labelsText(live.selector)} (rollout: ${labelsText(wanted.selector)})`);
-  if (portsText(live.portLevelMtls) !== portsText(wanted.portLevelMtls))
+  if (!sameMap(live.portLevelMtls, wanted.portLevelMtls))
     out.push(`portLevelMtls ${portsText(live.portLevelMtls)} (rollout: ${portsText(wanted.portLevelMtls)})`);
   return out;
 }
@@ -112,109 +101,71 @@ function differencesAt(rollout: Rollout, stage: string, live: readonly LivePolic
   return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name) || a.kind.localeCompare(b.kind));
 }
 
-/** Istio's order among competing policies: the oldest by creationTimestamp, then by name (pilot/pkg/model/config.go). */
-const istioOrder = (a: LivePolicy, b: LivePolicy) =>
-  a.createdAt.localeCompare(b.createdAt) ||
-  a.policy.name.localeCompare(b.policy.name) ||
-  a.policy.namespace.localeCompare(b.policy.namespace);
-
-/** The live policies that matter to a rollout: those in its namespaces and the mesh root. */
-export function relevant(rollout: Rollout, live: readonly LivePolicy[]): LivePolicy[] {
-  const namespaces = new Set([rollout.meshRootNamespace, ...rollout.namespaces.map((n) => n.name)]);
-  return live.filter((l) => namespaces.has(l.policy.namespace));
+/** The namespaces whose policies matter to a rollout: its own and the mesh root. */
+function rolloutNamespaces(rollout: Rollout): Set<string> {
+  return new Set([rollout.meshRootNamespace, ...rollout.namespaces.map((n) => n.name), ...rollout.workloads.map((w) => w.namespace)]);
 }
 
-/** Live policies Istio ignores because an older one holds the same place (istio-order sorted input). */
-function competition(rollout: Rollout, ordered: readonly LivePolicy[]): string[] {
-  const out: string[] = [];
-  const wide = new Map<string, LivePolicy>();
-  for (const l of ordered) {
-    if (l.policy.selector !== null) continue;
-    const first = wide.get(l.policy.namespace);
-    if (!first) wide.set(l.policy.namespace, l);
-    else {
-      const scope = l.policy.namespace === rollout.meshRootNamespace ? "mesh" : "namespace";
-      const which = first.dormant ? ", a dormant one (mode UNSET: it inherits)" : "";
-      out.push(
-        `Istio ignores ${l.policy.namespace}/${l.policy.name}: a second ${scope}-wide policy, newer than ${first.policy.namespace}/${first.policy.name}${which}, which it applies`,
-      );
-    }
-  }
-  for (const w of rollout.workloads.filter((x) => x.sidecar)) {
-    const [first, ...others] = ordered.filter(
-      (l) => l.policy.namespace === w.namespace && l.policy.selector !== null && selects(l.policy.selector, w.podLabels),
-    );
-    for (const l of others) {
-      out.push(
-        `Istio ignores ${l.policy.namespace}/${l.policy.name} for ${w.ref}: the older ${first.policy.namespace}/${first.policy.name} selects it too`,
-      );
-    }
-  }
-  return out;
+/**
+ * A workload in step with a stage: its live modes are the stage's, or it is one the stack deploys and has not yet
+ * (before the first `pulumi up` the probe kit is not there, which says nothing about the mesh's policies).
+ */
+export const inStep = (w: WorkloadStatus) => w.matches || (w.missing && w.deploy);
+
+export interface CompareOptions {
+  /** The stage the cluster should be at: in sync only there. */
+  stage?: string;
 }
 
-export function compareWithRollout(rollout: Rollout, allLive: readonly LivePolicy[]): Status {
-  const live = relevant(rollout, allLive);
-  const byStage = rollout.stages.map((s) => ({ stage: s.name, differences: differencesAt(rollout, s.name, live) }));
-  const fewest = Math.min(...byStage.map((s) => s.differences.length));
+export function compareWithRollout(rollout: Rollout, live: LiveState, options: CompareOptions = {}): Status {
+  const namespaces = rolloutNamespaces(rollout);
+  const policies = live.policies.filter((l) => namespaces.has(l.policy.namespace));
+  const byStage = rollout.stages.map((s) => ({ stage: s.name, differences: differencesAt(rollout, s.name, policies) }));
 
-  // The modes Istio computes from what is on the cluster: policies in its order, so the first at each level
-  // wins. Dormant ones too: a dormant namespace-wide policy is still the namespace's policy to Istio.
-  const effectiveLive = [...live].sort(istioOrder);
-  const index = new PolicyIndex(
-    effectiveLive.map((l) => l.policy),
-    rollout.meshRootNamespace,
-    "live",
-  );
-  const liveModes = rollout.workloads.map((w) => {
-    const e = index.effective(w);
-    return { w, mode: e.mode, ports: Object.fromEntries([...e.ports].map(([p, m]) => [String(p), m])) };
-  });
-  const workloadsAt = (stage: string) => {
-    const expected = new Map(buildPlan(rollout, stage).workloads.map((w) => [`${w.namespace}/${w.name}`, w]));
-    return liveModes.map(({ w, mode, ports }): WorkloadStatus => {
-      const want = expected.get(w.ref)!;
-      return {
-        namespace: w.namespace,
-        name: w.name,
-        sidecar: w.sidecar,
-        mode,
-        ports,
-        expected: { mode: want.mode, ports: want.ports },
-        matches: mode === want.mode && JSON.stringify(ports) === JSON.stringify(want.ports),
-      };
-    });
-  };
+  const workloadsAt = (stage: string) => liveModesAt(rollout, live, stage);
+  const judged = byStage.map((s) => ({ ...s, workloads: workloadsAt(s.stage) }));
+  const exact = judged.filter((s) => s.differences.length === 0);
+  const atStage = exact.find((s) => s.workloads.every(inStep));
+  const fewest = Math.min(...judged.map((s) => s.differences.length));
   // Among the stages with the fewest differences: the one whose modes the cluster has most of, then the later.
-  const nearest = byStage
+  const nearest = judged
     .filter((s) => s.differences.length === fewest)
-    .map((s) => ({ ...s, workloads: workloadsAt(s.stage) }))
     .reduce((best, s) => (s.workloads.filter((w) => w.matches).length >= best.workloads.filter((w) => w.matches).length ? s : best));
-  const inSync = nearest.differences.length === 0;
-  const workloads = nearest.workloads;
+  const compared = options.stage !== undefined ? judged.find((s) => s.stage === options.stage)! : (atStage ?? nearest);
 
   const warnings: string[] = [];
   const declared = new Set(rollout.stages.flatMap((s) => s.peerAuthentications.map((p) => `${p.namespace}/${p.name}`)));
-  for (const l of live) {
+  const adopted = new Set(rollout.stages[0].peerAuthentications.filter((p) => p.existing).map((p) => `${p.namespace}/${p.name}`));
+  for (const l of policies) {
     const id = `${l.policy.namespace}/${l.policy.name}`;
-    if (
-      declared.has(id) &&
-      !l.managed &&
-      !rollout.stages[0].peerAuthentications.some((p) => `${p.namespace}/${p.name}` === id && p.existing)
-    ) {
+    if (declared.has(id) && !l.managed && !adopted.has(id)) {
       warnings.push(
         `${id} is on the cluster, not made by mtls-rollout, and the rollout does not mark it existing: true; the first pulumi up would fail with AlreadyExists`,
       );
     }
   }
-  warnings.push(...competition(rollout, effectiveLive));
+  for (const i of live.ignored) {
+    if (!namespaces.has(i.policy.policy.namespace)) continue;
+    warnings.push(`Istio ignores ${i.policy.policy.namespace}/${i.policy.policy.name}${i.whole ? "" : " in part"}: ${i.reason}`);
+  }
+  const missing = compared.workloads.filter((w) => w.missing && !w.deploy).map((w) => `${w.namespace}/${w.name}`);
+  if (missing.length > 0)
+    warnings.push(`not on the cluster (no ${missing.length === 1 ? "such controller" : "such controllers"}): ${missing.join(", ")}`);
+  const undeployed = compared.workloads.filter((w) => w.missing && w.deploy).map((w) => `${w.namespace}/${w.name}`);
+  if (undeployed.length > 0) warnings.push(`not deployed yet (the stack deploys them on its first pulumi up): ${undeployed.join(", ")}`);
+  const idle = compared.workloads.filter((w) => !w.missing && w.pods === 0).map((w) => `${w.namespace}/${w.name}`);
+  if (idle.length > 0) warnings.push(`no pod runs, so the live mode is what its template's pods would get: ${idle.join(", ")}`);
+
+  const stage = atStage?.stage ?? null;
   return {
-    stage: inSync ? nearest.stage : null,
-    inSync,
-    comparedWith: nearest.stage,
-    differences: nearest.differences,
-    workloads,
-    dormant: live.filter((l) => l.dormant).length,
+    stage,
+    expectedStage: options.stage ?? null,
+    inSync: stage !== null && (options.stage === undefined || stage === options.stage),
+    comparedWith: compared.stage,
+    policiesAt: exact[0]?.stage ?? null,
+    differences: compared.differences,
+    workloads: compared.workloads,
+    dormant: policies.filter((l) => l.dormant).length,
     warnings,
   };
 }

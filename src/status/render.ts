@@ -1,28 +1,24 @@
 import { countsTable, SUMMARY_ROWS, type TextOptions } from "../render/summary";
 import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
-import type { Status } from "./compare";
-
-/**
- * A workload's mode with the ports whose mode differs from it, `STRICT (9090:PERMISSIVE)`; `outside the mesh` without
- * a sidecar. Ports in the workload's mode go unsaid: the table stays within a terminal's width.
- */
-function modeText(mode: string | null, ports: Record<string, string>): string {
-  if (mode === null) return "outside the mesh";
-  const exceptions = Object.entries(ports)
-    .filter(([, m]) => m !== mode)
-    .map(([p, m]) => `${p}:${m}`);
-  return exceptions.length === 0 ? mode : `${mode} (${exceptions.join(" ")})`;
-}
+import { inStep, type Status } from "./compare";
+import { liveModeJson, liveModeText, modeText } from "../render/liveModes";
 
 /** One line: where the cluster stands. */
 export function statusSummary(s: Status): string {
-  const differing = s.workloads.filter((w) => !w.matches).length;
+  const differing = s.workloads.filter((w) => !inStep(w)).length;
   const modes =
     differing === 0
       ? "every workload's live mode is as expected"
       : `${differing} workload${differing === 1 ? "'s" : "s'"} live mode differs`;
-  if (s.inSync) return `IN SYNC: the cluster's PeerAuthentications are exactly stage ${s.stage}; ${modes}`;
+  if (s.inSync)
+    return `IN SYNC: the cluster's PeerAuthentications are exactly stage ${s.stage}${s.expectedStage !== null ? ", the stage expected" : ""}; ${modes}`;
+  if (s.expectedStage !== null && s.stage !== null)
+    return `DRIFT: the cluster is at stage ${s.stage}, not at stage ${s.expectedStage}, the stage expected; against ${s.expectedStage}: ${s.differences.length} difference${s.differences.length === 1 ? "" : "s"}, ${modes}`;
+  if (s.policiesAt !== null && s.policiesAt === s.comparedWith)
+    return `DRIFT: the cluster's PeerAuthentications are exactly stage ${s.policiesAt}, but ${modes} (see the warnings)`;
   const n = s.differences.length;
+  if (s.expectedStage !== null)
+    return `DRIFT: the cluster is not at stage ${s.expectedStage}, the stage expected: ${n} difference${n === 1 ? "" : "s"}; ${modes}`;
   return `DRIFT: the cluster is at no stage of the rollout; nearest is ${s.comparedWith}, ${n} difference${n === 1 ? "" : "s"}; ${modes}`;
 }
 
@@ -38,9 +34,9 @@ function workloadsTable(workloads: readonly Status["workloads"][number][], style
     workloads.map((w) => [
       w.namespace,
       w.name,
-      modeText(w.mode, w.ports),
+      liveModeText(w),
       modeText(w.expected.mode, w.expected.ports),
-      w.matches ? "=" : "DIFFERS",
+      w.matches ? "=" : inStep(w) ? "not yet" : "DIFFERS",
     ]),
     style,
   );
@@ -69,14 +65,15 @@ export function renderStatusText(s: Status, context: string, { style, wide }: Te
     "a port is named where its mode differs from its workload's";
   if (wide || s.workloads.length <= SUMMARY_ROWS) out.push(wrapText(title, style.width), workloadsTable(s.workloads, style));
   else {
-    const differing = s.workloads.filter((w) => !w.matches);
+    const differing = s.workloads.filter((w) => !inStep(w));
     out.push(
       wrapText(title, style.width),
       wrapText(`${s.workloads.length} workloads, by namespace and live mode (--wide or --json for every workload)`, style.width),
       countsTable(
         s.workloads,
         (w) => w.namespace,
-        (w) => `${w.mode ?? "outside the mesh"}${w.matches ? "" : " (differs)"}`,
+        (w) =>
+          `${w.missing ? "not on the cluster" : w.groups ? "pods differ" : (w.mode ?? "outside the mesh")}${inStep(w) ? "" : " (differs)"}`,
         { groups: "namespaces", total: "workloads each" },
         style,
       ),
@@ -93,10 +90,12 @@ export function renderStatusText(s: Status, context: string, { style, wide }: Te
 export function statusJson(s: Status) {
   return {
     stage: s.stage,
+    expectedStage: s.expectedStage,
     inSync: s.inSync,
     comparedWith: s.comparedWith,
+    policiesAt: s.policiesAt,
     differences: s.differences,
-    workloads: s.workloads.map((w) => ({ namespace: w.namespace, name: w.name, mode: w.mode, ports: w.ports, expected: w.expected })),
+    workloads: s.workloads.map(liveModeJson),
     dormant: s.dormant,
     warnings: s.warnings,
     summary: statusSummary(s),

@@ -7,7 +7,10 @@ import { firstLine, kubectlFailure } from "../cluster/failure";
 import type { RunResult } from "../cluster/runner";
 
 export type ProbeResult =
-  { kind: "http"; status: number; body: string } | { kind: "refused"; evidence: string } | { kind: "inconclusive"; reason: string };
+  /** `cut`: the connection broke after the status arrived (curl's complaint): the body is partial. */
+  | { kind: "http"; status: number; body: string; cut?: string }
+  | { kind: "refused"; evidence: string }
+  | { kind: "inconclusive"; reason: string };
 
 const REMOTE_EXIT = /command terminated with exit code (\d+)/;
 /** Envoy's own reply when the upstream connection ended: old Envoy (no reason) or `reset reason: connection termination`. */
@@ -38,6 +41,20 @@ export function serverSpoke(result: RunResult): boolean {
   return (code === "1" && /Received HTTP\/0\.9/.test(result.stderr)) || code === "8";
 }
 
+const lastLine = (stdout: string) => {
+  const out = stdout.replace(/\n$/, "");
+  return out.slice(out.lastIndexOf("\n") + 1);
+};
+
+/** The status `-w '\n%{http_code}'` wrote last and the body before it, when an HTTP status arrived (not 000). */
+function httpAnswer(stdout: string): { status: number; body: string } | undefined {
+  const out = stdout.replace(/\n$/, "");
+  const cut = out.lastIndexOf("\n");
+  const statusText = cut >= 0 ? out.slice(cut + 1) : out;
+  if (!/^\d{3}$/.test(statusText) || statusText === "000") return undefined;
+  return { status: Number(statusText), body: cut >= 0 ? out.slice(0, cut) : "" };
+}
+
 /** curl exit codes the verifier understands (curl's man page, EXIT CODES). */
 const CURL_EXITS: Record<number, string> = {
   6: "DNS failure (curl exit 6: could not resolve host)",
@@ -55,20 +72,25 @@ export function classifyProbe(result: RunResult, timeoutMs: number, clientHasSid
   if (result.exitCode !== 0 && !remote) return { kind: "inconclusive", reason: kubectlFailure(result, timeoutMs) };
   if (remote) {
     const code = Number(remote[1]);
+    // curl writes -w's status even when it fails (tool_operate.c writes the write-out whatever the result): a status
+    // other than 000 is an HTTP answer that came back before the connection broke (exit 56 on a reset mid-body, 18 on
+    // a close). An answer is not a refusal: a refusing sidecar sends no byte.
+    const answered = httpAnswer(result.stdout);
+    if (answered) {
+      const curlLine = result.stderr.split("\n").find((l) => l.startsWith("curl:"));
+      return { kind: "http", ...answered, cut: curlLine === undefined ? `curl exit ${code}` : firstLine(curlLine) };
+    }
     const curlLine = result.stderr.split("\n").find((l) => l.startsWith("curl:"));
     const curlSaid = curlLine === undefined ? undefined : firstLine(curlLine);
     if (code === 56 || code === 52) return { kind: "refused", evidence: curlSaid ?? `curl exit ${code}` };
     if (code === 126 || code === 127) return { kind: "inconclusive", reason: `curl could not run in the client container (exit ${code})` };
     return { kind: "inconclusive", reason: CURL_EXITS[code] ?? `curl exit ${code}${curlSaid ? `: ${curlSaid}` : ""}` };
   }
-  const out = result.stdout.replace(/\n$/, "");
-  const cut = out.lastIndexOf("\n");
-  const statusText = cut >= 0 ? out.slice(cut + 1) : out;
-  const body = cut >= 0 ? out.slice(0, cut) : "";
-  if (!/^\d{3}$/.test(statusText) || statusText === "000") {
-    return { kind: "inconclusive", reason: `unrecognised curl output: ${JSON.stringify(statusText.slice(0, 60))}` };
+  const answered = httpAnswer(result.stdout);
+  if (!answered) {
+    return { kind: "inconclusive", reason: `unrecognised curl output: ${JSON.stringify(lastLine(result.stdout).slice(0, 60))}` };
   }
-  const status = Number(statusText);
+  const { status, body } = answered;
   const envoyReply = ENVOY_LOCAL_REPLY.test(body.trim());
   // The server closed the connection the client sidecar opened: plaintext refused by a STRICT port.
   if (clientHasSidecar && status === 503 && REFUSED_BY_SERVER.test(body.trim())) {

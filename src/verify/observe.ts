@@ -123,7 +123,6 @@ async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: Pr
     const result = await runner(args, timeout);
     if (cutByDeadline(result, timeout, timing)) return { error: DEADLINE_PASSED };
     if (result.exitCode !== 0) return { error: `metrics of ${server.ref} unreadable: ${kubectlFailure(result, timeout)}` };
-    if (result.truncated) return { error: `metrics of ${server.ref} exceed what the verifier reads` };
     return { text: result.stdout };
   };
   const metrics = await call(statsArgs(server));
@@ -177,7 +176,7 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
   const probe = classifyProbe(result, timeout, client.sidecar);
   const closed = probe.kind === "refused" || (probe.kind === "inconclusive" && reachedServer(result));
   const spoke = serverSpoke(result);
-  const said = probe.kind === "http" ? `HTTP ${probe.status}` : probe.kind === "refused" ? probe.evidence : probe.reason;
+  const said = probe.kind === "http" ? answerText(probe) : probe.kind === "refused" ? probe.evidence : probe.reason;
 
   if (!server.sidecar) {
     if (probe.kind === "http" && family !== "opaque") return observeHttp(runner, target, timing, probe, before);
@@ -282,54 +281,58 @@ async function refusedOrAccepted(
   return { observed: "inconclusive", evidence: `${said}; ${target.server.ref} counted both mTLS and plaintext from ${target.client.ref}` };
 }
 
+/** An HTTP answer in words: its status, and how the connection broke after it, if it did. */
+const answerText = (probe: { status: number; cut?: string }) =>
+  probe.cut ? `HTTP ${probe.status} (then ${probe.cut})` : `HTTP ${probe.status}`;
+
 /** An HTTP answer: httpbin's echo, or the server sidecar's request counters for this client. */
 async function observeHttp(
   runner: KubectlRunner,
   target: ProbeTarget,
   timing: ProbeTiming,
-  probe: { status: number; body: string },
+  probe: { status: number; body: string; cut?: string },
   before: CountsRead | undefined,
 ): Promise<Observation | undefined> {
   const { client, server } = target;
+  const answered = answerText(probe);
   const chain = fakeServiceHops(probe.body);
   const withChain = (o: Observation): Observation => (chain && chain.length > 0 ? { ...o, chain } : o);
   // httpbin's echo is direct evidence, whatever the rollout says about sidecars.
   const xfcc = echoedXfcc(probe.body);
   if (typeof xfcc === "string") {
-    return withChain({ observed: "mtls", evidence: `HTTP ${probe.status}; X-Forwarded-Client-Cert URI=${xfccClientUri(xfcc) ?? "?"}` });
+    return withChain({ observed: "mtls", evidence: `${answered}; X-Forwarded-Client-Cert URI=${xfccClientUri(xfcc) ?? "?"}` });
   }
-  if (xfcc === null) return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; no X-Forwarded-Client-Cert echoed` });
-  if (!client.sidecar) return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; the client has no sidecar` });
-  if (!server.sidecar) return withChain({ observed: "plaintext", evidence: `HTTP ${probe.status}; the server has no sidecar` });
+  if (xfcc === null) return withChain({ observed: "plaintext", evidence: `${answered}; no X-Forwarded-Client-Cert echoed` });
+  if (!client.sidecar) return withChain({ observed: "plaintext", evidence: `${answered}; the client has no sidecar` });
+  if (!server.sidecar) return withChain({ observed: "plaintext", evidence: `${answered}; the server has no sidecar` });
 
   const after = await readCounts(runner, target, timing, false);
   if (after.error === DEADLINE_PASSED) return undefined;
   if (!before?.read || !after.read) {
     return withChain({
       observed: "inconclusive",
-      evidence: `HTTP ${probe.status}; no evidence obtainable: ${before?.error ?? after.error}`,
+      evidence: `${answered}; no evidence obtainable: ${before?.error ?? after.error}`,
     });
   }
   const growth = counterGrowth(before.read.counts, after.read.counts);
-  if (growth === undefined)
-    return withChain({ observed: "inconclusive", evidence: `HTTP ${probe.status}; ${COUNTERS_WENT_DOWN(server.ref)}` });
+  if (growth === undefined) return withChain({ observed: "inconclusive", evidence: `${answered}; ${COUNTERS_WENT_DOWN(server.ref)}` });
   const mtls = growth.get("mutual_tls") ?? 0;
   const other = [...growth].filter(([policy]) => policy !== "mutual_tls").reduce((sum, [, n]) => sum + n, 0);
   const source = `${client.namespace}/${client.name}`;
   if (mtls > 0 && other === 0) {
-    return withChain({ observed: "mtls", evidence: `HTTP ${probe.status}; ${server.ref} counted +${mtls} mutual_tls from ${source}` });
+    return withChain({ observed: "mtls", evidence: `${answered}; ${server.ref} counted +${mtls} mutual_tls from ${source}` });
   }
   if (other > 0 && mtls === 0) {
     return withChain({
       observed: "plaintext",
-      evidence: `HTTP ${probe.status}; ${server.ref} counted +${other} without mTLS from ${source}`,
+      evidence: `${answered}; ${server.ref} counted +${other} without mTLS from ${source}`,
     });
   }
   return withChain({
     observed: "inconclusive",
     evidence:
       mtls > 0
-        ? `HTTP ${probe.status}; ${server.ref} counted both mTLS and plaintext requests from ${source}`
-        : `HTTP ${probe.status}; no evidence obtainable: ${server.ref} counted no request from ${source}`,
+        ? `${answered}; ${server.ref} counted both mTLS and plaintext requests from ${source}`
+        : `${answered}; no evidence obtainable: ${server.ref} counted no request from ${source}`,
   });
 }

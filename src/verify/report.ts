@@ -3,6 +3,7 @@ import { countsTable, firstScreen, namespaceOf, SUMMARY_ROWS, type TextOptions }
 import { Column, textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
 import type { CallResult } from "./calls";
 import type { EdgeResult, VerificationResult } from "./verifier";
+import { liveModeJson, liveModeText, modeText } from "../render/liveModes";
 
 export const EXIT_VERIFIED = 0;
 export const EXIT_CONTRADICTED = 1;
@@ -18,6 +19,10 @@ export function summaryLine(result: VerificationResult): string {
   const verdict = result.interrupted
     ? `INTERRUPTED (${result.interrupted})`
     : { pass: "PASS", fail: "FAIL", inconclusive: "INCONCLUSIVE" }[result.outcome];
+  if (result.liveDiffering.length > 0) {
+    const n = result.liveDiffering.length;
+    return `${verdict}: stage ${result.stage}: the cluster does not give ${n} workload${n === 1 ? "" : "s"} the stage's modes (Live state above); nothing was probed`;
+  }
   if (result.matrixEdges === 0)
     return `${verdict}: stage ${result.stage}: no edge to probe: the rollout has no probe workload (probe: true, or a probes: section)`;
   const probed = result.edges.length < result.matrixEdges ? ` (${result.edges.length} probed)` : "";
@@ -81,6 +86,19 @@ function callsByCaller(calls: readonly CallResult[], style: TextStyle): string[]
 export function renderVerificationText(result: VerificationResult, { style, wide }: TextOptions = { style: UNBOUNDED }): string {
   const out: string[] = [];
   const verdictOf = (item: { verdict: string }) => item.verdict;
+  if (result.liveDiffering.length > 0) {
+    out.push(
+      wrapText(
+        "Live state: the cluster, read before probing, does not give these workloads the stage's modes (its PeerAuthentications are not the stage's, Istio applies an older one, a pod runs without its sidecar, or the workload is not there); `mtls-rollout status` says which",
+        style.width,
+      ),
+      textTable(
+        [{ head: "workload" }, { head: "live", prose: true }, { head: "expected" }],
+        result.liveDiffering.map((w) => [`${w.namespace}/${w.name}`, liveModeText(w), modeText(w.expected.mode, w.expected.ports)]),
+        style,
+      ),
+    );
+  }
 
   if (wide || result.edges.length <= SUMMARY_ROWS) out.push(...edgesByClient(result.edges, style));
   else {
@@ -132,6 +150,7 @@ export function verificationJson(result: VerificationResult) {
     rounds: result.rounds,
     elapsedMs: result.elapsedMs,
     requiredStreak: result.requiredStreak,
+    liveDiffering: result.liveDiffering.map(liveModeJson),
     summary: summaryLine(result),
     edges: result.edges.map((e) => ({
       from: e.from,

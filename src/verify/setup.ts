@@ -4,7 +4,7 @@
  * for the whole deadline: each is a setup error, named in one line, within seconds.
  */
 import { kubectlFailure } from "../cluster/failure";
-import { commandLine } from "../cluster/kubectlGet";
+import { commandLine, setupProblem } from "../cluster/setupProblem";
 import { podOf } from "../cluster/podOf";
 import type { KubectlRunner, RunResult } from "../cluster/runner";
 import type { Plan } from "../model/plan";
@@ -15,21 +15,6 @@ export const ISTIO_API_ARGS = ["api-resources", "--api-group=security.istio.io",
 export const canExecArgs = (namespace: string) => ["auth", "can-i", "create", "pods", "--subresource=exec", "--namespace", namespace];
 
 const firstLine = (text: string) => text.trim().split("\n")[0]?.trim() ?? "";
-
-/** Why a call failed, when the reason is the setup rather than the mesh; undefined for anything else. */
-export function setupProblem(result: RunResult, args: string[], timeoutMs: number): string | undefined {
-  const err = firstLine(result.stderr);
-  if (result.spawnError) return `kubectl could not be started (${result.spawnError}): put it on PATH or name it in $KUBECTL`;
-  const context = /context "([^"]+)" does not exist/.exec(err);
-  if (context) return `the kube context "${context[1]}" does not exist (kubectl config get-contexts lists the ones there are)`;
-  if (result.timedOut) return `the cluster did not answer ${commandLine(args)} within ${Math.round(timeoutMs / 1000)}s: is it reachable?`;
-  if (/Unable to connect to the server|was refused|connection refused|no such host|i\/o timeout|TLS handshake timeout|dial tcp/.test(err)) {
-    return `the cluster is unreachable: ${err}`;
-  }
-  if (/Unauthorized|You must be logged in|provide credentials/.test(err)) return `not logged in to the cluster: ${err}`;
-  if (/\(Forbidden\)/.test(err)) return `not permitted: ${err}`;
-  return undefined;
-}
 
 /** Retries a call the cluster refused once, a second later: a blip is not a setup error. */
 async function call(runner: KubectlRunner, args: string[], timeoutMs: number): Promise<RunResult> {

@@ -2,6 +2,7 @@ import type { Edge } from "../model/expectations";
 import { groupBy } from "../model/groupBy";
 import type { Plan } from "../model/plan";
 import type { Rollout, Workload } from "../model/rollout";
+import type { WorkloadStatus } from "../model/liveModes";
 import type { ChainHop } from "./evidence";
 import { Observation, Observed, observeEdge, ProbeTarget, ProbeTiming } from "./observe";
 import { pause } from "../cluster/pause";
@@ -13,7 +14,7 @@ const notRead = (calls: readonly Edge[], why: string): DestinationReads => new M
 /** A read of the callees' counters at the start and the end of the run: short, so the run stays within its deadline. */
 const CALL_READ_MS = 10_000;
 import { boundedRunner, KubectlRunner } from "../cluster/runner";
-import { pool } from "./pool";
+import { pool } from "../cluster/pool";
 
 export type EdgeVerdict = "holds" | "contradicts" | "inconclusive";
 
@@ -40,6 +41,12 @@ export interface VerificationResult {
   interrupted?: string;
   /** The declared calls, judged from what the callees' sidecars counted during the run. */
   calls: CallResult[];
+  /**
+   * Workloads to which the cluster, as read before the probes, does not give the stage's modes (its policies are
+   * not the stage's, Istio applies an older one, a pod lacks its sidecar, the workload is not there): each fails the
+   * verification, and nothing is probed.
+   */
+  liveDiffering: WorkloadStatus[];
   rounds: number;
   elapsedMs: number;
   requiredStreak: number;
@@ -70,6 +77,8 @@ export interface VerifyOptions {
   requireCalls?: boolean;
   /** After each probe's observation. */
   onProbe?: () => void;
+  /** The workloads whose live modes differ from the stage's (src/model/liveModes.ts), read before the run. */
+  liveDiffering?: WorkloadStatus[];
   onRound?: (progress: {
     round: number;
     held: number;
@@ -141,6 +150,39 @@ function judge(edge: Edge, observation: Observation, hops: string[]): { matches:
  */
 export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRunner, options: VerifyOptions): Promise<VerificationResult> {
   const started = Date.now();
+  const liveDiffering = options.liveDiffering ?? [];
+  if (liveDiffering.length > 0) {
+    // What the probes would show is known: the cluster does not enforce this stage. Say so now, not at the deadline.
+    const why = "not probed: the cluster does not give every workload this stage's modes (see Live state)";
+    return {
+      stage: plan.stage,
+      outcome: "fail",
+      matrixEdges: plan.expectations.length,
+      endedAt: Date.now(),
+      calls: judgeCalls(
+        plan.calls,
+        new Map(rollout.workloads.map((w) => [w.ref, w])),
+        notRead(plan.calls, why),
+        notRead(plan.calls, why),
+        0,
+      ),
+      liveDiffering,
+      rounds: 0,
+      elapsedMs: Date.now() - started,
+      requiredStreak: options.requiredStreak,
+      edges: probedEdges(plan, new Map(rollout.workloads.map((w) => [w.ref, w])), options.matrix ?? "classes").map(
+        ({ edge, standsFor }) => ({
+          ...edge,
+          standsFor,
+          observed: null,
+          verdict: "inconclusive" as const,
+          evidence: why,
+          streak: 0,
+          brokenHops: [],
+        }),
+      ),
+    };
+  }
   const deadline = started + options.timeoutMs;
   const run = boundedRunner(runner);
   const byRef = new Map(rollout.workloads.map((w) => [w.ref, w]));
@@ -248,6 +290,7 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
     matrixEdges: plan.expectations.length,
     endedAt: Date.now(),
     calls,
+    liveDiffering: [],
     ...(signal?.aborted ? { interrupted: String(signal.reason ?? "interrupted") } : {}),
     rounds,
     elapsedMs: Date.now() - started,

@@ -3,13 +3,14 @@
  * (test/fixtures/recorded). It serves the verifier's kubectl seam in-process and, through
  * fake-kubectl.js, as an executable given as KUBECTL.
  */
-import { dormantPeerAuthenticationManifest, peerAuthenticationManifest } from "../../src/manifests/kubernetes";
 import type { Outcome } from "../../src/model/expectations";
 import type { Plan } from "../../src/model/plan";
 import type { Rollout } from "../../src/model/rollout";
 import type { KubectlRunner, RunResult } from "../../src/cluster/runner";
 import type { VerifyOptions } from "../../src/verify/verifier";
 import { recorded, terminated } from "./recorded";
+import { answerFromLists } from "./kubectlFromLists";
+import { clusterOf, policiesAt, type ClusterLists } from "./labCluster";
 
 /**
  * What a call does: the model's outcomes, the failures curl reports, and two the client's sidecar reports with
@@ -40,6 +41,8 @@ export interface ClusterState {
   chain: "ok" | "upstream-503";
   /** The PeerAuthentication objects `kubectl get` returns: the program's manifests of the stage. */
   peerAuthentications: unknown[];
+  /** The rest of what `kubectl get … -o json` returns: namespaces, controllers, Services, pods (test/support/labCluster.ts). */
+  lists: Omit<ClusterLists, "peerauthentications">;
   /** Plaintext that keeps arriving at a workload: each read of its sidecar's stats has seen one more request. */
   backgroundPlaintext?: { to: string; from: string }[];
   /** Istio's CRDs are not installed. */
@@ -70,14 +73,12 @@ export function clusterState(rollout: Rollout, plan: Plan, chain: ClusterState["
     if (w.service) services[`${w.service.name}.${w.namespace}`] = w.ref;
   }
   const outcomes = Object.fromEntries(plan.expectations.map((e) => [`${e.from} ${e.host}:${e.port}`, e.expect as ClusterOutcome]));
-  const peerAuthentications = [
-    ...plan.peerAuthentications.map(peerAuthenticationManifest),
-    ...plan.dormant.map(dormantPeerAuthenticationManifest),
-  ];
+  const peerAuthentications = policiesAt(rollout, plan.stage);
+  const { peerauthentications: _, ...lists } = clusterOf(rollout, null);
   const chainCalls = plan.calls
     .filter((c) => c.expect !== "refused")
     .map((c) => ({ from: c.from, to: c.to, policy: c.expect === "mtls" ? ("mutual_tls" as const) : ("none" as const) }));
-  return { workloads, services, outcomes, chain, peerAuthentications, chainCalls };
+  return { workloads, services, outcomes, chain, peerAuthentications, lists, chainCalls };
 }
 
 const TEMPLATE = recorded("prom-dest-mtls-http-15020-sleep-httpbin.txt").trim();
@@ -126,8 +127,11 @@ export function fakeRunner(state: ClusterState, onCall: (args: string[]) => void
 /** kubectl's answer to `args` in `state`; counters change as a real sidecar's would. */
 export function answerKubectl(argv: string[], state: ClusterState, counters: Counters): RunResult {
   const args = argv[0] === "--context" ? argv.slice(2) : argv;
-  if (args.join(" ") === "get peerauthentications.security.istio.io --all-namespaces -o json") {
-    return result(0, JSON.stringify({ apiVersion: "v1", kind: "List", items: state.peerAuthentications }));
+  if (args[0] === "get" && args[args.length - 1] === "json") {
+    const answer = answerFromLists(args, (list) =>
+      list === "peerauthentications" ? (state.peerAuthentications as { metadata?: { name?: string } }[]) : state.lists[list],
+    );
+    return result(answer.exitCode, answer.stdout, answer.stderr);
   }
   if (args.join(" ") === "config current-context") return result(0, "kind-mtls-lab\n");
   // The setup checks: what `kubectl api-resources -o name`, `auth can-i` and `get KIND/NAME -o name` print.

@@ -4,7 +4,8 @@ import { discover as discoverMesh } from "../../discover/run";
 import { InputError } from "../../model/errors";
 import { isDns1123Label } from "../../model/nameRules";
 import { schemaModeline } from "../../rollout/load";
-import { EXIT_OK, EXIT_UNREACHABLE, type CommandContext } from "../command";
+import { EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREACHABLE, type CommandContext } from "../command";
+import { prometheusFrom } from "../options";
 
 export interface DiscoverOptions {
   context?: string;
@@ -36,7 +37,8 @@ export async function discover(opts: DiscoverOptions, { io, setExit, signal, kub
   if (!isDns1123Label(opts.meshRoot)) {
     throw new InputError([{ path: "--mesh-root", message: `must be a namespace name (got ${JSON.stringify(opts.meshRoot)})` }]);
   }
-  if (opts.window !== undefined && !opts.prometheus) {
+  const prometheus = prometheusFrom(opts.prometheus, io.env);
+  if (opts.window !== undefined && !prometheus) {
     throw new InputError([{ path: "--window", message: "only counts with --prometheus, which reads the traffic" }]);
   }
   const result = await discoverMesh({
@@ -44,16 +46,18 @@ export async function discover(opts: DiscoverOptions, { io, setExit, signal, kub
     meshRootNamespace: opts.meshRoot,
     namespaces: opts.namespace && [...new Set(opts.namespace)].sort(),
     context: opts.context,
-    prometheus: opts.prometheus ? { url: opts.prometheus, windowSeconds: opts.window ?? 86400 } : undefined,
+    prometheus: prometheus ? { url: prometheus, windowSeconds: opts.window ?? 86400 } : undefined,
     callTimeoutMs: 30_000,
     // Relative to the file written, so that the clone can move; to stdout, where the file will be is unknown.
     modeline: schemaModeline(opts.output === undefined ? undefined : path.dirname(opts.output)),
+    signal,
   });
+  // A signal ends it without a word more and without a file: the exit code is the signal's.
+  if ("interrupted" in result || signal?.aborted) return;
   if ("error" in result) {
-    if (signal?.aborted) return; // the signal's exit code says it all
     if (result.kind === "input") throw new InputError([{ path: "", message: result.error }]);
     io.stderr(`error: ${result.error}\n`);
-    setExit(EXIT_UNREACHABLE);
+    setExit(result.kind === "setup" ? EXIT_BAD_INPUT : EXIT_UNREACHABLE);
     return;
   }
   if (opts.output) writeFileAtomically(opts.output, result.yaml);

@@ -1,11 +1,12 @@
 import { withoutCredentials } from "../../cluster/prometheus";
 import { buildPlan } from "../../model/plan";
-import { gateExitCode, gateSummary, renderGateText } from "../../preflight/report";
-import { runPreflight } from "../../preflight/run";
+import { EXIT_NO_EVIDENCE, gateExitCode, gateSummary, renderGateText } from "../../preflight/report";
+import { LiveReadError, runPreflight } from "../../preflight/run";
+import type { GateResult } from "../../model/preflight";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
 import { UNBOUNDED } from "../../render/textTable";
-import type { CommandContext } from "../command";
-import { withOptionNames } from "../options";
+import { EXIT_BAD_INPUT, type CommandContext } from "../command";
+import { prometheusFrom, withOptionNames } from "../options";
 import { stageBefore } from "../../model/stages";
 import { contextText } from "../../model/text";
 
@@ -27,31 +28,43 @@ export async function preflight(opts: PreflightOptions, { io, setExit, signal, k
   const plan = withOptionNames(() => buildPlan(rollout, opts.stage), source);
   const previous = opts.previous ?? stageBefore(rollout, plan.stage) ?? "none";
   if (previous !== "none" && previous !== "live") withOptionNames(() => buildPlan(rollout, previous), source, "--previous");
+  const prometheus = prometheusFrom(opts.prometheus, io.env);
   // Prometheus holds history: a long look-back also catches callers that come only now and then.
-  const windowSeconds = opts.window ?? (opts.prometheus ? 3600 : 60);
+  const windowSeconds = opts.window ?? (prometheus ? 3600 : 60);
   const where = contextText(opts.context);
-  const result = await runPreflight(
-    rollout,
-    plan.stage,
-    previous === "none" ? null : previous === "live" ? "live" : { stage: previous },
-    {
-      runner: kubectl(opts.context),
-      prometheusUrl: opts.prometheus,
-      onWait: (seconds, lookback) =>
-        io.stderr(
-          `preflight: the last verification ended ${lookback - seconds}s ago; waiting ${seconds}s so that Prometheus holds ${lookback}s of traffic since\n`,
-        ),
-      onTargets: (targets, liveError) => {
-        const what = `preflight: stage ${plan.stage} against ${previous === "live" ? "the cluster's live policies" : previous} on ${where}`;
-        if (liveError || targets.length === 0) return io.stderr(`${what}: ${liveError ? "no evidence to read" : "nothing turns STRICT"}\n`);
-        const reading = opts.prometheus
-          ? `asking Prometheus ${withoutCredentials(opts.prometheus)} for the plaintext of the last ${windowSeconds}s`
-          : `reading their sidecars now and again in ${windowSeconds}s (at ${new Date(Date.now() + windowSeconds * 1000).toISOString().slice(11, 19)} UTC)`;
-        io.stderr(`${what}: ${targets.length} workload${targets.length === 1 ? "" : "s"} turn STRICT; ${reading}\n`);
+  let result: GateResult;
+  try {
+    result = await runPreflight(
+      rollout,
+      plan.stage,
+      previous === "none" ? null : previous === "live" ? "live" : { stage: previous },
+      {
+        runner: kubectl(opts.context),
+        prometheusUrl: prometheus,
+        onWait: (seconds, lookback) =>
+          io.stderr(
+            `preflight: the last verification ended ${lookback - seconds}s ago; waiting ${seconds}s so that Prometheus holds ${lookback}s of traffic since\n`,
+          ),
+        onTargets: (targets) => {
+          const what = `preflight: stage ${plan.stage} against ${previous === "live" ? "the cluster's live policies" : previous} on ${where}`;
+          if (targets.length === 0) return io.stderr(`${what}: nothing turns STRICT, nothing to read\n`);
+          const reading = prometheus
+            ? `asking Prometheus ${withoutCredentials(prometheus)} for the plaintext of the last ${windowSeconds}s`
+            : `reading their sidecars now and again in ${windowSeconds}s (at ${new Date(Date.now() + windowSeconds * 1000).toISOString().slice(11, 19)} UTC)`;
+          io.stderr(`${what}: ${targets.length} workload${targets.length === 1 ? "" : "s"} turn STRICT; ${reading}\n`);
+        },
       },
-    },
-    { windowSeconds, callTimeoutMs: 20_000, signal, ...(opts.since !== undefined ? { since: opts.since } : {}) },
-  );
+      { windowSeconds, callTimeoutMs: 20_000, signal, ...(opts.since !== undefined ? { since: opts.since } : {}) },
+    );
+  } catch (err) {
+    if (!(err instanceof LiveReadError)) throw err;
+    if (signal?.aborted) return; // the signal's exit code says it all
+    // Which workloads tighten cannot be told without the cluster: one line, not a row per workload.
+    if (opts.json) io.stdout(JSON.stringify({ stage: plan.stage, outcome: "inconclusive", error: err.message }, null, 2) + "\n");
+    io.stderr(`error: ${err.message}\n`);
+    setExit(err.setup ? EXIT_BAD_INPUT : EXIT_NO_EVIDENCE);
+    return;
+  }
   io.stdout(
     opts.json
       ? JSON.stringify({ ...result, summary: gateSummary(result) }, null, 2) + "\n"

@@ -1,20 +1,23 @@
-import { loadRollout } from "../../rollout/load";
+import { loadRollout, LAB_ROLLOUT_PATH } from "../../rollout/load";
+import { buildPlan } from "../../model/plan";
 import { renderStatusText, statusJson } from "../../status/render";
 import { clusterStatus } from "../../status/run";
 import { UNBOUNDED } from "../../render/textTable";
-import { EXIT_OK, EXIT_RULE_FAILED, EXIT_UNREACHABLE, type CommandContext } from "../command";
+import { EXIT_BAD_INPUT, EXIT_OK, EXIT_RULE_FAILED, EXIT_UNREACHABLE, type CommandContext } from "../command";
+import { withOptionNames } from "../options";
 import { contextText } from "../../model/text";
 
 export async function status(
-  opts: { rollout?: string; context?: string; json?: boolean; wide?: boolean },
+  opts: { rollout?: string; context?: string; stage?: string; json?: boolean; wide?: boolean },
   { io, setExit, signal, kubectl }: CommandContext,
 ): Promise<void> {
   const rollout = loadRollout(opts.rollout);
-  const status = await clusterStatus(rollout, kubectl(opts.context), 30_000);
+  if (opts.stage !== undefined) withOptionNames(() => buildPlan(rollout, opts.stage!), opts.rollout ?? LAB_ROLLOUT_PATH);
+  const status = await clusterStatus(rollout, kubectl(opts.context), 30_000, opts.stage);
+  if (signal?.aborted) return; // the signal's exit code says it all
   if ("error" in status) {
-    if (signal?.aborted) return; // the signal's exit code says it all
     io.stderr(`error: ${status.error}\n`);
-    setExit(EXIT_UNREACHABLE);
+    setExit(status.setup ? EXIT_BAD_INPUT : EXIT_UNREACHABLE);
     return;
   }
   const context = contextText(opts.context);

@@ -2,7 +2,9 @@ import type { KubectlRunner } from "../../cluster/runner";
 import { InputError } from "../../model/errors";
 import { buildPlan } from "../../model/plan";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
-import { exitCodeOf, renderVerificationText, verificationJson } from "../../verify/report";
+import { EXIT_INCONCLUSIVE, exitCodeOf, renderVerificationText, verificationJson } from "../../verify/report";
+import { readLiveState } from "../../cluster/readLive";
+import { liveModesAt } from "../../model/liveModes";
 import { checkSetup } from "../../verify/setup";
 import { probedEdges, verifyPlan } from "../../verify/verifier";
 import { UNBOUNDED } from "../../render/textTable";
@@ -12,6 +14,8 @@ import { contextText } from "../../model/text";
 
 /** Each setup check (is there a cluster, may we exec): well within the seconds a setup error should take. */
 const SETUP_CALL_TIMEOUT_MS = 4_000;
+/** Each list read of the live state: a large cluster's pods take seconds to list. */
+const LIVE_READ_TIMEOUT_MS = 30_000;
 
 export interface VerifyCommandOptions {
   stage: string;
@@ -52,9 +56,21 @@ export async function verify(opts: VerifyCommandOptions, { io, setExit, signal, 
     `verify: stage ${plan.stage} on ${contextText(context)}: ` +
       `${plan.expectations.length} edges from ${probes} probe workload${probes === 1 ? "" : "s"}, ${probed} probed per round (--matrix ${opts.matrix}), deadline ${opts.timeout}s\n`,
   );
+  let liveDiffering: ReturnType<typeof liveModesAt> = [];
   if (plan.expectations.length > 0) {
     const problem = await checkSetup(runner, plan, rollout.workloads, SETUP_CALL_TIMEOUT_MS);
     if (problem && !signal?.aborted) throw new InputError([{ path: "", message: problem }]);
+    // The cluster as the model reads it, before any probe: a stage it does not enforce cannot pass, whatever the
+    // probes would happen to see.
+    const live = await readLiveState(rollout, runner, LIVE_READ_TIMEOUT_MS);
+    if (signal?.aborted) return;
+    if ("error" in live) {
+      if (live.setup) throw new InputError([{ path: "", message: live.error }]);
+      io.stderr(`error: the cluster could not be read whole, so what it enforces is unknown: ${live.error}\n`);
+      setExit(EXIT_INCONCLUSIVE);
+      return;
+    }
+    liveDiffering = liveModesAt(rollout, live, plan.stage).filter((w) => !w.matches);
   }
   // Between round lines, a line every 15 s: a round of hanging probes may take minutes.
   let answered = 0;
@@ -78,6 +94,7 @@ export async function verify(opts: VerifyCommandOptions, { io, setExit, signal, 
       matrix: opts.matrix,
       requireCalls: opts.requireCalls,
       signal,
+      liveDiffering,
       onProbe: () => answered++,
       // One line per round, on a terminal or not: inside pulumi up the log shows the run moving.
       onRound: (p) => {

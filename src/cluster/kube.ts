@@ -1,11 +1,12 @@
 /**
  * Kubernetes and Istio facts about objects read from a cluster, as pure functions: which pods a
- * controller selects, whether a pod runs Istio's sidecar, whether a namespace or pod is in ambient mode.
- * Sources: Kubernetes LabelSelector semantics (apimachinery labels.Selector); Istio's injector
- * (pkg/kube/inject, `sidecar.istio.io/status`, native sidecars as init containers with restartPolicy
- * Always); pkg/config/constants (`istio.io/dataplane-mode`).
+ * controller owns, whether a pod runs Istio's sidecar, whether a namespace or pod is in ambient mode.
+ * Sources: Kubernetes LabelSelector semantics (apimachinery labels.Selector) and owner references (the
+ * Deployment controller names its ReplicaSets `NAME-<pod-template-hash>`); Istio's injector (pkg/kube/inject:
+ * the `istio-proxy` container, or a native sidecar: an init container with restartPolicy Always);
+ * pkg/config/constants (`istio.io/dataplane-mode`).
  */
-import type { ControllerObject, LabelSelector, PodObject } from "../cluster/objects";
+import type { ControllerObject, LabelSelector, PodObject } from "./objects";
 
 export const SIDECAR_STATUS_ANNOTATION = "sidecar.istio.io/status";
 export const PROXY_CONTAINER = "istio-proxy";
@@ -30,20 +31,48 @@ export function selectorMatches(selector: LabelSelector, labels: Record<string, 
   return Object.keys(selector.matchLabels ?? {}).length + (selector.matchExpressions ?? []).length > 0;
 }
 
-/** The running (or starting) pods of a controller: its namespace, its selector; finished pods do not count. */
-export function podsOf(controller: ControllerObject, pods: readonly PodObject[]): PodObject[] {
-  return pods.filter(
-    (p) =>
-      p.metadata.namespace === controller.metadata.namespace &&
-      p.status?.phase !== "Succeeded" &&
-      p.status?.phase !== "Failed" &&
-      selectorMatches(controller.spec.selector, p.metadata.labels ?? {}),
-  );
+/** A pod Istio sends traffic to: not finished (Succeeded, Failed) and not terminating (a deletionTimestamp). */
+export function isLivePod(pod: PodObject): boolean {
+  return pod.status?.phase !== "Succeeded" && pod.status?.phase !== "Failed" && !pod.metadata.deletionTimestamp;
 }
 
-/** The injector's status annotation, an istio-proxy container, or a native sidecar (an istio-proxy init container that always restarts). */
+/** The controller that owns a pod: the owner reference marked controller, else the only one. */
+export function ownerOf(pod: PodObject): { kind: string; name: string } | undefined {
+  const owners = pod.metadata.ownerReferences ?? [];
+  return owners.find((o) => o.controller) ?? (owners.length === 1 ? owners[0] : undefined);
+}
+
+/**
+ * Whether `controller` owns the pod: a StatefulSet's or DaemonSet's pod names it as its owner; a Deployment's
+ * names its ReplicaSet `NAME-HASH`, the hash being the pod's `pod-template-hash` label (or, without that label, a
+ * ReplicaSet named after it whose selector the Deployment's matches).
+ */
+export function ownedBy(pod: PodObject, controller: ControllerObject): boolean {
+  if (pod.metadata.namespace !== controller.metadata.namespace) return false;
+  const owner = ownerOf(pod);
+  if (!owner) return false;
+  const name = controller.metadata.name;
+  if (controller.kind !== "Deployment") return owner.kind === controller.kind && owner.name === name;
+  if (owner.kind !== "ReplicaSet") return false;
+  const hash = Object.prototype.hasOwnProperty.call(pod.metadata.labels ?? {}, "pod-template-hash")
+    ? pod.metadata.labels!["pod-template-hash"]
+    : undefined;
+  if (hash !== undefined) return owner.name === `${name}-${hash}`;
+  return owner.name.startsWith(`${name}-`) && selectorMatches(controller.spec.selector, pod.metadata.labels ?? {});
+}
+
+/** The live pods of a controller (see ownedBy, isLivePod). */
+export function podsOf(controller: ControllerObject, pods: readonly PodObject[]): PodObject[] {
+  return pods.filter((p) => isLivePod(p) && ownedBy(p, controller));
+}
+
+/**
+ * Whether the pod runs Istio's proxy: an `istio-proxy` container, or a native sidecar (an `istio-proxy` init
+ * container that always restarts). The injector's `sidecar.istio.io/status` annotation alone is not enough: it
+ * can outlive the container (copied into a template, or the container removed), and a pod without the proxy
+ * accepts plaintext whatever the policies say.
+ */
 export function podHasSidecar(pod: PodObject): boolean {
-  if (pod.metadata.annotations?.[SIDECAR_STATUS_ANNOTATION]) return true;
   if (pod.spec.containers.some((c) => c.name === PROXY_CONTAINER)) return true;
   return (pod.spec.initContainers ?? []).some((c) => c.name === PROXY_CONTAINER && c.restartPolicy === "Always");
 }
