@@ -15,6 +15,42 @@ describe("classifying a probe's kubectl and curl result", () => {
     });
   });
 
+  // curl writes -w's output whatever the transfer's result (src/tool_operate.c, "Write the --write-out data before
+  // cleanup"); its own test 217 expects exit 56 with the status printed. Recorded here with curl 7.88.1 against a server
+  // that sends a status line, headers and part of a body, then resets the connection (RST) or closes it (FIN).
+  it("reads an HTTP status printed before a reset (curl exit 56) as an answer, not as a refusal", () => {
+    const cut = {
+      exitCode: 1,
+      stdout: '{"partial":\n200',
+      stderr: `curl: (56) Recv failure: Connection reset by peer\n${terminated(56)}`,
+      timedOut: false,
+    };
+    expect(classifyProbe(cut, 10_000, false)).toEqual({
+      kind: "http",
+      status: 200,
+      body: '{"partial":',
+      cut: "curl: (56) Recv failure: Connection reset by peer",
+    });
+    const closed = {
+      exitCode: 1,
+      stdout: '{"partial":\n200',
+      stderr: `curl: (18) transfer closed with 989 bytes remaining to read\n${terminated(18)}`,
+      timedOut: false,
+    };
+    expect(classifyProbe(closed, 10_000, false)).toMatchObject({ kind: "http", status: 200 });
+    // A reset before any byte prints 000: that is the refusal.
+    const refused = {
+      exitCode: 1,
+      stdout: "\n000",
+      stderr: `curl: (56) Recv failure: Connection reset by peer\n${terminated(56)}`,
+      timedOut: false,
+    };
+    expect(classifyProbe(refused, 10_000, false)).toEqual({
+      kind: "refused",
+      evidence: "curl: (56) Recv failure: Connection reset by peer",
+    });
+  });
+
   it("reads curl exit 52 (empty reply) as refused", () => {
     expect(classifyProbe(failed(52, recorded("curl-exit52-empty-reply.txt")), 10_000, false)).toMatchObject({ kind: "refused" });
   });

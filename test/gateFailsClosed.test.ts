@@ -130,6 +130,38 @@ describe("the gate against a hostile Prometheus on loopback", () => {
     ["a series count of +Inf", { ...CLEAN, count: ok(vector(counted("+Inf"))) }],
     ["a null series count entry", { ...CLEAN, count: ok(vector(null)) }],
     ["a valid answer larger than the client reads", { ...CLEAN, plaintext: ok(vector() + " ".repeat(9 * 1024 * 1024)) }],
+    // A partial answer (a Thanos store, a Cortex or Mimir zone down) lacks series it cannot name: its empty result
+    // is no "no plaintext". Prometheus API docs, "Format overview": warnings; VictoriaMetrics cluster: isPartial.
+    [
+      "success with warnings (a store down)",
+      {
+        ...CLEAN,
+        plaintext: ok(
+          JSON.stringify({
+            status: "success",
+            data: { resultType: "vector", result: [] },
+            warnings: ["No StoreAPIs matched for this query"],
+          }),
+        ),
+      },
+    ],
+    [
+      "a series count with warnings",
+      {
+        ...CLEAN,
+        count: ok(
+          JSON.stringify({
+            status: "success",
+            data: { resultType: "vector", result: [counted("4")] },
+            warnings: ["query result may contain partial data"],
+          }),
+        ),
+      },
+    ],
+    [
+      "an answer marked partial (isPartial)",
+      { ...CLEAN, plaintext: ok(JSON.stringify({ status: "success", isPartial: true, data: { resultType: "vector", result: [] } })) },
+    ],
   ];
 
   it.each(hostile)("has no evidence (exit 3), never CLEAR, on %s", async (_name, s) => {
@@ -243,5 +275,100 @@ describe("a Prometheus URL with credentials", () => {
   it("is printed without them", () => {
     expect(withoutCredentials("https://gate:s3cr3t@prometheus.example.com/prom")).toBe("https://***@prometheus.example.com/prom");
     expect(withoutCredentials("http://prometheus:9090")).toBe("http://prometheus:9090");
+  });
+
+  /** preflight against a Prometheus behind basic authentication (user gate, password s3cr3t), the URL given as `how`. */
+  async function gateWithCredentials(base: string, how: "option" | "variable") {
+    const credentialed = base.replace("http://", "http://gate:s3cr3t@");
+    let stdout = "";
+    let stderr = "";
+    const code = await main(
+      [
+        "preflight",
+        "--stage",
+        "purchase-history-strict",
+        "--previous",
+        "permissive",
+        ...(how === "option" ? ["--prometheus", credentialed] : []),
+        "--json",
+      ],
+      {
+        stdout: (t) => (stdout += t),
+        stderr: (t) => (stderr += t),
+        interactive: false,
+        env: how === "variable" ? { MTLS_ROLLOUT_PROMETHEUS_URL: credentialed } : {},
+      },
+      () => commands,
+    );
+    return { code, stdout, stderr };
+  }
+
+  it("sends them as basic authentication, as Prometheus' basic_auth expects, and works", async () => {
+    const seen: (string | undefined)[] = [];
+    const guarded = http.createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      if (req.headers.authorization !== `Basic ${Buffer.from("gate:s3cr3t").toString("base64")}`) {
+        res.writeHead(401, { "content-type": "application/json", "www-authenticate": 'Basic realm="prometheus"' });
+        res.end(JSON.stringify({ status: "error", errorType: "unauthorized", error: "unauthorized" }));
+        return;
+      }
+      const query = new URL(req.url!, "http://x").searchParams;
+      expect(query.get("partial_response")).toBe("false");
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end((query.get("query") ?? "").startsWith("count(") ? CLEAN.count.body : CLEAN.plaintext.body);
+    });
+    const base = await listen(guarded);
+    try {
+      for (const how of ["option", "variable"] as const) {
+        const { code, stdout, stderr } = await gateWithCredentials(base, how);
+        expect(code, stderr).toBe(0);
+        expect(stdout + stderr).not.toContain("s3cr3t");
+        expect(stderr).toContain(`asking Prometheus ${base.replace("http://", "http://***@")}/ for the plaintext`);
+      }
+      expect(seen.every((a) => a === `Basic ${Buffer.from("gate:s3cr3t").toString("base64")}`)).toBe(true);
+      // Refused credentials are said to be refused, still without them.
+      const wrong = await main(
+        [
+          "preflight",
+          "--stage",
+          "purchase-history-strict",
+          "--previous",
+          "permissive",
+          "--prometheus",
+          base.replace("http://", "http://gate:nope@"),
+          "--json",
+        ],
+        { stdout: () => {}, stderr: () => {}, interactive: false, env: {} },
+        () => commands,
+      );
+      expect(wrong).toBe(3);
+    } finally {
+      guarded.close();
+    }
+  });
+
+  it("never prints them when Prometheus cannot be reached, in the table, the JSON or an error", async () => {
+    for (const how of ["option", "variable"] as const) {
+      // A port nothing listens on any more.
+      const server = http.createServer();
+      const base = await listen(server);
+      await new Promise<void>((r) => server.close(() => r()));
+      const { code, stdout, stderr } = await gateWithCredentials(base, how);
+      expect(code).toBe(3);
+      expect(JSON.parse(stdout).targets[0].evidence).toMatch(/^Prometheus unreachable: /);
+      expect(stdout + stderr).not.toContain("s3cr3t");
+      expect(stdout + stderr).not.toContain(Buffer.from("gate:s3cr3t").toString("base64"));
+    }
+  });
+
+  it("refuses a URL that is not http(s) without repeating what it holds", async () => {
+    let stderr = "";
+    const code = await main(
+      ["preflight", "--stage", "purchase-history-strict", "--prometheus", "ftp://gate:s3cr3t@prometheus.example.com"],
+      { stdout: () => {}, stderr: (t) => (stderr += t), interactive: false, env: {} },
+      () => commands,
+    );
+    expect(code).toBe(2);
+    expect(stderr).toBe('error: --prometheus: must be an http(s) URL (got "ftp://***@prometheus.example.com/")\n');
   });
 });

@@ -315,7 +315,7 @@ describe("the Pulumi program under mocks", () => {
         MTLS_ROLLOUT_STAGE: stage,
         // Compared with the cluster's live policies when it runs: right after a skipped stage or a rollback too.
         MTLS_ROLLOUT_PREVIOUS: "live",
-        MTLS_ROLLOUT_PROMETHEUS: "http://prometheus.istio-system:9090",
+        MTLS_ROLLOUT_PROMETHEUS_URL: "http://prometheus.istio-system:9090",
       });
       // The gate watches workloads that exist; the policies change only after it passed.
       for (const d of ofType(resources, "kubernetes:apps/v1:Deployment")) expect(gate.dependencies).toContain(d.urn);
@@ -509,7 +509,7 @@ describe("the Commands' environment", () => {
     expect(byName("verify").inputs.environment.MTLS_ROLLOUT_CONTEXT).toBe("");
     expect(byName("preflight").inputs.environment).toMatchObject({
       MTLS_ROLLOUT_CONTEXT: "",
-      MTLS_ROLLOUT_PROMETHEUS: "",
+      MTLS_ROLLOUT_PROMETHEUS_URL: "",
       MTLS_ROLLOUT_WINDOW: "",
     });
     // What the shell then does with an exported value that the Command's environment overrides with "".
@@ -598,8 +598,29 @@ describe("secrets in the stack config", () => {
       "mtls-rollout:prometheusUrl",
     ]);
     const gate = named(resources, "command:local:Command", "preflight");
-    expect(gate.rawInputs.environment.MTLS_ROLLOUT_PROMETHEUS).toEqual({ ...SECRET, value: url });
-    expect(JSON.stringify(gate.rawInputs)).not.toMatch(/"MTLS_ROLLOUT_PROMETHEUS":"https/);
+    expect(gate.rawInputs.environment.MTLS_ROLLOUT_PROMETHEUS_URL).toEqual({ ...SECRET, value: url });
+    expect(JSON.stringify(gate.rawInputs)).not.toMatch(/"MTLS_ROLLOUT_PROMETHEUS_URL":"https/);
+  });
+
+  it("hands the URL to the gate by environment, never on a command line, where every user of the machine sees it", async () => {
+    const { resources } = await runStack({ "mtls-rollout:stage": "istioinaction-strict", "mtls-rollout:prometheusUrl": url }, [
+      "mtls-rollout:prometheusUrl",
+    ]);
+    const gate = named(resources, "command:local:Command", "preflight");
+    // The Command's script as the local provider runs it, with a CLI that says what it was given.
+    const cli = tempFile("cli.js", "console.log(JSON.stringify({ argv: process.argv.slice(2), url: process.env.MTLS_ROLLOUT_PROMETHEUS_URL }));\n");
+    const environment = Object.fromEntries(
+      Object.entries(gate.rawInputs.environment as Record<string, unknown>).map(([k, v]) => [
+        k,
+        typeof v === "object" && v !== null && "value" in v ? String((v as { value: unknown }).value) : String(v),
+      ]),
+    );
+    const run = spawnSync("/bin/sh", ["-c", gate.inputs.create], { env: { ...environment, MTLS_ROLLOUT_CLI: cli, PATH: process.env.PATH } });
+    const seen = JSON.parse(run.stdout.toString("utf8")) as { argv: string[]; url: string };
+    expect(seen.url).toBe(url);
+    expect(seen.argv.join(" ")).not.toContain("s3cr3t");
+    expect(seen.argv).not.toContain("--prometheus");
+    expect(seen.argv.slice(0, 2)).toEqual(["preflight", "--stage"]);
   });
 
   it("leaves a plain one plain, where a reviewer can read it in the preview", async () => {
@@ -607,7 +628,7 @@ describe("secrets in the stack config", () => {
       "mtls-rollout:stage": "istioinaction-strict",
       "mtls-rollout:prometheusUrl": "http://prometheus:9090",
     });
-    expect(named(resources, "command:local:Command", "preflight").rawInputs.environment.MTLS_ROLLOUT_PROMETHEUS).toBe(
+    expect(named(resources, "command:local:Command", "preflight").rawInputs.environment.MTLS_ROLLOUT_PROMETHEUS_URL).toBe(
       "http://prometheus:9090",
     );
   });

@@ -132,6 +132,25 @@ describe("the verifier against a cluster that contradicts the stage", () => {
     expect(edge(result, "default/sleep", "default/httpbin").verdict).toBe("holds");
   });
 
+  it("fails when the server answered before the connection broke: a status then a reset is not a refusal", async () => {
+    // Only the out-of-mesh client's call to web-api is cut mid-body; the cluster otherwise holds the stage.
+    const state = clusterState(lab, plan("istioinaction-strict"));
+    state.outcomes["default/sleep web-api.istioinaction:8080"] = "answered-then-reset";
+    const result = await verifyOnFakeClock(
+      plan("istioinaction-strict"),
+      lab,
+      clusterRunner(() => state),
+      options({ timeoutMs: 1_000 }),
+    );
+    expect(result.outcome).toBe("fail");
+    expect(edge(result, "default/sleep", "istioinaction/web-api")).toMatchObject({
+      expect: "refused",
+      observed: "plaintext",
+      verdict: "contradicts",
+      evidence: "HTTP 200 (then curl: (56) Recv failure: Connection reset by peer); the client has no sidecar",
+    });
+  });
+
   it("still reads the declared calls at the end when an edge contradicts until the deadline", async () => {
     const result = await verifyOnFakeClock(
       plan("istioinaction-strict"),

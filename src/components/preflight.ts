@@ -4,11 +4,13 @@ import { createHash } from "node:crypto";
 import type { Target } from "../model/preflight";
 import { CLI_ENTRY } from "./verification";
 
-// Constant: every value reaches the shell only as a quoted environment variable, never spliced in.
+// Constant: every value reaches the shell only as a quoted environment variable, never spliced in. The Prometheus
+// URL is not even that: it may carry a password, and a process's arguments are visible to every user of the
+// machine (`ps`); the CLI reads it from MTLS_ROLLOUT_PROMETHEUS_URL itself.
 export const PREFLIGHT_COMMAND =
   'node "$MTLS_ROLLOUT_CLI" preflight --stage "$MTLS_ROLLOUT_STAGE" --previous "$MTLS_ROLLOUT_PREVIOUS" ' +
   '--rollout "$MTLS_ROLLOUT_FILE" ${MTLS_ROLLOUT_WINDOW:+--window "$MTLS_ROLLOUT_WINDOW"} ' +
-  '${MTLS_ROLLOUT_PROMETHEUS:+--prometheus "$MTLS_ROLLOUT_PROMETHEUS"} ${MTLS_ROLLOUT_SINCE:+--since "$MTLS_ROLLOUT_SINCE"} ' +
+  '${MTLS_ROLLOUT_SINCE:+--since "$MTLS_ROLLOUT_SINCE"} ' +
   '${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}';
 
 /** Changes exactly when the set of workload ports the stage makes STRICT changes. */
@@ -66,7 +68,7 @@ export class PreflightGate extends pulumi.ComponentResource {
           // Every variable the script reads is set, empty when unset: a value the operator exported (another
           // cluster's context) must not fill in what the stack left out.
           MTLS_ROLLOUT_WINDOW: args.windowSeconds !== undefined ? String(args.windowSeconds) : "",
-          MTLS_ROLLOUT_PROMETHEUS: args.prometheusUrl ?? "",
+          MTLS_ROLLOUT_PROMETHEUS_URL: args.prometheusUrl ?? "",
           MTLS_ROLLOUT_SINCE: args.since ?? "",
           MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
         },

@@ -17,7 +17,15 @@ import { clusterOf, policiesAt, type ClusterLists } from "./labCluster";
  * a 503: it could not connect upstream (`upstream-connect-error`), or the server's application reset a request
  * the server's sidecar took in mTLS (`app-reset`).
  */
-export type ClusterOutcome = Outcome | "dns-failure" | "timeout" | "connection-refused" | "upstream-connect-error" | "app-reset";
+export type ClusterOutcome =
+  | Outcome
+  | "dns-failure"
+  | "timeout"
+  | "connection-refused"
+  | "upstream-connect-error"
+  | "app-reset"
+  /** The server answers with a status and part of its body, then the connection is reset: curl exits 56 with the status printed. */
+  | "answered-then-reset";
 
 export interface ClusterState {
   /** Deployments by namespace/name. */
@@ -224,6 +232,9 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
     return result(0, `${recorded("envoy-503-body-connection-termination-strict-plaintext.txt")}\n503`);
   }
   if (outcome === "connection-refused") return result(7, "", recorded("curl-exit7-connection-refused-new-format.txt") + terminated(7));
+  if (outcome === "answered-then-reset") {
+    return result(1, '{"partial":\n200', `${recorded("curl-exit56-reset-istio-io-snip.txt").split("\n")[0]}\n${terminated(56)}`);
+  }
   const count = (key: string) => {
     if (key !== REFUSED && (state.silentServers ?? []).includes(serverRef)) return;
     counters[serverRef] = { ...counters[serverRef], [key]: (counters[serverRef]?.[key] ?? 0) + 1 };
