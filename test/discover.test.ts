@@ -101,11 +101,17 @@ describe("npx mtls-rollout discover", () => {
     file = YAML.parse(out.stdout);
   });
 
-  it("exits 0 and says what it found on stderr", () => {
+  it("exits 0 and says on stderr what it does, phase by phase, and what it found", () => {
     expect(out.code).toBe(0);
-    expect(out.stderr).toBe(
-      "discovered 3 namespaces, 9 workloads, 4 PeerAuthentications; 4 stages; 11 things left out (see the file's header)\n",
+    const lines = out.stderr.trimEnd().split("\n");
+    expect(lines).toHaveLength(5);
+    expect(lines[0]).toBe(
+      "discover: reading every namespace on the current kube context: controllers, Services, pods, PeerAuthentications",
     );
+    expect(lines[1]).toMatch(/^discover: read 10 namespaces, 14 controllers, \d+ Services, 12 pods, 6 PeerAuthentications \(\d+\.\ds\)$/);
+    expect(lines[2]).toMatch(/^discover: asking Prometheus http:\/\/127\.0\.0\.1:\d+ who called whom in the last 3600s$/);
+    expect(lines[3]).toMatch(/^discover: proposing stages for 3 namespaces and 9 workloads \(\d+\.\ds\)$/);
+    expect(lines[4]).toBe("discovered 3 namespaces, 9 workloads, 4 PeerAuthentications; 4 stages; 11 things left out (see the file's header)");
   });
 
   it("asks Prometheus for who calls whom over the window, by workload and security policy", () => {
@@ -343,7 +349,8 @@ describe("npx mtls-rollout discover: scope and failures", () => {
     const { code, stdout, stderr } = await discover(args, env);
     expect(code).toBe(2);
     expect(stdout).toBe("");
-    expect(stderr).toBe(message);
+    // What it was reading, then the one line of the error.
+    expect(stderr.split("\n").filter((l) => !l.startsWith("discover: "))).toEqual([message.trimEnd(), ""]);
   });
 
   it("exits 3 when Prometheus answers what is not a clean vector", async () => {
@@ -351,7 +358,7 @@ describe("npx mtls-rollout discover: scope and failures", () => {
     try {
       const { code, stderr } = await discover(["--prometheus", prometheusUrl]);
       expect(code).toBe(3);
-      expect(stderr).toMatch(/^error: Prometheus answered a value that is not a finite count at data\.result\[0\]: "NaN" \(query: sum by/);
+      expect(stderr).toMatch(/\nerror: Prometheus answered a value that is not a finite count at data\.result\[0\]: "NaN" \(query: sum by/);
     } finally {
       broken = false;
     }
@@ -365,6 +372,6 @@ describe("npx mtls-rollout discover: scope and failures", () => {
   ])("exits 2 for bad input: %j", async (args, message) => {
     const { code, stderr } = await discover(args);
     expect(code).toBe(2);
-    expect(stderr).toBe(message);
+    expect(stderr.split("\n").filter((l) => !l.startsWith("discover: ")).join("\n")).toBe(message);
   });
 });

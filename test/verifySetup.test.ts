@@ -3,7 +3,6 @@
  * nothing observed is never a pass, and a signal ends every kubectl call it started.
  */
 import { spawn } from "node:child_process";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { KubectlRunner } from "../src/cluster/runner";
@@ -14,6 +13,7 @@ import { checkSetup } from "../src/verify/setup";
 import { verifyPlan } from "../src/verify/verifier";
 import { answerKubectl, clusterState, ClusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
 import { tempFile } from "./support/files";
+import { processesMarked, waitFor } from "./support/processes";
 import { cli } from "./support/inProcessCli";
 import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
 
@@ -199,29 +199,6 @@ describe("a rollout with nothing to probe", () => {
     );
   });
 });
-
-/** The processes whose environment carries `marker`: what a run left behind. */
-function processesMarked(marker: string, argument?: string): number[] {
-  return fs
-    .readdirSync("/proc")
-    .filter((d) => /^\d+$/.test(d))
-    .filter((pid) => {
-      try {
-        const state = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0];
-        if (argument && !fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(argument)) return false;
-        return state !== "Z" && fs.readFileSync(`/proc/${pid}/environ`, "utf8").includes(`MTLS_TEST_MARKER=${marker}`);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
-const waitFor = async (condition: () => boolean, ms: number) => {
-  const until = Date.now() + ms;
-  while (!condition() && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-  return condition();
-};
 
 // At once: each waits on hanging probes, a signal, or the gate's window; every process carries a marker of its own.
 describe.concurrent("signals", () => {

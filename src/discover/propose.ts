@@ -5,6 +5,7 @@
  * changes only what its namespace-wide policy reaches (its workloads, and the calls into them), so it is checked
  * on that part of the mesh alone; only the stages that span the mesh are checked on all of it.
  */
+import { InputError } from "../model/errors";
 import { groupBy } from "../model/groupBy";
 import { PROBE_NAME } from "../model/probeKit";
 import { parseRollout, PeerAuthentication, Rollout, ROLLOUT_LIMITS, Workload } from "../model/rollout";
@@ -59,8 +60,18 @@ const idOf = (p: { namespace: string; name: string }) => `${p.namespace}/${p.nam
 /** Lets a signal in between two steps of a long proposal. */
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/**
+ * The file as the model reads it. Everything in it came from a cluster the API server validated, within the limits
+ * checked before: a problem here is a mesh the rollout format cannot hold, said as such (exit 3), never "bad input"
+ * the user did not give.
+ */
 function parse(file: DiscoveredFile): Rollout {
-  return parseRollout(JSON.parse(JSON.stringify(file)), "discovered rollout");
+  try {
+    return parseRollout(JSON.parse(JSON.stringify(file)), "discovered rollout");
+  } catch (err) {
+    if (err instanceof InputError) throw new TooLargeForRollout(`the mesh does not fit a rollout file: ${err.lines()[0]}`);
+    throw err;
+  }
 }
 
 /** A namespace's stage name: a DNS label that no other stage has (a namespace named `mesh` must not look mesh-wide). */
@@ -102,8 +113,15 @@ function probeNamespaces(workloads: FileWorkload[], sidecarNamespaces: string[],
   const portsByNamespace = new Map<string, number>();
   for (const w of workloads) portsByNamespace.set(w.namespace, (portsByNamespace.get(w.namespace) ?? 0) + (w.service?.ports.length ?? 0));
   const servicePorts = [...portsByNamespace.values()].reduce((a, b) => a + b, 0);
-  // The probe outside the mesh is one of them.
-  const room = servicePorts === 0 ? Infinity : Math.floor(ROLLOUT_LIMITS.edges / servicePorts) - 1;
+  // Every probe is a workload of the rollout too, and the probe outside the mesh is one of them.
+  const workloadRoom = ROLLOUT_LIMITS.workloads - workloads.length - 1;
+  const edgeRoom = servicePorts === 0 ? Infinity : Math.floor(ROLLOUT_LIMITS.edges / servicePorts) - 1;
+  const room = Math.min(workloadRoom, edgeRoom);
+  if (workloadRoom < 0) {
+    throw new TooLargeForRollout(
+      `the cluster has ${count(workloads.length)} workloads in these namespaces; with the probe kit's client outside the mesh a rollout holds at most ${count(ROLLOUT_LIMITS.workloads - 1)}: discover part of the mesh with --namespace`,
+    );
+  }
   if (room < 0) {
     throw new TooLargeForRollout(
       `these namespaces have ${count(servicePorts)} Service ports: even one probe would make more than the ${count(ROLLOUT_LIMITS.edges)} expected outcomes per stage a rollout may have; discover part of the mesh with --namespace`,
@@ -114,8 +132,12 @@ function probeNamespaces(workloads: FileWorkload[], sidecarNamespaces: string[],
     .sort((a, b) => (portsByNamespace.get(b) ?? 0) - (portsByNamespace.get(a) ?? 0) || a.localeCompare(b))
     .slice(0, room)
     .sort();
+  const why =
+    room === edgeRoom
+      ? `every probe calls every one of the ${count(servicePorts)} Service ports, and a rollout holds at most ${count(ROLLOUT_LIMITS.edges)} expected outcomes per stage`
+      : `every probe is a workload of the rollout, which holds at most ${count(ROLLOUT_LIMITS.workloads)}`;
   leftOut.push(
-    `probes: a probe with a sidecar in ${count(chosen.length)} of the ${count(sidecarNamespaces.length)} namespaces with sidecars (those with the most Service ports): every probe calls every one of the ${count(servicePorts)} Service ports, and a rollout holds at most ${count(ROLLOUT_LIMITS.edges)} expected outcomes per stage; a probe stands for the others of its class`,
+    `probes: a probe with a sidecar in ${count(chosen.length)} of the ${count(sidecarNamespaces.length)} namespaces with sidecars (those with the most Service ports): ${why}; a probe stands for the others of its class`,
   );
   return chosen;
 }

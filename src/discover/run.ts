@@ -7,6 +7,7 @@ import type { KubectlRunner } from "../cluster/runner";
 import { boundedRunner } from "../cluster/runner";
 import { getList } from "../cluster/kubectlGet";
 import { namespaceObjectSchema } from "../cluster/objects";
+import { withoutCredentials } from "../cluster/credentials";
 import { readSnapshot } from "../cluster/snapshot";
 import { InputError } from "../model/errors";
 import { parseRolloutYaml } from "../rollout/load";
@@ -28,6 +29,8 @@ export interface DiscoverRequest {
   modeline?: string;
   /** Ends discover at once (Ctrl-C): nothing is returned to write. */
   signal?: AbortSignal;
+  /** Told what discover is doing, a line a phase: reading a large cluster and proposing for it take a while. */
+  onProgress?: (line: string) => void;
 }
 
 export type DiscoverResult =
@@ -43,6 +46,12 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
   const runner = boundedRunner(request.runner);
   const { signal } = request;
   const root = request.meshRootNamespace;
+  const progress = request.onProgress ?? (() => {});
+  const started = Date.now();
+  const seconds = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
+  progress(
+    `discover: reading ${request.namespaces ? `namespaces ${request.namespaces.join(", ")}` : "every namespace"} on ${contextText(request.context)}: controllers, Services, pods, PeerAuthentications`,
+  );
   const snapshot = await readSnapshot(runner, {
     namespaces: request.namespaces,
     // A user who names namespaces may have no permission beyond them.
@@ -63,8 +72,12 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
   if ("error" in known || !known.items.some((n) => n.metadata.name === root)) {
     return { error: `--mesh-root: the cluster has no namespace ${root}: name Istio's root namespace (where istiod runs)`, kind: "input" };
   }
+  progress(
+    `discover: read ${snapshot.namespaces.length} namespaces, ${snapshot.controllers.length} controllers, ${snapshot.services.length} Services, ${snapshot.pods.length} pods, ${snapshot.peerAuthentications.length} PeerAuthentications (${seconds()})`,
+  );
   let traffic: { edges: TrafficEdge[]; windowSeconds: number } | undefined;
   if (request.prometheus) {
+    progress(`discover: asking Prometheus ${withoutCredentials(request.prometheus.url)} who called whom in the last ${request.prometheus.windowSeconds}s`);
     const observed = await observedTraffic(request.prometheus.url, request.prometheus.windowSeconds, {
       timeoutMs: request.callTimeoutMs,
       fetch: request.prometheus.fetch,
@@ -75,6 +88,7 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
     traffic = { edges: observed.edges, windowSeconds: request.prometheus.windowSeconds };
   }
   const inventory = takeInventory(snapshot, { meshRootNamespace: root, namespaces: request.namespaces });
+  progress(`discover: proposing stages for ${inventory.namespaces.length} namespaces and ${inventory.workloads.length} workloads (${seconds()})`);
   let discovered;
   try {
     discovered = await proposeRollout(inventory, { meshRootNamespace: root, traffic, signal });
@@ -89,6 +103,9 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
     request.prometheus ? `traffic from Prometheus over ${request.prometheus.windowSeconds}s` : "no traffic data (no --prometheus)",
   ].join("; ");
   const yaml = renderDiscovered(discovered, { source, modeline: request.modeline });
+  // Rendering and the check below take a second each for 10,000 workloads: a signal in between is heard between them.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  if (signal?.aborted) return { interrupted: true };
   // The file must load as what it says: what its own loader refuses is never written.
   try {
     parseRolloutYaml(yaml, "discovered rollout");

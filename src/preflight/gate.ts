@@ -61,7 +61,8 @@ export async function prometheusEvidence(
 ): Promise<TargetEvidence> {
   const window = `${options.windowSeconds}s`;
   const callers = new Map<string, PlaintextCaller>();
-  const ask = (promql: string) => queryVector(prometheusUrl, promql, { timeoutMs: options.callTimeoutMs, fetch: fetchImpl });
+  const ask = (promql: string) =>
+    queryVector(prometheusUrl, promql, { timeoutMs: options.callTimeoutMs, fetch: fetchImpl, signal: options.signal });
   let series = 0;
   for (const metric of PLAINTEXT_METRICS) {
     const plaintext = await ask(

@@ -38,6 +38,8 @@ export interface ClusterOptions {
   created?: string;
   /** Pods of a workload (`namespace/name`) that run without a sidecar although the rollout says it has one. */
   withoutSidecar?: Record<string, number>;
+  /** Pods of each workload the stack does not deploy (a rollout file says nothing of their replicas); default 1. */
+  replicas?: number;
 }
 
 /** The PeerAuthentications a stack at `stage` has put on the cluster, as the API server returns them. */
@@ -112,8 +114,8 @@ function controllerObject(w: Workload): Item {
 }
 
 /** The workload's pods: the injector's output (a pod of the fixture's frontend) or a plain pod (the fixture's batch-report). */
-function podObjects(w: Workload, withoutSidecar: number): Item[] {
-  const count = w.kind === "DaemonSet" ? 1 : w.replicas;
+function podObjects(w: Workload, withoutSidecar: number, replicas = 1): Item[] {
+  const count = w.kind === "DaemonSet" ? 1 : w.deploy ? w.replicas : replicas;
   const hash = hashOf(`${w.ref} template`, 10);
   return Array.from({ length: count }, (_, i) => {
     const sidecar = w.sidecar && i >= withoutSidecar;
@@ -208,7 +210,7 @@ export function clusterOf(rollout: Rollout, stage: string | null, options: Clust
     namespaces: [...names].sort().map((n) => namespaceObject(n, injection.get(n) ?? false)),
     controllers: rollout.workloads.map(controllerObject),
     services: rollout.workloads.flatMap((w) => serviceObject(w) ?? []),
-    pods: rollout.workloads.flatMap((w) => podObjects(w, options.withoutSidecar?.[w.ref] ?? 0)),
+    pods: rollout.workloads.flatMap((w) => podObjects(w, options.withoutSidecar?.[w.ref] ?? 0, options.replicas)),
     peerauthentications: stage === null ? [] : policiesAt(rollout, stage, options.created),
   };
 }

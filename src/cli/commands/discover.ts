@@ -51,6 +51,7 @@ export async function discover(opts: DiscoverOptions, { io, setExit, signal, kub
     // Relative to the file written, so that the clone can move; to stdout, where the file will be is unknown.
     modeline: schemaModeline(opts.output === undefined ? undefined : path.dirname(opts.output)),
     signal,
+    onProgress: (line) => io.stderr(`${line}\n`),
   });
   // A signal ends it without a word more and without a file: the exit code is the signal's.
   if ("interrupted" in result || signal?.aborted) return;
