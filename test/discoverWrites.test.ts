@@ -50,10 +50,7 @@ function mesh(namespaces: number, perNamespace: number) {
 
 describe("what discover writes", () => {
   it("escapes what a terminal would obey in names and metric labels it quotes, and says so", async () => {
-    const lab = parseRolloutYaml(
-      require("node:fs").readFileSync(require("node:path").join(__dirname, "..", "stages", "lab.yaml"), "utf8"),
-      "lab",
-    );
+    const lab = loadRollout();
     const lists = clusterOf(lab, "permissive");
     // Istio's metrics name a caller by its labels, which any pod can set: here one that clears the screen and reverses text.
     const evil = "x\u001b[2J\u202eevil";
