@@ -19,6 +19,7 @@ import { verifyPlan } from "../src/verify/verifier";
 import * as YAML from "yaml";
 import { buildCli } from "../scripts/buildCli";
 import { writeHostileFiles } from "../test/support/hostileFiles";
+import { generatedCluster } from "./discover";
 const { currentBuild } = require("../bin/currentBuild.js") as { currentBuild: (root: string) => string | undefined };
 
 const ROOT = path.join(__dirname, "..");
@@ -83,7 +84,7 @@ fs.writeFileSync(
 );
 
 /** A Node process as its own process, stdout to /dev/null as a pipe to a file would take it; wall time and peak memory. */
-function timeNode(argv: string[], expectedExit = 0): { seconds: number; peakMiB: number } {
+function timeNode(argv: string[], expectedExit = 0, env?: NodeJS.ProcessEnv): { seconds: number; peakMiB: number } {
   const devNull = fs.openSync("/dev/null", "w");
   const started = process.hrtime.bigint();
   const result = spawnSync(process.execPath, ["--require", PEAK_REPORTER, ...argv], {
@@ -91,6 +92,7 @@ function timeNode(argv: string[], expectedExit = 0): { seconds: number; peakMiB:
     encoding: "utf8",
     stdio: ["ignore", devNull, "pipe"],
     maxBuffer: 1 << 26,
+    ...(env ? { env: { ...process.env, ...env } } : {}),
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   fs.closeSync(devNull);
@@ -100,7 +102,8 @@ function timeNode(argv: string[], expectedExit = 0): { seconds: number; peakMiB:
 }
 
 /** The CLI as a user runs it: the bin, which runs the build (made at the start of the bench). */
-const timeCli = (args: string[], expectedExit = 0) => timeNode([path.join(ROOT, "bin", "mtls-rollout.js"), ...args], expectedExit);
+const timeCli = (args: string[], expectedExit = 0, env?: NodeJS.ProcessEnv) =>
+  timeNode([path.join(ROOT, "bin", "mtls-rollout.js"), ...args], expectedExit, env);
 
 /** The floor for a command that reads `input` and writes `output`: a Node process that only parses and writes the JSON. */
 function baseline(input: string, output?: string) {
@@ -250,6 +253,42 @@ async function mainBench() {
   }
   console.log(`hostile files, the worst of ${hostile.size}: ${fig(worst.seconds)} s, peak ${worst.peakMiB} MiB (target: 5 s and 512 MiB)`);
   for (const file of hostile.values()) fs.rmSync(path.dirname(file), { recursive: true, force: true });
+
+  // discover against generated clusters: a mid-size one and the largest a rollout holds (9,999 workloads and the
+  // probe kit's client outside the mesh), 3 pods a workload, against a Node process that only parses the same answers.
+  const discovered: { label: string; seconds: number; peakMiB: number; baseline: number; baselinePeak: number }[] = [];
+  for (const [namespaces, perNamespace] of [
+    [100, 10],
+    [1111, 9],
+  ] as const) {
+    const dir = path.join(work, `cluster-${namespaces}`);
+    const { kubectl, bytes } = generatedCluster(dir, namespaces, perNamespace, 3);
+    const out = path.join(work, `discovered-${namespaces}.yaml`);
+    const t = timeCli(["discover", "-o", out], 0, { KUBECTL: kubectl });
+    // The answers as the CLI read them: whole lists, the pods namespace by namespace (the whole list is larger than a read).
+    const answers = [
+      ...["namespaces", "controllers", "services", "peerauthentications"].map((l) => path.join(dir, `${l}.json`)),
+      ...fs.readdirSync(path.join(dir, "pods")).map((f) => path.join(dir, "pods", f)),
+    ];
+    const b = timeNode([
+      "-e",
+      `const fs = require("node:fs"); for (const f of ${JSON.stringify(answers)}) JSON.parse(fs.readFileSync(f, "utf8"));`,
+    ]);
+    const workloads = namespaces * perNamespace;
+    discovered.push({
+      label: `${workloads.toLocaleString("en-US")} workloads, ${(workloads * 3).toLocaleString("en-US")} pods, ${namespaces.toLocaleString("en-US")} namespaces (${fig(bytes / 2 ** 20)} MiB of kubectl answers)`,
+      seconds: t.seconds,
+      peakMiB: t.peakMiB,
+      baseline: b.seconds,
+      baselinePeak: b.peakMiB,
+    });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  for (const d of discovered) {
+    console.log(
+      `discover, ${d.label}: ${fig(d.seconds)} s (peak ${d.peakMiB} MiB); baseline (node parsing the same answers) ${fig(d.baseline)} s (peak ${d.baselinePeak} MiB), ratio ${fig(d.seconds / d.baseline)}`,
+    );
+  }
 
   const r = await roundOnLargeMesh(large);
   console.log(

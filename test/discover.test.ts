@@ -111,7 +111,9 @@ describe("npx mtls-rollout discover", () => {
     expect(lines[1]).toMatch(/^discover: read 10 namespaces, 14 controllers, \d+ Services, 12 pods, 6 PeerAuthentications \(\d+\.\ds\)$/);
     expect(lines[2]).toMatch(/^discover: asking Prometheus http:\/\/127\.0\.0\.1:\d+ who called whom in the last 3600s$/);
     expect(lines[3]).toMatch(/^discover: proposing stages for 3 namespaces and 9 workloads \(\d+\.\ds\)$/);
-    expect(lines[4]).toBe("discovered 3 namespaces, 9 workloads, 4 PeerAuthentications; 4 stages; 11 things left out (see the file's header)");
+    expect(lines[4]).toBe(
+      "discovered 3 namespaces, 9 workloads, 4 PeerAuthentications; 4 stages; 11 things left out (see the file's header)",
+    );
   });
 
   it("asks Prometheus for who calls whom over the window, by workload and security policy", () => {
@@ -372,6 +374,11 @@ describe("npx mtls-rollout discover: scope and failures", () => {
   ])("exits 2 for bad input: %j", async (args, message) => {
     const { code, stderr } = await discover(args);
     expect(code).toBe(2);
-    expect(stderr.split("\n").filter((l) => !l.startsWith("discover: ")).join("\n")).toBe(message);
+    expect(
+      stderr
+        .split("\n")
+        .filter((l) => !l.startsWith("discover: "))
+        .join("\n"),
+    ).toBe(message);
   });
 });

@@ -608,14 +608,19 @@ describe("secrets in the stack config", () => {
     ]);
     const gate = named(resources, "command:local:Command", "preflight");
     // The Command's script as the local provider runs it, with a CLI that says what it was given.
-    const cli = tempFile("cli.js", "console.log(JSON.stringify({ argv: process.argv.slice(2), url: process.env.MTLS_ROLLOUT_PROMETHEUS_URL }));\n");
+    const cli = tempFile(
+      "cli.js",
+      "console.log(JSON.stringify({ argv: process.argv.slice(2), url: process.env.MTLS_ROLLOUT_PROMETHEUS_URL }));\n",
+    );
     const environment = Object.fromEntries(
       Object.entries(gate.rawInputs.environment as Record<string, unknown>).map(([k, v]) => [
         k,
         typeof v === "object" && v !== null && "value" in v ? String((v as { value: unknown }).value) : String(v),
       ]),
     );
-    const run = spawnSync("/bin/sh", ["-c", gate.inputs.create], { env: { ...environment, MTLS_ROLLOUT_CLI: cli, PATH: process.env.PATH } });
+    const run = spawnSync("/bin/sh", ["-c", gate.inputs.create], {
+      env: { ...environment, MTLS_ROLLOUT_CLI: cli, PATH: process.env.PATH },
+    });
     const seen = JSON.parse(run.stdout.toString("utf8")) as { argv: string[]; url: string };
     expect(seen.url).toBe(url);
     expect(seen.argv.join(" ")).not.toContain("s3cr3t");

@@ -77,7 +77,9 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
   );
   let traffic: { edges: TrafficEdge[]; windowSeconds: number } | undefined;
   if (request.prometheus) {
-    progress(`discover: asking Prometheus ${withoutCredentials(request.prometheus.url)} who called whom in the last ${request.prometheus.windowSeconds}s`);
+    progress(
+      `discover: asking Prometheus ${withoutCredentials(request.prometheus.url)} who called whom in the last ${request.prometheus.windowSeconds}s`,
+    );
     const observed = await observedTraffic(request.prometheus.url, request.prometheus.windowSeconds, {
       timeoutMs: request.callTimeoutMs,
       fetch: request.prometheus.fetch,
@@ -88,7 +90,9 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
     traffic = { edges: observed.edges, windowSeconds: request.prometheus.windowSeconds };
   }
   const inventory = takeInventory(snapshot, { meshRootNamespace: root, namespaces: request.namespaces });
-  progress(`discover: proposing stages for ${inventory.namespaces.length} namespaces and ${inventory.workloads.length} workloads (${seconds()})`);
+  progress(
+    `discover: proposing stages for ${inventory.namespaces.length} namespaces and ${inventory.workloads.length} workloads (${seconds()})`,
+  );
   let discovered;
   try {
     discovered = await proposeRollout(inventory, { meshRootNamespace: root, traffic, signal });
