@@ -132,6 +132,25 @@ describe("what discover writes", () => {
     expect(checkRollout(rollout).filter(isBlocking)).toEqual([]);
   }, 60_000);
 
+  it("fixes stage current in one pass: 300 policies naming a port no container declares, each on its own workload", async () => {
+    const lists = clusterOf(mesh(1, 300), null);
+    lists.peerauthentications = Array.from({ length: 300 }, (_, i) => ({
+      apiVersion: "security.istio.io/v1",
+      kind: "PeerAuthentication",
+      metadata: { name: `w${i}-admin`, namespace: "ns0", creationTimestamp: "2026-01-01T00:00:00Z" },
+      spec: { selector: { matchLabels: { app: `w${i}` } }, mtls: { mode: "STRICT" }, portLevelMtls: { "9901": { mode: "PERMISSIVE" } } },
+    }));
+    const result = await discovered(lists);
+    if (!("yaml" in result)) throw new Error(JSON.stringify(result));
+    const rollout = parseRolloutYaml(result.yaml, "discovered.yaml");
+    expect(rollout.stages[0].peerAuthentications).toHaveLength(300);
+    expect(rollout.workloads.filter((w) => w.containerPorts.includes(9901))).toHaveLength(300);
+    expect(
+      result.yaml.match(/# port 9901: no container declares it, but ns0\/w\d+-admin sets it in portLevelMtls, so it is listed/g),
+    ).toHaveLength(300);
+    expect(checkRollout(rollout).filter(isBlocking)).toEqual([]);
+  });
+
   it("exits 3, not 2, for a mesh larger than a rollout can hold, and names --namespace as the way", async () => {
     // Controllers only (no pods, no Services): the count is what matters, and reading them is cheap.
     const lists = clusterOf(mesh(1, 1), null);
