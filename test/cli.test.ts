@@ -18,7 +18,8 @@ describe("npx mtls-rollout --help and --version", () => {
     const help = processCli("--help");
     expect(help.code).toBe(0);
     for (const code of ["0 ", "1 ", "2 ", "3 ", "70 ", "129-143 "]) expect(help.stdout).toContain(`\n  ${code}`);
-    expect(help.stdout).toContain("KUBECTL  the kubectl executable");
+    expect(help.stdout).toMatch(/KUBECTL +the kubectl executable/);
+    expect(help.stdout).toMatch(/MTLS_ROLLOUT_PROMETHEUS_URL +the Prometheus of preflight and discover/);
     const verify = processCli("verify", "--help");
     expect(verify.stdout).toMatch(/--stage <name> +the stage to verify \(required, unless --stack sets it\)/);
     expect(verify.stdout).toContain("3  inconclusive");

@@ -44,7 +44,9 @@ Exit codes:
   129-143  ended by a signal: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
 
 Environment:
-  KUBECTL  the kubectl executable that every cluster read and probe runs (default: kubectl on the PATH)
+  KUBECTL                      the kubectl executable that every cluster read and probe runs (default: kubectl on the PATH)
+  MTLS_ROLLOUT_PROMETHEUS_URL  the Prometheus of preflight and discover when --prometheus is not given: a URL with
+                               credentials stays off the command line, where every user of the machine sees it
 
 Run the local copy only: npx --no-install mtls-rollout COMMAND --help`;
 
@@ -133,7 +135,12 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .addHelpText(
       "after",
       exitCodes(
-        ["0  clear: no plaintext reaches a workload about to go STRICT", "1  plaintext still arrives", "2  bad input", "3  no evidence"],
+        [
+          "0  clear: no plaintext reaches a workload about to go STRICT",
+          "1  plaintext still arrives",
+          "2  bad input, or a setup error (no such context, cluster unreachable, not permitted)",
+          "3  no evidence",
+        ],
         KUBECTL_HELP,
       ),
     )
@@ -220,7 +227,17 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     )
     .option("--window <seconds>", "how far back the Prometheus traffic counts (default 86400: a day)", positiveInt("--window", 30 * 86400))
     .option("-o, --output <file>", "write the rollout file here instead of to stdout")
-    .addHelpText("after", exitCodes(["0  written", "2  bad input", "3  the cluster cannot be read, or not permitted"], KUBECTL_HELP))
+    .addHelpText(
+      "after",
+      exitCodes(
+        [
+          "0  written",
+          "2  bad input, or a setup error (no such context, cluster unreachable, not permitted)",
+          "3  the cluster's or Prometheus' answer could not be used, or the mesh is more than a rollout can hold",
+        ],
+        KUBECTL_HELP,
+      ),
+    )
     .exitOverride()
     .action((opts) => load().discover(opts, context));
 
