@@ -29,7 +29,7 @@ function discover(args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 describe("the recorded-shape cluster", () => {
-  it.each(["namespaces", "controllers", "services", "pods"])("%s.json holds objects valid against Kubernetes' published schema", (name) => {
+  it.each(["namespaces", "controllers", "services", "pods", "configmaps"])("%s.json holds objects valid against Kubernetes' published schema", (name) => {
     const objects = list(name);
     expect(objects.items.length).toBeGreaterThan(0);
     expect(kubernetesListErrors(objects)).toEqual([]);

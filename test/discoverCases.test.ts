@@ -20,7 +20,7 @@ type Item = Record<string, any>;
 type Mesh = Record<ListName, Item[]>;
 const load = (): Mesh =>
   Object.fromEntries(
-    ["namespaces", "controllers", "services", "pods", "peerauthentications"].map((n) => [
+    ["namespaces", "controllers", "services", "pods", "peerauthentications", "configmaps"].map((n) => [
       n,
       JSON.parse(fs.readFileSync(path.join(CLUSTER, `${n}.json`), "utf8")).items,
     ]),

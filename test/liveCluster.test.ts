@@ -59,7 +59,7 @@ const targetsOf = async (lists: ClusterLists, stage: string) =>
 describe("the lab's cluster as tests build it", () => {
   it("is made of objects valid against Kubernetes' published schema and Istio's CRD", () => {
     const lists = clusterOf(lab, "mesh-strict", { withoutSidecar: { "istioinaction/web-api": 1 } });
-    for (const name of ["namespaces", "controllers", "services", "pods"] as const) {
+    for (const name of ["configmaps", "namespaces", "controllers", "services", "pods"] as const) {
       expect(kubernetesListErrors({ kind: "List", items: lists[name] }), name).toEqual([]);
     }
     for (const p of lists.peerauthentications) expect(validatePolicy(p)).toEqual([]);
@@ -375,5 +375,77 @@ describe("discover sees every pod", () => {
     const live = await readLiveState(lab, runnerOf(lists), 5_000);
     if ("error" in live) throw new Error(live.error);
     expect(liveModesAt(lab, live, "permissive").find((w) => w.name === "httpbin")).toMatchObject({ mode: null, matches: false });
+  });
+});
+
+describe("the mesh config: Istio's root namespace, and auto mTLS", () => {
+  /** The lab's cluster at `stage` with istiod's mesh config naming `root` as the root namespace. */
+  const withRoot = (stage: string, root: string) => {
+    const lists = clusterOf(lab, stage);
+    lists.configmaps[0].data.mesh = lists.configmaps[0].data.mesh.replace(/^rootNamespace: .*$/m, `rootNamespace: ${root}`);
+    return lists;
+  };
+
+  it("computes the live modes with the root the mesh config names: a policy in the rollout's root is not mesh-wide there", async () => {
+    const lists = withRoot("mesh-strict", "istio-config");
+    const live = await readLiveState(lab, runnerOf(lists), 5_000);
+    if ("error" in live) throw new Error(live.error);
+    expect(live.meshRootNamespace).toBe("istio-config");
+    const s = compareWithRollout(lab, live, { stage: "mesh-strict" });
+    expect(s.inSync).toBe(false);
+    expect(s.warnings[0]).toBe(
+      "the mesh's root namespace is istio-config (istio-system/istio), not istio-system as the rollout says: a policy the rollout means mesh-wide is namespace-wide there; set meshRootNamespace: istio-config",
+    );
+    // istio-system/default STRICT is only istio-system's own: httpbin stays PERMISSIVE, and the gate sees it open.
+    expect(s.workloads.find((w) => w.name === "httpbin")).toMatchObject({ mode: "PERMISSIVE", matches: false });
+    expect(await targetsOf(lists, "mesh-strict")).toContain("default/httpbin");
+  });
+
+  it("says when auto mTLS is off, and when the mesh config could not be read", async () => {
+    const off = clusterOf(lab, "permissive");
+    off.configmaps[0].data.mesh += "\nenableAutoMtls: false";
+    const live = await readLiveState(lab, runnerOf(off), 5_000);
+    if ("error" in live) throw new Error(live.error);
+    expect(compareWithRollout(lab, live).warnings).toContain(
+      "the mesh config turns auto mTLS off (enableAutoMtls: false): clients with a sidecar send what their DestinationRules say, which the expected outcomes do not follow",
+    );
+    const none = clusterOf(lab, "permissive");
+    none.configmaps = [];
+    const assumed = await readLiveState(lab, runnerOf(none), 5_000);
+    if ("error" in assumed) throw new Error(assumed.error);
+    expect(compareWithRollout(lab, assumed).warnings).toContain(
+      "no mesh config (ConfigMap istio) in namespace istio-system: the root namespace is taken to be istio-system",
+    );
+  });
+
+  it("refuses a mesh config it cannot read as one", async () => {
+    const odd = clusterOf(lab, "permissive");
+    odd.configmaps[0].data.mesh = "rootNamespace: [istio-config]";
+    expect(await readLiveState(lab, runnerOf(odd), 5_000)).toEqual({
+      error: "the mesh config in ConfigMap istio-system/istio has a rootNamespace that is not a name",
+    });
+  });
+
+  it("discover takes the root namespace from the mesh config unless --mesh-root names one", async () => {
+    const lists = withRoot("permissive", "istio-config");
+    lists.namespaces.push({
+      ...structuredClone(lists.namespaces[0]),
+      metadata: { ...lists.namespaces[0].metadata, name: "istio-config", uid: "0000-istio-config" },
+    });
+    lists.peerauthentications.push(policy("istio-config", "default", "2025-02-01T00:00:00Z", { mtls: { mode: "PERMISSIVE" } }));
+    const result = await discover({ runner: runnerOf(lists), callTimeoutMs: 5_000 });
+    if (!("yaml" in result)) throw new Error(JSON.stringify(result));
+    const file = YAML.parse(result.yaml);
+    expect(file.meshRootNamespace).toBe("istio-config");
+    expect(result.yaml).toContain("mesh root istio-config (the mesh config in istio-system/istio)");
+    expect(file.stages[0].peerAuthentications).toContainEqual({
+      name: "default",
+      namespace: "istio-config",
+      mode: "PERMISSIVE",
+      existing: true,
+    });
+    const named = await discover({ runner: runnerOf(lists), meshRootNamespace: "istio-system", callTimeoutMs: 5_000 });
+    if (!("yaml" in named)) throw new Error(JSON.stringify(named));
+    expect(YAML.parse(named.yaml).meshRootNamespace).toBe("istio-system");
   });
 });

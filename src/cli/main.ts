@@ -219,7 +219,10 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
       "only this namespace; repeat for more (default: all but kube-system, kube-public, kube-node-lease and the mesh root)",
       namespaceName,
     )
-    .option("--mesh-root <namespace>", "Istio's root namespace, where mesh-wide policies live", "istio-system")
+    .option(
+      "--mesh-root <namespace>",
+      "Istio's root namespace, where mesh-wide policies live (default: the mesh config's rootNamespace, read in istio-system, else istio-system)",
+    )
     .option(
       "--prometheus <url>",
       "read who calls whom from Istio's metrics in this Prometheus: calls, and plaintext callers",

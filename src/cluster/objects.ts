@@ -165,3 +165,10 @@ export const peerAuthenticationObjectSchema = z.object({
     .nullish(),
 });
 export type PeerAuthenticationObject = z.infer<typeof peerAuthenticationObjectSchema>;
+
+/** A ConfigMap: Istio's mesh config is the `mesh` key of `istio` (or `istio-<revision>`) in istiod's namespace. */
+export const configMapObjectSchema = z.object({
+  metadata: namespacedMeta,
+  data: stringMap.nullish(),
+});
+export type ConfigMapObject = z.infer<typeof configMapObjectSchema>;

@@ -5,8 +5,8 @@
  */
 import { liveStateOf } from "./liveMesh";
 import { boundedRunner, KubectlRunner } from "./runner";
-import { LIVE_MODE_KINDS, readSnapshot } from "./snapshot";
-import { liveKey, type LiveState } from "../model/live";
+import { LIVE_MODE_KINDS, readSnapshot, type ClusterSnapshot } from "./snapshot";
+import { liveKey, type LiveState, type MeshFacts } from "../model/live";
 import type { Rollout } from "../model/rollout";
 
 /** The live state of a rollout's mesh: every declared workload's modes resolved on the ports the rollout declares. */
@@ -23,5 +23,23 @@ export async function readLiveState(
   });
   if ("error" in snapshot) return snapshot;
   const ports = new Map(rollout.workloads.map((w) => [liveKey(w.kind, w.ref), w.containerPorts]));
-  return liveStateOf(snapshot, { meshRootNamespace: rollout.meshRootNamespace, portsOf: (ref, kind) => ports.get(liveKey(kind, ref)) });
+  const facts = meshFacts(snapshot, rollout.meshRootNamespace);
+  // Istio's root, not the rollout's: a mesh-wide policy in the wrong namespace is namespace-wide, and the live modes say so.
+  const live = liveStateOf(snapshot, {
+    meshRootNamespace: facts.rootNamespace,
+    portsOf: (ref, kind) => ports.get(liveKey(kind, ref)),
+  });
+  return { ...live, meshFacts: facts.facts };
+}
+
+/** The root namespace Istio uses and what else the mesh config says, from the revisions' configs read. */
+export function meshFacts(snapshot: ClusterSnapshot, assumedRoot: string): { rootNamespace: string; facts: MeshFacts } {
+  const notes: string[] = snapshot.meshConfigNote ? [`${snapshot.meshConfigNote}: the root namespace is taken to be ${assumedRoot}`] : [];
+  const roots = [...new Set(snapshot.meshConfigs.map((c) => c.rootNamespace ?? assumedRoot))];
+  // Revisions that disagree on the root: each workload follows its own revision's, which the model does not follow.
+  if (roots.length > 1) notes.push(`the revisions' mesh configs name different root namespaces (${roots.join(", ")}): ${assumedRoot} is assumed`);
+  const rootNamespace = roots.length === 1 ? roots[0] : assumedRoot;
+  const source = snapshot.meshConfigs.find((c) => (c.rootNamespace ?? assumedRoot) === rootNamespace)?.source;
+  const enableAutoMtls = snapshot.meshConfigs.every((c) => c.enableAutoMtls !== false);
+  return { rootNamespace, facts: { ...(source ? { source } : {}), enableAutoMtls, notes } };
 }

@@ -7,7 +7,9 @@
  */
 import type { z } from "zod";
 import { getList, Read } from "./kubectlGet";
+import { meshConfigsOf, type MeshConfig } from "./meshConfig";
 import {
+  configMapObjectSchema,
   controllerSchema,
   ControllerObject,
   namespaceObjectSchema,
@@ -31,15 +33,22 @@ export interface ClusterSnapshot {
   peerAuthentications: PeerAuthenticationObject[];
   /** Namespaces asked for by name that the cluster does not have. */
   missingNamespaces: string[];
+  /** Each revision's mesh config found in the mesh root (istiod's namespace). */
+  meshConfigs: MeshConfig[];
+  /** Why no mesh config was read (not permitted, none there): the root namespace is then the one assumed. */
+  meshConfigNote?: string;
 }
 
 export const PEER_AUTHENTICATIONS = "peerauthentications.security.istio.io";
 export const CONTROLLERS = "deployments.apps,statefulsets.apps,daemonsets.apps";
 
-/** What a command reads: live modes need policies, controllers and pods; discover needs Services and namespaces too. */
-export type SnapshotKind = "namespaces" | "controllers" | "services" | "pods" | "peerAuthentications";
-export const LIVE_MODE_KINDS: readonly SnapshotKind[] = ["controllers", "pods", "peerAuthentications"];
-export const ALL_KINDS: readonly SnapshotKind[] = ["namespaces", "controllers", "services", "pods", "peerAuthentications"];
+/** What a command reads: live modes need policies, controllers, pods and the mesh config; discover needs Services and namespaces too. */
+export type SnapshotKind = "namespaces" | "controllers" | "services" | "pods" | "peerAuthentications" | "meshConfig";
+export const LIVE_MODE_KINDS: readonly SnapshotKind[] = ["controllers", "pods", "peerAuthentications", "meshConfig"];
+export const ALL_KINDS: readonly SnapshotKind[] = ["namespaces", "controllers", "services", "pods", "peerAuthentications", "meshConfig"];
+
+/** The ConfigMaps of istiod's revisions carry `istio.io/rev` (the istiod chart's configmap.yaml). */
+export const MESH_CONFIG_ARGS = (namespace: string) => ["get", "configmaps", "--namespace", namespace, "-l", "istio.io/rev", "-o", "json"];
 
 export interface SnapshotOptions {
   /**
@@ -57,7 +66,7 @@ export interface SnapshotOptions {
   concurrency?: number;
 }
 
-const KIND_ARGS: Record<Exclude<SnapshotKind, "namespaces">, { resource: string; schema: z.ZodType }> = {
+const KIND_ARGS: Record<Exclude<SnapshotKind, "namespaces" | "meshConfig">, { resource: string; schema: z.ZodType }> = {
   controllers: { resource: CONTROLLERS, schema: controllerSchema },
   services: { resource: "services", schema: serviceObjectSchema },
   pods: { resource: "pods", schema: podObjectSchema },
@@ -123,6 +132,7 @@ export async function readSnapshot(runner: KubectlRunner, options: SnapshotOptio
     pods: [],
     peerAuthentications: [],
     missingNamespaces: [],
+    meshConfigs: [],
   };
   let namespaceList: Read<NamespaceObject> | undefined;
   const listNamespaces = async (): Promise<Read<NamespaceObject>> =>
@@ -160,6 +170,19 @@ export async function readSnapshot(runner: KubectlRunner, options: SnapshotOptio
     const read = await readKind(runner, resource, schema, kindScope, namespaceNames, options);
     if ("error" in read) return read;
     (snapshot[kind] as unknown[]) = read.items;
+  }
+  if (kinds.has("meshConfig")) {
+    const read = await getList(runner, MESH_CONFIG_ARGS(options.meshRootNamespace), configMapObjectSchema, options.timeoutMs);
+    if ("error" in read) {
+      // Not permitted to read istiod's ConfigMaps, or no such namespace: the root is the one assumed, and said so.
+      if (!read.forbidden && !read.notFound) return read;
+      snapshot.meshConfigNote = `the mesh config could not be read (${read.error})`;
+    } else {
+      const configs = meshConfigsOf(read.items);
+      if ("error" in configs) return { error: configs.error };
+      snapshot.meshConfigs = configs;
+      if (configs.length === 0) snapshot.meshConfigNote = `no mesh config (ConfigMap istio) in namespace ${options.meshRootNamespace}`;
+    }
   }
   return snapshot;
 }

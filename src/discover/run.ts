@@ -6,9 +6,10 @@
 import type { KubectlRunner } from "../cluster/runner";
 import { boundedRunner } from "../cluster/runner";
 import { getList } from "../cluster/kubectlGet";
-import { namespaceObjectSchema } from "../cluster/objects";
 import { withoutCredentials } from "../cluster/credentials";
-import { readSnapshot } from "../cluster/snapshot";
+import { meshFacts } from "../cluster/readLive";
+import { namespaceObjectSchema, peerAuthenticationObjectSchema } from "../cluster/objects";
+import { PEER_AUTHENTICATIONS, readSnapshot } from "../cluster/snapshot";
 import { InputError } from "../model/errors";
 import { parseRolloutYaml } from "../rollout/load";
 import { takeInventory } from "./inventory";
@@ -17,9 +18,13 @@ import { renderDiscovered } from "./render";
 import { observedTraffic, TrafficEdge } from "./traffic";
 import { contextText } from "../model/text";
 
+/** Where istiod's mesh config is looked for when no root namespace is named: istiod's usual namespace. */
+export const ISTIOD_NAMESPACE = "istio-system";
+
 export interface DiscoverRequest {
   runner: KubectlRunner;
-  meshRootNamespace: string;
+  /** Istio's root namespace as the user names it; else the mesh config's (read in istio-system), else istio-system. */
+  meshRootNamespace?: string;
   namespaces?: string[];
   context?: string;
   /** The URL may carry credentials (user:password@): they are sent as a header and never printed. */
@@ -45,7 +50,7 @@ export type DiscoverResult =
 export async function discover(request: DiscoverRequest): Promise<DiscoverResult> {
   const runner = boundedRunner(request.runner);
   const { signal } = request;
-  const root = request.meshRootNamespace;
+  const named = request.meshRootNamespace;
   const progress = request.onProgress ?? (() => {});
   const started = Date.now();
   const seconds = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
@@ -56,11 +61,28 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
     namespaces: request.namespaces,
     // A user who names namespaces may have no permission beyond them.
     perNamespace: request.namespaces !== undefined,
-    meshRootNamespace: root,
+    meshRootNamespace: named ?? ISTIOD_NAMESPACE,
     timeoutMs: request.callTimeoutMs,
   });
   if (signal?.aborted) return { interrupted: true };
   if ("error" in snapshot) return { error: snapshot.error, kind: snapshot.setup ? "setup" : "cluster" };
+  // The root Istio uses: the one named, else the mesh config's (each revision's agreeing), else istiod's namespace.
+  const mesh = meshFacts(snapshot, named ?? ISTIOD_NAMESPACE);
+  const root = named ?? mesh.rootNamespace;
+  if (request.namespaces && root !== (named ?? ISTIOD_NAMESPACE)) {
+    // The mesh-wide policies live in the root the mesh config names, which the named namespaces' reads did not cover.
+    const rootPolicies = await getList(
+      runner,
+      ["get", PEER_AUTHENTICATIONS, "--namespace", root, "-o", "json"],
+      peerAuthenticationObjectSchema,
+      request.callTimeoutMs,
+    );
+    if ("error" in rootPolicies) return { error: rootPolicies.error, kind: rootPolicies.setup ? "setup" : "cluster" };
+    snapshot.peerAuthentications.push(...rootPolicies.items);
+  }
+  if (named !== undefined && mesh.facts.source && mesh.rootNamespace !== named) {
+    progress(`discover: --mesh-root ${named}, though the mesh config (${mesh.facts.source}) names ${mesh.rootNamespace}`);
+  }
   if (request.namespaces && snapshot.missingNamespaces.length > 0) {
     return { error: `--namespace: the cluster has no namespace ${snapshot.missingNamespaces.join(", ")}`, kind: "input" };
   }
@@ -90,6 +112,12 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
     traffic = { edges: observed.edges, windowSeconds: request.prometheus.windowSeconds };
   }
   const inventory = takeInventory(snapshot, { meshRootNamespace: root, namespaces: request.namespaces });
+  inventory.leftOut.push(
+    ...mesh.facts.notes,
+    ...(mesh.facts.enableAutoMtls
+      ? []
+      : ["the mesh config turns auto mTLS off (enableAutoMtls: false): clients with a sidecar send what their DestinationRules say, which the model does not follow"]),
+  );
   progress(
     `discover: proposing stages for ${inventory.namespaces.length} namespaces and ${inventory.workloads.length} workloads (${seconds()})`,
   );
@@ -104,6 +132,7 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
   const source = [
     contextText(request.context),
     request.namespaces ? `namespaces ${request.namespaces.join(", ")}` : "all namespaces but Kubernetes' own and the mesh root",
+    `mesh root ${root}${named !== undefined ? " (--mesh-root)" : mesh.facts.source ? ` (the mesh config in ${mesh.facts.source})` : ""}`,
     request.prometheus ? `traffic from Prometheus over ${request.prometheus.windowSeconds}s` : "no traffic data (no --prometheus)",
   ].join("; ");
   const yaml = renderDiscovered(discovered, { source, modeline: request.modeline });

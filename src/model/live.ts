@@ -81,8 +81,19 @@ export interface IgnoredPolicy {
   reason: string;
 }
 
+/** What the cluster's mesh config says, where it was read, and what could not be told. */
+export interface MeshFacts {
+  /** `namespace/name` of the ConfigMap the root namespace came from; undefined when none was read. */
+  source?: string;
+  /** False when the mesh config turns auto mTLS off (clients then send what their DestinationRules say). */
+  enableAutoMtls: boolean;
+  notes: string[];
+}
+
 export interface LiveState {
+  /** The root namespace Istio uses: the mesh config's, else the one assumed. */
   meshRootNamespace: string;
+  meshFacts?: MeshFacts;
   /** Every live policy, in Istio's order. */
   policies: LivePolicy[];
   /** The mesh-wide policy Istio applies. */

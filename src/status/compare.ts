@@ -134,6 +134,17 @@ export function compareWithRollout(rollout: Rollout, live: LiveState, options: C
   const compared = options.stage !== undefined ? judged.find((s) => s.stage === options.stage)! : (atStage ?? nearest);
 
   const warnings: string[] = [];
+  if (live.meshRootNamespace !== rollout.meshRootNamespace) {
+    warnings.push(
+      `the mesh's root namespace is ${live.meshRootNamespace} (${live.meshFacts?.source ?? "its mesh config"}), not ${rollout.meshRootNamespace} as the rollout says: a policy the rollout means mesh-wide is namespace-wide there; set meshRootNamespace: ${live.meshRootNamespace}`,
+    );
+  }
+  if (live.meshFacts && !live.meshFacts.enableAutoMtls) {
+    warnings.push(
+      "the mesh config turns auto mTLS off (enableAutoMtls: false): clients with a sidecar send what their DestinationRules say, which the expected outcomes do not follow",
+    );
+  }
+  warnings.push(...(live.meshFacts?.notes ?? []));
   const declared = new Set(rollout.stages.flatMap((s) => s.peerAuthentications.map((p) => `${p.namespace}/${p.name}`)));
   const adopted = new Set(rollout.stages[0].peerAuthentications.filter((p) => p.existing).map((p) => `${p.namespace}/${p.name}`));
   for (const l of policies) {

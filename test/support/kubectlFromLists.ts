@@ -7,9 +7,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-export type ListName = "namespaces" | "controllers" | "services" | "pods" | "peerauthentications";
+export type ListName = "namespaces" | "controllers" | "services" | "pods" | "peerauthentications" | "configmaps";
 export interface ListedObject {
-  metadata?: { name?: string; namespace?: string };
+  metadata?: { name?: string; namespace?: string; labels?: Record<string, string> };
 }
 export interface KubectlAnswer {
   exitCode: number;
@@ -24,7 +24,19 @@ const LIST_OF_RESOURCE: Record<string, ListName> = {
   services: "services",
   pods: "pods",
   "peerauthentications.security.istio.io": "peerauthentications",
+  configmaps: "configmaps",
 };
+
+/** kubectl's `-l` as the tests use it: `key` (the label exists) or `key=value`, comma-separated. */
+function selected(args: string[], o: ListedObject): boolean {
+  const at = args.indexOf("-l");
+  if (at < 0) return true;
+  return args[at + 1].split(",").every((term) => {
+    const [key, value] = term.split("=");
+    const labels = o.metadata?.labels ?? {};
+    return Object.prototype.hasOwnProperty.call(labels, key) && (value === undefined || labels[key] === value);
+  });
+}
 
 const fail = (stderr: string): KubectlAnswer => ({ exitCode: 1, stdout: "", stderr: `${stderr}\n` });
 
@@ -52,12 +64,15 @@ export function answerFromLists(args: string[], items: (list: ListName) => Liste
     const item = items(list).find((n) => n.metadata?.name === args[2]);
     return item ? ok(item) : fail(`Error from server (NotFound): namespaces "${args[2]}" not found`);
   }
-  if (args[2] === "--namespace") return ok(asList(items(list).filter((i) => i.metadata?.namespace === args[3])));
-  if (args[2] === "--all-namespaces" || kind === "namespaces") return ok(asList(items(list)));
+  if (args[2] === "--namespace") return ok(asList(items(list).filter((i) => i.metadata?.namespace === args[3] && selected(args, i))));
+  if (args[2] === "--all-namespaces" || kind === "namespaces") return ok(asList(items(list).filter((i) => selected(args, i))));
   return fail(`error: unexpected call: kubectl ${args.join(" ")}`);
 }
 
-/** The Lists of a folder of files named after them. */
+/** The Lists of a folder of files named after them; a list without a file is empty (a cluster without istiod's ConfigMap). */
 export function listsInFolder(dir: string): (list: ListName) => ListedObject[] {
-  return (list) => (JSON.parse(fs.readFileSync(path.join(dir, `${list}.json`), "utf8")) as { items: ListedObject[] }).items;
+  return (list) => {
+    const file = path.join(dir, `${list}.json`);
+    return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as { items: ListedObject[] }).items : [];
+  };
 }

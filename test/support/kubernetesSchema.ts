@@ -10,6 +10,7 @@ const SCHEMA_OF: Record<string, string> = {
   Deployment: "io.k8s.api.apps.v1.Deployment",
   StatefulSet: "io.k8s.api.apps.v1.StatefulSet",
   DaemonSet: "io.k8s.api.apps.v1.DaemonSet",
+  ConfigMap: "io.k8s.api.core.v1.ConfigMap",
 };
 
 type Node = Record<string, unknown>;

@@ -206,7 +206,12 @@ export function clusterOf(rollout: Rollout, stage: string | null, options: Clust
     ...rollout.workloads.map((w) => w.namespace),
   ]);
   const injection = new Map(rollout.namespaces.map((n) => [n.name, n.injection]));
+  // istiod's mesh config, naming the rollout's root namespace as the chart does by default.
+  const meshConfig = one("configmaps", (c) => c.metadata.name === "istio");
+  meshConfig.metadata.namespace = rollout.meshRootNamespace;
+  meshConfig.data.mesh = meshConfig.data.mesh.replace(/^rootNamespace: .*$/m, `rootNamespace: ${rollout.meshRootNamespace}`);
   return {
+    configmaps: [meshConfig],
     namespaces: [...names].sort().map((n) => namespaceObject(n, injection.get(n) ?? false)),
     controllers: rollout.workloads.map(controllerObject),
     services: rollout.workloads.flatMap((w) => serviceObject(w) ?? []),

@@ -10,7 +10,8 @@ import { prometheusFrom } from "../options";
 export interface DiscoverOptions {
   context?: string;
   namespace?: string[];
-  meshRoot: string;
+  /** Istio's root namespace; the mesh config's when absent. */
+  meshRoot?: string;
   prometheus?: string;
   window?: number;
   output?: string;
@@ -34,7 +35,7 @@ function writeFileAtomically(file: string, text: string) {
 }
 
 export async function discover(opts: DiscoverOptions, { io, setExit, signal, kubectl }: CommandContext): Promise<void> {
-  if (!isDns1123Label(opts.meshRoot)) {
+  if (opts.meshRoot !== undefined && !isDns1123Label(opts.meshRoot)) {
     throw new InputError([{ path: "--mesh-root", message: `must be a namespace name (got ${JSON.stringify(opts.meshRoot)})` }]);
   }
   const prometheus = prometheusFrom(opts.prometheus, io.env);
