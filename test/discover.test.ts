@@ -29,11 +29,14 @@ function discover(args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 describe("the recorded-shape cluster", () => {
-  it.each(["namespaces", "controllers", "services", "pods", "configmaps"])("%s.json holds objects valid against Kubernetes' published schema", (name) => {
-    const objects = list(name);
-    expect(objects.items.length).toBeGreaterThan(0);
-    expect(kubernetesListErrors(objects)).toEqual([]);
-  });
+  it.each(["namespaces", "controllers", "services", "pods", "configmaps"])(
+    "%s.json holds objects valid against Kubernetes' published schema",
+    (name) => {
+      const objects = list(name);
+      expect(objects.items.length).toBeGreaterThan(0);
+      expect(kubernetesListErrors(objects)).toEqual([]);
+    },
+  );
 
   it("the schema check is strict: a misspelt field fails it", () => {
     const pod = structuredClone(list("pods").items[0]);

@@ -372,3 +372,55 @@ describe("a Prometheus URL with credentials", () => {
     expect(stderr).toBe('error: --prometheus: must be an http(s) URL (got "ftp://***@prometheus.example.com/")\n');
   });
 });
+
+describe("Prometheus answers read strictly", () => {
+  it.each([
+    [
+      "warnings, then an empty warnings list",
+      '{"status":"success","data":{"resultType":"vector","result":[]},"warnings":["store down"],"warnings":[]}',
+    ],
+    [
+      "a second, empty result",
+      `{"status":"success","data":{"resultType":"vector","result":[${JSON.stringify(plaintextFrom("9"))}],"result":[]}}`,
+    ],
+    ["an error status, then success", '{"status":"error","status":"success","data":{"resultType":"vector","result":[]}}'],
+  ])("has no evidence (exit 3) on JSON that says two things: %s", async (_name, body) => {
+    const { code, stdout } = await gate({ ...CLEAN, plaintext: ok(body) });
+    expect(code).toBe(3);
+    expect(JSON.parse(stdout).targets[0].evidence).toMatch(
+      /^Prometheus answered HTTP 200 with JSON that says two things: a key appears twice/,
+    );
+  });
+
+  it("masks a token given as the URL's user alone, wherever an error might quote it", async () => {
+    const echo = http.createServer((req, res) => {
+      // An error that quotes what it was sent: the CLI prints Prometheus' error text, so the token must be masked in it.
+      res.writeHead(400, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          status: "error",
+          errorType: "unauthorized",
+          error: `token ${Buffer.from((req.headers.authorization ?? "").slice(6), "base64").toString()} rejected`,
+        }),
+      );
+    });
+    const base = await listen(echo);
+    try {
+      let stdout = "";
+      const code = await main(
+        ["preflight", "--stage", "purchase-history-strict", "--previous", "permissive", "--json"],
+        {
+          stdout: (t) => (stdout += t),
+          stderr: () => {},
+          interactive: false,
+          env: { MTLS_ROLLOUT_PROMETHEUS_URL: base.replace("http://", "http://glpat-SECRETTOKEN@") },
+        },
+        () => commands,
+      );
+      expect(code).toBe(3);
+      expect(JSON.parse(stdout).targets[0].evidence).toBe("Prometheus error (unauthorized): token ***: rejected");
+    } finally {
+      echo.close();
+    }
+  });
+});

@@ -25,7 +25,10 @@ const timeline: Event[] = [];
 let prometheus: http.Server;
 let url = "";
 
-/** Answers `sum by (source…) (increase(METRIC{…destination…,policy!="mutual_tls"}[Ns]))` and `count(METRIC{…})` from the timeline. */
+/**
+ * Answers `sum by (source…) (increase(METRIC{…destination…,policy!="mutual_tls"}[Ns]))`, `count(METRIC{…})` and
+ * `sum by (source…) (X unless X offset Ns)` from the timeline.
+ */
 function answer(query: string): unknown {
   const dest = /destination_workload="([^"]+)",destination_workload_namespace="([^"]+)"/.exec(query)!;
   const destination = `${dest[2]}/${dest[1]}`;
@@ -35,11 +38,17 @@ function answer(query: string): unknown {
   });
   const forDestination = timeline.filter((e) => e.destination === destination);
   if (query.startsWith("count(")) return result(forDestination.length > 0 ? [{ metric: {}, value: "2" }] : []);
-  const range = Number(/\[([\d.]+)s\]/.exec(query)![1]) * 1000;
   const bySource = new Map<string, number>();
-  for (const e of forDestination) {
-    if (e.policy === "mutual_tls" || e.at <= Date.now() - range) continue;
-    bySource.set(e.source, (bySource.get(e.source) ?? 0) + 1);
+  const plaintext = forDestination.filter((e) => e.policy !== "mutual_tls");
+  // `X unless X offset Ns`: the series (a source's plaintext) that did not exist N seconds ago, with all they hold.
+  const born = /unless .* offset ([\d.]+)s\)$/.exec(query);
+  if (born) {
+    const since = Date.now() - Number(born[1]) * 1000;
+    for (const e of plaintext) bySource.set(e.source, (bySource.get(e.source) ?? 0) + 1);
+    for (const e of plaintext) if (e.at <= since) bySource.delete(e.source);
+  } else {
+    const range = Number(/\[([\d.]+)s\]/.exec(query)![1]) * 1000;
+    for (const e of plaintext) if (e.at > Date.now() - range) bySource.set(e.source, (bySource.get(e.source) ?? 0) + 1);
   }
   return result(
     [...bySource].map(([source, n]) => {
@@ -101,7 +110,7 @@ describe("the lab with Prometheus, stage by stage", () => {
       const result = await gate(stage, stages[i], ended);
       expect(result.outcome, stage).toBe("pass");
       expect(result.targets.length).toBeGreaterThan(0);
-      expect(result.targets[0].evidence).toBe("no plaintext in the window (Prometheus, increase over 0.3s)");
+      expect(result.targets[0].evidence).toBe("no plaintext in the window (Prometheus, increase over 0.3s and series new in it)");
       ended = verificationOf(stage);
     }
     // A client without a sidecar calls httpbin after the last verification: the mesh-strict gate stops.

@@ -449,3 +449,145 @@ describe("the mesh config: Istio's root namespace, and auto mTLS", () => {
     expect(YAML.parse(named.yaml).meshRootNamespace).toBe("istio-system");
   });
 });
+
+describe("what a red team found, each held now", () => {
+  it("status: the stack's workloads gone while its policies are there is drift, not 'not yet'", async () => {
+    const lists = clusterOf(lab, "istioinaction-strict");
+    lists.controllers = [];
+    lists.pods = [];
+    const live = await readLiveState(lab, runnerOf(lists), 5_000);
+    if ("error" in live) throw new Error(live.error);
+    const s = compareWithRollout(lab, live);
+    expect(s.inSync).toBe(false);
+    expect(s.warnings).toContain(
+      "not on the cluster (no such controllers): istioinaction/web-api, istioinaction/recommendation, istioinaction/purchase-history-v1, istioinaction/sleep, default/httpbin, default/sleep",
+    );
+  });
+
+  it("status --stage: of two stages with the same policies, the one expected", async () => {
+    const rollout = parseRolloutYaml(
+      fs.readFileSync(path.join(__dirname, "..", "stages", "lab.yaml"), "utf8") +
+        "  - name: istioinaction-strict-ack\n    description: the same policies, an acknowledgement more\n    acknowledgePlaintext: [ { target: istioinaction/web-api:8080, reason: health checks } ]\n",
+      "lab.yaml",
+    );
+    // Its policies are mesh-strict's: a stage after it adds nothing.
+    const lists = clusterOf(rollout, "istioinaction-strict-ack");
+    const live = await readLiveState(rollout, runnerOf(lists), 5_000);
+    if ("error" in live) throw new Error(live.error);
+    expect(compareWithRollout(rollout, live, { stage: "istioinaction-strict-ack" })).toMatchObject({
+      inSync: true,
+      stage: "istioinaction-strict-ack",
+    });
+    expect(compareWithRollout(rollout, live, { stage: "mesh-strict" })).toMatchObject({ inSync: true, stage: "mesh-strict" });
+  });
+
+  it("predicts the sidecar of a workload scaled to zero from its namespace's injection label too", async () => {
+    const rollout = parseRolloutYaml(
+      [
+        "namespaces: [ { name: shop, injection: true } ]",
+        "workloads:",
+        "  - { name: cart, namespace: shop, deploy: false, sidecar: true, labels: { app: cart }, service: { ports: [ { port: 80, targetPort: 8080 } ] } }",
+        "stages: [ { name: strict, peerAuthentications: [ { name: default, namespace: shop, mode: STRICT } ] } ]",
+      ].join("\n"),
+      "shop.yaml",
+    );
+    const lists = clusterOf(rollout, "strict");
+    lists.pods = []; // scaled to zero; its template has no injection label of its own
+    expect(lists.controllers[0].spec.template.metadata.labels).toEqual({ app: "cart" });
+    const live = await readLiveState(rollout, runnerOf(lists), 5_000);
+    if ("error" in live) throw new Error(live.error);
+    const s = compareWithRollout(rollout, live, { stage: "strict" });
+    expect(s).toMatchObject({ inSync: true });
+    expect(s.warnings).toContain("no pod runs, so the live mode is what its template's pods would get: shop/cart");
+  });
+
+  it.each([
+    [
+      "a single object where the list was asked for",
+      (lists: ClusterLists) => JSON.stringify(lists.peerauthentications[0]),
+      /kubectl answered a single "PeerAuthentication" where a list was asked for/,
+    ],
+    [
+      "a page left to read, counted as a string",
+      (lists: ClusterLists) =>
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "List",
+          items: lists.peerauthentications,
+          metadata: { remainingItemCount: "250", continue: null },
+        }),
+      /one page of a longer list/,
+    ],
+    [
+      "the same object twice",
+      (lists: ClusterLists) =>
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "List",
+          items: [lists.peerauthentications[0], lists.peerauthentications[0]],
+          metadata: {},
+        }),
+      /the answer holds "istio-system\/default" twice/,
+    ],
+  ])("refuses %s", async (_what, answer, why) => {
+    const lists = clusterOf(lab, "permissive");
+    const runner: KubectlRunner = async (args) =>
+      args[1] === "peerauthentications.security.istio.io"
+        ? { exitCode: 0, stdout: answer(lists), stderr: "", timedOut: false }
+        : { ...answerFromLists(args, (l) => lists[l]), timedOut: false };
+    const live = await readLiveState(lab, runner, 5_000);
+    expect("error" in live && live.error).toMatch(why);
+  });
+
+  it("refuses an object of another namespace in the answer for one namespace", async () => {
+    const lists = clusterOf(lab, "permissive");
+    const foreign = lists.peerauthentications.find((p) => p.metadata.namespace === "istio-system")!;
+    const runner: KubectlRunner = async (args) =>
+      args.includes("--namespace") && args[1] === "peerauthentications.security.istio.io"
+        ? {
+            exitCode: 0,
+            stdout: JSON.stringify({ apiVersion: "v1", kind: "List", items: [foreign], metadata: {} }),
+            stderr: "",
+            timedOut: false,
+          }
+        : args.includes("--all-namespaces")
+          ? {
+              exitCode: 1,
+              stdout: "",
+              stderr:
+                'Error from server (Forbidden): peerauthentications.security.istio.io is forbidden: User "jane" cannot list resource "peerauthentications" in API group "security.istio.io" at the cluster scope\n',
+              timedOut: false,
+            }
+          : { ...answerFromLists(args, (l) => lists[l]), timedOut: false };
+    const live = await readLiveState(lab, runner, 5_000);
+    expect("error" in live && live.error).toMatch(/the answer holds "istio-system\/default", of another namespace than the one asked for/);
+  });
+
+  it("says a setup problem after kubectl's warnings (a kubeconfig not found, a deprecated auth plugin) in one line, exit 2", async () => {
+    const lists = clusterOf(lab, "permissive");
+    const runner: KubectlRunner = async () => ({
+      exitCode: 1,
+      stdout: "",
+      stderr:
+        'W1204 10:04:05.123456    4711 loader.go:222] Config not found: /home/jane/.kube/config\nerror: context "prod" does not exist\n',
+      timedOut: false,
+    });
+    const live = await readLiveState(lab, runner, 5_000);
+    expect(live).toEqual({
+      error: 'the kube context "prod" does not exist (kubectl config get-contexts lists the ones there are)',
+      setup: true,
+    });
+    expect(lists.pods.length).toBeGreaterThan(0);
+  });
+
+  it("discover says why it proposes no stage for a namespace whose default a stack holds, dormant", async () => {
+    const result = await discover({ runner: runnerOf(clusterOf(lab, "purchase-history-strict")), callTimeoutMs: 5_000 });
+    if (!("yaml" in result)) throw new Error(JSON.stringify(result));
+    expect(result.yaml).toContain(
+      "#   - proposed stage istioinaction-strict: not proposed: istioinaction/default is a dormant policy of an mtls-rollout stack (a later stage of its rollout, mode UNSET); that stack's rollout file proposes this namespace's stages: run it, or delete the stack's policies first",
+    );
+    expect(result.yaml).toMatch(
+      /# 2 namespaces, 6 workloads; 2 PeerAuthentications in stage current, of 3 on the cluster in these namespaces and the mesh root;/,
+    );
+  });
+});

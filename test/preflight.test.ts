@@ -128,13 +128,23 @@ describe("evidence from Prometheus", () => {
   const empty = '{"status":"success","data":{"resultType":"vector","result":[]}}'; // synthetic: the documented empty form
 
   it("asks for the increase of non-mTLS requests and connections to the target over the window, by source", async () => {
-    const p = prometheus([vector, presence, empty, presence]);
+    const p = prometheus([vector, presence, empty, empty, presence, empty]);
     const evidence = await prometheusEvidence("http://prometheus.istio-system:9090", target, options, p.fetch);
-    expect(p.queries[0]).toBe(
-      'sum by (source_workload, source_workload_namespace) (increase(istio_requests_total{reporter="destination",destination_workload="my-nginx",destination_workload_namespace="default",connection_security_policy!="mutual_tls"}[60s]))',
+    const plaintext =
+      'istio_requests_total{reporter="destination",destination_workload="my-nginx",destination_workload_namespace="default",connection_security_policy!="mutual_tls"}';
+    expect(p.queries[0]).toBe(`sum by (source_workload, source_workload_namespace) (increase(${plaintext}[60s]))`);
+    expect(p.queries[3]).toContain("increase(istio_tcp_connections_opened_total{");
+    expect(evidence).toMatchObject({ via: "Prometheus, increase over 60s and series new in it" });
+    expect((evidence as { callers: { source: string }[] }).callers.map((c) => c.source)).toEqual(["default/sleep"]);
+  });
+
+  it("counts a plaintext series that first appears within the window, which increase() reads as 0", async () => {
+    // A caller's first plaintext since the pod started: no earlier sample, so increase() has nothing to start from.
+    const p = prometheus([empty, presence, vector, empty, presence, empty]);
+    const evidence = await prometheusEvidence("http://prometheus.istio-system:9090", target, options, p.fetch);
+    expect(p.queries[2]).toBe(
+      'sum by (source_workload, source_workload_namespace) (istio_requests_total{reporter="destination",destination_workload="my-nginx",destination_workload_namespace="default",connection_security_policy!="mutual_tls"} unless istio_requests_total{reporter="destination",destination_workload="my-nginx",destination_workload_namespace="default",connection_security_policy!="mutual_tls"} offset 60s)',
     );
-    expect(p.queries[2]).toContain("increase(istio_tcp_connections_opened_total{");
-    expect(evidence).toMatchObject({ via: "Prometheus, increase over 60s" });
     expect((evidence as { callers: { source: string }[] }).callers.map((c) => c.source)).toEqual(["default/sleep"]);
   });
 

@@ -86,22 +86,43 @@ export async function getList<S extends z.ZodType>(
   const json = parsed.value;
   if (json === null || typeof json !== "object" || Array.isArray(json)) return { error: `${call}: kubectl printed no JSON object` };
   const list = json as { kind?: unknown; items?: unknown; metadata?: { continue?: unknown; remainingItemCount?: unknown } };
-  // A single object (`get KIND NAME`) stands for a list of one.
-  const single = typeof list.kind === "string" && list.kind !== "List" && !list.kind.endsWith("List");
-  if (!single) {
+  // `get KIND NAME` answers the object itself; any other call a List. An object where a list was asked for is not
+  // the list, whatever it holds.
+  const named = args[0] === "get" && args.length > 2 && !args[2].startsWith("-");
+  const isList = typeof list.kind === "string" && (list.kind === "List" || list.kind.endsWith("List"));
+  if (named === isList) {
+    return {
+      error: `${call}: kubectl answered ${isList ? "a list" : `a single ${describeValue(list.kind)}`} where ${named ? "an object" : "a list"} was asked for`,
+    };
+  }
+  if (isList) {
     // One page of a longer list: the rest was never read, so what is missing cannot be told from what is absent.
     const more = list.metadata?.continue;
     const remaining = list.metadata?.remainingItemCount;
-    if ((typeof more === "string" && more !== "") || (typeof remaining === "number" && remaining > 0)) {
+    if ((more !== undefined && more !== null && more !== "") || (remaining !== undefined && remaining !== null && remaining !== 0)) {
       return { error: `${call}: the answer is one page of a longer list (metadata.continue is set), not the whole list` };
     }
   }
-  const items = single ? [json] : list.items;
+  const items = isList ? list.items : [json];
   if (!Array.isArray(items)) return { error: `${call}: the answer has no items list (got ${describeValue(list.items)})` };
+  // Asked for one namespace, the answer holds that namespace's objects, each once.
+  const namespaceAt = args.indexOf("--namespace");
+  const namespace = namespaceAt >= 0 ? args[namespaceAt + 1] : undefined;
+  const seen = new Set<string>();
   const out: z.infer<S>[] = [];
   for (const [i, item] of items.entries()) {
     const valid = itemSchema.safeParse(item);
     if (!valid.success) return { error: `${call}: malformed object at ${firstProblem(valid.error, item, i)}` };
+    const o = valid.data as { kind?: unknown; metadata?: { name?: string; namespace?: string } };
+    if (namespace !== undefined && o.metadata?.namespace !== undefined && o.metadata.namespace !== namespace) {
+      return {
+        error: `${call}: the answer holds ${describeValue(`${o.metadata.namespace}/${o.metadata.name}`)}, of another namespace than the one asked for`,
+      };
+    }
+    const key = `${String(o.kind ?? "")}\u0000${o.metadata?.namespace ?? ""}\u0000${o.metadata?.name ?? ""}`;
+    if (seen.has(key))
+      return { error: `${call}: the answer holds ${describeValue(`${o.metadata?.namespace ?? ""}/${o.metadata?.name ?? ""}`)} twice` };
+    seen.add(key);
     out.push(valid.data);
   }
   return { items: out };

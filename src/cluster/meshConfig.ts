@@ -42,8 +42,10 @@ export function meshConfigsOf(configMaps: readonly ConfigMapObject[]): MeshConfi
     const m = mesh as Record<string, unknown>;
     const root = Object.prototype.hasOwnProperty.call(m, "rootNamespace") ? m.rootNamespace : undefined;
     const auto = Object.prototype.hasOwnProperty.call(m, "enableAutoMtls") ? m.enableAutoMtls : undefined;
-    if (root !== undefined && typeof root !== "string") return { error: `the mesh config in ConfigMap ${source} has a rootNamespace that is not a name` };
-    if (auto !== undefined && typeof auto !== "boolean") return { error: `the mesh config in ConfigMap ${source} has an enableAutoMtls that is not true or false` };
+    if (root !== undefined && typeof root !== "string")
+      return { error: `the mesh config in ConfigMap ${source} has a rootNamespace that is not a name` };
+    if (auto !== undefined && typeof auto !== "boolean")
+      return { error: `the mesh config in ConfigMap ${source} has an enableAutoMtls that is not true or false` };
     out.push({ source, ...(root ? { rootNamespace: root } : {}), ...(auto !== undefined ? { enableAutoMtls: auto } : {}) });
   }
   return out.sort((a, b) => a.source.localeCompare(b.source));

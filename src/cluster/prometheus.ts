@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { withoutCredentials } from "./credentials";
+import { parseStrictJson } from "./strictJson";
 
 export { withoutCredentials } from "./credentials";
 
@@ -113,7 +114,8 @@ export function prometheusEndpoint(url: string): PrometheusEndpoint {
     const password = decodeURIComponent(base.password);
     const token = Buffer.from(`${user}:${password}`, "utf8").toString("base64");
     headers.authorization = `Basic ${token}`;
-    secrets.push(...[base.password, password, token, user && `${user}:${password}`].filter((s) => s.length >= 3));
+    // The user too: a token is often given as the user alone (`https://TOKEN@prometheus…`).
+    secrets.push(...[base.password, password, token, base.username, user, `${user}:${password}`].filter((s) => s.length >= 3));
     base.username = "";
     base.password = "";
   }
@@ -178,12 +180,14 @@ async function query(endpoint: PrometheusEndpoint, promql: string, options: Quer
     return { error: `Prometheus unreachable: ${clip(why)}` };
   }
   if (text === undefined) return { error: `Prometheus answered with more than ${maxBytes} bytes` };
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return { error: `Prometheus answered HTTP ${status} without JSON: ${clip(text, 80)}` };
+  // Read as strictly as kubectl's answers: `"warnings": […]` then `"warnings": []` must not read as no warning.
+  const parsed = parseStrictJson(text);
+  if ("error" in parsed) {
+    return parsed.error.startsWith("not JSON")
+      ? { error: `Prometheus answered HTTP ${status} without JSON: ${clip(text, 80)}` }
+      : { error: `Prometheus answered HTTP ${status} with JSON that says two things: ${parsed.error}` };
   }
+  const json = parsed.value;
   const answer = answerSchema.safeParse(json);
   if (!answer.success) return { error: `Prometheus answered HTTP ${status} with JSON that is not an API answer` };
   if (status === 401 || status === 403) {

@@ -4,6 +4,8 @@
  * live semantics on the ports the rollout declares for each of its workloads.
  */
 import { liveStateOf } from "./liveMesh";
+import { getList } from "./kubectlGet";
+import { namespaceObjectSchema } from "./objects";
 import { boundedRunner, KubectlRunner } from "./runner";
 import { LIVE_MODE_KINDS, readSnapshot, type ClusterSnapshot } from "./snapshot";
 import { liveKey, type LiveState, type MeshFacts } from "../model/live";
@@ -22,8 +24,27 @@ export async function readLiveState(
     timeoutMs,
   });
   if ("error" in snapshot) return snapshot;
+  // The namespaces' injection labels predict the sidecar of a workload no pod of which runs. Namespaces are read at the
+  // cluster's scope, which an identity whose permissions stop at its namespaces may not: then the prediction is the
+  // template's alone, and said so.
+  const namespaceNotes: string[] = [];
+  const namespaces = await getList(boundedRunner(runner), ["get", "namespaces", "-o", "json"], namespaceObjectSchema, timeoutMs);
+  if ("error" in namespaces) {
+    if (!namespaces.forbidden) return namespaces;
+    namespaceNotes.push(
+      "the namespaces' labels could not be read (not permitted): a workload no pod of which runs is judged from its pod template alone",
+    );
+  } else {
+    const wanted = new Set([
+      rollout.meshRootNamespace,
+      ...rollout.namespaces.map((n) => n.name),
+      ...rollout.workloads.map((w) => w.namespace),
+    ]);
+    snapshot.namespaces = namespaces.items.filter((n) => wanted.has(n.metadata.name));
+  }
   const ports = new Map(rollout.workloads.map((w) => [liveKey(w.kind, w.ref), w.containerPorts]));
   const facts = meshFacts(snapshot, rollout.meshRootNamespace);
+  facts.facts.notes.push(...namespaceNotes);
   // Istio's root, not the rollout's: a mesh-wide policy in the wrong namespace is namespace-wide, and the live modes say so.
   const live = liveStateOf(snapshot, {
     meshRootNamespace: facts.rootNamespace,
@@ -37,7 +58,8 @@ export function meshFacts(snapshot: ClusterSnapshot, assumedRoot: string): { roo
   const notes: string[] = snapshot.meshConfigNote ? [`${snapshot.meshConfigNote}: the root namespace is taken to be ${assumedRoot}`] : [];
   const roots = [...new Set(snapshot.meshConfigs.map((c) => c.rootNamespace ?? assumedRoot))];
   // Revisions that disagree on the root: each workload follows its own revision's, which the model does not follow.
-  if (roots.length > 1) notes.push(`the revisions' mesh configs name different root namespaces (${roots.join(", ")}): ${assumedRoot} is assumed`);
+  if (roots.length > 1)
+    notes.push(`the revisions' mesh configs name different root namespaces (${roots.join(", ")}): ${assumedRoot} is assumed`);
   const rootNamespace = roots.length === 1 ? roots[0] : assumedRoot;
   const source = snapshot.meshConfigs.find((c) => (c.rootNamespace ?? assumedRoot) === rootNamespace)?.source;
   const enableAutoMtls = snapshot.meshConfigs.every((c) => c.enableAutoMtls !== false);

@@ -4,17 +4,16 @@
  * says these the same way, in one line, and exits 2 (bad input: the user can fix them); anything else a read
  * could not get is missing evidence (exit 3).
  */
+import { complaintLine } from "./failure";
 import type { RunResult } from "./runner";
 
 /** The command as a user would type it, for messages. */
 export const commandLine = (args: readonly string[]) => `kubectl ${args.join(" ")}`;
 
-const firstLine = (text: string) => text.trim().split("\n")[0]?.trim().slice(0, 300) ?? "";
-
 /** The setup problem behind a failed call, in the words a user can act on; undefined for anything else. */
 export function setupProblem(result: RunResult, args: readonly string[], timeoutMs: number): string | undefined {
   if (result.aborted) return undefined;
-  const err = firstLine(result.stderr);
+  const err = complaintLine(result.stderr);
   if (result.spawnError) return `kubectl could not be started (${result.spawnError}): put it on PATH or name it in $KUBECTL`;
   const context = /context "([^"]+)" does not exist/.exec(err);
   if (context) return `the kube context "${context[1]}" does not exist (kubectl config get-contexts lists the ones there are)`;

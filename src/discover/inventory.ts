@@ -69,6 +69,13 @@ export interface Note {
   text: string;
 }
 
+/** What holds a PeerAuthentication name on the cluster. */
+export interface LiveName {
+  selectorLess: boolean;
+  /** A later stage's policy of an mtls-rollout stack. */
+  dormant: boolean;
+}
+
 /** Pods no Deployment, StatefulSet or DaemonSet owns (a Job's, a CronJob's, a bare pod): clients a rollout file cannot declare. */
 export interface Client {
   /** `namespace/name`, the name as Istio names their workload. */
@@ -87,7 +94,9 @@ export interface Inventory {
   /** What is not in the file and why, for the header. */
   leftOut: string[];
   /** Every PeerAuthentication name on the cluster by namespace, left out or not: a new policy must not take one. */
-  liveNames: Map<string, Set<string>>;
+  liveNames: Map<string, Map<string, LiveName>>;
+  /** The live PeerAuthentications of the file's namespaces and the mesh root, those stage current leaves out included. */
+  livePolicies: number;
   /** Namespaces in ambient mode: a mesh-wide policy reaches their workloads through ztunnel. */
   ambientNamespaces: string[];
   /** Pods in the file's namespaces no workload of the file stands for; those without a sidecar lose access to STRICT ports. */
@@ -385,11 +394,13 @@ export function takeInventory(snapshot: ClusterSnapshot, options: InventoryOptio
       `namespace ${name}: no workload and no PeerAuthentication${withClients.has(name) ? " (its pods are clients, listed below)" : ""}`,
     );
   }
-  const liveNames = new Map<string, Set<string>>();
-  for (const o of snapshot.peerAuthentications) {
-    const names = liveNames.get(o.metadata.namespace) ?? new Set<string>();
-    names.add(o.metadata.name);
-    liveNames.set(o.metadata.namespace, names);
+  const liveNames = new Map<string, Map<string, LiveName>>();
+  for (const l of live.policies) {
+    const names = liveNames.get(l.policy.namespace) ?? new Map<string, LiveName>();
+    names.set(l.policy.name, { selectorLess: l.policy.selector === null, dormant: l.dormant });
+    liveNames.set(l.policy.namespace, names);
   }
-  return { namespaces, workloads, policies, notes, leftOut, liveNames, ambientNamespaces, clients };
+  const inFile = new Set([options.meshRootNamespace, ...inScope.keys()]);
+  const livePolicies = live.policies.filter((l) => inFile.has(l.policy.namespace)).length;
+  return { namespaces, workloads, policies, notes, leftOut, liveNames, livePolicies, ambientNamespaces, clients };
 }

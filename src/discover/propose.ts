@@ -42,6 +42,8 @@ export interface Discovered {
   leftOut: string[];
   /** Pods the file cannot declare, which still call its workloads. */
   clients: Client[];
+  /** The live PeerAuthentications of the file's namespaces and the mesh root. */
+  livePolicies: number;
 }
 
 export interface ProposeOptions {
@@ -268,10 +270,15 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
   const wideName = (namespace: string) =>
     current.peerAuthentications.find((p) => p.namespace === namespace && !p.selector)?.name ??
     (inventory.liveNames.get(namespace)?.has("default") ? undefined : "default");
-  const nameTaken = (stage: string, namespace: string) =>
+  const nameTaken = (stage: string, namespace: string) => {
+    const holder = inventory.liveNames.get(namespace)?.get("default");
+    const scopeWord = namespace === meshRootNamespace ? "mesh" : "namespace";
     leftOut.push(
-      `proposed stage ${stage}: not proposed: ${namespace}/default is taken by a policy that is not selector-less, and a ${namespace === meshRootNamespace ? "mesh" : "namespace"}-wide policy must be named default (one-default-per-scope); rename that one first`,
+      holder?.dormant
+        ? `proposed stage ${stage}: not proposed: ${namespace}/default is a dormant policy of an mtls-rollout stack (a later stage of its rollout, mode UNSET); that stack's rollout file proposes this namespace's stages: run it, or delete the stack's policies first`
+        : `proposed stage ${stage}: not proposed: ${namespace}/default is taken by a policy that is not selector-less, and a ${scopeWord}-wide policy must be named default (one-default-per-scope); rename that one first`,
     );
+  };
 
   // The policies in force after the last stage proposed so far: by namespace, then namespace/name.
   const inForce = new Map<string, Map<string, PeerAuthentication>>();
@@ -496,5 +503,5 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
     .forEach((n) => comments.push({ path: ["namespaces", namespaceIndex.get(n.at!.name)!], lines: [n.text] }));
   const stageIndex = new Map(file.stages.map((s, i) => [s.name, i]));
   for (const { stage, lines } of stageComments) comments.push({ path: ["stages", stageIndex.get(stage)!], lines });
-  return { file, comments, leftOut, clients: inventory.clients };
+  return { file, comments, leftOut, clients: inventory.clients, livePolicies: inventory.livePolicies };
 }

@@ -43,7 +43,7 @@ export function renderDiscovered(discovered: Discovered, options: RenderOptions)
   const header = [
     ...(options.modeline ? [options.modeline] : []),
     `mtls-rollout rollout discovered from ${options.source}.`,
-    `${file.namespaces.length} namespaces, ${file.workloads.length} workloads, ${file.stages[0].peerAuthentications.length} PeerAuthentications on the cluster; ${file.stages.length} stages (${policies} policy declarations).`,
+    `${file.namespaces.length} namespaces, ${file.workloads.length} workloads; ${file.stages[0].peerAuthentications.length} PeerAuthentications in stage current, of ${discovered.livePolicies} on the cluster in these namespaces and the mesh root; ${file.stages.length} stages (${policies} policy declarations).`,
     "",
     "Workloads have deploy: false: the stack never creates, changes or deletes them. It deploys the probe kit",
     "(probes:) and manages the PeerAuthentications; those marked existing: true are on the cluster already and",

@@ -116,7 +116,9 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
     ...mesh.facts.notes,
     ...(mesh.facts.enableAutoMtls
       ? []
-      : ["the mesh config turns auto mTLS off (enableAutoMtls: false): clients with a sidecar send what their DestinationRules say, which the model does not follow"]),
+      : [
+          "the mesh config turns auto mTLS off (enableAutoMtls: false): clients with a sidecar send what their DestinationRules say, which the model does not follow",
+        ]),
   );
   progress(
     `discover: proposing stages for ${inventory.namespaces.length} namespaces and ${inventory.workloads.length} workloads (${seconds()})`,

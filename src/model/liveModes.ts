@@ -18,8 +18,10 @@ export interface WorkloadStatus {
   pods: number;
   /** Not on the cluster at all. */
   missing: boolean;
-  /** The stack deploys it (`deploy: true`): missing only until the stack's first `pulumi up`. */
+  /** The stack deploys it (`deploy: true`). */
   deploy: boolean;
+  /** Not there because the stack has not run yet (none of its policies is on the cluster): not drift. */
+  notYet?: true;
   /** Its pods, when they do not all get the same modes (some without a sidecar, or selected by another policy). */
   groups?: { pods: number; sidecar: boolean; mode: ResolvedMode | null; ports: Record<string, ResolvedMode> }[];
   expected: { mode: ResolvedMode | null; ports: Record<string, ResolvedMode> };

@@ -31,7 +31,8 @@ export type Before = { stage: string } | { live: LiveState } | null;
 /**
  * Ports STRICT at `stage` and not STRICT before it; with nothing before, every STRICT port. Against the live cluster
  * a port counts as STRICT before only when Istio makes it STRICT on every live pod of the workload: a pod without a
- * sidecar, one another policy selects, or a workload not running at all leaves the port to the gate.
+ * sidecar, or one another policy keeps open, leaves the port to the gate. A workload no pod of which runs counts by
+ * what its template's pods would get: it receives nothing now, and its next pods get the stage's policies.
  */
 export function tightenedTargets(rollout: Rollout, stage: string, before: Before): Target[] {
   const now = buildPlan(rollout, stage);

@@ -65,20 +65,28 @@ export async function prometheusEvidence(
     queryVector(prometheusUrl, promql, { timeoutMs: options.callTimeoutMs, fetch: fetchImpl, signal: options.signal });
   let series = 0;
   for (const metric of PLAINTEXT_METRICS) {
-    const plaintext = await ask(
-      `sum by (source_workload, source_workload_namespace) (increase(${metric}{${destination(target)},connection_security_policy!="mutual_tls"}[${window}]))`,
-    );
-    if ("error" in plaintext) return plaintext;
+    const plaintext = `${metric}{${destination(target)},connection_security_policy!="mutual_tls"}`;
+    const grew = await ask(`sum by (source_workload, source_workload_namespace) (increase(${plaintext}[${window}]))`);
+    if ("error" in grew) return grew;
     // increase() extrapolates: a single request in the window may read as 0.3. Anything above zero was seen.
-    for (const s of plaintext.samples) if (s.value > 0) addCaller(callers, sourceOf(s.labels), metric, Math.ceil(s.value));
+    const seen = new Map<string, number>();
+    for (const s of grew.samples) if (s.value > 0) seen.set(sourceOf(s.labels), Math.ceil(s.value));
     // An empty answer proves nothing unless Prometheus knows the workload at all.
     const present = await ask(`count(${metric}{${destination(target)}})`);
     if ("error" in present) return present;
     series += present.samples.reduce((n, s) => n + s.value, 0);
+    // A series that first appears within the window (a caller's first plaintext since the pod started, a job that
+    // calls once) has no earlier sample for increase() to start from, which reads it as 0: such a series counts with
+    // all it holds, since all of it came within the window.
+    const born = await ask(`sum by (source_workload, source_workload_namespace) (${plaintext} unless ${plaintext} offset ${window})`);
+    if ("error" in born) return born;
+    for (const s of born.samples)
+      if (s.value > 0) seen.set(sourceOf(s.labels), Math.max(seen.get(sourceOf(s.labels)) ?? 0, Math.ceil(s.value)));
+    for (const [source, n] of seen) addCaller(callers, source, metric, n);
   }
   if (series === 0)
     return { error: `Prometheus has no Istio series for ${target.workload}: is its sidecar scraped, and has it had traffic?` };
-  return { callers: [...callers.values()], via: `Prometheus, increase over ${window}` };
+  return { callers: [...callers.values()], via: `Prometheus, increase over ${window} and series new in it` };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ export function liveModeJson(w: WorkloadStatus) {
     ports: w.ports,
     pods: w.pods,
     ...(w.missing ? { missing: true } : {}),
+    ...(w.notYet ? { notYet: true } : {}),
     ...(w.groups ? { groups: w.groups } : {}),
     expected: w.expected,
   };

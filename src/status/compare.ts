@@ -107,10 +107,11 @@ function rolloutNamespaces(rollout: Rollout): Set<string> {
 }
 
 /**
- * A workload in step with a stage: its live modes are the stage's, or it is one the stack deploys and has not yet
- * (before the first `pulumi up` the probe kit is not there, which says nothing about the mesh's policies).
+ * A workload in step with a stage: its live modes are the stage's, or it is one the stack deploys and the stack has
+ * not run yet (before the first `pulumi up` of a discovered mesh the probe kit is not there, which says nothing about
+ * the mesh's policies). Once a policy of the stack is on the cluster, a workload it deploys that is missing is drift.
  */
-export const inStep = (w: WorkloadStatus) => w.matches || (w.missing && w.deploy);
+export const inStep = (w: WorkloadStatus) => w.matches || w.notYet === true;
 
 export interface CompareOptions {
   /** The stage the cluster should be at: in sync only there. */
@@ -122,10 +123,14 @@ export function compareWithRollout(rollout: Rollout, live: LiveState, options: C
   const policies = live.policies.filter((l) => namespaces.has(l.policy.namespace));
   const byStage = rollout.stages.map((s) => ({ stage: s.name, differences: differencesAt(rollout, s.name, policies) }));
 
-  const workloadsAt = (stage: string) => liveModesAt(rollout, live, stage);
+  // Whether the stack has run: a policy it wrote (in force or dormant) is on the cluster.
+  const stackApplied = policies.some((l) => l.managed);
+  const workloadsAt = (stage: string) =>
+    liveModesAt(rollout, live, stage).map((w) => (w.missing && w.deploy && !stackApplied ? { ...w, notYet: true as const } : w));
   const judged = byStage.map((s) => ({ ...s, workloads: workloadsAt(s.stage) }));
   const exact = judged.filter((s) => s.differences.length === 0);
-  const atStage = exact.find((s) => s.workloads.every(inStep));
+  // Stages whose policies are the same (one that only acknowledges): the one expected, if it is among them.
+  const atStage = exact.find((s) => s.stage === options.stage && s.workloads.every(inStep)) ?? exact.find((s) => s.workloads.every(inStep));
   const fewest = Math.min(...judged.map((s) => s.differences.length));
   // Among the stages with the fewest differences: the one whose modes the cluster has most of, then the later.
   const nearest = judged
@@ -159,10 +164,10 @@ export function compareWithRollout(rollout: Rollout, live: LiveState, options: C
     if (!namespaces.has(i.policy.policy.namespace)) continue;
     warnings.push(`Istio ignores ${i.policy.policy.namespace}/${i.policy.policy.name}${i.whole ? "" : " in part"}: ${i.reason}`);
   }
-  const missing = compared.workloads.filter((w) => w.missing && !w.deploy).map((w) => `${w.namespace}/${w.name}`);
+  const missing = compared.workloads.filter((w) => w.missing && !w.notYet).map((w) => `${w.namespace}/${w.name}`);
   if (missing.length > 0)
     warnings.push(`not on the cluster (no ${missing.length === 1 ? "such controller" : "such controllers"}): ${missing.join(", ")}`);
-  const undeployed = compared.workloads.filter((w) => w.missing && w.deploy).map((w) => `${w.namespace}/${w.name}`);
+  const undeployed = compared.workloads.filter((w) => w.notYet).map((w) => `${w.namespace}/${w.name}`);
   if (undeployed.length > 0) warnings.push(`not deployed yet (the stack deploys them on its first pulumi up): ${undeployed.join(", ")}`);
   const idle = compared.workloads.filter((w) => !w.missing && w.pods === 0).map((w) => `${w.namespace}/${w.name}`);
   if (idle.length > 0) warnings.push(`no pod runs, so the live mode is what its template's pods would get: ${idle.join(", ")}`);

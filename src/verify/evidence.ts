@@ -70,26 +70,22 @@ const CURL_EXITS: Record<number, string> = {
 export function classifyProbe(result: RunResult, timeoutMs: number, clientHasSidecar: boolean): ProbeResult {
   const remote = REMOTE_EXIT.exec(result.stderr);
   if (result.exitCode !== 0 && !remote) return { kind: "inconclusive", reason: kubectlFailure(result, timeoutMs) };
-  if (remote) {
+  // curl writes -w's status even when it fails (tool_operate.c writes the write-out whatever the result): a status
+  // other than 000 is an HTTP answer that came back before the connection broke (exit 56 on a reset mid-body, 18 on
+  // a close). An answer is not a refusal: a refusing sidecar sends no byte. It is read as any answer is, below.
+  const answered = httpAnswer(result.stdout);
+  const curlLine = result.stderr.split("\n").find((l) => l.startsWith("curl:"));
+  const curlSaid = curlLine === undefined ? undefined : firstLine(curlLine);
+  if (remote && !answered) {
     const code = Number(remote[1]);
-    // curl writes -w's status even when it fails (tool_operate.c writes the write-out whatever the result): a status
-    // other than 000 is an HTTP answer that came back before the connection broke (exit 56 on a reset mid-body, 18 on
-    // a close). An answer is not a refusal: a refusing sidecar sends no byte.
-    const answered = httpAnswer(result.stdout);
-    if (answered) {
-      const curlLine = result.stderr.split("\n").find((l) => l.startsWith("curl:"));
-      return { kind: "http", ...answered, cut: curlLine === undefined ? `curl exit ${code}` : firstLine(curlLine) };
-    }
-    const curlLine = result.stderr.split("\n").find((l) => l.startsWith("curl:"));
-    const curlSaid = curlLine === undefined ? undefined : firstLine(curlLine);
     if (code === 56 || code === 52) return { kind: "refused", evidence: curlSaid ?? `curl exit ${code}` };
     if (code === 126 || code === 127) return { kind: "inconclusive", reason: `curl could not run in the client container (exit ${code})` };
     return { kind: "inconclusive", reason: CURL_EXITS[code] ?? `curl exit ${code}${curlSaid ? `: ${curlSaid}` : ""}` };
   }
-  const answered = httpAnswer(result.stdout);
   if (!answered) {
     return { kind: "inconclusive", reason: `unrecognised curl output: ${JSON.stringify(lastLine(result.stdout).slice(0, 60))}` };
   }
+  const cut = remote ? { cut: curlSaid ?? `curl exit ${remote[1]}` } : {};
   const { status, body } = answered;
   const envoyReply = ENVOY_LOCAL_REPLY.test(body.trim());
   // The server closed the connection the client sidecar opened: plaintext refused by a STRICT port.
@@ -99,7 +95,7 @@ export function classifyProbe(result: RunResult, timeoutMs: number, clientHasSid
   // Any other reply Envoy made up itself (app not listening, TLS failures, no endpoints) says
   // nothing about whether the server accepts plaintext.
   if (status >= 500 && envoyReply) return { kind: "inconclusive", reason: `HTTP ${status} from Envoy: ${firstLine(body)}` };
-  return { kind: "http", status, body };
+  return { kind: "http", status, body, ...cut };
 }
 
 function parseJson(body: string): unknown {
