@@ -6,32 +6,12 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseRollout } from "../src/model/rollout";
-import { clusterOf } from "../test/support/labCluster";
-
-const FILE_OF: Record<string, string> = {
-  namespaces: "namespaces",
-  namespace: "namespaces",
-  "deployments.apps,statefulsets.apps,daemonsets.apps": "controllers",
-  services: "services",
-  pods: "pods",
-  "peerauthentications.security.istio.io": "peerauthentications",
-};
+import { LIST_OF_RESOURCE } from "../test/support/kubectlFromLists";
+import { clusterOf, generatedMesh } from "../test/support/labCluster";
 
 /** Writes the cluster's List files (whole, and one per namespace) and a kubectl that prints them; its path. */
 export function generatedCluster(dir: string, namespaces: number, perNamespace: number, pods: number): { kubectl: string; bytes: number } {
-  const rollout = parseRollout({
-    namespaces: Array.from({ length: namespaces }, (_, n) => ({ name: `ns${n}`, injection: true })),
-    workloads: Array.from({ length: namespaces * perNamespace }, (_, i) => ({
-      name: `w${i % perNamespace}`,
-      namespace: `ns${Math.floor(i / perNamespace)}`,
-      deploy: false,
-      sidecar: true,
-      labels: { app: `w${i % perNamespace}`, version: "v1" },
-      service: { ports: [{ name: "http", port: 80, targetPort: 8080 }] },
-    })),
-    stages: [{ name: "s", peerAuthentications: [] }],
-  });
+  const rollout = generatedMesh(namespaces, perNamespace);
   const lists = clusterOf(rollout, null, { replicas: pods });
   // A mesh-wide PERMISSIVE policy and, in every tenth namespace, a workload policy: what a mesh under way has.
   lists.peerauthentications = [
@@ -72,7 +52,7 @@ export function generatedCluster(dir: string, namespaces: number, perNamespace: 
       write(path.join(dir, name, `${ns}.json`), byNamespace.get(ns) ?? []);
   }
   const kubectl = path.join(dir, "kubectl");
-  const cases = Object.entries(FILE_OF)
+  const cases = Object.entries(LIST_OF_RESOURCE)
     .map(([kind, file]) => `  "${kind}") f=${file} ;;`)
     .join("\n");
   fs.writeFileSync(

@@ -9,10 +9,10 @@ import YAML from "yaml";
 import type { KubectlRunner } from "../src/cluster/runner";
 import { discover, type DiscoverResult } from "../src/discover/run";
 import { checkRollout, isBlocking } from "../src/model/rules";
-import { parseRollout, ROLLOUT_LIMITS } from "../src/model/rollout";
+import { ROLLOUT_LIMITS } from "../src/model/rollout";
 import { loadRollout, parseRolloutYaml } from "../src/rollout/load";
 import { answerFromLists } from "./support/kubectlFromLists";
-import { clusterOf, type ClusterLists } from "./support/labCluster";
+import { clusterOf, generatedMesh, type ClusterLists } from "./support/labCluster";
 
 type Item = Record<string, any>;
 
@@ -29,22 +29,6 @@ async function discovered(lists: ClusterLists, prometheus?: { url: string; fetch
     meshRootNamespace: "istio-system",
     callTimeoutMs: 30_000,
     ...(prometheus ? { prometheus: { ...prometheus, windowSeconds: 3600 } } : {}),
-  });
-}
-
-/** A mesh of `namespaces` × `perNamespace` workloads with a sidecar and a Service each, as a rollout file declares it. */
-function mesh(namespaces: number, perNamespace: number) {
-  return parseRollout({
-    namespaces: Array.from({ length: namespaces }, (_, n) => ({ name: `ns${n}`, injection: true })),
-    workloads: Array.from({ length: namespaces * perNamespace }, (_, i) => ({
-      name: `w${i % perNamespace}`,
-      namespace: `ns${Math.floor(i / perNamespace)}`,
-      deploy: false,
-      sidecar: true,
-      labels: { app: `w${i % perNamespace}` },
-      service: { ports: [{ name: "http", port: 80, targetPort: 8080 }] },
-    })),
-    stages: [{ name: "s", peerAuthentications: [] }],
   });
 }
 
@@ -85,7 +69,7 @@ describe("what discover writes", () => {
   });
 
   it("leaves out a workload whose pod template has more labels than a mapping of the file may hold, saying why", async () => {
-    const lists = clusterOf(mesh(1, 2), null);
+    const lists = clusterOf(generatedMesh(1, 2), null);
     const labels = Object.fromEntries(Array.from({ length: 10_001 }, (_, i) => [`l${i}`, "v"]));
     const c = lists.controllers.find((x) => x.metadata.name === "w1")!;
     c.spec.template.metadata.labels = { ...labels, app: "w1" };
@@ -100,7 +84,7 @@ describe("what discover writes", () => {
   });
 
   it("leaves out a label key or value Kubernetes would not take, which a stand-in cluster may still answer", async () => {
-    const lists = clusterOf(mesh(1, 2), null);
+    const lists = clusterOf(generatedMesh(1, 2), null);
     lists.controllers.find((x) => x.metadata.name === "w1")!.spec.template.metadata.labels = JSON.parse('{"app":"w1","__proto__":"x"}');
     const result = await discovered(lists);
     if (!("yaml" in result)) throw new Error(JSON.stringify(result));
@@ -112,7 +96,7 @@ describe("what discover writes", () => {
 
   it("groups namespaces into stages when there are more than a rollout has stages for, and the file passes check", async () => {
     const namespaces = ROLLOUT_LIMITS.stages; // one more than the 497 namespace stages a rollout has room for
-    const result = await discovered(clusterOf(mesh(namespaces, 1), null));
+    const result = await discovered(clusterOf(generatedMesh(namespaces, 1), null));
     if (!("yaml" in result)) throw new Error(JSON.stringify(result));
     const file = YAML.parse(result.yaml);
     expect(file.stages.length).toBeLessThanOrEqual(ROLLOUT_LIMITS.stages);
@@ -133,7 +117,7 @@ describe("what discover writes", () => {
   }, 60_000);
 
   it("fixes stage current in one pass: 300 policies naming a port no container declares, each on its own workload", async () => {
-    const lists = clusterOf(mesh(1, 300), null);
+    const lists = clusterOf(generatedMesh(1, 300), null);
     lists.peerauthentications = Array.from({ length: 300 }, (_, i) => ({
       apiVersion: "security.istio.io/v1",
       kind: "PeerAuthentication",
@@ -153,7 +137,7 @@ describe("what discover writes", () => {
 
   it("exits 3, not 2, for a mesh larger than a rollout can hold, and names --namespace as the way", async () => {
     // Controllers only (no pods, no Services): the count is what matters, and reading them is cheap.
-    const lists = clusterOf(mesh(1, 1), null);
+    const lists = clusterOf(generatedMesh(1, 1), null);
     const one = lists.controllers[0];
     lists.controllers = Array.from({ length: ROLLOUT_LIMITS.workloads }, (_, i) => {
       const c: Item = structuredClone(one);

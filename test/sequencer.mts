@@ -12,6 +12,7 @@ const SLOWEST_FIRST = [
   "textOutput",
   "verifySetup",
   "verifyCommand",
+  "discoverWrites",
   "program",
   "hostileFiles",
   "e2e",
@@ -22,6 +23,8 @@ const SLOWEST_FIRST = [
   "mermaid",
   "preflightProcess",
   "status",
+  "signals",
+  "liveCluster",
 ];
 
 export class SlowestFirst extends BaseSequencer {

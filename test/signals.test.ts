@@ -4,7 +4,6 @@
  * cluster that does not answer, discover and the gate waiting on a Prometheus that does not answer, discover
  * proposing stages. The processes are the CLI's, through its bin, each marked so that what it leaves can be found.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -19,7 +18,7 @@ import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
 import { tempFile } from "./support/files";
 import { answerFromLists } from "./support/kubectlFromLists";
 import { clusterOf } from "./support/labCluster";
-import { processesMarked, waitFor } from "./support/processes";
+import { processesMarked, startProcess, waitFor } from "./support/processes";
 
 const BIN = path.join(__dirname, "..", "bin", "mtls-rollout.js");
 const CLUSTER = path.join(__dirname, "fixtures", "cluster");
@@ -38,15 +37,8 @@ afterAll(() => {
   silent.close();
 });
 
-function start(args: string[], env: NodeJS.ProcessEnv, marker: string) {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, MTLS_TEST_MARKER: marker } });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (c: Buffer) => (stdout += c));
-  child.stderr.on("data", (c: Buffer) => (stderr += c));
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  return { child, exited, out: () => ({ stdout, stderr }) };
-}
+const start = (args: string[], env: NodeJS.ProcessEnv, marker: string) =>
+  startProcess(process.execPath, [BIN, ...args], { ...process.env, ...env, MTLS_TEST_MARKER: marker });
 
 /** Sends `signal` once `ready` holds; how long the process took to end after it, and its exit code. */
 async function interrupt(run: ReturnType<typeof start>, ready: () => boolean, signal: NodeJS.Signals) {

@@ -13,7 +13,7 @@ import { checkSetup } from "../src/verify/setup";
 import { verifyPlan } from "../src/verify/verifier";
 import { answerKubectl, clusterState, ClusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeCluster";
 import { tempFile } from "./support/files";
-import { processesMarked, waitFor } from "./support/processes";
+import { processesMarked, startProcess, waitFor } from "./support/processes";
 import { cli } from "./support/inProcessCli";
 import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
 
@@ -215,15 +215,9 @@ describe.concurrent("signals", () => {
     // As the stack's Commands set it: a Pulumi cancel kills their shell.
     const env = { ...hangingProbes(marker), ...(viaShell ? { MTLS_ROLLOUT_END_WITH_PARENT: "1" } : {}) };
     const args = [BIN, "verify", "--stage", "mesh-strict", "--timeout", "120"];
-    const child = viaShell
-      ? spawn("/bin/sh", ["-c", `"${process.execPath}" ${args.map((a) => `'${a}'`).join(" ")}; echo never`], { env })
-      : spawn(process.execPath, args, { env });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c));
-    child.stderr.on("data", (c: Buffer) => (stderr += c));
-    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-    return { child, exited, out: () => ({ stdout, stderr }) };
+    return viaShell
+      ? startProcess("/bin/sh", ["-c", `"${process.execPath}" ${args.map((a) => `'${a}'`).join(" ")}; echo never`], env)
+      : startProcess(process.execPath, args, env);
   }
 
   it.each([

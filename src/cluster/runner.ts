@@ -67,13 +67,11 @@ export function kubectlRunner(kubectl: string, { context, signal, env }: Kubectl
       // kubectl's own children), which would otherwise hold the pipes open past the deadline.
       const child = spawn(kubectl, argv, { stdio: ["ignore", "pipe", "pipe"], detached: true, env: env ?? process.env });
       // Bytes, decoded once at the end: a character split between two chunks must not become two U+FFFD.
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      let outBytes = 0;
-      let errBytes = 0;
+      const out = { chunks: [] as Buffer[], bytes: 0 };
+      const err = { chunks: [] as Buffer[], bytes: 0 };
       let truncated = false;
       let settled = false;
-      const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString("utf8");
+      const text = (stream: { chunks: Buffer[] }) => Buffer.concat(stream.chunks).toString("utf8");
       const end = (result: Omit<RunResult, "stdout" | "stderr">) => {
         killGroup(child.pid, () => child.kill("SIGKILL"));
         child.stdout.destroy();
@@ -96,25 +94,19 @@ export function kubectlRunner(kubectl: string, { context, signal, env }: Kubectl
         truncated = true;
         end({ exitCode: null, timedOut: false });
       };
-      child.stdout.on("data", (chunk: Buffer) => {
+      /** Keeps what a stream prints up to `max` bytes; past it, the call ends. */
+      const collect = (stream: { chunks: Buffer[]; bytes: number }, max: number) => (chunk: Buffer) => {
         if (settled) return;
-        if (outBytes + chunk.length > maxBytes) {
-          out.push(chunk.subarray(0, maxBytes - outBytes));
+        if (stream.bytes + chunk.length > max) {
+          stream.chunks.push(chunk.subarray(0, max - stream.bytes));
           return overflow();
         }
-        outBytes += chunk.length;
-        out.push(chunk);
-      });
-      child.stderr.on("data", (chunk: Buffer) => {
-        if (settled) return;
-        // kubectl's complaints are lines; a megabyte of them is as telling as more.
-        if (errBytes + chunk.length > MAX_OUTPUT_BYTES) {
-          err.push(chunk.subarray(0, MAX_OUTPUT_BYTES - errBytes));
-          return overflow();
-        }
-        errBytes += chunk.length;
-        err.push(chunk);
-      });
+        stream.bytes += chunk.length;
+        stream.chunks.push(chunk);
+      };
+      child.stdout.on("data", collect(out, maxBytes));
+      // kubectl's complaints are lines; a few MiB of them are as telling as more.
+      child.stderr.on("data", collect(err, MAX_OUTPUT_BYTES));
       const timer = setTimeout(() => end({ exitCode: null, timedOut: true }), Math.max(1, timeoutMs));
       child.on("error", (e: NodeJS.ErrnoException) =>
         finish({ exitCode: null, stdout: text(out), stderr: text(err), timedOut: false, spawnError: `${kubectl}: ${e.code ?? e.message}` }),

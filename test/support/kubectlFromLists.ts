@@ -17,7 +17,8 @@ export interface KubectlAnswer {
   stderr: string;
 }
 
-const LIST_OF_RESOURCE: Record<string, ListName> = {
+/** The List that answers `kubectl get RESOURCE`, for the resource names the CLI asks for. */
+export const LIST_OF_RESOURCE: Record<string, ListName> = {
   namespaces: "namespaces",
   namespace: "namespaces",
   "deployments.apps,statefulsets.apps,daemonsets.apps": "controllers",

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { dormantPeerAuthenticationManifest, peerAuthenticationManifest } from "../../src/manifests/kubernetes";
 import { buildPlan } from "../../src/model/plan";
-import type { PeerAuthentication, Rollout, Workload } from "../../src/model/rollout";
+import { parseRollout, type PeerAuthentication, type Rollout, type Workload } from "../../src/model/rollout";
 import { resolveLive, type LiveState } from "../../src/model/live";
 import type { ListName } from "./kubectlFromLists";
 
@@ -252,4 +252,23 @@ export function liveOf(
     })),
     rollout.meshRootNamespace,
   );
+}
+
+/**
+ * A mesh of `namespaces` × `perNamespace` workloads the stack does not deploy, each with a sidecar and a Service on
+ * port 80 (target 8080), labelled `app: w<i>`: the shape of the meshes the tests of scale and the bench grow.
+ */
+export function generatedMesh(namespaces: number, perNamespace: number): Rollout {
+  return parseRollout({
+    namespaces: Array.from({ length: namespaces }, (_, n) => ({ name: `ns${n}`, injection: true })),
+    workloads: Array.from({ length: namespaces * perNamespace }, (_, i) => ({
+      name: `w${i % perNamespace}`,
+      namespace: `ns${Math.floor(i / perNamespace)}`,
+      deploy: false,
+      sidecar: true,
+      labels: { app: `w${i % perNamespace}` },
+      service: { ports: [{ name: "http", port: 80, targetPort: 8080 }] },
+    })),
+    stages: [{ name: "s", peerAuthentications: [] }],
+  });
 }

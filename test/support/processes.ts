@@ -1,5 +1,18 @@
-// Processes a test started, found by a marker in their environment: what a run left behind after a signal.
+// Processes a test starts and watches: what they print, how they end, and, found by a marker in their environment,
+// what a run left behind after a signal.
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
+
+/** Starts `command` with `args`, keeping what it prints; `exited` is its exit code. */
+export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv) {
+  const child = spawn(command, args, { env });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (c: Buffer) => (stdout += c));
+  child.stderr.on("data", (c: Buffer) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  return { child, exited, out: () => ({ stdout, stderr }) };
+}
 
 /** The processes whose environment carries `MTLS_TEST_MARKER=marker` (with `argument` on their command line), zombies aside. */
 export function processesMarked(marker: string, argument?: string): number[] {
