@@ -229,6 +229,18 @@ describe("npx mtls-rollout status", () => {
     );
   });
 
+  it("fits a terminal of 80 columns on a mesh of its own: pods that differ, workloads not deployed, long warnings", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "status-"));
+    const env = { KUBECTL: FAKE_KUBECTL, FAKE_KUBECTL_DIR: CLUSTER };
+    expect((await cli(["discover", "-o", path.join(dir, "mesh.yaml")], { env })).code).toBe(0);
+    const { stdout } = await cli(["status", "--rollout", path.join(dir, "mesh.yaml")], { env: { ...env, COLUMNS: "80" } });
+    expect(stdout).toContain("1 pod: PERMISSIVE; 1");
+    expect(stdout).toContain("Warnings");
+    // Every line but the summary, which stays one line for a log's tail.
+    const widest = Math.max(...stdout.split("\n").filter((l) => !l.startsWith("DRIFT: ")).map((l) => [...l].length));
+    expect(widest).toBeLessThanOrEqual(80);
+  });
+
   it("exits 2 with one line for a setup problem, 3 for an answer it cannot use, 2 for a bad rollout file", async () => {
     const unreachable = await status([], [], { FAKE_KUBECTL_UNREACHABLE: "1" });
     expect(unreachable.code).toBe(2);

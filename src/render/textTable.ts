@@ -60,7 +60,7 @@ const COLOURS = new Map<string, Colour>([
 
 export interface Column {
   head: string;
-  /** The column that wraps when the table is wider than the style allows (at most one per table). */
+  /** A column that wraps when the table is wider than the style allows; of several, the widest gives way first. */
   prose?: boolean;
   /** Colour the cell by the word it holds (outcomes, verdicts, modes, levels). */
   coloured?: boolean;
@@ -111,7 +111,7 @@ const wrapCell = (text: string, width: number) => text.split("\n").flatMap((para
 const pad = (text: string, width: number) => text + " ".repeat(Math.max(0, width - columnsOf(text)));
 
 /**
- * The rows as a box-drawn table `style.width` wide at most, as far as the columns other than the prose one allow.
+ * The rows as a box-drawn table `style.width` wide at most, as far as the columns other than the prose ones allow.
  * Drawn here rather than by a table library: those spread every row into one call, which overflows the stack
  * at 200,000 rows, and take most of a minute to get there.
  */
@@ -121,13 +121,19 @@ export function textTable(columns: readonly Column[], rows: readonly (readonly (
   const widths = columns.map((c) => displayWidth(c.head));
   for (const row of cells) for (let i = 0; i < columns.length; i++) widths[i] = Math.max(widths[i], displayWidth(row[i]));
   const total = widths.reduce((a, b) => a + b + PADDING, 0) + columns.length + 1;
-  const prose = columns.findIndex((c) => c.prose);
-  if (total > style.width && prose >= 0) widths[prose] = Math.max(MIN_PROSE_WIDTH, widths[prose] - (total - style.width));
+  const prose = new Set(columns.flatMap((c, i) => (c.prose ? [i] : [])));
+  // The excess is taken from the widest prose column, a column at a time, so that they end as even as they can.
+  for (let excess = total - style.width; excess > 0; excess--) {
+    let widest = -1;
+    for (const i of prose) if (widths[i] > MIN_PROSE_WIDTH && (widest < 0 || widths[i] > widths[widest])) widest = i;
+    if (widest < 0) break;
+    widths[widest]--;
+  }
 
   const border = (left: string, middle: string, right: string) => left + widths.map((w) => "─".repeat(w + PADDING)).join(middle) + right;
   const out = [border("┌", "┬", "┐")];
   const draw = (row: readonly string[], colour: (column: number, text: string) => string) => {
-    const wrapped = row.map((text, i) => (i === prose ? wrapCell(text, widths[i]) : text.split("\n")));
+    const wrapped = row.map((text, i) => (prose.has(i) ? wrapCell(text, widths[i]) : text.split("\n")));
     const height = Math.max(...wrapped.map((lines) => lines.length));
     for (let l = 0; l < height; l++) {
       out.push(`│ ${wrapped.map((lines, i) => colour(i, pad(lines[l] ?? "", widths[i]))).join(" │ ")} │`);

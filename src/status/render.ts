@@ -28,7 +28,7 @@ function workloadsTable(workloads: readonly Status["workloads"][number][], style
       { head: "namespace" },
       { head: "workload" },
       { head: "live", coloured: true, prose: true },
-      { head: "expected", coloured: true },
+      { head: "expected", coloured: true, prose: true },
       { head: "", coloured: true },
     ],
     workloads.map((w) => [
@@ -81,7 +81,7 @@ export function renderStatusText(s: Status, context: string, { style, wide }: Te
       ...(differing.length === 0 ? [] : [workloadsTable(differing, style)]),
     );
   }
-  if (s.warnings.length > 0) out.push("", "Warnings", ...s.warnings.map((w) => `  ${w}`));
+  if (s.warnings.length > 0) out.push("", "Warnings", ...s.warnings.map((w) => wrapText(w, style.width, "  ")));
   out.push("", statusSummary(s));
   return out.join("\n") + "\n";
 }
