@@ -234,7 +234,7 @@ describe("npx mtls-rollout status", () => {
     const env = { KUBECTL: FAKE_KUBECTL, FAKE_KUBECTL_DIR: CLUSTER };
     expect((await cli(["discover", "-o", path.join(dir, "mesh.yaml")], { env })).code).toBe(0);
     const { stdout } = await cli(["status", "--rollout", path.join(dir, "mesh.yaml")], { env: { ...env, COLUMNS: "80" } });
-    expect(stdout).toContain("1 pod: PERMISSIVE; 1");
+    expect(stdout).toMatch(/│ shop +│ recommender +│ 1 pod: +│/);
     expect(stdout).toContain("Warnings");
     // Every line but the summary, which stays one line for a log's tail.
     const widest = Math.max(...stdout.split("\n").filter((l) => !l.startsWith("DRIFT: ")).map((l) => [...l].length));
