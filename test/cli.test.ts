@@ -45,6 +45,8 @@ describe("npx mtls-rollout plan", () => {
       "warnings",
       "violations",
       "dormant",
+      "acknowledgePlaintext",
+      "acknowledgeUnverifiable",
     ]);
     expect(Object.keys(plan.peerAuthentications[0])).toEqual([
       "namespace",

@@ -3,6 +3,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { renderReportMarkdown } from "../src/cli/renderReport";
+import { planJson, renderPlanText } from "../src/cli/renderPlan";
+import { buildPlan } from "../src/model/plan";
 import { parseRollout } from "../src/model/rollout";
 import { buildStageReport } from "../src/model/report";
 import { loadRollout } from "../src/rollout/load";
@@ -136,6 +138,52 @@ describe("the Markdown of istioinaction-strict, rendered by markdown-it", () => 
     ]);
     for (const s of sections) expect(s.slice(s.indexOf("</h3>") + 5).replace(/<[^>]+>|\s/g, "").length, s.slice(0, 20)).toBeGreaterThan(0);
     expect(html).toContain('<pre><code class="language-mermaid">graph LR');
+  });
+});
+
+describe("acknowledgements in the report and the plan", () => {
+  // The lab with one acknowledgement of each kind: web-api's port 8080 (its container port, as the file says).
+  const acknowledging = {
+    ...lab,
+    stages: lab.stages.map((s, i) =>
+      i === 1
+        ? { ...s, acknowledgeUnverifiable: [{ target: "istioinaction/web-api:8080", reason: "no access log in this namespace | yet" }] }
+        : s.name === "istioinaction-strict"
+          ? { ...s, acknowledgePlaintext: [{ target: "istioinaction/web-api:8080", reason: "the old monitor's health checks" }] }
+          : s,
+    ),
+  };
+
+  it("lists what the stage accepts under Acknowledged, an earlier stage's unverifiable edges included, its cells escaped", () => {
+    const r = buildStageReport(acknowledging, "istioinaction-strict", "purchase-history-strict");
+    expect(r.acknowledged).toEqual([
+      { kind: "plaintext", target: "istioinaction/web-api:8080", reason: "the old monitor's health checks" },
+      { kind: "unverifiable", target: "istioinaction/web-api:8080", reason: "no access log in this namespace | yet" },
+    ]);
+    const md = renderReportMarkdown(r);
+    expect(md).toContain(
+      [
+        "### Acknowledged",
+        "",
+        "| workload port | accepted | reason |",
+        "| --- | --- | --- |",
+        "| istioinaction/web-api:8080 | plaintext (gate) | the old monitor's health checks |",
+        "| istioinaction/web-api:8080 | unverifiable (verify) | no access log in this namespace \\| yet |",
+      ].join("\n"),
+    );
+    // A stage that acknowledges nothing has no such section.
+    expect(renderReportMarkdown(buildStageReport(acknowledging, "permissive", null))).not.toContain("### Acknowledged");
+  });
+
+  it("shows them in plan's text and JSON", () => {
+    const plan = buildPlan(acknowledging, "istioinaction-strict");
+    const text = renderPlanText(plan, { style: { width: 120, color: false } });
+    expect(text).toMatch(/Acknowledged \(2\)\n.*\n.*workload port +│ accepted +│ reason/);
+    expect(text).toMatch(/istioinaction\/web-api:8080 │ unverifiable \(verify\) +│ no access log in this namespace \| yet/);
+    expect(planJson(plan)).toMatchObject({
+      acknowledgePlaintext: [{ target: "istioinaction/web-api:8080" }],
+      acknowledgeUnverifiable: [{ target: "istioinaction/web-api:8080" }],
+    });
   });
 });
 

@@ -152,6 +152,21 @@ describe("reading a rollout", () => {
       'stages[0].acknowledgePlaintext[0].target: "80" is no workload port of shop/cart (it listens on 8080)',
     ],
     [
+      "an unverifiable acknowledgement naming an undeclared workload",
+      (d) => (d.stages[0].acknowledgeUnverifiable = [{ target: "shop/till:8080", reason: "no access log" }]),
+      'stages[0].acknowledgeUnverifiable[0].target: "shop/till" is not a declared workload',
+    ],
+    [
+      "an unverifiable acknowledgement without a port",
+      (d) => (d.stages[0].acknowledgeUnverifiable = [{ target: "shop/cart", reason: "no access log" }]),
+      'stages[0].acknowledgeUnverifiable[0].target: must be namespace/workload:port (got "shop/cart")',
+    ],
+    [
+      "an unverifiable acknowledgement without a reason",
+      (d) => (d.stages[0].acknowledgeUnverifiable = [{ target: "shop/cart:8080", reason: "  " }]),
+      'stages[0].acknowledgeUnverifiable[0].reason: must give the reason (got "  ")',
+    ],
+    [
       "an acknowledged broken call that is not declared",
       (d) => (d.stages[0].acknowledgeBrokenCalls = [{ from: "shop/cart", to: "shop/client", reason: "r" }]),
       'stages[0].acknowledgeBrokenCalls[0]: "shop/cart -> shop/client" is not a declared call',

@@ -151,6 +151,17 @@ export function renderPlanText(plan: Plan, options: TextOptions = { style: UNBOU
     out.push("", `Declared calls (${plan.calls.length})`, ...edgesByClient(plan.calls, style));
   }
   out.push("", renderViolations(plan.violations, `Guardrails for stage ${plan.stage}`, style));
+  const acknowledged = [
+    ...plan.acknowledgePlaintext.map((a) => [a.target, "plaintext (gate)", a.reason]),
+    ...plan.acknowledgeUnverifiable.map((a) => [a.target, "unverifiable (verify)", a.reason]),
+  ];
+  if (acknowledged.length > 0) {
+    out.push(
+      "",
+      `Acknowledged (${acknowledged.length})`,
+      textTable([{ head: "workload port" }, { head: "accepted" }, { head: "reason", prose: true }], acknowledged, style),
+    );
+  }
   if (plan.warnings.length > 0) {
     out.push("", "Warnings");
     for (const w of plan.warnings) out.push(wrapText(`${w.path}: ${w.message}`, style.width, "  "));
@@ -171,6 +182,8 @@ export function planJson(plan: Plan) {
     warnings: plan.warnings,
     violations: plan.violations,
     dormant: plan.dormant,
+    acknowledgePlaintext: plan.acknowledgePlaintext,
+    acknowledgeUnverifiable: plan.acknowledgeUnverifiable,
   };
 }
 

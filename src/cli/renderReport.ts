@@ -295,6 +295,24 @@ export function renderReportMarkdown(r: StageReport, options: ReportMarkdownOpti
     "",
   );
 
+  if (r.acknowledged.length > 0) {
+    out.push("### Acknowledged", "");
+    out.push(
+      boundedTable(
+        "",
+        ["workload port", "accepted", "reason"],
+        r.acknowledged.map((a) => [
+          a.target,
+          a.kind === "plaintext" ? "plaintext (gate)" : "unverifiable (verify)",
+          a.reason,
+        ]),
+        ["acknowledgement", "acknowledgements"],
+        options,
+      ),
+      "",
+    );
+  }
+
   out.push("### Mesh after this stage", "", graphMarkdown(r, options), "");
 
   out.push(

@@ -1,9 +1,9 @@
 import { closestName, someNames } from "./suggest";
 import { InputError, Problem, describeValue } from "./errors";
 import { Edge, edgesTo } from "./expectations";
-import type { BrokenCallAcknowledgement, PeerAuthentication, Rollout, Stage, Workload } from "./rollout";
+import type { BrokenCallAcknowledgement, PeerAuthentication, PortAcknowledgement, Rollout, Stage, Workload } from "./rollout";
 import { evaluateStage, Violation } from "./rules";
-import { acknowledgementsInForceAt, DormantPolicy, dormantPoliciesAt, policiesInForceAt } from "./stages";
+import { acknowledgementsInForceAt, DormantPolicy, dormantPoliciesAt, policiesInForceAt, unverifiableAcknowledgementsAt } from "./stages";
 import type { MtlsMode, ResolvedMode } from "./schema";
 import { EffectiveWorkload, Scope, scopeOf } from "./semantics";
 
@@ -48,6 +48,10 @@ export interface Plan {
   dormant: DormantPolicy[];
   /** Declared calls this stage, or an earlier one, accepts to break. */
   acknowledgeBrokenCalls: BrokenCallAcknowledgement[];
+  /** Workload ports whose edges this stage, or an earlier one, accepts to pass without proof (verify's `unverifiable`). */
+  acknowledgeUnverifiable: PortAcknowledgement[];
+  /** Workload ports this stage accepts finding plaintext at (the pre-flight gate). */
+  acknowledgePlaintext: PortAcknowledgement[];
 }
 
 function unknownStageHint(rollout: Rollout, name: string): string {
@@ -125,5 +129,7 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
     violations,
     dormant: dormantPoliciesAt(rollout, stageIndex),
     acknowledgeBrokenCalls,
+    acknowledgeUnverifiable: unverifiableAcknowledgementsAt(rollout, stageIndex),
+    acknowledgePlaintext: stage.acknowledgePlaintext,
   };
 }

@@ -4,7 +4,7 @@
  */
 import { liveKey, portModeOnEveryPod, type LiveState } from "./live";
 import { buildPlan, policiesInForce } from "./plan";
-import type { PlaintextAcknowledgement, Rollout, WorkloadKind } from "./rollout";
+import type { PortAcknowledgement, Rollout, WorkloadKind } from "./rollout";
 import { PolicyIndex } from "./semantics";
 
 export interface Target {
@@ -94,7 +94,7 @@ export function judgeTargets(
   previous: string | null,
   targets: Target[],
   evidence: Map<string, TargetEvidence>,
-  acknowledged: readonly PlaintextAcknowledgement[],
+  acknowledged: readonly PortAcknowledgement[],
 ): GateResult {
   const verdicts = targets.map((t): TargetVerdict => {
     const seen = evidence.get(t.workload) ?? { error: "no evidence gathered" };

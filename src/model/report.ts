@@ -56,6 +56,11 @@ export interface StageReport {
   progress: NamespaceProgress[];
   violations: Violation[];
   blockingViolations: number;
+  /**
+   * Workload ports the stage accepts something about: plaintext the pre-flight gate may find (this stage's
+   * acknowledgePlaintext), edges verify may find unverifiable (acknowledgeUnverifiable, this stage's and earlier ones').
+   */
+  acknowledged: { kind: "plaintext" | "unverifiable"; target: string; reason: string }[];
   /** Every edge of the stage, for the graph: the expected outcome of each probe and declared call. */
   edges: (Edge & { kind: "call" | "probe" })[];
   commands: { apply: string[]; verify: string[]; rollback: string[] };
@@ -131,7 +136,7 @@ function progress(plan: Plan, rollout: Rollout): NamespaceProgress[] {
 /** A mesh with the rollout's workloads and no PeerAuthentication: where a fresh rollout starts. */
 function freshMesh(rollout: Rollout): Plan {
   const name = "fresh-mesh";
-  return buildPlan({ ...rollout, stages: [{ name, peerAuthentications: [], acknowledgeBrokenCalls: [], acknowledgePlaintext: [] }] }, name);
+  return buildPlan({ ...rollout, stages: [{ name, peerAuthentications: [], acknowledgeBrokenCalls: [], acknowledgePlaintext: [], acknowledgeUnverifiable: [] }] }, name);
 }
 
 /**
@@ -155,6 +160,10 @@ export function buildStageReport(rollout: Rollout, stage: string, previous: stri
     progress: progress(after, rollout),
     violations: after.violations,
     blockingViolations: after.violations.filter(isBlocking).length,
+    acknowledged: [
+      ...after.acknowledgePlaintext.map((a) => ({ kind: "plaintext" as const, ...a })),
+      ...after.acknowledgeUnverifiable.map((a) => ({ kind: "unverifiable" as const, ...a })),
+    ],
     edges: [
       ...after.calls.map((e) => ({ ...e, kind: "call" as const })),
       ...after.expectations.map((e) => ({ ...e, kind: "probe" as const })),

@@ -107,8 +107,8 @@ export interface BrokenCallAcknowledgement {
   reason: string;
 }
 
-/** A workload port the pre-flight gate may find receiving plaintext, with the reason. */
-export interface PlaintextAcknowledgement {
+/** A workload port a stage accepts something about (plaintext at the gate, no proof in verify), with the reason. */
+export interface PortAcknowledgement {
   /** `namespace/workload:port` */
   target: string;
   reason: string;
@@ -119,7 +119,8 @@ export interface Stage {
   description?: string;
   peerAuthentications: PeerAuthentication[];
   acknowledgeBrokenCalls: BrokenCallAcknowledgement[];
-  acknowledgePlaintext: PlaintextAcknowledgement[];
+  acknowledgePlaintext: PortAcknowledgement[];
+  acknowledgeUnverifiable: PortAcknowledgement[];
 }
 
 export interface Rollout {
@@ -311,6 +312,7 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
     description: stage.description,
     acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls,
     acknowledgePlaintext: stage.acknowledgePlaintext,
+    acknowledgeUnverifiable: stage.acknowledgeUnverifiable,
     peerAuthentications: stage.peerAuthentications.map((pa, pi) => {
       const path = `stages[${si}].peerAuthentications[${pi}]`;
       let selector = pa.selector ?? null;
@@ -634,21 +636,23 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
           message: `duplicate PeerAuthentication ${describeValue(`${pa.namespace}/${pa.name}`)} in one stage`,
         }),
     );
-    stage.acknowledgePlaintext.forEach((ack, ai) => {
-      const [ref, port] = ack.target.split(":");
-      const w = byRef.get(ref);
-      if (!w)
-        problems.push({
-          path: `stages[${si}].acknowledgePlaintext[${ai}].target`,
-          message: `${describeValue(ref)} is not a declared workload`,
-        });
-      else if (!w.containerPorts.includes(Number(port))) {
-        problems.push({
-          path: `stages[${si}].acknowledgePlaintext[${ai}].target`,
-          message: `${describeValue(port)} is no workload port of ${ref} (it listens on ${w.containerPorts.join(", ") || "no declared port"})`,
-        });
-      }
-    });
+    for (const list of ["acknowledgePlaintext", "acknowledgeUnverifiable"] as const) {
+      stage[list].forEach((ack, ai) => {
+        const [ref, port] = ack.target.split(":");
+        const w = byRef.get(ref);
+        if (!w)
+          problems.push({
+            path: `stages[${si}].${list}[${ai}].target`,
+            message: `${describeValue(ref)} is not a declared workload`,
+          });
+        else if (!w.containerPorts.includes(Number(port))) {
+          problems.push({
+            path: `stages[${si}].${list}[${ai}].target`,
+            message: `${describeValue(port)} is no workload port of ${ref} (it listens on ${w.containerPorts.join(", ") || "no declared port"})`,
+          });
+        }
+      });
+    }
     stage.acknowledgeBrokenCalls.forEach((ack, ai) => {
       const declaredCall = byRef.get(ack.from)?.calls.includes(ack.to);
       if (!declaredCall) {

@@ -49,21 +49,29 @@ export const peerAuthenticationSchema = z.strictObject({
   existing: z.boolean().optional(),
 });
 
+/** A workload port (`namespace/workload:port`) and why a stage accepts what it says about it. */
+const portAcknowledgements = z
+  .array(
+    z.strictObject({
+      target: z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9]*[a-z0-9])?:[0-9]{1,5}$/, "must be namespace/workload:port"),
+      reason: z.string().trim().min(1, "must give the reason").max(500),
+    }),
+  )
+  .default([]);
+
 export const stageSchema = z.strictObject({
   name: dns1123Label,
   description: z.string().max(1024).optional(),
   peerAuthentications: z.array(peerAuthenticationSchema).default([]),
   /** Workload ports the pre-flight gate may find receiving plaintext, each with the reason (`namespace/workload:port`). */
-  acknowledgePlaintext: z
-    .array(
-      z.strictObject({
-        target: z
-          .string()
-          .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9]*[a-z0-9])?:[0-9]{1,5}$/, "must be namespace/workload:port"),
-        reason: z.string().trim().min(1, "must give the reason").max(500),
-      }),
-    )
-    .default([]),
+  acknowledgePlaintext: portAcknowledgements,
+  /**
+   * Workload ports whose probed edges no evidence on this cluster can decide (verify says which and why), each with
+   * the reason the stage may pass without that proof. In force from this stage on.
+   */
+  acknowledgeUnverifiable: portAcknowledgements,
   /** Declared calls this stage may turn into `refused`, each with the reason. */
   acknowledgeBrokenCalls: z
     .array(z.strictObject({ from: workloadRef, to: workloadRef, reason: z.string().trim().min(1, "must give the reason").max(500) }))

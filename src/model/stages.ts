@@ -1,4 +1,4 @@
-import type { BrokenCallAcknowledgement, PeerAuthentication, Rollout } from "./rollout";
+import type { BrokenCallAcknowledgement, PeerAuthentication, PortAcknowledgement, Rollout } from "./rollout";
 
 /** Stage k applies the policies of stages 1..k; a later declaration of the same namespace/name replaces the earlier one. */
 export function policiesInForceAt(
@@ -59,4 +59,13 @@ export function acknowledgementsInForceAt(rollout: Pick<Rollout, "stages">, stag
 export function stageBefore(rollout: Pick<Rollout, "stages">, stage: string): string | null {
   const index = rollout.stages.findIndex((s) => s.name === stage);
   return index > 0 ? rollout.stages[index - 1].name : null;
+}
+
+/** Unverifiable edges a stage accepts stay accepted in later stages: what decides them does not come with a stage. */
+export function unverifiableAcknowledgementsAt(rollout: Pick<Rollout, "stages">, stageIndex: number): PortAcknowledgement[] {
+  const byTarget = new Map<string, PortAcknowledgement>();
+  for (const stage of rollout.stages.slice(0, stageIndex + 1)) {
+    for (const ack of stage.acknowledgeUnverifiable) byTarget.set(ack.target, ack);
+  }
+  return [...byTarget.values()];
 }

@@ -48,6 +48,7 @@ const COLOURS = new Map<string, Colour>([
   ["STRICT", "green"],
   ["plaintext", "yellow"],
   ["inconclusive", "yellow"],
+  ["unverifiable", "yellow"],
   ["PERMISSIVE", "yellow"],
   ["advisory", "yellow"],
   ["refused", "red"],

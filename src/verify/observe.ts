@@ -18,7 +18,11 @@ import { pause } from "../cluster/pause";
 import { podOf } from "../cluster/podOf";
 import type { KubectlRunner, RunResult } from "../cluster/runner";
 
-export type Observed = Outcome | "inconclusive";
+/**
+ * `unverifiable`: nothing this cluster offers can decide the edge, however often it is probed (the observation says
+ * what would); `inconclusive`: this probe decided nothing, another may.
+ */
+export type Observed = Outcome | "inconclusive" | "unverifiable";
 
 export interface Observation {
   observed: Observed;
@@ -32,6 +36,15 @@ export interface ProbeTarget {
   edge: Edge;
   client: Workload;
   server: Workload;
+}
+
+/** What is known of the cluster besides the probe: read once before the run (src/cluster/readLive.ts). */
+export interface ProbeFacts {
+  /**
+   * Every workload's pods run a sidecar exactly where the rollout says they do, as read before probing: a server
+   * the rollout says has none has none, so a connection it closes reached its application.
+   */
+  sidecarsRead: boolean;
 }
 
 export interface ProbeTiming {
@@ -100,6 +113,8 @@ export function accessLogArgs(server: Pick<Workload, "namespace" | "name" | "kin
 const ACCESS_LOG_SINCE_SECONDS = 300;
 /** Envoy writes its access log in batches (its flush interval is a second): a refusal shows up a little later. */
 const ACCESS_LOG_FLUSH_MS = 1_500;
+/** A line of Envoy's access log: Istio's default text format (`[START_TIME] "…`) or its JSON encoding. */
+const ACCESS_LOG_LINE = /^\[\d{4}-\d{2}-\d{2}T[^\]]+\] "|^\{.*"start_time"/;
 
 /** What the server's sidecar counted: requests and connections from this client by security policy, and refused connections. */
 interface ServerCounts {
@@ -108,6 +123,8 @@ interface ServerCounts {
   refusals?: { count: number; from: "listener" | "log" };
   /** Why its access log could not be read, when the listener counter was missing too. */
   logUnreadable?: string;
+  /** Lines of its access log in the window, when the listener counter was missing: none at all means the mesh writes none for it. */
+  accessLogLines?: number;
 }
 
 type CountsRead = { read: ServerCounts; error?: undefined } | { read?: undefined; error: string };
@@ -140,8 +157,11 @@ async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: Pr
   const log = await call(accessLogArgs(server));
   // An empty log is no refusal yet, or no access log at all: either way no evidence of one.
   if ("error" in log) return { read: { counts: counted.counts, logUnreadable: log.error } };
-  const logged = log.text.split("\n").filter((l) => l.includes("filter_chain_not_found")).length;
-  return { read: { counts: counted.counts, refusals: { count: logged, from: "log" } } };
+  const lines = log.text.split("\n");
+  const logged = lines.filter((l) => l.includes("filter_chain_not_found")).length;
+  // Envoy's access-log lines (Istio's default text format, or its JSON), not the proxy's own messages.
+  const accessLogLines = lines.filter((l) => ACCESS_LOG_LINE.test(l)).length;
+  return { read: { counts: counted.counts, refusals: { count: logged, from: "log" }, accessLogLines } };
 }
 
 /** The Service port an edge goes to, and how its answer can be read. */
@@ -159,7 +179,12 @@ function familyOfEdge(target: ProbeTarget): { protocol: Protocol; family: Protoc
  * at a time for that reason). With sidecars on both ends even an HTTP answer needs evidence of mTLS: the
  * XFCC header httpbin echoes, else the same counters. `undefined` when the deadline left no time.
  */
-export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, timing: ProbeTiming): Promise<Observation | undefined> {
+export async function observeEdge(
+  runner: KubectlRunner,
+  target: ProbeTarget,
+  timing: ProbeTiming,
+  facts: ProbeFacts = { sidecarsRead: false },
+): Promise<Observation | undefined> {
   const { client, server } = target;
   const { protocol, family } = familyOfEdge(target);
   // An HTTP port's reset is evidence in itself; any other port's answer is not.
@@ -184,7 +209,15 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
       // Bytes from the server: an application answered. A sidecar the model does not know of would have sent none.
       return { observed: "plaintext", evidence: `the server has no sidecar; the application answered (${said})` };
     }
-    // A reset on an HTTP port is a sidecar's refusal, as the model would never expect here: it contradicts.
+    // No pod of the server runs a sidecar, as read before probing: nothing there could refuse, so what closed the
+    // connection, even a reset on an HTTP port, is its application, which the plaintext reached.
+    if (closed && facts.sidecarsRead) {
+      return {
+        observed: "plaintext",
+        evidence: `${protocol} port, ${said}: the application closed the connection, which reached it in plaintext (no pod of ${server.ref} runs a sidecar, as read before probing)`,
+      };
+    }
+    // Unread pods: a reset on an HTTP port is a sidecar's refusal, as the model would never expect here: it contradicts.
     if (probe.kind === "refused" && family === "http") return { observed: "refused", evidence: probe.evidence };
     return {
       observed: "inconclusive",
@@ -201,6 +234,15 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
       : { observed: "refused", evidence: probe.evidence };
   }
   if (!closed && probe.kind !== "http") return { observed: "inconclusive", evidence: probe.reason };
+  // Bytes decide: a sidecar that refuses plaintext on a STRICT port closes without a byte, so an opaque port's
+  // answer (a greeting, an error in the server's own protocol) to a client without a sidecar is its application's,
+  // reached in plaintext, whatever the counters say.
+  if (!client.sidecar && family === "opaque" && (spoke || probe.kind === "http")) {
+    return {
+      observed: "plaintext",
+      evidence: `${protocol} port, ${said}: ${server.ref}'s application answered the plaintext connection (a refusing sidecar sends no byte)`,
+    };
+  }
 
   // An opaque or sniffed port: the server sidecar's counters decide.
   const curlSaid = said;
@@ -239,14 +281,29 @@ export async function observeEdge(runner: KubectlRunner, target: ProbeTarget, ti
       evidence: `${protocol} port, ${curlSaid}; ${server.ref} counted +${plain} without mTLS from ${source}${shared}`,
     };
   }
+  // Nothing counted, and nothing that could show a refusal: no probe will ever decide this edge.
+  const noRefusalEvidence = refused === undefined || (a?.from === "log" && after.read.accessLogLines === 0);
+  if (mtls + plain + (refused ?? 0) === 0 && noRefusalEvidence) {
+    const log =
+      after.read.logUnreadable !== undefined
+        ? `its access log could not be read (${after.read.logUnreadable})`
+        : "it writes no access log (none for the probe's connection either)";
+    return {
+      observed: "unverifiable",
+      evidence:
+        `${protocol} port, ${curlSaid}; ${server.ref} counted nothing from ${source}, its sidecar does not report ${NO_FILTER_CHAIN_MATCH}, and ${log}: ` +
+        `a refused connection cannot be told from one its application closed. What would decide it: the pods' proxy.istio.io/config annotation ` +
+        `with proxyStatsMatcher inclusionPrefixes ["listener.0.0.0.0_15006"], or access logs for ${server.ref} (a Telemetry with the envoy provider, or meshConfig.accessLogFile)${
+          after.read.logUnreadable !== undefined ? " and get on pods/log" : ""
+        }; or acknowledge it in the stage's acknowledgeUnverifiable`,
+    };
+  }
   const why =
     mtls + plain + (refused ?? 0) > 0
       ? `${server.ref} counted more than one kind of connection during the probe`
-      : refused === undefined
-        ? `${server.ref} counted nothing from ${source}, and its sidecar does not report ${NO_FILTER_CHAIN_MATCH} (the pods need the proxy.istio.io/config proxyStatsMatcher annotation)${after.read.logUnreadable ? ` and its access log could not be read (${after.read.logUnreadable})` : ""}, so a refusal cannot be told from the app closing the connection`
-        : a?.from === "log"
-          ? `${server.ref} counted nothing from ${source}, and its access log (if the mesh writes one) shows no refused connection`
-          : `${server.ref} counted nothing from ${source} and refused no connection`;
+      : a?.from === "log"
+        ? `${server.ref} counted nothing from ${source}, and its access log shows no refused connection`
+        : `${server.ref} counted nothing from ${source} and refused no connection`;
   return { observed: "inconclusive", evidence: `${protocol} port, ${curlSaid}; no evidence: ${why}` };
 }
 

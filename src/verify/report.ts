@@ -31,9 +31,12 @@ export function summaryLine(result: VerificationResult): string {
     result.calls.length > 0
       ? `; ${result.calls.length} declared calls, ${calls("holds")} hold, ${calls("contradicts")} contradict, ${calls("unverified")} unverified`
       : "";
+  const unverifiable = count("unverifiable");
+  const acknowledged = result.edges.filter((e) => e.verdict === "unverifiable" && e.acknowledged !== undefined).length;
+  const unverifiablePart = unverifiable > 0 ? `, ${unverifiable} unverifiable (${acknowledged} acknowledged)` : "";
   return (
     `${verdict}: stage ${result.stage}: ${result.matrixEdges} edges${probed}, ${count("holds")} hold, ${count("contradicts")} contradict, ` +
-    `${count("inconclusive")} inconclusive${callPart} (${result.rounds} rounds, ${(result.elapsedMs / 1000).toFixed(1)}s)`
+    `${count("inconclusive")} inconclusive${unverifiablePart}${callPart} (${result.rounds} rounds, ${(result.elapsedMs / 1000).toFixed(1)}s)`
   );
 }
 
@@ -59,9 +62,14 @@ function edgesByClient(edges: readonly EdgeResult[], style: TextStyle): string[]
     edges,
     [{ head: "to" }, ...VERDICT_COLUMNS, { head: "evidence", prose: true }],
     (e) => {
-      const evidence = [e.evidence, ...e.brokenHops.map((h) => `broken hop: ${h}`)].join("; ");
+      const evidence = [
+        e.evidence,
+        ...e.brokenHops.map((h) => `broken hop: ${h}`),
+        ...(e.acknowledged !== undefined ? [`acknowledged: ${e.acknowledged}`] : []),
+      ].join("; ");
       const standsFor = e.standsFor.length > 0 ? ` (probed for ${e.standsFor.join(", ")} too)` : "";
-      return [`${e.to}:${e.port}`, e.expect, e.observed ?? "-", e.verdict, evidence + standsFor];
+      const verdict = e.acknowledged !== undefined ? `${e.verdict} (acknowledged)` : e.verdict;
+      return [`${e.to}:${e.port}`, e.expect, e.observed ?? "-", verdict, evidence + standsFor];
     },
     style,
   );
@@ -104,7 +112,7 @@ export function renderVerificationText(result: VerificationResult, { style, wide
   else {
     // Every contradiction in full; the inconclusive edges, often one cause many times over (a deadline), up to a screen.
     const contradicting = result.edges.filter((e) => e.verdict === "contradicts");
-    const inconclusive = result.edges.filter((e) => e.verdict === "inconclusive");
+    const inconclusive = result.edges.filter((e) => e.verdict === "inconclusive" || e.verdict === "unverifiable");
     out.push(
       wrapText(`${result.edges.length} probed edges, by the target's namespace (--wide or --json for every edge)`, style.width),
       countsTable(result.edges, (e) => namespaceOf(e.to), verdictOf, { groups: "target namespaces", total: "edges each" }, style),
@@ -162,6 +170,7 @@ export function verificationJson(result: VerificationResult) {
       expect: e.expect,
       observed: e.observed,
       verdict: e.verdict,
+      ...(e.acknowledged !== undefined ? { acknowledged: e.acknowledged } : {}),
       evidence: e.evidence,
       brokenHops: e.brokenHops,
       streak: e.streak,

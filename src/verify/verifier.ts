@@ -16,7 +16,8 @@ const CALL_READ_MS = 10_000;
 import { boundedRunner, KubectlRunner } from "../cluster/runner";
 import { pool } from "../cluster/pool";
 
-export type EdgeVerdict = "holds" | "contradicts" | "inconclusive";
+/** `unverifiable`: no evidence on this cluster can decide it (said after the first round that counts, then not probed again). */
+export type EdgeVerdict = "holds" | "contradicts" | "inconclusive" | "unverifiable";
 
 export interface EdgeResult extends Edge {
   /** Other probe workloads of the same class (with or without sidecar) this probe stands for: the model expects the same of them. */
@@ -28,6 +29,8 @@ export interface EdgeResult extends Edge {
   streak: number;
   /** Upstream hops (fake-service's report) that contradict the declared calls. */
   brokenHops: string[];
+  /** Why the stage accepts it unverifiable (`acknowledgeUnverifiable`), when it does. */
+  acknowledged?: string;
 }
 
 export interface VerificationResult {
@@ -77,14 +80,18 @@ export interface VerifyOptions {
   requireCalls?: boolean;
   /** After each probe's observation. */
   onProbe?: () => void;
-  /** The workloads whose live modes differ from the stage's (src/model/liveModes.ts), read before the run. */
-  liveDiffering?: WorkloadStatus[];
+  /**
+   * The cluster as read before the run (src/cluster/readLive.ts): the workloads whose live modes differ from the
+   * stage's (src/model/liveModes.ts). When none do, every pod runs a sidecar exactly where the rollout says.
+   */
+  live?: { differing: WorkloadStatus[] };
   onRound?: (progress: {
     round: number;
     held: number;
     total: number;
     contradicting: number;
     inconclusive: number;
+    unverifiable: number;
     elapsedMs: number;
   }) => void;
 }
@@ -140,7 +147,8 @@ export function brokenHops(chain: ChainHop[] | undefined, server: Workload, roll
 
 function judge(edge: Edge, observation: Observation, hops: string[]): { matches: boolean; verdict: EdgeVerdict } {
   if (observation.observed === edge.expect && hops.length === 0) return { matches: true, verdict: "holds" };
-  return { matches: false, verdict: observation.observed === "inconclusive" ? "inconclusive" : "contradicts" };
+  if (observation.observed === "inconclusive" || observation.observed === "unverifiable") return { matches: false, verdict: observation.observed };
+  return { matches: false, verdict: "contradicts" };
 }
 
 /**
@@ -150,7 +158,8 @@ function judge(edge: Edge, observation: Observation, hops: string[]): { matches:
  */
 export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRunner, options: VerifyOptions): Promise<VerificationResult> {
   const started = Date.now();
-  const liveDiffering = options.liveDiffering ?? [];
+  const liveDiffering = options.live?.differing ?? [];
+  const facts = { sidecarsRead: options.live !== undefined && liveDiffering.length === 0 };
   if (liveDiffering.length > 0) {
     // What the probes would show is known: the cluster does not enforce this stage. Say so now, not at the deadline.
     const why = "not probed: the cluster does not give every workload this stage's modes (see Live state)";
@@ -215,7 +224,10 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
       (i) => targets[i].server.ref,
     ).values(),
   ];
-  while (results.some((r) => r.streak < options.requiredStreak) && Date.now() < probeDeadline && !signal?.aborted) {
+  // An edge is done once it holds, or once a round that counts found it unverifiable: probing it again would tell nothing.
+  const unverifiable = new Set<EdgeResult>();
+  const settled = (r: EdgeResult) => r.streak >= options.requiredStreak || unverifiable.has(r);
+  while (results.some((r) => !settled(r)) && Date.now() < probeDeadline && !signal?.aborted) {
     const roundStarted = Date.now();
     rounds++;
     // Every edge, every round: an edge that held may still change while the push propagates.
@@ -225,7 +237,8 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
     await pool(byServer, options.concurrency, async (indices) => {
       for (const i of indices) {
         if (Date.now() >= probeDeadline || signal?.aborted) return;
-        const observation = await observeEdge(run, targets[i], { ...options.timing, deadline: probeDeadline });
+        if (unverifiable.has(results[i])) continue;
+        const observation = await observeEdge(run, targets[i], { ...options.timing, deadline: probeDeadline }, facts);
         if (!observation || signal?.aborted) return; // the last real observation stands
         options.onProbe?.();
         const hops = brokenHops(observation.chain, targets[i].server, rollout, plan.calls);
@@ -236,6 +249,8 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
         r.brokenHops = hops;
         r.streak = matches ? r.streak + (counts ? 1 : 0) : 0;
         r.verdict = verdict;
+        // What makes an edge unverifiable is the cluster's (no listener counter, no access log), not the moment.
+        if (verdict === "unverifiable" && counts) unverifiable.add(r);
         // Inconclusive from this probe: the next round asks another of its class, if there is one.
         const group = probed[i].candidates;
         if (verdict === "inconclusive" && group.length > 1) {
@@ -254,13 +269,16 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
       held: results.filter((r) => r.streak >= options.requiredStreak).length,
       contradicting: results.filter((r) => r.verdict === "contradicts").length,
       inconclusive: results.filter((r) => r.verdict === "inconclusive").length,
+      unverifiable: results.filter((r) => r.verdict === "unverifiable").length,
     });
     const wait = Math.min(options.roundIntervalMs - (Date.now() - roundStarted), probeDeadline - Date.now());
-    if (results.some((r) => r.streak < options.requiredStreak) && wait > 0) await pause(wait, signal);
+    if (results.some((r) => !settled(r)) && wait > 0) await pause(wait, signal);
   }
 
+  const acknowledged = new Map(plan.acknowledgeUnverifiable.map((a) => [a.target, a.reason]));
   for (const r of results) {
     if (signal?.aborted && r.observed === null) r.evidence = `not probed: interrupted (${String(signal.reason)})`;
+    if (r.verdict === "unverifiable" && acknowledged.has(`${r.to}:${r.targetPort}`)) r.acknowledged = acknowledged.get(`${r.to}:${r.targetPort}`);
     if (r.verdict === "holds" && r.streak < options.requiredStreak) {
       // Matched, but not long enough to call it stable.
       r.verdict = "inconclusive";
@@ -281,7 +299,9 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
       ? "inconclusive"
       : results.some((r) => r.verdict === "contradicts") || calls.some((c) => c.verdict === "contradicts")
         ? "fail"
-        : results.some((r) => r.verdict === "inconclusive") || (options.requireCalls && calls.some((c) => c.verdict === "unverified"))
+        : results.some((r) => r.verdict === "inconclusive") ||
+            results.some((r) => r.verdict === "unverifiable" && r.acknowledged === undefined) ||
+            (options.requireCalls && calls.some((c) => c.verdict === "unverified"))
           ? "inconclusive"
           : "pass";
   return {

@@ -34,7 +34,7 @@ export interface ClusterState {
     {
       sidecar: boolean;
       /** What answers: httpbin's echo, fake-service's chain, a plain 200, or a server-first protocol (MySQL's greeting). */
-      kind: "httpbin" | "fake-service" | "other" | "server-first";
+      kind: "httpbin" | "fake-service" | "other" | "server-first" | "closes";
       container: string;
       controller: string;
       /** Its sidecar reports listener.0.0.0.0_15006 counters (the proxyStatsMatcher the stack puts on what it deploys). */
@@ -249,6 +249,8 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
   if (server.kind === "server-first") {
     return result(1, "", recorded("curl-exit1-http09-mysql-3306-crossbow.txt") + terminated(1));
   }
+  // An application that reads curl's request, finds it is not its protocol, and closes without a byte.
+  if (server.kind === "closes") return result(52, "", recorded("curl-exit52-empty-reply.txt") + terminated(52));
   let body = "ok";
   let status = 200;
   if (server.kind === "httpbin") {

@@ -56,21 +56,21 @@ export async function verify(opts: VerifyCommandOptions, { io, setExit, signal, 
     `verify: stage ${plan.stage} on ${contextText(context)}: ` +
       `${plan.expectations.length} edges from ${probes} probe workload${probes === 1 ? "" : "s"}, ${probed} probed per round (--matrix ${opts.matrix}), deadline ${opts.timeout}s\n`,
   );
-  let liveDiffering: ReturnType<typeof liveModesAt> = [];
+  let live: { differing: ReturnType<typeof liveModesAt> } | undefined;
   if (plan.expectations.length > 0) {
     const problem = await checkSetup(runner, plan, rollout.workloads, SETUP_CALL_TIMEOUT_MS);
     if (problem && !signal?.aborted) throw new InputError([{ path: "", message: problem }]);
     // The cluster as the model reads it, before any probe: a stage it does not enforce cannot pass, whatever the
     // probes would happen to see.
-    const live = await readLiveState(rollout, runner, LIVE_READ_TIMEOUT_MS);
+    const state = await readLiveState(rollout, runner, LIVE_READ_TIMEOUT_MS);
     if (signal?.aborted) return;
-    if ("error" in live) {
-      if (live.setup) throw new InputError([{ path: "", message: live.error }]);
-      io.stderr(`error: the cluster could not be read whole, so what it enforces is unknown: ${live.error}\n`);
+    if ("error" in state) {
+      if (state.setup) throw new InputError([{ path: "", message: state.error }]);
+      io.stderr(`error: the cluster could not be read whole, so what it enforces is unknown: ${state.error}\n`);
       setExit(EXIT_INCONCLUSIVE);
       return;
     }
-    liveDiffering = liveModesAt(rollout, live, plan.stage).filter((w) => !w.matches);
+    live = { differing: liveModesAt(rollout, state, plan.stage).filter((w) => !w.matches) };
   }
   // Between round lines, a line every 15 s: a round of hanging probes may take minutes.
   let answered = 0;
@@ -94,12 +94,12 @@ export async function verify(opts: VerifyCommandOptions, { io, setExit, signal, 
       matrix: opts.matrix,
       requireCalls: opts.requireCalls,
       signal,
-      liveDiffering,
+      live,
       onProbe: () => answered++,
       // One line per round, on a terminal or not: inside pulumi up the log shows the run moving.
       onRound: (p) => {
         lastLine = Date.now();
-        const line = `round ${p.round} (${(p.elapsedMs / 1000).toFixed(1)}s): ${p.held}/${p.total} hold, ${p.contradicting} contradict, ${p.inconclusive} inconclusive`;
+        const line = `round ${p.round} (${(p.elapsedMs / 1000).toFixed(1)}s): ${p.held}/${p.total} hold, ${p.contradicting} contradict, ${p.inconclusive} inconclusive${p.unverifiable > 0 ? `, ${p.unverifiable} unverifiable` : ""}`;
         io.stderr(io.interactive ? `\r${line} ` : `${line}\n`);
       },
     });
