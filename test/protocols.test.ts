@@ -120,9 +120,7 @@ describe("probes on TCP and server-first ports", () => {
     expect(exitCodeOf(result)).toBe(0);
     expect(summaryLine(result)).toMatch(/^PASS: stage strict: .*, 0 inconclusive, 1 unverifiable \(1 acknowledged\) \(/);
     const text = renderVerificationText(result, { style: { width: 200, color: false }, wide: true });
-    expect(text).toMatch(
-      /db\/redis:6379[ │]+refused[ │]+unverifiable[ │]+unverifiable \(acknowledged\) /,
-    );
+    expect(text).toMatch(/db\/redis:6379[ │]+refused[ │]+unverifiable[ │]+unverifiable \(acknowledged\) /);
     expect(text).toContain("acknowledged: redis runs a");
     const json = verificationJson(result).edges.find((e) => e.from === OUTSIDE && e.to === "db/redis");
     expect(json).toMatchObject({ verdict: "unverifiable", acknowledged: expect.stringContaining("Redis team") });

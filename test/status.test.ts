@@ -237,7 +237,12 @@ describe("npx mtls-rollout status", () => {
     expect(stdout).toMatch(/│ shop +│ recommender +│ 1 pod: +│/);
     expect(stdout).toContain("Warnings");
     // Every line but the summary, which stays one line for a log's tail.
-    const widest = Math.max(...stdout.split("\n").filter((l) => !l.startsWith("DRIFT: ")).map((l) => [...l].length));
+    const widest = Math.max(
+      ...stdout
+        .split("\n")
+        .filter((l) => !l.startsWith("DRIFT: "))
+        .map((l) => [...l].length),
+    );
     expect(widest).toBeLessThanOrEqual(80);
   });
 

@@ -301,11 +301,7 @@ export function renderReportMarkdown(r: StageReport, options: ReportMarkdownOpti
       boundedTable(
         "",
         ["workload port", "accepted", "reason"],
-        r.acknowledged.map((a) => [
-          a.target,
-          a.kind === "plaintext" ? "plaintext (gate)" : "unverifiable (verify)",
-          a.reason,
-        ]),
+        r.acknowledged.map((a) => [a.target, a.kind === "plaintext" ? "plaintext (gate)" : "unverifiable (verify)", a.reason]),
         ["acknowledgement", "acknowledgements"],
         options,
       ),

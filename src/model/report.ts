@@ -136,7 +136,13 @@ function progress(plan: Plan, rollout: Rollout): NamespaceProgress[] {
 /** A mesh with the rollout's workloads and no PeerAuthentication: where a fresh rollout starts. */
 function freshMesh(rollout: Rollout): Plan {
   const name = "fresh-mesh";
-  return buildPlan({ ...rollout, stages: [{ name, peerAuthentications: [], acknowledgeBrokenCalls: [], acknowledgePlaintext: [], acknowledgeUnverifiable: [] }] }, name);
+  return buildPlan(
+    {
+      ...rollout,
+      stages: [{ name, peerAuthentications: [], acknowledgeBrokenCalls: [], acknowledgePlaintext: [], acknowledgeUnverifiable: [] }],
+    },
+    name,
+  );
 }
 
 /**

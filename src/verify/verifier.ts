@@ -147,7 +147,8 @@ export function brokenHops(chain: ChainHop[] | undefined, server: Workload, roll
 
 function judge(edge: Edge, observation: Observation, hops: string[]): { matches: boolean; verdict: EdgeVerdict } {
   if (observation.observed === edge.expect && hops.length === 0) return { matches: true, verdict: "holds" };
-  if (observation.observed === "inconclusive" || observation.observed === "unverifiable") return { matches: false, verdict: observation.observed };
+  if (observation.observed === "inconclusive" || observation.observed === "unverifiable")
+    return { matches: false, verdict: observation.observed };
   return { matches: false, verdict: "contradicts" };
 }
 
@@ -278,7 +279,8 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
   const acknowledged = new Map(plan.acknowledgeUnverifiable.map((a) => [a.target, a.reason]));
   for (const r of results) {
     if (signal?.aborted && r.observed === null) r.evidence = `not probed: interrupted (${String(signal.reason)})`;
-    if (r.verdict === "unverifiable" && acknowledged.has(`${r.to}:${r.targetPort}`)) r.acknowledged = acknowledged.get(`${r.to}:${r.targetPort}`);
+    if (r.verdict === "unverifiable" && acknowledged.has(`${r.to}:${r.targetPort}`))
+      r.acknowledged = acknowledged.get(`${r.to}:${r.targetPort}`);
     if (r.verdict === "holds" && r.streak < options.requiredStreak) {
       // Matched, but not long enough to call it stable.
       r.verdict = "inconclusive";
