@@ -209,6 +209,22 @@ describe("the gate's verdict", () => {
     expect(none.targets[1]).toMatchObject({ verdict: "inconclusive", evidence: "no evidence gathered" });
   });
 
+  it("gives plaintext from unknown callers the next step: who unknown is, where its address is, what else counts as unknown", () => {
+    const r = judgeTargets(
+      "s",
+      "p",
+      [target],
+      new Map([["default/my-nginx", { callers: [{ source: "unknown", requests: 311, connections: 0 }], via: "x" }]]),
+      [],
+    );
+    expect(r.targets[0].evidence).toBe(
+      'plaintext from unknown (311 requests, 0 connections) (x): "unknown" is a client without a sidecar (it sends no peer metadata); ' +
+        "its address is in default/my-nginx's access log (kubectl logs -n default deployment/my-nginx -c istio-proxy, where the mesh writes one). " +
+        "A scraper reading an application port directly (not Istio's merged metrics on 15020) or a kubelet probe Istio does not rewrite counts as unknown too. " +
+        "Bring it into the mesh, or acknowledge the port in acknowledgePlaintext",
+    );
+  });
+
   it("lets a stage acknowledge plaintext at a target, printing the reason and not stopping", () => {
     const r = judgeTargets(
       "s",

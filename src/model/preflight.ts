@@ -89,6 +89,19 @@ export interface GateResult {
   targets: TargetVerdict[];
 }
 
+/**
+ * What to do about plaintext Istio could not attribute. A client without a sidecar sends no peer metadata, so the
+ * server's sidecar records it as `unknown`; its address is only in that sidecar's access log.
+ */
+function unknownCallerNextStep(t: Target): string {
+  return (
+    `: "unknown" is a client without a sidecar (it sends no peer metadata); its address is in ${t.workload}'s access log ` +
+    `(kubectl logs -n ${t.namespace} ${t.kind.toLowerCase()}/${t.name} -c istio-proxy, where the mesh writes one). ` +
+    `A scraper reading an application port directly (not Istio's merged metrics on 15020) or a kubelet probe Istio does not rewrite counts as unknown too. ` +
+    `Bring it into the mesh, or acknowledge the port in acknowledgePlaintext`
+  );
+}
+
 export function judgeTargets(
   stage: string,
   previous: string | null,
@@ -112,7 +125,8 @@ export function judgeTargets(
         evidence: `plaintext from ${who}, but ${t.workload} keeps port(s) ${t.keepsPlaintextPorts.join(", ")} open to plaintext and the metrics name no port (${seen.via})`,
       };
     }
-    return { ...base, verdict: "fail", callers, evidence: `plaintext from ${who} (${seen.via})` };
+    const nextStep = callers.some((c) => c.source === "unknown") ? unknownCallerNextStep(t) : "";
+    return { ...base, verdict: "fail", callers, evidence: `plaintext from ${who} (${seen.via})${nextStep}` };
   });
   const blocking = verdicts.filter((v) => v.acknowledged === undefined);
   const outcome = blocking.some((v) => v.verdict === "fail")
