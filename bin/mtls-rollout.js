@@ -12,6 +12,16 @@ function loadMain() {
   return require("../src/cli/main.ts").main;
 }
 
+// A reader that stops early (`| head`) closes the pipe: end quietly, as a process killed by SIGPIPE would (141), since
+// what was left unprinted may have been the verdict. A closed stderr is nothing to report on.
+process.stdout.on("error", (err) => {
+  if (err && err.code === "EPIPE") process.exit(141);
+  throw err;
+});
+process.stderr.on("error", (err) => {
+  if (!err || err.code !== "EPIPE") throw err;
+});
+
 loadMain()(process.argv.slice(2)).then(
   (code) => {
     // Exit now: a probe's process that outlived its deadline must not keep the verdict waiting.

@@ -52,6 +52,28 @@ export const stackConfigSchema = z.strictObject({
     .string()
     .regex(/^https?:\/\/[^\s"'$`\\]+$/, "must be an http(s) URL")
     .optional(),
+  /** A bearer token for that Prometheus: set it with `pulumi config set --secret`; the gate gets it in its environment. */
+  prometheusToken: z.string().min(1, "must not be empty").max(16384).optional(),
+  /** A file holding that bearer token (relative to the project directory), read at every query. */
+  prometheusTokenFile: z.string().min(1, "must not be empty").optional(),
+  /**
+   * Headers sent with every query, such as a tenant's `X-Scope-OrgID`: structured config,
+   * `pulumi config set --path 'mtls-rollout:prometheusHeaders.X-Scope-OrgID' team-a`, which reaches the program as JSON.
+   */
+  prometheusHeaders: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: "custom", message: "must be a map of header names to values" });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string(), z.string(), "must be a map of header names to values"))
+    .optional(),
+  /** A PEM file of the CA certificates an https Prometheus' certificate chains to (relative to the project directory). */
+  prometheusCaFile: z.string().min(1, "must not be empty").optional(),
   /** How long the gate watches for plaintext, in seconds; unset: 60 between sidecar reads, 3600 of Prometheus history. */
   preflightWindow: seconds(1, 86400).optional(),
   /** The verifier's deadline in seconds (default 180). */

@@ -2,10 +2,13 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import { IstioControlPlane } from "./components/istio";
+import type { PrometheusGateAccess } from "./components/preflight";
 import { RolloutStage, STAGE_COMPONENT, stageNameAliases } from "./components/rolloutStage";
 import { StageVerification } from "./components/verification";
 import { CONFIG_NAMESPACE, parseStackConfig, StackConfig } from "./config";
-import { describeValue, InputError } from "./model/errors";
+import { describeValue, InputError, type Problem } from "./model/errors";
+import type { PrometheusAccess } from "./cluster/prometheus";
+import { parseHeaderLines, prometheusAccessProblems } from "./cluster/prometheusAccess";
 import { tightenedTargets } from "./model/preflight";
 import { isBlocking } from "./model/rules";
 import { buildPlan, Plan } from "./model/plan";
@@ -27,8 +30,20 @@ export interface RolloutStackOutputs {
 export function planFromConfig(
   allConfig: Record<string, string>,
   projectDir: string,
-): { config: StackConfig; rolloutFile: string; rollout: Rollout; plan: Plan } {
+  /** Whether a config key holds a secret, where the runtime can tell. */
+  isSecret?: (key: string) => boolean,
+): { config: StackConfig; rolloutFile: string; rollout: Rollout; plan: Plan; prometheus?: PrometheusAccess } {
   const config = parseStackConfig(allConfig);
+  if (config.prometheusToken !== undefined && isSecret && !isSecret(key("prometheusToken"))) {
+    // In plain text it sits in Pulumi.<stack>.yaml and in every preview: refused before it goes further.
+    throw new InputError([
+      {
+        path: key("prometheusToken"),
+        message: `must be a secret: pulumi config set --secret ${key("prometheusToken")} (and rotate the token, which the stack file holds in clear)`,
+      },
+    ]);
+  }
+  const prometheus = prometheusFromConfig(config, projectDir);
   const rolloutFile = config.rollout === undefined ? LAB_ROLLOUT_PATH : path.resolve(projectDir, config.rollout);
   let rollout: Rollout;
   try {
@@ -68,7 +83,41 @@ export function planFromConfig(
       blocking.map((v) => ({ path: `mtls-rollout:stage ${describeValue(plan.stage)}`, message: `breaks ${v.rule}: ${v.message}` })),
     );
   }
-  return { config, rolloutFile, rollout, plan };
+  return { config, rolloutFile, rollout, plan, ...(prometheus ? { prometheus } : {}) };
+}
+
+const key = (name: string) => `${CONFIG_NAMESPACE}:${name}`;
+
+/** The gate's Prometheus access from the config, its files resolved against the project, checked as the CLI checks it. */
+function prometheusFromConfig(config: StackConfig, projectDir: string): PrometheusAccess | undefined {
+  const extras = (["prometheusToken", "prometheusTokenFile", "prometheusHeaders", "prometheusCaFile"] as const).filter(
+    (k) => config[k] !== undefined,
+  );
+  if (config.prometheusUrl === undefined) {
+    if (extras.length > 0) throw new InputError(extras.map((k) => ({ path: key(k), message: `only counts with ${key("prometheusUrl")}` })));
+    return undefined;
+  }
+  const problems: Problem[] = [];
+  const headerLines = Object.entries(config.prometheusHeaders ?? {}).map(([name, value]) => `${name}: ${value}`);
+  const headers = parseHeaderLines(headerLines, key("prometheusHeaders"), problems);
+  const access: PrometheusAccess = {
+    url: config.prometheusUrl,
+    ...(config.prometheusToken !== undefined ? { token: config.prometheusToken } : {}),
+    ...(config.prometheusTokenFile !== undefined ? { tokenFile: path.resolve(projectDir, config.prometheusTokenFile) } : {}),
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
+    ...(config.prometheusCaFile !== undefined ? { caFile: path.resolve(projectDir, config.prometheusCaFile) } : {}),
+  };
+  problems.push(
+    ...prometheusAccessProblems(access, {
+      url: key("prometheusUrl"),
+      token: key("prometheusToken"),
+      tokenFile: key("prometheusTokenFile"),
+      headers: key("prometheusHeaders"),
+      caFile: key("prometheusCaFile"),
+    }),
+  );
+  if (problems.length > 0) throw new InputError(problems);
+  return access;
 }
 
 /**
@@ -77,8 +126,13 @@ export function planFromConfig(
  * cannot say, the value is treated as a secret.
  */
 function keepSecret(key: string, value: string): pulumi.Input<string> {
-  const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+  const isSecret = runtimeIsConfigSecret();
   return !isSecret || isSecret(`${CONFIG_NAMESPACE}:${key}`) ? pulumi.secret(value) : value;
+}
+
+/** The runtime's own answer to whether a config key is secret; undefined where this SDK cannot say. */
+function runtimeIsConfigSecret(): ((key: string) => boolean) | undefined {
+  return (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
 }
 
 /**
@@ -92,17 +146,37 @@ function lastVerificationEnd(): pulumi.Output<string> {
   return self.getOutput("verifiedAt").apply((v) => (typeof v === "string" ? v : ""));
 }
 
+/** The access as the gate's Command gets it: what may be a credential stays a secret where the config holds it as one. */
+function gateAccess(access: PrometheusAccess): PrometheusGateAccess {
+  return {
+    url: keepSecret("prometheusUrl", access.url),
+    ...(access.token !== undefined ? { token: keepSecret("prometheusToken", access.token) } : {}),
+    ...(access.tokenFile !== undefined ? { tokenFile: access.tokenFile } : {}),
+    ...(access.headers !== undefined
+      ? {
+          headers: keepSecret(
+            "prometheusHeaders",
+            Object.entries(access.headers)
+              .map(([name, value]) => `${name}: ${value}`)
+              .join("\n"),
+          ),
+        }
+      : {}),
+    ...(access.caFile !== undefined ? { caFile: access.caFile } : {}),
+  };
+}
+
 /** The Pulumi program: declares the chosen stage; returns the stack outputs and the stage component. */
 export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources: RolloutStage; verification?: StageVerification } {
   let planned: ReturnType<typeof planFromConfig>;
   try {
-    planned = planFromConfig(pulumi.runtime.allConfig(), process.cwd());
+    planned = planFromConfig(pulumi.runtime.allConfig(), process.cwd(), runtimeIsConfigSecret());
   } catch (err) {
     // RunError ends the program with this message alone, without a stack trace.
     if (err instanceof InputError) throw new pulumi.RunError(err.lines().join("\n"));
     throw err;
   }
-  const { config, rolloutFile, rollout, plan } = planned;
+  const { config, rolloutFile, rollout, plan, prometheus } = planned;
   for (const warning of plan.warnings) pulumi.log.warn(`${warning.path}: ${warning.message}`);
 
   const provider = new k8s.Provider("kubernetes", { context: config.kubeContext });
@@ -138,11 +212,11 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
             targets,
             rolloutFile: commandRolloutFile,
             windowSeconds: config.preflightWindow,
-            prometheusUrl: config.prometheusUrl === undefined ? undefined : keepSecret("prometheusUrl", config.prometheusUrl),
+            ...(prometheus ? { prometheus: gateAccess(prometheus) } : {}),
             kubeContext: config.kubeContext,
             // Prometheus remembers the last verification's probes, which sent plaintext on purpose: the gate
             // counts from when it ended, as this stack's last update recorded it.
-            ...(config.prometheusUrl !== undefined ? { since: lastVerificationEnd() } : {}),
+            ...(prometheus ? { since: lastVerificationEnd() } : {}),
           },
         }
       : {}),

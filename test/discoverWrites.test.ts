@@ -28,7 +28,7 @@ async function discovered(lists: ClusterLists, prometheus?: { url: string; fetch
     runner: runnerOf(lists),
     meshRootNamespace: "istio-system",
     callTimeoutMs: 30_000,
-    ...(prometheus ? { prometheus: { ...prometheus, windowSeconds: 3600 } } : {}),
+    ...(prometheus ? { prometheus: { access: prometheus.url, fetch: prometheus.fetch, windowSeconds: 3600 } } : {}),
   });
 }
 

@@ -89,7 +89,7 @@ const gate = (stage: string, previous: string, since?: number) =>
     lab,
     stage,
     { stage: previous },
-    { runner: noKubectl, prometheusUrl: url },
+    { runner: noKubectl, prometheus: url },
     {
       windowSeconds: 3600,
       callTimeoutMs: 2_000,
@@ -129,7 +129,7 @@ describe("the lab with Prometheus, stage by stage", () => {
       lab,
       "purchase-history-strict",
       { stage: "permissive" },
-      { runner: noKubectl, prometheusUrl: url, onWait: (s, l) => waits.push([s, l]) },
+      { runner: noKubectl, prometheus: url, onWait: (s, l) => waits.push([s, l]) },
       { windowSeconds: 3600, callTimeoutMs: 2_000, minimumLookbackSeconds: 1, since },
     );
     expect(Date.now() - started).toBeGreaterThanOrEqual(850);

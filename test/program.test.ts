@@ -628,6 +628,56 @@ describe("secrets in the stack config", () => {
     expect(seen.argv.slice(0, 2)).toEqual(["preflight", "--stage"]);
   });
 
+  it("hands the token, the headers and the files to the gate by environment: secrets stay secrets, files absolute, argv clean", async () => {
+    const ca = path.join(__dirname, "fixtures", "tls", "ca.pem");
+    const config = {
+      "mtls-rollout:stage": "istioinaction-strict",
+      "mtls-rollout:prometheusUrl": "https://mimir.example.com/prometheus",
+      "mtls-rollout:prometheusToken": "tok-3f9a1c",
+      // Structured config reaches the program as JSON (pulumi config set --path 'mtls-rollout:prometheusHeaders.X-Scope-OrgID').
+      "mtls-rollout:prometheusHeaders": JSON.stringify({ "X-Scope-OrgID": "team-a" }),
+      "mtls-rollout:prometheusCaFile": path.relative(process.cwd(), ca),
+    };
+    const { resources } = await runStack(config, ["mtls-rollout:prometheusToken", "mtls-rollout:prometheusHeaders"]);
+    const gate = named(resources, "command:local:Command", "preflight");
+    const env = gate.rawInputs.environment;
+    expect(env.MTLS_ROLLOUT_PROMETHEUS_TOKEN).toEqual({ ...SECRET, value: "tok-3f9a1c" });
+    expect(env.MTLS_ROLLOUT_PROMETHEUS_HEADERS).toEqual({ ...SECRET, value: "X-Scope-OrgID: team-a" });
+    expect(env.MTLS_ROLLOUT_PROMETHEUS_CA_FILE).toBe(ca);
+    expect(env.MTLS_ROLLOUT_PROMETHEUS_TOKEN_FILE).toBe("");
+    // Nowhere as a plain value: only inside the secret wrappers above.
+    expect(JSON.stringify(gate.rawInputs)).not.toMatch(/"MTLS_ROLLOUT_PROMETHEUS_(TOKEN|HEADERS)":"[^"]/);
+    expect(PREFLIGHT_COMMAND).not.toMatch(/PROMETHEUS/);
+  });
+
+  it.each([
+    [
+      "a token that is not a secret",
+      { "mtls-rollout:prometheusUrl": "http://prometheus:9090", "mtls-rollout:prometheusToken": "tok-3f9a1c" },
+      "mtls-rollout:prometheusToken: must be a secret: pulumi config set --secret mtls-rollout:prometheusToken (and rotate the token, which the stack file holds in clear)",
+    ],
+    [
+      "a token file without a URL",
+      { "mtls-rollout:prometheusTokenFile": "token" },
+      "mtls-rollout:prometheusTokenFile: only counts with mtls-rollout:prometheusUrl",
+    ],
+    [
+      "headers that are no map",
+      { "mtls-rollout:prometheusUrl": "http://prometheus:9090", "mtls-rollout:prometheusHeaders": "X-Scope-OrgID: a" },
+      "mtls-rollout:prometheusHeaders: must be a map of header names to values",
+    ],
+    [
+      "a token file that is not there",
+      { "mtls-rollout:prometheusUrl": "http://prometheus:9090", "mtls-rollout:prometheusTokenFile": "no-such-token" },
+      `mtls-rollout:prometheusTokenFile: the Prometheus token file ${path.resolve("no-such-token")} cannot be read (ENOENT)`,
+    ],
+  ])("refuses %s before any resource exists", async (_, extra, message) => {
+    const resources = await installRecordingMocks({ "mtls-rollout:stage": "istioinaction-strict", ...extra }, "dev", []);
+    expect(() => defineRolloutStack()).toThrow(message);
+    await settleRegistrations();
+    expect(resources).toEqual([]);
+  });
+
   it("leaves a plain one plain, where a reviewer can read it in the preview", async () => {
     const { resources } = await runStack({
       "mtls-rollout:stage": "istioinaction-strict",

@@ -111,3 +111,13 @@ describe("discover proposing stages", () => {
     expect(phases.at(-1)).toMatch(/^discover: proposing stages for 2 namespaces and 6 workloads/);
   });
 });
+
+describe("a reader that closes the pipe early (| head)", () => {
+  it("ends the CLI quietly with 141, as SIGPIPE would, never with a stack trace", async () => {
+    const run = start(["plan", "--stage", "mesh-strict", "--wide"], {}, `epipe-${process.pid}`);
+    // The reader is gone before the CLI writes a byte.
+    run.child.stdout.destroy();
+    expect(await run.exited).toBe(141);
+    expect(run.out().stderr).toBe("");
+  });
+});

@@ -10,7 +10,17 @@ import { SUMMARY_ROWS } from "../render/summary";
 import { TABLE_COLOURS, textStyleOf } from "../render/textTable";
 import { EXIT_BAD_INPUT, EXIT_OK, type CommandContext, type Io } from "./command";
 import { watchInterrupts } from "./interrupt";
-import { applyStack, contextName, namespaceName, nonNegativeInt, positiveInt, prometheusUrl, rfc3339, STACK_HELP } from "./options";
+import {
+  applyStack,
+  contextName,
+  headerLine,
+  namespaceName,
+  nonNegativeInt,
+  positiveInt,
+  prometheusUrl,
+  rfc3339,
+  STACK_HELP,
+} from "./options";
 
 /** Beyond this many rows a table is summarised (src/render/summary.ts). */
 const WIDE_HELP = `every row of every table; by default more than ${SUMMARY_ROWS} rows are summarised by namespace`;
@@ -47,6 +57,10 @@ Environment:
   KUBECTL                      the kubectl executable that every cluster read and probe runs (default: kubectl on the PATH)
   MTLS_ROLLOUT_PROMETHEUS_URL  the Prometheus of preflight and discover when --prometheus is not given: a URL with
                                credentials stays off the command line, where every user of the machine sees it
+  MTLS_ROLLOUT_PROMETHEUS_TOKEN       a bearer token for it (the token itself; never on a command line)
+  MTLS_ROLLOUT_PROMETHEUS_TOKEN_FILE  the same as --prometheus-token-file
+  MTLS_ROLLOUT_PROMETHEUS_HEADERS     "Name: value" lines sent with every query, when no --prometheus-header is given
+  MTLS_ROLLOUT_PROMETHEUS_CA_FILE     the same as --prometheus-ca-file
 
 Run the local copy only: npx --no-install mtls-rollout COMMAND --help`;
 
@@ -54,6 +68,21 @@ Run the local copy only: npx --no-install mtls-rollout COMMAND --help`;
 function exitCodes(lines: string[], more?: string): string {
   return `\nExit codes:\n${lines.map((l) => `  ${l}`).join("\n")}\n${more ? `\n${more}\n` : ""}`;
 }
+
+/** How a Prometheus behind authentication, a tenant header or a private CA is reached (preflight and discover). */
+const prometheusTokenFileOption = new Option(
+  "--prometheus-token-file <file>",
+  "send the bearer token in this file (read at every query: a service account's projected token rotates)",
+);
+const prometheusHeaderOption = () =>
+  new Option(
+    "--prometheus-header <header>",
+    '"Name: value" sent with every query, e.g. "X-Scope-OrgID: team-a" for a Mimir, Cortex or Thanos tenant; repeat for more (a secret one belongs in $MTLS_ROLLOUT_PROMETHEUS_HEADERS)',
+  ).argParser(headerLine);
+const prometheusCaFileOption = new Option(
+  "--prometheus-ca-file <file>",
+  "trust the CA certificates in this PEM file for an https Prometheus, instead of Node's bundled ones",
+);
 
 const KUBECTL_HELP = "Every cluster call runs $KUBECTL (default: kubectl on the PATH).";
 
@@ -125,6 +154,9 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
       positiveInt("--window", 86400),
     )
     .option("--prometheus <url>", "read Istio's metrics from this Prometheus instead of the sidecars", prometheusUrl)
+    .addOption(prometheusTokenFileOption)
+    .addOption(prometheusHeaderOption())
+    .addOption(prometheusCaFileOption)
     .option(
       "--since <time>",
       "with --prometheus: count no traffic before this RFC 3339 time (the end of the last verification, whose probes send plaintext on purpose)",
@@ -228,6 +260,9 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
       "read who calls whom from Istio's metrics in this Prometheus: calls, and plaintext callers",
       prometheusUrl,
     )
+    .addOption(prometheusTokenFileOption)
+    .addOption(prometheusHeaderOption())
+    .addOption(prometheusCaFileOption)
     .option("--window <seconds>", "how far back the Prometheus traffic counts (default 86400: a day)", positiveInt("--window", 30 * 86400))
     .option("-o, --output <file>", "write the rollout file here instead of to stdout")
     .addHelpText(

@@ -2,7 +2,9 @@
 // command loads the rollout or calls the cluster.
 import type { Command } from "commander";
 import type { readStackFile as ReadStackFile } from "./stackFile";
-import { InputError } from "../model/errors";
+import { InputError, type Problem } from "../model/errors";
+import type { PrometheusAccess } from "../cluster/prometheus";
+import { parseHeaderLines, prometheusAccessProblems } from "../cluster/prometheusAccess";
 import { isDns1123Label } from "../model/nameRules";
 import { withoutCredentials } from "../cluster/credentials";
 
@@ -42,11 +44,65 @@ export function prometheusUrl(value: string, name = "--prometheus"): string {
  */
 export const PROMETHEUS_URL_VARIABLE = "MTLS_ROLLOUT_PROMETHEUS_URL";
 
-/** `--prometheus`, else the variable; undefined when neither is set. */
-export function prometheusFrom(option: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  if (option !== undefined) return option;
-  const value = env[PROMETHEUS_URL_VARIABLE];
-  return value ? prometheusUrl(value, `$${PROMETHEUS_URL_VARIABLE}`) : undefined;
+/** The variables the rest of a Prometheus access may come from: what the stack's Commands set, never on a command line. */
+export const PROMETHEUS_VARIABLES = {
+  token: "MTLS_ROLLOUT_PROMETHEUS_TOKEN",
+  tokenFile: "MTLS_ROLLOUT_PROMETHEUS_TOKEN_FILE",
+  headers: "MTLS_ROLLOUT_PROMETHEUS_HEADERS",
+  caFile: "MTLS_ROLLOUT_PROMETHEUS_CA_FILE",
+} as const;
+
+/** The options of a command that reads Prometheus. */
+export interface PrometheusOptions {
+  prometheus?: string;
+  prometheusTokenFile?: string;
+  prometheusHeader?: string[];
+  prometheusCaFile?: string;
+}
+
+/** Collects each `--prometheus-header`. */
+export function headerLine(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/**
+ * `--prometheus` and its companions, each else its variable (empty is unset, as the stack's Commands set what they
+ * leave out); undefined when no URL is given. Every problem is bad input, found before the cluster is called.
+ */
+export function prometheusFrom(opts: PrometheusOptions, env: NodeJS.ProcessEnv): PrometheusAccess | undefined {
+  const variable = (name: string) => (env[name] ? env[name] : undefined);
+  const url = opts.prometheus ?? variable(PROMETHEUS_URL_VARIABLE);
+  const problems: Problem[] = [];
+  if (url === undefined) {
+    const given = (["prometheusTokenFile", "prometheusHeader", "prometheusCaFile"] as const).filter((k) => opts[k] !== undefined);
+    const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    if (given.length > 0) throw new InputError(given.map((k) => ({ path: flag(k), message: "only counts with --prometheus" })));
+    return undefined;
+  }
+  const headerLines = opts.prometheusHeader ?? variable(PROMETHEUS_VARIABLES.headers)?.split(/\r?\n/);
+  const headersFrom = opts.prometheusHeader !== undefined ? "--prometheus-header" : `$${PROMETHEUS_VARIABLES.headers}`;
+  const headers = headerLines ? parseHeaderLines(headerLines, headersFrom, problems) : undefined;
+  const token = variable(PROMETHEUS_VARIABLES.token);
+  const tokenFile = opts.prometheusTokenFile ?? variable(PROMETHEUS_VARIABLES.tokenFile);
+  const caFile = opts.prometheusCaFile ?? variable(PROMETHEUS_VARIABLES.caFile);
+  const access: PrometheusAccess = {
+    url,
+    ...(token !== undefined ? { token } : {}),
+    ...(tokenFile !== undefined ? { tokenFile } : {}),
+    ...(headers && Object.keys(headers).length > 0 ? { headers } : {}),
+    ...(caFile !== undefined ? { caFile } : {}),
+  };
+  problems.push(
+    ...prometheusAccessProblems(access, {
+      url: opts.prometheus !== undefined ? "--prometheus" : `$${PROMETHEUS_URL_VARIABLE}`,
+      token: `$${PROMETHEUS_VARIABLES.token}`,
+      tokenFile: opts.prometheusTokenFile !== undefined ? "--prometheus-token-file" : `$${PROMETHEUS_VARIABLES.tokenFile}`,
+      headers: headersFrom,
+      caFile: opts.prometheusCaFile !== undefined ? "--prometheus-ca-file" : `$${PROMETHEUS_VARIABLES.caFile}`,
+    }),
+  );
+  if (problems.length > 0) throw new InputError(problems);
+  return access;
 }
 
 export function namespaceName(value: string, previous: string[] | undefined): string[] {

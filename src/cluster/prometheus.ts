@@ -4,6 +4,8 @@
  * Sample values are JSON strings, with the special values spelled "NaN", "+Inf" and "-Inf"
  * (prometheus.io, querying/api, "Expression query result formats").
  */
+import * as fs from "node:fs";
+import { Agent, fetch as undiciFetch } from "undici";
 import { z } from "zod";
 import { withoutCredentials } from "./credentials";
 import { parseStrictJson } from "./strictJson";
@@ -92,34 +94,103 @@ async function boundedText(res: Response, max: number): Promise<string | undefin
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/**
+ * How to reach a Prometheus as teams run it: behind basic authentication (the URL's userinfo), a bearer token (a
+ * service account's, read from its file at every query since a projected token rotates), a tenant header (Mimir's,
+ * Cortex's and Thanos' `X-Scope-OrgID`), a private CA. Validated where it comes in (src/cli/prometheusAccess.ts).
+ */
+export interface PrometheusAccess {
+  url: string;
+  /** A bearer token itself (the stack passes its secret config in the environment). */
+  token?: string;
+  /** A file holding the bearer token. */
+  tokenFile?: string;
+  /** More request headers; every value is treated as a credential. */
+  headers?: Record<string, string>;
+  /** A PEM file of the CA certificates the server's certificate must chain to, instead of Node's bundled ones. */
+  caFile?: string;
+}
+
 /** Where to send queries and how: the URL without its userinfo, which becomes a Basic Authorization header. */
 export interface PrometheusEndpoint {
   base: URL;
   headers: Record<string, string>;
   /** Every form of the credentials, to be scrubbed from any text that might carry them. */
   secrets: string[];
+  tokenFile?: string;
+  caFile?: string;
 }
+
+/** Forms of a credential worth scrubbing: short ones would blank ordinary words. */
+const scrubbable = (values: string[]) => values.filter((v) => v.length >= 3);
 
 /**
  * The endpoint of a Prometheus URL. Node's fetch refuses a URL with userinfo (and quotes it, password and all, in
  * its error): the user and password are sent as HTTP Basic authentication instead (RFC 7617), as Prometheus' own
  * `basic_auth` and most proxies in front of it expect.
  */
-export function prometheusEndpoint(url: string): PrometheusEndpoint {
-  const base = new URL(url.endsWith("/") ? url : `${url}/`);
+export function prometheusEndpoint(access: PrometheusAccess | string): PrometheusEndpoint {
+  const given = typeof access === "string" ? { url: access } : access;
+  const base = new URL(given.url.endsWith("/") ? given.url : `${given.url}/`);
   const secrets: string[] = [];
   const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(given.headers ?? {})) {
+    headers[name.toLowerCase()] = value;
+    secrets.push(...scrubbable([value]));
+  }
   if (base.username || base.password) {
     const user = decodeURIComponent(base.username);
     const password = decodeURIComponent(base.password);
     const token = Buffer.from(`${user}:${password}`, "utf8").toString("base64");
     headers.authorization = `Basic ${token}`;
     // The user too: a token is often given as the user alone (`https://TOKEN@prometheus…`).
-    secrets.push(...[base.password, password, token, base.username, user, `${user}:${password}`].filter((s) => s.length >= 3));
+    secrets.push(...scrubbable([base.password, password, token, base.username, user, `${user}:${password}`]));
     base.username = "";
     base.password = "";
   }
-  return { base, headers, secrets };
+  if (given.token !== undefined) {
+    headers.authorization = `Bearer ${given.token}`;
+    secrets.push(...scrubbable([given.token]));
+  }
+  return { base, headers, secrets, tokenFile: given.tokenFile, caFile: given.caFile };
+}
+
+/** The bearer token in a file, as a service account's projected token is written: trailing white space is no part of it. */
+export function readTokenFile(file: string): { token: string } | { error: string } {
+  let text: string;
+  try {
+    if (fs.statSync(file).size > MAX_TOKEN_BYTES)
+      return { error: `the Prometheus token file ${file} holds more than ${MAX_TOKEN_BYTES} bytes` };
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    return { error: `the Prometheus token file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
+  }
+  const token = text.trim();
+  if (token.length === 0) return { error: `the Prometheus token file ${file} is empty` };
+  if (/[\s\u0000-\u001f\u007f]/.test(token))
+    return { error: `the Prometheus token file ${file} holds more than one line or a control character` };
+  return { token };
+}
+
+/** A service account token is about a kilobyte; a file far larger is not a token. */
+const MAX_TOKEN_BYTES = 64 * 1024;
+
+/**
+ * One connection pool per CA file: TLS to a Prometheus behind a private CA. undici is the library Node's own fetch is
+ * built on; its Agent takes the CA, which the global fetch gives no way to pass.
+ */
+const agents = new Map<string, { agent: Agent; fetch: typeof fetch }>();
+
+function fetchTrusting(caFile: string): typeof fetch {
+  let entry = agents.get(caFile);
+  if (!entry) {
+    const agent = new Agent({ connect: { ca: fs.readFileSync(caFile, "utf8") } });
+    const trusting = ((input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) =>
+      undiciFetch(input as string | URL, { ...(init as object), dispatcher: agent })) as unknown as typeof fetch;
+    entry = { agent, fetch: trusting };
+    agents.set(caFile, entry);
+  }
+  return entry.fetch;
 }
 
 /** Text with every form of the endpoint's credentials replaced by `***`. */
@@ -143,19 +214,36 @@ export function queryUrl(prometheusUrl: string | URL, promql: string): URL {
 }
 
 /** Runs one instant query; an answer that is not exactly a whole vector of valid samples is an error. */
-export async function queryVector(prometheusUrl: string, promql: string, options: QueryOptions): Promise<VectorAnswer> {
+export async function queryVector(prometheus: PrometheusAccess | string, promql: string, options: QueryOptions): Promise<VectorAnswer> {
   let endpoint: PrometheusEndpoint;
   try {
-    endpoint = prometheusEndpoint(prometheusUrl);
+    endpoint = prometheusEndpoint(prometheus);
   } catch {
     return { error: "Prometheus URL does not parse" };
   }
-  const answer = await query(endpoint, promql, options);
+  if (endpoint.tokenFile !== undefined) {
+    // Read at every query: a projected service account token is rewritten before it expires.
+    const read = readTokenFile(endpoint.tokenFile);
+    if ("error" in read) return read;
+    endpoint.headers.authorization = `Bearer ${read.token}`;
+    endpoint.secrets.push(...scrubbable([read.token]));
+  }
+  let fetchImpl = options.fetch ?? fetch;
+  if (endpoint.caFile !== undefined && options.fetch === undefined) {
+    try {
+      fetchImpl = fetchTrusting(endpoint.caFile);
+    } catch (err) {
+      return {
+        error: `the Prometheus CA file ${endpoint.caFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      };
+    }
+  }
+  const answer = await query(endpoint, promql, { ...options, fetch: fetchImpl });
   return "error" in answer ? { error: scrub(answer.error, endpoint) } : answer;
 }
 
-async function query(endpoint: PrometheusEndpoint, promql: string, options: QueryOptions): Promise<VectorAnswer> {
-  const fetchImpl = options.fetch ?? fetch;
+async function query(endpoint: PrometheusEndpoint, promql: string, options: QueryOptions & { fetch: typeof fetch }): Promise<VectorAnswer> {
+  const fetchImpl = options.fetch;
   const maxBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   let status: number;
   let text: string | undefined;
@@ -176,7 +264,14 @@ async function query(endpoint: PrometheusEndpoint, promql: string, options: Quer
   } catch (err) {
     const e = err as Error;
     if (options.signal?.aborted) return { error: `interrupted (${String(options.signal.reason)})` };
-    const why = e.name === "TimeoutError" || e.name === "AbortError" ? `no answer within ${options.timeoutMs}ms` : e.message;
+    // fetch says only "fetch failed"; what failed (a refused connection, a certificate no CA vouches for) is its cause.
+    const cause = (e as Error & { cause?: { code?: string; message?: string } }).cause;
+    const why =
+      e.name === "TimeoutError" || e.name === "AbortError"
+        ? `no answer within ${options.timeoutMs}ms`
+        : cause
+          ? `${e.message}: ${cause.message && cause.code && !cause.message.includes(cause.code) ? `${cause.message} (${cause.code})` : (cause.message ?? cause.code)}`
+          : e.message;
     return { error: `Prometheus unreachable: ${clip(why)}` };
   }
   if (text === undefined) return { error: `Prometheus answered with more than ${maxBytes} bytes` };

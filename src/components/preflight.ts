@@ -5,8 +5,9 @@ import type { Target } from "../model/preflight";
 import { CLI_ENTRY } from "./verification";
 
 // Constant: every value reaches the shell only as a quoted environment variable, never spliced in. The Prometheus
-// URL is not even that: it may carry a password, and a process's arguments are visible to every user of the
-// machine (`ps`); the CLI reads it from MTLS_ROLLOUT_PROMETHEUS_URL itself.
+// access is not even that: its URL may carry a password, its token and headers are credentials, and a process's
+// arguments are visible to every user of the machine (`ps`); the CLI reads them from its MTLS_ROLLOUT_PROMETHEUS_*
+// variables itself.
 export const PREFLIGHT_COMMAND =
   'node "$MTLS_ROLLOUT_CLI" preflight --stage "$MTLS_ROLLOUT_STAGE" --previous "$MTLS_ROLLOUT_PREVIOUS" ' +
   '--rollout "$MTLS_ROLLOUT_FILE" ${MTLS_ROLLOUT_WINDOW:+--window "$MTLS_ROLLOUT_WINDOW"} ' +
@@ -19,6 +20,16 @@ export function targetsHash(targets: readonly Target[]): string {
   return createHash("sha256").update(JSON.stringify(key)).digest("hex").slice(0, 16);
 }
 
+/** A Prometheus access (src/cluster/prometheus.ts) as the gate's Command gets it: each part in its own variable. */
+export interface PrometheusGateAccess {
+  url: pulumi.Input<string>;
+  token?: pulumi.Input<string>;
+  tokenFile?: string;
+  /** `Name: value` lines. */
+  headers?: pulumi.Input<string>;
+  caFile?: string;
+}
+
 export interface PreflightGateArgs {
   stage: string;
   /** What the gate compares with: `live` (the cluster's policies when it runs), a stage, or `none`. */
@@ -27,8 +38,11 @@ export interface PreflightGateArgs {
   rolloutFile: string;
   /** Unset: the gate's default (60 s between sidecar reads, a 1 h look-back in Prometheus). */
   windowSeconds?: number;
-  /** A secret when the stack config holds it as one (it may carry credentials): it stays one in the Command. */
-  prometheusUrl?: pulumi.Input<string>;
+  /**
+   * The Prometheus the gate reads instead of the sidecars. Its URL, token and headers are secrets when the stack
+   * config holds them as such: they stay secrets in the Command.
+   */
+  prometheus?: PrometheusGateAccess;
   /** With Prometheus: when the last verification ended (RFC 3339, or empty); the gate counts traffic from then. */
   since?: pulumi.Input<string>;
   kubeContext?: string;
@@ -50,7 +64,7 @@ export class PreflightGate extends pulumi.ComponentResource {
 
   constructor(name: string, args: PreflightGateArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mtls-rollout:index:PreflightGate", name, { stage: args.stage }, opts);
-    const timeout = `${(args.windowSeconds ?? (args.prometheusUrl ? 0 : 60)) + 180}s`;
+    const timeout = `${(args.windowSeconds ?? (args.prometheus ? 0 : 60)) + 180}s`;
     this.command = new command.local.Command(
       "preflight",
       {
@@ -68,7 +82,11 @@ export class PreflightGate extends pulumi.ComponentResource {
           // Every variable the script reads is set, empty when unset: a value the operator exported (another
           // cluster's context) must not fill in what the stack left out.
           MTLS_ROLLOUT_WINDOW: args.windowSeconds !== undefined ? String(args.windowSeconds) : "",
-          MTLS_ROLLOUT_PROMETHEUS_URL: args.prometheusUrl ?? "",
+          MTLS_ROLLOUT_PROMETHEUS_URL: args.prometheus?.url ?? "",
+          MTLS_ROLLOUT_PROMETHEUS_TOKEN: args.prometheus?.token ?? "",
+          MTLS_ROLLOUT_PROMETHEUS_TOKEN_FILE: args.prometheus?.tokenFile ?? "",
+          MTLS_ROLLOUT_PROMETHEUS_HEADERS: args.prometheus?.headers ?? "",
+          MTLS_ROLLOUT_PROMETHEUS_CA_FILE: args.prometheus?.caFile ?? "",
           MTLS_ROLLOUT_SINCE: args.since ?? "",
           MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
         },

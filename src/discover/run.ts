@@ -7,6 +7,7 @@ import type { KubectlRunner } from "../cluster/runner";
 import { boundedRunner } from "../cluster/runner";
 import { getList } from "../cluster/kubectlGet";
 import { withoutCredentials } from "../cluster/credentials";
+import type { PrometheusAccess } from "../cluster/prometheus";
 import { meshFacts } from "../cluster/readLive";
 import { namespaceObjectSchema, peerAuthenticationObjectSchema } from "../cluster/objects";
 import { PEER_AUTHENTICATIONS, readSnapshot } from "../cluster/snapshot";
@@ -27,8 +28,8 @@ export interface DiscoverRequest {
   meshRootNamespace?: string;
   namespaces?: string[];
   context?: string;
-  /** The URL may carry credentials (user:password@): they are sent as a header and never printed. */
-  prometheus?: { url: string; windowSeconds: number; fetch?: typeof fetch };
+  /** Its URL may carry credentials (user:password@), as its token and headers do: they are sent as headers and never printed. */
+  prometheus?: { access: PrometheusAccess | string; windowSeconds: number; fetch?: typeof fetch };
   callTimeoutMs: number;
   /** The yaml-language-server modeline for the file's first line, pointing editors at the rollout schema. */
   modeline?: string;
@@ -100,9 +101,9 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
   let traffic: { edges: TrafficEdge[]; windowSeconds: number } | undefined;
   if (request.prometheus) {
     progress(
-      `discover: asking Prometheus ${withoutCredentials(request.prometheus.url)} who called whom in the last ${request.prometheus.windowSeconds}s`,
+      `discover: asking Prometheus ${withoutCredentials(typeof request.prometheus.access === "string" ? request.prometheus.access : request.prometheus.access.url)} who called whom in the last ${request.prometheus.windowSeconds}s`,
     );
-    const observed = await observedTraffic(request.prometheus.url, request.prometheus.windowSeconds, {
+    const observed = await observedTraffic(request.prometheus.access, request.prometheus.windowSeconds, {
       timeoutMs: request.callTimeoutMs,
       fetch: request.prometheus.fetch,
       signal,

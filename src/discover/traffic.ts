@@ -2,7 +2,7 @@
  * Who talks to whom, from Istio's standard metrics in Prometheus: every source → destination workload
  * pair the destination sidecars counted over the window, split by mTLS and plaintext.
  */
-import { queryVector } from "../cluster/prometheus";
+import { queryVector, type PrometheusAccess } from "../cluster/prometheus";
 
 export interface TrafficEdge {
   /** `namespace/workload`, or `unknown` when the caller sent no peer metadata (a client without sidecar). */
@@ -20,13 +20,13 @@ export const trafficQuery = (metric: string, windowSeconds: number) =>
 
 /** The edges with traffic in the window; an answer that is not a clean vector is an error, never "no traffic". */
 export async function observedTraffic(
-  prometheusUrl: string,
+  prometheus: PrometheusAccess | string,
   windowSeconds: number,
   options: { timeoutMs: number; fetch?: typeof fetch; signal?: AbortSignal },
 ): Promise<{ edges: TrafficEdge[] } | { error: string }> {
   const edges = new Map<string, TrafficEdge>();
   for (const metric of METRICS) {
-    const answer = await queryVector(prometheusUrl, trafficQuery(metric, windowSeconds), options);
+    const answer = await queryVector(prometheus, trafficQuery(metric, windowSeconds), options);
     if ("error" in answer) return { error: `${answer.error} (query: ${trafficQuery(metric, windowSeconds)})` };
     for (const { labels, value } of answer.samples) {
       if (value <= 0 || !labels.destination_workload || labels.destination_workload === "unknown") continue;

@@ -8,7 +8,7 @@ import { kubectlFailure } from "../cluster/failure";
 import { statsArgs } from "../verify/observe";
 import { pause } from "../cluster/pause";
 import { podOf } from "../cluster/podOf";
-import { queryVector } from "../cluster/prometheus";
+import { queryVector, type PrometheusAccess } from "../cluster/prometheus";
 import { parseSamples } from "../cluster/promText";
 import type { KubectlRunner } from "../cluster/runner";
 
@@ -54,15 +54,16 @@ const destination = (t: Target) =>
   `reporter="destination",destination_workload="${t.name}",destination_workload_namespace="${t.namespace}"`;
 
 export async function prometheusEvidence(
-  prometheusUrl: string,
+  prometheus: PrometheusAccess | string,
   target: Target,
   options: GateOptions,
-  fetchImpl: typeof fetch = fetch,
+  /** A seam for tests; by default the client the access needs (src/cluster/prometheus.ts). */
+  fetchImpl?: typeof fetch,
 ): Promise<TargetEvidence> {
   const window = `${options.windowSeconds}s`;
   const callers = new Map<string, PlaintextCaller>();
   const ask = (promql: string) =>
-    queryVector(prometheusUrl, promql, { timeoutMs: options.callTimeoutMs, fetch: fetchImpl, signal: options.signal });
+    queryVector(prometheus, promql, { timeoutMs: options.callTimeoutMs, fetch: fetchImpl, signal: options.signal });
   let series = 0;
   for (const metric of PLAINTEXT_METRICS) {
     const plaintext = `${metric}{${destination(target)},connection_security_policy!="mutual_tls"}`;

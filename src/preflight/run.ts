@@ -4,10 +4,12 @@ import { pause } from "../cluster/pause";
 import { boundedRunner, KubectlRunner } from "../cluster/runner";
 import { readLiveState } from "../cluster/readLive";
 import { GateOptions, prometheusEvidence, sidecarEvidence } from "./gate";
+import type { PrometheusAccess } from "../cluster/prometheus";
 
 export interface PreflightSources {
   runner: KubectlRunner;
-  prometheusUrl?: string;
+  /** Its credentials are sent as headers and never printed. */
+  prometheus?: PrometheusAccess | string;
   fetch?: typeof fetch;
   /** Told what the gate watches before it starts reading, so a person knows what it waits for. */
   onTargets?: (targets: Target[]) => void;
@@ -69,13 +71,13 @@ export async function runPreflight(
   }
   const targets = tightenedTargets(rollout, stage, before);
   given.onTargets?.(targets);
-  const gate = sources.prometheusUrl && targets.length > 0 ? await lookBackFrom(options, given.onWait) : options;
+  const gate = sources.prometheus && targets.length > 0 ? await lookBackFrom(options, given.onWait) : options;
   const evidence = new Map<string, TargetEvidence>(
     await Promise.all(
       targets.map(async (t: Target): Promise<[string, TargetEvidence]> => [
         t.workload,
-        sources.prometheusUrl
-          ? await prometheusEvidence(sources.prometheusUrl, t, gate, sources.fetch)
+        sources.prometheus
+          ? await prometheusEvidence(sources.prometheus, t, gate, sources.fetch)
           : await sidecarEvidence(sources.runner, t, gate),
       ]),
     ),

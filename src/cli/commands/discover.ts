@@ -13,6 +13,9 @@ export interface DiscoverOptions {
   /** Istio's root namespace; the mesh config's when absent. */
   meshRoot?: string;
   prometheus?: string;
+  prometheusTokenFile?: string;
+  prometheusHeader?: string[];
+  prometheusCaFile?: string;
   window?: number;
   output?: string;
 }
@@ -38,7 +41,7 @@ export async function discover(opts: DiscoverOptions, { io, setExit, signal, kub
   if (opts.meshRoot !== undefined && !isDns1123Label(opts.meshRoot)) {
     throw new InputError([{ path: "--mesh-root", message: `must be a namespace name (got ${JSON.stringify(opts.meshRoot)})` }]);
   }
-  const prometheus = prometheusFrom(opts.prometheus, io.env);
+  const prometheus = prometheusFrom(opts, io.env);
   if (opts.window !== undefined && !prometheus) {
     throw new InputError([{ path: "--window", message: "only counts with --prometheus, which reads the traffic" }]);
   }
@@ -47,7 +50,7 @@ export async function discover(opts: DiscoverOptions, { io, setExit, signal, kub
     meshRootNamespace: opts.meshRoot,
     namespaces: opts.namespace && [...new Set(opts.namespace)].sort(),
     context: opts.context,
-    prometheus: prometheus ? { url: prometheus, windowSeconds: opts.window ?? 86400 } : undefined,
+    prometheus: prometheus ? { access: prometheus, windowSeconds: opts.window ?? 86400 } : undefined,
     callTimeoutMs: 30_000,
     // Relative to the file written, so that the clone can move; to stdout, where the file will be is unknown.
     modeline: schemaModeline(opts.output === undefined ? undefined : path.dirname(opts.output)),

@@ -17,6 +17,9 @@ export interface PreflightOptions {
   context?: string;
   window?: number;
   prometheus?: string;
+  prometheusTokenFile?: string;
+  prometheusHeader?: string[];
+  prometheusCaFile?: string;
   since?: number;
   json?: boolean;
   wide?: boolean;
@@ -28,7 +31,7 @@ export async function preflight(opts: PreflightOptions, { io, setExit, signal, k
   const plan = withOptionNames(() => buildPlan(rollout, opts.stage), source);
   const previous = opts.previous ?? stageBefore(rollout, plan.stage) ?? "none";
   if (previous !== "none" && previous !== "live") withOptionNames(() => buildPlan(rollout, previous), source, "--previous");
-  const prometheus = prometheusFrom(opts.prometheus, io.env);
+  const prometheus = prometheusFrom(opts, io.env);
   // Prometheus holds history: a long look-back also catches callers that come only now and then.
   const windowSeconds = opts.window ?? (prometheus ? 3600 : 60);
   const where = contextText(opts.context);
@@ -40,7 +43,7 @@ export async function preflight(opts: PreflightOptions, { io, setExit, signal, k
       previous === "none" ? null : previous === "live" ? "live" : { stage: previous },
       {
         runner: kubectl(opts.context),
-        prometheusUrl: prometheus,
+        prometheus,
         onWait: (seconds, lookback) =>
           io.stderr(
             `preflight: the last verification ended ${lookback - seconds}s ago; waiting ${seconds}s so that Prometheus holds ${lookback}s of traffic since\n`,
@@ -49,7 +52,7 @@ export async function preflight(opts: PreflightOptions, { io, setExit, signal, k
           const what = `preflight: stage ${plan.stage} against ${previous === "live" ? "the cluster's live policies" : previous} on ${where}`;
           if (targets.length === 0) return io.stderr(`${what}: nothing turns STRICT, nothing to read\n`);
           const reading = prometheus
-            ? `asking Prometheus ${withoutCredentials(prometheus)} for the plaintext of the last ${windowSeconds}s`
+            ? `asking Prometheus ${withoutCredentials(prometheus.url)} for the plaintext of the last ${windowSeconds}s`
             : `reading their sidecars now and again in ${windowSeconds}s (at ${new Date(Date.now() + windowSeconds * 1000).toISOString().slice(11, 19)} UTC)`;
           io.stderr(`${what}: ${targets.length} workload${targets.length === 1 ? "" : "s"} turn STRICT; ${reading}\n`);
         },
