@@ -76,6 +76,12 @@ export const stackConfigSchema = z.strictObject({
   prometheusCaFile: z.string().min(1, "must not be empty").optional(),
   /** How long the gate watches for plaintext, in seconds; unset: 60 between sidecar reads, 3600 of Prometheus history. */
   preflightWindow: seconds(1, 86400).optional(),
+  /**
+   * Envoy's access log for the sidecars of workloads the stack does not deploy whose refusals on a port that is not
+   * HTTP the verifier cannot read otherwise: `off` (default), `all` (their every inbound connection and request),
+   * `refusals` (only refused connections, with Envoy's CEL access-log filter).
+   */
+  accessLogs: z.enum(["off", "all", "refusals"], "must be off, all or refusals").default("off"),
   /** The verifier's deadline in seconds (default 180). */
   verifyTimeout: seconds(10, 3600).default(180),
   /**

@@ -204,6 +204,7 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
     provider,
     adoptionProvider,
     istio,
+    ...(config.accessLogs !== "off" ? { accessLogs: config.accessLogs } : {}),
     ...(config.preflight && targets.length > 0
       ? {
           preflight: {

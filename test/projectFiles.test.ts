@@ -42,6 +42,7 @@ describe("the Pulumi project files", () => {
       istioVersion: "1.29.2",
       installPrometheus: false,
       installKiali: false,
+      accessLogs: "off",
     });
   });
 });

@@ -90,7 +90,7 @@ describe("probes on TCP and server-first ports", () => {
     const e = edge(OUTSIDE, "db/redis");
     expect(e).toMatchObject({ observed: "unverifiable", verdict: "unverifiable" });
     expect(e.evidence).toBe(
-      "tcp port, curl: (56) Recv failure: Connection reset by peer; db/redis counted nothing from unknown (a client without sidecar), its sidecar does not report listener.0.0.0.0_15006.no_filter_chain_match, and it writes no access log (none for the probe's connection either): a refused connection cannot be told from one its application closed. What would decide it: the pods' proxy.istio.io/config annotation with proxyStatsMatcher inclusionPrefixes [\"listener.0.0.0.0_15006\"], or access logs for db/redis (a Telemetry with the envoy provider, or meshConfig.accessLogFile); or acknowledge it in the stage's acknowledgeUnverifiable",
+      "tcp port, curl: (56) Recv failure: Connection reset by peer; db/redis counted nothing from unknown (a client without sidecar), its sidecar does not report listener.0.0.0.0_15006.no_filter_chain_match, and it writes no access log (none for the probe's connection either): a refused connection cannot be told from one its application closed. What would decide it: the pods' proxy.istio.io/config annotation with proxyStatsMatcher inclusionPrefixes [\"listener.0.0.0.0_15006\"], or access logs for db/redis (the stack's mtls-rollout:accessLogs, a Telemetry with the envoy provider, or meshConfig.accessLogFile); or acknowledge it in the stage's acknowledgeUnverifiable",
     );
     expect(result.outcome).toBe("inconclusive");
     // Found in the first round that counts, and not probed again: the run ended when every other edge held.

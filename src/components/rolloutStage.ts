@@ -8,6 +8,9 @@ import type { IstioControlPlane } from "./istio";
 import { PreflightGate, PreflightGateArgs } from "./preflight";
 import { Workload } from "./workload";
 import { StagePolicies } from "./stagePolicies";
+import { AccessLogs } from "./accessLogs";
+import { accessLogTargets } from "../model/accessLogs";
+import type { AccessLogScope } from "../manifests/telemetry";
 
 /**
  * The name of the components inside a stage. The stage itself is an input (and the Commands' trigger), not
@@ -32,6 +35,8 @@ export interface RolloutStageArgs {
   preflight?: Omit<PreflightGateArgs, "after" | "stageNames">;
   /** Istio, when the stack installs it: its CRDs before any policy, its injection webhook before any sidecar. */
   istio?: IstioControlPlane;
+  /** Envoy's access log for the workloads whose refusals only it can show (`mtls-rollout:accessLogs`); none when absent. */
+  accessLogs?: AccessLogScope;
 }
 
 /**
@@ -45,6 +50,7 @@ export class RolloutStage extends pulumi.ComponentResource {
   readonly workloads: Map<string, Workload>;
   readonly policies: StagePolicies;
   readonly preflight?: PreflightGate;
+  readonly accessLogs?: AccessLogs;
 
   constructor(name: string, args: RolloutStageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mtls-rollout:index:RolloutStage", name, { stage: args.plan.stage }, opts);
@@ -132,6 +138,15 @@ export class RolloutStage extends pulumi.ComponentResource {
       { parent: this, aliases: stageNameAliases(rollout) },
     );
 
-    this.registerOutputs({ stage: plan.stage });
+    const targets = args.accessLogs ? accessLogTargets(plan, rollout) : [];
+    if (args.accessLogs && targets.length > 0) {
+      this.accessLogs = new AccessLogs(
+        STAGE_COMPONENT,
+        { targets, scope: args.accessLogs, provider, after: args.istio ? [args.istio.base, args.istio.istiod] : [] },
+        { parent: this },
+      );
+    }
+
+    this.registerOutputs({ stage: plan.stage, accessLogs: this.accessLogs?.workloads ?? [] });
   }
 }

@@ -293,7 +293,7 @@ export async function observeEdge(
       evidence:
         `${protocol} port, ${curlSaid}; ${server.ref} counted nothing from ${source}, its sidecar does not report ${NO_FILTER_CHAIN_MATCH}, and ${log}: ` +
         `a refused connection cannot be told from one its application closed. What would decide it: the pods' proxy.istio.io/config annotation ` +
-        `with proxyStatsMatcher inclusionPrefixes ["listener.0.0.0.0_15006"], or access logs for ${server.ref} (a Telemetry with the envoy provider, or meshConfig.accessLogFile)${
+        `with proxyStatsMatcher inclusionPrefixes ["listener.0.0.0.0_15006"], or access logs for ${server.ref} (the stack's mtls-rollout:accessLogs, a Telemetry with the envoy provider, or meshConfig.accessLogFile)${
           after.read.logUnreadable !== undefined ? " and get on pods/log" : ""
         }; or acknowledge it in the stage's acknowledgeUnverifiable`,
     };
