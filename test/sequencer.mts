@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 const SLOWEST_FIRST = [
+  "realServers",
   "policyPackPublishable",
   "verifyProcess",
   "pulumiRuntime",
