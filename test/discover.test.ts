@@ -206,7 +206,7 @@ describe("npx mtls-rollout discover", () => {
         namespace: "shop",
         kind: "Deployment",
         deploy: false,
-        sidecar: false, // one of its two pods has no sidecar
+        sidecar: "partial", // one of its two pods has no sidecar
         labels: { app: "recommender" },
         ports: [{ name: "http", containerPort: 8080 }],
         service: { name: "recommender", ports: [{ name: "http", port: 8080 }] },
@@ -259,7 +259,11 @@ describe("npx mtls-rollout discover", () => {
       {
         name: "shop-strict",
         description: "STRICT for namespace shop: 3 workloads with a sidecar",
-        peerAuthentications: [{ name: "default", namespace: "shop", mode: "STRICT" }],
+        // shop/recommender runs a pod without a sidecar: it waits for a restart, PERMISSIVE.
+        peerAuthentications: [
+          { name: "default", namespace: "shop", mode: "STRICT" },
+          { name: "recommender-until-restart", namespace: "shop", selector: { app: "recommender" }, mode: "PERMISSIVE" },
+        ],
       },
       {
         name: "mesh-strict",
@@ -279,7 +283,8 @@ describe("npx mtls-rollout discover", () => {
       "#   - PeerAuthentication shop/old-search: selects no workload found here, so it applies to nothing",
       "#   - Service shop/redis-headless: also selects shop/redis, which Service shop/redis already stands for in this file",
       "#   - Service payments/ledger port 8125: UDP, which sidecars do not intercept",
-      "  # 1 of 2 pods have a sidecar: treated as without one until all do (kubectl rollout restart deployment/recommender -n shop)",
+      "  # 1 of 2 pods have a sidecar: sidecar: partial, which no stage may make STRICT until every pod has one (kubectl rollout restart deployment/recommender -n shop)",
+      "  # shop/recommender stays PERMISSIVE (shop/recommender-until-restart): only some of its pods run a sidecar; restart it (kubectl rollout restart deployment/recommender -n shop), declare sidecar: true, and drop that policy in a later stage",
       "  # no running pod: sidecar not expected from the injection labels; check once it runs",
       "  # called by istio-ingress/istio-ingressgateway, which is not in this file",
       "  # injection by revision label istio.io/rev=default",

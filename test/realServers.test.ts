@@ -83,6 +83,14 @@ const curl = (args: string[], timeoutMs: number): Promise<RunResult> =>
     });
   });
 
+/** The workload `deployment/NAME` or `pod/NAME-…` (one of its pods, as test/support/labCluster.ts names them) stands for. */
+function refOf(namespace: string, target: string): string {
+  const name = target.slice(target.indexOf("/") + 1);
+  if (!target.startsWith("pod/")) return `${namespace}/${name}`;
+  const owner = rollout.workloads.find((w) => w.namespace === namespace && name.startsWith(`${w.name}-`));
+  return owner ? owner.ref : `${namespace}/${name}`;
+}
+
 /** kubectl: the probes' curl runs for real against loopback, the sidecars' reads ask the stand-ins, the rest is the fake cluster's. */
 function kubectlOf(stage: string): KubectlRunner {
   const state = { ...clusterState(rollout, buildPlan(rollout, stage)), peerAuthentications: policiesAt(rollout, stage) };
@@ -90,7 +98,7 @@ function kubectlOf(stage: string): KubectlRunner {
   return async (argv, timeoutMs) => {
     const args = argv[0] === "--context" ? argv.slice(2) : argv;
     const dashes = args.indexOf("--");
-    const ref = args[0] === "exec" || args[0] === "logs" ? `${args[2]}/${args[3].slice(args[3].indexOf("/") + 1)}` : "";
+    const ref = args[0] === "exec" || args[0] === "logs" ? refOf(args[2], args[3]) : "";
     if (args[0] === "logs" && standIns.has(ref))
       return { exitCode: 0, stdout: standIns.get(ref)!.accessLogText(), stderr: "", timedOut: false };
     if (args[0] === "exec" && args[dashes + 1] === "pilot-agent" && standIns.has(ref)) {

@@ -13,6 +13,7 @@ const DESCRIPTIONS: Record<Exclude<RuleName, "stage-order">, string> = {
   "selector-matches-a-workload": "A selector matches at least one declared workload",
   "declared-calls-keep-working": "No declared call is refused, unless the stage acknowledges it",
   "namespace-disable-breaks-strict-workloads": "No workload-level STRICT under a namespace- or mesh-wide DISABLE",
+  "partial-sidecar-not-strict": "No STRICT for a workload only some of whose pods run a sidecar",
 };
 
 /**

@@ -23,7 +23,12 @@ const STAGE_TYPE = "mtls-rollout:index:StagePolicies";
 const CALLS = "mtls-rollout.io/calls";
 
 /** Rules whose findings name a workload (or a call, by its caller) rather than a policy. */
-const WORKLOAD_RULES = new Set<RuleName>(["declared-calls-keep-working", "namespace-disable-breaks-strict-workloads", "stage-order"]);
+const WORKLOAD_RULES = new Set<RuleName>([
+  "declared-calls-keep-working",
+  "namespace-disable-breaks-strict-workloads",
+  "partial-sidecar-not-strict",
+  "stage-order",
+]);
 
 export interface StackFacts {
   facts: StageFacts;

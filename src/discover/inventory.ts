@@ -45,7 +45,8 @@ export interface FileWorkload {
   namespace: string;
   kind: ControllerObject["kind"];
   deploy: false;
-  sidecar: boolean;
+  /** `partial`: some of its pods run a sidecar and some do not. */
+  sidecar: boolean | "partial";
   labels: Record<string, string>;
   container?: string;
   ports?: (number | { name: string; containerPort: number })[];
@@ -140,7 +141,7 @@ const isProbeKit = (labels: Record<string, string>) => Object.entries(PROBE_LABE
 function workloadOf(c: ControllerObject, pods: readonly PodObject[], namespaceLabels: Record<string, string>, notes: Note[]): FileWorkload {
   const labels = c.spec.template.metadata?.labels ?? {};
   const at = { list: "workloads" as const, name: ref(c) };
-  let sidecar: boolean;
+  let sidecar: boolean | "partial";
   if (pods.length === 0) {
     sidecar = sidecarByLabels(labels, namespaceLabels);
     notes.push({
@@ -149,11 +150,11 @@ function workloadOf(c: ControllerObject, pods: readonly PodObject[], namespaceLa
     });
   } else {
     const withSidecar = pods.filter(podHasSidecar).length;
-    sidecar = withSidecar === pods.length;
-    if (withSidecar > 0 && withSidecar < pods.length) {
+    sidecar = withSidecar === pods.length ? true : withSidecar === 0 ? false : "partial";
+    if (sidecar === "partial") {
       notes.push({
         at,
-        text: `${withSidecar} of ${pods.length} pods have a sidecar: treated as without one until all do (kubectl rollout restart ${c.kind.toLowerCase()}/${c.metadata.name} -n ${c.metadata.namespace})`,
+        text: `${withSidecar} of ${pods.length} pods have a sidecar: sidecar: partial, which no stage may make STRICT until every pod has one (kubectl rollout restart ${c.kind.toLowerCase()}/${c.metadata.name} -n ${c.metadata.namespace})`,
       });
     }
   }

@@ -77,6 +77,9 @@ function parse(file: DiscoveredFile): Rollout {
 }
 
 /** A namespace's stage name: a DNS label that no other stage has (a namespace named `mesh` must not look mesh-wide). */
+/** The name of the PERMISSIVE policy that holds back a workload only some of whose pods run a sidecar. */
+const UNTIL_RESTART = "-until-restart";
+
 function stageName(namespace: string, taken: Set<string>): string {
   const base = (suffix: string) => `${namespace.slice(0, 63 - suffix.length).replace(/-+$/, "")}${suffix}`;
   let name = base("-strict");
@@ -251,6 +254,17 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
         }
         continue;
       }
+      if (v.rule === "partial-sidecar-not-strict") {
+        // STRICT applies to it today, while some of its pods run no sidecar: the cluster as it is, written down as
+        // the policies see it (its pods with a sidecar are STRICT); status and verify then show the others.
+        const w = byRef.get(v.resource)!;
+        w.sidecar = true;
+        noteOn(
+          v.resource,
+          `not partial after all: STRICT applies to it today, so it is declared sidecar: true as the policies see it; the pods without one take plaintext from anyone and refuse nothing: restart it (kubectl rollout restart ${w.kind.toLowerCase()}/${w.name} -n ${w.namespace})`,
+        );
+        continue;
+      }
       const governing = v.rule === "namespace-disable-breaks-strict-workloads" ? workloadPolicyOf.get(v.resource) : v.resource;
       if (!governing || removed.has(governing) || !currentIds.has(governing)) continue;
       removed.add(governing);
@@ -328,7 +342,37 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
   };
   const refuse = (stage: string, blocking: Violation[]) =>
     leftOut.push(`proposed stage ${stage}: not proposed, it would break ${blocking.map((b) => `${b.rule} (${b.message})`).join("; ")}`);
-  const tryStage = (stage: FileStage, lines: string[], namespaces?: ReadonlySet<string>): boolean => {
+  /**
+   * `stage` with a workload-level PERMISSIVE for each workload only some of whose pods run a sidecar that it would
+   * make STRICT (partial-sidecar-not-strict): the rest of its namespaces move on, and those workloads wait for a
+   * restart, said in the stage's comments.
+   */
+  const holdingPartial = (stage: FileStage, lines: string[], namespaces?: ReadonlySet<string>): { stage: FileStage; lines: string[] } => {
+    const held = blockingFor(stage, namespaces)
+      .filter((v) => v.rule === "partial-sidecar-not-strict")
+      .map((v) => byRef.get(v.resource))
+      .filter((w): w is FileWorkload => w !== undefined && Object.keys(w.labels).length > 0)
+      .map((w) => ({ w, name: `${w.name.slice(0, 63 - UNTIL_RESTART.length).replace(/-+$/, "")}${UNTIL_RESTART}` }));
+    if (held.length === 0) return { stage, lines };
+    return {
+      stage: {
+        ...stage,
+        peerAuthentications: [
+          ...stage.peerAuthentications,
+          ...held.map(({ w, name }) => ({ name, namespace: w.namespace, selector: { ...w.labels }, mode: "PERMISSIVE" as const })),
+        ],
+      },
+      lines: [
+        ...lines,
+        ...held.map(
+          ({ w, name }) =>
+            `${refOf(w)} stays PERMISSIVE (${w.namespace}/${name}): only some of its pods run a sidecar; restart it (kubectl rollout restart ${w.kind.toLowerCase()}/${w.name} -n ${w.namespace}), declare sidecar: true, and drop that policy in a later stage`,
+        ),
+      ],
+    };
+  };
+  const tryStage = (proposed: FileStage, proposedLines: string[], namespaces?: ReadonlySet<string>): boolean => {
+    const { stage, lines } = holdingPartial(proposed, proposedLines, namespaces);
     const blocking = blockingFor(stage, namespaces);
     if (blocking.length > 0) {
       refuse(stage.name, blocking);
@@ -340,13 +384,16 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
 
   const clientsWithoutSidecar = inventory.clients.filter((c) => c.withSidecar < c.pods);
   const withoutSidecar = [
-    ...workloads.filter((w) => !w.sidecar).map(refOf),
-    ...clientsWithoutSidecar.map(
-      (c) => `${c.ref} (${c.kind}${c.withSidecar > 0 ? `, ${c.withSidecar} of ${c.pods} pods with a sidecar` : ""})`,
-    ),
+    ...workloads
+      .filter((w) => w.sidecar !== true)
+      .map((w) => ({ ref: refOf(w), text: w.sidecar === "partial" ? `${refOf(w)} (some pods without a sidecar)` : refOf(w) })),
+    ...clientsWithoutSidecar.map((c) => ({
+      ref: c.ref,
+      text: `${c.ref} (${c.kind}${c.withSidecar > 0 ? `, ${c.withSidecar} of ${c.pods} pods with a sidecar` : ""})`,
+    })),
   ];
   const refusedLines = (where: string, except: ReadonlySet<string> = new Set()) => {
-    const others = withoutSidecar.filter((r) => !except.has(r));
+    const others = withoutSidecar.filter((r) => !except.has(r.ref)).map((r) => r.text);
     return others.length > 0 ? [`would refuse these workloads without a sidecar if they call ${where}: ${others.join(", ")}`] : [];
   };
   const plaintextLines = (refs: readonly string[]) => {
@@ -403,7 +450,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
     const candidates = sidecarNamespaces
       .map((ns) => {
         const members = fileByNamespace.get(ns) ?? [];
-        const risky = members.some((w) => !w.sidecar) || members.some((w) => plaintextInto.has(refOf(w)));
+        const risky = members.some((w) => w.sidecar !== true) || members.some((w) => plaintextInto.has(refOf(w)));
         return { ns, members, risky };
       })
       .sort((a, b) => Number(a.risky) - Number(b.risky) || a.ns.localeCompare(b.ns))
@@ -430,16 +477,16 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
         const memberRefs = new Set(members.map(refOf));
         const single = group.length === 1;
         const name = single ? stageName(group[0].ns, taken) : `namespaces-strict-${batch}`;
-        const stage: FileStage = {
+        const proposed: FileStage = {
           name,
           description: single
-            ? `STRICT for namespace ${group[0].ns}: ${members.filter((w) => w.sidecar).length} workloads with a sidecar`
-            : `STRICT for ${group.length} namespaces (${[...namespaces].join(", ")}): ${members.filter((w) => w.sidecar).length} workloads with a sidecar`,
+            ? `STRICT for namespace ${group[0].ns}: ${members.filter((w) => w.sidecar === true).length} workloads with a sidecar`
+            : `STRICT for ${group.length} namespaces (${[...namespaces].join(", ")}): ${members.filter((w) => w.sidecar === true).length} workloads with a sidecar`,
           peerAuthentications: group.map((g) => ({ name: wideName(g.ns)!, namespace: g.ns, mode: "STRICT" as const })),
         };
-        const lines = [
+        const proposedLines = [
           ...members
-            .filter((w) => !w.sidecar)
+            .filter((w) => w.sidecar === false)
             .map((w) => `${refOf(w)} has no sidecar: no policy applies to it, and it cannot call this namespace's workloads once STRICT`),
           ...clientsWithoutSidecar
             .filter((c) => namespaces.has(c.ref.split("/")[0]))
@@ -447,6 +494,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
           ...refusedLines(`into ${[...namespaces].join(", ")}`, memberRefs),
           ...plaintextLines([...memberRefs]),
         ];
+        const { stage, lines } = holdingPartial(proposed, proposedLines, namespaces);
         const blocking = blockingFor(stage, namespaces);
         if (blocking.length === 0) {
           accept(stage, lines);

@@ -76,7 +76,25 @@ export function liveModesAt(rollout: Rollout, live: LiveState, stage: string): W
         ? { groups: state.groups.map((g) => ({ pods: g.pods.length, sidecar: g.sidecar, mode: g.mode, ports: g.ports })) }
         : {}),
       expected: wanted,
-      matches: state.groups.every((g) => groupMatches(g, wanted)),
+      // A workload declared partial: its pods without a sidecar are outside the mesh, as declared.
+      matches: state.groups.every((g) => groupMatches(g, wanted) || (w.partial && !g.sidecar)),
     };
   });
+}
+
+/** A workload's live pods as verify reads them: the names of those with a sidecar, and how many run without one. */
+export interface LivePodsOf {
+  withSidecar: string[];
+  withoutSidecar: number;
+}
+
+/** Every rollout workload's live pods (none for a workload no pod of which runs), by `namespace/name`. */
+export function livePodsByWorkload(rollout: Rollout, live: LiveState): Map<string, LivePodsOf> {
+  const out = new Map<string, LivePodsOf>();
+  for (const w of rollout.workloads) {
+    const pods = live.workloads.get(liveKey(w.kind, w.ref))?.workload.pods ?? [];
+    if (pods.length === 0) continue;
+    out.set(w.ref, { withSidecar: pods.filter((p) => p.sidecar).map((p) => p.name), withoutSidecar: pods.filter((p) => !p.sidecar).length });
+  }
+  return out;
 }

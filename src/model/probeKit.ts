@@ -44,6 +44,7 @@ function probe(namespace: string, sidecar: boolean, image: string, origin: strin
     labels: { ...PROBE_LABELS },
     podLabels: podLabels(PROBE_NAME, PROBE_LABELS, sidecar),
     sidecar,
+    partial: false,
     image,
     container: PROBE_CONTAINER,
     command: ["/bin/sleep", "infinity"],

@@ -52,7 +52,13 @@ export interface Workload {
   labels: Record<string, string>;
   /** Every label the running pods carry, including the ones the sidecar injector adds: what PeerAuthentication selectors match. */
   podLabels: Record<string, string>;
+  /** Its pods run a sidecar: Istio's policies give them a mode. With `partial`, only some of them do. */
   sidecar: boolean;
+  /**
+   * Some of its pods run a sidecar and some do not (`sidecar: partial`): the ones with one get the modes the policies
+   * give, the others are outside the mesh, and a connection reaches one or the other.
+   */
+  partial: boolean;
   /** Only for a workload the stack deploys. */
   image?: string;
   container: string;
@@ -76,12 +82,24 @@ export interface Workload {
  * What Istio's semantics need to know of a workload. The policy pack rebuilds exactly this from a
  * stack's Deployments and Services.
  */
-export type MeshWorkload = Pick<Workload, "ref" | "namespace" | "name" | "podLabels" | "sidecar" | "service" | "calls" | "containerPorts">;
+export type MeshWorkload = Pick<Workload, "ref" | "namespace" | "name" | "podLabels" | "sidecar" | "service" | "calls" | "containerPorts"> &
+  Partial<Pick<Workload, "partial" | "kind">>;
 
 /** Exactly the fields of a MeshWorkload, as plain data (what the policy pack receives of workloads the stack does not deploy). */
 export function meshWorkloadOf(w: Workload): MeshWorkload {
-  const { ref, namespace, name, podLabels, sidecar, service, calls, containerPorts } = w;
-  return { ref, namespace, name, podLabels, sidecar, ...(service ? { service } : {}), calls, containerPorts };
+  const { ref, namespace, name, podLabels, sidecar, partial, kind, service, calls, containerPorts } = w;
+  return {
+    ref,
+    namespace,
+    name,
+    podLabels,
+    sidecar,
+    // What the guardrail on a partly injected workload needs: that it is, and the controller to restart.
+    ...(partial ? { partial, kind } : {}),
+    ...(service ? { service } : {}),
+    calls,
+    containerPorts,
+  };
 }
 
 export interface PeerAuthentication {
@@ -241,7 +259,9 @@ type FileWorkload = RolloutFile["workloads"][number];
 
 function workloadOf(w: FileWorkload, origin: string, sidecarDefault: boolean, problems: Problem[]): Workload {
   const labels = w.labels ?? { app: w.name };
-  const sidecar = w.sidecar ?? sidecarDefault;
+  const partial = w.sidecar === "partial";
+  // The pods with a sidecar are the mesh's: the policies give them their modes.
+  const sidecar = partial || w.sidecar === true || (w.sidecar === undefined && sidecarDefault);
   const namedPorts = w.ports.flatMap((p) => (typeof p === "number" ? [] : [p]));
   const declaredPorts = w.ports.map((p) => (typeof p === "number" ? p : p.containerPort));
   const service = w.service && {
@@ -266,6 +286,7 @@ function workloadOf(w: FileWorkload, origin: string, sidecarDefault: boolean, pr
     // A workload the stack deploys carries the explicit injection label; an existing one has what its template has.
     podLabels: podLabels(w.name, labels, sidecar, w.deploy),
     sidecar,
+    partial,
     ...(w.image !== undefined ? { image: w.image } : {}),
     container: w.container ?? w.name,
     command: w.command,
@@ -405,6 +426,14 @@ function checkWorkloadShape(file: RolloutFile, problems: Problem[]) {
       problems.push({
         path: `workloads[${i}].sidecar`,
         message: "is required with deploy: false: say whether the running pods have an istio-proxy sidecar (discover reads it from them)",
+      });
+    }
+  });
+  file.workloads.forEach((w, i) => {
+    if (w.sidecar === "partial" && w.deploy) {
+      problems.push({
+        path: `workloads[${i}].sidecar`,
+        message: "partial is for a workload running already (deploy: false): the stack deploys every pod alike",
       });
     }
   });

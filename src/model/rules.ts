@@ -23,6 +23,7 @@ export const RULES = {
   "selector-matches-a-workload": "mandatory",
   "declared-calls-keep-working": "mandatory",
   "namespace-disable-breaks-strict-workloads": "mandatory",
+  "partial-sidecar-not-strict": "mandatory",
   "stage-order": "advisory",
 } as const satisfies Record<string, EnforcementLevel>;
 
@@ -238,6 +239,23 @@ export function evaluateStage<W extends MeshWorkload>(
         stage,
         e.workload.ref,
         `${e.workload.ref} is STRICT on ${strictPorts.join(", ")}, but its namespace is DISABLE at namespace or mesh level, which turns auto mTLS off: clients with sidecars send plaintext and are refused; make the namespace PERMISSIVE or drop the STRICT`,
+      ),
+    );
+  }
+
+  // A workload only some of whose pods run a sidecar: STRICT there refuses a plaintext client at some pods and not
+  // at others, a connection at a time, and its pods without a sidecar answer a mesh client in plaintext.
+  for (const e of effective) {
+    if (!e.workload.partial) continue;
+    const strictPorts = [...e.ports].filter(([, mode]) => mode === "STRICT").map(([port]) => port);
+    if (strictPorts.length === 0) continue;
+    const controller = `${(e.workload.kind ?? "Deployment").toLowerCase()}/${e.workload.name}`;
+    out.push(
+      violation(
+        "partial-sidecar-not-strict",
+        stage,
+        e.workload.ref,
+        `${e.workload.ref} would be STRICT on ${strictPorts.join(", ")}, but only some of its pods run a sidecar (sidecar: partial): plaintext clients would be refused by some pods and served by others. Restart it so that every pod gets the sidecar (kubectl rollout restart -n ${e.workload.namespace} ${controller}), then declare sidecar: true (discover reads it again)`,
       ),
     );
   }

@@ -113,7 +113,11 @@ export const workloadSchema = z.strictObject({
   kind: z.enum(WORKLOAD_KINDS).default("Deployment"),
   /** The pod labels (of the pod template); what the Deployment and Service select by when the stack deploys it. */
   labels: labels.optional(),
-  sidecar: z.boolean().optional(),
+  /**
+   * Whether its pods run an istio-proxy sidecar; `partial` (a workload running already): some do and some do not,
+   * as after injection was switched on without a restart (discover reads it from the pods).
+   */
+  sidecar: z.union([z.boolean(), z.literal("partial")], "must be true, false or partial").optional(),
   image: imageRef.optional(),
   container: dns1123Label.optional(),
   command: z.array(z.string().max(4096)).optional(),

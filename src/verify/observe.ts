@@ -26,6 +26,11 @@ export type Observed = Outcome | "inconclusive" | "unverifiable";
 
 export interface Observation {
   observed: Observed;
+  /**
+   * A pod of the server without a sidecar took the connection (a workload declared `sidecar: partial`): none of
+   * its pods with one counted it. Such a pod is outside the mesh, so plaintext is what it gets from anyone.
+   */
+  byPodWithoutSidecar?: boolean;
   /** What the verdict rests on, or why there is none. */
   evidence: string;
   /** The upstream calls a fake-service server reported making. */
@@ -36,7 +41,20 @@ export interface ProbeTarget {
   edge: Edge;
   client: Workload;
   server: Workload;
+  /**
+   * The server's live pods, as read before probing: the sidecars of those with one are read for evidence (a probe
+   * lands on any of them), and the count of those without one. Unread: kubectl picks one pod of the controller.
+   */
+  serverPods?: ServerPods;
 }
+
+export interface ServerPods {
+  withSidecar: string[];
+  withoutSidecar: number;
+}
+
+/** The most pods of one server whose sidecars are read for one probe: a probe lands on one, and each read is an exec. */
+export const MAX_COUNTER_PODS = 8;
 
 /** What is known of the cluster besides the probe: read once before the run (src/cluster/readLive.ts). */
 export interface ProbeFacts {
@@ -91,13 +109,13 @@ export function probeArgs(target: ProbeTarget, timing: ProbeTiming): string[] {
 }
 
 /** The kubectl arguments that read a server sidecar's Istio metrics. */
-export function statsArgs(server: Pick<Workload, "namespace" | "name" | "kind">): string[] {
-  return ["exec", "-n", server.namespace, podOf(server), "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "stats/prometheus"];
+export function statsArgs(server: Pick<Workload, "namespace" | "name" | "kind">, pod = podOf(server)): string[] {
+  return ["exec", "-n", server.namespace, pod, "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "stats/prometheus"];
 }
 
 /** The kubectl arguments that read a server sidecar's Envoy counters (the inbound listener's among them). */
-export function envoyStatsArgs(server: Pick<Workload, "namespace" | "name" | "kind">): string[] {
-  return ["exec", "-n", server.namespace, podOf(server), "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "stats"];
+export function envoyStatsArgs(server: Pick<Workload, "namespace" | "name" | "kind">, pod = podOf(server)): string[] {
+  return ["exec", "-n", server.namespace, pod, "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "stats"];
 }
 
 /** The counter Envoy bumps when a connection matches no filter chain: plaintext at a STRICT inbound listener. */
@@ -107,8 +125,14 @@ export const NO_FILTER_CHAIN_MATCH = "listener.0.0.0.0_15006.no_filter_chain_mat
  * The server sidecar's access log of the last minutes. A connection no filter chain took is logged with the
  * response flag NR and the details `filter_chain_not_found` (text or JSON encoding alike).
  */
-export function accessLogArgs(server: Pick<Workload, "namespace" | "name" | "kind">): string[] {
-  return ["logs", "-n", server.namespace, podOf(server), "-c", "istio-proxy", `--since=${ACCESS_LOG_SINCE_SECONDS}s`];
+export function accessLogArgs(server: Pick<Workload, "namespace" | "name" | "kind">, pod = podOf(server)): string[] {
+  return ["logs", "-n", server.namespace, pod, "-c", "istio-proxy", `--since=${ACCESS_LOG_SINCE_SECONDS}s`];
+}
+
+/** What `kubectl exec` and `kubectl logs` are pointed at for the server's counters: its pods with a sidecar, or its controller. */
+function counterPods(target: ProbeTarget): string[] {
+  const pods = target.serverPods?.withSidecar ?? [];
+  return pods.length > 0 ? pods.slice(0, MAX_COUNTER_PODS).map((p) => `pod/${p}`) : [podOf(target.server)];
 }
 const ACCESS_LOG_SINCE_SECONDS = 300;
 /** Envoy writes its access log in batches (its flush interval is a second): a refusal shows up a little later. */
@@ -132,7 +156,41 @@ type CountsRead = { read: ServerCounts; error?: undefined } | { read?: undefined
 /** Istio names a client by its sidecar's peer metadata; one without a sidecar sends none and is counted as unknown. */
 const sourceOf = (client: Workload) => (client.sidecar ? client : { namespace: "unknown", name: "unknown" });
 
+/**
+ * What the server's sidecars counted, summed over the pods read: a probe lands on one of them. A pod's counter that
+ * goes down between two reads shows in the sum's growth as a counter that went down: no evidence.
+ */
 async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: ProbeTiming, withListener: boolean): Promise<CountsRead> {
+  const reads: ServerCounts[] = [];
+  for (const pod of counterPods(target)) {
+    const read = await readPodCounts(runner, target, pod, timing, withListener);
+    if (read.error !== undefined) return read;
+    reads.push(read.read);
+  }
+  if (reads.length === 1) return { read: reads[0] };
+  const counts = new Map<string, number>();
+  for (const r of reads) for (const [k, v] of r.counts) counts.set(k, (counts.get(k) ?? 0) + v);
+  const from = new Set(reads.map((r) => r.refusals?.from));
+  if (from.size > 1) return { error: `the pods of ${target.server.ref} report refusals differently (listener counter on some, not on others)` };
+  const [refusalsFrom] = from;
+  const logUnreadable = reads.find((r) => r.logUnreadable !== undefined)?.logUnreadable;
+  return {
+    read: {
+      counts,
+      ...(refusalsFrom ? { refusals: { count: reads.reduce((n, r) => n + (r.refusals?.count ?? 0), 0), from: refusalsFrom } } : {}),
+      ...(logUnreadable !== undefined ? { logUnreadable } : {}),
+      ...(reads.some((r) => r.accessLogLines !== undefined) ? { accessLogLines: reads.reduce((n, r) => n + (r.accessLogLines ?? 0), 0) } : {}),
+    },
+  };
+}
+
+async function readPodCounts(
+  runner: KubectlRunner,
+  target: ProbeTarget,
+  pod: string,
+  timing: ProbeTiming,
+  withListener: boolean,
+): Promise<CountsRead> {
   const server = target.server;
   const call = async (args: string[]): Promise<{ text: string } | { error: string }> => {
     const timeout = timeLeft(timing);
@@ -142,19 +200,19 @@ async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: Pr
     if (result.exitCode !== 0) return { error: `metrics of ${server.ref} unreadable: ${kubectlFailure(result, timeout)}` };
     return { text: result.stdout };
   };
-  const metrics = await call(statsArgs(server));
+  const metrics = await call(statsArgs(server, pod));
   if ("error" in metrics) return metrics;
   const counted = countsFromSource(metrics.text, sourceOf(target.client));
   if ("error" in counted) return { error: `metrics of ${server.ref} unusable: ${counted.error}` };
   if (!withListener) return { read: { counts: counted.counts } };
-  const envoy = await call(envoyStatsArgs(server));
+  const envoy = await call(envoyStatsArgs(server, pod));
   if ("error" in envoy) return envoy;
   const line = new RegExp(`^${NO_FILTER_CHAIN_MATCH.replace(/\./g, "\\.")}:(.*)$`, "m").exec(envoy.text);
   if (line && !/^ \d{1,15}$/.test(line[1]))
     return { error: `metrics of ${server.ref} unusable: ${NO_FILTER_CHAIN_MATCH}:${line[1].slice(0, 40)}` };
   if (line) return { read: { counts: counted.counts, refusals: { count: Number(line[1]), from: "listener" } } };
   // Not reported (the pods lack the stats annotation): the access log says the same, when the mesh writes one.
-  const log = await call(accessLogArgs(server));
+  const log = await call(accessLogArgs(server, pod));
   // An empty log is no refusal yet, or no access log at all: either way no evidence of one.
   if ("error" in log) return { read: { counts: counted.counts, logUnreadable: log.error } };
   const lines = log.text.split("\n");
@@ -281,6 +339,9 @@ export async function observeEdge(
       evidence: `${protocol} port, ${curlSaid}; ${server.ref} counted +${plain} without mTLS from ${source}${shared}`,
     };
   }
+  if (mtls + plain + (refused ?? 0) === 0 && podsWithoutSidecar(target) > 0) {
+    return { ...takenWithoutSidecar(target, `${protocol} port, ${curlSaid}`), byPodWithoutSidecar: true };
+  }
   // Nothing counted, and nothing that could show a refusal: no probe will ever decide this edge.
   const noRefusalEvidence = refused === undefined || (a?.from === "log" && after.read.accessLogLines === 0);
   if (mtls + plain + (refused ?? 0) === 0 && noRefusalEvidence) {
@@ -323,6 +384,12 @@ async function refusedOrAccepted(
   if (growth === undefined) return { observed: "inconclusive", evidence: `${said}; ${COUNTERS_WENT_DOWN(target.server.ref)}` };
   const mtls = growth.get("mutual_tls") ?? 0;
   const other = [...growth].filter(([policy]) => policy !== "mutual_tls").reduce((sum, [, n]) => sum + n, 0);
+  if (mtls === 0 && other === 0 && podsWithoutSidecar(target) > 0) {
+    return {
+      observed: "inconclusive",
+      evidence: `${said}; no pod of ${target.server.ref} with a sidecar counted it, and one without a sidecar may have reset it`,
+    };
+  }
   if (mtls === 0 && other === 0)
     return { observed: "refused", evidence: `${said}; ${target.server.ref} counted no request from ${target.client.ref}` };
   if (other === 0)
@@ -336,6 +403,22 @@ async function refusedOrAccepted(
       evidence: `${said}, but ${target.server.ref} counted +${other} without mTLS from ${target.client.ref}: its application reset the request`,
     };
   return { observed: "inconclusive", evidence: `${said}; ${target.server.ref} counted both mTLS and plaintext from ${target.client.ref}` };
+}
+
+/**
+ * The server's live pods without a sidecar (a workload declared `sidecar: partial`), when every one of its pods with
+ * a sidecar is read: only then does nothing counted mean that a pod without one took the connection. 0 otherwise.
+ */
+const podsWithoutSidecar = (target: ProbeTarget) =>
+  target.serverPods && target.serverPods.withSidecar.length <= MAX_COUNTER_PODS ? target.serverPods.withoutSidecar : 0;
+
+/** Nothing counted at the pods with a sidecar, yet the server answered or closed: a pod without one took it. */
+function takenWithoutSidecar(target: ProbeTarget, said: string): Observation {
+  const pods = target.serverPods!;
+  return {
+    observed: "plaintext",
+    evidence: `${said}; none of the ${pods.withSidecar.length} pods of ${target.server.ref} with a sidecar counted it: one of its ${pods.withoutSidecar} pods without a sidecar took it, in plaintext`,
+  };
 }
 
 /** An HTTP answer in words: its status, and how the connection broke after it, if it did. */
@@ -384,6 +467,9 @@ async function observeHttp(
       observed: "plaintext",
       evidence: `${answered}; ${server.ref} counted +${other} without mTLS from ${source}`,
     });
+  }
+  if (mtls === 0 && other === 0 && podsWithoutSidecar(target) > 0) {
+    return withChain({ ...takenWithoutSidecar(target, answered), byPodWithoutSidecar: true });
   }
   return withChain({
     observed: "inconclusive",

@@ -4,7 +4,7 @@ import type { Plan } from "../model/plan";
 import type { Rollout, Workload } from "../model/rollout";
 import type { WorkloadStatus } from "../model/liveModes";
 import type { ChainHop } from "./evidence";
-import { Observation, Observed, observeEdge, ProbeTarget, ProbeTiming } from "./observe";
+import { Observation, Observed, observeEdge, ProbeTarget, ProbeTiming, type ServerPods } from "./observe";
 import { pause } from "../cluster/pause";
 import { CallResult, DestinationReads, judgeCalls, readDestinations } from "./calls";
 
@@ -84,7 +84,11 @@ export interface VerifyOptions {
    * The cluster as read before the run (src/cluster/readLive.ts): the workloads whose live modes differ from the
    * stage's (src/model/liveModes.ts). When none do, every pod runs a sidecar exactly where the rollout says.
    */
-  live?: { differing: WorkloadStatus[] };
+  live?: {
+    differing: WorkloadStatus[];
+    /** Each workload's live pods (`namespace/name`): the sidecars of the servers' pods with one are read for evidence. */
+    pods?: Map<string, ServerPods>;
+  };
   onRound?: (progress: {
     round: number;
     held: number;
@@ -147,6 +151,11 @@ export function brokenHops(chain: ChainHop[] | undefined, server: Workload, roll
 
 function judge(edge: Edge, observation: Observation, hops: string[]): { matches: boolean; verdict: EdgeVerdict } {
   if (observation.observed === edge.expect && hops.length === 0) return { matches: true, verdict: "holds" };
+  // Judged by the pod that took it: one without a sidecar (`sidecar: partial`) is outside the mesh, and plaintext is
+  // what the model gives it. A port that should refuse never holds so: the guardrails keep partial workloads off STRICT.
+  if (observation.byPodWithoutSidecar && observation.observed === "plaintext" && edge.expect !== "refused" && hops.length === 0) {
+    return { matches: true, verdict: "holds" };
+  }
   if (observation.observed === "inconclusive" || observation.observed === "unverifiable")
     return { matches: false, verdict: observation.observed };
   return { matches: false, verdict: "contradicts" };
@@ -197,7 +206,16 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
   const run = boundedRunner(runner);
   const byRef = new Map(rollout.workloads.map((w) => [w.ref, w]));
   const probed = probedEdges(plan, byRef, options.matrix ?? "classes");
-  const targets: ProbeTarget[] = probed.map(({ edge }) => ({ edge, client: byRef.get(edge.from)!, server: byRef.get(edge.to)! }));
+  const serverPods = (ref: string) => {
+    const pods = options.live?.pods?.get(ref);
+    return pods ? { serverPods: pods } : {};
+  };
+  const targets: ProbeTarget[] = probed.map(({ edge }) => ({
+    edge,
+    client: byRef.get(edge.from)!,
+    server: byRef.get(edge.to)!,
+    ...serverPods(edge.to),
+  }));
   const signal = options.signal;
   const results: EdgeResult[] = probed.map(({ edge, standsFor }) => ({
     ...edge,
@@ -256,7 +274,7 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
         const group = probed[i].candidates;
         if (verdict === "inconclusive" && group.length > 1) {
           const next = group[(group.indexOf(targets[i].edge) + 1) % group.length];
-          targets[i] = { edge: next, client: byRef.get(next.from)!, server: targets[i].server };
+          targets[i] = { ...targets[i], edge: next, client: byRef.get(next.from)! };
           Object.assign(r, { from: next.from, standsFor: group.filter((e) => e !== next).map((e) => e.from) });
         }
       }

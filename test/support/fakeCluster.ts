@@ -61,6 +61,8 @@ export interface ClusterState {
   noAccessLog?: boolean;
   /** Servers whose sidecars count no request or connection (their Istio metrics are off). */
   silentServers?: string[];
+  /** Servers whose probes land on one of their pods without a sidecar (a workload declared partial): no sidecar counts them. */
+  answeredWithoutSidecar?: string[];
   /** The declared calls a fake-service app makes when it is called (the lab's chain), and how they go. */
   chainCalls: { from: string; to: string; policy: "mutual_tls" | "none" }[];
   /** Traffic between apps that keeps flowing: each read of the callee's stats has seen one more request. */
@@ -132,6 +134,28 @@ export function fakeRunner(state: ClusterState, onCall: (args: string[]) => void
   };
 }
 
+/**
+ * The workload a kubectl target names: `deployment/NAME` and its kin, or `pod/NAME` of one of its pods (as
+ * test/support/labCluster.ts names them: the workload's name, a dash, a suffix).
+ */
+function refOfTarget(state: ClusterState, namespace: string, target: string): string {
+  const name = target.slice(target.indexOf("/") + 1);
+  if (!target.startsWith("pod/")) return `${namespace}/${name}`;
+  const owners = Object.keys(state.workloads).filter((ref) => ref.startsWith(`${namespace}/`) && name.startsWith(`${ref.split("/")[1]}-`));
+  return owners.sort((a, b) => b.length - a.length)[0] ?? `${namespace}/${name}`;
+}
+
+/** The first (by name) of a workload's pods that runs a sidecar, among the pods `kubectl get pods` lists. */
+function firstSidecarPod(state: ClusterState, ref: string): string | undefined {
+  const [namespace, name] = ref.split("/");
+  type Pod = { metadata: { name: string; namespace: string }; spec: { containers: { name: string }[] } };
+  return ((state.lists.pods ?? []) as unknown as Pod[])
+    .filter((p) => p.metadata.namespace === namespace && p.metadata.name.startsWith(`${name}-`))
+    .filter((p) => p.spec.containers.some((c) => c.name === "istio-proxy"))
+    .map((p) => p.metadata.name)
+    .sort()[0];
+}
+
 /** kubectl's answer to `args` in `state`; counters change as a real sidecar's would. */
 export function answerKubectl(argv: string[], state: ClusterState, counters: Counters): RunResult {
   const args = argv[0] === "--context" ? argv.slice(2) : argv;
@@ -161,7 +185,8 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
   if (args[0] === "logs") {
     // The sidecar's access log: a line of Istio's default format for every connection it refused (recorded line, repeated).
     const [, , namespace, target] = args;
-    const ref = `${namespace}/${target.slice(target.indexOf("/") + 1)}`;
+    const ref = refOfTarget(state, namespace, target);
+    if (target.startsWith("pod/") && target.slice(4) !== firstSidecarPod(state, ref)) return result(0, "");
     const line = recorded("envoy-access-log-nr-filter-chain-not-found-istioinaction.txt").split("\n")[0];
     const refused = counters[ref]?.[REFUSED] ?? 0;
     return result(0, state.noAccessLog ? "" : Array.from({ length: refused }, () => `${line}\n`).join(""));
@@ -172,19 +197,30 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
     nsFlag !== "-n" ||
     cFlag !== "-c" ||
     dashes !== "--" ||
-    !/^(deployment|statefulset|daemonset)\//.test(target ?? "")
+    !/^(deployment|statefulset|daemonset|pod)\//.test(target ?? "")
   ) {
     return result(1, "", `error: unexpected kubectl call: ${args.join(" ")}\n`);
   }
-  const ref = `${namespace}/${target.slice(target.indexOf("/") + 1)}`;
+  const ref = refOfTarget(state, namespace, target);
   const workload = state.workloads[ref];
   // kubectl looks the object up by its kind: a Deployment is not found as statefulset/NAME.
-  if (!workload || workload.controller !== target.slice(0, target.indexOf("/")))
+  if (!workload || (!target.startsWith("pod/") && workload.controller !== target.slice(0, target.indexOf("/"))))
     return result(1, "", recorded("kubectl-deployment-notfound-get.txt").replace(/"[^"]+"/, `"${ref.split("/")[1]}"`));
   if (container !== workload.container && !(container === "istio-proxy" && workload.sidecar)) {
     return result(1, "", `error: unable to upgrade connection: container not found ("${container}")\n`);
   }
 
+  // A probe lands on the workload's first pod with a sidecar: the others count nothing.
+  if (command[0] === "pilot-agent" && target.startsWith("pod/") && target.slice(4) !== firstSidecarPod(state, ref)) {
+    return command[3] === "stats"
+      ? result(
+          0,
+          workload.listenerStats
+            ? `${recorded("envoy-stats-listener-15006-before-istio-workshop.txt")}${recorded("envoy-stats-tls-inspector-before-istio-workshop.txt")}`
+            : recorded("envoy-stats-tls-inspector-before-istio-workshop.txt"),
+        )
+      : result(0, "# TYPE istio_requests_total counter\n");
+  }
   if (command[0] === "pilot-agent" && command[3] === "stats") {
     const before = recorded("envoy-stats-tls-inspector-before-istio-workshop.txt");
     const after = recorded("envoy-stats-tls-inspector-after-plaintext-istio-workshop.txt");
@@ -243,6 +279,13 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
     if (server.sidecar) count(REFUSED);
     if (workload.sidecar) return result(0, `${recorded("envoy-503-body-connection-termination-strict-plaintext.txt")}\n503`);
     return result(56, "", recorded("curl-exit56-reset-istio-io-snip.txt"));
+  }
+  if ((state.answeredWithoutSidecar ?? []).includes(serverRef)) {
+    // A pod outside the mesh: the client's sidecar (auto mTLS reads its endpoint's tlsMode label) sends plaintext.
+    if (server.kind === "server-first") return result(1, "", recorded("curl-exit1-http09-mysql-3306-crossbow.txt") + terminated(1));
+    if (server.kind === "httpbin")
+      return result(0, `${recorded("httpbin-kennethreitz-headers-plaintext-workshop-lab06.json").replace(/\n$/, "")}\n200`);
+    return result(0, "ok\n200");
   }
   // The server's sidecar counts the connection: from this client, or from "unknown" when it has no sidecar to say who it is.
   if (server.sidecar) count(`${workload.sidecar ? ref : "unknown/unknown"}|${outcome === "mtls" ? "mutual_tls" : "none"}`);

@@ -4,7 +4,7 @@ import { buildPlan } from "../../model/plan";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
 import { EXIT_INCONCLUSIVE, exitCodeOf, renderVerificationText, verificationJson } from "../../verify/report";
 import { readLiveState } from "../../cluster/readLive";
-import { liveModesAt } from "../../model/liveModes";
+import { liveModesAt, livePodsByWorkload } from "../../model/liveModes";
 import { checkSetup } from "../../verify/setup";
 import { probedEdges, verifyPlan } from "../../verify/verifier";
 import { UNBOUNDED } from "../../render/textTable";
@@ -56,7 +56,7 @@ export async function verify(opts: VerifyCommandOptions, { io, setExit, signal, 
     `verify: stage ${plan.stage} on ${contextText(context)}: ` +
       `${plan.expectations.length} edges from ${probes} probe workload${probes === 1 ? "" : "s"}, ${probed} probed per round (--matrix ${opts.matrix}), deadline ${opts.timeout}s\n`,
   );
-  let live: { differing: ReturnType<typeof liveModesAt> } | undefined;
+  let live: { differing: ReturnType<typeof liveModesAt>; pods: ReturnType<typeof livePodsByWorkload> } | undefined;
   if (plan.expectations.length > 0) {
     const problem = await checkSetup(runner, plan, rollout.workloads, SETUP_CALL_TIMEOUT_MS);
     if (problem && !signal?.aborted) throw new InputError([{ path: "", message: problem }]);
@@ -70,7 +70,7 @@ export async function verify(opts: VerifyCommandOptions, { io, setExit, signal, 
       setExit(EXIT_INCONCLUSIVE);
       return;
     }
-    live = { differing: liveModesAt(rollout, state, plan.stage).filter((w) => !w.matches) };
+    live = { differing: liveModesAt(rollout, state, plan.stage).filter((w) => !w.matches), pods: livePodsByWorkload(rollout, state) };
   }
   // Between round lines, a line every 15 s: a round of hanging probes may take minutes.
   let answered = 0;
