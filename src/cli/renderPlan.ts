@@ -111,7 +111,7 @@ function workloadsText(plan: Plan, { style, wide }: TextOptions): string[] {
           { head: "mode", coloured: true },
           { head: "ports", prose: true },
         ],
-        plan.workloads.map((w) => [w.namespace, w.name, w.sidecar ? "yes" : "no", modeOf(w), portsText(w.ports)]),
+        plan.workloads.map((w) => [w.namespace, w.name, w.partial ? "partial" : w.sidecar ? "yes" : "no", modeOf(w), portsText(w.ports)]),
         style,
       ),
     ];

@@ -58,6 +58,10 @@ export function expectedOutcome(
       : { expect: "plaintext", reason: once(`${scope}-wide DISABLE turns auto mTLS off`) };
   }
   if (portMode === "DISABLE") return { expect: "plaintext", reason: "target port is DISABLE" };
+  // A partly injected server: auto mTLS reads each endpoint's tlsMode label, so its pods without one get plaintext.
+  if (server.workload.partial) {
+    return { expect: "mtls", reason: once(`auto mTLS to its pods with a sidecar (port ${portMode}); its pods without one get plaintext`) };
+  }
   return { expect: "mtls", reason: once(`auto mTLS to a sidecar whose port is ${portMode}`) };
 }
 

@@ -29,6 +29,8 @@ export interface PlannedWorkload {
   mode: ResolvedMode | null;
   ports: Record<string, ResolvedMode>;
   probe: boolean;
+  /** Only some of its pods run a sidecar (`sidecar: partial`): `mode` and `ports` are theirs, the others have none. */
+  partial?: true;
 }
 
 export interface Plan {
@@ -82,6 +84,7 @@ function plannedWorkload(e: EffectiveWorkload<Workload>): PlannedWorkload {
     mode: e.mode,
     ports: Object.fromEntries([...e.ports].map(([port, mode]) => [String(port), mode])),
     probe: w.probe,
+    ...(w.partial ? { partial: true as const } : {}),
   };
 }
 
