@@ -7,6 +7,7 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 const SLOWEST_FIRST = [
   "realServers",
+  "userMesh",
   "policyPackPublishable",
   "verifyProcess",
   "pulumiRuntime",
