@@ -88,7 +88,7 @@ function verifyCluster(rollout: Rollout, stage: string, tweak: (s: ClusterState)
   return state;
 }
 
-async function verify(rollout: Rollout, file: string, stage: string, state: ClusterState, timeout = 20) {
+async function verify(file: string, stage: string, state: ClusterState, timeout = 20) {
   let stdout = "";
   let stderr = "";
   let code = -1;
@@ -138,7 +138,7 @@ describe("a team's own mesh, from discover to the last stage", () => {
   it("verify passes at current, which changes nothing: TCP servers that close read from their counters or their pods", async () => {
     const { rollout, yaml } = await discovered();
     const file = tempFile("mesh.yaml", yaml);
-    const run = await verify(rollout, file, "current", verifyCluster(rollout, "current"));
+    const run = await verify(file, "current", verifyCluster(rollout, "current"));
     expect(run.code, `${run.stderr}${JSON.stringify(run.result.edges, null, 1)}`).toBe(0);
     expect(run.verdicts("holds").length).toBe(run.result.edges.length);
     const fluent = run.result.edges.find((e) => e.to === "logging/fluent-bit" && e.from === "mtls-rollout-probes/mtls-probe")!;
@@ -150,7 +150,7 @@ describe("a team's own mesh, from discover to the last stage", () => {
   it("verify at data-strict: refusals at sidecars the stack does not own are unverifiable until access logs are on", async () => {
     const { rollout, yaml } = await discovered();
     const file = tempFile("mesh.yaml", yaml);
-    const bare = await verify(rollout, file, "data-strict", verifyCluster(rollout, "data-strict"));
+    const bare = await verify(file, "data-strict", verifyCluster(rollout, "data-strict"));
     expect(bare.code).toBe(3);
     expect(bare.verdicts("unverifiable").sort()).toEqual([
       "mtls-rollout-probes/mtls-probe -> data/postgres",
@@ -159,7 +159,6 @@ describe("a team's own mesh, from discover to the last stage", () => {
     expect(bare.verdicts("contradicts")).toEqual([]);
     // With the stack's mtls-rollout:accessLogs, their sidecars log the refused connections.
     const logged = await verify(
-      rollout,
       file,
       "data-strict",
       verifyCluster(rollout, "data-strict", (s) => (s.noAccessLog = false)),
@@ -172,7 +171,6 @@ describe("a team's own mesh, from discover to the last stage", () => {
     const file = tempFile("mesh.yaml", yaml);
     for (const stage of ["web-strict", "mesh-strict"]) {
       const onPlainPod = await verify(
-        rollout,
         file,
         stage,
         verifyCluster(rollout, stage, (s) => {

@@ -93,10 +93,12 @@ export function clusterState(rollout: Rollout, plan: Plan, chain: ClusterState["
 
 const TEMPLATE = recorded("prom-dest-mtls-http-15020-sleep-httpbin.txt").trim();
 
-function series(server: string, source: string, policy: string, value: number): string {
+/** A recorded destination-side Istio series (`template`), made this server's count of this source by this policy. */
+export function series(server: string, source: string, policy: string, value: number, template = TEMPLATE): string {
   const [sns, sname] = source.split("/");
   const [dns, dname] = server.split("/");
-  return TEMPLATE.replace(/source_workload="[^"]*"/, `source_workload="${sname}"`)
+  return template
+    .replace(/source_workload="[^"]*"/, `source_workload="${sname}"`)
     .replace(/source_workload_namespace="[^"]*"/, `source_workload_namespace="${sns}"`)
     .replace(/destination_workload="[^"]*"/, `destination_workload="${dname}"`)
     .replace(/destination_workload_namespace="[^"]*"/, `destination_workload_namespace="${dns}"`)

@@ -12,6 +12,7 @@
 // A client with a sidecar reaches it in mTLS, which this stand-in cannot speak: its connections come to a second port
 // (`mtlsPort`), which stands for the client sidecar's mTLS and is counted as `mutual_tls` from that client.
 import * as net from "node:net";
+import { series } from "./fakeCluster";
 import { recorded } from "./recorded";
 
 const TCP_SERIES = recorded("prom-dest-mtls-tcp-opened-15020-sleep-httpbin.txt").trim().split("\n")[0];
@@ -111,16 +112,9 @@ export class StandInSidecar {
 
   /** `pilot-agent request GET stats/prometheus`: the Istio TCP series, as Istio's stats plugin names them. */
   istioMetrics(): string {
-    const [dns, dname] = this.options.ref.split("/");
     const lines = [...this.opened].map(([key, value]) => {
       const [source, policy] = key.split("|");
-      const [sns, sname] = source.split("/");
-      return TCP_SERIES.replace(/source_workload="[^"]*"/, `source_workload="${sname}"`)
-        .replace(/source_workload_namespace="[^"]*"/, `source_workload_namespace="${sns}"`)
-        .replace(/destination_workload="[^"]*"/, `destination_workload="${dname}"`)
-        .replace(/destination_workload_namespace="[^"]*"/, `destination_workload_namespace="${dns}"`)
-        .replace(/connection_security_policy="[^"]*"/, `connection_security_policy="${policy}"`)
-        .replace(/\} \d+$/, `} ${value}`);
+      return series(this.options.ref, source, policy, value, TCP_SERIES);
     });
     return `# TYPE istio_tcp_connections_opened_total counter\n${lines.join("\n")}\n`;
   }
