@@ -115,7 +115,7 @@ describe("npx mtls-rollout discover", () => {
     expect(lines[2]).toMatch(/^discover: asking Prometheus http:\/\/127\.0\.0\.1:\d+ who called whom in the last 3600s$/);
     expect(lines[3]).toMatch(/^discover: proposing stages for 3 namespaces and 9 workloads \(\d+\.\ds\)$/);
     expect(lines[4]).toBe(
-      "discovered 3 namespaces, 9 workloads, 4 PeerAuthentications; 4 stages; 11 things left out (see the file's header)",
+      "discovered 3 namespaces, 9 workloads, 4 PeerAuthentications; 4 stages; 10 things left out (see the file's header)",
     );
   });
 
@@ -219,7 +219,11 @@ describe("npx mtls-rollout discover", () => {
         sidecar: true,
         labels: { app: "redis" },
         ports: [{ name: "redis", containerPort: 6379 }],
-        service: { name: "redis", ports: [{ name: "tcp-redis", port: 6379 }] },
+        // Its headless Service too: every Service of a workload is probed.
+        services: [
+          { name: "redis", ports: [{ name: "tcp-redis", port: 6379 }] },
+          { name: "redis-headless", ports: [{ name: "tcp-redis", port: 6379 }] },
+        ],
       },
     ]);
   });
@@ -281,7 +285,6 @@ describe("npx mtls-rollout discover", () => {
       "#   - Deployment istio-ingress/istio-ingressgateway: an Istio gateway; PeerAuthentication governs sidecars, not a gateway's listeners",
       "#   - PeerAuthentication payments/lockdown: Istio ignores it: a second namespace-wide policy, newer than payments/default, which Istio applies instead (delete it, or merge it into that one)",
       "#   - PeerAuthentication shop/old-search: selects no workload found here, so it applies to nothing",
-      "#   - Service shop/redis-headless: also selects shop/redis, which Service shop/redis already stands for in this file",
       "#   - Service payments/ledger port 8125: UDP, which sidecars do not intercept",
       "  # 1 of 2 pods have a sidecar: sidecar: partial, which no stage may make STRICT until every pod has one (kubectl rollout restart deployment/recommender -n shop)",
       "  # shop/recommender stays PERMISSIVE (shop/recommender-until-restart): only some of its pods run a sidecar; restart it (kubectl rollout restart deployment/recommender -n shop), declare sidecar: true, and drop that policy in a later stage",

@@ -37,7 +37,14 @@ describe("workloads the stack does not deploy", () => {
       "service.istio.io/canonical-name": "cart",
       "service.istio.io/canonical-revision": "v2",
     });
-    expect(cart.service).toEqual({ name: "cart", selector: { app: "cart" }, ports: [{ port: 80, targetPort: 8080, protocol: "TCP" }] });
+    expect(cart.services).toEqual([
+      {
+        name: "cart",
+        selector: { app: "cart" },
+        ports: [{ port: 80, targetPort: 8080, protocol: "TCP" }],
+        origin: expect.stringMatching(/\.service$/),
+      },
+    ]);
     expect(rollout.namespaces[0]).toEqual({ name: "shop", injection: false, existing: true });
   });
 
@@ -93,7 +100,7 @@ describe("workloads the stack does not deploy", () => {
         service: { ports: [{ name: "grpc", port: 7070, targetPort: "grpc" }] },
       }),
     );
-    expect(ok.workloads[0].service!.ports).toEqual([
+    expect(ok.workloads[0].services[0].ports).toEqual([
       { name: "grpc", port: 7070, targetPort: 7070, targetPortName: "grpc", protocol: "TCP" },
     ]);
     expect(ok.workloads[0].containerPorts).toEqual([7070, 9090]);

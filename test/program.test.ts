@@ -11,6 +11,7 @@ import { buildPlan } from "../src/model/plan";
 import { defineRolloutStack } from "../src/program";
 import { loadRollout } from "../src/rollout/load";
 import { crdValidator } from "./support/crdValidator";
+import { kubernetesSchemaErrors } from "./support/kubernetesSchema";
 import { tempFile } from "./support/files";
 import { cli } from "./support/inProcessCli";
 import { installRecordingMocks, LAST_VERIFIED_AT, settleRegistrations } from "./support/pulumiMocks";
@@ -286,7 +287,7 @@ describe("the Pulumi program under mocks", () => {
       return hash(copy);
     };
     expect(changed((r) => (r.stages[0].description = "reworded"))).toBe(hashes[0]);
-    expect(changed((r) => (r.workloads.find((w) => w.name === "httpbin")!.service!.ports[0].port = 8001))).not.toBe(hashes[0]);
+    expect(changed((r) => (r.workloads.find((w) => w.name === "httpbin")!.services[0].ports[0].port = 8001))).not.toBe(hashes[0]);
     expect(changed((r) => (r.workloads.find((w) => w.name === "httpbin")!.probePath = "/get"))).not.toBe(hashes[0]);
     expect(changed((r) => (r.workloads.find((w) => w.name === "web-api")!.calls = []))).not.toBe(hashes[0]);
   });
@@ -428,6 +429,32 @@ describe("the Pulumi program under mocks", () => {
     expect(named(resources, "kubernetes:apps/v1:Deployment", "shop/cart").dependencies).toContain(sa);
     expect(named(resources, "kubernetes:apps/v1:Deployment", "shop/till").dependencies).toContain(sa);
     expect(named(resources, "kubernetes:apps/v1:Deployment", "shop/tool").inputs.spec.template.spec.serviceAccountName).toBe("default");
+  });
+
+  it("declares every Service of a workload with services:, each under its own name, valid against Kubernetes' schema", async () => {
+    const file = tempFile("two-services.yaml", [
+      "namespaces: [ { name: shop, injection: true } ]",
+      "workloads:",
+      "  - name: cart",
+      "    namespace: shop",
+      "    image: 'cart:1'",
+      "    ports: [ { name: grpc, containerPort: 7070 } ]",
+      "    services:",
+      "      - { name: cart, ports: [ { name: http, port: 80, targetPort: 8080 } ] }",
+      "      - { name: cart-grpc, ports: [ { name: grpc, port: 7070, targetPort: grpc, appProtocol: grpc } ] }",
+      "stages: [ { name: only } ]",
+    ]);
+    const { resources } = await runStack({ "mtls-rollout:stage": "only", "mtls-rollout:rollout": file });
+    const services = ofType(resources, "kubernetes:core/v1:Service");
+    expect(services.map((r) => r.name).sort()).toEqual(["shop/cart", "shop/cart-grpc"]);
+    expect(named(resources, "kubernetes:core/v1:Service", "shop/cart-grpc").inputs.spec).toEqual({
+      selector: { app: "cart" },
+      ports: [{ name: "grpc", port: 7070, targetPort: "grpc", protocol: "TCP", appProtocol: "grpc" }],
+    });
+    for (const s of services) expect(kubernetesSchemaErrors(s.inputs), s.name).toEqual([]);
+    // Both under the workload's component.
+    const component = named(resources, "mtls-rollout:index:Workload", "shop/cart").urn;
+    expect(services.every((s) => s.parent === component)).toBe(true);
   });
 
   const disablingRollout = tempFile("disable.yaml", [

@@ -34,9 +34,38 @@ describe("reading a rollout", () => {
       serviceAccount: "cart",
       replicas: 1,
       probe: false,
-      service: { name: "cart", ports: [{ port: 80, targetPort: 8080, protocol: "TCP" }] },
+      services: [{ name: "cart", ports: [{ port: 80, targetPort: 8080, protocol: "TCP" }] }],
     });
     expect(rollout.namespaces[0]).toEqual({ name: "shop", injection: true, existing: false });
+  });
+
+  it("reads several Services of one workload from services:, each its own name and ports, and refuses service: beside it", () => {
+    const file: Record<string, any> = minimal();
+    file.workloads[0] = {
+      ...file.workloads[0],
+      service: undefined,
+      ports: [{ name: "grpc", containerPort: 7070 }],
+      services: [
+        { name: "cart", ports: [{ name: "http", port: 80, targetPort: 8080 }] },
+        { name: "cart-grpc", ports: [{ name: "grpc", port: 7070, targetPort: "grpc" }] },
+      ],
+    };
+    const cart = parseRollout(file).workloads[0];
+    expect(cart.services.map((s) => `${s.name}:${s.ports.map((p) => `${p.port}->${p.targetPort}`).join(",")}`)).toEqual([
+      "cart:80->8080",
+      "cart-grpc:7070->7070",
+    ]);
+    expect(cart.containerPorts).toEqual([8080, 7070]);
+    const both: Record<string, any> = minimal();
+    both.workloads[0] = { ...both.workloads[0], services: [{ name: "cart-2", ports: [{ port: 81 }] }] };
+    expect(() => parseRollout(both)).toThrow("workloads[0].services: and service both declared: list every Service under services");
+    const unnamed: Record<string, any> = minimal();
+    unnamed.workloads[0] = {
+      ...unnamed.workloads[0],
+      service: undefined,
+      services: [{ ports: [{ port: 80 }] }, { ports: [{ port: 81 }] }],
+    };
+    expect(() => parseRollout(unnamed)).toThrow("workloads[0].services[0].name: is required when a workload has more than one Service");
   });
 
   it("treats default and the mesh root namespace as existing, and takes sidecars from the namespace unless the workload says", () => {

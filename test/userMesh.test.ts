@@ -108,15 +108,20 @@ async function verify(file: string, stage: string, state: ClusterState, timeout 
 }
 
 describe("a team's own mesh, from discover to the last stage", () => {
-  it("discover reads it whole: the partly injected api as such, the second Service said, stages that can pass", async () => {
+  it("discover reads it whole: the partly injected api as such, both of catalog's Services, stages that can pass", async () => {
     const { rollout, yaml } = await discovered();
     const refs = rollout.workloads.filter((w) => !w.probe).map((w) => w.ref);
     expect(refs).toHaveLength(11);
     expect(rollout.workloads.find((w) => w.ref === "web/api")).toMatchObject({ sidecar: true, partial: true });
     expect(rollout.workloads.find((w) => w.ref === "logging/fluent-bit")).toMatchObject({ sidecar: false, kind: "DaemonSet" });
-    expect(yaml).toContain(
-      "Service web/catalog-admin: also selects web/catalog, which Service web/catalog already stands for in this file",
-    );
+    expect(rollout.workloads.find((w) => w.ref === "web/catalog")!.services.map((x) => `${x.name}:${x.ports[0].port}`)).toEqual([
+      "catalog:8080",
+      "catalog-admin:9000",
+    ]);
+    // Both are probed: the second Service's port too.
+    const catalogEdges = buildPlan(rollout, "web-strict").expectations.filter((e) => e.to === "web/catalog");
+    expect([...new Set(catalogEdges.map((e) => `${e.host}:${e.port}`))]).toEqual(["catalog.web:8080", "catalog-admin.web:9000"]);
+    expect(yaml).toContain("    services:\n      - name: catalog\n");
     expect(rollout.stages.map((s) => s.name)).toEqual(["current", "data-strict", "web-strict", "mesh-strict"]);
     // web-strict and mesh-strict hold api back, PERMISSIVE, until it is restarted.
     expect(rollout.stages[2].peerAuthentications.map((p) => `${p.namespace}/${p.name} ${p.mode}`)).toEqual([

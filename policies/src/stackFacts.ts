@@ -82,6 +82,7 @@ export function stackFacts(resources: readonly StackResource[]): StackFacts {
         sidecar,
         containerPorts: [...new Set(containerPorts.flatMap((p) => (p.containerPort ? [p.containerPort] : [])))],
         calls: calls ? calls.split(",") : [],
+        services: [],
       };
     });
 
@@ -101,10 +102,7 @@ export function stackFacts(resources: readonly StackResource[]): StackFacts {
               : namedPorts.get(target.ref)?.get(p.targetPort);
         return targetPort === undefined ? [] : [{ name: p.name, port: p.port, targetPort, protocol: "TCP" as const }];
       });
-      // A workload behind several Services: all their ports are its ports; the first Service names it.
-      target.service = target.service
-        ? { ...target.service, ports: [...target.service.ports, ...ports] }
-        : { name: metadata.name, selector, ports };
+      target.services = [...target.services, { name: metadata.name, selector, ports, origin: `Service ${namespace}/${metadata.name}` }];
       // A container need not declare the ports it listens on; a Service's target port is one.
       target.containerPorts = [...new Set([...target.containerPorts, ...ports.map((p) => p.targetPort)])];
     }

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { deploymentManifest, serviceManifest } from "../manifests/kubernetes";
+import { deploymentManifest, serviceManifests } from "../manifests/kubernetes";
 import type { Workload as RolloutWorkload } from "../model/rollout";
 
 export interface WorkloadArgs {
@@ -15,9 +15,12 @@ export interface WorkloadArgs {
   provider: k8s.Provider;
 }
 
-/** One workload the stack deploys (a lab app, a probe of the kit): its Deployment and Service. */
+/** One workload the stack deploys (a lab app, a probe of the kit): its Deployment and its Services. */
 export class Workload extends pulumi.ComponentResource {
   readonly deployment: k8s.apps.v1.Deployment;
+  /** Its Services, each named namespace/name as before there could be several. */
+  readonly services: k8s.core.v1.Service[];
+  /** Its first Service, if any. */
   readonly service?: k8s.core.v1.Service;
 
   constructor(name: string, args: WorkloadArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -33,15 +36,16 @@ export class Workload extends pulumi.ComponentResource {
       { ...child, dependsOn: [...(args.serviceAccount ? [args.serviceAccount] : []), ...(args.after ?? [])] },
     );
 
-    const service = serviceManifest(workload);
-    if (service) {
-      this.service = new k8s.core.v1.Service(
-        `${workload.namespace}/${service.metadata.name}`,
-        { metadata: { ...service.metadata, namespace: args.namespace }, spec: service.spec },
-        child,
-      );
-    }
+    this.services = serviceManifests(workload).map(
+      (service) =>
+        new k8s.core.v1.Service(
+          `${workload.namespace}/${service.metadata.name}`,
+          { metadata: { ...service.metadata, namespace: args.namespace }, spec: service.spec },
+          child,
+        ),
+    );
+    this.service = this.services[0];
 
-    this.registerOutputs({ deployment: this.deployment, service: this.service });
+    this.registerOutputs({ deployment: this.deployment, service: this.service, services: this.services });
   }
 }

@@ -40,6 +40,15 @@ export interface FilePort {
   appProtocol?: string;
 }
 
+export interface FileService {
+  name: string;
+  selector?: Record<string, string>;
+  ports: FilePort[];
+}
+
+/** A workload's Services, whichever way the file holds them. */
+export const servicesOf = (w: Pick<FileWorkload, "service" | "services">): FileService[] => w.services ?? (w.service ? [w.service] : []);
+
 export interface FileWorkload {
   name: string;
   namespace: string;
@@ -50,7 +59,9 @@ export interface FileWorkload {
   labels: Record<string, string>;
   container?: string;
   ports?: (number | { name: string; containerPort: number })[];
-  service?: { name: string; selector?: Record<string, string>; ports: FilePort[] };
+  /** Its one Service; `services` when it has more. */
+  service?: FileService;
+  services?: FileService[];
   calls?: string[];
 }
 
@@ -185,6 +196,9 @@ function workloadOf(c: ControllerObject, pods: readonly PodObject[], namespaceLa
   };
 }
 
+/** The rollout schema's bound on a workload's Services. */
+const MAX_SERVICES_PER_WORKLOAD = 16;
+
 function attachServices(services: ServiceObject[], workloads: FileWorkload[], leftOut: string[]) {
   const byNamespace = groupBy(workloads, (w) => w.namespace);
   for (const svc of [...services].sort(byName)) {
@@ -206,9 +220,9 @@ function attachServices(services: ServiceObject[], workloads: FileWorkload[], le
       continue;
     }
     const [w] = selected;
-    if (w.service) {
+    if (servicesOf(w).length >= MAX_SERVICES_PER_WORKLOAD) {
       leftOut.push(
-        `${id}: also selects ${w.namespace}/${w.name}, which Service ${w.namespace}/${w.service.name} already stands for in this file`,
+        `${id}: ${w.namespace}/${w.name} has ${MAX_SERVICES_PER_WORKLOAD} Services in this file already, as many as a rollout holds`,
       );
       continue;
     }
@@ -235,7 +249,13 @@ function attachServices(services: ServiceObject[], workloads: FileWorkload[], le
     }
     if (ports.length === 0) continue;
     const sameAsLabels = Object.keys(selector).length === Object.keys(w.labels).length;
-    w.service = { name: svc.metadata.name, ...(sameAsLabels ? {} : { selector: { ...selector } }), ports };
+    const service = { name: svc.metadata.name, ...(sameAsLabels ? {} : { selector: { ...selector } }), ports };
+    // One Service as `service:`, as a reader expects it; several as `services:`.
+    const all = [...servicesOf(w), service];
+    delete w.service;
+    delete w.services;
+    if (all.length === 1) w.service = service;
+    else w.services = all;
   }
 }
 

@@ -11,7 +11,7 @@ import { PROBE_NAME } from "../model/probeKit";
 import { parseRollout, PeerAuthentication, Rollout, ROLLOUT_LIMITS, Workload } from "../model/rollout";
 import { evaluateStage, isBlocking, Violation } from "../model/rules";
 import { count } from "../model/text";
-import type { Client, FilePolicy, FileWorkload, Inventory } from "./inventory";
+import { servicesOf, type Client, type FilePolicy, type FileWorkload, type Inventory } from "./inventory";
 import type { TrafficEdge } from "./traffic";
 
 export const CURRENT_STAGE = "current";
@@ -116,7 +116,8 @@ function modelPolicy(p: FileStage["peerAuthentications"][number], origin: string
  */
 function probeNamespaces(workloads: FileWorkload[], sidecarNamespaces: string[], leftOut: string[]): string[] {
   const portsByNamespace = new Map<string, number>();
-  for (const w of workloads) portsByNamespace.set(w.namespace, (portsByNamespace.get(w.namespace) ?? 0) + (w.service?.ports.length ?? 0));
+  for (const w of workloads)
+    portsByNamespace.set(w.namespace, (portsByNamespace.get(w.namespace) ?? 0) + servicesOf(w).reduce((n, s) => n + s.ports.length, 0));
   const servicePorts = [...portsByNamespace.values()].reduce((a, b) => a + b, 0);
   // Every probe is a workload of the rollout too, and the probe outside the mesh is one of them.
   const workloadRoom = ROLLOUT_LIMITS.workloads - workloads.length - 1;
@@ -178,7 +179,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
     if (edge.source === "unknown") continue;
     const from = byRef.get(edge.source);
     if (!from) noteOn(edge.destination, `called by ${edge.source}, which is not in this file`);
-    else if (from !== to && to.service) from.calls = [...new Set([...(from.calls ?? []), edge.destination])].sort();
+    else if (from !== to && servicesOf(to).length > 0) from.calls = [...new Set([...(from.calls ?? []), edge.destination])].sort();
   }
 
   const sidecarNamespaces = [...new Set(workloads.filter((w) => w.sidecar).map((w) => w.namespace))].sort();

@@ -84,6 +84,10 @@ export function renderDiscovered(discovered: Discovered, options: RenderOptions)
       flow(doc, ["workloads", i, "service", "selector"]);
       w.service.ports.forEach((_, j) => flow(doc, ["workloads", i, "service", "ports", j]));
     }
+    (w.services ?? []).forEach((s, k) => {
+      flow(doc, ["workloads", i, "services", k, "selector"]);
+      s.ports.forEach((_, j) => flow(doc, ["workloads", i, "services", k, "ports", j]));
+    });
   });
   flow(doc, ["probes", "namespaces"]);
   file.stages.forEach((s, i) => s.peerAuthentications.forEach((_, j) => flow(doc, ["stages", i, "peerAuthentications", j])));

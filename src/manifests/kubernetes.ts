@@ -85,15 +85,15 @@ export function deploymentManifest(w: Workload) {
   };
 }
 
-export function serviceManifest(w: Workload) {
-  if (!w.service) return undefined;
-  return {
+/** The Services of a workload the stack deploys, one per Service the rollout declares for it. */
+export function serviceManifests(w: Workload) {
+  return w.services.map((service) => ({
     apiVersion: "v1" as const,
     kind: "Service" as const,
-    metadata: { name: w.service.name, namespace: w.namespace, labels: { ...w.labels } },
+    metadata: { name: service.name, namespace: w.namespace, labels: { ...w.labels } },
     spec: {
-      selector: { ...w.service.selector },
-      ports: w.service.ports.map((p) => ({
+      selector: { ...service.selector },
+      ports: service.ports.map((p) => ({
         ...(p.name ? { name: p.name } : {}),
         port: p.port,
         targetPort: p.targetPortName ?? p.targetPort,
@@ -101,7 +101,7 @@ export function serviceManifest(w: Workload) {
         ...(p.appProtocol ? { appProtocol: p.appProtocol } : {}),
       })),
     },
-  };
+  }));
 }
 
 export function peerAuthenticationSpec(pa: PlannedPolicy) {

@@ -7,6 +7,7 @@
  */
 import type { Plan } from "./plan";
 import { familyOf, protocolOf } from "./protocol";
+import { servicePortOf } from "./expectations";
 import type { Rollout, Workload } from "./rollout";
 
 export interface AccessLogTarget {
@@ -23,7 +24,7 @@ export function accessLogTargets(plan: Plan, rollout: Rollout): AccessLogTarget[
     if (edge.expect !== "refused") continue;
     const server = byRef.get(edge.to);
     if (!server || server.deploy || !server.sidecar) continue;
-    const servicePort = server.service?.ports.find((p) => p.port === edge.port);
+    const servicePort = servicePortOf(server, edge);
     if (servicePort && familyOf(protocolOf(servicePort)) === "http") continue;
     const set = ports.get(server.ref) ?? new Set<number>();
     set.add(edge.targetPort);

@@ -1,4 +1,4 @@
-import type { MeshWorkload } from "./rollout";
+import type { MeshWorkload, ServicePort } from "./rollout";
 import type { EffectiveWorkload, PolicyIndex } from "./semantics";
 
 export type Outcome = "mtls" | "plaintext" | "refused";
@@ -65,16 +65,25 @@ export function expectedOutcome(
   return { expect: "mtls", reason: once(`auto mTLS to a sidecar whose port is ${portMode}`) };
 }
 
-/** One edge per Service port of `server`. */
+/** One edge per port of each of `server`'s Services. */
 export function edgesTo(client: MeshWorkload, server: EffectiveWorkload, index: PolicyIndex): Edge[] {
-  const service = server.workload.service;
-  if (!service) return [];
-  return service.ports.map((p) => ({
-    from: client.ref,
-    to: server.workload.ref,
-    host: `${service.name}.${server.workload.namespace}`,
-    port: p.port,
-    targetPort: p.targetPort,
-    ...expectedOutcome(client, server, p.targetPort, index),
-  }));
+  return server.workload.services.flatMap((service) =>
+    service.ports.map((p) => ({
+      from: client.ref,
+      to: server.workload.ref,
+      host: once(`${service.name}.${server.workload.namespace}`),
+      port: p.port,
+      targetPort: p.targetPort,
+      ...expectedOutcome(client, server, p.targetPort, index),
+    })),
+  );
+}
+
+/** The Service port an edge goes to: of the Service its host names, at its port. */
+export function servicePortOf(
+  server: Pick<MeshWorkload, "namespace" | "services">,
+  edge: Pick<Edge, "host" | "port">,
+): ServicePort | undefined {
+  const service = server.services.find((s) => `${s.name}.${server.namespace}` === edge.host);
+  return service?.ports.find((p) => p.port === edge.port);
 }

@@ -200,6 +200,7 @@ export function resolveLive(policies: readonly LivePolicy[], workloads: readonly
           sidecar: true,
           containerPorts: w.ports,
           calls: [],
+          services: [],
         };
         const e = index.resolve(asWorkload, first);
         group = {

@@ -94,7 +94,10 @@ export function livePodsByWorkload(rollout: Rollout, live: LiveState): Map<strin
   for (const w of rollout.workloads) {
     const pods = live.workloads.get(liveKey(w.kind, w.ref))?.workload.pods ?? [];
     if (pods.length === 0) continue;
-    out.set(w.ref, { withSidecar: pods.filter((p) => p.sidecar).map((p) => p.name), withoutSidecar: pods.filter((p) => !p.sidecar).length });
+    out.set(w.ref, {
+      withSidecar: pods.filter((p) => p.sidecar).map((p) => p.name),
+      withoutSidecar: pods.filter((p) => !p.sidecar).length,
+    });
   }
   return out;
 }

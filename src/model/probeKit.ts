@@ -51,6 +51,7 @@ function probe(namespace: string, sidecar: boolean, image: string, origin: strin
     env: {},
     serviceAccount: PROBE_NAME,
     replicas: 1,
+    services: [],
     containerPorts: [],
     namedPorts: [],
     calls: [],

@@ -87,7 +87,7 @@ function policyChanges(before: Plan | null, after: Plan): PolicyChange[] {
 }
 
 function edgeChanges(before: Plan, after: Plan): EdgeChange[] {
-  const key = (e: Edge) => `${e.from}|${e.to}|${e.port}`;
+  const key = (e: Pick<Edge, "from" | "to" | "host" | "port">) => `${e.from}|${e.to}|${e.host}:${e.port}`;
   const changes = (kind: "call" | "probe", was: Edge[], now: Edge[]): EdgeChange[] => {
     const prior = new Map(was.map((e) => [key(e), e.expect]));
     return now.flatMap((e) => {
@@ -110,8 +110,8 @@ function edgeChanges(before: Plan, after: Plan): EdgeChange[] {
   };
   const calls = changes("call", before.calls, after.calls);
   // A probe along a declared call is the same edge: it is listed once, as the call.
-  const called = new Set(calls.map((e) => `${e.from}|${e.to}|${e.port}`));
-  return [...calls, ...changes("probe", before.expectations, after.expectations).filter((e) => !called.has(`${e.from}|${e.to}|${e.port}`))];
+  const called = new Set(calls.map(key));
+  return [...calls, ...changes("probe", before.expectations, after.expectations).filter((e) => !called.has(key(e)))];
 }
 
 function progress(plan: Plan, rollout: Rollout): NamespaceProgress[] {

@@ -67,7 +67,8 @@ export interface Workload {
   env: Record<string, string>;
   serviceAccount: string;
   replicas: number;
-  service?: { name: string; selector: Record<string, string>; ports: ServicePort[] };
+  /** The Services that select its pods (the rollout file's `service`, or `services`). */
+  services: WorkloadService[];
   /** Every port the workload's container listens on: its Service's target ports and any declared `ports`. */
   containerPorts: number[];
   namedPorts: NamedPort[];
@@ -82,12 +83,24 @@ export interface Workload {
  * What Istio's semantics need to know of a workload. The policy pack rebuilds exactly this from a
  * stack's Deployments and Services.
  */
-export type MeshWorkload = Pick<Workload, "ref" | "namespace" | "name" | "podLabels" | "sidecar" | "service" | "calls" | "containerPorts"> &
+/** A Service of a workload. */
+export interface WorkloadService {
+  name: string;
+  selector: Record<string, string>;
+  ports: ServicePort[];
+  /** Where the rollout file declares it (`workloads[3].service`, `workloads[3].services[1]`), for messages. */
+  origin: string;
+}
+
+export type MeshWorkload = Pick<
+  Workload,
+  "ref" | "namespace" | "name" | "podLabels" | "sidecar" | "services" | "calls" | "containerPorts"
+> &
   Partial<Pick<Workload, "partial" | "kind">>;
 
 /** Exactly the fields of a MeshWorkload, as plain data (what the policy pack receives of workloads the stack does not deploy). */
 export function meshWorkloadOf(w: Workload): MeshWorkload {
-  const { ref, namespace, name, podLabels, sidecar, partial, kind, service, calls, containerPorts } = w;
+  const { ref, namespace, name, podLabels, sidecar, partial, kind, services, calls, containerPorts } = w;
   return {
     ref,
     namespace,
@@ -96,7 +109,7 @@ export function meshWorkloadOf(w: Workload): MeshWorkload {
     sidecar,
     // What the guardrail on a partly injected workload needs: that it is, and the controller to restart.
     ...(partial ? { partial, kind } : {}),
-    ...(service ? { service } : {}),
+    services,
     calls,
     containerPorts,
   };
@@ -206,7 +219,7 @@ function sizeProblems(data: unknown): Problem[] {
 
 /** Every probe calls every Service port but its own: the size of each stage's expectation matrix. */
 function edgeProblems(rollout: Rollout): Problem[] {
-  const portsOf = (w: Workload) => w.service?.ports.length ?? 0;
+  const portsOf = (w: Workload) => w.services.reduce((n, s) => n + s.ports.length, 0);
   const allPorts = rollout.workloads.reduce((n, w) => n + portsOf(w), 0);
   const probes = rollout.workloads.filter((w) => w.probe);
   const edges = probes.reduce((n, p) => n + allPorts - portsOf(p), 0);
@@ -264,17 +277,31 @@ function workloadOf(w: FileWorkload, origin: string, sidecarDefault: boolean, pr
   const sidecar = partial || w.sidecar === true || (w.sidecar === undefined && sidecarDefault);
   const namedPorts = w.ports.flatMap((p) => (typeof p === "number" ? [] : [p]));
   const declaredPorts = w.ports.map((p) => (typeof p === "number" ? p : p.containerPort));
-  const service = w.service && {
-    name: w.service.name ?? w.name,
-    selector: w.service.selector ?? labels,
-    ports: w.service.ports.map((p, pi) => ({
-      ...(p.name !== undefined ? { name: p.name } : {}),
-      port: p.port,
-      ...resolveTargetPort(p, namedPorts, `${origin}.service.ports[${pi}]`, problems),
-      protocol: p.protocol,
-      ...(p.appProtocol !== undefined ? { appProtocol: p.appProtocol } : {}),
-    })),
-  };
+  const declared = w.services
+    ? w.services.map((s, si) => ({ s, at: `${origin}.services[${si}]` }))
+    : w.service
+      ? [{ s: w.service, at: `${origin}.service` }]
+      : [];
+  if (w.service && w.services) {
+    problems.push({ path: `${origin}.services`, message: "and service both declared: list every Service under services" });
+  }
+  const services = declared.map(({ s, at }, si) => {
+    // Only a workload's one Service may take the workload's name without saying so.
+    if (s.name === undefined && declared.length > 1)
+      problems.push({ path: `${at}.name`, message: "is required when a workload has more than one Service" });
+    return {
+      name: s.name ?? (si === 0 ? w.name : `${w.name}-${si}`),
+      selector: s.selector ?? labels,
+      origin: at,
+      ports: s.ports.map((p, pi) => ({
+        ...(p.name !== undefined ? { name: p.name } : {}),
+        port: p.port,
+        ...resolveTargetPort(p, namedPorts, `${at}.ports[${pi}]`, problems),
+        protocol: p.protocol,
+        ...(p.appProtocol !== undefined ? { appProtocol: p.appProtocol } : {}),
+      })),
+    };
+  });
   return {
     ref: `${w.namespace}/${w.name}`,
     name: w.name,
@@ -294,8 +321,8 @@ function workloadOf(w: FileWorkload, origin: string, sidecarDefault: boolean, pr
     env: w.env ?? {},
     serviceAccount: w.serviceAccount ?? w.name,
     replicas: w.replicas ?? 1,
-    service,
-    containerPorts: [...new Set([...(service?.ports ?? []).map((p) => p.targetPort), ...declaredPorts])],
+    services,
+    containerPorts: [...new Set([...services.flatMap((s) => s.ports.map((p) => p.targetPort)), ...declaredPorts])],
     namedPorts,
     calls: w.calls,
     probe: w.probe,
@@ -466,14 +493,14 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
   );
   const unique = workloads.map((w, i) => ({ w, i })).filter(({ i }) => !duplicates.has(i));
   const byRef = new Map(unique.map(({ w }) => [w.ref, w]));
-  const services = unique.flatMap(({ w }) => (w.service ? [{ w, key: `${w.namespace}/${w.service.name}` }] : []));
+  const services = unique.flatMap(({ w }) => w.services.map((s) => ({ s, key: `${w.namespace}/${s.name}` })));
   firstSeen(
     services,
     (s) => s.key,
     (s, _i, first) =>
       problems.push({
-        path: `${s.w.origin}.service.name`,
-        message: `duplicate service ${describeValue(s.key)} (also declared by ${services[first].w.origin})`,
+        path: `${s.s.origin}.name`,
+        message: `duplicate service ${describeValue(s.key)} (also declared by ${services[first].s.origin})`,
       }),
   );
 
@@ -552,11 +579,13 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
       });
     }
     // A Service takes the workload's name unless it has its own, and a Service's name must start with a letter.
-    if (w.service && w.service.name === w.name && !/^[a-z]/.test(w.name) && !w.origin.startsWith("probes.")) {
-      problems.push({
-        path: `${at}.service`,
-        message: `needs a name: the Service would take the workload's name ${describeValue(w.name)}, but a Service's name must start with a letter (DNS-1035)`,
-      });
+    for (const s of w.services) {
+      if (s.name === w.name && !/^[a-z]/.test(w.name) && !w.origin.startsWith("probes.")) {
+        problems.push({
+          path: s.origin,
+          message: `needs a name: the Service would take the workload's name ${describeValue(w.name)}, but a Service's name must start with a letter (DNS-1035)`,
+        });
+      }
     }
     if (Object.keys(w.labels).length === 0) {
       problems.push({
@@ -566,15 +595,20 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
     }
     // A selector picks pods by label: the Service's (and a deployed workload's Deployment's) must pick
     // this workload's pods and no other's, or every expectation about it is wrong.
-    if (w.service && !isSubset(w.service.selector, w.labels)) {
-      problems.push({
-        path: `${at}.service.selector`,
-        message: `${describeValue(w.service.selector)} does not select the workload's own pods (labels ${describeValue(w.labels)})`,
-      });
+    for (const s of w.services) {
+      if (!isSubset(s.selector, w.labels)) {
+        problems.push({
+          path: `${s.origin}.selector`,
+          message: `${describeValue(s.selector)} does not select the workload's own pods (labels ${describeValue(w.labels)})`,
+        });
+      }
     }
     const selectors = [...(w.deploy ? [{ labels: w.labels, path: `${at}.labels` }] : [])];
-    if (w.service && (!w.deploy || w.service.selector !== w.labels)) {
-      selectors.push({ labels: w.service.selector, path: w.service.selector === w.labels ? `${at}.labels` : `${at}.service.selector` });
+    for (const s of w.services) {
+      // One check per distinct selector: the workload's labels once, each Service's own selector once.
+      if (w.deploy && s.selector === w.labels) continue;
+      const path = s.selector === w.labels ? `${at}.labels` : `${s.origin}.selector`;
+      if (!selectors.some((x) => x.labels === s.selector)) selectors.push({ labels: s.selector, path });
     }
     for (const selector of selectors) {
       if (Object.keys(selector.labels).length === 0) continue;
@@ -599,24 +633,24 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
       (p) => p.name,
       (p) => problems.push({ path: `${at}.ports`, message: `duplicate port name ${describeValue(p.name)}` }),
     );
-    if (w.service) {
+    for (const s of w.services) {
       firstSeen(
-        w.service.ports,
+        s.ports,
         (p) => String(p.port),
-        (p, pi) => problems.push({ path: `${at}.service.ports[${pi}].port`, message: `duplicate service port ${p.port}` }),
+        (p, pi) => problems.push({ path: `${s.origin}.ports[${pi}].port`, message: `duplicate service port ${p.port}` }),
       );
-      if (w.service.ports.length > 1) {
-        w.service.ports.forEach((p, pi) => {
+      if (s.ports.length > 1) {
+        s.ports.forEach((p, pi) => {
           if (!p.name)
             problems.push({
-              path: `${at}.service.ports[${pi}].name`,
+              path: `${s.origin}.ports[${pi}].name`,
               message: "is required when a service has more than one port",
             });
         });
         firstSeen(
-          w.service.ports.filter((p) => p.name),
+          s.ports.filter((p) => p.name),
           (p) => p.name!,
-          (p) => problems.push({ path: `${at}.service.ports`, message: `duplicate port name ${describeValue(p.name)}` }),
+          (p) => problems.push({ path: `${s.origin}.ports`, message: `duplicate port name ${describeValue(p.name)}` }),
         );
       }
     }
@@ -625,7 +659,7 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
       const callee = byRef.get(target);
       if (!callee) problems.push({ path, message: `${describeValue(target)} is not a declared workload` });
       else if (callee === w) problems.push({ path, message: `${describeValue(target)} is the workload itself` });
-      else if (!callee.service) problems.push({ path, message: `${describeValue(target)} has no service to call` });
+      else if (callee.services.length === 0) problems.push({ path, message: `${describeValue(target)} has no service to call` });
     });
   });
 

@@ -179,7 +179,12 @@ export function evaluateStage<W extends MeshWorkload>(
     for (const port of Object.keys(pa.portLevelMtls ?? {}).map(Number)) {
       const targetPorts = new Set(selected.flatMap((w) => w.containerPorts));
       if (targetPorts.has(port)) continue;
-      const asServicePort = selected.flatMap((w) => (w.service?.ports ?? []).filter((p) => p.port === port).map((p) => ({ w, p })))[0];
+      const asServicePort = selected.flatMap((w) =>
+        w.services
+          .flatMap((s) => s.ports)
+          .filter((p) => p.port === port)
+          .map((p) => ({ w, p })),
+      )[0];
       const hint = asServicePort
         ? `${port} is the Service port of ${asServicePort.w.ref}; its workload port is ${asServicePort.p.targetPort}, so key the entry by ${asServicePort.p.targetPort}`
         : `the selected workloads listen on ${[...targetPorts].join(", ") || "no declared port"}`;

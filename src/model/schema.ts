@@ -104,6 +104,14 @@ export const containerPortSchema = z.union(
 
 export const WORKLOAD_KINDS = ["Deployment", "StatefulSet", "DaemonSet"] as const;
 
+/** A Service that selects a workload's pods. */
+const serviceSchema = z.strictObject({
+  name: dns1035Label.optional(),
+  /** The Service's own selector, when it is not the workload's labels (a Service on the cluster selects by fewer). */
+  selector: labels.optional(),
+  ports: z.array(servicePortSchema).min(1, "a service needs at least one port"),
+});
+
 export const workloadSchema = z.strictObject({
   name: dns1123Label,
   namespace: dns1123Label,
@@ -125,14 +133,10 @@ export const workloadSchema = z.strictObject({
   env: z.record(envVarName, z.string().max(32768)).optional(),
   serviceAccount: dns1123Subdomain.optional(),
   replicas: z.number().int().min(1, "at least one pod: a workload without pods has no behaviour to verify").max(1000).optional(),
-  service: z
-    .strictObject({
-      name: dns1035Label.optional(),
-      /** The Service's own selector, when it is not the workload's labels (a Service on the cluster selects by fewer). */
-      selector: labels.optional(),
-      ports: z.array(servicePortSchema).min(1, "a service needs at least one port"),
-    })
-    .optional(),
+  /** Its one Service; `services` for more (an HTTP and a gRPC one, say). */
+  service: serviceSchema.optional(),
+  /** Its Services, when it has more than one: each its own name. */
+  services: z.array(serviceSchema).min(1, "list at least one Service, or leave services out").max(16).optional(),
   /** Ports the container listens on besides its Service's target ports (Istio applies port-level mTLS to them too), and named ports. */
   ports: z.array(containerPortSchema).default([]),
   calls: z.array(workloadRef).default([]),

@@ -1,4 +1,4 @@
-import type { Edge, Outcome } from "../model/expectations";
+import { servicePortOf, type Edge, type Outcome } from "../model/expectations";
 import type { Workload } from "../model/rollout";
 import { familyOf, Protocol, ProtocolFamily, protocolOf } from "../model/protocol";
 import {
@@ -171,7 +171,8 @@ async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: Pr
   const counts = new Map<string, number>();
   for (const r of reads) for (const [k, v] of r.counts) counts.set(k, (counts.get(k) ?? 0) + v);
   const from = new Set(reads.map((r) => r.refusals?.from));
-  if (from.size > 1) return { error: `the pods of ${target.server.ref} report refusals differently (listener counter on some, not on others)` };
+  if (from.size > 1)
+    return { error: `the pods of ${target.server.ref} report refusals differently (listener counter on some, not on others)` };
   const [refusalsFrom] = from;
   const logUnreadable = reads.find((r) => r.logUnreadable !== undefined)?.logUnreadable;
   return {
@@ -179,7 +180,9 @@ async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: Pr
       counts,
       ...(refusalsFrom ? { refusals: { count: reads.reduce((n, r) => n + (r.refusals?.count ?? 0), 0), from: refusalsFrom } } : {}),
       ...(logUnreadable !== undefined ? { logUnreadable } : {}),
-      ...(reads.some((r) => r.accessLogLines !== undefined) ? { accessLogLines: reads.reduce((n, r) => n + (r.accessLogLines ?? 0), 0) } : {}),
+      ...(reads.some((r) => r.accessLogLines !== undefined)
+        ? { accessLogLines: reads.reduce((n, r) => n + (r.accessLogLines ?? 0), 0) }
+        : {}),
     },
   };
 }
@@ -224,7 +227,7 @@ async function readPodCounts(
 
 /** The Service port an edge goes to, and how its answer can be read. */
 function familyOfEdge(target: ProbeTarget): { protocol: Protocol; family: ProtocolFamily } {
-  const port = target.server.service?.ports.find((p) => p.port === target.edge.port);
+  const port = servicePortOf(target.server, target.edge);
   const protocol = port ? protocolOf(port) : "sniffed";
   return { protocol, family: familyOf(protocol) };
 }

@@ -9,6 +9,7 @@ import { podOf } from "../cluster/podOf";
 import type { KubectlRunner, RunResult } from "../cluster/runner";
 import type { Plan } from "../model/plan";
 import { familyOf, protocolOf } from "../model/protocol";
+import { servicePortOf } from "../model/expectations";
 import type { Workload } from "../model/rollout";
 
 export const ISTIO_API_ARGS = ["api-resources", "--api-group=security.istio.io", "-o", "name"];
@@ -38,7 +39,7 @@ function execTargets(plan: Plan, byRef: ReadonlyMap<string, Workload>): { client
     const server = byRef.get(edge.to)!;
     clients.set(client.ref, client);
     namespaces.add(client.namespace);
-    const port = server.service?.ports.find((p) => p.port === edge.port);
+    const port = servicePortOf(server, edge);
     const readsCounters = client.sidecar || (port !== undefined && familyOf(protocolOf(port)) !== "http");
     if (server.sidecar && readsCounters) namespaces.add(server.namespace);
   }

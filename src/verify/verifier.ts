@@ -132,7 +132,7 @@ export function brokenHops(chain: ChainHop[] | undefined, server: Workload, roll
   const inNamespace = rollout.workloads.filter((w) => w.namespace === server.namespace);
   const byFakeName = (name: string, uri?: string) =>
     inNamespace.find((w) => w.name === name) ??
-    inNamespace.find((w) => uri !== undefined && w.service && new RegExp(`^https?://${w.service.name}(\\.|:|/|$)`).test(uri));
+    inNamespace.find((w) => uri !== undefined && w.services.some((s) => new RegExp(`^https?://${s.name}(\\.|:|/|$)`).test(uri)));
   const problems: string[] = [];
   for (const hop of chain) {
     const from = byFakeName(hop.from);

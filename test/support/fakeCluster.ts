@@ -80,7 +80,7 @@ export function clusterState(rollout: Rollout, plan: Plan, chain: ClusterState["
     const image = w.image ?? "";
     const kind = image.includes("httpbin") ? "httpbin" : image.includes("fake-service") ? "fake-service" : "other";
     workloads[w.ref] = { sidecar: w.sidecar, kind, container: w.container, controller: w.kind.toLowerCase(), listenerStats: w.deploy };
-    if (w.service) services[`${w.service.name}.${w.namespace}`] = w.ref;
+    for (const s of w.services) services[`${s.name}.${w.namespace}`] = w.ref;
   }
   const outcomes = Object.fromEntries(plan.expectations.map((e) => [`${e.from} ${e.host}:${e.port}`, e.expect as ClusterOutcome]));
   const peerAuthentications = policiesAt(rollout, plan.stage);

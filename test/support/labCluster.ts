@@ -109,7 +109,7 @@ function controllerObject(w: Workload): Item {
   c.spec.template.spec.containers = [appContainer(w, c.spec.template.spec.containers[0])];
   c.spec.template.spec.serviceAccountName = w.serviceAccount;
   c.spec.template.spec.serviceAccount = w.serviceAccount;
-  if (w.kind === "StatefulSet") c.spec.serviceName = w.service?.name ?? w.name;
+  if (w.kind === "StatefulSet") c.spec.serviceName = w.services[0]?.name ?? w.name;
   return c;
 }
 
@@ -183,12 +183,16 @@ function podObjects(w: Workload, withoutSidecar: number, replicas = 1): Item[] {
   });
 }
 
-function serviceObject(w: Workload): Item | undefined {
-  if (!w.service) return undefined;
+/** Each Service of a workload, from the recorded Service object. */
+function serviceObjects(w: Workload): Item[] {
+  return w.services.map((service, i) => serviceObject(w, service, i === 0 ? `service ${w.ref}` : `service ${w.namespace}/${service.name}`));
+}
+
+function serviceObject(w: Workload, service: Workload["services"][number], seed: string): Item {
   const svc = one("services", (s) => s.metadata.namespace === "shop" && s.metadata.name === "frontend");
-  svc.metadata = { ...svc.metadata, name: w.service.name, namespace: w.namespace, labels: { ...w.labels }, uid: uid(`service ${w.ref}`) };
-  svc.spec.selector = { ...w.service.selector };
-  svc.spec.ports = w.service.ports.map((p) => ({
+  svc.metadata = { ...svc.metadata, name: service.name, namespace: w.namespace, labels: { ...w.labels }, uid: uid(seed) };
+  svc.spec.selector = { ...service.selector };
+  svc.spec.ports = service.ports.map((p) => ({
     ...(p.name ? { name: p.name } : {}),
     port: p.port,
     protocol: "TCP",
@@ -214,7 +218,7 @@ export function clusterOf(rollout: Rollout, stage: string | null, options: Clust
     configmaps: [meshConfig],
     namespaces: [...names].sort().map((n) => namespaceObject(n, injection.get(n) ?? false)),
     controllers: rollout.workloads.map(controllerObject),
-    services: rollout.workloads.flatMap((w) => serviceObject(w) ?? []),
+    services: rollout.workloads.flatMap(serviceObjects),
     pods: rollout.workloads.flatMap((w) => podObjects(w, options.withoutSidecar?.[w.ref] ?? 0, options.replicas)),
     peerauthentications: stage === null ? [] : policiesAt(rollout, stage, options.created),
   };
