@@ -292,6 +292,9 @@ describe("npx mtls-rollout discover", () => {
       "  # called by istio-ingress/istio-ingressgateway, which is not in this file",
       "  # injection by revision label istio.io/rev=default",
       "  # received plaintext in the last 3600s: payments/checkout from unknown (35)",
+      // Every sender, in the header and on the workload it reaches, proposed stage or not.
+      "#   - payments/checkout from unknown (35)",
+      "  # received plaintext in the last 3600s from unknown (35)",
       "  # the pre-flight gate stops this stage until those callers use mTLS (or the stage acknowledges them in acknowledgePlaintext)",
       "  # payments/ledger has no sidecar: no policy applies to it, and it cannot call this namespace's workloads once STRICT",
       "  # would refuse these workloads without a sidecar if they call into shop: legacy/batch-report, legacy/reports-ui, payments/ledger",

@@ -44,6 +44,8 @@ export interface Discovered {
   clients: Client[];
   /** The live PeerAuthentications of the file's namespaces and the mesh root. */
   livePolicies: number;
+  /** Plaintext Prometheus saw arriving at the file's workloads over `windowSeconds`, every sender with its count. */
+  plaintext?: { windowSeconds: number; into: { destination: string; sources: { source: string; count: number }[] }[] };
 }
 
 export interface ProposeOptions {
@@ -171,11 +173,17 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
 
   // Observed traffic: calls between workloads of the file, and who sends plaintext where.
   const plaintextInto = new Map<string, string[]>();
+  const plaintextSenders = new Map<string, { source: string; count: number }[]>();
   for (const edge of options.traffic?.edges ?? []) {
     const to = byRef.get(edge.destination);
     if (!to) continue;
-    if (edge.plaintext > 0)
+    if (edge.plaintext > 0) {
       plaintextInto.set(edge.destination, [...(plaintextInto.get(edge.destination) ?? []), `${edge.source} (${edge.plaintext})`]);
+      plaintextSenders.set(edge.destination, [
+        ...(plaintextSenders.get(edge.destination) ?? []),
+        { source: edge.source, count: edge.plaintext },
+      ]);
+    }
     if (edge.source === "unknown") continue;
     const from = byRef.get(edge.source);
     if (!from) noteOn(edge.destination, `called by ${edge.source}, which is not in this file`);
@@ -542,6 +550,9 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
     }
   }
 
+  // Every plaintext sender, on the workload it reaches, whether or not a proposed stage names it.
+  for (const [ref, senders] of plaintextInto)
+    noteOn(ref, `received plaintext in the last ${options.traffic!.windowSeconds}s from ${senders.join(", ")}`);
   workloads.forEach((w, i) => {
     const lines = workloadNotes.get(refOf(w));
     if (lines && lines.length > 0) comments.push({ path: ["workloads", i], lines });
@@ -552,5 +563,19 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
     .forEach((n) => comments.push({ path: ["namespaces", namespaceIndex.get(n.at!.name)!], lines: [n.text] }));
   const stageIndex = new Map(file.stages.map((s, i) => [s.name, i]));
   for (const { stage, lines } of stageComments) comments.push({ path: ["stages", stageIndex.get(stage)!], lines });
-  return { file, comments, leftOut, clients: inventory.clients, livePolicies: inventory.livePolicies };
+  return {
+    file,
+    comments,
+    leftOut,
+    clients: inventory.clients,
+    livePolicies: inventory.livePolicies,
+    ...(options.traffic
+      ? {
+          plaintext: {
+            windowSeconds: options.traffic.windowSeconds,
+            into: [...plaintextSenders].map(([destination, sources]) => ({ destination, sources })),
+          },
+        }
+      : {}),
+  };
 }

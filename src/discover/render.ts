@@ -68,6 +68,14 @@ export function renderDiscovered(discovered: Discovered, options: RenderOptions)
       ),
     );
   }
+  if (discovered.plaintext && discovered.plaintext.into.length > 0) {
+    header.push(
+      "",
+      `Plaintext that reached workloads of this file in the last ${discovered.plaintext.windowSeconds}s (Prometheus, counted by the receiving sidecar;`,
+      "unknown is a client without a sidecar). Each must move to mTLS, or be acknowledged, before its target goes STRICT:",
+      ...discovered.plaintext.into.map((p) => `  - ${p.destination} from ${p.sources.map((s) => `${s.source} (${s.count})`).join(", ")}`),
+    );
+  }
   // The comments below are written before the header is, so that it can say whether any was escaped.
   const nodeComments = discovered.comments.map(({ path, lines }) => ({ path, text: comment(lines) }));
   const headerText = comment(header);
