@@ -47,6 +47,7 @@ describe("npx mtls-rollout plan", () => {
       "dormant",
       "acknowledgePlaintext",
       "acknowledgeUnverifiable",
+      "coverage",
     ]);
     expect(Object.keys(plan.peerAuthentications[0])).toEqual([
       "namespace",

@@ -113,9 +113,11 @@ describe("the Markdown of istioinaction-strict, rendered by markdown-it", () => 
     ),
   );
 
-  it("has the progress, policy and outcome tables with their expected rows", () => {
-    expect(tables).toHaveLength(3);
-    const [progress, policies, outcomes] = tables;
+  it("has the progress, coverage, policy and outcome tables with their expected rows", () => {
+    expect(tables).toHaveLength(4);
+    const [progress, open, policies, outcomes] = tables;
+    // What the stage leaves open, and the policy that keeps it so.
+    expect(open.slice(1)).toEqual([["default/httpbin", "8080", "PERMISSIVE", "istio-system/default"]]);
     expect(progress.slice(1).map((r) => [r[0], r[r.length - 1]])).toEqual([
       ["istioinaction", "100.0%"],
       ["default", "0.0%"],

@@ -45,12 +45,60 @@ function violationsOf(policies: unknown[], extra: Record<string, unknown> = {}) 
 const rulesOf = (policies: unknown[], extra: Record<string, unknown> = {}) => violationsOf(policies, extra).map((v) => v.rule);
 
 describe("the guardrail rules", () => {
-  it("name a level for every rule: all mandatory but stage-order", () => {
+  it("name a level for every rule: all mandatory but those that point at a choice to review", () => {
     expect(
       Object.entries(RULES)
         .filter(([, level]) => level === "advisory")
         .map(([rule]) => rule),
-    ).toEqual(["stage-order"]);
+    ).toEqual(["stage-order", "strict-protects-a-sidecar", "last-stage-leaves-ports-open"]);
+  });
+
+  it("strict-protects-a-sidecar: a STRICT policy whose workloads run no sidecar protects nothing, said, not blocking", () => {
+    expect(rulesOf([{ name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT" }])).not.toContain(
+      "strict-protects-a-sidecar",
+    );
+    const found = violationsOf([{ name: "old", namespace: "legacy", selector: { app: "old" }, mode: "STRICT" }]).filter(
+      (v) => v.rule === "strict-protects-a-sidecar",
+    );
+    expect(found).toEqual([
+      {
+        rule: "strict-protects-a-sidecar",
+        level: "advisory",
+        stage: "s",
+        resource: "legacy/old",
+        message:
+          "legacy/old is STRICT, but what it selects (legacy/old) runs no sidecar, so it protects nothing: plaintext still reaches it; inject the sidecar, or drop the policy",
+      },
+    ]);
+  });
+
+  it("last-stage-leaves-ports-open: where the rollout ends with ports of sidecar workloads open, check says which and why", () => {
+    const open = checkRollout(
+      mesh([{ name: "a" }, { name: "b", peerAuthentications: [{ name: "default", namespace: "app", mode: "STRICT" }] }]),
+    );
+    expect(open.filter((v) => v.rule === "last-stage-leaves-ports-open")).toEqual([]);
+    const left = checkRollout(
+      mesh([
+        { name: "a" },
+        {
+          name: "b",
+          peerAuthentications: [
+            { name: "default", namespace: "app", mode: "STRICT" },
+            { name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT", portLevelMtls: { 9090: "PERMISSIVE" } },
+          ],
+        },
+      ]),
+    ).filter((v) => v.rule === "last-stage-leaves-ports-open");
+    expect(left).toEqual([
+      {
+        rule: "last-stage-leaves-ports-open",
+        level: "advisory",
+        stage: "b",
+        resource: "app/api",
+        message:
+          "the last stage leaves 1 port of workloads with a sidecar open: app/api:9090 (PERMISSIVE, app/api); add a stage that makes them STRICT, or keep each as an exception you mean",
+      },
+    ]);
   });
 
   const cases: { rule: RuleName; passing: unknown[]; failing: unknown[]; message: RegExp }[] = [
@@ -245,6 +293,14 @@ describe("npx mtls-rollout check", () => {
           message:
             'app/default sets mode DISABLE, which switches mTLS off; use PERMISSIVE, or add allowDisable: "<reason>" to the policy to accept it',
         },
+        {
+          rule: "last-stage-leaves-ports-open",
+          level: "advisory",
+          stage: "one",
+          resource: "app/api",
+          message:
+            "the last stage leaves 1 port of workloads with a sidecar open: app/api:8080 (DISABLE, app/default); add a stage that makes them STRICT, or keep each as an exception you mean",
+        },
       ],
       blocking: 1,
       warnings: [
@@ -256,8 +312,8 @@ describe("npx mtls-rollout check", () => {
     });
     const text = await cli(["check", "--rollout", file]);
     expect(text.code).toBe(1);
-    expect(text.stdout).toMatch(/^Guardrails for every stage: 1 blocking of 1\n/);
-    expect(text.stdout).toMatch(/│ mandatory │ no-mtls-disable │ one +│ app\/default │ app\/default sets mode DISABLE/);
+    expect(text.stdout).toMatch(/^Guardrails for every stage: 1 blocking of 2\n/);
+    expect(text.stdout).toMatch(/│ mandatory │ no-mtls-disable +│ one +│ app\/default │ app\/default sets mode DISABLE/);
   });
 
   it("exits 0 when the only findings are acknowledged or advisory, and prints the acknowledgement", async () => {

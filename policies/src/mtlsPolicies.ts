@@ -3,7 +3,10 @@ import { checkStage, RULES, RuleName } from "../../src/model/rules";
 import { policyOf } from "../../src/manifests/parse";
 import { PEER_AUTHENTICATION_TYPES, stackFacts } from "./stackFacts";
 
-const DESCRIPTIONS: Record<Exclude<RuleName, "stage-order">, string> = {
+/** Rules of one stage: stage-order and last-stage-leaves-ports-open compare a rollout's stages, which one stack does not hold. */
+type PackRule = Exclude<RuleName, "stage-order" | "last-stage-leaves-ports-open">;
+
+const DESCRIPTIONS: Record<PackRule, string> = {
   "no-mtls-disable": "PeerAuthentications do not switch mTLS off (DISABLE), unless the policy carries an accepted reason",
   "one-default-per-scope": "At most one selector-less PeerAuthentication per namespace, named default",
   "one-policy-per-workload": "At most one workload-level PeerAuthentication selects a workload",
@@ -14,6 +17,7 @@ const DESCRIPTIONS: Record<Exclude<RuleName, "stage-order">, string> = {
   "declared-calls-keep-working": "No declared call is refused, unless the stage acknowledges it",
   "namespace-disable-breaks-strict-workloads": "No workload-level STRICT under a namespace- or mesh-wide DISABLE",
   "partial-sidecar-not-strict": "No STRICT for a workload only some of whose pods run a sidecar",
+  "strict-protects-a-sidecar": "A STRICT workload policy selects a workload with a sidecar (one without protects nothing)",
 };
 
 /**
@@ -26,7 +30,7 @@ interface PackConfig {
   meshRootNamespace?: string;
 }
 
-function resourcePolicy(rule: Exclude<RuleName, "stage-order">): ResourceValidationPolicy {
+function resourcePolicy(rule: PackRule): ResourceValidationPolicy {
   return {
     name: rule,
     description: DESCRIPTIONS[rule],
@@ -47,7 +51,7 @@ function resourcePolicy(rule: Exclude<RuleName, "stage-order">): ResourceValidat
   };
 }
 
-function stackPolicy(rule: Exclude<RuleName, "stage-order">): StackValidationPolicy {
+function stackPolicy(rule: PackRule): StackValidationPolicy {
   return {
     name: rule,
     description: DESCRIPTIONS[rule],
@@ -63,8 +67,8 @@ function stackPolicy(rule: Exclude<RuleName, "stage-order">): StackValidationPol
 
 /**
  * One policy per rule, each at the rule's own enforcement level: per resource where a rule needs only
- * the PeerAuthentication, per stack where it needs the workloads. stage-order compares stages, which a
- * single stack does not have: `npx --no-install mtls-rollout check` runs it.
+ * the PeerAuthentication, per stack where it needs the workloads. stage-order and last-stage-leaves-ports-open
+ * compare stages, which a single stack does not have: `npx --no-install mtls-rollout check` runs them.
  */
 export const mtlsPolicies: Policy[] = (Object.keys(DESCRIPTIONS) as (keyof typeof DESCRIPTIONS)[]).map((rule) =>
   PER_RESOURCE.has(rule) ? resourcePolicy(rule) : stackPolicy(rule),

@@ -2,7 +2,7 @@ import type { Edge } from "../model/expectations";
 import { groupBy } from "../model/groupBy";
 import type { Plan } from "../model/plan";
 import { isBlocking, Violation } from "../model/rules";
-import { countsTable, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
+import { countsTable, firstScreen, namespaceOf, SUMMARY_ROWS, type TextOptions } from "../render/summary";
 import { textTable, TextStyle, UNBOUNDED, wrapText } from "../render/textTable";
 
 function labelsText(labels: Record<string, string> | null): string {
@@ -77,6 +77,52 @@ function policiesText(plan: Plan, { style, wide }: TextOptions): string[] {
   ];
 }
 
+/** How many ports of workloads with a sidecar are STRICT, and what keeps each other one open. */
+export function coverageLine(c: Plan["coverage"]): string {
+  if (c.total === 0) return "Coverage: no workload with a sidecar has a port";
+  const percent = Math.round((c.strict / c.total) * 1000) / 10;
+  return `Coverage: ${c.strict} of ${c.total} ports of workloads with a sidecar are STRICT (${percent}%)`;
+}
+
+export const keptByText = (keptBy: string | null) => keptBy ?? "no policy: Istio's default";
+
+function coverageText(plan: Plan, { style, wide }: TextOptions): string[] {
+  const { open } = plan.coverage;
+  const table = (shown: readonly Plan["coverage"]["open"][number][]) => [
+    textTable(
+      [{ head: "workload" }, { head: "port" }, { head: "mode", coloured: true }, { head: "kept open by", prose: true }],
+      shown.map((p) => [p.workload, p.port, p.mode, keptByText(p.keptBy)]),
+      style,
+    ),
+  ];
+  if (open.length === 0) return [wrapText(coverageLine(plan.coverage), style.width)];
+  if (!wide && plan.workloads.length > SUMMARY_ROWS) {
+    // A large stage, summarised like its other sections: the open ports counted by what keeps them open.
+    const byPolicy = [...groupBy(open, (p) => keptByText(p.keptBy))].sort((a, b) => b[1].length - a[1].length);
+    const shown = byPolicy.slice(0, SUMMARY_ROWS / 6);
+    return [
+      wrapText(
+        `${coverageLine(plan.coverage)}; the ${open.length} others, by what keeps them open (--wide or --json for every port)`,
+        style.width,
+      ),
+      textTable(
+        [{ head: "kept open by", prose: true }, { head: "ports" }],
+        [
+          ...shown.map(([by, ports]) => [by, ports.length]),
+          ...(byPolicy.length > shown.length
+            ? [[`${byPolicy.length - shown.length} more policies`, open.length - shown.reduce((n, [, p]) => n + p.length, 0)]]
+            : []),
+        ],
+        style,
+      ),
+    ];
+  }
+  return [
+    wrapText(coverageLine(plan.coverage), style.width),
+    ...(wide ? [`Not STRICT (${open.length})`, ...table(open)] : firstScreen("Not STRICT", open, table, "ports")),
+  ];
+}
+
 function expectationsText(plan: Plan, { style, wide }: TextOptions): string[] {
   const edges = plan.expectations;
   const title = `Expectations: probes to every service port (${edges.length})`;
@@ -146,6 +192,7 @@ export function renderPlanText(plan: Plan, options: TextOptions = { style: UNBOU
     );
   }
   out.push(...workloadsText(plan, options), "");
+  out.push(...coverageText(plan, options), "");
   out.push(...expectationsText(plan, options));
   if (plan.calls.length > 0) {
     out.push("", `Declared calls (${plan.calls.length})`, ...edgesByClient(plan.calls, style));
@@ -184,6 +231,7 @@ export function planJson(plan: Plan) {
     dormant: plan.dormant,
     acknowledgePlaintext: plan.acknowledgePlaintext,
     acknowledgeUnverifiable: plan.acknowledgeUnverifiable,
+    coverage: plan.coverage,
   };
 }
 

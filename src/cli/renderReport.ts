@@ -245,6 +245,22 @@ function graphMarkdown(r: StageReport, { wide }: ReportMarkdownOptions): string 
  * The pull-request report: stable output (same input, same bytes), every section with content, and within a
  * comment's size however large the stage (unless `wide`).
  */
+/** The stage's coverage in a sentence, and every port of a workload with a sidecar that is not STRICT, with what keeps it open. */
+function coverageMarkdown(r: StageReport, options: ReportMarkdownOptions): string {
+  const c = r.coverage;
+  if (c.total === 0) return "No workload with a sidecar has a port.";
+  const percent = Math.round((c.strict / c.total) * 1000) / 10;
+  const line = `${c.strict} of ${c.total} ports of workloads with a sidecar are STRICT after this stage (${percent}%).`;
+  if (c.open.length === 0) return `${line} Nothing is left open.`;
+  return `${line}\n\n${boundedTable(
+    "",
+    ["workload", "port", "mode", "kept open by"],
+    c.open.map((p) => [p.workload, p.port, p.mode, p.keptBy ?? "no policy: Istio's default"]),
+    ["port", "ports"],
+    options,
+  )}`;
+}
+
 export function renderReportMarkdown(r: StageReport, options: ReportMarkdownOptions = {}): string {
   const out: string[] = [`## mtls-rollout: stage \`${r.stage}\``, ""];
   if (r.description) out.push(`> ${markdownParagraph(r.description)}`, "");
@@ -274,6 +290,7 @@ export function renderReportMarkdown(r: StageReport, options: ReportMarkdownOpti
     "Coverage: the share of the namespace's workload ports that are STRICT.",
     "",
   );
+  out.push(coverageMarkdown(r, options), "");
 
   out.push("### Changes", "");
   out.push(...policyChangesMarkdown(r, options), "", ...edgeChangesMarkdown(r, options), "");

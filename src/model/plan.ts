@@ -1,4 +1,5 @@
 import { closestName, someNames } from "./suggest";
+import { type Coverage, coverageOf } from "./coverage";
 import { InputError, Problem, describeValue } from "./errors";
 import { Edge, edgesTo } from "./expectations";
 import type { BrokenCallAcknowledgement, PeerAuthentication, PortAcknowledgement, Rollout, Stage, Workload } from "./rollout";
@@ -54,6 +55,8 @@ export interface Plan {
   acknowledgeUnverifiable: PortAcknowledgement[];
   /** Workload ports this stage accepts finding plaintext at (the pre-flight gate). */
   acknowledgePlaintext: PortAcknowledgement[];
+  /** The ports of workloads with a sidecar that are STRICT, and what keeps each other one open. */
+  coverage: Coverage;
 }
 
 function unknownStageHint(rollout: Rollout, name: string): string {
@@ -134,5 +137,6 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
     acknowledgeBrokenCalls,
     acknowledgeUnverifiable: unverifiableAcknowledgementsAt(rollout, stageIndex),
     acknowledgePlaintext: stage.acknowledgePlaintext,
+    coverage: coverageOf(effective),
   };
 }

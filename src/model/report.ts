@@ -3,6 +3,7 @@
  * removed, the edges whose outcome changes (declared calls first, breaking ones marked), the mesh's
  * progress towards STRICT, and the graph of the stage. Pure: the CLI renders it as text, Markdown or JSON.
  */
+import type { Coverage } from "./coverage";
 import type { Edge, Outcome } from "./expectations";
 import { buildPlan, Plan, PlannedPolicy } from "./plan";
 import type { Rollout } from "./rollout";
@@ -61,6 +62,8 @@ export interface StageReport {
    * acknowledgePlaintext), edges verify may find unverifiable (acknowledgeUnverifiable, this stage's and earlier ones').
    */
   acknowledged: { kind: "plaintext" | "unverifiable"; target: string; reason: string }[];
+  /** Ports of workloads with a sidecar that are STRICT after the stage, and what keeps each other one open. */
+  coverage: Coverage;
   /** Every edge of the stage, for the graph: the expected outcome of each probe and declared call. */
   edges: (Edge & { kind: "call" | "probe" })[];
   commands: { apply: string[]; verify: string[]; rollback: string[] };
@@ -166,6 +169,7 @@ export function buildStageReport(rollout: Rollout, stage: string, previous: stri
     progress: progress(after, rollout),
     violations: after.violations,
     blockingViolations: after.violations.filter(isBlocking).length,
+    coverage: after.coverage,
     acknowledged: [
       ...after.acknowledgePlaintext.map((a) => ({ kind: "plaintext" as const, ...a })),
       ...after.acknowledgeUnverifiable.map((a) => ({ kind: "unverifiable" as const, ...a })),

@@ -10,6 +10,7 @@ import type { BrokenCallAcknowledgement, MeshWorkload, PeerAuthentication, Rollo
 import type { ResolvedMode } from "./schema";
 import { EffectiveWorkload, PolicyIndex, scopeOf, SelectorGroup } from "./semantics";
 import { acknowledgementsInForceAt, policiesInForceAt } from "./stages";
+import { coverageOf } from "./coverage";
 
 export type EnforcementLevel = "mandatory" | "advisory";
 
@@ -25,6 +26,8 @@ export const RULES = {
   "namespace-disable-breaks-strict-workloads": "mandatory",
   "partial-sidecar-not-strict": "mandatory",
   "stage-order": "advisory",
+  "strict-protects-a-sidecar": "advisory",
+  "last-stage-leaves-ports-open": "advisory",
 } as const satisfies Record<string, EnforcementLevel>;
 
 export type RuleName = keyof typeof RULES;
@@ -176,6 +179,17 @@ export function evaluateStage<W extends MeshWorkload>(
       );
       continue;
     }
+    const strict = pa.mode === "STRICT" || Object.values(pa.portLevelMtls ?? {}).includes("STRICT");
+    if (strict && selected.every((w) => !w.sidecar)) {
+      out.push(
+        violation(
+          "strict-protects-a-sidecar",
+          stage,
+          id(pa),
+          `${id(pa)} is STRICT, but what it selects (${selected.map((w) => w.ref).join(", ")}) runs no sidecar, so it protects nothing: plaintext still reaches it; inject the sidecar, or drop the policy`,
+        ),
+      );
+    }
     for (const port of Object.keys(pa.portLevelMtls ?? {}).map(Number)) {
       const targetPorts = new Set(selected.flatMap((w) => w.containerPorts));
       if (targetPorts.has(port)) continue;
@@ -295,6 +309,7 @@ export function checkRollout(rollout: Rollout): Violation[] {
   const out: Violation[] = [];
   // Each workload's port modes at the stage before, compared by position in the workload list.
   let previous: Map<number, ResolvedMode>[] | undefined;
+  let lastEffective: EffectiveWorkload<Rollout["workloads"][number]>[] = [];
   rollout.stages.forEach((stage, i) => {
     const policies = policiesInForceAt(rollout, i).map((p) => p.policy);
     const { violations, effective } = evaluateStage({
@@ -305,6 +320,7 @@ export function checkRollout(rollout: Rollout): Violation[] {
       acknowledgeBrokenCalls: acknowledgementsInForceAt(rollout, i),
     });
     out.push(...violations);
+    lastEffective = effective;
     const modes = effective.map((e) => e.ports);
     if (previous) {
       for (const [w, ports] of modes.entries()) {
@@ -326,5 +342,21 @@ export function checkRollout(rollout: Rollout): Violation[] {
     }
     previous = modes;
   });
+  // Where the rollout ends: a port of a workload with a sidecar left open is a choice a reviewer should see made.
+  if (rollout.stages.length > 0) {
+    const last = rollout.stages[rollout.stages.length - 1].name;
+    const { open } = coverageOf(lastEffective);
+    if (open.length > 0) {
+      const shown = open.slice(0, 5).map((p) => `${p.workload}:${p.port} (${p.mode}, ${p.keptBy ?? "no policy"})`);
+      out.push(
+        violation(
+          "last-stage-leaves-ports-open",
+          last,
+          open[0].workload,
+          `the last stage leaves ${open.length} port${open.length === 1 ? "" : "s"} of workloads with a sidecar open: ${shown.join(", ")}${open.length > shown.length ? `, and ${open.length - shown.length} more` : ""}; add a stage that makes them STRICT, or keep each as an exception you mean`,
+        ),
+      );
+    }
+  }
   return out;
 }
