@@ -262,7 +262,9 @@ describe("npx mtls-rollout discover", () => {
       },
       {
         name: "shop-strict",
-        description: "STRICT for namespace shop: 3 workloads with a sidecar",
+        // What the model finds: frontend's adopted workload policy and recommender's hold keep a port each open.
+        description:
+          "STRICT for namespace shop, but 2 ports of workloads with a sidecar stay open: shop/frontend:8080 (shop/frontend-legacy), shop/recommender:8080 (shop/recommender-until-restart)",
         // shop/recommender runs a pod without a sidecar: it waits for a restart, PERMISSIVE.
         peerAuthentications: [
           { name: "default", namespace: "shop", mode: "STRICT" },
@@ -271,7 +273,8 @@ describe("npx mtls-rollout discover", () => {
       },
       {
         name: "mesh-strict",
-        description: "STRICT mesh-wide: only clients with a sidecar reach workloads with a sidecar",
+        description:
+          "STRICT mesh-wide, but 2 ports of workloads with a sidecar stay open: shop/frontend:8080 (shop/frontend-legacy), shop/recommender:8080 (shop/recommender-until-restart)",
         peerAuthentications: [{ name: "default", namespace: "istio-system", mode: "STRICT" }],
       },
     ]);

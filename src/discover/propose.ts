@@ -10,6 +10,7 @@ import { groupBy } from "../model/groupBy";
 import { PROBE_NAME } from "../model/probeKit";
 import { parseRollout, PeerAuthentication, Rollout, ROLLOUT_LIMITS, Workload } from "../model/rollout";
 import { evaluateStage, isBlocking, Violation } from "../model/rules";
+import { coverageOf } from "../model/coverage";
 import { count } from "../model/text";
 import { servicesOf, type Client, type FilePolicy, type FileWorkload, type Inventory } from "./inventory";
 import type { TrafficEdge } from "./traffic";
@@ -343,10 +344,29 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
     });
     return violations.filter((v) => isBlocking(v) && (!namespaces || namespaces.has(namespaceOfFinding(v))));
   };
-  const accept = (stage: FileStage, lines: string[]) => {
+  /** Ports of workloads with a sidecar (in `namespaces`, or anywhere) that what is in force leaves open. */
+  const openPorts = (namespaces?: ReadonlySet<string>) => {
+    const { effective } = evaluateStage({
+      stage: "open",
+      meshRootNamespace,
+      policies: namespaces ? inForceIn([...namespaces, meshRootNamespace]) : inForceIn(inForce.keys()),
+      workloads: namespaces ? [...namespaces].flatMap((ns) => byNamespace.get(ns) ?? []) : rollout.workloads,
+      acknowledgeBrokenCalls: [],
+    });
+    return coverageOf(effective).open;
+  };
+  const accept = (stage: FileStage, lines: string[], namespaces?: ReadonlySet<string>) => {
     file.stages.push(stage);
     stage.peerAuthentications.forEach((p, j) => putInForce(modelPolicy(p, `stages[${file.stages.length - 1}].peerAuthentications[${j}]`)));
     taken.add(stage.name);
+    // Said as the model finds it: a stage that leaves ports open does not claim to close them.
+    const open = stage.peerAuthentications.some((p) => p.mode === "STRICT") ? openPorts(namespaces) : [];
+    if (open.length > 0) {
+      const shown = open.slice(0, 3).map((o) => `${o.workload}:${o.port} (${o.keptBy ?? "no policy"})`);
+      // Its claim ("only clients with a sidecar reach …") would not hold: the stage says what it leaves instead.
+      const head = stage.description.split(": ")[0];
+      stage.description = `${head}, but ${open.length} port${open.length === 1 ? "" : "s"} of workloads with a sidecar stay${open.length === 1 ? "s" : ""} open: ${shown.join(", ")}${open.length > shown.length ? ", …" : ""}`;
+    }
     if (lines.length > 0) stageComments.push({ stage: stage.name, lines });
   };
   const refuse = (stage: string, blocking: Violation[]) =>
@@ -387,7 +407,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
       refuse(stage.name, blocking);
       return false;
     }
-    accept(stage, lines);
+    accept(stage, lines, namespaces);
     return true;
   };
 
@@ -506,7 +526,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
         const { stage, lines } = holdingPartial(proposed, proposedLines, namespaces);
         const blocking = blockingFor(stage, namespaces);
         if (blocking.length === 0) {
-          accept(stage, lines);
+          accept(stage, lines, namespaces);
           break;
         }
         if (single) {
