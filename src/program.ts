@@ -34,14 +34,15 @@ export function planFromConfig(
   isSecret?: (key: string) => boolean,
 ): { config: StackConfig; rolloutFile: string; rollout: Rollout; plan: Plan; prometheus?: PrometheusAccess } {
   const config = parseStackConfig(allConfig);
-  if (config.prometheusToken !== undefined && isSecret && !isSecret(key("prometheusToken"))) {
-    // In plain text it sits in Pulumi.<stack>.yaml and in every preview: refused before it goes further.
-    throw new InputError([
-      {
-        path: key("prometheusToken"),
-        message: `must be a secret: pulumi config set --secret ${key("prometheusToken")} (and rotate the token, which the stack file holds in clear)`,
-      },
-    ]);
+  // A credential in plain text sits in Pulumi.<stack>.yaml and in every preview: refused before it goes further.
+  const plain = isSecret ? credentialsInClear(config).filter((k) => !isSecret(key(k))) : [];
+  if (plain.length > 0) {
+    throw new InputError(
+      plain.map((k) => ({
+        path: key(k),
+        message: `holds a credential, so it must be a secret: pulumi config set --secret ${key(k)} … (and rotate the credential, which the stack file holds in clear)`,
+      })),
+    );
   }
   const prometheus = prometheusFromConfig(config, projectDir);
   const rolloutFile = config.rollout === undefined ? LAB_ROLLOUT_PATH : path.resolve(projectDir, config.rollout);
@@ -87,6 +88,25 @@ export function planFromConfig(
 }
 
 const key = (name: string) => `${CONFIG_NAMESPACE}:${name}`;
+
+/** Header names that carry a credential by their name. */
+const CREDENTIAL_HEADER = /authorization|token|secret|password|api-?key|cookie|auth/i;
+
+/** The Prometheus config keys that hold a credential: the token, a URL with a user, a header that carries one. */
+function credentialsInClear(config: StackConfig): ("prometheusToken" | "prometheusUrl" | "prometheusHeaders")[] {
+  let userinfo = false;
+  try {
+    const url = config.prometheusUrl === undefined ? undefined : new URL(config.prometheusUrl);
+    userinfo = url !== undefined && (url.username !== "" || url.password !== "");
+  } catch {
+    userinfo = false;
+  }
+  return [
+    ...(config.prometheusToken !== undefined ? (["prometheusToken"] as const) : []),
+    ...(userinfo ? (["prometheusUrl"] as const) : []),
+    ...(Object.keys(config.prometheusHeaders ?? {}).some((h) => CREDENTIAL_HEADER.test(h)) ? (["prometheusHeaders"] as const) : []),
+  ];
+}
 
 /** The gate's Prometheus access from the config, its files resolved against the project, checked as the CLI checks it. */
 function prometheusFromConfig(config: StackConfig, projectDir: string): PrometheusAccess | undefined {

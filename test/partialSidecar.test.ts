@@ -78,6 +78,19 @@ describe("partial-sidecar-not-strict", () => {
     expect(check.stdout).toContain("partial-sidecar-not-strict");
   });
 
+  it("refuses it for a workload that declares no port: its workload-wide mode is STRICT all the same", () => {
+    const noPorts = loadRollout(
+      tempFile("no-ports.yaml", [
+        "namespaces: [ { name: shop, injection: true, existing: true } ]",
+        "workloads: [ { name: api, namespace: shop, deploy: false, sidecar: partial } ]",
+        "stages: [ { name: strict, peerAuthentications: [ { name: default, namespace: shop, mode: STRICT } ] } ]",
+      ]),
+    );
+    expect(checkRollout(noPorts).filter((v) => v.rule === "partial-sidecar-not-strict").map((v) => v.message)).toEqual([
+      expect.stringMatching(/^shop\/api would be STRICT \(its workload-wide mode\), but only some of its pods run a sidecar/),
+    ]);
+  });
+
   it("lets a stage keep it PERMISSIVE with a policy of its own while the rest of the namespace goes STRICT", () => {
     const held = loadRollout(
       tempFile("held.yaml", [

@@ -681,7 +681,20 @@ describe("secrets in the stack config", () => {
     [
       "a token that is not a secret",
       { "mtls-rollout:prometheusUrl": "http://prometheus:9090", "mtls-rollout:prometheusToken": "tok-3f9a1c" },
-      "mtls-rollout:prometheusToken: must be a secret: pulumi config set --secret mtls-rollout:prometheusToken (and rotate the token, which the stack file holds in clear)",
+      "mtls-rollout:prometheusToken: holds a credential, so it must be a secret: pulumi config set --secret mtls-rollout:prometheusToken … (and rotate the credential, which the stack file holds in clear)",
+    ],
+    [
+      "a URL with a password that is not a secret",
+      { "mtls-rollout:prometheusUrl": "https://admin:s3cret-pw@prom.example.com" },
+      "mtls-rollout:prometheusUrl: holds a credential, so it must be a secret",
+    ],
+    [
+      "an Authorization header that is not a secret",
+      {
+        "mtls-rollout:prometheusUrl": "http://prometheus:9090",
+        "mtls-rollout:prometheusHeaders": JSON.stringify({ Authorization: "Bearer tok-plain-123" }),
+      },
+      "mtls-rollout:prometheusHeaders: holds a credential, so it must be a secret",
     ],
     [
       "a token file without a URL",

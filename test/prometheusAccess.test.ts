@@ -25,6 +25,8 @@ const answerTo = (query: string) => (query.startsWith("count(") ? vector({ metri
 let seen: { authorization?: string; tenant?: string }[] = [];
 /** When set, Prometheus answers 500 with this error text (some proxies echo the request's headers in theirs). */
 let failWith: string | undefined;
+/** When set, a proxy answers 502 in plain text that quotes the request's Authorization header, after this much text. */
+let proxyEchoAfter: number | undefined;
 let server: https.Server;
 let url = "";
 
@@ -33,6 +35,11 @@ beforeAll(async () => {
     { cert: fs.readFileSync(path.join(TLS, "server.pem")), key: fs.readFileSync(path.join(TLS, "server-key.pem")) },
     (req, res) => {
       seen.push({ authorization: req.headers.authorization, tenant: req.headers["x-scope-orgid"] as string | undefined });
+      if (proxyEchoAfter !== undefined) {
+        res.writeHead(502, { "content-type": "text/plain" });
+        res.end(`bad gateway: ${"x".repeat(proxyEchoAfter)} authorization=${req.headers.authorization}`);
+        return;
+      }
       res.setHeader("content-type", "application/json");
       if (failWith !== undefined) {
         res.writeHead(500);
@@ -57,6 +64,7 @@ afterAll(() => {
 beforeEach(() => {
   seen = [];
   failWith = undefined;
+  proxyEchoAfter = undefined;
 });
 
 async function gate(args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -140,6 +148,34 @@ describe("a Prometheus behind a private CA, a bearer token and a tenant header",
   });
 });
 
+describe("credentials in what a Prometheus or a proxy answers", () => {
+  it("are scrubbed before an answer is cut short, so no part of them is printed", async () => {
+    proxyEchoAfter = 40;
+    const { code, stdout, stderr } = await gate([], {
+      MTLS_ROLLOUT_PROMETHEUS_URL: url,
+      MTLS_ROLLOUT_PROMETHEUS_TOKEN: TOKEN,
+      MTLS_ROLLOUT_PROMETHEUS_HEADERS: "X-Scope-OrgID: team-a",
+      MTLS_ROLLOUT_PROMETHEUS_CA_FILE: CA,
+    });
+    expect(code).toBe(3);
+    expect(JSON.parse(stdout).targets[0].evidence).toMatch(
+      /^Prometheus answered HTTP 502 without JSON: bad gateway: x+ authorization=Bearer \*\*\*$/,
+    );
+    expect(stdout + stderr).not.toContain("eyJhbGci");
+  });
+
+  it("scrub the token of an Authorization header when an error quotes it alone", async () => {
+    failWith = "token abcdefgh123 expired";
+    const { stdout, stderr } = await gate([], {
+      MTLS_ROLLOUT_PROMETHEUS_URL: url,
+      MTLS_ROLLOUT_PROMETHEUS_HEADERS: "Authorization: Bearer abcdefgh123\nX-Scope-OrgID: team-a",
+      MTLS_ROLLOUT_PROMETHEUS_CA_FILE: CA,
+    });
+    expect(JSON.parse(stdout).targets[0].evidence).toBe("Prometheus error (internal): token *** expired");
+    expect(stdout + stderr).not.toContain("abcdefgh123");
+  });
+});
+
 describe("a Prometheus access that cannot work is bad input, named before the cluster is read", () => {
   const notCert = tempFile("not-a-ca.pem", "hello\n");
   it.each([
@@ -184,6 +220,18 @@ describe("a Prometheus access that cannot work is bad input, named before the cl
       ["--prometheus", "https://prom:9090", "--prometheus-ca-file", notCert],
       {},
       `error: --prometheus-ca-file: ${notCert} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+    ],
+    [
+      "a token file that is a device, which would be read without end",
+      ["--prometheus", "http://prom:9090", "--prometheus-token-file", "/dev/zero"],
+      {},
+      "error: --prometheus-token-file: the Prometheus token file /dev/zero is not a regular file",
+    ],
+    [
+      "a token file that is a directory",
+      ["--prometheus", "http://prom:9090", "--prometheus-token-file", "/tmp"],
+      {},
+      "error: --prometheus-token-file: the Prometheus token file /tmp is not a regular file",
     ],
     [
       "a token file without --prometheus",

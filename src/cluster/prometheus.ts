@@ -65,7 +65,7 @@ const answerSchema = z.object({
 
 const vectorData = z.object({ resultType: z.literal("vector"), result: z.array(z.unknown()) });
 
-const clip = (text: string, max = 120) => {
+const clipText = (text: string, max = 120) => {
   const flat = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim();
   return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
 };
@@ -136,7 +136,8 @@ export function prometheusEndpoint(access: PrometheusAccess | string): Prometheu
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(given.headers ?? {})) {
     headers[name.toLowerCase()] = value;
-    secrets.push(...scrubbable([value]));
+    // The value, and each word of it: an error quotes `Bearer abc…`'s token alone as readily as the whole.
+    secrets.push(...scrubbable([value]), ...value.split(/\s+/).filter((w) => w.length >= 6));
   }
   if (base.username || base.password) {
     const user = decodeURIComponent(base.username);
@@ -158,12 +159,20 @@ export function prometheusEndpoint(access: PrometheusAccess | string): Prometheu
 /** The bearer token in a file, as a service account's projected token is written: trailing white space is no part of it. */
 export function readTokenFile(file: string): { token: string } | { error: string } {
   let text: string;
+  let fd: number | undefined;
   try {
-    if (fs.statSync(file).size > MAX_TOKEN_BYTES)
-      return { error: `the Prometheus token file ${file} holds more than ${MAX_TOKEN_BYTES} bytes` };
-    text = fs.readFileSync(file, "utf8");
+    // A regular file only: a device (/dev/zero) would be read without end, a FIFO would block.
+    if (!fs.statSync(file).isFile()) return { error: `the Prometheus token file ${file} is not a regular file` };
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    if (!fs.fstatSync(fd).isFile()) return { error: `the Prometheus token file ${file} is not a regular file` };
+    const buffer = Buffer.alloc(MAX_TOKEN_BYTES + 1);
+    const read = fs.readSync(fd, buffer, 0, buffer.length, 0);
+    if (read > MAX_TOKEN_BYTES) return { error: `the Prometheus token file ${file} holds more than ${MAX_TOKEN_BYTES} bytes` };
+    text = buffer.subarray(0, read).toString("utf8");
   } catch (err) {
     return { error: `the Prometheus token file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
   const token = text.trim();
   if (token.length === 0) return { error: `the Prometheus token file ${file} is empty` };
@@ -244,6 +253,8 @@ export async function queryVector(prometheus: PrometheusAccess | string, promql:
 
 async function query(endpoint: PrometheusEndpoint, promql: string, options: QueryOptions & { fetch: typeof fetch }): Promise<VectorAnswer> {
   const fetchImpl = options.fetch;
+  // What Prometheus or a proxy answers may quote the credentials: scrubbed whole, before it is cut short.
+  const clip = (text: string, max?: number) => clipText(scrub(text, endpoint), max);
   const maxBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   let status: number;
   let text: string | undefined;

@@ -267,14 +267,16 @@ export function evaluateStage<W extends MeshWorkload>(
   for (const e of effective) {
     if (!e.workload.partial) continue;
     const strictPorts = [...e.ports].filter(([, mode]) => mode === "STRICT").map(([port]) => port);
-    if (strictPorts.length === 0) continue;
+    // Its workload-wide mode counts too: a workload that declares no port still takes connections on its ports.
+    if (strictPorts.length === 0 && e.mode !== "STRICT") continue;
     const controller = `${(e.workload.kind ?? "Deployment").toLowerCase()}/${e.workload.name}`;
+    const where = strictPorts.length > 0 ? `on ${strictPorts.join(", ")}` : "(its workload-wide mode)";
     out.push(
       violation(
         "partial-sidecar-not-strict",
         stage,
         e.workload.ref,
-        `${e.workload.ref} would be STRICT on ${strictPorts.join(", ")}, but only some of its pods run a sidecar (sidecar: partial): plaintext clients would be refused by some pods and served by others. Restart it so that every pod gets the sidecar (kubectl rollout restart -n ${e.workload.namespace} ${controller}), then declare sidecar: true (discover reads it again)`,
+        `${e.workload.ref} would be STRICT ${where}, but only some of its pods run a sidecar (sidecar: partial): plaintext clients would be refused by some pods and served by others. Restart it so that every pod gets the sidecar (kubectl rollout restart -n ${e.workload.namespace} ${controller}), then declare sidecar: true (discover reads it again)`,
       ),
     );
   }
