@@ -126,6 +126,45 @@ describe("probes on TCP and server-first ports", () => {
     expect(json).toMatchObject({ verdict: "unverifiable", acknowledged: expect.stringContaining("Redis team") });
   });
 
+  it("never let an acknowledgement pass an edge that contradicted earlier in the run, nor settle it unverifiable in one round", async () => {
+    const acknowledging = parseRollout({
+      ...ROLLOUT_FILE,
+      stages: [
+        { name: "open" },
+        {
+          name: "strict",
+          peerAuthentications: [{ name: "default", namespace: "db", mode: "STRICT" }],
+          acknowledgeUnverifiable: [{ target: "db/redis:6379", reason: "no access log on redis" }],
+        },
+      ],
+    });
+    const plan = buildPlan(acknowledging, "strict");
+    const state = clusterState(acknowledging, plan);
+    state.noAccessLog = true;
+    // Round 1: Redis answers the client without a sidecar in its own protocol (plaintext reached it at STRICT: a pod
+    // the push has not reached). From round 2 on: a close, which nothing on this cluster can tell from a refusal.
+    state.workloads["db/redis"].kind = "server-first";
+    const key = Object.keys(state.outcomes).find((k) => k.startsWith(`${OUTSIDE} `) && k.includes("redis"))!;
+    state.outcomes[key] = "plaintext";
+    let probes = 0;
+    const runner = fakeRunner(state, (args) => {
+      if (args.includes("curl") && args.some((a) => a.includes("redis")) && args[2] === "mtls-rollout-probes" && ++probes === 1) {
+        queueMicrotask(() => {
+          state.workloads["db/redis"].kind = "closes";
+          state.outcomes[key] = "refused";
+        });
+      }
+    });
+    const result = await verifyOnFakeClock(plan, acknowledging, runner, fakeVerifyOptions({ timeoutMs: 8_000, requiredStreak: 2 }));
+    const e = result.edges.find((x) => x.from === OUTSIDE && x.to === "db/redis")!;
+    expect(e.verdict).toBe("unverifiable");
+    expect(e.acknowledged).toBeUndefined();
+    expect(e.evidence).toMatch(/; it contradicted its expectation earlier \(round 1: .*application answered the plaintext connection/);
+    expect(result.outcome).toBe("inconclusive");
+    // Unverifiable twice in a row (--rounds 2) before it was left alone: rounds 2 and 3.
+    expect(probes).toBe(3);
+  });
+
   it("keep an acknowledgement in force in later stages, and never let it pass an edge that contradicts", async () => {
     const later = parseRollout({
       ...ROLLOUT_FILE,

@@ -345,8 +345,10 @@ export async function observeEdge(
   if (mtls + plain + (refused ?? 0) === 0 && podsWithoutSidecar(target) > 0) {
     return { ...takenWithoutSidecar(target, `${protocol} port, ${curlSaid}`), byPodWithoutSidecar: true };
   }
-  // Nothing counted, and nothing that could show a refusal: no probe will ever decide this edge.
-  const noRefusalEvidence = refused === undefined || (a?.from === "log" && after.read.accessLogLines === 0);
+  // Nothing counted, and nothing that could show a refusal: no probe will ever decide this edge. A listener counter
+  // that went down (the sidecar restarted) is the moment's, not the cluster's: inconclusive, not unverifiable.
+  const listenerReported = a?.from === "listener" || b?.from === "listener";
+  const noRefusalEvidence = !listenerReported && (a === undefined || (a.from === "log" && after.read.accessLogLines === 0));
   if (mtls + plain + (refused ?? 0) === 0 && noRefusalEvidence) {
     const log =
       after.read.logUnreadable !== undefined
@@ -365,9 +367,11 @@ export async function observeEdge(
   const why =
     mtls + plain + (refused ?? 0) > 0
       ? `${server.ref} counted more than one kind of connection during the probe`
-      : a?.from === "log"
-        ? `${server.ref} counted nothing from ${source}, and its access log shows no refused connection`
-        : `${server.ref} counted nothing from ${source} and refused no connection`;
+      : listenerReported && refused === undefined
+        ? `${server.ref}'s ${NO_FILTER_CHAIN_MATCH} went down between the reads (its sidecar restarted, or another pod answered)`
+        : a?.from === "log"
+          ? `${server.ref} counted nothing from ${source}, and its access log shows no refused connection`
+          : `${server.ref} counted nothing from ${source} and refused no connection`;
   return { observed: "inconclusive", evidence: `${protocol} port, ${curlSaid}; no evidence: ${why}` };
 }
 

@@ -243,8 +243,12 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
       (i) => targets[i].server.ref,
     ).values(),
   ];
-  // An edge is done once it holds, or once a round that counts found it unverifiable: probing it again would tell nothing.
+  // An edge is done once it holds, or once as many rounds in a row that count found it unverifiable: what makes it so
+  // is the cluster's (no listener counter, no access log), and --rounds of them show it is not the moment's.
+  const unverifiableStreak = new Map<EdgeResult, number>();
   const unverifiable = new Set<EdgeResult>();
+  // Edges that contradicted in a round that counts, with what was seen: an acknowledgement never covers them.
+  const contradicted = new Map<EdgeResult, string>();
   const settled = (r: EdgeResult) => r.streak >= options.requiredStreak || unverifiable.has(r);
   while (results.some((r) => !settled(r)) && Date.now() < probeDeadline && !signal?.aborted) {
     const roundStarted = Date.now();
@@ -268,8 +272,10 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
         r.brokenHops = hops;
         r.streak = matches ? r.streak + (counts ? 1 : 0) : 0;
         r.verdict = verdict;
-        // What makes an edge unverifiable is the cluster's (no listener counter, no access log), not the moment.
-        if (verdict === "unverifiable" && counts) unverifiable.add(r);
+        if (verdict === "contradicts" && counts && !contradicted.has(r)) contradicted.set(r, `round ${rounds}: ${observation.evidence}`);
+        const inARow = verdict === "unverifiable" && counts ? (unverifiableStreak.get(r) ?? 0) + 1 : 0;
+        unverifiableStreak.set(r, inARow);
+        if (inARow >= options.requiredStreak) unverifiable.add(r);
         // Inconclusive from this probe: the next round asks another of its class, if there is one.
         const group = probed[i].candidates;
         if (verdict === "inconclusive" && group.length > 1) {
@@ -297,8 +303,12 @@ export async function verifyPlan(plan: Plan, rollout: Rollout, runner: KubectlRu
   const acknowledged = new Map(plan.acknowledgeUnverifiable.map((a) => [a.target, a.reason]));
   for (const r of results) {
     if (signal?.aborted && r.observed === null) r.evidence = `not probed: interrupted (${String(signal.reason)})`;
-    if (r.verdict === "unverifiable" && acknowledged.has(`${r.to}:${r.targetPort}`))
+    if (r.verdict === "unverifiable" && contradicted.has(r)) {
+      // Plaintext (or a refusal) it should not have had, seen earlier in the run: no acknowledgement covers that.
+      r.evidence = `${r.evidence}; it contradicted its expectation earlier (${contradicted.get(r)})`;
+    } else if (r.verdict === "unverifiable" && acknowledged.has(`${r.to}:${r.targetPort}`)) {
       r.acknowledged = acknowledged.get(`${r.to}:${r.targetPort}`);
+    }
     if (r.verdict === "holds" && r.streak < options.requiredStreak) {
       // Matched, but not long enough to call it stable.
       r.verdict = "inconclusive";
