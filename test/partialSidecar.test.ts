@@ -86,9 +86,11 @@ describe("partial-sidecar-not-strict", () => {
         "stages: [ { name: strict, peerAuthentications: [ { name: default, namespace: shop, mode: STRICT } ] } ]",
       ]),
     );
-    expect(checkRollout(noPorts).filter((v) => v.rule === "partial-sidecar-not-strict").map((v) => v.message)).toEqual([
-      expect.stringMatching(/^shop\/api would be STRICT \(its workload-wide mode\), but only some of its pods run a sidecar/),
-    ]);
+    expect(
+      checkRollout(noPorts)
+        .filter((v) => v.rule === "partial-sidecar-not-strict")
+        .map((v) => v.message),
+    ).toEqual([expect.stringMatching(/^shop\/api would be STRICT \(its workload-wide mode\), but only some of its pods run a sidecar/)]);
   });
 
   it("lets a stage keep it PERMISSIVE with a policy of its own while the rest of the namespace goes STRICT", () => {
@@ -118,7 +120,7 @@ function shopCluster(stage: string, tweak: (s: ClusterState) => void = () => {})
   return state;
 }
 
-async function verify(state: ClusterState) {
+async function verify(state: ClusterState, timeout = 20) {
   let stdout = "";
   let stderr = "";
   let code = -1;
@@ -133,7 +135,7 @@ async function verify(state: ClusterState) {
     },
   };
   await commands.verify(
-    { stage: "open", rollout: FILE, timeout: 20, rounds: 1, concurrency: 2, settle: 0, matrix: "classes", json: true },
+    { stage: "open", rollout: FILE, timeout, rounds: 1, concurrency: 2, settle: 0, matrix: "classes", json: true },
     context,
   );
   const result = JSON.parse(stdout) as {
@@ -171,7 +173,12 @@ describe("a partly injected workload on the cluster", () => {
   });
 
   it("verify reads the sidecars of its pods that have one, and judges a probe the pod without one took by that pod", async () => {
-    const inside = await verify(shopCluster("open", (s) => (s.answeredWithoutSidecar = ["shop/api"])));
+    // api's pod with a sidecar counts what it takes (cart calls it), so nothing counted for a probe means the other pod.
+    const counting = (s: ClusterState) => {
+      s.answeredWithoutSidecar = ["shop/api"];
+      s.traffic = [{ from: "shop/cart", to: "shop/api", policy: "mutual_tls" }];
+    };
+    const inside = await verify(shopCluster("open", counting));
     expect(inside.code, inside.stderr).toBe(0);
     // From the probe with a sidecar: the model expects mTLS of the pods with one; the pod without one took it.
     expect(inside.edge("shop/mtls-probe", "shop/api")).toMatchObject({
@@ -184,6 +191,21 @@ describe("a partly injected workload on the cluster", () => {
     const reads = inside.calls.filter((a) => a[0] === "exec" && a.includes("istio-proxy") && a[2] === "shop" && a[3].includes("api"));
     expect(reads.length).toBeGreaterThan(0);
     expect(reads.every((a) => /^pod\/api-/.test(a[3]))).toBe(true);
+  });
+
+  it("verify draws no such conclusion where the pods with a sidecar count nothing at all (their metrics off)", async () => {
+    const silent = await verify(
+      shopCluster("open", (s) => {
+        s.answeredWithoutSidecar = ["shop/api"];
+        s.silentServers = ["shop/api"];
+      }),
+      5,
+    );
+    expect(silent.code).toBe(3);
+    expect(silent.edge("shop/mtls-probe", "shop/api")).toMatchObject({ verdict: "inconclusive" });
+    expect(silent.edge("shop/mtls-probe", "shop/api").evidence).toMatch(
+      /no evidence obtainable: shop\/api counted no request from shop\/mtls-probe/,
+    );
   });
 
   it("verify reads mTLS from the pod with a sidecar when it takes the probe", async () => {

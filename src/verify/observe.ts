@@ -138,6 +138,8 @@ const ACCESS_LOG_SINCE_SECONDS = 300;
 /** Envoy writes its access log in batches (its flush interval is a second): a refusal shows up a little later. */
 const ACCESS_LOG_FLUSH_MS = 1_500;
 /** A line of Envoy's access log: Istio's default text format (`[START_TIME] "…`) or its JSON encoding. */
+/** A series Istio's stats plugin writes at the receiving sidecar: its metrics are on. */
+const DESTINATION_SERIES = /^istio_(requests|tcp_connections_opened)_total\{[^}\n]*reporter="destination"/m;
 const ACCESS_LOG_LINE = /^\[\d{4}-\d{2}-\d{2}T[^\]]+\] "|^\{.*"start_time"/;
 
 /** What the server's sidecar counted: requests and connections from this client by security policy, and refused connections. */
@@ -149,6 +151,8 @@ interface ServerCounts {
   logUnreadable?: string;
   /** Lines of its access log in the window, when the listener counter was missing: none at all means the mesh writes none for it. */
   accessLogLines?: number;
+  /** Its Istio metrics hold destination series at all: its sidecar counts what it takes (its metrics are not off). */
+  counting: boolean;
 }
 
 type CountsRead = { read: ServerCounts; error?: undefined } | { read?: undefined; error: string };
@@ -178,6 +182,7 @@ async function readCounts(runner: KubectlRunner, target: ProbeTarget, timing: Pr
   return {
     read: {
       counts,
+      counting: reads.every((r) => r.counting),
       ...(refusalsFrom ? { refusals: { count: reads.reduce((n, r) => n + (r.refusals?.count ?? 0), 0), from: refusalsFrom } } : {}),
       ...(logUnreadable !== undefined ? { logUnreadable } : {}),
       ...(reads.some((r) => r.accessLogLines !== undefined)
@@ -207,22 +212,23 @@ async function readPodCounts(
   if ("error" in metrics) return metrics;
   const counted = countsFromSource(metrics.text, sourceOf(target.client));
   if ("error" in counted) return { error: `metrics of ${server.ref} unusable: ${counted.error}` };
-  if (!withListener) return { read: { counts: counted.counts } };
+  const counting = DESTINATION_SERIES.test(metrics.text);
+  if (!withListener) return { read: { counts: counted.counts, counting } };
   const envoy = await call(envoyStatsArgs(server, pod));
   if ("error" in envoy) return envoy;
   const line = new RegExp(`^${NO_FILTER_CHAIN_MATCH.replace(/\./g, "\\.")}:(.*)$`, "m").exec(envoy.text);
   if (line && !/^ \d{1,15}$/.test(line[1]))
     return { error: `metrics of ${server.ref} unusable: ${NO_FILTER_CHAIN_MATCH}:${line[1].slice(0, 40)}` };
-  if (line) return { read: { counts: counted.counts, refusals: { count: Number(line[1]), from: "listener" } } };
+  if (line) return { read: { counts: counted.counts, refusals: { count: Number(line[1]), from: "listener" }, counting } };
   // Not reported (the pods lack the stats annotation): the access log says the same, when the mesh writes one.
   const log = await call(accessLogArgs(server, pod));
   // An empty log is no refusal yet, or no access log at all: either way no evidence of one.
-  if ("error" in log) return { read: { counts: counted.counts, logUnreadable: log.error } };
+  if ("error" in log) return { read: { counts: counted.counts, logUnreadable: log.error, counting } };
   const lines = log.text.split("\n");
   const logged = lines.filter((l) => l.includes("filter_chain_not_found")).length;
   // Envoy's access-log lines (Istio's default text format, or its JSON), not the proxy's own messages.
   const accessLogLines = lines.filter((l) => ACCESS_LOG_LINE.test(l)).length;
-  return { read: { counts: counted.counts, refusals: { count: logged, from: "log" }, accessLogLines } };
+  return { read: { counts: counted.counts, refusals: { count: logged, from: "log" }, accessLogLines, counting } };
 }
 
 /** The Service port an edge goes to, and how its answer can be read. */
@@ -342,7 +348,7 @@ export async function observeEdge(
       evidence: `${protocol} port, ${curlSaid}; ${server.ref} counted +${plain} without mTLS from ${source}${shared}`,
     };
   }
-  if (mtls + plain + (refused ?? 0) === 0 && podsWithoutSidecar(target) > 0) {
+  if (mtls + plain + (refused ?? 0) === 0 && podsWithoutSidecar(target) > 0 && after.read.counting && before.read.counting) {
     return { ...takenWithoutSidecar(target, `${protocol} port, ${curlSaid}`), byPodWithoutSidecar: true };
   }
   // Nothing counted, and nothing that could show a refusal: no probe will ever decide this edge. A listener counter
@@ -475,7 +481,7 @@ async function observeHttp(
       evidence: `${answered}; ${server.ref} counted +${other} without mTLS from ${source}`,
     });
   }
-  if (mtls === 0 && other === 0 && podsWithoutSidecar(target) > 0) {
+  if (mtls === 0 && other === 0 && podsWithoutSidecar(target) > 0 && after.read.counting && before.read.counting) {
     return withChain({ ...takenWithoutSidecar(target, answered), byPodWithoutSidecar: true });
   }
   return withChain({
