@@ -72,8 +72,9 @@ describe("the Pulumi program under mocks", () => {
     expect(outsideSleep.metadata.labels["sidecar.istio.io/inject"]).toBe("false");
     expect(outsideSleep.spec.containers[0].command).toEqual(["/bin/sleep", "infinity"]);
     // Sidecars keep the counters the pre-flight gate reads; a pod without a sidecar has no proxy to configure.
+    // Sidecars keep their clusters' connection counters too: a probe's tell whether it reached a server without one.
     expect(httpbinPod.metadata.annotations["proxy.istio.io/config"]).toBe(
-      'proxyStatsMatcher:\n  inclusionPrefixes:\n  - "tls_inspector"\n  - "listener.0.0.0.0_15006"',
+      'proxyStatsMatcher:\n  inclusionPrefixes:\n  - "tls_inspector"\n  - "listener.0.0.0.0_15006"\n  inclusionSuffixes:\n  - "upstream_cx_total"\n  - "upstream_cx_connect_fail"',
     );
     expect(outsideSleep.metadata.annotations).toBeUndefined();
 

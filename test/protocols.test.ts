@@ -192,7 +192,9 @@ describe("probes on TCP and server-first ports", () => {
 
   it("read a server without sidecar that closes without a byte as plaintext once its pods were read, and as a sidecar the rollout does not know of before", async () => {
     const closes = (s: ClusterState) => (s.workloads["db/legacy-grpc"].kind = "closes");
-    const read = await verify("strict", closes, 8_000, { live: { differing: [] } });
+    const read = await verify("strict", closes, 8_000, {
+      live: { differing: [], pods: new Map([["db/legacy-grpc", { withSidecar: [], withoutSidecar: 1 }]]) },
+    });
     expect(read.edge(OUTSIDE, "db/legacy-grpc")).toMatchObject({
       observed: "plaintext",
       verdict: "holds",
@@ -202,6 +204,60 @@ describe("probes on TCP and server-first ports", () => {
     const unread = await verify("strict", closes, 5_000);
     // Before the pods are read, a reset on an HTTP-family port could be a sidecar the rollout does not know of.
     expect(unread.edge(OUTSIDE, "db/legacy-grpc")).toMatchObject({ observed: "refused", verdict: "contradicts" });
+  });
+
+  it("never read a server that is down as one that took the plaintext: an Envoy reply or a failed connect is no close of its", async () => {
+    const pods = { differing: [], pods: new Map([["db/legacy-grpc", { withSidecar: [], withoutSidecar: 1 }]]) };
+    // Through the client's sidecar on an HTTP port: Envoy's own 503 (nothing listens: delayed connect error 111).
+    const envoyReply = await verify(
+      "strict",
+      (s) => {
+        const key = Object.keys(s.outcomes).find((k) => k.startsWith(`${INSIDE} `) && k.includes("legacy-grpc"))!;
+        s.outcomes[key] = "upstream-connect-error";
+      },
+      5_000,
+      { live: pods },
+    );
+    expect(envoyReply.edge(INSIDE, "db/legacy-grpc")).toMatchObject({ verdict: "inconclusive" });
+    // A client without a sidecar, at a Service whose pods were read and none runs: no plaintext reached anything.
+    const noPods = await verify("strict", (s) => (s.workloads["db/legacy-grpc"].kind = "closes"), 5_000, {
+      live: { differing: [], pods: new Map() },
+    });
+    expect(noPods.edge(OUTSIDE, "db/legacy-grpc")).not.toMatchObject({ verdict: "holds" });
+  });
+
+  it("read a close through the client's sidecar at a TCP server without one from the sidecar's own connection counters", async () => {
+    // A TCP server without a sidecar, which closes on curl's request.
+    const tcpRollout = parseRollout({
+      ...ROLLOUT_FILE,
+      workloads: [
+        ...ROLLOUT_FILE.workloads,
+        { name: "forward", namespace: "db", deploy: false, sidecar: false, service: { ports: [{ name: "tcp-forward", port: 24224 }] } },
+      ],
+    });
+    const closes = (s: ClusterState) => (s.workloads["db/forward"].kind = "closes");
+    const ok = await verify("strict", closes, 8_000, { of: tcpRollout });
+    expect(ok.edge(INSIDE, "db/forward")).toMatchObject({
+      observed: "plaintext",
+      verdict: "holds",
+      evidence:
+        "tcp port, curl: (52) Empty reply from server; db/mtls-probe's sidecar connected to forward.db:24224 (upstream_cx_total +1, no connect failure), whose server has no sidecar: its application took it in plaintext and closed it",
+    });
+    // Nothing listening: the sidecar's connect fails, and says so.
+    const down = await verify(
+      "strict",
+      (s) => {
+        closes(s);
+        const key = Object.keys(s.outcomes).find((k) => k.startsWith(`${INSIDE} `) && k.includes("forward"))!;
+        s.outcomes[key] = "connection-refused";
+      },
+      5_000,
+      { of: tcpRollout },
+    );
+    expect(down.edge(INSIDE, "db/forward")).toMatchObject({ verdict: "inconclusive" });
+    expect(down.edge(INSIDE, "db/forward").evidence).toMatch(
+      /db\/mtls-probe's sidecar could not connect to forward\.db:24224 \(upstream_cx_connect_fail \+1\): the server is down or not listening$/,
+    );
   });
 
   it("read an application closing the connection without a byte as what the counters say, never as a refusal", async () => {

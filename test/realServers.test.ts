@@ -95,6 +95,7 @@ function refOf(namespace: string, target: string): string {
 function kubectlOf(stage: string): KubectlRunner {
   const state = { ...clusterState(rollout, buildPlan(rollout, stage)), peerAuthentications: policiesAt(rollout, stage) };
   const counters = {};
+  const connects = new Map<string, { total: number; fail: number }>();
   return async (argv, timeoutMs) => {
     const args = argv[0] === "--context" ? argv.slice(2) : argv;
     const dashes = args.indexOf("--");
@@ -106,6 +107,19 @@ function kubectlOf(stage: string): KubectlRunner {
       const stdout = args[dashes + 4] === "stats" ? standIn.envoyStats() : standIn.istioMetrics();
       return { exitCode: 0, stdout, stderr: "", timedOut: false };
     }
+    if (args[0] === "exec" && args[dashes + 1] === "pilot-agent" && args[dashes + 4].startsWith("stats?filter=")) {
+      // The probe's sidecar's connections to a server without one, as Envoy's cluster stats count them.
+      const [, port, host] = /\\\|(\d+)\\\|\\\|(.+?)\\\.svc/.exec(args[dashes + 4])!;
+      const key = `${ref} ${host.replace(/\\\./g, ".")}:${port}`;
+      const c = connects.get(key) ?? { total: 0, fail: 0 };
+      const name = `cluster.outbound|${port}||${host.replace(/\\\./g, ".")}.svc.cluster.local`;
+      return {
+        exitCode: 0,
+        stdout: `${name}.upstream_cx_connect_fail: ${c.fail}\n${name}.upstream_cx_total: ${c.total}\n`,
+        stderr: "",
+        timedOut: false,
+      };
+    }
     if (args[0] === "exec" && args[dashes + 1] === "curl") {
       const curlArgs = args.slice(dashes + 2);
       const url = new URL(curlArgs[curlArgs.length - 1]);
@@ -114,7 +128,14 @@ function kubectlOf(stage: string): KubectlRunner {
       const standIn = standIns.get(server);
       // A client sidecar reaches a server sidecar in mTLS (auto mTLS): the stand-in's mTLS port stands for it.
       const port = standIn ? (clientHasSidecar ? standIn.mtlsPort : standIn.port) : servers.get(server)!.port;
-      return curl([...curlArgs.slice(0, -1), `http://127.0.0.1:${port}${url.pathname}`], timeoutMs);
+      const answer = await curl([...curlArgs.slice(0, -1), `http://127.0.0.1:${port}${url.pathname}`], timeoutMs);
+      if (clientHasSidecar && !standIn) {
+        // Its sidecar connected, unless nothing listened (curl's exit 7 is the refused connect Envoy would count).
+        const key = `${ref} ${url.hostname}:${url.port}`;
+        const c = connects.get(key) ?? { total: 0, fail: 0 };
+        connects.set(key, { total: c.total + 1, fail: c.fail + (answer.exitCode === 7 ? 1 : 0) });
+      }
+      return answer;
     }
     return answerKubectl(args, state, counters);
   };
@@ -166,6 +187,10 @@ describe("verify against real PostgreSQL, Redis, MariaDB and memcached", () => {
     for (const name of ["postgres", "redis", "mariadb"]) {
       expect(edge("inside", name)).toMatchObject({ observed: "mtls", verdict: "holds" });
     }
+    // Through the probe's sidecar memcached's close is the sidecar's: its connection counters say it got there.
+    expect(edge("inside", "memcached").evidence).toMatch(
+      /^tcp port, curl: \(52\) Empty reply from server; data\/mtls-probe's sidecar connected to memcached\.data:11211 \(upstream_cx_total \+1, no connect failure\)/,
+    );
   });
 
   it("STRICT where the sidecars report the listener counter: every refusal read from it", async () => {

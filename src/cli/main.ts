@@ -209,7 +209,12 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .addHelpText(
       "after",
       exitCodes(
-        ["0  every edge holds", "1  an edge contradicts the model", "2  bad input or a setup error", "3  inconclusive"],
+        [
+          "0  every edge holds (or is unverifiable and acknowledged by the stage)",
+          "1  an edge contradicts the model",
+          "2  bad input or a setup error",
+          "3  inconclusive, or unverifiable without an acknowledgement",
+        ],
         KUBECTL_HELP,
       ),
     )

@@ -17,7 +17,13 @@ export const IN_FORCE_ANNOTATION = "mtls-rollout.io/in-force";
 /** The label a dormant policy selects, which no pod carries. */
 export const DORMANT_SELECTOR = { "mtls-rollout.io/dormant": "true" };
 export const PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config";
-export const PROXY_STATS_MATCHER = 'proxyStatsMatcher:\n  inclusionPrefixes:\n  - "tls_inspector"\n  - "listener.0.0.0.0_15006"';
+/**
+ * The Envoy stats the stack's pods report beyond Istio's defaults (ProxyConfig.proxyStatsMatcher): as a server, its
+ * TLS inspector and inbound listener (refusals); as a client, its clusters' connections (Envoy's cluster stats
+ * `upstream_cx_total`, `upstream_cx_connect_fail`), which tell whether a connection its sidecar opened reached the server.
+ */
+export const PROXY_STATS_MATCHER =
+  'proxyStatsMatcher:\n  inclusionPrefixes:\n  - "tls_inspector"\n  - "listener.0.0.0.0_15006"\n  inclusionSuffixes:\n  - "upstream_cx_total"\n  - "upstream_cx_connect_fail"';
 /** "true" on a PeerAuthentication that existed before the rollout and was adopted: the stack never deletes it. */
 export const ADOPTED_ANNOTATION = "mtls-rollout.io/adopted";
 /** A Deployment's declared calls (`namespace/workload`, comma-separated), for the policy pack. */

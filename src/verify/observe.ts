@@ -258,6 +258,10 @@ export async function observeEdge(
   const countsNeeded = server.sidecar && (client.sidecar || family !== "http");
   const withListener = server.sidecar && family !== "http";
   const before = countsNeeded ? await readCounts(runner, target, timing, withListener) : undefined;
+  // Through the client's sidecar, a close on a port that is not HTTP is the sidecar's own, whether or not the server
+  // was reached: its outbound cluster's connection counters tell (the probe kit reports them).
+  const throughClientSidecar = client.sidecar && !server.sidecar && family !== "http";
+  const connectsBefore = throughClientSidecar ? await readConnects(runner, target, timing) : undefined;
 
   const timeout = timeLeft(timing);
   // Out of time: say what used it up if a call hung, else report nothing new for this round.
@@ -276,9 +280,12 @@ export async function observeEdge(
       // Bytes from the server: an application answered. A sidecar the model does not know of would have sent none.
       return { observed: "plaintext", evidence: `the server has no sidecar; the application answered (${said})` };
     }
-    // No pod of the server runs a sidecar, as read before probing: nothing there could refuse, so what closed the
-    // connection, even a reset on an HTTP port, is its application, which the plaintext reached.
-    if (closed && facts.sidecarsRead) {
+    if (throughClientSidecar && closed) return connected(runner, target, timing, connectsBefore!, `${protocol} port, ${said}`);
+    // No pod of the server runs a sidecar, as read before probing (and some runs): nothing there could refuse, so the
+    // connection a client without a sidecar saw closed without a byte (curl 52 or 56; nothing listening is curl 7)
+    // was closed by its application, which the plaintext reached.
+    const podsRead = target.serverPods !== undefined && target.serverPods.withSidecar.length === 0 && target.serverPods.withoutSidecar > 0;
+    if (!client.sidecar && probe.kind === "refused" && facts.sidecarsRead && podsRead) {
       return {
         observed: "plaintext",
         evidence: `${protocol} port, ${said}: the application closed the connection, which reached it in plaintext (no pod of ${server.ref} runs a sidecar, as read before probing)`,
@@ -416,6 +423,85 @@ async function refusedOrAccepted(
       evidence: `${said}, but ${target.server.ref} counted +${other} without mTLS from ${target.client.ref}: its application reset the request`,
     };
   return { observed: "inconclusive", evidence: `${said}; ${target.server.ref} counted both mTLS and plaintext from ${target.client.ref}` };
+}
+
+/** A client sidecar's connections to the edge's outbound cluster: opened in all, and failed to connect. */
+type Connects = { total: number; failed: number } | { error: string };
+
+/**
+ * Envoy's stats of the outbound cluster of a Service port, `outbound|PORT||HOST` (istio `BuildSubsetKey`; HOST the
+ * Service's name in the cluster's DNS domain), under `cluster.<name>.` (Envoy's cluster statistics).
+ */
+const clusterStat = (edge: Edge, stat: string) =>
+  `^cluster\\.outbound\\|${edge.port}\\|\\|${edge.host.replace(/\./g, "\\.")}\\.svc\\.[^:]*\\.${stat}`;
+
+async function readConnects(runner: KubectlRunner, target: ProbeTarget, timing: ProbeTiming): Promise<Connects> {
+  const timeout = timeLeft(timing);
+  if (timeout === 0) return { error: DEADLINE_PASSED };
+  const { client, edge } = target;
+  // Envoy's admin /stats takes a regular expression to filter by: only these two lines come back.
+  const filter = `${clusterStat(edge, "upstream_cx_(total|connect_fail)")}$`;
+  const args = [
+    "exec",
+    "-n",
+    client.namespace,
+    podOf(client),
+    "-c",
+    "istio-proxy",
+    "--",
+    "pilot-agent",
+    "request",
+    "GET",
+    `stats?filter=${filter}`,
+  ];
+  const result = await runner(args, timeout);
+  if (result.exitCode !== 0) return { error: `${client.ref}'s sidecar stats unreadable: ${kubectlFailure(result, timeout)}` };
+  const value = (stat: string) => {
+    const m = new RegExp(`${clusterStat(edge, stat)}: (\\d{1,15})$`, "m").exec(result.stdout);
+    return m ? Number(m[1]) : undefined;
+  };
+  const total = value("upstream_cx_total");
+  const failed = value("upstream_cx_connect_fail");
+  if (total === undefined || failed === undefined) {
+    return {
+      error: `${client.ref}'s sidecar does not report its connections to ${edge.host}:${edge.port} (the stack's probe kit does: proxyStatsMatcher inclusionSuffixes upstream_cx_total and upstream_cx_connect_fail)`,
+    };
+  }
+  return { total, failed };
+}
+
+/** What the client's sidecar did with the probe's connection: reached the server (plaintext: it has no sidecar), or not. */
+async function connected(
+  runner: KubectlRunner,
+  target: ProbeTarget,
+  timing: ProbeTiming,
+  before: Connects,
+  said: string,
+): Promise<Observation | undefined> {
+  const after = await readConnects(runner, target, timing);
+  if ("error" in after && after.error === DEADLINE_PASSED) return undefined;
+  if ("error" in before || "error" in after) {
+    const why = "error" in before ? before.error : (after as { error: string }).error;
+    return { observed: "inconclusive", evidence: `${said}: through the client's sidecar a close is its own, and ${why}` };
+  }
+  const opened = after.total - before.total;
+  const failed = after.failed - before.failed;
+  if (opened < 0 || failed < 0) {
+    return { observed: "inconclusive", evidence: `${said}; ${target.client.ref}'s connection counters went down (its sidecar restarted)` };
+  }
+  if (opened > 0 && failed === 0) {
+    return {
+      observed: "plaintext",
+      evidence: `${said}; ${target.client.ref}'s sidecar connected to ${target.edge.host}:${target.edge.port} (upstream_cx_total +${opened}, no connect failure), whose server has no sidecar: its application took it in plaintext and closed it`,
+    };
+  }
+  return {
+    observed: "inconclusive",
+    evidence:
+      failed > 0
+        ? `${said}; ${target.client.ref}'s sidecar could not connect to ${target.edge.host}:${target.edge.port} (upstream_cx_connect_fail +${failed}): the server is down or not listening`
+        : `${said}; ${target.client.ref}'s sidecar opened no connection to ${target.edge.host}:${target.edge.port}`,
+  };
 }
 
 /**

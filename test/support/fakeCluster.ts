@@ -108,6 +108,9 @@ export function series(server: string, source: string, policy: string, value: nu
 
 const result = (exitCode: number, stdout: string, stderr = ""): RunResult => ({ exitCode, stdout, stderr, timedOut: false });
 
+/** The counter keys of a client sidecar's outbound connections: `#cx|host:port|total` and `#cx|host:port|connect_fail`. */
+const CONNECTS = "#cx|";
+
 /** The counter key of connections a server's sidecar refused (no filter chain matched). */
 const REFUSED = "#refused";
 
@@ -212,6 +215,16 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
     return result(1, "", `error: unable to upgrade connection: container not found ("${container}")\n`);
   }
 
+  // A client sidecar's outbound cluster connection counters (Envoy's cluster stats, filtered as the verifier asks).
+  if (command[0] === "pilot-agent" && command[3].startsWith("stats?filter=")) {
+    // The cluster the filter names, `^cluster\.outbound\|PORT\|\|HOST\.svc\.…`: Envoy reports its counters from 0.
+    const named = /\\\|(\d+)\\\|\\\|(.+?)\\\.svc\\\./.exec(command[3]);
+    if (!named) return result(0, "");
+    const [port, host] = [named[1], named[2].replace(/\\\./g, ".")];
+    const count = (stat: string) => counters[ref]?.[`${CONNECTS}${host}:${port}|${stat}`] ?? 0;
+    const line = (stat: string) => `cluster.outbound|${port}||${host}.svc.cluster.local.upstream_cx_${stat}: ${count(stat)}`;
+    return result(0, `${line("connect_fail")}\n${line("total")}\n`);
+  }
   // A probe lands on the workload's first pod with a sidecar: the others count nothing.
   if (command[0] === "pilot-agent" && target.startsWith("pod/") && target.slice(4) !== firstSidecarPod(state, ref)) {
     return command[3] === "stats"
@@ -244,7 +257,7 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
       counters[ref] = { ...counters[ref], [key]: (counters[ref]?.[key] ?? 0) + 1 };
     }
     const lines = Object.entries(counters[ref] ?? {})
-      .filter(([key]) => key !== REFUSED)
+      .filter(([key]) => key !== REFUSED && !key.startsWith(CONNECTS))
       .map(([key, value]) => {
         const [source, policy] = key.split("|");
         return series(ref, source, policy, value);
@@ -257,6 +270,15 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
   const outcome = state.outcomes[`${ref} ${host}`];
   const serverRef = state.services[url.hostname];
   const server = serverRef ? state.workloads[serverRef] : undefined;
+  if (workload.sidecar && server && !server.sidecar && outcome) {
+    // The client's sidecar opens a connection to the server; it fails where nothing listens.
+    const bump = (stat: string) => {
+      const key = `${CONNECTS}${host}|${stat}`;
+      counters[ref] = { ...counters[ref], [key]: (counters[ref]?.[key] ?? 0) + 1 };
+    };
+    bump("total");
+    if (outcome === "connection-refused" || outcome === "timeout") bump("connect_fail");
+  }
   if (!outcome || !server || outcome === "dns-failure") {
     return result(6, "", recorded("curl-exit6-could-not-resolve-host.txt").replace(/host: \S+/, `host: ${url.hostname}`));
   }
@@ -269,7 +291,11 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
     }
     return result(0, `${recorded("envoy-503-body-connection-termination-strict-plaintext.txt")}\n503`);
   }
-  if (outcome === "connection-refused") return result(7, "", recorded("curl-exit7-connection-refused-new-format.txt") + terminated(7));
+  if (outcome === "connection-refused") {
+    // Through the client's sidecar the refused connect is Envoy's: it closes curl's connection without a byte.
+    if (workload.sidecar && !server.sidecar) return result(52, "", recorded("curl-exit52-empty-reply.txt") + terminated(52));
+    return result(7, "", recorded("curl-exit7-connection-refused-new-format.txt") + terminated(7));
+  }
   if (outcome === "answered-then-reset") {
     return result(1, '{"partial":\n200', `${recorded("curl-exit56-reset-istio-io-snip.txt").split("\n")[0]}\n${terminated(56)}`);
   }
