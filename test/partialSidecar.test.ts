@@ -12,7 +12,9 @@ import { liveModesAt, livePodsByWorkload } from "../src/model/liveModes";
 import { buildPlan } from "../src/model/plan";
 import { parseRollout } from "../src/model/rollout";
 import { checkRollout } from "../src/model/rules";
-import { loadRollout } from "../src/rollout/load";
+import { loadRollout, parseRolloutYaml } from "../src/rollout/load";
+import { discover } from "../src/discover/run";
+import { answerFromLists } from "./support/kubectlFromLists";
 import { answerKubectl, clusterState, type ClusterState, type Counters } from "./support/fakeCluster";
 import { tempFile } from "./support/files";
 import { cli } from "./support/inProcessCli";
@@ -212,5 +214,54 @@ describe("a partly injected workload on the cluster", () => {
     const run = await verify(shopCluster("open"));
     expect(run.code, run.stderr).toBe(0);
     expect(run.edge("shop/mtls-probe", "shop/api")).toMatchObject({ observed: "mtls", verdict: "holds" });
+  });
+});
+
+describe("discover holding a partly injected workload back", () => {
+  const discovered = async (lines: string[]) => {
+    const truth = loadRollout(tempFile("truth.yaml", lines));
+    const lists = clusterOf(truth, "as-it-runs", { withoutSidecar: { "web/api": 1 }, replicas: 2 });
+    const r = await discover({
+      runner: async (args) => ({ ...answerFromLists(args, (l) => lists[l]), timedOut: false }),
+      meshRootNamespace: "istio-system",
+      callTimeoutMs: 10_000,
+    });
+    if (!("yaml" in r)) throw new Error(JSON.stringify(r));
+    return { yaml: r.yaml, rollout: parseRolloutYaml(r.yaml, "discovered.yaml") };
+  };
+  const base = [
+    "namespaces: [ { name: web, injection: true, existing: true } ]",
+    "workloads:",
+    "  - { name: api, namespace: web, deploy: false, sidecar: partial, service: { ports: [ { name: http, port: 8080 } ] } }",
+    "  - { name: cart, namespace: web, deploy: false, sidecar: true, service: { ports: [ { name: http, port: 8080 } ] } }",
+  ];
+
+  it("names the hold so that it takes no live policy's name", async () => {
+    const { rollout } = await discovered([
+      ...base,
+      "stages:",
+      "  - name: as-it-runs",
+      "    peerAuthentications: [ { name: api-until-restart, namespace: web, selector: { app: cart }, mode: PERMISSIVE } ]",
+    ]);
+    const web = rollout.stages.find((s) => s.name === "web-strict")!;
+    expect(web.peerAuthentications.map((p) => `${p.name} ${JSON.stringify(p.selector)} ${p.mode}`)).toEqual([
+      "default null STRICT",
+      'api-until-restart-2 {"app":"api"} PERMISSIVE',
+    ]);
+  });
+
+  it("holds nothing whose labels also select another workload, and says why the stage is not proposed", async () => {
+    const { rollout, yaml } = await discovered([
+      // api's labels are a subset of its canary's: it runs no Service of its own, or the file could not hold it.
+      "namespaces: [ { name: web, injection: true, existing: true } ]",
+      "workloads:",
+      "  - { name: api, namespace: web, deploy: false, sidecar: partial, ports: [ 8080 ] }",
+      "  - { name: cart, namespace: web, deploy: false, sidecar: true, service: { ports: [ { name: http, port: 8080 } ] } }",
+      "  - { name: api-canary, namespace: web, deploy: false, sidecar: true, labels: { app: api, track: canary }, service: { ports: [ { name: http, port: 8080 } ] } }",
+      "stages: [ { name: as-it-runs } ]",
+    ]);
+    expect(rollout.stages.map((s) => s.name)).not.toContain("web-strict");
+    expect(yaml).toContain("cannot be held PERMISSIVE alone while its namespace goes STRICT: its labels also select web/api-canary");
+    expect(yaml).toMatch(/proposed stage web-strict: not proposed, it would break partial-sidecar-not-strict/);
   });
 });

@@ -169,7 +169,10 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
   const workloads = inventory.workloads.map((w) => ({ ...w }));
   const byRef = new Map(workloads.map((w) => [refOf(w), w]));
   const workloadNotes = new Map<string, string[]>();
-  const noteOn = (ref: string, text: string) => workloadNotes.set(ref, [...(workloadNotes.get(ref) ?? []), text]);
+  const noteOn = (ref: string, text: string) => {
+    const notes = workloadNotes.get(ref) ?? [];
+    if (!notes.includes(text)) workloadNotes.set(ref, [...notes, text]);
+  };
   for (const n of inventory.notes) if (n.at?.list === "workloads") noteOn(n.at.name, n.text);
 
   // Observed traffic: calls between workloads of the file, and who sends plaintext where.
@@ -377,11 +380,26 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
    * restart, said in the stage's comments.
    */
   const holdingPartial = (stage: FileStage, lines: string[], namespaces?: ReadonlySet<string>): { stage: FileStage; lines: string[] } => {
-    const held = blockingFor(stage, namespaces)
+    const partial = blockingFor(stage, namespaces)
       .filter((v) => v.rule === "partial-sidecar-not-strict")
       .map((v) => byRef.get(v.resource))
-      .filter((w): w is FileWorkload => w !== undefined && Object.keys(w.labels).length > 0)
-      .map((w) => ({ w, name: `${w.name.slice(0, 63 - UNTIL_RESTART.length).replace(/-+$/, "")}${UNTIL_RESTART}` }));
+      .filter((w): w is FileWorkload => w !== undefined && Object.keys(w.labels).length > 0);
+    // A hold selects by the workload's labels: only where no other workload's pods carry them all (else it would
+    // hold those back too, unsaid), and under a name no policy of the cluster or the file has.
+    const alsoSelected = (w: FileWorkload) =>
+      workloads.filter((o) => o !== w && o.namespace === w.namespace && Object.entries(w.labels).every(([k, v]) => o.labels[k] === v));
+    const held = partial
+      .filter((w) => alsoSelected(w).length === 0)
+      .map((w) => ({
+        w,
+        name: freePolicyName(w.namespace, `${w.name.slice(0, 63 - UNTIL_RESTART.length - 3).replace(/-+$/, "")}${UNTIL_RESTART}`),
+      }));
+    for (const w of partial.filter((x) => alsoSelected(x).length > 0)) {
+      noteOn(
+        refOf(w),
+        `cannot be held PERMISSIVE alone while its namespace goes STRICT: its labels also select ${alsoSelected(w).map(refOf).join(", ")}; restart it (kubectl rollout restart ${w.kind.toLowerCase()}/${w.name} -n ${w.namespace}) so that every pod has a sidecar`,
+      );
+    }
     if (held.length === 0) return { stage, lines };
     return {
       stage: {
@@ -399,6 +417,15 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
         ),
       ],
     };
+  };
+  /** `base`, or `base-2`, `base-3`…: the first name no live policy of the namespace and no policy of the file has. */
+  const freePolicyName = (namespace: string, base: string) => {
+    const used = (name: string) =>
+      inventory.liveNames.get(namespace)?.has(name) === true ||
+      file.stages.some((st) => st.peerAuthentications.some((p) => p.namespace === namespace && p.name === name));
+    let name = base;
+    for (let i = 2; used(name); i++) name = `${base}-${i}`;
+    return name;
   };
   const tryStage = (proposed: FileStage, proposedLines: string[], namespaces?: ReadonlySet<string>): boolean => {
     const { stage, lines } = holdingPartial(proposed, proposedLines, namespaces);
