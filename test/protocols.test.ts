@@ -63,6 +63,19 @@ async function verify(
   const edge = (from: string, to: string) => result.edges.find((e) => e.from === from && e.to === to)!;
   return { result, edge };
 }
+/** The rollout whose STRICT stage accepts Redis' port unverifiable, for `reason`. */
+const acknowledgingRedis = (reason: string) =>
+  parseRollout({
+    ...ROLLOUT_FILE,
+    stages: [
+      { name: "open" },
+      {
+        name: "strict",
+        peerAuthentications: [{ name: "default", namespace: "db", mode: "STRICT" }],
+        acknowledgeUnverifiable: [{ target: "db/redis:6379", reason }],
+      },
+    ],
+  });
 const OUTSIDE = "mtls-rollout-probes/mtls-probe";
 const INSIDE = "db/mtls-probe";
 
@@ -98,19 +111,7 @@ describe("probes on TCP and server-first ports", () => {
   });
 
   it("pass a stage whose only unverifiable edge it acknowledges, saying so in the summary, the table and the JSON", async () => {
-    const acknowledging = parseRollout({
-      ...ROLLOUT_FILE,
-      stages: [
-        { name: "open" },
-        {
-          name: "strict",
-          peerAuthentications: [{ name: "default", namespace: "db", mode: "STRICT" }],
-          acknowledgeUnverifiable: [
-            { target: "db/redis:6379", reason: "redis runs a sidecar we do not own; its refusals are checked by the Redis team" },
-          ],
-        },
-      ],
-    });
+    const acknowledging = acknowledgingRedis("redis runs a sidecar we do not own; its refusals are checked by the Redis team");
     const { edge, result } = await verify("strict", (s) => (s.noAccessLog = true), 5_000, { of: acknowledging });
     expect(edge(OUTSIDE, "db/redis")).toMatchObject({
       verdict: "unverifiable",
@@ -127,17 +128,7 @@ describe("probes on TCP and server-first ports", () => {
   });
 
   it("never let an acknowledgement pass an edge that contradicted earlier in the run, nor settle it unverifiable in one round", async () => {
-    const acknowledging = parseRollout({
-      ...ROLLOUT_FILE,
-      stages: [
-        { name: "open" },
-        {
-          name: "strict",
-          peerAuthentications: [{ name: "default", namespace: "db", mode: "STRICT" }],
-          acknowledgeUnverifiable: [{ target: "db/redis:6379", reason: "no access log on redis" }],
-        },
-      ],
-    });
+    const acknowledging = acknowledgingRedis("no access log on redis");
     const plan = buildPlan(acknowledging, "strict");
     const state = clusterState(acknowledging, plan);
     state.noAccessLog = true;
