@@ -48,25 +48,29 @@ const rollout = loadRollout(FILE);
 const PROTOCOL: Record<string, string> = { postgres: "tcp", redis: "redis", mariadb: "mysql" };
 const KINDS: Record<string, ServerKind> = { postgres: "postgresql", redis: "redis", mariadb: "mariadb", memcached: "memcached" };
 const servers = new Map<string, RealServer>();
-const standIns = new Map<string, StandInSidecar>();
+/** Every stand-in sidecar the tests started, to stop at the end. */
+const started = new Set<StandInSidecar>();
 
 beforeAll(async () => {
   await Promise.all(Object.entries(KINDS).map(async ([name, kind]) => servers.set(`data/${name}`, await startServer(kind))));
 }, 180_000);
 afterAll(async () => {
-  await Promise.all([...standIns.values()].map((s) => s.stop()));
+  await Promise.all([...started].map((s) => s.stop()));
   await Promise.all([...servers.values()].map((s) => s.stop()));
 });
 
-/** The sidecars in front of the servers that have one, all at one mode, reporting what `sidecars` says. */
-async function sidecars(mode: "STRICT" | "PERMISSIVE", reports: { listenerStats: boolean; accessLog: boolean }) {
-  await Promise.all([...standIns.values()].map((s) => s.stop()));
-  standIns.clear();
+type StandIns = Map<string, StandInSidecar>;
+
+/** Sidecars of their own in front of the servers that have one, all at one mode, reporting what `reports` says. */
+async function sidecars(mode: "STRICT" | "PERMISSIVE", reports: { listenerStats: boolean; accessLog: boolean }): Promise<StandIns> {
+  const standIns: StandIns = new Map();
   for (const w of rollout.workloads.filter((x) => x.sidecar && !x.probe)) {
     const standIn = await new StandInSidecar({ ref: w.ref, upstreamPort: servers.get(w.ref)!.port, ...reports }).start();
+    started.add(standIn);
     standIn.mode = mode;
     standIns.set(w.ref, standIn);
   }
+  return standIns;
 }
 
 const curl = (args: string[], timeoutMs: number): Promise<RunResult> =>
@@ -92,7 +96,7 @@ function refOf(namespace: string, target: string): string {
 }
 
 /** kubectl: the probes' curl runs for real against loopback, the sidecars' reads ask the stand-ins, the rest is the fake cluster's. */
-function kubectlOf(stage: string): KubectlRunner {
+function kubectlOf(stage: string, standIns: StandIns): KubectlRunner {
   const state = { ...clusterState(rollout, buildPlan(rollout, stage)), peerAuthentications: policiesAt(rollout, stage) };
   const counters = {};
   const connects = new Map<string, { total: number; fail: number }>();
@@ -141,14 +145,14 @@ function kubectlOf(stage: string): KubectlRunner {
   };
 }
 
-async function verify(stage: string, file = FILE, timeout = 20) {
+async function verify(stage: string, standIns: StandIns, file = FILE, timeout = 20) {
   let stdout = "";
   let stderr = "";
   let code = -1;
   const context: CommandContext = {
     io: { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), interactive: false, env: {} },
     setExit: (c) => (code = c),
-    kubectl: () => kubectlOf(stage),
+    kubectl: () => kubectlOf(stage, standIns),
   };
   await commands.verify({ stage, rollout: file, timeout, rounds: 1, concurrency: 4, settle: 0, matrix: "classes", json: true }, context);
   const result = JSON.parse(stdout) as {
@@ -162,10 +166,11 @@ async function verify(stage: string, file = FILE, timeout = 20) {
   return { code, result, edge, stderr };
 }
 
-describe("verify against real PostgreSQL, Redis, MariaDB and memcached", () => {
+// Each test with sidecars of its own: they run at once, each mostly waiting on its rounds.
+describe.concurrent("verify against real PostgreSQL, Redis, MariaDB and memcached", () => {
   it("PERMISSIVE: plaintext from a client without sidecar, read from the counters where the server closes, from the bytes where it greets", async () => {
-    await sidecars("PERMISSIVE", { listenerStats: false, accessLog: false });
-    const { code, edge, stderr } = await verify("open");
+    const standIns = await sidecars("PERMISSIVE", { listenerStats: false, accessLog: false });
+    const { code, edge, stderr } = await verify("open", standIns);
     expect(code, stderr).toBe(0);
     for (const name of ["postgres", "redis"]) {
       expect(edge("outside", name)).toMatchObject({ observed: "plaintext", verdict: "holds" });
@@ -194,8 +199,8 @@ describe("verify against real PostgreSQL, Redis, MariaDB and memcached", () => {
   });
 
   it("STRICT where the sidecars report the listener counter: every refusal read from it", async () => {
-    await sidecars("STRICT", { listenerStats: true, accessLog: false });
-    const { code, edge, stderr } = await verify("strict");
+    const standIns = await sidecars("STRICT", { listenerStats: true, accessLog: false });
+    const { code, edge, stderr } = await verify("strict", standIns);
     expect(code, stderr).toBe(0);
     for (const name of ["postgres", "redis", "mariadb"]) {
       expect(edge("outside", name)).toMatchObject({ observed: "refused", verdict: "holds" });
@@ -207,8 +212,8 @@ describe("verify against real PostgreSQL, Redis, MariaDB and memcached", () => {
   });
 
   it("STRICT where only the access log shows refusals (the stack's mtls-rollout:accessLogs)", async () => {
-    await sidecars("STRICT", { listenerStats: false, accessLog: true });
-    const { code, edge, stderr } = await verify("strict");
+    const standIns = await sidecars("STRICT", { listenerStats: false, accessLog: true });
+    const { code, edge, stderr } = await verify("strict", standIns);
     expect(code, stderr).toBe(0);
     for (const name of ["postgres", "redis", "mariadb"]) {
       expect(edge("outside", name).evidence).toMatch(
@@ -218,20 +223,20 @@ describe("verify against real PostgreSQL, Redis, MariaDB and memcached", () => {
   });
 
   it("STRICT with neither: unverifiable at once, exit 3; a stage that acknowledges them passes", async () => {
-    await sidecars("STRICT", { listenerStats: false, accessLog: false });
-    const bare = await verify("strict");
+    const standIns = await sidecars("STRICT", { listenerStats: false, accessLog: false });
+    const bare = await verify("strict", standIns);
     expect(bare.code, bare.stderr).toBe(3);
     for (const name of ["postgres", "redis", "mariadb"]) expect(bare.edge("outside", name)).toMatchObject({ verdict: "unverifiable" });
     expect(bare.result.edges.filter((e) => e.verdict === "unverifiable")).toHaveLength(3);
-    await sidecars("STRICT", { listenerStats: false, accessLog: false });
-    const acknowledged = await verify("strict", ACKNOWLEDGING_FILE);
+    const fresh = await sidecars("STRICT", { listenerStats: false, accessLog: false });
+    const acknowledged = await verify("strict", fresh, ACKNOWLEDGING_FILE);
     expect(acknowledged.code, acknowledged.stderr).toBe(0);
     expect(acknowledged.result.outcome).toBe("pass");
   });
 
   it("STRICT declared but not enforced (the sidecars still PERMISSIVE): plaintext contradicts, from the counters and from MariaDB's greeting", async () => {
-    await sidecars("PERMISSIVE", { listenerStats: false, accessLog: false });
-    const { code, edge } = await verify("strict", FILE, 6);
+    const standIns = await sidecars("PERMISSIVE", { listenerStats: false, accessLog: false });
+    const { code, edge } = await verify("strict", standIns, FILE, 6);
     expect(code).toBe(1);
     for (const name of ["postgres", "redis", "mariadb"])
       expect(edge("outside", name)).toMatchObject({ observed: "plaintext", verdict: "contradicts" });

@@ -107,7 +107,8 @@ async function verify(file: string, stage: string, state: ClusterState, timeout 
   return { code, stderr, result, verdicts: (v: string) => result.edges.filter((e) => e.verdict === v).map((e) => `${e.from} -> ${e.to}`) };
 }
 
-describe("a team's own mesh, from discover to the last stage", () => {
+// Each step reads the mesh afresh: they run at once, each mostly waiting on its rounds.
+describe.concurrent("a team's own mesh, from discover to the last stage", () => {
   it("discover reads it whole: the partly injected api as such, both of catalog's Services, stages that can pass", async () => {
     const { rollout, yaml } = await discovered();
     const refs = rollout.workloads.filter((w) => !w.probe).map((w) => w.ref);
