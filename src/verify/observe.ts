@@ -291,7 +291,8 @@ export async function observeEdge(
         evidence: `${protocol} port, ${said}: the application closed the connection, which reached it in plaintext (no pod of ${server.ref} runs a sidecar, as read before probing)`,
       };
     }
-    // Unread pods: a reset on an HTTP port is a sidecar's refusal, as the model would never expect here: it contradicts.
+    // Otherwise (pods unread, or the reset came back as the client sidecar's 503) a reset on an HTTP port is a
+    // sidecar's refusal, which the model would never expect here: it contradicts.
     if (probe.kind === "refused" && family === "http") return { observed: "refused", evidence: probe.evidence };
     return {
       observed: "inconclusive",
