@@ -19,32 +19,24 @@ describe("classifying a probe's kubectl and curl result", () => {
   // cleanup"); its own test 217 expects exit 56 with the status printed. Recorded here with curl 7.88.1 against a server
   // that sends a status line, headers and part of a body, then resets the connection (RST) or closes it (FIN).
   it("reads an HTTP status printed before a reset (curl exit 56) as an answer, not as a refusal", () => {
-    const cut = {
+    // `kubectl exec … -- curl` ending with curl's `code`: what it wrote, and its own error line.
+    const curlRun = (code: number, stdout: string, said: string) => ({
       exitCode: 1,
-      stdout: '{"partial":\n200',
-      stderr: `curl: (56) Recv failure: Connection reset by peer\n${terminated(56)}`,
+      stdout,
+      stderr: `curl: (${code}) ${said}\n${terminated(code)}`,
       timedOut: false,
-    };
+    });
+    const cut = curlRun(56, '{"partial":\n200', "Recv failure: Connection reset by peer");
     expect(classifyProbe(cut, 10_000, false)).toEqual({
       kind: "http",
       status: 200,
       body: '{"partial":',
       cut: "curl: (56) Recv failure: Connection reset by peer",
     });
-    const closed = {
-      exitCode: 1,
-      stdout: '{"partial":\n200',
-      stderr: `curl: (18) transfer closed with 989 bytes remaining to read\n${terminated(18)}`,
-      timedOut: false,
-    };
+    const closed = curlRun(18, '{"partial":\n200', "transfer closed with 989 bytes remaining to read");
     expect(classifyProbe(closed, 10_000, false)).toMatchObject({ kind: "http", status: 200 });
     // A reset before any byte prints 000: that is the refusal.
-    const refused = {
-      exitCode: 1,
-      stdout: "\n000",
-      stderr: `curl: (56) Recv failure: Connection reset by peer\n${terminated(56)}`,
-      timedOut: false,
-    };
+    const refused = curlRun(56, "\n000", "Recv failure: Connection reset by peer");
     expect(classifyProbe(refused, 10_000, false)).toEqual({
       kind: "refused",
       evidence: "curl: (56) Recv failure: Connection reset by peer",

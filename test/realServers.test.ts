@@ -14,7 +14,7 @@ import type { CommandContext } from "../src/cli/command";
 import type { KubectlRunner, RunResult } from "../src/cluster/runner";
 import { buildPlan } from "../src/model/plan";
 import { loadRollout } from "../src/rollout/load";
-import { answerKubectl, clusterState } from "./support/fakeCluster";
+import { answerKubectl, clusterState, clusterStatsText, refOfTarget } from "./support/fakeCluster";
 import { tempFile } from "./support/files";
 import { policiesAt } from "./support/labCluster";
 import { type RealServer, type ServerKind, startServer } from "./support/realServers";
@@ -87,14 +87,6 @@ const curl = (args: string[], timeoutMs: number): Promise<RunResult> =>
     });
   });
 
-/** The workload `deployment/NAME` or `pod/NAME-…` (one of its pods, as test/support/labCluster.ts names them) stands for. */
-function refOf(namespace: string, target: string): string {
-  const name = target.slice(target.indexOf("/") + 1);
-  if (!target.startsWith("pod/")) return `${namespace}/${name}`;
-  const owner = rollout.workloads.find((w) => w.namespace === namespace && name.startsWith(`${w.name}-`));
-  return owner ? owner.ref : `${namespace}/${name}`;
-}
-
 /** kubectl: the probes' curl runs for real against loopback, the sidecars' reads ask the stand-ins, the rest is the fake cluster's. */
 function kubectlOf(stage: string, standIns: StandIns): KubectlRunner {
   const state = { ...clusterState(rollout, buildPlan(rollout, stage)), peerAuthentications: policiesAt(rollout, stage) };
@@ -103,7 +95,7 @@ function kubectlOf(stage: string, standIns: StandIns): KubectlRunner {
   return async (argv, timeoutMs) => {
     const args = argv[0] === "--context" ? argv.slice(2) : argv;
     const dashes = args.indexOf("--");
-    const ref = args[0] === "exec" || args[0] === "logs" ? refOf(args[2], args[3]) : "";
+    const ref = args[0] === "exec" || args[0] === "logs" ? refOfTarget(state, args[2], args[3]) : "";
     if (args[0] === "logs" && standIns.has(ref))
       return { exitCode: 0, stdout: standIns.get(ref)!.accessLogText(), stderr: "", timedOut: false };
     if (args[0] === "exec" && args[dashes + 1] === "pilot-agent" && standIns.has(ref)) {
@@ -113,16 +105,11 @@ function kubectlOf(stage: string, standIns: StandIns): KubectlRunner {
     }
     if (args[0] === "exec" && args[dashes + 1] === "pilot-agent" && args[dashes + 4].startsWith("stats?filter=")) {
       // The probe's sidecar's connections to a server without one, as Envoy's cluster stats count them.
-      const [, port, host] = /\\\|(\d+)\\\|\\\|(.+?)\\\.svc/.exec(args[dashes + 4])!;
-      const key = `${ref} ${host.replace(/\\\./g, ".")}:${port}`;
-      const c = connects.get(key) ?? { total: 0, fail: 0 };
-      const name = `cluster.outbound|${port}||${host.replace(/\\\./g, ".")}.svc.cluster.local`;
-      return {
-        exitCode: 0,
-        stdout: `${name}.upstream_cx_connect_fail: ${c.fail}\n${name}.upstream_cx_total: ${c.total}\n`,
-        stderr: "",
-        timedOut: false,
+      const count = (hostPort: string, stat: "total" | "connect_fail") => {
+        const c = connects.get(`${ref} ${hostPort}`) ?? { total: 0, fail: 0 };
+        return stat === "total" ? c.total : c.fail;
       };
+      return { exitCode: 0, stdout: clusterStatsText(args[dashes + 4], count), stderr: "", timedOut: false };
     }
     if (args[0] === "exec" && args[dashes + 1] === "curl") {
       const curlArgs = args.slice(dashes + 2);

@@ -1,4 +1,5 @@
 import { servicePortOf, type Edge, type Outcome } from "../model/expectations";
+import type { LivePodsOf } from "../model/liveModes";
 import type { Workload } from "../model/rollout";
 import { familyOf, Protocol, ProtocolFamily, protocolOf } from "../model/protocol";
 import {
@@ -48,10 +49,8 @@ export interface ProbeTarget {
   serverPods?: ServerPods;
 }
 
-export interface ServerPods {
-  withSidecar: string[];
-  withoutSidecar: number;
-}
+/** A server's live pods, as the model reads them from the cluster (src/model/liveModes.ts). */
+export type ServerPods = LivePodsOf;
 
 /** The most pods of one server whose sidecars are read for one probe: a probe lands on one, and each read is an exec. */
 export const MAX_COUNTER_PODS = 8;

@@ -143,11 +143,24 @@ export function fakeRunner(state: ClusterState, onCall: (args: string[]) => void
  * The workload a kubectl target names: `deployment/NAME` and its kin, or `pod/NAME` of one of its pods (as
  * test/support/labCluster.ts names them: the workload's name, a dash, a suffix).
  */
-function refOfTarget(state: ClusterState, namespace: string, target: string): string {
+export function refOfTarget(state: Pick<ClusterState, "workloads">, namespace: string, target: string): string {
   const name = target.slice(target.indexOf("/") + 1);
   if (!target.startsWith("pod/")) return `${namespace}/${name}`;
   const owners = Object.keys(state.workloads).filter((ref) => ref.startsWith(`${namespace}/`) && name.startsWith(`${ref.split("/")[1]}-`));
   return owners.sort((a, b) => b.length - a.length)[0] ?? `${namespace}/${name}`;
+}
+
+/**
+ * What a client sidecar's `stats?filter=` read answers: the two connection counters of the outbound cluster the filter
+ * names (`^cluster\.outbound\|PORT\|\|HOST\.svc\.…`), which Envoy reports from 0; `count` gives them by `host:port`.
+ */
+export function clusterStatsText(filter: string, count: (hostPort: string, stat: "total" | "connect_fail") => number): string {
+  const named = /\\\|(\d+)\\\|\\\|(.+?)\\\.svc\\\./.exec(filter);
+  if (!named) return "";
+  const [port, host] = [named[1], named[2].replace(/\\\./g, ".")];
+  const line = (stat: "total" | "connect_fail") =>
+    `cluster.outbound|${port}||${host}.svc.cluster.local.upstream_cx_${stat}: ${count(`${host}:${port}`, stat)}`;
+  return `${line("connect_fail")}\n${line("total")}\n`;
 }
 
 /** The first (by name) of a workload's pods that runs a sidecar, among the pods `kubectl get pods` lists. */
@@ -217,13 +230,10 @@ export function answerKubectl(argv: string[], state: ClusterState, counters: Cou
 
   // A client sidecar's outbound cluster connection counters (Envoy's cluster stats, filtered as the verifier asks).
   if (command[0] === "pilot-agent" && command[3].startsWith("stats?filter=")) {
-    // The cluster the filter names, `^cluster\.outbound\|PORT\|\|HOST\.svc\.…`: Envoy reports its counters from 0.
-    const named = /\\\|(\d+)\\\|\\\|(.+?)\\\.svc\\\./.exec(command[3]);
-    if (!named) return result(0, "");
-    const [port, host] = [named[1], named[2].replace(/\\\./g, ".")];
-    const count = (stat: string) => counters[ref]?.[`${CONNECTS}${host}:${port}|${stat}`] ?? 0;
-    const line = (stat: string) => `cluster.outbound|${port}||${host}.svc.cluster.local.upstream_cx_${stat}: ${count(stat)}`;
-    return result(0, `${line("connect_fail")}\n${line("total")}\n`);
+    return result(
+      0,
+      clusterStatsText(command[3], (hostPort, stat) => counters[ref]?.[`${CONNECTS}${hostPort}|${stat}`] ?? 0),
+    );
   }
   // A probe lands on the workload's first pod with a sidecar: the others count nothing.
   if (command[0] === "pilot-agent" && target.startsWith("pod/") && target.slice(4) !== firstSidecarPod(state, ref)) {
