@@ -13,6 +13,7 @@ import * as YAML from "yaml";
 import { buildPlan } from "../src/model/plan";
 import { checkRollout, isBlocking } from "../src/model/rules";
 import { loadRollout } from "../src/rollout/load";
+import { FOUND_ON_THE_CLUSTER } from "../src/discover/propose";
 import { crdValidator } from "./support/crdValidator";
 import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
 import { runCli } from "./support/files";
@@ -115,7 +116,7 @@ describe("npx mtls-rollout discover", () => {
     expect(lines[2]).toMatch(/^discover: asking Prometheus http:\/\/127\.0\.0\.1:\d+ who called whom in the last 3600s$/);
     expect(lines[3]).toMatch(/^discover: proposing stages for 3 namespaces and 9 workloads \(\d+\.\ds\)$/);
     expect(lines[4]).toBe(
-      "discovered 3 namespaces, 9 workloads, 4 PeerAuthentications; 4 stages; 10 things left out (see the file's header)",
+      "discovered 3 namespaces, 9 workloads, 6 PeerAuthentications; 5 stages; 8 things left out; WARNING: 2 guardrail findings on the cluster as it is, accepted at stage current (see the file's header)",
     );
   });
 
@@ -232,13 +233,17 @@ describe("npx mtls-rollout discover", () => {
     expect(file.probes).toEqual({ namespaces: ["payments", "shop"], outsideMesh: { namespace: "mtls-rollout-probes" } });
   });
 
-  it("holds the cluster's policies exactly in stage current, keeping the one Istio applies where two compete", () => {
+  it("holds every live policy in stage current, the oldest first, and accepts what the cluster breaks today instead of leaving it out", () => {
+    // peerauthentications.json: old-search (created first) selects no pod; lockdown is a second namespace-wide policy,
+    // newer than payments/default, which Istio ignores (pilot/pkg/model/authentication.go, sortConfigByCreationTime).
     expect(file.stages[0]).toEqual({
       name: "current",
       description: "The cluster's PeerAuthentications as discovered: applying this stage changes nothing",
       peerAuthentications: [
+        { name: "old-search", namespace: "shop", selector: { app: "search" }, mode: "STRICT", existing: true },
         { name: "default", namespace: "istio-system", mode: "PERMISSIVE", existing: true },
         { name: "default", namespace: "payments", mode: "PERMISSIVE", existing: true },
+        { name: "redis-strict", namespace: "shop", selector: { app: "redis" }, mode: "STRICT", existing: true },
         {
           name: "frontend-legacy",
           namespace: "shop",
@@ -248,7 +253,11 @@ describe("npx mtls-rollout discover", () => {
           allowDisable: "DISABLE on the cluster before this rollout (found by discover); review it",
           existing: true,
         },
-        { name: "redis-strict", namespace: "shop", selector: { app: "redis" }, mode: "STRICT", existing: true },
+        { name: "lockdown", namespace: "payments", mode: "STRICT", existing: true },
+      ],
+      acknowledgeFindings: [
+        { rule: "one-default-per-scope", resource: "payments/lockdown", reason: FOUND_ON_THE_CLUSTER },
+        { rule: "selector-matches-a-workload", resource: "shop/old-search", reason: FOUND_ON_THE_CLUSTER },
       ],
     });
   });
@@ -272,9 +281,15 @@ describe("npx mtls-rollout discover", () => {
         ],
       },
       {
+        // The adopted exception goes STRICT before the mesh does: it inherits the namespace's STRICT again.
+        name: "exceptions-strict",
+        description: "STRICT for the exception the cluster had: shop/frontend-legacy",
+        peerAuthentications: [{ name: "frontend-legacy", namespace: "shop", selector: { app: "frontend" }, mode: "UNSET" }],
+      },
+      {
         name: "mesh-strict",
         description:
-          "STRICT mesh-wide, but 2 ports of workloads with a sidecar stay open: shop/frontend:8080 (shop/frontend-legacy), shop/recommender:8080 (shop/recommender-until-restart)",
+          "STRICT mesh-wide, but 1 port of workloads with a sidecar stays open: shop/recommender:8080 (shop/recommender-until-restart)",
         peerAuthentications: [{ name: "default", namespace: "istio-system", mode: "STRICT" }],
       },
     ]);
@@ -286,8 +301,10 @@ describe("npx mtls-rollout discover", () => {
       "#   - namespace mesh-ambient: ambient mode (istio.io/dataplane-mode=ambient), which mtls-rollout does not support yet; none of its workloads or PeerAuthentications is in this file",
       "  # and ztunnel enforces it in the ambient namespaces too, which this file does not model: mesh-ambient",
       "#   - Deployment istio-ingress/istio-ingressgateway: an Istio gateway; PeerAuthentication governs sidecars, not a gateway's listeners",
-      "#   - PeerAuthentication payments/lockdown: Istio ignores it: a second namespace-wide policy, newer than payments/default, which Istio applies instead (delete it, or merge it into that one)",
-      "#   - PeerAuthentication shop/old-search: selects no workload found here, so it applies to nothing",
+      "# WARNING: the cluster breaks guardrails today. Stage current holds it as it is and accepts these findings",
+      '#   - one-default-per-scope: payments/lockdown is a second namespace-wide PeerAuthentication besides payments/default; Istio ignores the newer one, so merge them into one policy named "default"',
+      "#   - selector-matches-a-workload: shop/old-search selects app=search, which matches no declared workload in shop; fix the selector (a typo applies nothing)",
+      "  # the cluster's policies, the oldest first: where two compete, Istio applies the older one, as the model does reading this list",
       "#   - Service payments/ledger port 8125: UDP, which sidecars do not intercept",
       "  # 1 of 2 pods have a sidecar: sidecar: partial, which no stage may make STRICT until every pod has one (kubectl rollout restart deployment/recommender -n shop)",
       "  # shop/recommender stays PERMISSIVE (shop/recommender-until-restart): only some of its pods run a sidecar; restart it (kubectl rollout restart deployment/recommender -n shop), declare sidecar: true, and drop that policy in a later stage",
@@ -338,9 +355,10 @@ describe("npx mtls-rollout discover: scope and failures", () => {
     expect(file.namespaces.map((n: { name: string }) => n.name)).toEqual(["shop"]);
     expect(file.workloads.map((w: { name: string }) => w.name)).toEqual(["cart", "frontend", "recommender", "redis"]);
     expect(file.stages[0].peerAuthentications.map((p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`)).toEqual([
+      "shop/old-search",
       "istio-system/default",
-      "shop/frontend-legacy",
       "shop/redis-strict",
+      "shop/frontend-legacy",
     ]);
     expect(file.workloads.some((w: { calls?: string[] }) => w.calls)).toBe(false); // no traffic data without --prometheus
   });

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import * as YAML from "yaml";
 import type { KubectlRunner } from "../src/cluster/runner";
 import { discover } from "../src/discover/run";
+import { FOUND_ON_THE_CLUSTER } from "../src/discover/propose";
 import { buildPlan } from "../src/model/plan";
 import { checkRollout, isBlocking } from "../src/model/rules";
 import { parseRolloutYaml } from "../src/rollout/load";
@@ -62,7 +63,14 @@ describe("discover on other meshes", () => {
     ];
     const r = await discovered(mesh);
     if ("error" in r) throw new Error(r.error);
-    expect(r.file.stages.map((s: { name: string }) => s.name)).toEqual(["current", "mesh-permissive", "payments-strict", "mesh-strict"]);
+    // shop/default keeps frontend PERMISSIVE: an adopted exception, proposed STRICT before the mesh.
+    expect(r.file.stages.map((s: { name: string }) => s.name)).toEqual([
+      "current",
+      "mesh-permissive",
+      "payments-strict",
+      "exceptions-strict",
+      "mesh-strict",
+    ]);
     expect(r.yaml).toContain(
       "#   - proposed stage shop-strict: not proposed: shop/default is taken by a policy that is not selector-less, and a namespace-wide policy must be named default (one-default-per-scope); rename that one first",
     );
@@ -86,9 +94,10 @@ describe("discover on other meshes", () => {
       "current",
       "mesh-namespace-strict",
       "payments-strict",
+      "exceptions-strict",
       "mesh-strict",
     ]);
-    expect(r.file.stages[3].peerAuthentications).toEqual([{ name: "default", namespace: "istio-system", mode: "STRICT" }]);
+    expect(r.file.stages[4].peerAuthentications).toEqual([{ name: "default", namespace: "istio-system", mode: "STRICT" }]);
   });
 
   it("leaves out a gateway installed by istioctl (istio-proxy running as a router), not only the Helm chart's", async () => {
@@ -135,7 +144,7 @@ describe("discover on other meshes", () => {
     expect(r.yaml).toContain("  # port 9999: no container declares it, but shop/cart-admin sets it in portLevelMtls, so it is listed");
   });
 
-  it("leaves out the policy that breaks namespace-disable-breaks-strict-workloads, not an innocent one", async () => {
+  it("keeps the policy that breaks namespace-disable-breaks-strict-workloads in stage current, accepts the finding, and proposes the fix", async () => {
     const mesh = load();
     mesh.peerauthentications = [
       policy("istio-system", "default", "2025-01-01T00:00:00Z", { mtls: { mode: "DISABLE" } }),
@@ -147,14 +156,39 @@ describe("discover on other meshes", () => {
     ];
     const r = await discovered(mesh);
     if ("error" in r) throw new Error(r.error);
-    expect(r.file.stages[0].peerAuthentications.map((p: { name: string }) => p.name)).toEqual(["default", "frontend-permissive"]);
-    expect(r.yaml).toMatch(
-      /#   - PeerAuthentication shop\/lock-redis: breaks namespace-disable-breaks-strict-workloads: shop\/redis is STRICT on 6379/,
-    );
+    expect(r.file.stages[0].peerAuthentications.map((p: { name: string }) => p.name)).toEqual([
+      "default",
+      "frontend-permissive",
+      "lock-redis",
+    ]);
+    expect(r.file.stages[0].acknowledgeFindings).toEqual([
+      { rule: "namespace-disable-breaks-strict-workloads", resource: "shop/redis", reason: FOUND_ON_THE_CLUSTER },
+    ]);
+    expect(r.yaml).toMatch(/#   - namespace-disable-breaks-strict-workloads: shop\/redis is STRICT on 6379/);
+    // The fix: a mesh-wide DISABLE is mesh-permissive's.
     expect(r.file.stages[1]).toMatchObject({
       name: "mesh-permissive",
       description: expect.stringMatching(/^Mesh-wide PERMISSIVE instead of DISABLE/),
     });
+  });
+
+  it("proposes PERMISSIVE instead of a namespace-wide DISABLE under which a workload is STRICT, right after current", async () => {
+    const mesh = load();
+    mesh.peerauthentications = [
+      policy("shop", "default", "2025-01-01T00:00:00Z", { mtls: { mode: "DISABLE" } }),
+      policy("shop", "lock-redis", "2025-01-03T00:00:00Z", { selector: { matchLabels: { app: "redis" } }, mtls: { mode: "STRICT" } }),
+    ];
+    const r = await discovered(mesh);
+    if ("error" in r) throw new Error(r.error);
+    expect(r.file.stages[1]).toEqual({
+      name: "permissive-instead-of-disable",
+      description:
+        "Namespace-wide PERMISSIVE instead of DISABLE in shop: clients with a sidecar send mTLS again, which their STRICT workloads accept",
+      peerAuthentications: [{ name: "default", namespace: "shop", mode: "PERMISSIVE" }],
+    });
+    // From there on, nothing is STRICT under a DISABLE: the finding is gone, not only accepted.
+    const plan = buildPlan(r.rollout, "permissive-instead-of-disable");
+    expect(plan.violations.filter((v) => v.rule === "namespace-disable-breaks-strict-workloads")).toEqual([]);
   });
 
   it("proposes nothing beyond current on a mesh without a workload with a sidecar", async () => {
@@ -191,7 +225,7 @@ describe("status between two equally near stages", () => {
     const status = compareWithRollout(r.rollout, live);
     expect(status.differences.map((d) => `${d.kind} ${d.namespace}/${d.name}`)).toEqual([
       "missing payments/default",
-      "extra shop/old-search",
+      "missing payments/lockdown",
     ]);
     expect(status.comparedWith).toBe("current");
     // Every workload's live modes are current's (recommender's as declared partial: one of its pods has a sidecar),

@@ -120,17 +120,21 @@ describe("competing policies, ordered as Istio orders them", () => {
     ).toEqual(["web-api", "recommendation", "sleep"]);
   });
 
-  it("discover's stage current is what Istio applies: the older policy, the newer one left out with the reason", async () => {
+  it("discover's stage current is the cluster in Istio's order: the older policy first, the newer one kept and its finding accepted", async () => {
     const lists = withOlderPermissive();
     const result = await discover({ runner: runnerOf(lists), meshRootNamespace: "istio-system", callTimeoutMs: 5_000 });
     if (!("yaml" in result)) throw new Error(JSON.stringify(result));
     const file = YAML.parse(result.yaml);
     expect(file.stages[0].peerAuthentications.filter((p: Item) => p.namespace === "istioinaction")).toEqual([
       expect.objectContaining({ name: "legacy-permissive", mode: "PERMISSIVE", existing: true }),
+      expect.objectContaining({ name: "default", mode: "STRICT", existing: true }),
       expect.objectContaining({ name: "purchase-history-strict", mode: "STRICT", existing: true }),
     ]);
+    expect(file.stages[0].acknowledgeFindings).toContainEqual(
+      expect.objectContaining({ rule: "one-default-per-scope", resource: "istioinaction/default" }),
+    );
     expect(result.yaml).toContain(
-      "#   - PeerAuthentication istioinaction/default: Istio ignores it: a second namespace-wide policy, newer than istioinaction/legacy-permissive, which Istio applies instead (delete it, or merge it into that one)",
+      '#   - one-default-per-scope: istioinaction/default is a second namespace-wide PeerAuthentication besides istioinaction/legacy-permissive; Istio ignores the newer one, so merge them into one policy named "default"',
     );
     // And the file's stage current plans what the cluster's modes are.
     const rollout = parseRolloutYaml(result.yaml, "discovered.yaml");

@@ -333,3 +333,48 @@ describe("npx mtls-rollout check", () => {
     expect((await cli(["check", "--rollout", "/nonexistent.yaml"])).code).toBe(2);
   });
 });
+
+describe("acknowledgeFindings: the cluster as found, accepted with a reason", () => {
+  const twoOnApi = [
+    { name: "api-a", namespace: "app", selector: { app: "api" }, mode: "PERMISSIVE", existing: true },
+    { name: "api-b", namespace: "app", selector: { app: "api" }, mode: "STRICT", existing: true },
+  ];
+  const ack = { rule: "one-policy-per-workload", resource: "app/api-b", reason: "on the cluster before this rollout" };
+
+  it("applies the older of two adopted policies, as listed, instead of refusing to plan", () => {
+    const rollout = mesh([{ name: "current", peerAuthentications: twoOnApi, acknowledgeFindings: [ack] }]);
+    const plan = buildPlan(rollout, "current");
+    expect(plan.workloads.find((w) => w.name === "api")!.mode).toBe("PERMISSIVE");
+    expect(plan.violations.find((v) => v.rule === "one-policy-per-workload")).toMatchObject({
+      resource: "app/api-b",
+      acknowledged: ack.reason,
+    });
+    expect(checkRollout(rollout).filter(isBlocking)).toEqual([]);
+  });
+
+  it("carries the acceptance to later stages, where the adopted policies stay in force", () => {
+    const rollout = mesh([
+      { name: "current", peerAuthentications: twoOnApi, acknowledgeFindings: [ack] },
+      { name: "app-strict", peerAuthentications: [{ name: "default", namespace: "app", mode: "STRICT" }] },
+    ]);
+    expect(checkRollout(rollout).filter(isBlocking)).toEqual([]);
+    expect(buildPlan(rollout, "app-strict").acknowledgeFindings).toEqual([ack]);
+  });
+
+  it("blocks without it, and refuses an acknowledgement that names nothing the rollout has", () => {
+    const rollout = mesh([{ name: "current", peerAuthentications: twoOnApi }]);
+    expect(
+      checkRollout(rollout)
+        .filter(isBlocking)
+        .map((v) => `${v.rule} ${v.resource}`),
+    ).toEqual(["one-policy-per-workload app/api-b"]);
+    expect(() =>
+      mesh([{ name: "current", peerAuthentications: twoOnApi, acknowledgeFindings: [{ ...ack, resource: "app/nothing" }] }]),
+    ).toThrow(/stages\[0\]\.acknowledgeFindings\[0\]\.resource: "app\/nothing" is neither a declared workload nor a policy of any stage/);
+  });
+
+  it("still refuses two competing policies the stack would create, whose order nobody can know", () => {
+    const rollout = mesh([{ name: "s", peerAuthentications: twoOnApi.map(({ existing: _, ...p }) => p) }]);
+    expect(() => buildPlan(rollout, "s")).toThrow(/one-policy-per-workload/);
+  });
+});

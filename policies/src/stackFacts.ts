@@ -45,13 +45,16 @@ export function stackFacts(resources: readonly StackResource[]): StackFacts {
   const workloadUrns = new Map<string, string>();
   const stage = resources.find((r) => r.type === STAGE_TYPE)?.props ?? {};
 
-  // Sorted by namespace and name: with no creation times, that is the order istiod breaks ties in (R7).
+  // In the stage's order, the one Istio applies competing policies in (adopted ones first, as the cluster made
+  // them); without it, by namespace and name, the order istiod breaks ties of creation time in (R7).
+  const order = new Map((Array.isArray(stage.policyOrder) ? (stage.policyOrder as string[]) : []).map((id, i) => [id, i]));
+  const position = (pa: { namespace: string; name: string }) => order.get(`${pa.namespace}/${pa.name}`) ?? Infinity;
   const policies = resources
     .filter((r) => PEER_AUTHENTICATION_TYPES.has(r.type))
     .map((r) => ({ r, pa: policyOf(r.props, r.urn) }))
     .filter(({ r, pa }) => !isDormant(r.props, pa))
     .map(({ pa }) => pa)
-    .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+    .sort((a, b) => position(a) - position(b) || a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
   for (const pa of policies) policyUrns.set(`${pa.namespace}/${pa.name}`, pa.origin);
 
   const injected = new Set(
@@ -117,6 +120,7 @@ export function stackFacts(resources: readonly StackResource[]): StackFacts {
       policies,
       workloads: [...workloads, ...existing],
       acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls ?? [],
+      acknowledgeFindings: Array.isArray(stage.acknowledgeFindings) ? stage.acknowledgeFindings : [],
     },
     urnOf: (rule, resource) =>
       WORKLOAD_RULES.has(rule) ? workloadUrns.get(resource.split(" -> ")[0].replace(/:\d+$/, "")) : policyUrns.get(resource),

@@ -124,6 +124,8 @@ export class RolloutStage extends pulumi.ComponentResource {
           stage: plan.stage,
           meshRootNamespace: rollout.meshRootNamespace,
           acknowledgeBrokenCalls: plan.acknowledgeBrokenCalls,
+          acknowledgeFindings: plan.acknowledgeFindings,
+          policyOrder: plan.peerAuthentications.map((p) => `${p.namespace}/${p.name}`),
           existingWorkloads: rollout.workloads.filter((w) => !w.deploy).map(meshWorkloadOf),
         },
         policies: plan.peerAuthentications,

@@ -6,7 +6,7 @@ import { dormantPeerAuthenticationManifest, PeerAuthenticationManifest, peerAuth
 const PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce";
 import type { PreflightGate } from "./preflight";
 import type { PlannedPolicy } from "../model/plan";
-import type { BrokenCallAcknowledgement, MeshWorkload } from "../model/rollout";
+import type { BrokenCallAcknowledgement, FindingAcknowledgement, MeshWorkload } from "../model/rollout";
 import type { DormantPolicy } from "../model/stages";
 
 /** What the policy pack needs to know of the stage beyond its resources; the component's inputs and outputs. */
@@ -14,6 +14,10 @@ export interface StageSettings {
   stage: string;
   meshRootNamespace: string;
   acknowledgeBrokenCalls: BrokenCallAcknowledgement[];
+  /** Guardrail findings the stage accepts (the cluster as discover found it). */
+  acknowledgeFindings: FindingAcknowledgement[];
+  /** `namespace/name` of the policies in force, in the order Istio applies competing ones (the older first). */
+  policyOrder: string[];
   /** The workloads that run without the stack (`deploy: false`): the pack sees no Deployment of theirs. */
   existingWorkloads: MeshWorkload[];
 }

@@ -260,32 +260,19 @@ function attachServices(services: ServiceObject[], workloads: FileWorkload[], le
 }
 
 /**
- * Stage `current`: the live policies as Istio applies them (src/model/live.ts: its order, dormant policies in it),
- * those of the file's namespaces and the mesh root. A policy Istio skips, or that the file cannot hold as Istio
- * applies it, is left out with the reason.
+ * Stage `current`: every live policy of the file's namespaces and the mesh root, in the order Istio applies competing
+ * ones (src/model/live.ts), so that the model, reading the file in that order, applies what Istio applies: one it
+ * ignores, or applies to fewer workloads than it selects, is in it too (the guardrails' findings on it are accepted
+ * at stage current and said in the header). Left out only: a dormant policy of an mtls-rollout stack (UNSET or
+ * selecting no pod, so the same without it), and one a rollout file cannot hold, with the reason.
  */
-function currentPolicies(
-  live: LiveState,
-  meshRoot: string,
-  inScope: ReadonlySet<string>,
-  workloads: FileWorkload[],
-  leftOut: string[],
-): FilePolicy[] {
-  const inFile = new Set(workloads.map((w) => `${w.namespace}/${w.name}`));
-  const ignored = new Map(live.ignored.map((i) => [i.policy, i]));
+function currentPolicies(live: LiveState, meshRoot: string, inScope: ReadonlySet<string>, leftOut: string[]): FilePolicy[] {
   const kept: FilePolicy[] = [];
   for (const l of live.policies) {
     const pa = l.policy;
     if (pa.namespace !== meshRoot && !inScope.has(pa.namespace)) continue;
     const id = `PeerAuthentication ${pa.namespace}/${pa.name}`;
-    const skipped = ignored.get(l);
-    // A dormant policy of an mtls-rollout stack is UNSET (it inherits) or selects no pod: stage current is the same
-    // without it, whether Istio applies it or not. What it hides, if it is the older, is reported with that one.
     if (l.dormant) continue;
-    if (skipped?.whole) {
-      leftOut.push(`${id}: Istio ignores it: ${skipped.reason} (delete it, or merge it into that one)`);
-      continue;
-    }
     const selectorProblem = pa.selector && labelMapProblem(pa.selector, DEFAULT_YAML_LIMITS.maxKeysPerMapping);
     if (
       selectorProblem ||
@@ -298,20 +285,9 @@ function currentPolicies(
     }
     const ports = Object.keys(pa.portLevelMtls ?? {});
     if (pa.selector === null && ports.length > 0) {
-      leftOut.push(`${id}: portLevelMtls without a selector, which Istio rejects`);
+      // The CRD refuses it ("portLevelMtls requires selector"); one from before that validation is held by no file.
+      leftOut.push(`${id}: portLevelMtls without a selector, which the PeerAuthentication CRD refuses and a rollout file cannot hold`);
       continue;
-    }
-    if (pa.selector !== null) {
-      const governs = (live.workloadPolicies.get(l) ?? []).filter((r) => inFile.has(r));
-      if (governs.length === 0) {
-        leftOut.push(`${id}: selects no workload found here, so it applies to nothing`);
-        continue;
-      }
-      if (skipped) {
-        // Istio applies it to some of what it selects and the older policy to the rest: a file cannot say so.
-        leftOut.push(`${id}: ${skipped.reason} (it alone governs ${governs.join(", ")}: split it)`);
-        continue;
-      }
     }
     const disables = pa.mode === "DISABLE" || Object.values(pa.portLevelMtls ?? {}).includes("DISABLE");
     kept.push({
@@ -324,7 +300,7 @@ function currentPolicies(
       existing: true,
     });
   }
-  return kept.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  return kept;
 }
 
 export interface InventoryOptions {
@@ -398,7 +374,7 @@ export function takeInventory(snapshot: ClusterSnapshot, options: InventoryOptio
     leftOut,
   );
   const live = liveStateOf(snapshot, { meshRootNamespace: options.meshRootNamespace });
-  const policies = currentPolicies(live, options.meshRootNamespace, new Set(inScope.keys()), workloads, leftOut);
+  const policies = currentPolicies(live, options.meshRootNamespace, new Set(inScope.keys()), leftOut);
   const used = new Set([...workloads.map((w) => w.namespace), ...policies.map((p) => p.namespace)]);
   const namespaces: FileNamespace[] = [];
   for (const [name, labels] of inScope) {

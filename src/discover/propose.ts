@@ -8,7 +8,8 @@
 import { InputError } from "../model/errors";
 import { groupBy } from "../model/groupBy";
 import { PROBE_NAME } from "../model/probeKit";
-import { parseRollout, PeerAuthentication, Rollout, ROLLOUT_LIMITS, Workload } from "../model/rollout";
+import { FindingAcknowledgement, parseRollout, PeerAuthentication, Rollout, ROLLOUT_LIMITS, Workload } from "../model/rollout";
+import { ACKNOWLEDGEABLE_RULES } from "../model/schema";
 import { evaluateStage, isBlocking, Violation } from "../model/rules";
 import { coverageOf } from "../model/coverage";
 import { count } from "../model/text";
@@ -23,7 +24,12 @@ export interface FileStage {
   name: string;
   description: string;
   peerAuthentications: (FilePolicy | Omit<FilePolicy, "existing">)[];
+  /** Stage current's guardrail findings: the cluster as found, accepted so that the file holds it whole. */
+  acknowledgeFindings?: FindingAcknowledgement[];
 }
+
+/** Why stage current accepts a guardrail finding. */
+export const FOUND_ON_THE_CLUSTER = "on the cluster before this rollout (found by discover); the header says how to fix it";
 
 export interface DiscoveredFile {
   meshRootNamespace: string;
@@ -41,6 +47,8 @@ export interface Discovered {
   comments: { path: CommentPath; lines: string[] }[];
   /** What the file leaves out, and why. */
   leftOut: string[];
+  /** Guardrail findings on the cluster as it is, which stage current accepts: each for a human to fix. */
+  findings: string[];
   /** Pods the file cannot declare, which still call its workloads. */
   clients: Client[];
   /** The live PeerAuthentications of the file's namespaces and the mesh root. */
@@ -217,10 +225,14 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
     ],
   };
 
-  // Stage current must pass the guardrails as it is: each finding is resolved the way that keeps the cluster's
-  // behaviour, else what breaks them is left out, with the reason. All findings of a round at once: a cluster with
-  // hundreds of them takes a few rounds, not hundreds.
+  // Stage current is the cluster as it is, every live policy in it: a guardrail finding on it is resolved where that
+  // keeps the cluster's behaviour (a port listed, a call dropped), else accepted at stage current with the reason and
+  // said in the header, never by leaving a policy out. All findings of a round at once: a cluster with hundreds of
+  // them takes a few rounds, not hundreds.
   const current = file.stages[0];
+  const findings: string[] = [];
+  const accepted: FindingAcknowledgement[] = [];
+  current.acknowledgeFindings = accepted;
   let rollout = parse(file);
   for (let round = 0; ; round++) {
     const evaluation = evaluateStage({
@@ -229,26 +241,22 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
       policies: rollout.stages[0].peerAuthentications,
       workloads: rollout.workloads,
       acknowledgeBrokenCalls: [],
+      acknowledgeFindings: accepted,
     });
     const blocking = evaluation.violations.filter(isBlocking);
     if (blocking.length === 0) break;
     if (round === 20) {
       throw new TooLargeForRollout(`stage current still breaks ${blocking[0].rule} after ${round} rounds of fixes: ${blocking[0].message}`);
     }
-    // Each workload's own policy, as the model matched it (effective is in the workloads' order).
-    const workloadPolicyOf = new Map<string, string>();
     const selectedBy = new Map<string, FileWorkload[]>();
     evaluation.effective.forEach((e) => {
       const policy = e.appliedPolicies.find((p) => p.selector !== null);
       const w = byRef.get(e.workload.ref);
       if (!policy || !w) return;
-      workloadPolicyOf.set(e.workload.ref, idOf(policy));
       const list = selectedBy.get(idOf(policy));
       if (list) list.push(w);
       else selectedBy.set(idOf(policy), [w]);
     });
-    const removed = new Set<string>();
-    const currentIds = new Set(current.peerAuthentications.map(idOf));
     for (const v of blocking) {
       if (v.rule === "declared-calls-keep-working") {
         const [from, to] = v.resource.split(" -> ");
@@ -257,7 +265,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
         noteOn(from, `calls ${to} (seen in the traffic), but the model says the cluster refuses it today; check both sidecars`);
         continue;
       }
-      if (v.rule === "port-level-uses-target-ports") {
+      if (v.rule === "port-level-uses-target-ports" && (selectedBy.get(v.resource) ?? []).length > 0) {
         // A container need not declare every port it listens on: the policy names one, so the workload has it.
         const port = Number(/ sets port (\d+),/.exec(v.message)?.[1]);
         for (const w of selectedBy.get(v.resource) ?? []) {
@@ -278,16 +286,16 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
         );
         continue;
       }
-      const governing = v.rule === "namespace-disable-breaks-strict-workloads" ? workloadPolicyOf.get(v.resource) : v.resource;
-      if (!governing || removed.has(governing) || !currentIds.has(governing)) continue;
-      removed.add(governing);
-      leftOut.push(`PeerAuthentication ${governing}: breaks ${v.rule}: ${v.message}`);
+      const rule = ACKNOWLEDGEABLE_RULES.find((r) => r === v.rule);
+      if (!rule) throw new TooLargeForRollout(`stage current breaks ${v.rule}, which a rollout cannot accept: ${v.message}`);
+      accepted.push({ rule, resource: v.resource, reason: FOUND_ON_THE_CLUSTER });
+      findings.push(`${v.rule}: ${v.message}`);
     }
-    current.peerAuthentications = current.peerAuthentications.filter((p) => !removed.has(idOf(p)));
     rollout = parse(file);
     await tick();
     if (signal?.aborted) return undefined;
   }
+  if (accepted.length === 0) delete current.acknowledgeFindings;
   for (const w of workloads) if (w.calls && w.calls.length === 0) delete w.calls;
   rollout = parse(file);
 
@@ -309,9 +317,13 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
 
   // The policies in force after the last stage proposed so far: by namespace, then namespace/name.
   const inForce = new Map<string, Map<string, PeerAuthentication>>();
+  // Adoption belongs to the object, as in policiesInForceAt: a later declaration of an adopted policy is still the
+  // older one where policies compete.
+  const adopted = (p: PeerAuthentication, was: PeerAuthentication | undefined) =>
+    was?.existing && !p.existing ? { ...p, existing: true as const } : p;
   const putInForce = (p: PeerAuthentication) => {
     const ns = inForce.get(p.namespace) ?? new Map<string, PeerAuthentication>();
-    inForce.set(p.namespace, ns.set(idOf(p), p));
+    inForce.set(p.namespace, ns.set(idOf(p), adopted(p, ns.get(idOf(p)))));
   };
   rollout.stages[0].peerAuthentications.forEach(putInForce);
   const inForceIn = (namespaces: Iterable<string>) => [...new Set(namespaces)].flatMap((ns) => [...(inForce.get(ns)?.values() ?? [])]);
@@ -333,7 +345,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
       (namespaces ? inForceIn([...namespaces, meshRootNamespace]) : inForceIn(inForce.keys())).map((p) => [idOf(p), p]),
     );
     stage.peerAuthentications.forEach((p, j) =>
-      policies.set(idOf(p), modelPolicy(p, `stages[${file.stages.length}].peerAuthentications[${j}]`)),
+      policies.set(idOf(p), adopted(modelPolicy(p, `stages[${file.stages.length}].peerAuthentications[${j}]`), policies.get(idOf(p)))),
     );
     const workloads = namespaces
       ? [...new Set([...namespaces].flatMap((ns) => [...(byNamespace.get(ns) ?? []), ...(callersInto.get(ns) ?? [])]))]
@@ -344,6 +356,8 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
       policies: [...policies.values()],
       workloads,
       acknowledgeBrokenCalls: [],
+      // What stage current accepts stays accepted (findingAcknowledgementsAt): the live policies stay in force.
+      acknowledgeFindings: accepted,
     });
     return violations.filter((v) => isBlocking(v) && (!namespaces || namespaces.has(namespaceOfFinding(v))));
   };
@@ -461,6 +475,27 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
     ];
   };
 
+  // A proposed fix for what the cluster breaks today where one keeps every call working: a namespace-wide DISABLE
+  // under which a workload is STRICT (auto mTLS sends it plaintext, which it refuses) becomes PERMISSIVE. A mesh-wide
+  // DISABLE is mesh-permissive's to fix; the other findings need a human (the header says which).
+  const disabledNamespaces = [
+    ...new Set(accepted.filter((a) => a.rule === "namespace-disable-breaks-strict-workloads").map((a) => a.resource.split("/")[0])),
+  ].filter((ns) => ns !== meshRootNamespace && inForce.get(ns)?.get(`${ns}/${wideName(ns)}`)?.mode === "DISABLE");
+  if (disabledNamespaces.length > 0) {
+    const fixName = "permissive-instead-of-disable";
+    taken.add(fixName);
+    tryStage(
+      {
+        name: fixName,
+        description: `Namespace-wide PERMISSIVE instead of DISABLE in ${disabledNamespaces.join(", ")}: clients with a sidecar send mTLS again, which their STRICT workloads accept`,
+        peerAuthentications: disabledNamespaces.map((ns) => ({ name: wideName(ns)!, namespace: ns, mode: "PERMISSIVE" as const })),
+      },
+      ["fixes what the cluster breaks today (namespace-disable-breaks-strict-workloads, accepted at stage current)"],
+    );
+    await tick();
+    if (signal?.aborted) return undefined;
+  }
+
   const mesh = current.peerAuthentications.find((p) => p.namespace === meshRootNamespace && !p.selector);
   const meshName = wideName(meshRootNamespace);
   if (mesh?.mode === "STRICT") {
@@ -576,6 +611,45 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
       if (signal?.aborted) return undefined;
     }
 
+    // The adopted exceptions (a workload policy, or its port-level entry, that keeps a port of a workload with a
+    // sidecar open) go STRICT before the mesh does: each workload policy inherits again (UNSET) where its namespace is
+    // STRICT by then, else says STRICT itself. A reviewer who means one keeps it by dropping it from this stage; a
+    // stage the guardrails refuse leaves them, said in the header, and check's last-stage-leaves-ports-open names them.
+    const current0 = new Map(current.peerAuthentications.map((p) => [idOf(p), p]));
+    const exceptions = [...new Set(openPorts().flatMap((o) => (o.keptBy && current0.get(o.keptBy)?.selector ? [o.keptBy] : [])))]
+      .map((id) => current0.get(id)!)
+      .filter((p) => inForce.get(p.namespace)?.get(idOf(p)) !== undefined);
+    if (exceptions.length > 0) {
+      const inherited = (ns: string) => {
+        const wide = (namespace: string) => [...(inForce.get(namespace)?.values() ?? [])].find((p) => p.selector === null);
+        const nsMode = wide(ns)?.mode;
+        return nsMode !== undefined && nsMode !== "UNSET" ? nsMode : (wide(meshRootNamespace)?.mode ?? "UNSET");
+      };
+      const exceptionStage = "exceptions-strict";
+      taken.add(exceptionStage);
+      tryStage(
+        {
+          name: exceptionStage,
+          description: `STRICT for the ${exceptions.length === 1 ? "exception" : `${exceptions.length} exceptions`} the cluster had: ${exceptions
+            .slice(0, 3)
+            .map(idOf)
+            .join(", ")}${exceptions.length > 3 ? ", …" : ""}`,
+          peerAuthentications: exceptions.map((p) => ({
+            name: p.name,
+            namespace: p.namespace,
+            selector: { ...p.selector! },
+            mode: inherited(p.namespace) === "STRICT" ? ("UNSET" as const) : ("STRICT" as const),
+          })),
+        },
+        [
+          "each of these policies kept ports open on the cluster (found by discover); drop it from this stage to keep it as an exception you mean, and say why in its description",
+          ...refusedLines("the workloads of these policies"),
+        ],
+      );
+      await tick();
+      if (signal?.aborted) return undefined;
+    }
+
     if (meshName === undefined) nameTaken("mesh-strict", meshRootNamespace);
     else {
       const ambient = inventory.ambientNamespaces;
@@ -608,12 +682,21 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
   inventory.notes
     .filter((n) => n.at?.list === "namespaces")
     .forEach((n) => comments.push({ path: ["namespaces", namespaceIndex.get(n.at!.name)!], lines: [n.text] }));
+  if (current.peerAuthentications.length > 1) {
+    comments.push({
+      path: ["stages", 0],
+      lines: [
+        "the cluster's policies, the oldest first: where two compete, Istio applies the older one, as the model does reading this list",
+      ],
+    });
+  }
   const stageIndex = new Map(file.stages.map((s, i) => [s.name, i]));
   for (const { stage, lines } of stageComments) comments.push({ path: ["stages", stageIndex.get(stage)!], lines });
   return {
     file,
     comments,
     leftOut,
+    findings,
     clients: inventory.clients,
     livePolicies: inventory.livePolicies,
     ...(options.traffic

@@ -50,6 +50,14 @@ export function renderDiscovered(discovered: Discovered, options: RenderOptions)
     "are adopted on the first `pulumi up`, never deleted. Stage `current` is the cluster as it is; the stages",
     "after it are proposals: review every comment, then `npx --no-install mtls-rollout check --rollout FILE`.",
   ];
+  if (discovered.findings.length > 0) {
+    header.push(
+      "",
+      "WARNING: the cluster breaks guardrails today. Stage current holds it as it is and accepts these findings",
+      "(acknowledgeFindings); later stages inherit that acceptance. Fix each (a proposed stage does where it can):",
+      ...discovered.findings.map((f) => `  - ${f}`),
+    );
+  }
   if (discovered.leftOut.length > 0) {
     header.push(
       "",

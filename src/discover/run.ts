@@ -157,6 +157,6 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
     yaml,
     summary:
       `discovered ${file.namespaces.length} namespaces, ${file.workloads.length} workloads, ` +
-      `${file.stages[0].peerAuthentications.length} PeerAuthentications; ${file.stages.length} stages; ${discovered.leftOut.length} things left out (see the file's header)`,
+      `${file.stages[0].peerAuthentications.length} PeerAuthentications; ${file.stages.length} stages; ${discovered.leftOut.length} things left out${discovered.findings.length > 0 ? `; WARNING: ${discovered.findings.length} guardrail finding${discovered.findings.length === 1 ? "" : "s"} on the cluster as it is, accepted at stage current` : ""} (see the file's header)`,
   };
 }

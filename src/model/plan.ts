@@ -2,9 +2,24 @@ import { closestName, someNames } from "./suggest";
 import { type Coverage, coverageOf } from "./coverage";
 import { InputError, Problem, describeValue } from "./errors";
 import { Edge, edgesTo } from "./expectations";
-import type { BrokenCallAcknowledgement, PeerAuthentication, PortAcknowledgement, Rollout, Stage, Workload } from "./rollout";
+import type {
+  BrokenCallAcknowledgement,
+  FindingAcknowledgement,
+  PeerAuthentication,
+  PortAcknowledgement,
+  Rollout,
+  Stage,
+  Workload,
+} from "./rollout";
 import { evaluateStage, Violation } from "./rules";
-import { acknowledgementsInForceAt, DormantPolicy, dormantPoliciesAt, policiesInForceAt, unverifiableAcknowledgementsAt } from "./stages";
+import {
+  acknowledgementsInForceAt,
+  DormantPolicy,
+  dormantPoliciesAt,
+  findingAcknowledgementsAt,
+  policiesInForceAt,
+  unverifiableAcknowledgementsAt,
+} from "./stages";
 import type { MtlsMode, ResolvedMode } from "./schema";
 import { EffectiveWorkload, Scope, scopeOf } from "./semantics";
 
@@ -51,6 +66,8 @@ export interface Plan {
   dormant: DormantPolicy[];
   /** Declared calls this stage, or an earlier one, accepts to break. */
   acknowledgeBrokenCalls: BrokenCallAcknowledgement[];
+  /** Guardrail findings this stage, or an earlier one, accepts (the cluster as discover found it). */
+  acknowledgeFindings: FindingAcknowledgement[];
   /** Workload ports whose edges this stage, or an earlier one, accepts to pass without proof (verify's `unverifiable`). */
   acknowledgeUnverifiable: PortAcknowledgement[];
   /** Workload ports this stage accepts finding plaintext at (the pre-flight gate). */
@@ -96,6 +113,7 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
   const { stage, index: stageIndex } = findStage(rollout, stageName);
   const inForce = policiesInForceAt(rollout, stageIndex);
   const acknowledgeBrokenCalls = acknowledgementsInForceAt(rollout, stageIndex);
+  const acknowledgeFindings = findingAcknowledgementsAt(rollout, stageIndex);
   // The rules' own index and effective modes: a 10,000-workload stage is resolved once.
   const { violations, index, effective } = evaluateStage({
     stage: stage.name,
@@ -103,6 +121,7 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
     policies: inForce.map((p) => p.policy),
     workloads: rollout.workloads,
     acknowledgeBrokenCalls,
+    acknowledgeFindings,
   });
   if (index.problems.length > 0) {
     throw new InputError(index.problems);
@@ -135,6 +154,7 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
     violations,
     dormant: dormantPoliciesAt(rollout, stageIndex),
     acknowledgeBrokenCalls,
+    acknowledgeFindings,
     acknowledgeUnverifiable: unverifiableAcknowledgementsAt(rollout, stageIndex),
     acknowledgePlaintext: stage.acknowledgePlaintext,
     coverage: coverageOf(effective),

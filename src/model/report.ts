@@ -142,7 +142,16 @@ function freshMesh(rollout: Rollout): Plan {
   return buildPlan(
     {
       ...rollout,
-      stages: [{ name, peerAuthentications: [], acknowledgeBrokenCalls: [], acknowledgePlaintext: [], acknowledgeUnverifiable: [] }],
+      stages: [
+        {
+          name,
+          peerAuthentications: [],
+          acknowledgeFindings: [],
+          acknowledgeBrokenCalls: [],
+          acknowledgePlaintext: [],
+          acknowledgeUnverifiable: [],
+        },
+      ],
     },
     name,
   );
@@ -154,7 +163,11 @@ function freshMesh(rollout: Rollout): Plan {
  */
 export function buildStageReport(rollout: Rollout, stage: string, previous: string | null, rolloutFile?: string): StageReport {
   const after = buildPlan(rollout, stage);
-  const before = previous === null ? freshMesh(rollout) : buildPlan(rollout, previous);
+  // A first stage of policies the cluster holds already (discover's `current`) is the cluster as found: before it
+  // is that cluster, not an empty mesh, so it changes nothing.
+  const first = rollout.stages[0];
+  const asFound = first.name === stage && first.peerAuthentications.length > 0 && first.peerAuthentications.every((p) => p.existing);
+  const before = previous === null ? (asFound ? after : freshMesh(rollout)) : buildPlan(rollout, previous);
   const backTo = previous ?? rollout.stages[0].name;
   // Stage names and paths are one shell word each: names are DNS labels, a path with spaces is quoted.
   const fileFlag = rolloutFile

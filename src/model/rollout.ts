@@ -1,7 +1,7 @@
 import { InputError, Problem, describeValue, problemsFromZod } from "./errors";
 import { podLabels } from "./pods";
 import { probeKit } from "./probeKit";
-import { MtlsMode, rolloutFileSchema, RolloutFile, WORKLOAD_KINDS } from "./schema";
+import { ACKNOWLEDGEABLE_RULES, MtlsMode, rolloutFileSchema, RolloutFile, WORKLOAD_KINDS } from "./schema";
 import { count } from "./text";
 
 export interface Namespace {
@@ -145,10 +145,19 @@ export interface PortAcknowledgement {
   reason: string;
 }
 
+/** A guardrail finding a stage accepts, with the reason (the cluster as found). */
+export interface FindingAcknowledgement {
+  rule: (typeof ACKNOWLEDGEABLE_RULES)[number];
+  /** `namespace/name` of the policy or workload the finding names. */
+  resource: string;
+  reason: string;
+}
+
 export interface Stage {
   name: string;
   description?: string;
   peerAuthentications: PeerAuthentication[];
+  acknowledgeFindings: FindingAcknowledgement[];
   acknowledgeBrokenCalls: BrokenCallAcknowledgement[];
   acknowledgePlaintext: PortAcknowledgement[];
   acknowledgeUnverifiable: PortAcknowledgement[];
@@ -358,6 +367,7 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
   const stages: Stage[] = file.stages.map((stage, si) => ({
     name: stage.name,
     description: stage.description,
+    acknowledgeFindings: stage.acknowledgeFindings,
     acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls,
     acknowledgePlaintext: stage.acknowledgePlaintext,
     acknowledgeUnverifiable: stage.acknowledgeUnverifiable,
@@ -689,6 +699,7 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
       }
     }),
   );
+  const policyIds = new Set(stages.flatMap((st) => st.peerAuthentications.map((pa) => `${pa.namespace}/${pa.name}`)));
   stages.forEach((stage, si) => {
     firstSeen(
       stage.peerAuthentications,
@@ -716,6 +727,14 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
         }
       });
     }
+    stage.acknowledgeFindings.forEach((ack, ai) => {
+      if (!byRef.has(ack.resource) && !policyIds.has(ack.resource)) {
+        problems.push({
+          path: `stages[${si}].acknowledgeFindings[${ai}].resource`,
+          message: `${describeValue(ack.resource)} is neither a declared workload nor a policy of any stage`,
+        });
+      }
+    });
     stage.acknowledgeBrokenCalls.forEach((ack, ai) => {
       const declaredCall = byRef.get(ack.from)?.calls.includes(ack.to);
       if (!declaredCall) {

@@ -6,10 +6,10 @@
 import { describeValue } from "./errors";
 import { groupBy } from "./groupBy";
 import { edgesTo } from "./expectations";
-import type { BrokenCallAcknowledgement, MeshWorkload, PeerAuthentication, Rollout } from "./rollout";
+import type { BrokenCallAcknowledgement, FindingAcknowledgement, MeshWorkload, PeerAuthentication, Rollout } from "./rollout";
 import type { ResolvedMode } from "./schema";
-import { EffectiveWorkload, PolicyIndex, scopeOf, SelectorGroup } from "./semantics";
-import { acknowledgementsInForceAt, policiesInForceAt } from "./stages";
+import { EffectiveWorkload, inIstioOrder, PolicyIndex, scopeOf, SelectorGroup } from "./semantics";
+import { acknowledgementsInForceAt, findingAcknowledgementsAt, policiesInForceAt } from "./stages";
 import { coverageOf } from "./coverage";
 
 export type EnforcementLevel = "mandatory" | "advisory";
@@ -50,6 +50,8 @@ export interface StageFacts<W extends MeshWorkload = MeshWorkload> {
   policies: readonly PeerAuthentication[];
   workloads: readonly W[];
   acknowledgeBrokenCalls: readonly BrokenCallAcknowledgement[];
+  /** Findings the stage accepts (the cluster as found), by rule and resource. */
+  acknowledgeFindings?: readonly FindingAcknowledgement[];
 }
 
 const id = (pa: { namespace: string; name: string }) => `${pa.namespace}/${pa.name}`;
@@ -70,7 +72,8 @@ export function checkStage(facts: StageFacts): Violation[] {
 export function evaluateStage<W extends MeshWorkload>(
   facts: StageFacts<W>,
 ): { violations: Violation[]; index: PolicyIndex; effective: EffectiveWorkload<W>[] } {
-  const { stage, meshRootNamespace, policies, workloads } = facts;
+  const { stage, meshRootNamespace, workloads } = facts;
+  const policies = inIstioOrder(facts.policies);
   const out: Violation[] = [];
 
   for (const pa of policies) {
@@ -301,7 +304,15 @@ export function evaluateStage<W extends MeshWorkload>(
       );
     }
   }
-  return { violations: out, index, effective };
+  const accepted = new Map((facts.acknowledgeFindings ?? []).map((a) => [`${a.rule} ${a.resource}`, a.reason]));
+  const violations =
+    accepted.size === 0
+      ? out
+      : out.map((v) => {
+          const reason = v.acknowledged === undefined ? accepted.get(`${v.rule} ${v.resource}`) : undefined;
+          return reason === undefined ? v : { ...v, acknowledged: reason };
+        });
+  return { violations, index, effective };
 }
 
 const STRENGTH: Record<ResolvedMode, number> = { DISABLE: 0, PERMISSIVE: 1, STRICT: 2 };
@@ -320,6 +331,7 @@ export function checkRollout(rollout: Rollout): Violation[] {
       policies,
       workloads: rollout.workloads,
       acknowledgeBrokenCalls: acknowledgementsInForceAt(rollout, i),
+      acknowledgeFindings: findingAcknowledgementsAt(rollout, i),
     });
     out.push(...violations);
     lastEffective = effective;

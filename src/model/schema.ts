@@ -34,6 +34,20 @@ const portMode = z
   })
   .transform((v) => (typeof v === "string" ? v : v.mode));
 
+/**
+ * The mandatory rules a stage may accept a finding of, with a reason: those a live cluster can break before any
+ * rollout. DISABLE has allowDisable, a broken call acknowledgeBrokenCalls, a partly injected workload a restart.
+ */
+export const ACKNOWLEDGEABLE_RULES = [
+  "one-default-per-scope",
+  "one-policy-per-workload",
+  "no-selector-in-root-namespace",
+  "port-level-needs-selector",
+  "port-level-uses-target-ports",
+  "selector-matches-a-workload",
+  "namespace-disable-breaks-strict-workloads",
+] as const;
+
 export const peerAuthenticationSchema = z.strictObject({
   name: dns1123Subdomain,
   namespace: dns1123Label,
@@ -72,6 +86,20 @@ export const stageSchema = z.strictObject({
    * the reason the stage may pass without that proof. In force from this stage on.
    */
   acknowledgeUnverifiable: portAcknowledgements,
+  /**
+   * Guardrail findings this stage accepts, each with the reason: the cluster as discover found it (stage `current`
+   * holds every live policy, a second policy on one workload included). In force from this stage on.
+   */
+  acknowledgeFindings: z
+    .array(
+      z.strictObject({
+        rule: z.enum(ACKNOWLEDGEABLE_RULES, `must be one of ${ACKNOWLEDGEABLE_RULES.join(", ")}`),
+        /** The finding's subject: `namespace/name` of the policy or workload it names. */
+        resource: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be namespace/name"),
+        reason: z.string().trim().min(1, "must give the reason").max(500),
+      }),
+    )
+    .default([]),
   /** Declared calls this stage may turn into `refused`, each with the reason. */
   acknowledgeBrokenCalls: z
     .array(z.strictObject({ from: workloadRef, to: workloadRef, reason: z.string().trim().min(1, "must give the reason").max(500) }))

@@ -131,6 +131,17 @@ class SelectorIndex {
   }
 }
 
+/**
+ * Policies in the order Istio applies competing ones (the older first, `sortConfigByCreationTime`) as far as a
+ * rollout knows it: adopted policies (on the cluster before the stack, listed as Istio orders them) before those
+ * the stack creates, each as declared.
+ */
+export function inIstioOrder<P extends Pick<PeerAuthentication, "existing">>(policies: readonly P[]): P[] {
+  return policies.some((p) => !p.existing) && policies.some((p) => p.existing)
+    ? [...policies.filter((p) => p.existing), ...policies.filter((p) => !p.existing)]
+    : [...policies];
+}
+
 /** R4/R5: UNSET inherits the parent's mode. */
 function inherit(parent: ResolvedMode, mode: MtlsMode | undefined): ResolvedMode {
   return mode === undefined || mode === "UNSET" ? parent : mode;
@@ -165,7 +176,7 @@ export class PolicyIndex {
   ) {
     let mesh: PeerAuthentication | undefined;
     const selectorPolicies: PeerAuthentication[] = [];
-    for (const pa of policies) {
+    for (const pa of inIstioOrder(policies)) {
       const scope = scopeOf(pa, meshRootNamespace);
       if (scope === "ignored") {
         continue; // Istio ignores it (R2); the no-selector-in-root-namespace rule says so.
@@ -174,7 +185,9 @@ export class PolicyIndex {
       } else {
         const existing = scope === "mesh" ? mesh : this.namespaceWide.get(pa.namespace);
         if (existing) {
-          // R7: istiod keeps the oldest by creation time, which a plan cannot know.
+          // R7: istiod keeps the oldest by creation time, which a plan cannot know of two the stack creates (an
+          // adopted one is older than any of those; the rules report the newer one, which a stage may accept).
+          if (existing.existing) continue;
           this.problems.push({
             path: pa.origin,
             message:
@@ -202,7 +215,8 @@ export class PolicyIndex {
   effective<W extends MeshWorkload>(workload: W): EffectiveWorkload<W> {
     if (!workload.sidecar) return { workload, mode: null, ports: new Map(), appliedPolicies: [] };
     const matching = this.workloadPolicies.selecting(workload.namespace, workload.podLabels);
-    if (matching.length > 1) {
+    // Of two the stack creates, which is older cannot be known; an adopted one is older than those.
+    if (matching.length > 1 && !matching[0].existing) {
       const [first, ...others] = matching;
       this.problems.push({
         path: others[0].origin,

@@ -1,6 +1,9 @@
-import type { BrokenCallAcknowledgement, PeerAuthentication, PortAcknowledgement, Rollout } from "./rollout";
+import type { BrokenCallAcknowledgement, FindingAcknowledgement, PeerAuthentication, PortAcknowledgement, Rollout } from "./rollout";
 
-/** Stage k applies the policies of stages 1..k; a later declaration of the same namespace/name replaces the earlier one. */
+/**
+ * Stage k applies the policies of stages 1..k; a later declaration of the same namespace/name replaces the earlier one.
+ * In the order Istio applies competing ones: the adopted first, as declared, then the stack's.
+ */
 export function policiesInForceAt(
   rollout: Pick<Rollout, "stages">,
   stageIndex: number,
@@ -14,7 +17,10 @@ export function policiesInForceAt(
       byId.set(id, { policy: adopted ? { ...policy, existing: true } : policy, definedIn: stage.name });
     }
   }
-  return [...byId.values()];
+  // Istio's order (the older first): an adopted policy was on the cluster before the stack created any, and a
+  // discovered stage lists the cluster's in the order Istio applies them.
+  const all = [...byId.values()];
+  return [...all.filter((p) => p.policy.existing), ...all.filter((p) => !p.policy.existing)];
 }
 
 /** A policy of a later stage, present on the cluster but without effect until its stage. */
@@ -68,4 +74,13 @@ export function unverifiableAcknowledgementsAt(rollout: Pick<Rollout, "stages">,
     for (const ack of stage.acknowledgeUnverifiable) byTarget.set(ack.target, ack);
   }
   return [...byTarget.values()];
+}
+
+/** Findings a stage accepts stay accepted in later stages, as the live policies that cause them stay in force. */
+export function findingAcknowledgementsAt(rollout: Pick<Rollout, "stages">, stageIndex: number): FindingAcknowledgement[] {
+  const byFinding = new Map<string, FindingAcknowledgement>();
+  for (const stage of rollout.stages.slice(0, stageIndex + 1)) {
+    for (const ack of stage.acknowledgeFindings ?? []) byFinding.set(`${ack.rule} ${ack.resource}`, ack);
+  }
+  return [...byFinding.values()];
 }

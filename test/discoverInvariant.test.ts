@@ -1,0 +1,147 @@
+/**
+ * The invariant of a discovered rollout (issue 20): stage `current` is exactly the cluster. On every live cluster
+ * below (test/fixtures/cluster, an invented mesh kept to the API's shapes, and variants of it with each way a live
+ * mesh breaks the guardrails), `status` on the freshly discovered file is IN SYNC at stage current, and every
+ * workload's and port's live mode is what `plan --stage current` says.
+ *
+ * Istio's sources for what the variants exercise (istio/istio 1.29, see test/fixtures/SOURCES.md):
+ * - competing policies in creation order, then name, then namespace: pilot/pkg/model/authentication.go
+ *   (`sortConfigByCreationTime`, `ComposePeerAuthentication`: the first selector-less policy of a namespace, the
+ *   first workload policy selecting a pod; newer ones are skipped, pod by pod);
+ * - a selector policy in the root namespace is ignored: pilot/pkg/model/authentication.go (`getConfigsForWorkload`).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import type { KubectlRunner } from "../src/cluster/runner";
+import { readLiveState } from "../src/cluster/readLive";
+import { discover } from "../src/discover/run";
+import { liveModesAt } from "../src/model/liveModes";
+import { buildPlan } from "../src/model/plan";
+import { checkRollout, isBlocking } from "../src/model/rules";
+import { parseRolloutYaml } from "../src/rollout/load";
+import { compareWithRollout } from "../src/status/compare";
+import { answerFromLists, type ListName } from "./support/kubectlFromLists";
+
+const CLUSTER = path.join(__dirname, "fixtures", "cluster");
+type Item = Record<string, any>;
+type Mesh = Record<ListName, Item[]>;
+const load = (): Mesh =>
+  Object.fromEntries(
+    ["namespaces", "controllers", "services", "pods", "peerauthentications", "configmaps"].map((n) => [
+      n,
+      JSON.parse(fs.readFileSync(path.join(CLUSTER, `${n}.json`), "utf8")).items,
+    ]),
+  ) as Mesh;
+const runnerOf =
+  (mesh: Mesh): KubectlRunner =>
+  async (args) => ({ ...answerFromLists(args, (list) => mesh[list]), timedOut: false });
+
+const policy = (namespace: string, name: string, created: string, spec: Item): Item => ({
+  apiVersion: "security.istio.io/v1",
+  kind: "PeerAuthentication",
+  metadata: { name, namespace, creationTimestamp: created, uid: `0000-${namespace}-${name}` },
+  spec,
+});
+
+/** Adds a label to a controller's template and to its running pods (their names start with its name). */
+function label(mesh: Mesh, namespace: string, controller: string, key: string, value: string) {
+  const c = mesh.controllers.find((x) => x.metadata.namespace === namespace && x.metadata.name === controller)!;
+  c.spec.template.metadata.labels[key] = value;
+  for (const p of mesh.pods)
+    if (p.metadata.namespace === namespace && p.metadata.name.startsWith(`${controller}-`)) p.metadata.labels[key] = value;
+}
+
+const variants: [string, (mesh: Mesh) => void][] = [
+  ["the fixture as recorded (a second namespace-wide policy, one selecting no pod, a port DISABLE)", () => {}],
+  [
+    "a newer policy selecting more workloads than an older one on a shared workload: Istio applies it to the others",
+    (mesh) => {
+      label(mesh, "shop", "frontend", "tier", "web");
+      label(mesh, "shop", "cart", "tier", "web");
+      mesh.peerauthentications.push(
+        policy("shop", "a-frontend-permissive", "2025-01-01T00:00:00Z", {
+          selector: { matchLabels: { app: "frontend" } },
+          mtls: { mode: "PERMISSIVE" },
+        }),
+        policy("shop", "web-strict", "2025-06-01T00:00:00Z", { selector: { matchLabels: { tier: "web" } }, mtls: { mode: "STRICT" } }),
+      );
+      // frontend-legacy selects frontend too and is older than web-strict: drop it so the case is two policies.
+      mesh.peerauthentications = mesh.peerauthentications.filter((p) => p.metadata.name !== "frontend-legacy");
+    },
+  ],
+  [
+    "a workload STRICT under a namespace-wide DISABLE",
+    (mesh) => {
+      mesh.peerauthentications = [
+        policy("shop", "default", "2025-01-01T00:00:00Z", { mtls: { mode: "DISABLE" } }),
+        policy("shop", "lock-redis", "2025-01-03T00:00:00Z", { selector: { matchLabels: { app: "redis" } }, mtls: { mode: "STRICT" } }),
+      ];
+    },
+  ],
+  [
+    "a selector policy in the mesh root namespace, which Istio ignores",
+    (mesh) => {
+      mesh.peerauthentications.push(
+        policy("istio-system", "root-selector", "2025-02-01T00:00:00Z", {
+          selector: { matchLabels: { app: "cart" } },
+          mtls: { mode: "STRICT" },
+        }),
+      );
+    },
+  ],
+  [
+    "two workload policies with one selector, created in the same second: the first by name applies",
+    (mesh) => {
+      mesh.peerauthentications.push(
+        policy("shop", "b-cart-permissive", "2025-03-01T00:00:00Z", {
+          selector: { matchLabels: { app: "cart" } },
+          mtls: { mode: "PERMISSIVE" },
+        }),
+        policy("shop", "a-cart-strict", "2025-03-01T00:00:00Z", { selector: { matchLabels: { app: "cart" } }, mtls: { mode: "STRICT" } }),
+      );
+    },
+  ],
+];
+
+describe("a freshly discovered rollout is the cluster", () => {
+  it.each(variants)("status is IN SYNC at stage current and every live mode is plan --stage current's: %s", async (_, change) => {
+    const mesh = load();
+    change(mesh);
+    const result = await discover({ runner: runnerOf(mesh), meshRootNamespace: "istio-system", callTimeoutMs: 5_000 });
+    if (!("yaml" in result)) throw new Error(JSON.stringify(result));
+    const rollout = parseRolloutYaml(result.yaml, "discovered.yaml");
+    expect(checkRollout(rollout).filter(isBlocking)).toEqual([]);
+    const live = await readLiveState(rollout, runnerOf(mesh), 5_000);
+    if ("error" in live) throw new Error(live.error);
+    const status = compareWithRollout(rollout, live);
+    expect(status.differences).toEqual([]);
+    expect(status).toMatchObject({ inSync: true, stage: "current" });
+    // Port by port: the live modes (of every pod group) are the plan's.
+    const plan = new Map(buildPlan(rollout, "current").workloads.map((w) => [`${w.namespace}/${w.name}`, w]));
+    for (const w of liveModesAt(rollout, live, "current")) {
+      if (w.missing) continue; // the probe kit, which the stack deploys
+      const planned = plan.get(`${w.namespace}/${w.name}`)!;
+      expect({ workload: `${w.namespace}/${w.name}`, mode: w.mode, ports: w.ports }).toEqual({
+        workload: `${w.namespace}/${w.name}`,
+        mode: planned.mode,
+        ports: planned.ports,
+      });
+    }
+  });
+
+  it("applies the newer of two overlapping policies to the workloads the older does not select, as Istio does", async () => {
+    const mesh = load();
+    variants[1][1](mesh);
+    const result = await discover({ runner: runnerOf(mesh), meshRootNamespace: "istio-system", callTimeoutMs: 5_000 });
+    if (!("yaml" in result)) throw new Error(JSON.stringify(result));
+    const rollout = parseRolloutYaml(result.yaml, "discovered.yaml");
+    const modes = new Map(buildPlan(rollout, "current").workloads.map((w) => [w.name, w.mode]));
+    expect({ frontend: modes.get("frontend"), cart: modes.get("cart") }).toEqual({ frontend: "PERMISSIVE", cart: "STRICT" });
+    expect(rollout.stages[0].acknowledgeFindings).toEqual([
+      expect.objectContaining({ rule: "one-default-per-scope", resource: "payments/lockdown" }),
+      expect.objectContaining({ rule: "selector-matches-a-workload", resource: "shop/old-search" }),
+      expect.objectContaining({ rule: "one-policy-per-workload", resource: "shop/web-strict" }),
+    ]);
+  });
+});
