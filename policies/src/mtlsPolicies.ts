@@ -17,6 +17,8 @@ const DESCRIPTIONS: Record<PackRule, string> = {
   "declared-calls-keep-working": "No declared call is refused, unless the stage acknowledges it",
   "namespace-disable-breaks-strict-workloads": "No workload-level STRICT under a namespace- or mesh-wide DISABLE",
   "partial-sidecar-not-strict": "No STRICT for a workload only some of whose pods run a sidecar",
+  "client-tls-conflicts":
+    "No DestinationRule sends plaintext or its own TLS to a STRICT port, nor Istio mTLS to a workload without a sidecar; auto mTLS on towards STRICT ports",
   "strict-protects-a-sidecar": "A STRICT workload policy selects a workload with a sidecar (one without protects nothing)",
 };
 

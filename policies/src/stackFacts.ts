@@ -8,6 +8,7 @@ import { INJECT_LABEL, podLabels } from "../../src/model/pods";
 import type { MeshWorkload, ServicePort } from "../../src/model/rollout";
 import type { RuleName, StageFacts } from "../../src/model/rules";
 import { selects } from "../../src/model/semantics";
+import { ClientTlsIndex } from "../../src/model/clientTls";
 
 export interface StackResource {
   type: string;
@@ -121,6 +122,10 @@ export function stackFacts(resources: readonly StackResource[]): StackFacts {
       workloads: [...workloads, ...existing],
       acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls ?? [],
       acknowledgeFindings: Array.isArray(stage.acknowledgeFindings) ? stage.acknowledgeFindings : [],
+      clientTls: new ClientTlsIndex(Array.isArray(stage.destinationRules) ? stage.destinationRules : [], {
+        meshRootNamespace: stage.meshRootNamespace ?? "istio-system",
+        enableAutoMtls: stage.enableAutoMtls !== false,
+      }),
     },
     urnOf: (rule, resource) =>
       WORKLOAD_RULES.has(rule) ? workloadUrns.get(resource.split(" -> ")[0].replace(/:\d+$/, "")) : policyUrns.get(resource),

@@ -125,6 +125,8 @@ export class RolloutStage extends pulumi.ComponentResource {
           meshRootNamespace: rollout.meshRootNamespace,
           acknowledgeBrokenCalls: plan.acknowledgeBrokenCalls,
           acknowledgeFindings: plan.acknowledgeFindings,
+          destinationRules: rollout.destinationRules,
+          enableAutoMtls: rollout.enableAutoMtls,
           policyOrder: plan.peerAuthentications.map((p) => `${p.namespace}/${p.name}`),
           existingWorkloads: rollout.workloads.filter((w) => !w.deploy).map(meshWorkloadOf),
         },

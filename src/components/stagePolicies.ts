@@ -8,6 +8,7 @@ import type { PreflightGate } from "./preflight";
 import type { PlannedPolicy } from "../model/plan";
 import type { BrokenCallAcknowledgement, FindingAcknowledgement, MeshWorkload } from "../model/rollout";
 import type { DormantPolicy } from "../model/stages";
+import type { DestinationRule } from "../model/clientTls";
 
 /** What the policy pack needs to know of the stage beyond its resources; the component's inputs and outputs. */
 export interface StageSettings {
@@ -16,6 +17,9 @@ export interface StageSettings {
   acknowledgeBrokenCalls: BrokenCallAcknowledgement[];
   /** Guardrail findings the stage accepts (the cluster as discover found it). */
   acknowledgeFindings: FindingAcknowledgement[];
+  /** The cluster's DestinationRules and the mesh's auto mTLS: what clients' sidecars send. */
+  destinationRules: DestinationRule[];
+  enableAutoMtls: boolean;
   /** `namespace/name` of the policies in force, in the order Istio applies competing ones (the older first). */
   policyOrder: string[];
   /** The workloads that run without the stack (`deploy: false`): the pack sees no Deployment of theirs. */

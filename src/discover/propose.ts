@@ -8,7 +8,7 @@
 import { InputError } from "../model/errors";
 import { groupBy } from "../model/groupBy";
 import { PROBE_NAME } from "../model/probeKit";
-import { FindingAcknowledgement, parseRollout, PeerAuthentication, Rollout, ROLLOUT_LIMITS, Workload } from "../model/rollout";
+import { clientTlsOf, FindingAcknowledgement, parseRollout, PeerAuthentication, Rollout, ROLLOUT_LIMITS, Workload } from "../model/rollout";
 import { ACKNOWLEDGEABLE_RULES } from "../model/schema";
 import { evaluateStage, isBlocking, Violation } from "../model/rules";
 import { coverageOf } from "../model/coverage";
@@ -241,6 +241,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
       policies: rollout.stages[0].peerAuthentications,
       workloads: rollout.workloads,
       acknowledgeBrokenCalls: [],
+      clientTls: clientTlsOf(rollout),
       acknowledgeFindings: accepted,
     });
     const blocking = evaluation.violations.filter(isBlocking);
@@ -356,6 +357,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
       policies: [...policies.values()],
       workloads,
       acknowledgeBrokenCalls: [],
+      clientTls: clientTlsOf(rollout),
       // What stage current accepts stays accepted (findingAcknowledgementsAt): the live policies stay in force.
       acknowledgeFindings: accepted,
     });
@@ -369,6 +371,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
       policies: namespaces ? inForceIn([...namespaces, meshRootNamespace]) : inForceIn(inForce.keys()),
       workloads: namespaces ? [...namespaces].flatMap((ns) => byNamespace.get(ns) ?? []) : rollout.workloads,
       acknowledgeBrokenCalls: [],
+      clientTls: clientTlsOf(rollout),
     });
     return coverageOf(effective).open;
   };
@@ -530,6 +533,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
         policies: inForceIn([ns, meshRootNamespace]),
         workloads: byNamespace.get(ns) ?? [],
         acknowledgeBrokenCalls: [],
+      clientTls: clientTlsOf(rollout),
       });
       return index.effective.some(
         (e) =>

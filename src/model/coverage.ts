@@ -24,7 +24,7 @@ export interface Coverage {
 }
 
 /** The policy that decides `port`'s mode among those applied to a workload (mesh first, as the model lists them). */
-function decidingPolicy(applied: readonly PeerAuthentication[], port: number): PeerAuthentication | undefined {
+export function decidingPolicy(applied: readonly PeerAuthentication[], port: number): PeerAuthentication | undefined {
   for (const pa of [...applied].reverse()) {
     const portMode = pa.portLevelMtls?.[port];
     if (portMode !== undefined && portMode !== "UNSET") return pa;

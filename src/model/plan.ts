@@ -2,6 +2,7 @@ import { closestName, someNames } from "./suggest";
 import { type Coverage, coverageOf } from "./coverage";
 import { InputError, Problem, describeValue } from "./errors";
 import { Edge, edgesTo } from "./expectations";
+import { clientTlsOf } from "./rollout";
 import type {
   BrokenCallAcknowledgement,
   FindingAcknowledgement,
@@ -122,6 +123,7 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
     workloads: rollout.workloads,
     acknowledgeBrokenCalls,
     acknowledgeFindings,
+    clientTls: clientTlsOf(rollout),
   });
   if (index.problems.length > 0) {
     throw new InputError(index.problems);

@@ -1,6 +1,7 @@
 import { InputError, Problem, describeValue, problemsFromZod } from "./errors";
 import { podLabels } from "./pods";
 import { probeKit } from "./probeKit";
+import { ClientTlsIndex, type DestinationRule, type TlsPolicy } from "./clientTls";
 import { ACKNOWLEDGEABLE_RULES, MtlsMode, rolloutFileSchema, RolloutFile, WORKLOAD_KINDS } from "./schema";
 import { count } from "./text";
 
@@ -165,6 +166,10 @@ export interface Stage {
 
 export interface Rollout {
   meshRootNamespace: string;
+  /** The mesh config's auto mTLS, as the file says (discover reads it). */
+  enableAutoMtls: boolean;
+  /** The cluster's DestinationRules, in Istio's order: facts the stack never owns. */
+  destinationRules: DestinationRule[];
   namespaces: Namespace[];
   workloads: Workload[];
   stages: Stage[];
@@ -414,7 +419,8 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
       message: "no workload is a probe (probe: true, or a probes: section): verification has nothing to observe and stays inconclusive",
     });
   }
-  return { meshRootNamespace: file.meshRootNamespace, namespaces, workloads, stages, warnings };
+  const destinationRules = file.destinationRules.map((dr, i) => destinationRuleOf(dr, `destinationRules[${i}]`));
+  return { meshRootNamespace: file.meshRootNamespace, enableAutoMtls: file.enableAutoMtls, destinationRules, namespaces, workloads, stages, warnings };
 }
 
 function firstSeen<T>(items: T[], key: (item: T) => string, onDuplicate: (item: T, index: number, first: number) => void) {
@@ -761,4 +767,46 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
       }
     });
   });
+}
+
+type FileTrafficPolicy = NonNullable<RolloutFile["destinationRules"][number]["trafficPolicy"]>;
+
+function tlsPolicyOf(tp: FileTrafficPolicy | undefined): TlsPolicy | undefined {
+  if (!tp) return undefined;
+  return {
+    ...(tp.tls ? { tls: tp.tls.mode } : {}),
+    // The first entry for a port is the one Istio uses (`GetPortLevelTrafficPolicy`).
+    ports: Object.fromEntries([...(tp.portLevelSettings ?? [])].reverse().map((p) => [String(p.port.number), p.tls?.mode ?? null])),
+  };
+}
+
+/** A rollout file's DestinationRule as the model reads it. */
+export function destinationRuleOf(dr: RolloutFile["destinationRules"][number], origin: string): DestinationRule {
+  const trafficPolicy = tlsPolicyOf(dr.trafficPolicy);
+  return {
+    name: dr.name,
+    namespace: dr.namespace,
+    host: dr.host,
+    exportTo: dr.exportTo ?? [],
+    workloadSelector: dr.workloadSelector ? { ...dr.workloadSelector.matchLabels } : null,
+    ...(trafficPolicy ? { trafficPolicy } : {}),
+    subsets: (dr.subsets ?? []).map((s) => {
+      const tp = tlsPolicyOf(s.trafficPolicy);
+      return { name: s.name, ...(tp ? { trafficPolicy: tp } : {}) };
+    }),
+    origin,
+  };
+}
+
+/** What the rollout's clients send: its DestinationRules and the mesh's auto mTLS, indexed once. */
+const clientTlsOfRollout = new WeakMap<Rollout, ClientTlsIndex>();
+export function clientTlsOf(rollout: Pick<Rollout, "destinationRules" | "enableAutoMtls" | "meshRootNamespace">): ClientTlsIndex {
+  const known = clientTlsOfRollout.get(rollout as Rollout);
+  if (known) return known;
+  const index = new ClientTlsIndex(rollout.destinationRules ?? [], {
+    meshRootNamespace: rollout.meshRootNamespace,
+    enableAutoMtls: rollout.enableAutoMtls ?? true,
+  });
+  clientTlsOfRollout.set(rollout as Rollout, index);
+  return index;
 }

@@ -6,11 +6,13 @@
 import { describeValue } from "./errors";
 import { groupBy } from "./groupBy";
 import { edgesTo } from "./expectations";
+import { clientTlsOf } from "./rollout";
 import type { BrokenCallAcknowledgement, FindingAcknowledgement, MeshWorkload, PeerAuthentication, Rollout } from "./rollout";
 import type { ResolvedMode } from "./schema";
 import { EffectiveWorkload, inIstioOrder, PolicyIndex, scopeOf, SelectorGroup } from "./semantics";
 import { acknowledgementsInForceAt, findingAcknowledgementsAt, policiesInForceAt } from "./stages";
-import { coverageOf } from "./coverage";
+import { coverageOf, decidingPolicy } from "./coverage";
+import type { ClientTlsIndex } from "./clientTls";
 
 export type EnforcementLevel = "mandatory" | "advisory";
 
@@ -25,6 +27,7 @@ export const RULES = {
   "declared-calls-keep-working": "mandatory",
   "namespace-disable-breaks-strict-workloads": "mandatory",
   "partial-sidecar-not-strict": "mandatory",
+  "client-tls-conflicts": "mandatory",
   "stage-order": "advisory",
   "strict-protects-a-sidecar": "advisory",
   "last-stage-leaves-ports-open": "advisory",
@@ -52,6 +55,8 @@ export interface StageFacts<W extends MeshWorkload = MeshWorkload> {
   acknowledgeBrokenCalls: readonly BrokenCallAcknowledgement[];
   /** Findings the stage accepts (the cluster as found), by rule and resource. */
   acknowledgeFindings?: readonly FindingAcknowledgement[];
+  /** What clients' sidecars send (the cluster's DestinationRules, the mesh's auto mTLS); none and on when absent. */
+  clientTls?: ClientTlsIndex;
 }
 
 const id = (pa: { namespace: string; name: string }) => `${pa.namespace}/${pa.name}`;
@@ -133,6 +138,7 @@ export function evaluateStage<W extends MeshWorkload>(
   }
 
   const index = new PolicyIndex(policies, meshRootNamespace, stage);
+  if (facts.clientTls) index.clientTls = facts.clientTls;
   // Which workloads each selector picks, through the index: one pass over the workloads, not one per policy.
   const selectedBy = new Map<SelectorGroup, MeshWorkload[]>();
   for (const w of workloads) {
@@ -284,6 +290,8 @@ export function evaluateStage<W extends MeshWorkload>(
     );
   }
 
+  out.push(...clientTlsConflicts(stage, index, effective));
+
   // Rule 6: declared traffic must keep working.
   const byRef = new Map(effective.map((e) => [e.workload.ref, e]));
   for (const client of workloads) {
@@ -332,6 +340,7 @@ export function checkRollout(rollout: Rollout): Violation[] {
       workloads: rollout.workloads,
       acknowledgeBrokenCalls: acknowledgementsInForceAt(rollout, i),
       acknowledgeFindings: findingAcknowledgementsAt(rollout, i),
+      clientTls: clientTlsOf(rollout),
     });
     out.push(...violations);
     lastEffective = effective;
@@ -370,6 +379,82 @@ export function checkRollout(rollout: Rollout): Violation[] {
           `the last stage leaves ${open.length} port${open.length === 1 ? "" : "s"} of workloads with a sidecar open: ${shown.join(", ")}${open.length > shown.length ? `, and ${open.length - shown.length} more` : ""}; add a stage that makes them STRICT, or keep each as an exception you mean`,
         ),
       );
+    }
+  }
+  return out;
+}
+
+/**
+ * Client-side TLS against what the servers accept: a DestinationRule that sends plaintext or a TLS of its own to a
+ * STRICT port, or Istio mTLS to a workload without a sidecar, and auto mTLS turned off towards a STRICT port, break
+ * every call their clients make (the retired analyzers IST0113 and IST0115 of istio/istio, and `istioctl authn
+ * tls-check`, reported these). Each client namespace a rule can treat differently is asked once: those with
+ * rules, those rules export to by name, the server's own, and one other that stands for the rest.
+ */
+export function clientTlsConflicts<W extends MeshWorkload>(stage: string, index: PolicyIndex, effective: readonly EffectiveWorkload<W>[]): Violation[] {
+  const tls = index.clientTls;
+  if (tls.rules.length === 0 && tls.enableAutoMtls) return [];
+  const out: Violation[] = [];
+  const seen = new Set<string>();
+  const clientNamespaces = [...new Set(effective.filter((e) => e.workload.sidecar).map((e) => e.workload.namespace))].sort();
+  const other = clientNamespaces.find((ns) => !tls.namespacesThatMatter.has(ns));
+  // Clients a selector rule treats apart: the pods it selects in its namespace.
+  const selected = tls
+    .selectorRules()
+    .flatMap((r) => effective.filter((e) => e.workload.sidecar && e.workload.namespace === r.namespace && Object.entries(r.workloadSelector!).every(([k, v]) => e.workload.podLabels[k] === v)))
+    .map((e) => ({ namespace: e.workload.namespace, podLabels: e.workload.podLabels, who: e.workload.ref }));
+  for (const e of effective) {
+    const w = e.workload;
+    if (w.services.length === 0) continue;
+    const clients = [
+      ...clientNamespaces
+        .filter((ns) => ns === w.namespace || ns === other || tls.namespacesThatMatter.has(ns))
+        .map((ns) => ({ namespace: ns, podLabels: {} as Record<string, string>, who: `clients in ${ns}` })),
+      ...selected,
+    ];
+    const withoutSidecar = e.mode === null || w.partial === true;
+    for (const service of w.services) {
+      for (const p of service.ports) {
+        const portMode = e.mode === null ? null : (e.ports.get(p.targetPort) ?? e.mode);
+        if (portMode !== "STRICT" && !withoutSidecar) continue;
+        const target = `${w.ref}:${p.targetPort}`;
+        const strictBy = portMode === "STRICT" ? decidingPolicy(e.appliedPolicies, p.targetPort) : undefined;
+        const strictText = `${target} is STRICT${strictBy ? ` (PeerAuthentication ${strictBy.namespace}/${strictBy.name})` : ""}`;
+        for (const client of clients) {
+          for (const subset of [undefined, ...tls.subsetsFor(client, { name: service.name, namespace: w.namespace })]) {
+            const setting = tls.settingFor(client, { name: service.name, namespace: w.namespace }, p.port, subset);
+            const host = `${service.name}.${w.namespace}:${p.port}${subset !== undefined ? ` (subset ${subset})` : ""}`;
+            const report = (resource: string, message: string) => {
+              const key = `${resource} ${host}`;
+              if (seen.has(key)) return;
+              seen.add(key);
+              out.push(violation("client-tls-conflicts", stage, resource, message));
+            };
+            if (!setting) {
+              if (portMode === "STRICT" && !tls.enableAutoMtls)
+                report(
+                  w.ref,
+                  `the mesh config turns auto mTLS off (enableAutoMtls: false) and no DestinationRule sends ISTIO_MUTUAL to ${host} for ${client.who}, but ${strictText}: their sidecars send plaintext, which it refuses; add a DestinationRule with tls ISTIO_MUTUAL for the host, or keep the port PERMISSIVE`,
+                );
+              continue;
+            }
+            const rule = `${setting.rule.namespace}/${setting.rule.name}`;
+            if (portMode === "STRICT" && setting.mode !== "ISTIO_MUTUAL") {
+              const what = setting.mode === "DISABLE" ? "plaintext (tls DISABLE)" : `its own TLS (${setting.mode})`;
+              report(
+                rule,
+                `DestinationRule ${rule} sends ${what} to ${host} for ${client.who}, but ${strictText}: every such call is refused (503); set its tls to ISTIO_MUTUAL or remove it (auto mTLS), or keep the port PERMISSIVE`,
+              );
+            }
+            if (withoutSidecar && setting.mode === "ISTIO_MUTUAL") {
+              report(
+                rule,
+                `DestinationRule ${rule} sends Istio mTLS (ISTIO_MUTUAL) to ${host} for ${client.who}, but ${w.ref} ${e.mode === null ? "runs no sidecar" : "runs pods without a sidecar"}: the application gets a TLS handshake and the call fails; remove its tls (auto mTLS sends plaintext there), or inject the sidecar`,
+              );
+            }
+          }
+        }
+      }
     }
   }
   return out;

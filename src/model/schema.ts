@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CLIENT_TLS_MODES } from "./clientTls";
 import {
   containerPortName,
   dns1035Label,
@@ -46,6 +47,7 @@ export const ACKNOWLEDGEABLE_RULES = [
   "port-level-uses-target-ports",
   "selector-matches-a-workload",
   "namespace-disable-breaks-strict-workloads",
+  "client-tls-conflicts",
 ] as const;
 
 export const peerAuthenticationSchema = z.strictObject({
@@ -183,8 +185,42 @@ export const probesSchema = z.strictObject({
   image: imageRef.optional(),
 });
 
+/** A DestinationRule's `tls` (ClientTLSSettings): only its mode matters to what a sidecar sends. DISABLE is proto's 0. */
+const clientTlsSettings = z.strictObject({ mode: z.enum(CLIENT_TLS_MODES).default("DISABLE") });
+/** A trafficPolicy as far as TLS goes, in Istio's own shape (a portLevelSettings entry without tls leaves it to auto mTLS). */
+const trafficPolicySchema = z.strictObject({
+  tls: clientTlsSettings.optional(),
+  portLevelSettings: z
+    .array(z.strictObject({ port: z.strictObject({ number: portNumber }), tls: clientTlsSettings.optional() }))
+    .max(64)
+    .optional(),
+});
+
+/**
+ * A DestinationRule on the cluster (discover reads them): a fact of the cluster, which the stack never creates nor
+ * changes, but which decides what clients' sidecars send. In Istio's order: those with a workloadSelector first,
+ * then the older first.
+ */
+export const destinationRuleSchema = z.strictObject({
+  name: dns1123Subdomain,
+  namespace: dns1123Label,
+  host: z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(/^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/, "must be a host name, a *.suffix wildcard or *"),
+  exportTo: z.array(z.union([z.literal("."), z.literal("*"), dns1123Label])).max(64).optional(),
+  workloadSelector: z.strictObject({ matchLabels: labels }).optional(),
+  trafficPolicy: trafficPolicySchema.optional(),
+  subsets: z.array(z.strictObject({ name: dns1123Label, trafficPolicy: trafficPolicySchema.optional() })).max(64).optional(),
+});
+
 export const rolloutFileSchema = z.strictObject({
   meshRootNamespace: dns1123Label.default("istio-system"),
+  /** The mesh config's `enableAutoMtls` (discover reads it): false makes clients send what DestinationRules say, else plaintext. */
+  enableAutoMtls: z.boolean().default(true),
+  /** The cluster's DestinationRules that may set what clients send (discover reads them). */
+  destinationRules: z.array(destinationRuleSchema).max(2_000).default([]),
   namespaces: z.array(namespaceSchema).default([]),
   workloads: z.array(workloadSchema).default([]),
   probes: probesSchema.optional(),

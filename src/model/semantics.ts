@@ -4,6 +4,7 @@
  */
 import { Problem, describeValue } from "./errors";
 import type { MeshWorkload, PeerAuthentication } from "./rollout";
+import { ClientTlsIndex, noClientTls } from "./clientTls";
 import type { MtlsMode, ResolvedMode } from "./schema";
 
 export type Scope = "mesh" | "namespace" | "workload" | "ignored";
@@ -167,6 +168,8 @@ export class PolicyIndex {
   /** The workload policies Istio applies (not those it ignores in the root namespace). */
   readonly workloadPolicies: SelectorIndex;
   readonly problems: Problem[] = [];
+  /** What clients' sidecars send: the cluster's DestinationRules and the mesh config's auto mTLS (none, on: the default). */
+  clientTls: ClientTlsIndex;
 
   constructor(
     policies: readonly PeerAuthentication[],
@@ -200,6 +203,7 @@ export class PolicyIndex {
     }
     this.mesh = mesh;
     this.workloadPolicies = new SelectorIndex(selectorPolicies);
+    this.clientTls = noClientTls(meshRootNamespace);
   }
 
   namespacePolicy(namespace: string): PeerAuthentication | undefined {
