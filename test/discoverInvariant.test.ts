@@ -22,17 +22,32 @@ import { checkRollout, isBlocking } from "../src/model/rules";
 import { parseRolloutYaml } from "../src/rollout/load";
 import { compareWithRollout } from "../src/status/compare";
 import { answerFromLists, type ListName } from "./support/kubectlFromLists";
+import { crdValidator } from "./support/crdValidator";
 
 const CLUSTER = path.join(__dirname, "fixtures", "cluster");
 type Item = Record<string, any>;
 type Mesh = Record<ListName, Item[]>;
-const load = (): Mesh =>
-  Object.fromEntries(
+const load = (): Mesh => ({
+  ...(Object.fromEntries(
     ["namespaces", "controllers", "services", "pods", "peerauthentications", "configmaps"].map((n) => [
       n,
       JSON.parse(fs.readFileSync(path.join(CLUSTER, `${n}.json`), "utf8")).items,
     ]),
-  ) as Mesh;
+  ) as Mesh),
+  destinationrules: [],
+});
+/** A DestinationRule as the API server returns it, checked against Istio's CRD (networking.istio.io/v1). */
+const validateRule = crdValidator(path.join(__dirname, "fixtures", "destinationrule-crd.yaml"), "v1");
+const destinationRule = (namespace: string, name: string, created: string, spec: Item): Item => {
+  const o = {
+    apiVersion: "networking.istio.io/v1",
+    kind: "DestinationRule",
+    metadata: { name, namespace, creationTimestamp: created, generation: 1, resourceVersion: "4711", uid: `0000-dr-${namespace}-${name}` },
+    spec,
+  };
+  expect(validateRule(o)).toEqual([]);
+  return o;
+};
 const runnerOf =
   (mesh: Mesh): KubectlRunner =>
   async (args) => ({ ...answerFromLists(args, (list) => mesh[list]), timedOut: false });
@@ -102,6 +117,18 @@ const variants: [string, (mesh: Mesh) => void][] = [
       );
     },
   ],
+  [
+    "a DestinationRule that sends plaintext to a STRICT port, and one that sends Istio mTLS to a workload without a sidecar",
+    (mesh) => {
+      mesh.destinationrules.push(
+        destinationRule("shop", "redis-plain", "2025-04-01T00:00:00Z", { host: "redis", trafficPolicy: { tls: { mode: "DISABLE" } } }),
+        destinationRule("payments", "ledger-mtls", "2025-04-02T00:00:00Z", {
+          host: "ledger.payments.svc.cluster.local",
+          trafficPolicy: { tls: { mode: "ISTIO_MUTUAL" } },
+        }),
+      );
+    },
+  ],
 ];
 
 describe("a freshly discovered rollout is the cluster", () => {
@@ -143,5 +170,38 @@ describe("a freshly discovered rollout is the cluster", () => {
       expect.objectContaining({ rule: "selector-matches-a-workload", resource: "shop/old-search" }),
       expect.objectContaining({ rule: "one-policy-per-workload", resource: "shop/web-strict" }),
     ]);
+  });
+});
+
+describe("client-side TLS discovered", () => {
+  it("writes the cluster's DestinationRules as facts, accepts their conflicts at stage current, and status shows them live", async () => {
+    const mesh = load();
+    variants[variants.length - 1][1](mesh);
+    const result = await discover({ runner: runnerOf(mesh), meshRootNamespace: "istio-system", callTimeoutMs: 5_000 });
+    if (!("yaml" in result)) throw new Error(JSON.stringify(result));
+    const rollout = parseRolloutYaml(result.yaml, "discovered.yaml");
+    expect(rollout.destinationRules.map((r) => `${r.namespace}/${r.name}`)).toEqual(["shop/redis-plain", "payments/ledger-mtls"]);
+    expect(rollout.stages[0].acknowledgeFindings.filter((a) => a.rule === "client-tls-conflicts").map((a) => a.resource)).toEqual([
+      "payments/ledger:8080",
+      "shop/redis:6379",
+    ]);
+    expect(result.yaml).toContain(
+      "#   - client-tls-conflicts: DestinationRule shop/redis-plain sends plaintext (tls DISABLE) to redis.shop:6379 for clients in payments, but shop/redis:6379 is STRICT (PeerAuthentication shop/redis-strict): every such call is refused (503); set its tls to ISTIO_MUTUAL or remove it (auto mTLS), or keep the port PERMISSIVE",
+    );
+    const live = await readLiveState(rollout, runnerOf(mesh), 5_000);
+    if ("error" in live) throw new Error(live.error);
+    const status = compareWithRollout(rollout, live);
+    expect(status.inSync).toBe(true);
+    expect(status.warnings.filter((w) => w.startsWith("client-side TLS breaks calls now: ")).map((w) => w.split(" sends ")[0])).toEqual([
+      "client-side TLS breaks calls now: DestinationRule payments/ledger-mtls",
+      "client-side TLS breaks calls now: DestinationRule shop/redis-plain",
+    ]);
+    // A rule changed on the cluster after discover: status says the file's facts are stale.
+    mesh.destinationrules[0].spec.trafficPolicy.tls.mode = "ISTIO_MUTUAL";
+    const changed = await readLiveState(rollout, runnerOf(mesh), 5_000);
+    if ("error" in changed) throw new Error(changed.error);
+    expect(compareWithRollout(rollout, changed).warnings).toContain(
+      "the cluster's DestinationRules are not the rollout's: shop/redis-plain (on the cluster), shop/redis-plain (in the rollout); the expected outcomes follow the rollout's: run discover again",
+    );
   });
 });

@@ -405,14 +405,17 @@ describe("the mesh config: Istio's root namespace, and auto mTLS", () => {
     expect(await targetsOf(lists, "mesh-strict")).toContain("default/httpbin");
   });
 
-  it("says when auto mTLS is off, and when the mesh config could not be read", async () => {
+  it("says when auto mTLS is off on the cluster and on in the rollout, and when the mesh config could not be read", async () => {
     const off = clusterOf(lab, "permissive");
     off.configmaps[0].data.mesh += "\nenableAutoMtls: false";
     const live = await readLiveState(lab, runnerOf(off), 5_000);
     if ("error" in live) throw new Error(live.error);
     expect(compareWithRollout(lab, live).warnings).toContain(
-      "the mesh config turns auto mTLS off (enableAutoMtls: false): clients with a sidecar send what their DestinationRules say, which the expected outcomes do not follow",
+      "the mesh config turns auto mTLS off (enableAutoMtls: false), but the rollout says enableAutoMtls: true: the expected outcomes follow the rollout; set it as the cluster has it",
     );
+    // A rollout that says so follows the cluster, and is not warned.
+    const saysOff = { ...lab, enableAutoMtls: false };
+    expect(compareWithRollout(saysOff, live).warnings.filter((w) => w.includes("enableAutoMtls"))).toEqual([]);
     const none = clusterOf(lab, "permissive");
     none.configmaps = [];
     const assumed = await readLiveState(lab, runnerOf(none), 5_000);

@@ -28,6 +28,7 @@ const WORKLOAD_RULES = new Set<RuleName>([
   "declared-calls-keep-working",
   "namespace-disable-breaks-strict-workloads",
   "partial-sidecar-not-strict",
+  "client-tls-conflicts",
   "stage-order",
 ]);
 

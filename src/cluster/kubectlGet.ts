@@ -16,9 +16,12 @@ export { commandLine } from "./setupProblem";
 /**
  * The items, or why not. `notFound`: the API server said the named object does not exist; `setup`: the reason is
  * the setup (no context, unreachable, forbidden, no CRD), said in `error` in one line; `forbidden`: a list the
- * user may not read at this scope (another scope may be allowed); `tooLarge`: the answer exceeded the read bound.
+ * user may not read at this scope (another scope may be allowed); `tooLarge`: the answer exceeded the read bound;
+ * `noSuchResource`: the API server serves no such kind (its CRD is not installed).
  */
-export type Read<T> = { items: T[] } | { error: string; notFound?: boolean; setup?: boolean; forbidden?: boolean; tooLarge?: boolean };
+export type Read<T> =
+  | { items: T[] }
+  | { error: string; notFound?: boolean; setup?: boolean; forbidden?: boolean; tooLarge?: boolean; noSuchResource?: boolean };
 
 /**
  * What a list read may print: a cluster's pods at a few KB each (kubectl ≥ 1.21 leaves managedFields out) make tens
@@ -78,6 +81,8 @@ export async function getList<S extends z.ZodType>(
       ...(setup ? { setup: true } : {}),
       ...(/\(Forbidden\)/.test(result.stderr) ? { forbidden: true } : {}),
       ...(result.truncated ? { tooLarge: true } : {}),
+      // kubectl's own words for a kind the API server does not serve (its CRD is not installed).
+      ...(/the server doesn't have a resource type/.test(result.stderr) ? { noSuchResource: true } : {}),
     };
   }
   const parsed = parseStrictJson(result.stdout);

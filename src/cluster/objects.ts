@@ -5,6 +5,7 @@
  * object with fields quietly missing.
  */
 import { z } from "zod";
+import { CLIENT_TLS_MODES } from "../model/clientTls";
 import { MTLS_MODES } from "../model/schema";
 
 /**
@@ -172,3 +173,31 @@ export const configMapObjectSchema = z.object({
   data: stringMap.nullish(),
 });
 export type ConfigMapObject = z.infer<typeof configMapObjectSchema>;
+
+/** A DestinationRule's ClientTLSSettings: only the mode (proto enum; absent is DISABLE, value 0). */
+const clientTlsObject = z.object({ mode: z.enum(CLIENT_TLS_MODES).nullish() });
+const trafficPolicyObject = z.object({
+  tls: clientTlsObject.nullish(),
+  portLevelSettings: z
+    .array(z.object({ port: z.object({ number: z.number().int().min(1).max(65535).nullish() }).nullish(), tls: clientTlsObject.nullish() }))
+    .nullish(),
+});
+
+/**
+ * A DestinationRule (networking.istio.io/v1, the CRD's schema: spec.host, exportTo, workloadSelector.matchLabels,
+ * trafficPolicy.tls and portLevelSettings[].{port.number, tls}, subsets[].{name, trafficPolicy}): what sets the TLS
+ * clients' sidecars send.
+ */
+export const destinationRuleObjectSchema = z.object({
+  metadata: namespacedMeta.extend({ creationTimestamp: time }),
+  spec: z
+    .object({
+      host: z.string().min(1),
+      exportTo: z.array(z.string()).nullish(),
+      workloadSelector: z.object({ matchLabels: stringMap.nullish() }).nullish(),
+      trafficPolicy: trafficPolicyObject.nullish(),
+      subsets: z.array(z.object({ name: z.string().min(1), trafficPolicy: trafficPolicyObject.nullish() })).nullish(),
+    })
+    .nullish(),
+});
+export type DestinationRuleObject = z.infer<typeof destinationRuleObjectSchema>;

@@ -9,7 +9,8 @@ import { namespaceObjectSchema } from "./objects";
 import { boundedRunner, KubectlRunner } from "./runner";
 import { LIVE_MODE_KINDS, readSnapshot, type ClusterSnapshot } from "./snapshot";
 import { liveKey, type LiveState, type MeshFacts } from "../model/live";
-import type { Rollout } from "../model/rollout";
+import { destinationRuleOf, type Rollout } from "../model/rollout";
+import { destinationRuleFacts } from "./destinationRules";
 
 /** The live state of a rollout's mesh: every declared workload's modes resolved on the ports the rollout declares. */
 export async function readLiveState(
@@ -20,7 +21,7 @@ export async function readLiveState(
   const snapshot = await readSnapshot(boundedRunner(runner), {
     namespaces: [rollout.meshRootNamespace, ...rollout.namespaces.map((n) => n.name), ...rollout.workloads.map((w) => w.namespace)],
     meshRootNamespace: rollout.meshRootNamespace,
-    kinds: LIVE_MODE_KINDS,
+    kinds: [...LIVE_MODE_KINDS, "destinationRules"],
     timeoutMs,
   });
   if ("error" in snapshot) return snapshot;
@@ -50,7 +51,13 @@ export async function readLiveState(
     meshRootNamespace: facts.rootNamespace,
     portsOf: (ref, kind) => ports.get(liveKey(kind, ref)),
   });
-  return { ...live, meshFacts: facts.facts };
+  const rules = destinationRuleFacts(snapshot.destinationRules);
+  facts.facts.notes.push(...rules.leftOut.map((l) => `${l}: the live client-side TLS leaves it out`));
+  return {
+    ...live,
+    meshFacts: facts.facts,
+    destinationRules: rules.rules.map((r) => destinationRuleOf(r, `DestinationRule ${r.namespace}/${r.name}`)),
+  };
 }
 
 /** The root namespace Istio uses and what else the mesh config says, from the revisions' configs read. */

@@ -11,6 +11,8 @@ import { meshConfigsOf, type MeshConfig } from "./meshConfig";
 import {
   configMapObjectSchema,
   controllerSchema,
+  destinationRuleObjectSchema,
+  DestinationRuleObject,
   ControllerObject,
   namespaceObjectSchema,
   NamespaceObject,
@@ -31,6 +33,8 @@ export interface ClusterSnapshot {
   services: ServiceObject[];
   pods: PodObject[];
   peerAuthentications: PeerAuthenticationObject[];
+  /** Empty when Istio's networking CRDs are not installed (no DestinationRule can exist). */
+  destinationRules: DestinationRuleObject[];
   /** Namespaces asked for by name that the cluster does not have. */
   missingNamespaces: string[];
   /** Each revision's mesh config found in the mesh root (istiod's namespace). */
@@ -40,12 +44,21 @@ export interface ClusterSnapshot {
 }
 
 export const PEER_AUTHENTICATIONS = "peerauthentications.security.istio.io";
+export const DESTINATION_RULES = "destinationrules.networking.istio.io";
 export const CONTROLLERS = "deployments.apps,statefulsets.apps,daemonsets.apps";
 
 /** What a command reads: live modes need policies, controllers, pods and the mesh config; discover needs Services and namespaces too. */
-export type SnapshotKind = "namespaces" | "controllers" | "services" | "pods" | "peerAuthentications" | "meshConfig";
+export type SnapshotKind = "namespaces" | "controllers" | "services" | "pods" | "peerAuthentications" | "destinationRules" | "meshConfig";
 export const LIVE_MODE_KINDS: readonly SnapshotKind[] = ["controllers", "pods", "peerAuthentications", "meshConfig"];
-export const ALL_KINDS: readonly SnapshotKind[] = ["namespaces", "controllers", "services", "pods", "peerAuthentications", "meshConfig"];
+export const ALL_KINDS: readonly SnapshotKind[] = [
+  "namespaces",
+  "controllers",
+  "services",
+  "pods",
+  "peerAuthentications",
+  "destinationRules",
+  "meshConfig",
+];
 
 /** The ConfigMaps of istiod's revisions carry `istio.io/rev` (the istiod chart's configmap.yaml). */
 export const MESH_CONFIG_ARGS = (namespace: string) => ["get", "configmaps", "--namespace", namespace, "-l", "istio.io/rev", "-o", "json"];
@@ -71,6 +84,7 @@ const KIND_ARGS: Record<Exclude<SnapshotKind, "namespaces" | "meshConfig">, { re
   services: { resource: "services", schema: serviceObjectSchema },
   pods: { resource: "pods", schema: podObjectSchema },
   peerAuthentications: { resource: PEER_AUTHENTICATIONS, schema: peerAuthenticationObjectSchema },
+  destinationRules: { resource: DESTINATION_RULES, schema: destinationRuleObjectSchema },
 };
 
 type Failure = Extract<Read<unknown>, { error: string }>;
@@ -131,6 +145,7 @@ export async function readSnapshot(runner: KubectlRunner, options: SnapshotOptio
     services: [],
     pods: [],
     peerAuthentications: [],
+    destinationRules: [],
     missingNamespaces: [],
     meshConfigs: [],
   };
@@ -162,12 +177,15 @@ export async function readSnapshot(runner: KubectlRunner, options: SnapshotOptio
       snapshot.namespaces = all.items;
     }
   }
-  for (const kind of ["controllers", "services", "pods", "peerAuthentications"] as const) {
+  for (const kind of ["controllers", "services", "pods", "peerAuthentications", "destinationRules"] as const) {
     if (!kinds.has(kind)) continue;
-    // The mesh root's policies apply to every namespace: read them whatever namespaces were named.
-    const kindScope = kind === "peerAuthentications" && scope ? [...new Set([...scope, options.meshRootNamespace])] : scope;
+    // The mesh root's policies and rules apply to every namespace: read them whatever namespaces were named.
+    const rooted = kind === "peerAuthentications" || kind === "destinationRules";
+    const kindScope = rooted && scope ? [...new Set([...scope, options.meshRootNamespace])] : scope;
     const { resource, schema } = KIND_ARGS[kind];
     const read = await readKind(runner, resource, schema, kindScope, namespaceNames, options);
+    // Without Istio's networking CRDs there is no DestinationRule: clients send what auto mTLS says.
+    if ("error" in read && kind === "destinationRules" && read.noSuchResource) continue;
     if ("error" in read) return read;
     (snapshot[kind] as unknown[]) = read.items;
   }

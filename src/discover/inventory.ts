@@ -5,6 +5,7 @@
  * and verify use. Pure: src/cluster reads, src/discover/run.ts writes.
  */
 import type { ControllerObject, PodObject, ServiceObject } from "../cluster/objects";
+import { destinationRuleFacts, type DestinationRuleFact } from "../cluster/destinationRules";
 import type { ClusterSnapshot } from "../cluster/snapshot";
 import { liveStateOf, podsByOwner, PodGroupByOwner } from "../cluster/liveMesh";
 import type { LiveState } from "../model/live";
@@ -99,6 +100,10 @@ export interface Client {
 }
 
 export interface Inventory {
+  /** The mesh config's auto mTLS. */
+  enableAutoMtls: boolean;
+  /** The DestinationRules of the file's namespaces and the mesh root: what clients' sidecars send. */
+  destinationRules: DestinationRuleFact[];
   namespaces: FileNamespace[];
   workloads: FileWorkload[];
   policies: FilePolicy[];
@@ -305,6 +310,8 @@ function currentPolicies(live: LiveState, meshRoot: string, inScope: ReadonlySet
 
 export interface InventoryOptions {
   meshRootNamespace: string;
+  /** The mesh config's auto mTLS (true unless it says false). */
+  enableAutoMtls?: boolean;
   /** The namespaces the user named; every namespace but the system ones when absent. */
   namespaces?: string[];
 }
@@ -399,5 +406,21 @@ export function takeInventory(snapshot: ClusterSnapshot, options: InventoryOptio
   }
   const inFile = new Set([options.meshRootNamespace, ...inScope.keys()]);
   const livePolicies = live.policies.filter((l) => inFile.has(l.policy.namespace)).length;
-  return { namespaces, workloads, policies, notes, leftOut, liveNames, livePolicies, ambientNamespaces, clients };
+  // Rules in the file's namespaces and the root: the only ones that can apply to its clients (a rule elsewhere never
+  // does, push_context.go `destinationRule`), and only for its hosts matter, but a wildcard rule can reach any.
+  const rules = destinationRuleFacts(snapshot.destinationRules, inFile);
+  leftOut.push(...rules.leftOut);
+  return {
+    enableAutoMtls: options.enableAutoMtls ?? true,
+    destinationRules: rules.rules,
+    namespaces,
+    workloads,
+    policies,
+    notes,
+    leftOut,
+    liveNames,
+    livePolicies,
+    ambientNamespaces,
+    clients,
+  };
 }

@@ -15,6 +15,7 @@ import { coverageOf } from "../model/coverage";
 import { count } from "../model/text";
 import { servicesOf, type Client, type FilePolicy, type FileWorkload, type Inventory } from "./inventory";
 import type { TrafficEdge } from "./traffic";
+import type { DestinationRuleFact } from "../cluster/destinationRules";
 
 export const CURRENT_STAGE = "current";
 /** Where the probe kit puts its client without a sidecar. */
@@ -33,6 +34,10 @@ export const FOUND_ON_THE_CLUSTER = "on the cluster before this rollout (found b
 
 export interface DiscoveredFile {
   meshRootNamespace: string;
+  /** Written only when the mesh config turns auto mTLS off. */
+  enableAutoMtls?: false;
+  /** Written only when the cluster has some. */
+  destinationRules?: DestinationRuleFact[];
   namespaces: Inventory["namespaces"];
   workloads: FileWorkload[];
   probes: { namespaces: string[]; outsideMesh: { namespace: string } };
@@ -206,6 +211,8 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
   const declared = new Set(inventory.namespaces.map((n) => n.name));
   const file: DiscoveredFile = {
     meshRootNamespace,
+    ...(inventory.enableAutoMtls ? {} : { enableAutoMtls: false as const }),
+    ...(inventory.destinationRules.length > 0 ? { destinationRules: inventory.destinationRules } : {}),
     namespaces: inventory.namespaces,
     workloads,
     probes: {
@@ -533,7 +540,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
         policies: inForceIn([ns, meshRootNamespace]),
         workloads: byNamespace.get(ns) ?? [],
         acknowledgeBrokenCalls: [],
-      clientTls: clientTlsOf(rollout),
+        clientTls: clientTlsOf(rollout),
       });
       return index.effective.some(
         (e) =>

@@ -9,8 +9,8 @@ import { getList } from "../cluster/kubectlGet";
 import { withoutCredentials } from "../cluster/credentials";
 import type { PrometheusAccess } from "../cluster/prometheus";
 import { meshFacts } from "../cluster/readLive";
-import { namespaceObjectSchema, peerAuthenticationObjectSchema } from "../cluster/objects";
-import { PEER_AUTHENTICATIONS, readSnapshot } from "../cluster/snapshot";
+import { destinationRuleObjectSchema, namespaceObjectSchema, peerAuthenticationObjectSchema } from "../cluster/objects";
+import { DESTINATION_RULES, PEER_AUTHENTICATIONS, readSnapshot } from "../cluster/snapshot";
 import { InputError } from "../model/errors";
 import { parseRolloutYaml } from "../rollout/load";
 import { takeInventory } from "./inventory";
@@ -80,6 +80,14 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
     );
     if ("error" in rootPolicies) return { error: rootPolicies.error, kind: rootPolicies.setup ? "setup" : "cluster" };
     snapshot.peerAuthentications.push(...rootPolicies.items);
+    const rootRules = await getList(
+      runner,
+      ["get", DESTINATION_RULES, "--namespace", root, "-o", "json"],
+      destinationRuleObjectSchema,
+      request.callTimeoutMs,
+    );
+    if ("error" in rootRules && !rootRules.noSuchResource) return { error: rootRules.error, kind: rootRules.setup ? "setup" : "cluster" };
+    if (!("error" in rootRules)) snapshot.destinationRules.push(...rootRules.items);
   }
   if (named !== undefined && mesh.facts.source && mesh.rootNamespace !== named) {
     progress(`discover: --mesh-root ${named}, though the mesh config (${mesh.facts.source}) names ${mesh.rootNamespace}`);
@@ -112,15 +120,12 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
     if ("error" in observed) return { error: observed.error, kind: "cluster" };
     traffic = { edges: observed.edges, windowSeconds: request.prometheus.windowSeconds };
   }
-  const inventory = takeInventory(snapshot, { meshRootNamespace: root, namespaces: request.namespaces });
-  inventory.leftOut.push(
-    ...mesh.facts.notes,
-    ...(mesh.facts.enableAutoMtls
-      ? []
-      : [
-          "the mesh config turns auto mTLS off (enableAutoMtls: false): clients with a sidecar send what their DestinationRules say, which the model does not follow",
-        ]),
-  );
+  const inventory = takeInventory(snapshot, {
+    meshRootNamespace: root,
+    namespaces: request.namespaces,
+    enableAutoMtls: mesh.facts.enableAutoMtls,
+  });
+  inventory.leftOut.push(...mesh.facts.notes);
   progress(
     `discover: proposing stages for ${inventory.namespaces.length} namespaces and ${inventory.workloads.length} workloads (${seconds()})`,
   );

@@ -201,7 +201,12 @@ export class ClientTlsIndex {
   }
 
   /** The entry that applies to a client in `clientNamespace` with `clientLabels` calling `fqdn` in `serviceNamespace`. */
-  private entryFor(clientNamespace: string, clientLabels: Record<string, string>, fqdn: string, serviceNamespace: string): Entry | undefined {
+  private entryFor(
+    clientNamespace: string,
+    clientLabels: Record<string, string>,
+    fqdn: string,
+    serviceNamespace: string,
+  ): Entry | undefined {
     let list = mostSpecific(clientNamespace === this.meshRootNamespace ? this.rootLocal : this.namespaceLocal.get(clientNamespace), fqdn);
     if (!list) {
       for (const ns of [serviceNamespace, this.meshRootNamespace]) {

@@ -32,7 +32,8 @@ function once(text: string): string {
 /** The pod label Istio's injector sets (`istio` unless the pod says otherwise) and auto mTLS reads per endpoint. */
 export const TLS_MODE_LABEL = "security.istio.io/tlsMode";
 
-const ruleId = (s: ClientTlsSetting) => `DestinationRule ${s.rule.namespace}/${s.rule.name}${s.subset !== undefined ? ` (subset ${s.subset})` : ""}`;
+const ruleId = (s: ClientTlsSetting) =>
+  `DestinationRule ${s.rule.namespace}/${s.rule.name}${s.subset !== undefined ? ` (subset ${s.subset})` : ""}`;
 
 /**
  * What a call from `client` to a Service port of `server` does (src/model/clientTls.ts says what the client's sidecar
@@ -57,7 +58,12 @@ export function expectedOutcome(
           reason: server.mode === null ? "neither side has a sidecar" : once(`client has no sidecar; target port is ${portMode}`),
         };
   }
-  const setting = index.clientTls.settingFor(client, { name: target.service, namespace: server.workload.namespace }, target.port, target.subset);
+  const setting = index.clientTls.settingFor(
+    client,
+    { name: target.service, namespace: server.workload.namespace },
+    target.port,
+    target.subset,
+  );
   if (setting) return byDestinationRule(setting, server, portMode);
   if (server.mode === null) return { expect: "plaintext", reason: "server has no sidecar" };
   if (!index.clientTls.enableAutoMtls) {
@@ -76,8 +82,12 @@ export function expectedOutcome(
   if (portMode === "DISABLE") return { expect: "plaintext", reason: "target port is DISABLE" };
   const tlsMode = server.workload.podLabels[TLS_MODE_LABEL];
   if (tlsMode !== "istio") {
-    const why = once(`its pods' ${TLS_MODE_LABEL} label is ${tlsMode === undefined ? "missing" : tlsMode}, so auto mTLS sends them plaintext`);
-    return portMode === "STRICT" ? { expect: "refused", reason: once(`${why}, and the target port is STRICT`) } : { expect: "plaintext", reason: why };
+    const why = once(
+      `its pods' ${TLS_MODE_LABEL} label is ${tlsMode === undefined ? "missing" : tlsMode}, so auto mTLS sends them plaintext`,
+    );
+    return portMode === "STRICT"
+      ? { expect: "refused", reason: once(`${why}, and the target port is STRICT`) }
+      : { expect: "plaintext", reason: why };
   }
   // A partly injected server: auto mTLS reads each endpoint's tlsMode label, so its pods without one get plaintext.
   if (server.workload.partial) {
@@ -87,22 +97,34 @@ export function expectedOutcome(
 }
 
 /** A DestinationRule's TLS, sent as it is whatever the server is. */
-function byDestinationRule(setting: ClientTlsSetting, server: EffectiveWorkload, portMode: ResolvedMode | null): { expect: Outcome; reason: string } {
+function byDestinationRule(
+  setting: ClientTlsSetting,
+  server: EffectiveWorkload,
+  portMode: ResolvedMode | null,
+): { expect: Outcome; reason: string } {
   const rule = ruleId(setting);
   if (setting.mode === "ISTIO_MUTUAL") {
     if (server.mode === null)
-      return { expect: "refused", reason: once(`${rule} sends Istio mTLS (ISTIO_MUTUAL) to a workload without a sidecar, whose application gets a TLS handshake`) };
+      return {
+        expect: "refused",
+        reason: once(`${rule} sends Istio mTLS (ISTIO_MUTUAL) to a workload without a sidecar, whose application gets a TLS handshake`),
+      };
     if (server.workload.partial)
       return { expect: "refused", reason: once(`${rule} sends Istio mTLS (ISTIO_MUTUAL) to every pod, and some pods run no sidecar`) };
     if (portMode === "DISABLE")
-      return { expect: "refused", reason: once(`${rule} sends Istio mTLS (ISTIO_MUTUAL) to a port that is DISABLE, where the sidecar does not terminate it`) };
+      return {
+        expect: "refused",
+        reason: once(`${rule} sends Istio mTLS (ISTIO_MUTUAL) to a port that is DISABLE, where the sidecar does not terminate it`),
+      };
     return { expect: "mtls", reason: once(`${rule} sends Istio mTLS (ISTIO_MUTUAL); target port is ${portMode}`) };
   }
   const what = setting.mode === "DISABLE" ? "plaintext (tls DISABLE)" : `its own TLS (${setting.mode}), not Istio mTLS`;
   if (portMode === "STRICT") return { expect: "refused", reason: once(`${rule} sends ${what}, and the target port is STRICT`) };
   return {
     expect: "plaintext",
-    reason: once(server.mode === null ? `${rule} sends ${what}; server has no sidecar` : `${rule} sends ${what}; target port is ${portMode}`),
+    reason: once(
+      server.mode === null ? `${rule} sends ${what}; server has no sidecar` : `${rule} sends ${what}; target port is ${portMode}`,
+    ),
   };
 }
 

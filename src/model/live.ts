@@ -15,6 +15,7 @@
  * - Selectors match the labels of each live pod (`GetProxyWorkloadLabels`), so pods of one workload can differ;
  *   a pod without a sidecar has no mode at all.
  */
+import type { DestinationRule } from "./clientTls";
 import type { MeshWorkload, PeerAuthentication } from "./rollout";
 import type { ResolvedMode } from "./schema";
 import { PolicyIndex, scopeOf } from "./semantics";
@@ -94,6 +95,8 @@ export interface LiveState {
   /** The root namespace Istio uses: the mesh config's, else the one assumed. */
   meshRootNamespace: string;
   meshFacts?: MeshFacts;
+  /** The cluster's DestinationRules, in Istio's order, when they were read. */
+  destinationRules?: DestinationRule[];
   /** Every live policy, in Istio's order. */
   policies: LivePolicy[];
   /** The mesh-wide policy Istio applies. */

@@ -420,7 +420,15 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
     });
   }
   const destinationRules = file.destinationRules.map((dr, i) => destinationRuleOf(dr, `destinationRules[${i}]`));
-  return { meshRootNamespace: file.meshRootNamespace, enableAutoMtls: file.enableAutoMtls, destinationRules, namespaces, workloads, stages, warnings };
+  return {
+    meshRootNamespace: file.meshRootNamespace,
+    enableAutoMtls: file.enableAutoMtls,
+    destinationRules,
+    namespaces,
+    workloads,
+    stages,
+    warnings,
+  };
 }
 
 function firstSeen<T>(items: T[], key: (item: T) => string, onDuplicate: (item: T, index: number, first: number) => void) {
@@ -734,7 +742,7 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
       });
     }
     stage.acknowledgeFindings.forEach((ack, ai) => {
-      if (!byRef.has(ack.resource) && !policyIds.has(ack.resource)) {
+      if (!byRef.has(ack.resource.replace(/:\d+$/, "")) && !policyIds.has(ack.resource)) {
         problems.push({
           path: `stages[${si}].acknowledgeFindings[${ai}].resource`,
           message: `${describeValue(ack.resource)} is neither a declared workload nor a policy of any stage`,

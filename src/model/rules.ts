@@ -290,7 +290,7 @@ export function evaluateStage<W extends MeshWorkload>(
     );
   }
 
-  out.push(...clientTlsConflicts(stage, index, effective));
+  out.push(...clientTlsConflicts(stage, index.clientTls, effective));
 
   // Rule 6: declared traffic must keep working.
   const byRef = new Map(effective.map((e) => [e.workload.ref, e]));
@@ -391,8 +391,11 @@ export function checkRollout(rollout: Rollout): Violation[] {
  * tls-check`, reported these). Each client namespace a rule can treat differently is asked once: those with
  * rules, those rules export to by name, the server's own, and one other that stands for the rest.
  */
-export function clientTlsConflicts<W extends MeshWorkload>(stage: string, index: PolicyIndex, effective: readonly EffectiveWorkload<W>[]): Violation[] {
-  const tls = index.clientTls;
+export function clientTlsConflicts<W extends MeshWorkload>(
+  stage: string,
+  tls: ClientTlsIndex,
+  effective: readonly EffectiveWorkload<W>[],
+): Violation[] {
   if (tls.rules.length === 0 && tls.enableAutoMtls) return [];
   const out: Violation[] = [];
   const seen = new Set<string>();
@@ -401,7 +404,14 @@ export function clientTlsConflicts<W extends MeshWorkload>(stage: string, index:
   // Clients a selector rule treats apart: the pods it selects in its namespace.
   const selected = tls
     .selectorRules()
-    .flatMap((r) => effective.filter((e) => e.workload.sidecar && e.workload.namespace === r.namespace && Object.entries(r.workloadSelector!).every(([k, v]) => e.workload.podLabels[k] === v)))
+    .flatMap((r) =>
+      effective.filter(
+        (e) =>
+          e.workload.sidecar &&
+          e.workload.namespace === r.namespace &&
+          Object.entries(r.workloadSelector!).every(([k, v]) => e.workload.podLabels[k] === v),
+      ),
+    )
     .map((e) => ({ namespace: e.workload.namespace, podLabels: e.workload.podLabels, who: e.workload.ref }));
   for (const e of effective) {
     const w = e.workload;
@@ -424,8 +434,10 @@ export function clientTlsConflicts<W extends MeshWorkload>(stage: string, index:
           for (const subset of [undefined, ...tls.subsetsFor(client, { name: service.name, namespace: w.namespace })]) {
             const setting = tls.settingFor(client, { name: service.name, namespace: w.namespace }, p.port, subset);
             const host = `${service.name}.${w.namespace}:${p.port}${subset !== undefined ? ` (subset ${subset})` : ""}`;
-            const report = (resource: string, message: string) => {
-              const key = `${resource} ${host}`;
+            // Named by the workload port it breaks: an acceptance at one stage covers that port, not a new one later.
+            const report = (cause: string, message: string) => {
+              const resource = target;
+              const key = `${cause} ${resource} ${host}`;
               if (seen.has(key)) return;
               seen.add(key);
               out.push(violation("client-tls-conflicts", stage, resource, message));

@@ -96,8 +96,13 @@ export const stageSchema = z.strictObject({
     .array(
       z.strictObject({
         rule: z.enum(ACKNOWLEDGEABLE_RULES, `must be one of ${ACKNOWLEDGEABLE_RULES.join(", ")}`),
-        /** The finding's subject: `namespace/name` of the policy or workload it names. */
-        resource: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be namespace/name"),
+        /** The finding's subject: `namespace/name` of the policy or workload it names, `namespace/workload:port` of a port. */
+        resource: z
+          .string()
+          .regex(
+            /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$/,
+            "must be namespace/name or namespace/workload:port",
+          ),
         reason: z.string().trim().min(1, "must give the reason").max(500),
       }),
     )
@@ -208,11 +213,20 @@ export const destinationRuleSchema = z.strictObject({
     .string()
     .min(1)
     .max(253)
-    .regex(/^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/, "must be a host name, a *.suffix wildcard or *"),
-  exportTo: z.array(z.union([z.literal("."), z.literal("*"), dns1123Label])).max(64).optional(),
+    .regex(
+      /^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/,
+      "must be a host name, a *.suffix wildcard or *",
+    ),
+  exportTo: z
+    .array(z.union([z.literal("."), z.literal("*"), dns1123Label]))
+    .max(64)
+    .optional(),
   workloadSelector: z.strictObject({ matchLabels: labels }).optional(),
   trafficPolicy: trafficPolicySchema.optional(),
-  subsets: z.array(z.strictObject({ name: dns1123Label, trafficPolicy: trafficPolicySchema.optional() })).max(64).optional(),
+  subsets: z
+    .array(z.strictObject({ name: dns1123Label, trafficPolicy: trafficPolicySchema.optional() }))
+    .max(64)
+    .optional(),
 });
 
 export const rolloutFileSchema = z.strictObject({

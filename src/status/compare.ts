@@ -8,8 +8,11 @@
 import type { LivePolicy, LiveState } from "../model/live";
 import { liveModesAt, sameMap, type WorkloadStatus } from "../model/liveModes";
 import { policiesInForce } from "../model/plan";
-import type { PeerAuthentication, Rollout } from "../model/rollout";
-import { scopeOf } from "../model/semantics";
+import type { PeerAuthentication, Rollout, Workload } from "../model/rollout";
+import { scopeOf, type EffectiveWorkload } from "../model/semantics";
+import { ClientTlsIndex, type DestinationRule } from "../model/clientTls";
+import { liveKey } from "../model/live";
+import { clientTlsConflicts } from "../model/rules";
 
 export type { LivePolicy } from "../model/live";
 export type { WorkloadStatus } from "../model/liveModes";
@@ -144,9 +147,9 @@ export function compareWithRollout(rollout: Rollout, live: LiveState, options: C
       `the mesh's root namespace is ${live.meshRootNamespace} (${live.meshFacts?.source ?? "its mesh config"}), not ${rollout.meshRootNamespace} as the rollout says: a policy the rollout means mesh-wide is namespace-wide there; set meshRootNamespace: ${live.meshRootNamespace}`,
     );
   }
-  if (live.meshFacts && !live.meshFacts.enableAutoMtls) {
+  if (live.meshFacts && live.meshFacts.enableAutoMtls !== rollout.enableAutoMtls) {
     warnings.push(
-      "the mesh config turns auto mTLS off (enableAutoMtls: false): clients with a sidecar send what their DestinationRules say, which the expected outcomes do not follow",
+      `the mesh config ${live.meshFacts.enableAutoMtls ? "leaves auto mTLS on" : "turns auto mTLS off"} (enableAutoMtls: ${live.meshFacts.enableAutoMtls}), but the rollout says enableAutoMtls: ${rollout.enableAutoMtls}: the expected outcomes follow the rollout; set it as the cluster has it`,
     );
   }
   warnings.push(...(live.meshFacts?.notes ?? []));
@@ -164,6 +167,7 @@ export function compareWithRollout(rollout: Rollout, live: LiveState, options: C
     if (!namespaces.has(i.policy.policy.namespace)) continue;
     warnings.push(`Istio ignores ${i.policy.policy.namespace}/${i.policy.policy.name}${i.whole ? "" : " in part"}: ${i.reason}`);
   }
+  warnings.push(...clientTlsWarnings(rollout, live, compared.workloads));
   const missing = compared.workloads.filter((w) => w.missing && !w.notYet).map((w) => `${w.namespace}/${w.name}`);
   if (missing.length > 0)
     warnings.push(`not on the cluster (no ${missing.length === 1 ? "such controller" : "such controllers"}): ${missing.join(", ")}`);
@@ -184,4 +188,48 @@ export function compareWithRollout(rollout: Rollout, live: LiveState, options: C
     dormant: policies.filter((l) => l.dormant).length,
     warnings,
   };
+}
+
+const ruleText = (r: DestinationRule) => JSON.stringify({ ...r, origin: undefined });
+
+/**
+ * Client-side TLS as the cluster has it: the live DestinationRules against the live modes (a rule that sends
+ * plaintext to a port STRICT now, or Istio mTLS to a workload without a sidecar), and whether the rollout's
+ * DestinationRules are still the cluster's.
+ */
+function clientTlsWarnings(rollout: Rollout, live: LiveState, workloads: readonly WorkloadStatus[]): string[] {
+  if (!live.destinationRules) return [];
+  const out: string[] = [];
+  const declared = new Set(rollout.destinationRules.map(ruleText));
+  const onCluster = new Set(live.destinationRules.map(ruleText));
+  const changed = [
+    ...live.destinationRules.filter((r) => !declared.has(ruleText(r))).map((r) => `${r.namespace}/${r.name} (on the cluster)`),
+    ...rollout.destinationRules.filter((r) => !onCluster.has(ruleText(r))).map((r) => `${r.namespace}/${r.name} (in the rollout)`),
+  ];
+  if (changed.length > 0) {
+    out.push(
+      `the cluster's DestinationRules are not the rollout's: ${changed.slice(0, 5).join(", ")}${changed.length > 5 ? ", …" : ""}; the expected outcomes follow the rollout's: run discover again`,
+    );
+  }
+  const tls = new ClientTlsIndex(live.destinationRules, {
+    meshRootNamespace: live.meshRootNamespace,
+    enableAutoMtls: live.meshFacts?.enableAutoMtls ?? true,
+  });
+  const byRef = new Map(rollout.workloads.map((w) => [w.ref, w]));
+  const effective: EffectiveWorkload<Workload>[] = workloads
+    .filter((ws) => !ws.missing)
+    .map((ws) => {
+      const w = byRef.get(`${ws.namespace}/${ws.name}`)!;
+      const group = live.workloads.get(liveKey(w.kind, w.ref))?.groups[0];
+      return {
+        workload: w,
+        mode: ws.mode,
+        ports: new Map(Object.entries(ws.ports).map(([p, m]) => [Number(p), m])),
+        appliedPolicies: [live.mesh?.policy, live.namespaceWide.get(w.namespace)?.policy, group?.workloadPolicy].filter(
+          (p): p is PeerAuthentication => p !== undefined,
+        ),
+      };
+    });
+  for (const v of clientTlsConflicts("live", tls, effective)) out.push(`client-side TLS breaks calls now: ${v.message}`);
+  return out;
 }

@@ -22,7 +22,7 @@ export function crdValidator(crdPath: string, version: string) {
   if (!served) throw new Error(`${crdPath} serves no version ${version}`);
   const schema: Schema = served.schema.openAPIV3Schema;
   // date-time appears only under status, which a manifest never sets; the API server checks it, not us.
-  const ajv = new Ajv({ strict: false, allErrors: true, formats: { "date-time": true } });
+  const ajv = new Ajv({ strict: false, allErrors: true, formats: { "date-time": true, int32: true, int64: true } });
   const validateStructure = ajv.compile(schema);
 
   function celErrors(node: Schema, value: unknown, path: string): string[] {

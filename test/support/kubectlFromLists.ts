@@ -1,13 +1,14 @@
 // What kubectl answers to `get … -o json` for a cluster whose objects are Lists (kubectl get -o json's shape):
 // all namespaces, one namespace (`--namespace NS`), or one named namespace (`get namespace NAME`). The fake
 // kubectl answers so from the List files in $FAKE_KUBECTL_DIR (namespaces.json, controllers.json, services.json,
-// pods.json, peerauthentications.json); discoverCases.test.ts from meshes it builds in memory.
+// pods.json, peerauthentications.json, destinationrules.json, configmaps.json; a missing one is empty);
+// discoverCases.test.ts from meshes it builds in memory.
 // Error texts: the API server's NotFound and Forbidden messages (k8s.io/apiserver responsewriters) and kubectl's
 // own for a resource type the server does not have.
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-export type ListName = "namespaces" | "controllers" | "services" | "pods" | "peerauthentications" | "configmaps";
+export type ListName = "namespaces" | "controllers" | "services" | "pods" | "peerauthentications" | "destinationrules" | "configmaps";
 export interface ListedObject {
   metadata?: { name?: string; namespace?: string; labels?: Record<string, string> };
 }
@@ -25,6 +26,7 @@ export const LIST_OF_RESOURCE: Record<string, ListName> = {
   services: "services",
   pods: "pods",
   "peerauthentications.security.istio.io": "peerauthentications",
+  "destinationrules.networking.istio.io": "destinationrules",
   configmaps: "configmaps",
 };
 
@@ -45,7 +47,9 @@ const fail = (stderr: string): KubectlAnswer => ({ exitCode: 1, stdout: "", stde
  * `args` after any `--context`; `items` gives a List's objects; `forbidden` a resource (its plural, without group)
  * the user may not list.
  */
-export function answerFromLists(args: string[], items: (list: ListName) => ListedObject[], forbidden?: string): KubectlAnswer {
+export function answerFromLists(args: string[], listed: (list: ListName) => ListedObject[] | undefined, forbidden?: string): KubectlAnswer {
+  // A list the cluster was not given is empty (a cluster without DestinationRules).
+  const items = (list: ListName) => listed(list) ?? [];
   if (args[0] !== "get" || args[args.length - 1] !== "json" || args[args.length - 2] !== "-o") {
     return fail(`error: unexpected call: kubectl ${args.join(" ")}`);
   }

@@ -221,6 +221,7 @@ export function clusterOf(rollout: Rollout, stage: string | null, options: Clust
     services: rollout.workloads.flatMap(serviceObjects),
     pods: rollout.workloads.flatMap((w) => podObjects(w, options.withoutSidecar?.[w.ref] ?? 0, options.replicas)),
     peerauthentications: stage === null ? [] : policiesAt(rollout, stage, options.created),
+    destinationrules: [],
   };
 }
 
