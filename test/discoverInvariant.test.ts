@@ -118,6 +118,18 @@ const variants: [string, (mesh: Mesh) => void][] = [
     },
   ],
   [
+    "a workload whose sidecar does not intercept its port (traffic.sidecar.istio.io/excludeInboundPorts on the pod)",
+    (mesh) => {
+      const c = mesh.controllers.find((x) => x.metadata.namespace === "shop" && x.metadata.name === "redis")!;
+      c.spec.template.metadata.annotations = {
+        ...c.spec.template.metadata.annotations,
+        "traffic.sidecar.istio.io/excludeInboundPorts": "6379",
+      };
+      for (const p of mesh.pods.filter((x) => x.metadata.namespace === "shop" && x.metadata.name.startsWith("redis-")))
+        p.metadata.annotations = { ...p.metadata.annotations, "traffic.sidecar.istio.io/excludeInboundPorts": "6379" };
+    },
+  ],
+  [
     "a DestinationRule that sends plaintext to a STRICT port, and one that sends Istio mTLS to a workload without a sidecar",
     (mesh) => {
       mesh.destinationrules.push(
@@ -203,5 +215,20 @@ describe("client-side TLS discovered", () => {
     expect(compareWithRollout(rollout, changed).warnings).toContain(
       "the cluster's DestinationRules are not the rollout's: shop/redis-plain (on the cluster), shop/redis-plain (in the rollout); the expected outcomes follow the rollout's: run discover again",
     );
+  });
+});
+
+describe("ports a sidecar does not intercept, discovered", () => {
+  it("writes them on the workload with a comment, and counts them open", async () => {
+    const mesh = load();
+    variants.find(([name]) => name.startsWith("a workload whose sidecar does not intercept"))![1](mesh);
+    const result = await discover({ runner: runnerOf(mesh), meshRootNamespace: "istio-system", callTimeoutMs: 5_000 });
+    if (!("yaml" in result)) throw new Error(JSON.stringify(result));
+    const rollout = parseRolloutYaml(result.yaml, "discovered.yaml");
+    expect(rollout.workloads.find((w) => w.name === "redis")!.notIntercepted).toEqual([6379]);
+    expect(result.yaml).toContain(
+      "  # its sidecar does not intercept port 6379 (traffic.sidecar.istio.io annotations): plaintext reaches the application there whatever the policies say",
+    );
+    expect(buildPlan(rollout, "current").coverage.open).toContainEqual(expect.objectContaining({ workload: "shop/redis", port: 6379 }));
   });
 });

@@ -51,6 +51,8 @@ export interface FileService {
 export const servicesOf = (w: Pick<FileWorkload, "service" | "services">): FileService[] => w.services ?? (w.service ? [w.service] : []);
 
 export interface FileWorkload {
+  /** Ports its sidecar does not intercept (from its pods' traffic.sidecar.istio.io annotations). */
+  notIntercepted?: number[];
   name: string;
   namespace: string;
   kind: ControllerObject["kind"];
@@ -201,6 +203,30 @@ function workloadOf(c: ControllerObject, pods: readonly PodObject[], namespaceLa
   };
 }
 
+/**
+ * The ports of `ports` a pod's sidecar does not intercept (istio-iptables, tools/istio-iptables/pkg/capture
+ * `handleInboundPortsInclude`): with `includeInboundPorts` other than `*` (its default), every port not listed (an
+ * empty list: all of them) and the exclusions ignored; else those in `excludeInboundPorts`.
+ */
+export function notInterceptedPorts(annotations: Record<string, string>, ports: readonly number[]): number[] {
+  const list = (v: string) =>
+    new Set(
+      v
+        .split(",")
+        .map((x) => Number(x.trim()))
+        .filter((n) => Number.isInteger(n) && n > 0),
+    );
+  const include = annotations[INCLUDE_INBOUND_PORTS];
+  if (include !== undefined && include.trim() !== "*") {
+    const included = list(include);
+    return ports.filter((p) => !included.has(p)).sort((a, b) => a - b);
+  }
+  const excluded = list(annotations[EXCLUDE_INBOUND_PORTS] ?? "");
+  return ports.filter((p) => excluded.has(p)).sort((a, b) => a - b);
+}
+export const INCLUDE_INBOUND_PORTS = "traffic.sidecar.istio.io/includeInboundPorts";
+export const EXCLUDE_INBOUND_PORTS = "traffic.sidecar.istio.io/excludeInboundPorts";
+
 /** The rollout schema's bound on a workload's Services. */
 const MAX_SERVICES_PER_WORKLOAD = 16;
 
@@ -332,6 +358,7 @@ export function takeInventory(snapshot: ClusterSnapshot, options: InventoryOptio
   const inScope = scope(snapshot, options.meshRootNamespace, options.namespaces, leftOut, ambientNamespaces);
   const owned = podsByOwner(snapshot);
   const workloads: FileWorkload[] = [];
+  const interception = new Map<FileWorkload, Record<string, string>>();
   const seen = new Set<string>();
   // Pods of controllers left out of the file (a gateway, an ambient workload) are not clients the file forgets.
   const kindOrder = { Deployment: 0, StatefulSet: 1, DaemonSet: 2 };
@@ -365,6 +392,8 @@ export function takeInventory(snapshot: ClusterSnapshot, options: InventoryOptio
       continue;
     }
     const workload = workloadOf(c, pods, inScope.get(c.metadata.namespace)!, notes);
+    // What the pods run with: a running pod's annotations, else the template's.
+    interception.set(workload, pods[0]?.metadata.annotations ?? c.spec.template.metadata?.annotations ?? {});
     // What the API allows and a rollout file does not (a name with a dot, say): left out, and said why.
     const invalid = workloadSchema.safeParse(workload);
     if (!invalid.success) {
@@ -380,6 +409,28 @@ export function takeInventory(snapshot: ClusterSnapshot, options: InventoryOptio
     workloads,
     leftOut,
   );
+  for (const w of workloads) {
+    if (w.sidecar === false) continue;
+    const ports = [
+      ...(w.ports ?? []).map((p) => (typeof p === "number" ? p : p.containerPort)),
+      ...servicesOf(w).flatMap((svc) =>
+        svc.ports.map((p) =>
+          typeof p.targetPort === "string"
+            ? (((w.ports ?? []).find((c) => typeof c !== "number" && c.name === p.targetPort) as { containerPort: number } | undefined)
+                ?.containerPort ?? p.port)
+            : (p.targetPort ?? p.port),
+        ),
+      ),
+    ];
+    const bypass = notInterceptedPorts(interception.get(w) ?? {}, [...new Set(ports)]);
+    if (bypass.length > 0) {
+      w.notIntercepted = bypass;
+      notes.push({
+        at: { list: "workloads", name: `${w.namespace}/${w.name}` },
+        text: `its sidecar does not intercept port${bypass.length === 1 ? "" : "s"} ${bypass.join(", ")} (traffic.sidecar.istio.io annotations): plaintext reaches the application there whatever the policies say`,
+      });
+    }
+  }
   const live = liveStateOf(snapshot, { meshRootNamespace: options.meshRootNamespace });
   const policies = currentPolicies(live, options.meshRootNamespace, new Set(inScope.keys()), leftOut);
   const used = new Set([...workloads.map((w) => w.namespace), ...policies.map((p) => p.namespace)]);

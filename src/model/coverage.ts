@@ -7,12 +7,18 @@ import type { PeerAuthentication, Workload } from "./rollout";
 import type { ResolvedMode } from "./schema";
 import type { EffectiveWorkload } from "./semantics";
 
+/** What keeps a port open that its sidecar does not intercept: the application takes plaintext whatever the policies say. */
+export const NOT_INTERCEPTED = "not intercepted by its sidecar (traffic.sidecar.istio.io annotations)";
+
 export interface OpenPort {
   /** `namespace/name` */
   workload: string;
   port: number;
   mode: ResolvedMode;
-  /** `namespace/name` of the policy that sets it, or null: no policy does, and Istio's default is PERMISSIVE. */
+  /**
+   * `namespace/name` of the policy that sets it; NOT_INTERCEPTED where its sidecar does not intercept it (no policy
+   * applies there); null: no policy does, and Istio's default is PERMISSIVE.
+   */
   keptBy: string | null;
 }
 
@@ -41,6 +47,10 @@ export function coverageOf(effective: readonly EffectiveWorkload<Workload>[]): C
     if (e.mode === null || e.workload.probe) continue;
     for (const [port, mode] of e.ports) {
       total++;
+      if (e.workload.notIntercepted?.includes(port)) {
+        open.push({ workload: e.workload.ref, port, mode, keptBy: NOT_INTERCEPTED });
+        continue;
+      }
       if (mode === "STRICT") {
         strict++;
         continue;

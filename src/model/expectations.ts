@@ -50,6 +50,8 @@ export function expectedOutcome(
 ): { expect: Outcome; reason: string } {
   const { targetPort } = target;
   const portMode = server.mode === null ? null : (server.ports.get(targetPort) ?? server.mode);
+  if (server.mode !== null && server.workload.notIntercepted?.includes(targetPort))
+    return bypassingSidecar(client, server, target, index, portMode);
   if (!client.sidecar) {
     return portMode === "STRICT"
       ? { expect: "refused", reason: "client has no sidecar and the target port is STRICT" }
@@ -94,6 +96,38 @@ export function expectedOutcome(
     return { expect: "mtls", reason: once(`auto mTLS to its pods with a sidecar (port ${portMode}); its pods without one get plaintext`) };
   }
   return { expect: "mtls", reason: once(`auto mTLS to a sidecar whose port is ${portMode}`) };
+}
+
+/**
+ * A port the server's sidecar does not intercept (istio-iptables returns it before the proxy: tools/istio-iptables,
+ * `handleInboundPortsInclude`; istiod does not know, so clients' sidecars still send what they would send to the
+ * pod): the application gets the bytes as sent, plaintext accepted whatever the policies say, an Istio handshake
+ * failing.
+ */
+function bypassingSidecar(
+  client: MeshWorkload,
+  server: EffectiveWorkload,
+  target: { service: string; port: number; subset?: string },
+  index: PolicyIndex,
+  portMode: ResolvedMode | null,
+): { expect: Outcome; reason: string } {
+  const bypass = "the target port is not intercepted by its sidecar";
+  if (!client.sidecar) return { expect: "plaintext", reason: once(`client has no sidecar; ${bypass}, so no policy applies`) };
+  const setting = index.clientTls.settingFor(
+    client,
+    { name: target.service, namespace: server.workload.namespace },
+    target.port,
+    target.subset,
+  );
+  const mtls = setting
+    ? setting.mode === "ISTIO_MUTUAL"
+    : index.clientTls.enableAutoMtls &&
+      index.serviceMode(server.workload.namespace) !== "DISABLE" &&
+      portMode !== "DISABLE" &&
+      server.workload.podLabels[TLS_MODE_LABEL] === "istio";
+  return mtls
+    ? { expect: "refused", reason: once(`the client's sidecar sends Istio mTLS, but ${bypass}: the application gets a TLS handshake`) }
+    : { expect: "plaintext", reason: once(`the client's sidecar sends plaintext; ${bypass}, so no policy applies`) };
 }
 
 /** A DestinationRule's TLS, sent as it is whatever the server is. */

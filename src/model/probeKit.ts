@@ -53,6 +53,7 @@ function probe(namespace: string, sidecar: boolean, image: string, origin: strin
     replicas: 1,
     services: [],
     containerPorts: [],
+    notIntercepted: [],
     namedPorts: [],
     calls: [],
     probe: true,

@@ -72,6 +72,11 @@ export interface Workload {
   services: WorkloadService[];
   /** Every port the workload's container listens on: its Service's target ports and any declared `ports`. */
   containerPorts: number[];
+  /**
+   * Ports its sidecar does not intercept (`traffic.sidecar.istio.io/excludeInboundPorts`, or left out of
+   * `includeInboundPorts`): connections reach the application directly, whatever the policies say.
+   */
+  notIntercepted: number[];
   namedPorts: NamedPort[];
   calls: string[];
   probe: boolean;
@@ -97,11 +102,11 @@ export type MeshWorkload = Pick<
   Workload,
   "ref" | "namespace" | "name" | "podLabels" | "sidecar" | "services" | "calls" | "containerPorts"
 > &
-  Partial<Pick<Workload, "partial" | "kind">>;
+  Partial<Pick<Workload, "partial" | "kind" | "notIntercepted">>;
 
 /** Exactly the fields of a MeshWorkload, as plain data (what the policy pack receives of workloads the stack does not deploy). */
 export function meshWorkloadOf(w: Workload): MeshWorkload {
-  const { ref, namespace, name, podLabels, sidecar, partial, kind, services, calls, containerPorts } = w;
+  const { ref, namespace, name, podLabels, sidecar, partial, kind, services, calls, containerPorts, notIntercepted } = w;
   return {
     ref,
     namespace,
@@ -113,6 +118,7 @@ export function meshWorkloadOf(w: Workload): MeshWorkload {
     services,
     calls,
     containerPorts,
+    ...(notIntercepted.length > 0 ? { notIntercepted } : {}),
   };
 }
 
@@ -337,6 +343,7 @@ function workloadOf(w: FileWorkload, origin: string, sidecarDefault: boolean, pr
     replicas: w.replicas ?? 1,
     services,
     containerPorts: [...new Set([...services.flatMap((s) => s.ports.map((p) => p.targetPort)), ...declaredPorts])],
+    notIntercepted: w.notIntercepted,
     namedPorts,
     calls: w.calls,
     probe: w.probe,
@@ -461,6 +468,12 @@ function checkWorkloadShape(file: RolloutFile, problems: Problem[]) {
         problems.push({
           path: `workloads[${i}].kind`,
           message: `is ${describeValue(w.kind)}, but the stack deploys only Deployments; set deploy: false for a ${w.kind} that runs already`,
+        });
+      }
+      if (w.notIntercepted.length > 0) {
+        problems.push({
+          path: `workloads[${i}].notIntercepted`,
+          message: "is read from a running workload's pods (deploy: false); the stack deploys none that bypasses its sidecar",
         });
       }
       return;

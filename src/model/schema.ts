@@ -175,6 +175,12 @@ export const workloadSchema = z.strictObject({
   /** Ports the container listens on besides its Service's target ports (Istio applies port-level mTLS to them too), and named ports. */
   ports: z.array(containerPortSchema).default([]),
   calls: z.array(workloadRef).default([]),
+  /**
+   * Ports its sidecar does not intercept, as its pods' `traffic.sidecar.istio.io/excludeInboundPorts` (or
+   * `includeInboundPorts`) say (discover reads them): connections reach the application directly, so no policy
+   * applies there. Only for a workload that runs already.
+   */
+  notIntercepted: z.array(portNumber).max(64).default([]),
   probe: z.boolean().default(false),
   /** The path probes request from this workload's service; `/headers` on httpbin echoes the XFCC header. */
   probePath: urlPath.default("/"),
