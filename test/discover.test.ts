@@ -30,7 +30,7 @@ function discover(args: string[], env: NodeJS.ProcessEnv = {}) {
 }
 
 describe("the recorded-shape cluster", () => {
-  it.each(["namespaces", "controllers", "services", "pods", "configmaps"])(
+  it.each(["namespaces", "controllers", "services", "pods", "configmaps", "mutatingwebhookconfigurations"])(
     "%s.json holds objects valid against Kubernetes' published schema",
     (name) => {
       const objects = list(name);
@@ -308,7 +308,7 @@ describe("npx mtls-rollout discover", () => {
       "#   - Service payments/ledger port 8125: UDP, which sidecars do not intercept",
       "  # 1 of 2 pods have a sidecar: sidecar: partial, which no stage may make STRICT until every pod has one (kubectl rollout restart deployment/recommender -n shop)",
       "  # shop/recommender stays PERMISSIVE (shop/recommender-until-restart): only some of its pods run a sidecar; restart it (kubectl rollout restart deployment/recommender -n shop), declare sidecar: true, and drop that policy in a later stage",
-      "  # no running pod: sidecar not expected from the injection labels; check once it runs",
+      "  # no running pod: sidecar not expected: no injector webhook matches its namespace's and pod's labels; check once it runs",
       "  # called by istio-ingress/istio-ingressgateway, which is not in this file",
       "  # injection by revision label istio.io/rev=default",
       "  # received plaintext in the last 3600s: payments/checkout from unknown (35)",

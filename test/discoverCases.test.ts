@@ -21,7 +21,7 @@ type Item = Record<string, any>;
 type Mesh = Record<ListName, Item[]>;
 const load = (): Mesh =>
   Object.fromEntries(
-    ["namespaces", "controllers", "services", "pods", "peerauthentications", "configmaps"].map((n) => [
+    ["namespaces", "controllers", "services", "pods", "peerauthentications", "configmaps", "mutatingwebhookconfigurations"].map((n) => [
       n,
       JSON.parse(fs.readFileSync(path.join(CLUSTER, `${n}.json`), "utf8")).items,
     ]),

@@ -29,7 +29,7 @@ type Item = Record<string, any>;
 type Mesh = Record<ListName, Item[]>;
 const load = (): Mesh => ({
   ...(Object.fromEntries(
-    ["namespaces", "controllers", "services", "pods", "peerauthentications", "configmaps"].map((n) => [
+    ["namespaces", "controllers", "services", "pods", "peerauthentications", "configmaps", "mutatingwebhookconfigurations"].map((n) => [
       n,
       JSON.parse(fs.readFileSync(path.join(CLUSTER, `${n}.json`), "utf8")).items,
     ]),
@@ -230,5 +230,44 @@ describe("ports a sidecar does not intercept, discovered", () => {
       "  # its sidecar does not intercept port 6379 (traffic.sidecar.istio.io annotations): plaintext reaches the application there whatever the policies say",
     );
     expect(buildPlan(rollout, "current").coverage.open).toContainEqual(expect.objectContaining({ workload: "shop/redis", port: 6379 }));
+  });
+});
+
+describe("injection of a workload no pod of which runs, discovered", () => {
+  const scaledToZeroIn = (mesh: Mesh, labels: Record<string, string>) => {
+    const ns = mesh.namespaces.find((n) => n.metadata.name === "legacy")!;
+    ns.metadata.labels = { ...ns.metadata.labels, ...labels };
+  };
+  it("asks the cluster's injector webhooks: a revision no webhook serves injects nothing", async () => {
+    const mesh = load();
+    scaledToZeroIn(mesh, { "istio.io/rev": "canary" });
+    const result = await discover({ runner: runnerOf(mesh), meshRootNamespace: "istio-system", callTimeoutMs: 5_000 });
+    if (!("yaml" in result)) throw new Error(JSON.stringify(result));
+    expect(result.yaml).toContain(
+      "  # no running pod: sidecar not expected: no injector webhook matches its namespace's and pod's labels; check once it runs",
+    );
+  });
+  it("names the webhook that would inject it", async () => {
+    const mesh = load();
+    scaledToZeroIn(mesh, { "istio.io/rev": "default" });
+    const result = await discover({ runner: runnerOf(mesh), meshRootNamespace: "istio-system", callTimeoutMs: 5_000 });
+    if (!("yaml" in result)) throw new Error(JSON.stringify(result));
+    expect(result.yaml).toContain(
+      "  # no running pod: sidecar expected: istio-sidecar-injector/rev.namespace.sidecar-injector.istio.io (revision default) injects it; check once it runs",
+    );
+  });
+  it("assumes the istiod chart's selectors where the webhooks may not be read, and says so in the header", async () => {
+    const mesh = load();
+    scaledToZeroIn(mesh, { "istio.io/rev": "canary" });
+    const runner: KubectlRunner = async (args) => ({
+      ...answerFromLists(args, (list) => mesh[list], "mutatingwebhookconfigurations"),
+      timedOut: false,
+    });
+    const result = await discover({ runner, meshRootNamespace: "istio-system", callTimeoutMs: 5_000 });
+    if (!("yaml" in result)) throw new Error(JSON.stringify(result));
+    expect(result.yaml).toMatch(
+      /#   - the injector's webhooks could not be read \(.*Forbidden.*\): a workload no pod of which runs is judged by the istiod chart's injector selectors/,
+    );
+    expect(result.yaml).toContain("(the istiod chart's selectors: the cluster's webhooks were not read) injects it; check once it runs");
   });
 });

@@ -7,6 +7,7 @@
  * pkg/config/constants (`istio.io/dataplane-mode`).
  */
 import type { ControllerObject, LabelSelector, PodObject } from "./objects";
+import { predictInjection, type InjectionVerdict, type InjectorWebhook } from "../model/injection";
 
 export const SIDECAR_STATUS_ANNOTATION = "sidecar.istio.io/status";
 export const PROXY_CONTAINER = "istio-proxy";
@@ -77,13 +78,22 @@ export function podHasSidecar(pod: PodObject): boolean {
   return (pod.spec.initContainers ?? []).some((c) => c.name === PROXY_CONTAINER && c.restartPolicy === "Always");
 }
 
-/** What the injection labels promise for a pod from this template in this namespace, when no pod runs to tell. */
-export function sidecarByLabels(templateLabels: Record<string, string>, namespaceLabels: Record<string, string>): boolean {
-  const explicit = templateLabels["sidecar.istio.io/inject"];
-  if (explicit !== undefined) return explicit === "true";
-  return (
-    namespaceLabels[INJECTION_NAMESPACE_LABEL] === "enabled" ||
-    (namespaceLabels[REVISION_LABEL] !== undefined && namespaceLabels[INJECTION_NAMESPACE_LABEL] === undefined)
+/** What a pod stamped from `controller`'s template would be told by Istio's injector (src/model/injection.ts). */
+export function templateInjection(
+  controller: ControllerObject,
+  namespaceLabels: Record<string, string>,
+  webhooks: readonly InjectorWebhook[] | undefined,
+): InjectionVerdict {
+  const template = controller.spec.template;
+  return predictInjection(
+    {
+      namespace: controller.metadata.namespace,
+      namespaceLabels,
+      labels: template.metadata?.labels ?? {},
+      annotations: template.metadata?.annotations ?? {},
+      hostNetwork: template.spec.hostNetwork === true,
+    },
+    webhooks,
   );
 }
 

@@ -7,7 +7,8 @@ import { STAGE_ANNOTATION } from "../manifests/kubernetes";
 import { isDormant, policyOf } from "../manifests/parse";
 import { LivePolicy, LiveState, LiveWorkload, resolveLive } from "../model/live";
 import { groupBy } from "../model/groupBy";
-import { isLivePod, ownedBy, ownerOf, podHasSidecar, PROXY_CONTAINER, sidecarByLabels } from "./kube";
+import { isLivePod, ownedBy, ownerOf, podHasSidecar, PROXY_CONTAINER, templateInjection } from "./kube";
+import type { InjectorWebhook } from "../model/injection";
 import type { ControllerObject, PeerAuthenticationObject, PodObject } from "./objects";
 import type { ClusterSnapshot } from "./snapshot";
 
@@ -115,6 +116,7 @@ export function controllerWorkload(
   pods: readonly PodObject[],
   ports: number[],
   namespaceLabels: Record<string, string> = {},
+  webhooks?: readonly InjectorWebhook[],
 ): LiveWorkload {
   const labels = controller.spec.template.metadata?.labels ?? {};
   return {
@@ -123,7 +125,7 @@ export function controllerWorkload(
     name: controller.metadata.name,
     kind: controller.kind,
     pods: pods.map(livePod),
-    template: { labels, sidecar: sidecarByLabels(labels, namespaceLabels) },
+    template: { labels, sidecar: templateInjection(controller, namespaceLabels, webhooks).sidecar },
     ports,
   };
 }
@@ -158,7 +160,7 @@ export function liveStateOf(snapshot: ClusterSnapshot, options: LiveStateOptions
   for (const [c, pods] of owned.byController) {
     const ref = `${c.metadata.namespace}/${c.metadata.name}`;
     const ports = options.portsOf?.(ref, c.kind) ?? templatePorts(c);
-    workloads.push(controllerWorkload(c, pods, ports, namespaceLabels.get(c.metadata.namespace)));
+    workloads.push(controllerWorkload(c, pods, ports, namespaceLabels.get(c.metadata.namespace), snapshot.injectorWebhooks));
   }
   for (const group of owned.others) workloads.push(ownerWorkload(group));
   return resolveLive(livePolicies(snapshot.peerAuthentications), workloads, options.meshRootNamespace);

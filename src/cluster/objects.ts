@@ -68,7 +68,7 @@ export const podSpecSchema = z.object({
   hostNetwork: z.boolean().nullish(),
 });
 
-const labelSelectorSchema = z.object({
+export const labelSelectorSchema = z.object({
   matchLabels: stringMap.nullish(),
   matchExpressions: z
     .array(
@@ -201,3 +201,21 @@ export const destinationRuleObjectSchema = z.object({
     .nullish(),
 });
 export type DestinationRuleObject = z.infer<typeof destinationRuleObjectSchema>;
+
+/**
+ * A MutatingWebhookConfiguration (admissionregistration.k8s.io/v1): its `istio.io/rev` label and each webhook's
+ * name and selectors, which decide whether the API server calls Istio's injector for a pod.
+ */
+export const mutatingWebhookConfigurationSchema = z.object({
+  metadata: objectMetaSchema,
+  webhooks: z
+    .array(
+      z.object({
+        name: z.string().min(1),
+        namespaceSelector: labelSelectorSchema.nullish(),
+        objectSelector: labelSelectorSchema.nullish(),
+      }),
+    )
+    .nullish(),
+});
+export type MutatingWebhookConfigurationObject = z.infer<typeof mutatingWebhookConfigurationSchema>;

@@ -63,6 +63,8 @@ export async function readLiveState(
 /** The root namespace Istio uses and what else the mesh config says, from the revisions' configs read. */
 export function meshFacts(snapshot: ClusterSnapshot, assumedRoot: string): { rootNamespace: string; facts: MeshFacts } {
   const notes: string[] = snapshot.meshConfigNote ? [`${snapshot.meshConfigNote}: the root namespace is taken to be ${assumedRoot}`] : [];
+  if (snapshot.injectorNote)
+    notes.push(`${snapshot.injectorNote}: a workload no pod of which runs is judged by the istiod chart's injector selectors`);
   const roots = [...new Set(snapshot.meshConfigs.map((c) => c.rootNamespace ?? assumedRoot))];
   // Revisions that disagree on the root: each workload follows its own revision's, which the model does not follow.
   if (roots.length > 1)

@@ -13,6 +13,7 @@ import {
   controllerSchema,
   destinationRuleObjectSchema,
   DestinationRuleObject,
+  mutatingWebhookConfigurationSchema,
   ControllerObject,
   namespaceObjectSchema,
   NamespaceObject,
@@ -24,6 +25,7 @@ import {
   ServiceObject,
 } from "./objects";
 import { pool } from "./pool";
+import type { InjectorWebhook } from "../model/injection";
 import type { KubectlRunner } from "./runner";
 
 export interface ClusterSnapshot {
@@ -37,6 +39,10 @@ export interface ClusterSnapshot {
   destinationRules: DestinationRuleObject[];
   /** Namespaces asked for by name that the cluster does not have. */
   missingNamespaces: string[];
+  /** Istio's injector webhooks; undefined when they could not be read (the istiod chart's are then assumed). */
+  injectorWebhooks?: InjectorWebhook[];
+  /** Why they could not be read. */
+  injectorNote?: string;
   /** Each revision's mesh config found in the mesh root (istiod's namespace). */
   meshConfigs: MeshConfig[];
   /** Why no mesh config was read (not permitted, none there): the root namespace is then the one assumed. */
@@ -48,8 +54,9 @@ export const DESTINATION_RULES = "destinationrules.networking.istio.io";
 export const CONTROLLERS = "deployments.apps,statefulsets.apps,daemonsets.apps";
 
 /** What a command reads: live modes need policies, controllers, pods and the mesh config; discover needs Services and namespaces too. */
-export type SnapshotKind = "namespaces" | "controllers" | "services" | "pods" | "peerAuthentications" | "destinationRules" | "meshConfig";
-export const LIVE_MODE_KINDS: readonly SnapshotKind[] = ["controllers", "pods", "peerAuthentications", "meshConfig"];
+export type SnapshotKind =
+  "namespaces" | "controllers" | "services" | "pods" | "peerAuthentications" | "destinationRules" | "injectorWebhooks" | "meshConfig";
+export const LIVE_MODE_KINDS: readonly SnapshotKind[] = ["controllers", "pods", "peerAuthentications", "injectorWebhooks", "meshConfig"];
 export const ALL_KINDS: readonly SnapshotKind[] = [
   "namespaces",
   "controllers",
@@ -57,8 +64,13 @@ export const ALL_KINDS: readonly SnapshotKind[] = [
   "pods",
   "peerAuthentications",
   "destinationRules",
+  "injectorWebhooks",
   "meshConfig",
 ];
+
+export const MUTATING_WEBHOOKS = "mutatingwebhookconfigurations.admissionregistration.k8s.io";
+/** Istio's injector entries end so (the istiod chart's `{{.Prefix}}sidecar-injector.istio.io`). */
+const INJECTOR_SUFFIX = "sidecar-injector.istio.io";
 
 /** The ConfigMaps of istiod's revisions carry `istio.io/rev` (the istiod chart's configmap.yaml). */
 export const MESH_CONFIG_ARGS = (namespace: string) => ["get", "configmaps", "--namespace", namespace, "-l", "istio.io/rev", "-o", "json"];
@@ -79,7 +91,10 @@ export interface SnapshotOptions {
   concurrency?: number;
 }
 
-const KIND_ARGS: Record<Exclude<SnapshotKind, "namespaces" | "meshConfig">, { resource: string; schema: z.ZodType }> = {
+const KIND_ARGS: Record<
+  Exclude<SnapshotKind, "namespaces" | "meshConfig" | "injectorWebhooks">,
+  { resource: string; schema: z.ZodType }
+> = {
   controllers: { resource: CONTROLLERS, schema: controllerSchema },
   services: { resource: "services", schema: serviceObjectSchema },
   pods: { resource: "pods", schema: podObjectSchema },
@@ -188,6 +203,25 @@ export async function readSnapshot(runner: KubectlRunner, options: SnapshotOptio
     if ("error" in read && kind === "destinationRules" && read.noSuchResource) continue;
     if ("error" in read) return read;
     (snapshot[kind] as unknown[]) = read.items;
+  }
+  if (kinds.has("injectorWebhooks")) {
+    // Cluster-scoped: an identity whose permissions stop at its namespaces may not list them; then the chart's are assumed.
+    const read = await getList(runner, ["get", MUTATING_WEBHOOKS, "-o", "json"], mutatingWebhookConfigurationSchema, options.timeoutMs);
+    if ("error" in read) {
+      if (!read.forbidden) return read;
+      snapshot.injectorNote = `the injector's webhooks could not be read (${read.error})`;
+    } else {
+      snapshot.injectorWebhooks = read.items.flatMap((c) =>
+        (c.webhooks ?? [])
+          .filter((w) => w.name.endsWith(INJECTOR_SUFFIX))
+          .map((w) => ({
+            name: `${c.metadata.name}/${w.name}`,
+            revision: c.metadata.labels?.["istio.io/rev"] ?? "default",
+            namespaceSelector: w.namespaceSelector ?? null,
+            objectSelector: w.objectSelector ?? null,
+          })),
+      );
+    }
   }
   if (kinds.has("meshConfig")) {
     const read = await getList(runner, MESH_CONFIG_ARGS(options.meshRootNamespace), configMapObjectSchema, options.timeoutMs);

@@ -5,6 +5,7 @@
  * and verify use. Pure: src/cluster reads, src/discover/run.ts writes.
  */
 import type { ControllerObject, PodObject, ServiceObject } from "../cluster/objects";
+import type { InjectorWebhook } from "../model/injection";
 import { destinationRuleFacts, type DestinationRuleFact } from "../cluster/destinationRules";
 import type { ClusterSnapshot } from "../cluster/snapshot";
 import { liveStateOf, podsByOwner, PodGroupByOwner } from "../cluster/liveMesh";
@@ -22,7 +23,7 @@ import {
   podHasSidecar,
   PROXY_CONTAINER,
   REVISION_LABEL,
-  sidecarByLabels,
+  templateInjection,
 } from "../cluster/kube";
 
 /** Namespaces of Kubernetes itself: never part of a rollout unless named. */
@@ -156,15 +157,22 @@ function injectionOf(labels: Record<string, string>): { injection: boolean; note
 
 const isProbeKit = (labels: Record<string, string>) => Object.entries(PROBE_LABELS).every(([k, v]) => labels[k] === v);
 
-function workloadOf(c: ControllerObject, pods: readonly PodObject[], namespaceLabels: Record<string, string>, notes: Note[]): FileWorkload {
+function workloadOf(
+  c: ControllerObject,
+  pods: readonly PodObject[],
+  namespaceLabels: Record<string, string>,
+  webhooks: readonly InjectorWebhook[] | undefined,
+  notes: Note[],
+): FileWorkload {
   const labels = c.spec.template.metadata?.labels ?? {};
   const at = { list: "workloads" as const, name: ref(c) };
   let sidecar: boolean | "partial";
   if (pods.length === 0) {
-    sidecar = sidecarByLabels(labels, namespaceLabels);
+    const verdict = templateInjection(c, namespaceLabels, webhooks);
+    sidecar = verdict.sidecar;
     notes.push({
       at,
-      text: `no running pod: sidecar ${sidecar ? "expected" : "not expected"} from the injection labels; check once it runs`,
+      text: `no running pod: sidecar ${sidecar ? "expected" : "not expected"}: ${verdict.why}; check once it runs`,
     });
   } else {
     const withSidecar = pods.filter(podHasSidecar).length;
@@ -391,7 +399,7 @@ export function takeInventory(snapshot: ClusterSnapshot, options: InventoryOptio
       leftOut.push(`${id}: a workload of that name is in this file already; a rollout names workloads by namespace and name`);
       continue;
     }
-    const workload = workloadOf(c, pods, inScope.get(c.metadata.namespace)!, notes);
+    const workload = workloadOf(c, pods, inScope.get(c.metadata.namespace)!, snapshot.injectorWebhooks, notes);
     // What the pods run with: a running pod's annotations, else the template's.
     interception.set(workload, pods[0]?.metadata.annotations ?? c.spec.template.metadata?.annotations ?? {});
     // What the API allows and a rollout file does not (a name with a dot, say): left out, and said why.

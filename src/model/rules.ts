@@ -10,7 +10,7 @@ import { clientTlsOf } from "./rollout";
 import type { BrokenCallAcknowledgement, FindingAcknowledgement, MeshWorkload, PeerAuthentication, Rollout } from "./rollout";
 import type { ResolvedMode } from "./schema";
 import { EffectiveWorkload, inIstioOrder, PolicyIndex, scopeOf, SelectorGroup } from "./semantics";
-import { acknowledgementsInForceAt, findingAcknowledgementsAt, policiesInForceAt } from "./stages";
+import { acknowledgementsInForceAt, findingAcknowledgementsAt } from "./stages";
 import { coverageOf, decidingPolicy } from "./coverage";
 import type { ClientTlsIndex } from "./clientTls";
 
@@ -57,6 +57,8 @@ export interface StageFacts<W extends MeshWorkload = MeshWorkload> {
   acknowledgeFindings?: readonly FindingAcknowledgement[];
   /** What clients' sidecars send (the cluster's DestinationRules, the mesh's auto mTLS); none and on when absent. */
   clientTls?: ClientTlsIndex;
+  /** Every workload of the mesh, where `workloads` is part of it: the clients a DestinationRule may apply to. */
+  allWorkloads?: readonly MeshWorkload[];
 }
 
 const id = (pa: { namespace: string; name: string }) => `${pa.namespace}/${pa.name}`;
@@ -290,7 +292,7 @@ export function evaluateStage<W extends MeshWorkload>(
     );
   }
 
-  out.push(...clientTlsConflicts(stage, index.clientTls, effective));
+  out.push(...clientTlsConflicts(stage, index.clientTls, effective, facts.allWorkloads));
 
   // Rule 6: declared traffic must keep working.
   const byRef = new Map(effective.map((e) => [e.workload.ref, e]));
@@ -325,50 +327,129 @@ export function evaluateStage<W extends MeshWorkload>(
 
 const STRENGTH: Record<ResolvedMode, number> = { DISABLE: 0, PERMISSIVE: 1, STRICT: 2 };
 
-/** Every stage of a rollout, plus stage-order: a stage that loosens what an earlier stage tightened. */
+/** The namespace a finding is about: its policy's or workload's, or its call's callee's. */
+export function namespaceOfFinding(v: Pick<Violation, "resource">): string {
+  const subject = v.resource.includes(" -> ") ? v.resource.split(" -> ")[1] : v.resource;
+  return subject.split("/")[0];
+}
+
+/** What a policy does, as text: two declarations with the same text are the same policy to the rules. */
+const policyTexts = new WeakMap<PeerAuthentication, string>();
+function policyText(p: PeerAuthentication): string {
+  let text = policyTexts.get(p);
+  if (text === undefined)
+    policyTexts.set(p, (text = JSON.stringify([p.selector, p.mode, p.portLevelMtls ?? null, p.allowDisable ?? null, p.existing ?? false])));
+  return text;
+}
+
+/**
+ * Every stage of a rollout, plus stage-order (a stage that loosens what an earlier stage tightened) and, at the end,
+ * last-stage-leaves-ports-open. A stage is evaluated on what it changes: a namespace's findings and modes depend on
+ * its own policies, the mesh root's and the calls into it (src/model/semantics.ts: a workload's mode is mesh, then
+ * namespace, then workload; a call's outcome is its server's), so where the root's policies and the acknowledgements
+ * are those of the stage before, only the namespaces whose policies changed are evaluated again, with the callers
+ * into them; the others keep their findings. The same findings as evaluating every stage whole, in one order: by
+ * namespace, as the rollout first names them.
+ */
 export function checkRollout(rollout: Rollout): Violation[] {
   const out: Violation[] = [];
-  // Each workload's port modes at the stage before, compared by position in the workload list.
-  let previous: Map<number, ResolvedMode>[] | undefined;
-  let lastEffective: EffectiveWorkload<Rollout["workloads"][number]>[] = [];
+  const clientTls = clientTlsOf(rollout);
+  const root = rollout.meshRootNamespace;
+  const byNamespace = groupBy(rollout.workloads, (w) => w.namespace);
+  const callersInto = new Map<string, Set<Rollout["workloads"][number]>>();
+  for (const w of rollout.workloads) {
+    for (const to of w.calls) {
+      const ns = to.split("/")[0];
+      callersInto.set(ns, (callersInto.get(ns) ?? new Set()).add(w));
+    }
+  }
+  const namespaceOrder = new Map<string, number>();
+  const place = (ns: string) => {
+    if (!namespaceOrder.has(ns)) namespaceOrder.set(ns, namespaceOrder.size);
+    return namespaceOrder.get(ns)!;
+  };
+  place(root);
+  rollout.namespaces.forEach((n) => place(n.name));
+  rollout.workloads.forEach((w) => place(w.namespace));
+
+  let findings = new Map<string, Violation[]>();
+  const effective = new Map<string, EffectiveWorkload<Rollout["workloads"][number]>>();
+  // The policies in force, kept from stage to stage as policiesInForceAt computes them (a later declaration replaces
+  // an earlier one in its place; adoption belongs to the object), by namespace too.
+  const inForce = new Map<string, PeerAuthentication>();
+  const inNamespace = new Map<string, Map<string, PeerAuthentication>>();
   rollout.stages.forEach((stage, i) => {
-    const policies = policiesInForceAt(rollout, i).map((p) => p.policy);
-    const { violations, effective } = evaluateStage({
+    const changed = new Set<string>();
+    for (const declared of stage.peerAuthentications) {
+      const id = `${declared.namespace}/${declared.name}`;
+      const was = inForce.get(id);
+      const policy = was?.existing && !declared.existing ? { ...declared, existing: true as const } : declared;
+      if (!was || policyText(was) !== policyText(policy)) changed.add(policy.namespace);
+      inForce.set(id, policy);
+      let ns = inNamespace.get(policy.namespace);
+      if (!ns) inNamespace.set(policy.namespace, (ns = new Map()));
+      ns.set(id, policy);
+    }
+    const acknowledgeBrokenCalls = acknowledgementsInForceAt(rollout, i);
+    const acknowledgeFindings = findingAcknowledgementsAt(rollout, i);
+    // The first stage, one that changes the mesh root's policies or what is acknowledged: every namespace again.
+    const whole = i === 0 || changed.has(root) || stage.acknowledgeBrokenCalls.length > 0 || (stage.acknowledgeFindings ?? []).length > 0;
+    const policies = whole ? [...inForce.values()] : [root, ...changed].flatMap((ns) => [...(inNamespace.get(ns)?.values() ?? [])]);
+    const evaluated = evaluateStage({
       stage: stage.name,
-      meshRootNamespace: rollout.meshRootNamespace,
+      meshRootNamespace: root,
       policies,
-      workloads: rollout.workloads,
-      acknowledgeBrokenCalls: acknowledgementsInForceAt(rollout, i),
-      acknowledgeFindings: findingAcknowledgementsAt(rollout, i),
-      clientTls: clientTlsOf(rollout),
+      workloads: whole
+        ? rollout.workloads
+        : [...new Set([...changed].flatMap((ns) => [...(byNamespace.get(ns) ?? []), ...(callersInto.get(ns) ?? [])]))],
+      acknowledgeBrokenCalls,
+      acknowledgeFindings,
+      clientTls,
+      allWorkloads: rollout.workloads,
     });
-    out.push(...violations);
-    lastEffective = effective;
-    const modes = effective.map((e) => e.ports);
-    if (previous) {
-      for (const [w, ports] of modes.entries()) {
-        for (const [port, mode] of ports) {
-          const key = `${rollout.workloads[w].ref}:${port}`;
-          const before = previous[w].get(port);
-          if (before && STRENGTH[mode] < STRENGTH[before]) {
+    const fresh = groupBy(
+      evaluated.violations.filter((v) => whole || changed.has(namespaceOfFinding(v))),
+      (v) => namespaceOfFinding(v),
+    );
+    // A namespace not evaluated again keeps its findings, at this stage.
+    const next = new Map<string, Violation[]>();
+    if (!whole)
+      for (const [ns, list] of findings)
+        if (!changed.has(ns))
+          next.set(
+            ns,
+            list.map((v) => ({ ...v, stage: stage.name })),
+          );
+    for (const [ns, list] of fresh) next.set(ns, list);
+    findings = next;
+    for (const ns of [...findings.keys()].sort((a, b) => place(a) - place(b))) out.push(...findings.get(ns)!);
+
+    for (const e of evaluated.effective) {
+      if (!whole && !changed.has(e.workload.namespace)) continue;
+      const before = effective.get(e.workload.ref);
+      if (before && i > 0) {
+        for (const [port, mode] of e.ports) {
+          const was = before.ports.get(port);
+          if (was && STRENGTH[mode] < STRENGTH[was]) {
+            const key = `${e.workload.ref}:${port}`;
             out.push(
               violation(
                 "stage-order",
                 stage.name,
                 key,
-                `${key} goes from ${before} at stage ${describeValue(rollout.stages[i - 1].name)} to ${mode}: this stage loosens what an earlier one tightened; reorder the stages if that is not meant`,
+                `${key} goes from ${was} at stage ${describeValue(rollout.stages[i - 1].name)} to ${mode}: this stage loosens what an earlier one tightened; reorder the stages if that is not meant`,
               ),
             );
           }
         }
       }
+      effective.set(e.workload.ref, e);
     }
-    previous = modes;
   });
   // Where the rollout ends: a port of a workload with a sidecar left open is a choice a reviewer should see made.
   if (rollout.stages.length > 0) {
     const last = rollout.stages[rollout.stages.length - 1].name;
-    const { open } = coverageOf(lastEffective);
+    const { open } = coverageOf(rollout.workloads.map((w) => effective.get(w.ref)!));
     if (open.length > 0) {
       const shown = open.slice(0, 5).map((p) => `${p.workload}:${p.port} (${p.mode}, ${p.keptBy ?? "no policy"})`);
       out.push(
@@ -395,24 +476,23 @@ export function clientTlsConflicts<W extends MeshWorkload>(
   stage: string,
   tls: ClientTlsIndex,
   effective: readonly EffectiveWorkload<W>[],
+  /** Every workload that may be a client (the whole mesh, where `effective` is part of it). */
+  clientWorkloads: readonly MeshWorkload[] = effective.map((e) => e.workload),
 ): Violation[] {
   if (tls.rules.length === 0 && tls.enableAutoMtls) return [];
   const out: Violation[] = [];
   const seen = new Set<string>();
-  const clientNamespaces = [...new Set(effective.filter((e) => e.workload.sidecar).map((e) => e.workload.namespace))].sort();
+  const clientNamespaces = [...new Set(clientWorkloads.filter((w) => w.sidecar).map((w) => w.namespace))].sort();
   const other = clientNamespaces.find((ns) => !tls.namespacesThatMatter.has(ns));
   // Clients a selector rule treats apart: the pods it selects in its namespace.
   const selected = tls
     .selectorRules()
     .flatMap((r) =>
-      effective.filter(
-        (e) =>
-          e.workload.sidecar &&
-          e.workload.namespace === r.namespace &&
-          Object.entries(r.workloadSelector!).every(([k, v]) => e.workload.podLabels[k] === v),
+      clientWorkloads.filter(
+        (w) => w.sidecar && w.namespace === r.namespace && Object.entries(r.workloadSelector!).every(([k, v]) => w.podLabels[k] === v),
       ),
     )
-    .map((e) => ({ namespace: e.workload.namespace, podLabels: e.workload.podLabels, who: e.workload.ref }));
+    .map((w) => ({ namespace: w.namespace, podLabels: w.podLabels, who: w.ref }));
   for (const e of effective) {
     const w = e.workload;
     if (w.services.length === 0) continue;

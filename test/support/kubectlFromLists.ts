@@ -8,7 +8,17 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-export type ListName = "namespaces" | "controllers" | "services" | "pods" | "peerauthentications" | "destinationrules" | "configmaps";
+export type ListName =
+  | "namespaces"
+  | "controllers"
+  | "services"
+  | "pods"
+  | "peerauthentications"
+  | "destinationrules"
+  | "mutatingwebhookconfigurations"
+  | "configmaps";
+/** Lists of cluster-scoped kinds: `get KIND -o json` answers them whole. */
+const CLUSTER_SCOPED = new Set<ListName>(["namespaces", "mutatingwebhookconfigurations"]);
 export interface ListedObject {
   metadata?: { name?: string; namespace?: string; labels?: Record<string, string> };
 }
@@ -27,6 +37,7 @@ export const LIST_OF_RESOURCE: Record<string, ListName> = {
   pods: "pods",
   "peerauthentications.security.istio.io": "peerauthentications",
   "destinationrules.networking.istio.io": "destinationrules",
+  "mutatingwebhookconfigurations.admissionregistration.k8s.io": "mutatingwebhookconfigurations",
   configmaps: "configmaps",
 };
 
@@ -70,7 +81,7 @@ export function answerFromLists(args: string[], listed: (list: ListName) => List
     return item ? ok(item) : fail(`Error from server (NotFound): namespaces "${args[2]}" not found`);
   }
   if (args[2] === "--namespace") return ok(asList(items(list).filter((i) => i.metadata?.namespace === args[3] && selected(args, i))));
-  if (args[2] === "--all-namespaces" || kind === "namespaces") return ok(asList(items(list).filter((i) => selected(args, i))));
+  if (args[2] === "--all-namespaces" || CLUSTER_SCOPED.has(list)) return ok(asList(items(list).filter((i) => selected(args, i))));
   return fail(`error: unexpected call: kubectl ${args.join(" ")}`);
 }
 

@@ -11,6 +11,7 @@ const SCHEMA_OF: Record<string, string> = {
   StatefulSet: "io.k8s.api.apps.v1.StatefulSet",
   DaemonSet: "io.k8s.api.apps.v1.DaemonSet",
   ConfigMap: "io.k8s.api.core.v1.ConfigMap",
+  MutatingWebhookConfiguration: "io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration",
 };
 
 type Node = Record<string, unknown>;

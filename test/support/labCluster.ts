@@ -222,6 +222,8 @@ export function clusterOf(rollout: Rollout, stage: string | null, options: Clust
     pods: rollout.workloads.flatMap((w) => podObjects(w, options.withoutSidecar?.[w.ref] ?? 0, options.replicas)),
     peerauthentications: stage === null ? [] : policiesAt(rollout, stage, options.created),
     destinationrules: [],
+    // istiod's injector, as the chart installs it for the default revision.
+    mutatingwebhookconfigurations: fixture("mutatingwebhookconfigurations"),
   };
 }
 
