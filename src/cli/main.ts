@@ -270,6 +270,10 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .addOption(prometheusCaFileOption)
     .option("--window <seconds>", "how far back the Prometheus traffic counts (default 86400: a day)", positiveInt("--window", 30 * 86400))
     .option("-o, --output <file>", "write the rollout file here instead of to stdout")
+    .option(
+      "--rollout <file>",
+      "the rollout of the stack that manages this cluster: written back with the cluster's facts and the stage it is at, nothing proposed",
+    )
     .addHelpText(
       "after",
       exitCodes(

@@ -43,9 +43,14 @@ export async function readLiveState(
     ]);
     snapshot.namespaces = namespaces.items.filter((n) => wanted.has(n.metadata.name));
   }
+  return liveStateOfRollout(rollout, snapshot, namespaceNotes);
+}
+
+/** What Istio makes of `snapshot` for the rollout: its workloads' modes on the ports it declares, the mesh's facts. */
+export function liveStateOfRollout(rollout: Rollout, snapshot: ClusterSnapshot, notes: string[] = []): LiveState {
   const ports = new Map(rollout.workloads.map((w) => [liveKey(w.kind, w.ref), w.containerPorts]));
   const facts = meshFacts(snapshot, rollout.meshRootNamespace);
-  facts.facts.notes.push(...namespaceNotes);
+  facts.facts.notes.push(...notes);
   // Istio's root, not the rollout's: a mesh-wide policy in the wrong namespace is namespace-wide, and the live modes say so.
   const live = liveStateOf(snapshot, {
     meshRootNamespace: facts.rootNamespace,

@@ -102,7 +102,18 @@ export interface Client {
   withSidecar: number;
 }
 
+/** An mtls-rollout stack's policies found on the cluster: its own (in force, by the stage that declares each) and dormant. */
+export interface StackOnCluster {
+  /** `namespace/name (stage)` of each policy in force it created; adopted ones apart. */
+  inForce: string[];
+  adopted: string[];
+  /** `namespace/name (first stage)` of each dormant one. */
+  dormant: string[];
+}
+
 export interface Inventory {
+  /** Set when an mtls-rollout stack manages policies of these namespaces. */
+  stack?: StackOnCluster;
   /** The mesh config's auto mTLS. */
   enableAutoMtls: boolean;
   /** The DestinationRules of the file's namespaces and the mesh root: what clients' sidecars send. */
@@ -469,7 +480,18 @@ export function takeInventory(snapshot: ClusterSnapshot, options: InventoryOptio
   // does, push_context.go `destinationRule`), and only for its hosts matter, but a wildcard rule can reach any.
   const rules = destinationRuleFacts(snapshot.destinationRules, inFile);
   leftOut.push(...rules.leftOut);
+  const managed = live.policies.filter((l) => l.managed && inFile.has(l.policy.namespace));
+  const named = (l: (typeof managed)[number]) => `${l.policy.namespace}/${l.policy.name} (${l.stage})`;
+  const stack: StackOnCluster | undefined =
+    managed.length > 0
+      ? {
+          inForce: managed.filter((l) => !l.dormant && !l.adopted).map(named),
+          adopted: managed.filter((l) => !l.dormant && l.adopted).map(named),
+          dormant: managed.filter((l) => l.dormant).map(named),
+        }
+      : undefined;
   return {
+    ...(stack ? { stack } : {}),
     enableAutoMtls: options.enableAutoMtls ?? true,
     destinationRules: rules.rules,
     namespaces,

@@ -54,6 +54,8 @@ export interface Discovered {
   leftOut: string[];
   /** Guardrail findings on the cluster as it is, which stage current accepts: each for a human to fix. */
   findings: string[];
+  /** An mtls-rollout stack's policies on the cluster, when there are. */
+  stack?: Inventory["stack"];
   /** Pods the file cannot declare, which still call its workloads. */
   clients: Client[];
   /** The live PeerAuthentications of the file's namespaces and the mesh root. */
@@ -708,6 +710,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
     comments,
     leftOut,
     findings,
+    ...(inventory.stack ? { stack: inventory.stack } : {}),
     clients: inventory.clients,
     livePolicies: inventory.livePolicies,
     ...(options.traffic

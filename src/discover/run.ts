@@ -8,11 +8,14 @@ import { boundedRunner } from "../cluster/runner";
 import { getList } from "../cluster/kubectlGet";
 import { withoutCredentials } from "../cluster/credentials";
 import type { PrometheusAccess } from "../cluster/prometheus";
-import { meshFacts } from "../cluster/readLive";
+import { liveStateOfRollout, meshFacts } from "../cluster/readLive";
 import { destinationRuleObjectSchema, namespaceObjectSchema, peerAuthenticationObjectSchema } from "../cluster/objects";
 import { DESTINATION_RULES, PEER_AUTHENTICATIONS, readSnapshot } from "../cluster/snapshot";
 import { InputError } from "../model/errors";
 import { parseRolloutYaml } from "../rollout/load";
+import { destinationRuleOf, type Rollout } from "../model/rollout";
+import { compareWithRollout } from "../status/compare";
+import { refreshRollout } from "./refresh";
 import { takeInventory } from "./inventory";
 import { proposeRollout, TooLargeForRollout } from "./propose";
 import { renderDiscovered } from "./render";
@@ -37,6 +40,8 @@ export interface DiscoverRequest {
   signal?: AbortSignal;
   /** Told what discover is doing, a line a phase: reading a large cluster and proposing for it take a while. */
   onProgress?: (line: string) => void;
+  /** The rollout of the stack that manages this cluster (`--rollout`): refreshed from the cluster, never replaced. */
+  rollout?: { text: string; rollout: Rollout; path: string };
 }
 
 export type DiscoverResult =
@@ -92,7 +97,8 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
   if (named !== undefined && mesh.facts.source && mesh.rootNamespace !== named) {
     progress(`discover: --mesh-root ${named}, though the mesh config (${mesh.facts.source}) names ${mesh.rootNamespace}`);
   }
-  if (request.namespaces && snapshot.missingNamespaces.length > 0) {
+  // A rollout's namespace the stack has not created yet (its probe kit's) is not an error when refreshing it.
+  if (request.namespaces && !request.rollout && snapshot.missingNamespaces.length > 0) {
     return { error: `--namespace: the cluster has no namespace ${snapshot.missingNamespaces.join(", ")}`, kind: "input" };
   }
   const known = request.namespaces
@@ -119,6 +125,29 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
     if (signal?.aborted) return { interrupted: true };
     if ("error" in observed) return { error: observed.error, kind: "cluster" };
     traffic = { edges: observed.edges, windowSeconds: request.prometheus.windowSeconds };
+  }
+  if (request.rollout) {
+    const { rollout, text } = request.rollout;
+    const inventory = takeInventory(snapshot, {
+      meshRootNamespace: root,
+      namespaces: request.namespaces,
+      enableAutoMtls: mesh.facts.enableAutoMtls,
+    });
+    // Judged with the cluster's facts, which the refreshed file will hold.
+    const withFacts: Rollout = {
+      ...rollout,
+      enableAutoMtls: inventory.enableAutoMtls,
+      destinationRules: inventory.destinationRules.map((r, i) => destinationRuleOf(r, `destinationRules[${i}]`)),
+    };
+    const status = compareWithRollout(withFacts, liveStateOfRollout(withFacts, snapshot));
+    const refreshed = refreshRollout(text, rollout, inventory, status, `${contextText(request.context)}, mesh root ${root}`);
+    try {
+      parseRolloutYaml(refreshed.yaml, "refreshed rollout");
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      return { error: `the refreshed rollout does not load (${err.lines()[0]})`, kind: "cluster" };
+    }
+    return refreshed;
   }
   const inventory = takeInventory(snapshot, {
     meshRootNamespace: root,

@@ -29,6 +29,10 @@ export interface LivePolicy {
   dormant: boolean;
   /** An mtls-rollout stack wrote it (it carries the stage annotation). */
   managed: boolean;
+  /** That annotation: the stage whose declaration it is (in force), or the first stage that declares it (dormant). */
+  stage?: string;
+  /** The stack adopted it: it was on the cluster before the stack. */
+  adopted?: boolean;
 }
 
 export interface LivePod {

@@ -3,7 +3,9 @@ import * as path from "node:path";
 import { discover as discoverMesh } from "../../discover/run";
 import { InputError } from "../../model/errors";
 import { isDns1123Label } from "../../model/nameRules";
-import { schemaModeline } from "../../rollout/load";
+import { MAX_ROLLOUT_BYTES, parseRolloutYaml, schemaModeline } from "../../rollout/load";
+import { readBoundedTextFile } from "../../rollout/boundedYaml";
+import type { Rollout } from "../../model/rollout";
 import { EXIT_BAD_INPUT, EXIT_OK, EXIT_UNREACHABLE, type CommandContext } from "../command";
 import { prometheusFrom } from "../options";
 
@@ -18,6 +20,8 @@ export interface DiscoverOptions {
   prometheusCaFile?: string;
   window?: number;
   output?: string;
+  /** The rollout file of the stack that manages the cluster: refreshed from it. */
+  rollout?: string;
 }
 
 /** The whole file or nothing: a reader never sees half a rollout. */
@@ -45,10 +49,28 @@ export async function discover(opts: DiscoverOptions, { io, setExit, signal, kub
   if (opts.window !== undefined && !prometheus) {
     throw new InputError([{ path: "--window", message: "only counts with --prometheus, which reads the traffic" }]);
   }
+  let rollout: { text: string; rollout: Rollout; path: string } | undefined;
+  if (opts.rollout !== undefined) {
+    for (const [flag, given] of [
+      ["--prometheus", prometheus !== undefined],
+      ["--namespace", opts.namespace !== undefined],
+    ] as const) {
+      if (given)
+        throw new InputError([
+          { path: flag, message: "does not go with --rollout, which refreshes that rollout's namespaces and proposes nothing" },
+        ]);
+    }
+    const text = readBoundedTextFile(opts.rollout, MAX_ROLLOUT_BYTES);
+    const loaded = parseRolloutYaml(text, opts.rollout);
+    rollout = { text, rollout: loaded, path: opts.rollout };
+  }
   const result = await discoverMesh({
     runner: kubectl(opts.context),
-    meshRootNamespace: opts.meshRoot,
-    namespaces: opts.namespace && [...new Set(opts.namespace)].sort(),
+    meshRootNamespace: opts.meshRoot ?? rollout?.rollout.meshRootNamespace,
+    namespaces: rollout
+      ? [...new Set([...rollout.rollout.namespaces.map((n) => n.name), ...rollout.rollout.workloads.map((w) => w.namespace)])].sort()
+      : opts.namespace && [...new Set(opts.namespace)].sort(),
+    rollout,
     context: opts.context,
     prometheus: prometheus ? { access: prometheus, windowSeconds: opts.window ?? 86400 } : undefined,
     callTimeoutMs: 30_000,
