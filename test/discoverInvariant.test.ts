@@ -271,3 +271,50 @@ describe("injection of a workload no pod of which runs, discovered", () => {
     expect(result.yaml).toContain("(the istiod chart's selectors: the cluster's webhooks were not read) injects it; check once it runs");
   });
 });
+
+describe("what Prometheus saw of a declared call, against the model", () => {
+  /** Prometheus' instant-query answer (prometheus.io/docs/prometheus/latest/querying/api: a vector), one sample. */
+  const answerWith = (samples: { metric: Record<string, string>; value: number }[]) =>
+    JSON.stringify({
+      status: "success",
+      data: { resultType: "vector", result: samples.map((s) => ({ metric: s.metric, value: [1764900000, String(s.value)] })) },
+    });
+  const edge = (policy: string, value: number) => ({
+    metric: {
+      source_workload: "frontend",
+      source_workload_namespace: "shop",
+      destination_workload: "checkout",
+      destination_workload_namespace: "payments",
+      connection_security_policy: policy,
+    },
+    value,
+  });
+  async function withTraffic(samples: ReturnType<typeof edge>[]) {
+    const fetchStub = (async (input: string | URL | Request) => {
+      const query = new URL(String(input)).searchParams.get("query") ?? "";
+      return new Response(answerWith(query.includes("istio_requests_total") ? samples : []), {
+        status: 200,
+        headers: { "content-type": "application/json" },
+      });
+    }) as typeof fetch;
+    const result = await discover({
+      runner: runnerOf(load()),
+      meshRootNamespace: "istio-system",
+      callTimeoutMs: 5_000,
+      prometheus: { access: "http://prometheus.example:9090", windowSeconds: 3600, fetch: fetchStub },
+    });
+    if (!("yaml" in result)) throw new Error(JSON.stringify(result));
+    return result.yaml;
+  }
+
+  it("says on the caller where Prometheus saw plaintext and the model expects mTLS", async () => {
+    const yaml = await withTraffic([edge("none", 42)]);
+    expect(yaml).toContain(
+      "  # calls payments/checkout (checkout.payments:8080): Prometheus saw plaintext (42) in the last 3600s, where the model expects mtls (auto mTLS to a sidecar whose port is PERMISSIVE): something of this cluster is not in this file; check both sides before a stage relies on it",
+    );
+  });
+
+  it("says nothing where they agree", async () => {
+    expect(await withTraffic([edge("mutual_tls", 42)])).not.toContain("Prometheus saw mTLS");
+  });
+});

@@ -11,6 +11,7 @@ import { PROBE_NAME } from "../model/probeKit";
 import { clientTlsOf, FindingAcknowledgement, parseRollout, PeerAuthentication, Rollout, ROLLOUT_LIMITS, Workload } from "../model/rollout";
 import { ACKNOWLEDGEABLE_RULES } from "../model/schema";
 import { evaluateStage, isBlocking, Violation } from "../model/rules";
+import { edgesTo } from "../model/expectations";
 import { coverageOf } from "../model/coverage";
 import { count } from "../model/text";
 import { servicesOf, type Client, type FilePolicy, type FileWorkload, type Inventory } from "./inventory";
@@ -272,7 +273,11 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
         const [from, to] = v.resource.split(" -> ");
         const w = byRef.get(from)!;
         w.calls = (w.calls ?? []).filter((c) => c !== to);
-        noteOn(from, `calls ${to} (seen in the traffic), but the model says the cluster refuses it today; check both sidecars`);
+        const seen = options.traffic?.edges.find((e) => e.source === from && e.destination === to);
+        noteOn(
+          from,
+          `calls ${to} (Prometheus saw ${seen ? `${seen.mtls} mTLS and ${seen.plaintext} plaintext` : "it"}), but the model says the cluster refuses it today, so it is not declared: check both sidecars and the DestinationRules`,
+        );
         continue;
       }
       if (v.rule === "port-level-uses-target-ports" && (selectedBy.get(v.resource) ?? []).length > 0) {
@@ -308,6 +313,34 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
   if (accepted.length === 0) delete current.acknowledgeFindings;
   for (const w of workloads) if (w.calls && w.calls.length === 0) delete w.calls;
   rollout = parse(file);
+
+  // What Prometheus saw of each declared call against what the model expects of it at stage current: where they
+  // disagree, the model lacks something of this cluster (a policy or rule outside these namespaces, a sidecar that
+  // differs from its template), and the caller's comment says so with the counts.
+  if (options.traffic) {
+    const observed = new Map(options.traffic.edges.map((e) => [`${e.source} -> ${e.destination}`, e]));
+    // The calls' edges alone: a plan would also build every probe's, which a large mesh has hundreds of thousands of.
+    const { index, effective } = evaluateStage({
+      stage: CURRENT_STAGE,
+      meshRootNamespace,
+      policies: rollout.stages[0].peerAuthentications,
+      workloads: rollout.workloads,
+      acknowledgeBrokenCalls: [],
+      clientTls: clientTlsOf(rollout),
+    });
+    const serverOf = new Map(effective.map((e) => [e.workload.ref, e]));
+    const calls = rollout.workloads.flatMap((client) => client.calls.flatMap((to) => edgesTo(client, serverOf.get(to)!, index)));
+    for (const call of calls) {
+      const seen = observed.get(`${call.from} -> ${call.to}`);
+      if (!seen) continue;
+      const saw = seen.mtls > 0 && seen.plaintext === 0 ? "mtls" : seen.plaintext > 0 && seen.mtls === 0 ? "plaintext" : undefined;
+      if (saw === undefined || saw === call.expect) continue;
+      noteOn(
+        call.from,
+        `calls ${call.to} (${call.host}:${call.port}): Prometheus saw ${saw === "mtls" ? `mTLS (${seen.mtls})` : `plaintext (${seen.plaintext})`} in the last ${options.traffic.windowSeconds}s, where the model expects ${call.expect} (${call.reason}): something of this cluster is not in this file; check both sides before a stage relies on it`,
+      );
+    }
+  }
 
   const taken = new Set([CURRENT_STAGE, "mesh-permissive", "mesh-strict"]);
   const stageComments: { stage: string; lines: string[] }[] = [];
