@@ -254,15 +254,15 @@ async function mainBench() {
   console.log(`hostile files, the worst of ${hostile.size}: ${fig(worst.seconds)} s, peak ${worst.peakMiB} MiB (target: 5 s and 512 MiB)`);
   for (const file of hostile.values()) fs.rmSync(path.dirname(file), { recursive: true, force: true });
 
-  // discover against generated clusters: a mid-size one and the largest a rollout holds (9,999 workloads and the
-  // probe kit's client outside the mesh), 3 pods a workload, against a Node process that only parses the same answers.
+  // discover against generated clusters: 2,000 workloads of 3 pods, and the largest a rollout holds (9,999 workloads
+  // and the probe kit's client outside the mesh) of 5 pods, against a Node process that only parses the same answers.
   const discovered: { label: string; seconds: number; peakMiB: number; baseline: number; baselinePeak: number }[] = [];
-  for (const [namespaces, perNamespace] of [
-    [100, 10],
-    [1111, 9],
+  for (const [namespaces, perNamespace, podsEach] of [
+    [200, 10, 3],
+    [1111, 9, 5],
   ] as const) {
     const dir = path.join(work, `cluster-${namespaces}`);
-    const { kubectl, bytes } = generatedCluster(dir, namespaces, perNamespace, 3);
+    const { kubectl, bytes } = generatedCluster(dir, namespaces, perNamespace, podsEach);
     const out = path.join(work, `discovered-${namespaces}.yaml`);
     const t = timeCli(["discover", "-o", out], 0, { KUBECTL: kubectl });
     // The answers as the CLI read them: whole lists, the pods namespace by namespace (the whole list is larger than a read).
@@ -276,7 +276,7 @@ async function mainBench() {
     ]);
     const workloads = namespaces * perNamespace;
     discovered.push({
-      label: `${workloads.toLocaleString("en-US")} workloads, ${(workloads * 3).toLocaleString("en-US")} pods, ${namespaces.toLocaleString("en-US")} namespaces (${fig(bytes / 2 ** 20)} MiB of kubectl answers)`,
+      label: `${workloads.toLocaleString("en-US")} workloads, ${(workloads * podsEach).toLocaleString("en-US")} pods, ${namespaces.toLocaleString("en-US")} namespaces (${fig(bytes / 2 ** 20)} MiB of kubectl answers)`,
       seconds: t.seconds,
       peakMiB: t.peakMiB,
       baseline: b.seconds,

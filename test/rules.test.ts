@@ -96,9 +96,27 @@ describe("the guardrail rules", () => {
         stage: "b",
         resource: "app/api",
         message:
-          "the last stage leaves 1 port of workloads with a sidecar open: app/api:9090 (PERMISSIVE, app/api); add a stage that makes them STRICT, or keep each as an exception you mean",
+          "the last stage leaves 1 port of workloads with a sidecar open: app/api:9090 (PERMISSIVE, app/api); add a stage that makes them STRICT, or accept each you mean in acknowledgeFindings (rule last-stage-leaves-ports-open, resource namespace/workload:port) with the reason",
       },
     ]);
+  });
+
+  it("last-stage-leaves-ports-open: a port kept open on purpose, accepted by name with the reason, is not counted", () => {
+    const stages = (acknowledgeFindings: unknown[]) => [
+      { name: "a" },
+      {
+        name: "b",
+        peerAuthentications: [
+          { name: "default", namespace: "app", mode: "STRICT" },
+          { name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT", portLevelMtls: { 9090: "PERMISSIVE" } },
+        ],
+        acknowledgeFindings,
+      },
+    ];
+    const meant = [{ rule: "last-stage-leaves-ports-open", resource: "app/api:9090", reason: "the gRPC health checker has no sidecar" }];
+    expect(checkRollout(mesh(stages(meant))).filter((v) => v.rule === "last-stage-leaves-ports-open")).toEqual([]);
+    const otherPort = [{ ...meant[0], resource: "app/api:8080" }];
+    expect(checkRollout(mesh(stages(otherPort))).filter((v) => v.rule === "last-stage-leaves-ports-open")).toHaveLength(1);
   });
 
   const cases: { rule: RuleName; passing: unknown[]; failing: unknown[]; message: RegExp }[] = [
@@ -299,7 +317,7 @@ describe("npx mtls-rollout check", () => {
           stage: "one",
           resource: "app/api",
           message:
-            "the last stage leaves 1 port of workloads with a sidecar open: app/api:8080 (DISABLE, app/default); add a stage that makes them STRICT, or keep each as an exception you mean",
+            "the last stage leaves 1 port of workloads with a sidecar open: app/api:8080 (DISABLE, app/default); add a stage that makes them STRICT, or accept each you mean in acknowledgeFindings (rule last-stage-leaves-ports-open, resource namespace/workload:port) with the reason",
         },
       ],
       blocking: 1,

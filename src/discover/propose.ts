@@ -688,7 +688,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
           })),
         },
         [
-          "each of these policies kept ports open on the cluster (found by discover); drop it from this stage to keep it as an exception you mean, and say why in its description",
+          "each of these policies kept ports open on the cluster (found by discover); to keep one as an exception you mean, drop it from this stage and accept its ports in the last stage's acknowledgeFindings (rule last-stage-leaves-ports-open, resource namespace/workload:port) with the reason",
           ...refusedLines("the workloads of these policies"),
         ],
       );

@@ -449,7 +449,13 @@ export function checkRollout(rollout: Rollout): Violation[] {
   // Where the rollout ends: a port of a workload with a sidecar left open is a choice a reviewer should see made.
   if (rollout.stages.length > 0) {
     const last = rollout.stages[rollout.stages.length - 1].name;
-    const { open } = coverageOf(rollout.workloads.map((w) => effective.get(w.ref)!));
+    // A port kept open on purpose is accepted by name (`namespace/workload:port`), with the reason, and not counted.
+    const meant = new Set(
+      findingAcknowledgementsAt(rollout, rollout.stages.length - 1)
+        .filter((a) => a.rule === "last-stage-leaves-ports-open")
+        .map((a) => a.resource),
+    );
+    const open = coverageOf(rollout.workloads.map((w) => effective.get(w.ref)!)).open.filter((p) => !meant.has(`${p.workload}:${p.port}`));
     if (open.length > 0) {
       const shown = open.slice(0, 5).map((p) => `${p.workload}:${p.port} (${p.mode}, ${p.keptBy ?? "no policy"})`);
       out.push(
@@ -457,7 +463,7 @@ export function checkRollout(rollout: Rollout): Violation[] {
           "last-stage-leaves-ports-open",
           last,
           open[0].workload,
-          `the last stage leaves ${open.length} port${open.length === 1 ? "" : "s"} of workloads with a sidecar open: ${shown.join(", ")}${open.length > shown.length ? `, and ${open.length - shown.length} more` : ""}; add a stage that makes them STRICT, or keep each as an exception you mean`,
+          `the last stage leaves ${open.length} port${open.length === 1 ? "" : "s"} of workloads with a sidecar open: ${shown.join(", ")}${open.length > shown.length ? `, and ${open.length - shown.length} more` : ""}; add a stage that makes them STRICT, or accept each you mean in acknowledgeFindings (rule last-stage-leaves-ports-open, resource namespace/workload:port) with the reason`,
         ),
       );
     }

@@ -48,6 +48,7 @@ export const ACKNOWLEDGEABLE_RULES = [
   "selector-matches-a-workload",
   "namespace-disable-breaks-strict-workloads",
   "client-tls-conflicts",
+  "last-stage-leaves-ports-open",
 ] as const;
 
 export const peerAuthenticationSchema = z.strictObject({
