@@ -32,6 +32,20 @@ export const stackConfigSchema = z.strictObject({
     .max(253)
     .regex(/^[^\s]+$/, "must not contain white space")
     .optional(),
+  /**
+   * The UID of the `kube-system` namespace of the cluster this stack acts on (discover prints it): each Kubernetes
+   * provider's clusterIdentifier, and what the gate and the verification check before reading anything. Required
+   * where the rollout has workloads the stack does not deploy or policies it adopts.
+   */
+  clusterUid: z
+    .string()
+    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "must be a namespace UID, as discover prints it")
+    .optional(),
+  /**
+   * Hand the policies over on `pulumi destroy`: every PeerAuthentication is left on the cluster as the stage has it
+   * (retainOnDelete), for a team that is done with the tool. Without it, a destroy past the first stage is refused.
+   */
+  handover: flag("false"),
   /** Declare the post-deploy verification Command (default true). */
   verify: flag("true"),
   /** Install Istio from its Helm charts with the stack (default false: the cluster has Istio). */

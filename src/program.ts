@@ -77,6 +77,26 @@ export function planFromConfig(
       },
     ]);
   }
+  // A mesh the stack does not own (workloads it does not deploy, policies it adopts) is acted on only where the
+  // stack is told which cluster it is: a context name alone can reach another cluster, whose same-named objects
+  // (every Istio cluster has istio-system/default) an up or a destroy would change.
+  const ownMesh = rollout.workloads.some((w) => !w.deploy) || rollout.stages.some((st) => st.peerAuthentications.some((p) => p.existing));
+  if (ownMesh) {
+    const missing: Problem[] = [];
+    if (config.kubeContext === undefined)
+      missing.push({
+        path: key("kubeContext"),
+        message:
+          "is required for a mesh the stack does not own: the kube context to act on (pulumi config set mtls-rollout:kubeContext NAME)",
+      });
+    if (config.clusterUid === undefined)
+      missing.push({
+        path: key("clusterUid"),
+        message:
+          "is required for a mesh the stack does not own: the UID of its kube-system namespace, which discover prints (pulumi config set mtls-rollout:clusterUid UID)",
+      });
+    if (missing.length > 0) throw new InputError(missing);
+  }
   // The guardrails hold for every stage the program declares, whether or not a policy pack runs.
   const blocking = plan.violations.filter(isBlocking);
   if (blocking.length > 0) {
@@ -199,12 +219,28 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
   const { config, rolloutFile, rollout, plan, prometheus } = planned;
   for (const warning of plan.warnings) pulumi.log.warn(`${warning.path}: ${warning.message}`);
 
-  const provider = new k8s.Provider("kubernetes", { context: config.kubeContext });
-  // Only policies the rollout marks as existing go through a provider that upserts: anything else that
-  // exists already fails with AlreadyExists instead of being taken over (and deleted on destroy) unawares.
+  // Bound to its cluster: the provider is replaced (and so acts nowhere else) only when the cluster's UID changes, and
+  // its behaviour does not depend on the environment (PULUMI_K8S_UPSERT_EXISTING_OBJECTS, patch force): only policies
+  // the rollout marks as existing go through a provider that upserts; anything else that exists already fails with
+  // AlreadyExists instead of being taken over (and deleted on destroy) unawares.
+  const bound = {
+    context: config.kubeContext,
+    ...(config.clusterUid !== undefined ? { clusterIdentifier: config.clusterUid } : {}),
+    enableServerSideApply: true,
+  };
+  const provider = new k8s.Provider("kubernetes", { ...bound, upsertExistingObjects: false, enablePatchForce: false });
   const adoptionProvider = plan.peerAuthentications.some((pa) => pa.existing)
-    ? new k8s.Provider("kubernetes-adopt", { context: config.kubeContext, upsertExistingObjects: true })
+    ? new k8s.Provider("kubernetes-adopt", { ...bound, upsertExistingObjects: true })
     : undefined;
+  const stageIndex = rollout.stages.findIndex((st) => st.name === plan.stage);
+  const onDestroy = config.handover ? "handover" : stageIndex > 0 ? "refuse" : "delete";
+  if (onDestroy === "refuse") {
+    pulumi.log.info(
+      `pulumi destroy is refused at stage ${plan.stage}: its policies are protected, as deleting them would drop the exceptions and keep what is STRICT, ungated and unverified. ` +
+        `To remove the stack, go back first: pulumi config set mtls-rollout:stage ${rollout.stages[0].name} && pulumi up (gated and verified), then pulumi destroy. ` +
+        `To stop using the tool and keep the policies: pulumi config set mtls-rollout:handover true && pulumi up, then pulumi destroy.`,
+    );
+  }
   // Any stage with a STRICT port may tighten the cluster, whatever stage it is at now (a skipped stage,
   // a rollback): the gate compares with the cluster's live policies when it runs.
   const targets = tightenedTargets(rollout, plan.stage, null);
@@ -224,6 +260,7 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
     provider,
     adoptionProvider,
     istio,
+    onDestroy,
     ...(config.accessLogs !== "off" ? { accessLogs: config.accessLogs } : {}),
     ...(config.preflight && targets.length > 0
       ? {
@@ -235,6 +272,7 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
             windowSeconds: config.preflightWindow,
             ...(prometheus ? { prometheus: gateAccess(prometheus) } : {}),
             kubeContext: config.kubeContext,
+            ...(config.clusterUid !== undefined ? { clusterUid: config.clusterUid } : {}),
             // Prometheus remembers the last verification's probes, which sent plaintext on purpose: the gate
             // counts from when it ended, as this stack's last update recorded it.
             ...(prometheus ? { since: lastVerificationEnd() } : {}),
@@ -250,6 +288,7 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
           rollout,
           rolloutFile: commandRolloutFile,
           kubeContext: config.kubeContext,
+          ...(config.clusterUid !== undefined ? { clusterUid: config.clusterUid } : {}),
           timeoutSeconds: config.verifyTimeout,
           settleSeconds: config.verifySettle,
           after: [resources],

@@ -39,6 +39,9 @@ const stack = (stage: string, accessLogs?: string) =>
   runStack({
     "mtls-rollout:stage": stage,
     "mtls-rollout:rollout": FILE,
+    // A mesh the stack does not own: bound to its cluster.
+    "mtls-rollout:kubeContext": "prod-eu",
+    "mtls-rollout:clusterUid": "6f1c2a4e-0b7d-4c55-9a31-000000000006",
     ...(accessLogs ? { "mtls-rollout:accessLogs": accessLogs } : {}),
   });
 const telemetries = (resources: Awaited<ReturnType<typeof stack>>["resources"]) =>

@@ -108,14 +108,21 @@ describe("npx mtls-rollout discover", () => {
   it("exits 0 and says on stderr what it does, phase by phase, and what it found", () => {
     expect(out.code).toBe(0);
     const lines = out.stderr.trimEnd().split("\n");
-    expect(lines).toHaveLength(5);
+    expect(lines).toHaveLength(6);
     expect(lines[0]).toBe(
       "discover: reading every namespace on the current kube context: controllers, Services, pods, PeerAuthentications",
     );
-    expect(lines[1]).toMatch(/^discover: read 10 namespaces, 14 controllers, \d+ Services, 12 pods, 6 PeerAuthentications \(\d+\.\ds\)$/);
-    expect(lines[2]).toMatch(/^discover: asking Prometheus http:\/\/127\.0\.0\.1:\d+ who called whom in the last 3600s$/);
-    expect(lines[3]).toMatch(/^discover: proposing stages for 3 namespaces and 9 workloads \(\d+\.\ds\)$/);
-    expect(lines[4]).toBe(
+    // The cluster's identity, for the stack to be bound to: namespaces.json's kube-system.
+    expect(lines[1]).toBe(
+      "discover: the cluster's kube-system namespace has UID 6f1c2a4e-0b7d-4c55-9a31-000000000006 (pulumi config set mtls-rollout:clusterUid 6f1c2a4e-0b7d-4c55-9a31-000000000006)",
+    );
+    expect(lines[2]).toMatch(/^discover: read 10 namespaces, 14 controllers, \d+ Services, 12 pods, 6 PeerAuthentications \(\d+\.\ds\)$/);
+    expect(lines[3]).toMatch(/^discover: asking Prometheus http:\/\/127\.0\.0\.1:\d+ who called whom in the last 3600s$/);
+    expect(lines[4]).toMatch(/^discover: proposing stages for 3 namespaces and 9 workloads \(\d+\.\ds\)$/);
+    expect(out.stdout).toContain(
+      "(cluster UID 6f1c2a4e-0b7d-4c55-9a31-000000000006: pulumi config set mtls-rollout:clusterUid 6f1c2a4e-0b7d-4c55-9a31-000000000006)",
+    );
+    expect(lines[5]).toBe(
       "discovered 3 namespaces, 9 workloads, 6 PeerAuthentications; 5 stages; 8 things left out; WARNING: 2 guardrail findings on the cluster as it is, accepted at stage current (see the file's header)",
     );
   });

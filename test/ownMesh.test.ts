@@ -188,7 +188,15 @@ describe("the probe kit", () => {
 });
 
 describe("the program on a mesh that runs already", () => {
-  const config = { "mtls-rollout:stage": "shop-strict", "mtls-rollout:rollout": OWN_MESH, "mtls-rollout:preflight": "false" };
+  /** A kube-system namespace's UID, as discover prints it. */
+  const CLUSTER_UID = "6f1c2a4e-0b7d-4c55-9a31-000000000006";
+  const config = {
+    "mtls-rollout:stage": "shop-strict",
+    "mtls-rollout:rollout": OWN_MESH,
+    "mtls-rollout:preflight": "false",
+    "mtls-rollout:kubeContext": "prod-eu",
+    "mtls-rollout:clusterUid": CLUSTER_UID,
+  };
 
   it("registers nothing for deploy: false workloads nor existing namespaces, the probe kit, and the stage's policies", async () => {
     const { resources } = await runStack(config);
@@ -237,7 +245,15 @@ describe("the program on a mesh that runs already", () => {
     const upserting = providers.find((p) => p.name === "kubernetes-adopt")!;
     const plain = providers.find((p) => p.name === "kubernetes")!;
     expect(upserting.inputs.upsertExistingObjects).toBe("true");
-    expect(plain.inputs.upsertExistingObjects).toBeUndefined();
+    // Bound to the cluster, whatever the environment says (PULUMI_K8S_UPSERT_EXISTING_OBJECTS, patch force).
+    expect(plain.inputs).toMatchObject({
+      context: "prod-eu",
+      clusterIdentifier: CLUSTER_UID,
+      enableServerSideApply: "true",
+      upsertExistingObjects: "false",
+      enablePatchForce: "false",
+    });
+    expect(upserting.inputs).toMatchObject({ context: "prod-eu", clusterIdentifier: CLUSTER_UID, enableServerSideApply: "true" });
     const adopted = named(resources, PA_TYPE, "istio-system/default");
     expect(adopted.provider.startsWith(`${upserting.urn}::`)).toBe(true);
     expect(adopted.retainOnDelete).toBe(true);
@@ -248,6 +264,36 @@ describe("the program on a mesh that runs already", () => {
       expect(r.retainOnDelete, created).toBeUndefined();
       expect(r.inputs.metadata.annotations["mtls-rollout.io/adopted"], created).toBeUndefined();
     }
+  });
+
+  it("refuses a mesh it does not own without the kube context and the cluster's UID, before any resource", async () => {
+    const { "mtls-rollout:kubeContext": _, "mtls-rollout:clusterUid": __, ...unbound } = config;
+    await expect(runStack(unbound)).rejects.toThrow(
+      /^mtls-rollout:kubeContext: is required for a mesh the stack does not own.*\nmtls-rollout:clusterUid: is required for a mesh the stack does not own/s,
+    );
+    await expect(runStack({ ...config, "mtls-rollout:clusterUid": "prod-eu" })).rejects.toThrow(
+      /mtls-rollout:clusterUid: must be a namespace UID/,
+    );
+  });
+
+  it("carries the cluster's UID to the gate and the verification, in their environment and their triggers", async () => {
+    const { resources } = await runStack({ ...config, "mtls-rollout:preflight": "true" });
+    for (const name of ["preflight", "verify"]) {
+      const c = ofType(resources, "command:local:Command").find((r) => r.name === name)!;
+      expect(c.inputs.environment.MTLS_ROLLOUT_CLUSTER_UID, name).toBe(CLUSTER_UID);
+      expect(c.inputs.triggers, name).toContain(CLUSTER_UID);
+    }
+  });
+
+  it("protects the policies past the first stage, so that pulumi destroy stops before it changes a mode; hands them over when asked", async () => {
+    const policies = (r: Awaited<ReturnType<typeof runStack>>["resources"]) => ofType(r, PA_TYPE);
+    const first = await runStack({ ...config, "mtls-rollout:stage": "current" });
+    expect(policies(first.resources).every((p) => !p.protect)).toBe(true);
+    const later = await runStack(config);
+    expect(policies(later.resources).length).toBeGreaterThan(1);
+    expect(policies(later.resources).every((p) => p.protect)).toBe(true);
+    const handover = await runStack({ ...config, "mtls-rollout:handover": "true" });
+    expect(policies(handover.resources).every((p) => !p.protect && p.retainOnDelete === true)).toBe(true);
   });
 
   it("declares no upserting provider for a rollout that adopts nothing", async () => {

@@ -222,7 +222,12 @@ describe("the Pulumi program under mocks", () => {
       expect(verify.inputs.create).toBe(VERIFY_COMMAND);
       // A new deadline alone reruns nothing: the update prints the last run's output again, summary included.
       expect(verify.inputs.update).toBe(VERIFY_KEEP_COMMAND);
-      expect(verify.inputs.triggers).toEqual([stage, expectationsHash(buildPlan(loadRollout(), stage), loadRollout()), "kind-mtls-lab"]);
+      expect(verify.inputs.triggers).toEqual([
+        stage,
+        expectationsHash(buildPlan(loadRollout(), stage), loadRollout()),
+        "kind-mtls-lab",
+        "",
+      ]);
       // Paths relative to the project: the same inputs on every machine and checkout.
       expect(verify.inputs.environment).toEqual({
         MTLS_ROLLOUT_CLI: "bin/mtls-rollout.js",
@@ -232,6 +237,7 @@ describe("the Pulumi program under mocks", () => {
         MTLS_ROLLOUT_VERIFY_TIMEOUT: "180",
         MTLS_ROLLOUT_VERIFY_SETTLE: "5",
         MTLS_ROLLOUT_CONTEXT: "kind-mtls-lab",
+        MTLS_ROLLOUT_CLUSTER_UID: "",
       });
       expect(verify.inputs.logging).toBe("stdoutAndStderr");
       // The Command outlives the verifier's own deadline by a minute, so the verifier reports first.
@@ -271,8 +277,12 @@ describe("the Pulumi program under mocks", () => {
         "MTLS_ROLLOUT_CONTEXT",
       ]),
     );
+    // Only quoted variables, and the exit status the shell ends with (so that it stays in place of node).
+    expect(VERIFY_COMMAND.endsWith("; exit $?")).toBe(true);
     expect(
-      VERIFY_COMMAND.replace(/\$\{MTLS_ROLLOUT_CONTEXT:\+--context "\$MTLS_ROLLOUT_CONTEXT"\}/, "").replace(/"\$[A-Z_]+"/g, ""),
+      VERIFY_COMMAND.replace(/\$\{MTLS_ROLLOUT_CONTEXT:\+--context "\$MTLS_ROLLOUT_CONTEXT"\}/, "")
+        .replace(/"\$[A-Z_]+"/g, "")
+        .replace(/; exit \$\?$/, ""),
     ).not.toContain("$");
   });
 
@@ -312,7 +322,7 @@ describe("the Pulumi program under mocks", () => {
       expect(gate.inputs.create).toBe(PREFLIGHT_COMMAND);
       // A changed window or URL must not rerun the gate of an applied stage: only the triggers do.
       expect(gate.inputs.update).toBe("true");
-      expect(gate.inputs.triggers).toEqual([stage, hash, ""]);
+      expect(gate.inputs.triggers).toEqual([stage, hash, "", ""]);
       expect(gate.inputs.environment).toMatchObject({
         MTLS_ROLLOUT_STAGE: stage,
         // Compared with the cluster's live policies when it runs: right after a skipped stage or a rollback too.

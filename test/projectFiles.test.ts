@@ -18,8 +18,8 @@ describe("the Pulumi project files", () => {
 
   it("give every declared config key without a default a value in Pulumi.dev.yaml, as Pulumi requires before it runs", () => {
     const dev = read("Pulumi.dev.yaml").config;
-    const required = Object.entries(project.config as Record<string, { default?: unknown }>).filter(
-      ([, spec]) => spec.default === undefined,
+    const required = Object.entries(project.config as Record<string, { default?: unknown; value?: unknown }>).filter(
+      ([, spec]) => spec.default === undefined && spec.value === undefined,
     );
     expect(required.map(([key]) => key)).toEqual(["mtls-rollout:stage"]);
     for (const [key] of required) expect(dev[key], key).toBeDefined();
@@ -43,7 +43,12 @@ describe("the Pulumi project files", () => {
       installPrometheus: false,
       installKiali: false,
       accessLogs: "off",
+      handover: false,
     });
+  });
+
+  it("disable the default Kubernetes provider: every resource names the one bound to the cluster", () => {
+    expect(project.config["pulumi:disable-default-providers"]).toEqual({ value: ["kubernetes"] });
   });
 });
 

@@ -13,7 +13,9 @@ function runUnderPulumiRuntime(stage: string) {
   });
   expect(result.stderr).toBe("");
   expect(result.status).toBe(0);
-  return JSON.parse(result.stdout);
+  // Without an engine, the program's log lines come to stdout before the harness' JSON.
+  const lines = result.stdout.trimEnd().split("\n");
+  return { ...JSON.parse(lines[lines.length - 1]), logged: lines.slice(0, -1) };
 }
 
 describe("index.ts under Pulumi's Node language host", () => {
@@ -25,6 +27,10 @@ describe("index.ts under Pulumi's Node language host", () => {
     expect(run.typescript).toMatch(/^5\./);
     expect(run.outputs).toEqual(["stage", "effectiveModes", "expectations", "calls", "verification", "verifiedAt"]);
     expect(run.stage).toBe("purchase-history-strict");
+    // Past the first stage the policies are protected, and the program says how to get out.
+    expect(run.logged).toEqual([
+      expect.stringMatching(/^info: .*pulumi destroy is refused at stage purchase-history-strict: its policies are protected/),
+    ]);
     expect(run.registered).toContain("pulumi:pulumi:Stack mtls-rollout-dev");
     expect(run.registered).toContain("kubernetes:security.istio.io/v1:PeerAuthentication istioinaction/purchase-history-strict");
     expect(run.registered.filter((r: string) => r.startsWith("kubernetes:apps/v1:Deployment "))).toHaveLength(6);

@@ -12,6 +12,8 @@ import { EXIT_BAD_INPUT, EXIT_OK, type CommandContext, type Io } from "./command
 import { watchInterrupts } from "./interrupt";
 import {
   applyStack,
+  CLUSTER_UID_HELP,
+  clusterUidOption,
   contextName,
   headerLine,
   namespaceName,
@@ -148,6 +150,7 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .option("--previous <stage>", "what the cluster is at: a stage (default: the one before), live (read its policies), or none")
     .option("--rollout <file>", ROLLOUT_HELP)
     .option("--context <name>", CONTEXT_HELP, contextName)
+    .option("--cluster-uid <uid>", CLUSTER_UID_HELP, clusterUidOption)
     .option(
       "--window <seconds>",
       "how long to watch for plaintext: the sidecars are read this far apart (default 60); Prometheus looks this far back (default 3600)",
@@ -186,6 +189,7 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .option("--stack <name>", STACK_HELP)
     .option("--rollout <file>", ROLLOUT_HELP)
     .option("--context <name>", CONTEXT_HELP, contextName)
+    .option("--cluster-uid <uid>", CLUSTER_UID_HELP, clusterUidOption)
     .option("--timeout <seconds>", "deadline for the whole run", positiveInt("--timeout", 3600), 120)
     .option("--rounds <n>", "consecutive matching rounds for an edge to hold", positiveInt("--rounds", 20), 2)
     .option("--concurrency <n>", "servers probed at once", positiveInt("--concurrency", 64), 4)
@@ -228,6 +232,7 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .option("--stack <name>", STACK_HELP)
     .option("--stage <name>", "the stage the cluster should be at: in sync only there (--stack sets it to the stack's stage)")
     .option("--context <name>", CONTEXT_HELP, contextName)
+    .option("--cluster-uid <uid>", CLUSTER_UID_HELP, clusterUidOption)
     .option("--json", "print one JSON object instead of tables")
     .option("--wide", WIDE_HELP)
     .addHelpText(

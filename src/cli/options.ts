@@ -7,6 +7,8 @@ import type { PrometheusAccess } from "../cluster/prometheus";
 import { parseHeaderLines, prometheusAccessProblems } from "../cluster/prometheusAccess";
 import { isDns1123Label } from "../model/nameRules";
 import { withoutCredentials } from "../cluster/credentials";
+import { bindingProblem, CLUSTER_UID } from "../cluster/clusterUid";
+import type { KubectlRunner } from "../cluster/runner";
 
 export function positiveInt(name: string, max: number) {
   return (value: string): number => {
@@ -127,15 +129,51 @@ export function contextName(value: string): string {
   return value;
 }
 
-export const STACK_HELP = "take --stage, --rollout and --context from this Pulumi stack's file, Pulumi.NAME.yaml (explicit options win)";
+export const STACK_HELP =
+  "take --stage, --rollout, --context and --cluster-uid from this Pulumi stack's file, Pulumi.NAME.yaml (explicit options win)";
+
+export const CLUSTER_UID_HELP =
+  "the UID of the kube-system namespace of the cluster this rollout is bound to (discover prints it): nothing is read from another (default: $MTLS_ROLLOUT_CLUSTER_UID)";
+
+export function clusterUidOption(value: string): string {
+  if (!CLUSTER_UID.test(value))
+    throw new InputError([
+      { path: "--cluster-uid", message: `must be a namespace UID such as 3f1c…-…, as discover prints it (got ${JSON.stringify(value)})` },
+    ]);
+  return value;
+}
+
+/**
+ * Where a command must check the cluster first: the UID given (option, stack file, or $MTLS_ROLLOUT_CLUSTER_UID,
+ * which the stack's Commands set), checked against the cluster the context reaches. Exit 2 on a mismatch.
+ */
+export async function checkBinding(
+  runner: KubectlRunner,
+  given: string | undefined,
+  env: Record<string, string | undefined>,
+  where: string,
+): Promise<void> {
+  const fromEnv = env.MTLS_ROLLOUT_CLUSTER_UID;
+  const expected = given ?? (fromEnv ? fromEnv : undefined);
+  if (expected === undefined) return;
+  if (!CLUSTER_UID.test(expected))
+    throw new InputError([
+      {
+        path: given !== undefined ? "--cluster-uid" : "MTLS_ROLLOUT_CLUSTER_UID",
+        message: `must be a namespace UID (got ${JSON.stringify(expected)})`,
+      },
+    ]);
+  const problem = await bindingProblem(runner, expected, 10_000, where);
+  if (problem) throw new InputError([{ path: "", message: problem }]);
+}
 
 /** --stack's defaults, then --stage required: what every command that takes a stage does first. */
 export function applyStack(command: Command, loadStackFileReader: () => typeof ReadStackFile): void {
-  const opts = command.opts() as { stack?: string; stage?: string; rollout?: string; context?: string };
+  const opts = command.opts() as { stack?: string; stage?: string; rollout?: string; context?: string; clusterUid?: string };
   const takes = (key: string) => command.options.some((o) => o.attributeName() === key);
   if (opts.stack) {
     const defaults = loadStackFileReader()(opts.stack, process.cwd());
-    for (const key of ["stage", "rollout", "context"] as const) {
+    for (const key of ["stage", "rollout", "context", "clusterUid"] as const) {
       if (opts[key] === undefined && defaults[key] !== undefined && takes(key)) command.setOptionValue(key, defaults[key]);
     }
   }

@@ -18,6 +18,8 @@ export interface StackDefaults {
   /** Resolved against the project directory, as the program resolves it. */
   rollout?: string;
   context?: string;
+  /** The cluster the stack is bound to (`mtls-rollout:clusterUid`). */
+  clusterUid?: string;
 }
 
 const stackName = z.string().regex(/^[A-Za-z0-9_.\-/]{1,200}$/, "must be a stack name (letters, digits, '-', '_', '.', '/')");
@@ -60,5 +62,6 @@ export function readStackFile(name: string, projectDir: string): StackDefaults {
     ...(stage !== undefined ? { stage } : {}),
     ...(rollout !== undefined ? { rollout: path.resolve(projectDir, rollout) } : {}),
     ...(value("kubeContext") !== undefined ? { context: value("kubeContext") } : {}),
+    ...(value("clusterUid") !== undefined ? { clusterUid: value("clusterUid") } : {}),
   };
 }

@@ -30,6 +30,8 @@ const time = z.string().refine((t) => RFC3339.test(t) && Number.isFinite(Date.pa
 
 export const objectMetaSchema = z.object({
   name: z.string().min(1),
+  /** Set by the API server once: the kube-system namespace's tells one cluster from another. */
+  uid: z.string().nullish(),
   namespace: z.string().min(1).optional(),
   labels: stringMap.nullish(),
   annotations: stringMap.nullish(),

@@ -7,12 +7,14 @@ import { CLI_ENTRY } from "./verification";
 // Constant: every value reaches the shell only as a quoted environment variable, never spliced in. The Prometheus
 // access is not even that: its URL may carry a password, its token and headers are credentials, and a process's
 // arguments are visible to every user of the machine (`ps`); the CLI reads them from its MTLS_ROLLOUT_PROMETHEUS_*
-// variables itself.
+// variables itself. It ends with `exit $?` so that no shell (bash as /bin/sh) hands its place to node, whose kubectl
+// children would then outlive a cancelled Command. The cluster's UID reaches the CLI the same way (its
+// MTLS_ROLLOUT_CLUSTER_UID), which checks it before it reads anything.
 export const PREFLIGHT_COMMAND =
   'node "$MTLS_ROLLOUT_CLI" preflight --stage "$MTLS_ROLLOUT_STAGE" --previous "$MTLS_ROLLOUT_PREVIOUS" ' +
   '--rollout "$MTLS_ROLLOUT_FILE" ${MTLS_ROLLOUT_WINDOW:+--window "$MTLS_ROLLOUT_WINDOW"} ' +
   '${MTLS_ROLLOUT_SINCE:+--since "$MTLS_ROLLOUT_SINCE"} ' +
-  '${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}';
+  '${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}; exit $?';
 
 /** Changes exactly when the set of workload ports the stage makes STRICT changes. */
 export function targetsHash(targets: readonly Target[]): string {
@@ -46,6 +48,8 @@ export interface PreflightGateArgs {
   /** With Prometheus: when the last verification ended (RFC 3339, or empty); the gate counts traffic from then. */
   since?: pulumi.Input<string>;
   kubeContext?: string;
+  /** The UID of the cluster the stack is bound to (`mtls-rollout:clusterUid`): the gate reads no other. */
+  clusterUid?: string;
   /** The workloads whose traffic the gate watches: they must exist first. */
   after: pulumi.Resource[];
   /** Every stage of the rollout: earlier versions named the Command after one of them (an alias each). */
@@ -89,9 +93,10 @@ export class PreflightGate extends pulumi.ComponentResource {
           MTLS_ROLLOUT_PROMETHEUS_CA_FILE: args.prometheus?.caFile ?? "",
           MTLS_ROLLOUT_SINCE: args.since ?? "",
           MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
+          MTLS_ROLLOUT_CLUSTER_UID: args.clusterUid ?? "",
         },
-        // What it checks (the stage and the ports it tightens) and where (the context): any change reruns it.
-        triggers: [args.stage, targetsHash(args.targets), args.kubeContext ?? ""],
+        // What it checks (the stage and the ports it tightens) and where (the context, the cluster): any change reruns it.
+        triggers: [args.stage, targetsHash(args.targets), args.kubeContext ?? "", args.clusterUid ?? ""],
         logging: "stdoutAndStderr",
         addPreviousOutputInEnv: false,
       },

@@ -7,7 +7,7 @@ import { selects } from "../model/semantics";
 import type { IstioControlPlane } from "./istio";
 import { PreflightGate, PreflightGateArgs } from "./preflight";
 import { Workload } from "./workload";
-import { StagePolicies } from "./stagePolicies";
+import { StagePolicies, type PolicyDestroy } from "./stagePolicies";
 import { AccessLogs } from "./accessLogs";
 import { accessLogTargets } from "../model/accessLogs";
 import type { AccessLogScope } from "../manifests/telemetry";
@@ -37,6 +37,8 @@ export interface RolloutStageArgs {
   istio?: IstioControlPlane;
   /** Envoy's access log for the workloads whose refusals only it can show (`mtls-rollout:accessLogs`); none when absent. */
   accessLogs?: AccessLogScope;
+  /** What `pulumi destroy` may do to the policies (see StagePoliciesArgs.onDestroy); deletes them when absent. */
+  onDestroy?: PolicyDestroy;
 }
 
 /**
@@ -138,6 +140,7 @@ export class RolloutStage extends pulumi.ComponentResource {
         dependenciesOf,
         provider,
         adoptionProvider: args.adoptionProvider,
+        onDestroy: args.onDestroy ?? "delete",
       },
       { parent: this, aliases: stageNameAliases(rollout) },
     );

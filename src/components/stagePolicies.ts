@@ -42,7 +42,16 @@ export interface StagePoliciesArgs {
   provider: k8s.Provider;
   /** Upserts: the provider of adopted policies (`existing: true`), required when there are any. */
   adoptionProvider?: k8s.Provider;
+  /**
+   * `delete`: a destroy deletes the stack's policies (the first stage, whose policies change no mode of a mesh that
+   * had none, or the lab); `refuse`: every policy is protected, so `pulumi destroy` stops before it changes a mode
+   * (past the first stage, a destroy would drop the exceptions and keep STRICT, ungated); `handover`: every policy is
+   * left on the cluster as the stage has it, and forgotten by the stack.
+   */
+  onDestroy: PolicyDestroy;
 }
+
+export type PolicyDestroy = "delete" | "refuse" | "handover";
 
 /** The PeerAuthentications in force at one stage, as `security.istio.io/v1` custom resources. */
 export class StagePolicies extends pulumi.ComponentResource {
@@ -74,7 +83,8 @@ export class StagePolicies extends pulumi.ComponentResource {
           parent: this,
           provider: adopted ? args.adoptionProvider : args.provider,
           dependsOn: [...dependsOn, ...args.after, ...(gate ? [gate.command] : [])],
-          ...(adopted ? { retainOnDelete: true } : {}),
+          ...(adopted || args.onDestroy === "handover" ? { retainOnDelete: true } : {}),
+          ...(args.onDestroy === "refuse" ? { protect: true } : {}),
         },
       );
     };

@@ -12,10 +12,11 @@ import type { Rollout } from "../model/rollout";
  */
 export const CLI_ENTRY = "bin/mtls-rollout.js";
 
-// Constant: every value reaches the shell only as a quoted environment variable, never spliced in.
+// Constant: every value reaches the shell only as a quoted environment variable, never spliced in; `exit $?` keeps
+// the shell in place (see PREFLIGHT_COMMAND); the cluster's UID reaches the CLI as MTLS_ROLLOUT_CLUSTER_UID.
 export const VERIFY_COMMAND =
   'node "$MTLS_ROLLOUT_CLI" verify --stage "$MTLS_ROLLOUT_STAGE" --rollout "$MTLS_ROLLOUT_FILE" ' +
-  '--timeout "$MTLS_ROLLOUT_VERIFY_TIMEOUT" --settle "$MTLS_ROLLOUT_VERIFY_SETTLE" ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}';
+  '--timeout "$MTLS_ROLLOUT_VERIFY_TIMEOUT" --settle "$MTLS_ROLLOUT_VERIFY_SETTLE" ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}; exit $?';
 
 /**
  * Changes exactly when what the verification checks changes: the expected outcome of every probe
@@ -37,6 +38,8 @@ export interface StageVerificationArgs {
   /** The rollout file the stack was built from, as the stack config names it (relative to the project). */
   rolloutFile: string;
   kubeContext?: string;
+  /** The UID of the cluster the stack is bound to (`mtls-rollout:clusterUid`): the verification probes no other. */
+  clusterUid?: string;
   /** The verifier's own deadline, in seconds; the Command's timeout leaves room for it to report. */
   timeoutSeconds: number;
   /** Seconds at the start whose rounds do not count, while istiod pushes the stage (the CLI's --settle). */
@@ -77,6 +80,7 @@ export class StageVerification extends pulumi.ComponentResource {
       MTLS_ROLLOUT_VERIFY_SETTLE: String(args.settleSeconds),
       // Set even when empty: an MTLS_ROLLOUT_CONTEXT the operator exported must not point the check at another cluster.
       MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
+      MTLS_ROLLOUT_CLUSTER_UID: args.clusterUid ?? "",
     };
     const commandTimeout = `${args.timeoutSeconds + 60}s`;
     this.command = new command.local.Command(
@@ -85,9 +89,9 @@ export class StageVerification extends pulumi.ComponentResource {
         create: VERIFY_COMMAND,
         update: VERIFY_KEEP_COMMAND,
         environment,
-        // What it checks (the stage, its expectations) and where (the context): any change reruns it. A new
+        // What it checks (the stage, its expectations) and where (the context, the cluster): any change reruns it. A new
         // deadline alone does not.
-        triggers: [args.plan.stage, expectationsHash(args.plan, args.rollout), args.kubeContext ?? ""],
+        triggers: [args.plan.stage, expectationsHash(args.plan, args.rollout), args.kubeContext ?? "", args.clusterUid ?? ""],
         logging: "stdoutAndStderr",
         addPreviousOutputInEnv: true,
       },

@@ -9,6 +9,7 @@ import { getList } from "../cluster/kubectlGet";
 import { withoutCredentials } from "../cluster/credentials";
 import type { PrometheusAccess } from "../cluster/prometheus";
 import { liveStateOfRollout, meshFacts } from "../cluster/readLive";
+import { clusterUid } from "../cluster/clusterUid";
 import { destinationRuleObjectSchema, namespaceObjectSchema, peerAuthenticationObjectSchema } from "../cluster/objects";
 import { DESTINATION_RULES, PEER_AUTHENTICATIONS, readSnapshot } from "../cluster/snapshot";
 import { InputError } from "../model/errors";
@@ -109,6 +110,13 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
   if ("error" in known || !known.items.some((n) => n.metadata.name === root)) {
     return { error: `--mesh-root: the cluster has no namespace ${root}: name Istio's root namespace (where istiod runs)`, kind: "input" };
   }
+  // Which cluster this is, for the stack to be bound to (mtls-rollout:clusterUid).
+  const uid = await clusterUid(runner, request.callTimeoutMs);
+  if (signal?.aborted) return { interrupted: true };
+  if ("error" in uid && uid.setup) return { error: uid.error, kind: "setup" };
+  const boundTo = "uid" in uid ? uid.uid : undefined;
+  if (boundTo)
+    progress(`discover: the cluster's kube-system namespace has UID ${boundTo} (pulumi config set mtls-rollout:clusterUid ${boundTo})`);
   progress(
     `discover: read ${snapshot.namespaces.length} namespaces, ${snapshot.controllers.length} controllers, ${snapshot.services.length} Services, ${snapshot.pods.length} pods, ${snapshot.peerAuthentications.length} PeerAuthentications (${seconds()})`,
   );
@@ -167,7 +175,7 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
   }
   if (!discovered || signal?.aborted) return { interrupted: true };
   const source = [
-    contextText(request.context),
+    `${contextText(request.context)}${boundTo ? ` (cluster UID ${boundTo}: pulumi config set mtls-rollout:clusterUid ${boundTo})` : " (its UID could not be read)"}`,
     request.namespaces ? `namespaces ${request.namespaces.join(", ")}` : "all namespaces but Kubernetes' own and the mesh root",
     `mesh root ${root}${named !== undefined ? " (--mesh-root)" : mesh.facts.source ? ` (the mesh config in ${mesh.facts.source})` : ""}`,
     request.prometheus ? `traffic from Prometheus over ${request.prometheus.windowSeconds}s` : "no traffic data (no --prometheus)",

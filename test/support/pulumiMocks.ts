@@ -16,6 +16,8 @@ export interface RegisteredResource {
   customTimeouts?: { create: string; update: string };
   /** The retainOnDelete resource option, when the program sets it. */
   retainOnDelete?: boolean;
+  /** The protect resource option (false when not set). */
+  protect: boolean;
   /** The inputs as the engine receives them, secrets still wrapped in Pulumi's secret signature. */
   rawInputs: any;
   /** The aliases resource option: the names (and types) this resource had before. */
@@ -88,6 +90,7 @@ function recordOf(req: any, urn: string): RegisteredResource {
     propertyDependencies,
     ...(req.getCustomtimeouts() ? { customTimeouts: req.getCustomtimeouts().toObject() } : {}),
     ...(req.hasRetainondelete() ? { retainOnDelete: req.getRetainondelete() } : {}),
+    protect: req.getProtect() === true,
     aliases: req.getAliasesList().map((a: any) => {
       const spec = a.toObject().spec ?? {};
       return { ...(spec.name ? { name: spec.name } : {}), ...(spec.type ? { type: spec.type } : {}) };

@@ -6,7 +6,7 @@ import type { GateResult } from "../../model/preflight";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
 import { UNBOUNDED } from "../../render/textTable";
 import { EXIT_BAD_INPUT, type CommandContext } from "../command";
-import { prometheusFrom, withOptionNames } from "../options";
+import { checkBinding, prometheusFrom, withOptionNames } from "../options";
 import { stageBefore } from "../../model/stages";
 import { contextText } from "../../model/text";
 
@@ -15,6 +15,7 @@ export interface PreflightOptions {
   previous?: string;
   rollout?: string;
   context?: string;
+  clusterUid?: string;
   window?: number;
   prometheus?: string;
   prometheusTokenFile?: string;
@@ -35,6 +36,8 @@ export async function preflight(opts: PreflightOptions, { io, setExit, signal, k
   // Prometheus holds history: a long look-back also catches callers that come only now and then.
   const windowSeconds = opts.window ?? (prometheus ? 3600 : 60);
   const where = contextText(opts.context);
+  const runner = kubectl(opts.context);
+  await checkBinding(runner, opts.clusterUid, io.env, where);
   let result: GateResult;
   try {
     result = await runPreflight(
@@ -42,7 +45,7 @@ export async function preflight(opts: PreflightOptions, { io, setExit, signal, k
       plan.stage,
       previous === "none" ? null : previous === "live" ? "live" : { stage: previous },
       {
-        runner: kubectl(opts.context),
+        runner,
         prometheus,
         onWait: (seconds, lookback) =>
           io.stderr(

@@ -4,16 +4,18 @@ import { renderStatusText, statusJson } from "../../status/render";
 import { clusterStatus } from "../../status/run";
 import { UNBOUNDED } from "../../render/textTable";
 import { EXIT_BAD_INPUT, EXIT_OK, EXIT_RULE_FAILED, EXIT_UNREACHABLE, type CommandContext } from "../command";
-import { withOptionNames } from "../options";
+import { checkBinding, withOptionNames } from "../options";
 import { contextText } from "../../model/text";
 
 export async function status(
-  opts: { rollout?: string; context?: string; stage?: string; json?: boolean; wide?: boolean },
+  opts: { rollout?: string; context?: string; clusterUid?: string; stage?: string; json?: boolean; wide?: boolean },
   { io, setExit, signal, kubectl }: CommandContext,
 ): Promise<void> {
   const rollout = loadRollout(opts.rollout);
   if (opts.stage !== undefined) withOptionNames(() => buildPlan(rollout, opts.stage!), opts.rollout ?? LAB_ROLLOUT_PATH);
-  const status = await clusterStatus(rollout, kubectl(opts.context), 30_000, opts.stage);
+  const runner = kubectl(opts.context);
+  await checkBinding(runner, opts.clusterUid, io.env, contextText(opts.context));
+  const status = await clusterStatus(rollout, runner, 30_000, opts.stage);
   if (signal?.aborted) return; // the signal's exit code says it all
   if ("error" in status) {
     io.stderr(`error: ${status.error}\n`);

@@ -9,7 +9,7 @@ import { checkSetup } from "../../verify/setup";
 import { probedEdges, verifyPlan } from "../../verify/verifier";
 import { UNBOUNDED } from "../../render/textTable";
 import type { CommandContext } from "../command";
-import { withOptionNames } from "../options";
+import { checkBinding, withOptionNames } from "../options";
 import { contextText } from "../../model/text";
 
 /** Each setup check (is there a cluster, may we exec): well within the seconds a setup error should take. */
@@ -21,6 +21,7 @@ export interface VerifyCommandOptions {
   stage: string;
   rollout?: string;
   context?: string;
+  clusterUid?: string;
   requireCalls?: boolean;
   timeout: number;
   rounds: number;
@@ -49,6 +50,7 @@ export async function verify(opts: VerifyCommandOptions, { io, setExit, signal, 
   const source = opts.rollout ?? LAB_ROLLOUT_PATH;
   const plan = withOptionNames(() => buildPlan(rollout, opts.stage), source);
   const runner = kubectl(opts.context);
+  await checkBinding(runner, opts.clusterUid, io.env, contextText(opts.context));
   const probed = probedEdges(plan, new Map(rollout.workloads.map((w) => [w.ref, w])), opts.matrix).length;
   const probes = new Set(plan.expectations.map((e) => e.from)).size;
   const context = opts.context ?? (await currentContext(runner));
