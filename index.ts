@@ -4,8 +4,6 @@ import { defineRolloutStack } from "./src/program";
 const { outputs } = defineRolloutStack();
 
 export const stage = outputs.stage;
-export const effectiveModes = outputs.effectiveModes;
-export const expectations = outputs.expectations;
-export const calls = outputs.calls;
+export const digest = outputs.digest;
 export const verification = outputs.verification;
 export const verifiedAt = outputs.verifiedAt;

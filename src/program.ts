@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { IstioControlPlane } from "./components/istio";
 import type { PrometheusGateAccess } from "./components/preflight";
 import { RolloutStage, STAGE_COMPONENT, stageNameAliases } from "./components/rolloutStage";
-import { StageVerification } from "./components/verification";
+import { expectationsHash, StageVerification } from "./components/verification";
 import { CONFIG_NAMESPACE, parseStackConfig, StackConfig } from "./config";
 import { describeValue, InputError, type Problem } from "./model/errors";
 import type { PrometheusAccess } from "./cluster/prometheus";
@@ -15,11 +15,46 @@ import { buildPlan, Plan } from "./model/plan";
 import type { Rollout } from "./model/rollout";
 import { LAB_ROLLOUT_PATH, loadRollout } from "./rollout/load";
 
+/**
+ * What a stage means, in a few hundred bytes whatever the mesh's size: the full plan is `plan --json`'s (a CI
+ * artifact), not the stack's, whose outputs every checkpoint, step output and stack reference carries.
+ */
+export interface StageDigest {
+  /** Ports of workloads with a sidecar by mode, and workloads without one. */
+  ports: { STRICT: number; PERMISSIVE: number; DISABLE: number };
+  workloadsOutsideTheMesh: number;
+  /** The expected outcomes of the probes' edges and of the declared calls. */
+  expectations: { mtls: number; plaintext: number; refused: number };
+  calls: { mtls: number; plaintext: number; refused: number };
+  /** Changes exactly when what the verification checks changes (its trigger). */
+  expectationsHash: string;
+}
+
+export function stageDigest(plan: Plan, rollout: Rollout): StageDigest {
+  const ports = { STRICT: 0, PERMISSIVE: 0, DISABLE: 0 };
+  let outside = 0;
+  for (const w of plan.workloads) {
+    if (w.mode === null) outside++;
+    else for (const mode of Object.values(w.ports)) ports[mode]++;
+  }
+  const tally = (edges: Plan["expectations"]) => {
+    const t = { mtls: 0, plaintext: 0, refused: 0 };
+    for (const e of edges) t[e.expect]++;
+    return t;
+  };
+  return {
+    ports,
+    workloadsOutsideTheMesh: outside,
+    expectations: tally(plan.expectations),
+    calls: tally(plan.calls),
+    expectationsHash: expectationsHash(plan, rollout),
+  };
+}
+
 export interface RolloutStackOutputs {
   stage: string;
-  effectiveModes: Plan["workloads"];
-  expectations: Plan["expectations"];
-  calls: Plan["calls"];
+  /** The stage in numbers; `npx --no-install mtls-rollout plan --stage STAGE --json` prints all of it. */
+  digest: StageDigest;
   /** The verifier's one-line summary; absent when `mtls-rollout:verify` is false. */
   verification?: pulumi.Output<string>;
   /** When the verification ended (RFC 3339): the next stage's gate counts Prometheus traffic from then. */
@@ -292,6 +327,7 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
           timeoutSeconds: config.verifyTimeout,
           settleSeconds: config.verifySettle,
           after: [resources],
+          policyVersions: resources.policies.peerAuthentications.map((p) => p.metadata.apply((m) => m?.resourceVersion)),
           stageNames: rollout.stages.map((s) => s.name),
         },
         { aliases: stageNameAliases(rollout) },
@@ -301,9 +337,7 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
   return {
     outputs: {
       stage: plan.stage,
-      effectiveModes: plan.workloads,
-      expectations: plan.expectations,
-      calls: plan.calls,
+      digest: stageDigest(plan, rollout),
       ...(verification ? { verification: verification.summary, verifiedAt: verification.endedAt } : {}),
     },
     resources,

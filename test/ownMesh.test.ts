@@ -296,6 +296,17 @@ describe("the program on a mesh that runs already", () => {
     expect(policies(handover.resources).every((p) => !p.protect && p.retainOnDelete === true)).toBe(true);
   });
 
+  it("verifies again when a policy on the cluster changed (its resourceVersion, read by refresh), not otherwise", async () => {
+    const triggerWith = async (versions: Record<string, string>) => {
+      const { resources } = await runStack(config, [], { resourceVersionOf: (name) => versions[name] });
+      return ofType(resources, "command:local:Command").find((r) => r.name === "verify")!.inputs.triggers[4];
+    };
+    const before = await triggerWith({ "shop/default": "4711", "istio-system/default": "815" });
+    expect(await triggerWith({ "shop/default": "4711", "istio-system/default": "815" })).toBe(before);
+    // Someone ran kubectl edit on shop/default; the update put it back: a new resourceVersion.
+    expect(await triggerWith({ "shop/default": "4790", "istio-system/default": "815" })).not.toBe(before);
+  });
+
   it("declares no upserting provider for a rollout that adopts nothing", async () => {
     const { resources } = await runStack({ "mtls-rollout:stage": "permissive" });
     expect(ofType(resources, "pulumi:providers:kubernetes").map((p) => p.name)).toEqual(["kubernetes"]);

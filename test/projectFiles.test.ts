@@ -47,6 +47,10 @@ describe("the Pulumi project files", () => {
     });
   });
 
+  it("refresh before every update and preview: drift is seen, and put back", () => {
+    expect(project.options).toEqual({ refresh: "always" });
+  });
+
   it("disable the default Kubernetes provider: every resource names the one bound to the cluster", () => {
     expect(project.config["pulumi:disable-default-providers"]).toEqual({ value: ["kubernetes"] });
   });

@@ -7,12 +7,51 @@ import { runCli, tempFile } from "./support/files";
 
 const ROOT = path.join(__dirname, "..");
 const workflow = YAML.parse(fs.readFileSync(path.join(ROOT, ".github", "workflows", "preview.yml"), "utf8"));
-const steps: { name?: string; uses?: string; run?: string; with?: Record<string, unknown> }[] = workflow.jobs.preview.steps;
+type Step = { name?: string; uses?: string; run?: string; if?: string; with?: Record<string, unknown> };
+const reportSteps: Step[] = workflow.jobs.report.steps;
+const previewSteps: Step[] = workflow.jobs.preview.steps;
+const steps: Step[] = [...reportSteps, ...previewSteps];
 
 describe("the pull-request workflow", () => {
-  it("runs on pull requests with the permission to comment", () => {
+  it("runs on pull requests, reading only by default, the report job with the permission to comment", () => {
     expect(Object.keys(workflow.on)).toEqual(["pull_request"]);
-    expect(workflow.permissions).toEqual({ contents: "read", "pull-requests": "write" });
+    expect(workflow.permissions).toEqual({ contents: "read" });
+    expect(workflow.jobs.report.permissions).toEqual({ contents: "read", "pull-requests": "write" });
+  });
+
+  it("gives the cluster's and the stack's credentials only to the preview job: this repository's branches, a protected environment, one run per branch", () => {
+    const text = fs.readFileSync(path.join(ROOT, ".github", "workflows", "preview.yml"), "utf8");
+    const report = YAML.stringify(workflow.jobs.report);
+    expect(report).not.toMatch(/secrets\.(?!GITHUB_TOKEN)/);
+    expect(workflow.jobs.preview).toMatchObject({
+      needs: "report",
+      if: "github.event.pull_request.head.repo.full_name == github.repository",
+      environment: "mtls-rollout-preview",
+      concurrency: { group: "mtls-rollout-preview-${{ github.head_ref }}", "cancel-in-progress": true },
+    });
+    expect(text).not.toContain("pull_request_target");
+    expect(previewSteps.find((s) => s.uses?.startsWith("pulumi/actions"))!.with).toMatchObject({ refresh: true });
+  });
+
+  it("runs on Node 22 with actions that run on Node 24, and keeps the whole plan as an artifact", () => {
+    for (const job of [workflow.jobs.report, workflow.jobs.preview]) {
+      expect(job.steps.find((s: Step) => s.uses?.startsWith("actions/setup-node")).with["node-version"]).toBe(22);
+    }
+    const uses = steps.flatMap((s) => (s.uses ? [s.uses] : []));
+    for (const [action, version] of [
+      ["actions/checkout", "v5"],
+      ["actions/setup-node", "v5"],
+      ["actions/github-script", "v8"],
+      ["actions/upload-artifact", "v5"],
+    ])
+      for (const u of uses.filter((x) => x.startsWith(`${action}@`))) expect(u).toBe(`${action}@${version}`);
+    expect(reportSteps.find((s) => s.run?.includes("--format markdown"))!.run).toContain(
+      'npx --no-install mtls-rollout plan --stack "$PULUMI_STACK" --json > mtls-plan.json',
+    );
+    expect(reportSteps.find((s) => s.uses?.startsWith("actions/upload-artifact"))!.with).toEqual({
+      name: "mtls-plan",
+      path: "mtls-plan.json",
+    });
   });
 
   it("installs and tests before it reports, then posts one sticky comment and a policy-checked preview", () => {
@@ -48,12 +87,10 @@ describe("the pull-request workflow", () => {
     expect(fs.readFileSync(out, "utf8")).toBe("stage=permissive\nprevious=none\n");
   });
 
-  it("skips the steps that need secrets on pull requests from forks", () => {
-    for (const s of steps.filter(
-      (x) => x.uses?.startsWith("pulumi/actions") || x.uses?.startsWith("actions/github-script") || x.name === "Kubeconfig",
-    )) {
-      expect((s as { if?: string }).if, s.name).toBe("github.event.pull_request.head.repo.full_name == github.repository");
-    }
+  it("skips the comment on pull requests from forks, whose token may not write", () => {
+    expect(reportSteps.find((x) => x.uses?.startsWith("actions/github-script"))!.if).toBe(
+      "github.event.pull_request.head.repo.full_name == github.repository",
+    );
   });
 
   it("reports on the stack's own rollout and stage (--stack), run by the local CLI only", () => {

@@ -46,6 +46,11 @@ export interface StageVerificationArgs {
   settleSeconds: number;
   /** The stage's resources: the probes run only after all of them are applied. */
   after: pulumi.Resource[];
+  /**
+   * The resourceVersion of each of the stack's PeerAuthentications as the cluster has them (with `refresh: always`,
+   * as read before the update): a policy changed on the cluster and put back by the update verifies again.
+   */
+  policyVersions?: pulumi.Input<string | undefined>[];
   /** Every stage of the rollout: earlier versions named the Command after one of them (an alias each). */
   stageNames: string[];
 }
@@ -89,9 +94,20 @@ export class StageVerification extends pulumi.ComponentResource {
         create: VERIFY_COMMAND,
         update: VERIFY_KEEP_COMMAND,
         environment,
-        // What it checks (the stage, its expectations) and where (the context, the cluster): any change reruns it. A new
-        // deadline alone does not.
-        triggers: [args.plan.stage, expectationsHash(args.plan, args.rollout), args.kubeContext ?? "", args.clusterUid ?? ""],
+        // What it checks (the stage, its expectations), where (the context, the cluster), and the policies as the cluster
+        // holds them: any change reruns it. A new deadline alone does not.
+        triggers: [
+          args.plan.stage,
+          expectationsHash(args.plan, args.rollout),
+          args.kubeContext ?? "",
+          args.clusterUid ?? "",
+          pulumi.all(args.policyVersions ?? []).apply((versions) =>
+            createHash("sha256")
+              .update(JSON.stringify(versions.map((v) => v ?? "")))
+              .digest("hex")
+              .slice(0, 16),
+          ),
+        ],
         logging: "stdoutAndStderr",
         addPreviousOutputInEnv: true,
       },

@@ -33,15 +33,29 @@ export interface RegisteredResource {
 export const LAST_VERIFIED_AT = "2026-11-30T01:00:00.000Z";
 const lastOutputs = { verifiedAt: LAST_VERIFIED_AT };
 
-export async function installRecordingMocks(config: Record<string, string>, stack = "dev", secretKeys: string[] = []) {
+export interface MockCluster {
+  /** The resourceVersion the API server gives an object the stack declares (by resource name); none when absent. */
+  resourceVersionOf?: (name: string) => string | undefined;
+}
+
+export async function installRecordingMocks(
+  config: Record<string, string>,
+  stack = "dev",
+  secretKeys: string[] = [],
+  cluster: MockCluster = {},
+) {
   const resources: RegisteredResource[] = [];
+  const withVersion = (name: string, state: Record<string, any>) => {
+    const version = cluster.resourceVersionOf?.(name);
+    return version === undefined ? state : { ...state, metadata: { ...state.metadata, resourceVersion: version } };
+  };
   await pulumi.runtime.setMocks(
     {
       // A reference to this very stack reads back what its last update recorded.
       newResource: (args) =>
         args.type === "pulumi:pulumi:StackReference"
           ? { id: args.inputs.name, state: { ...args.inputs, outputs: lastOutputs } }
-          : { id: `${args.name}-id`, state: args.inputs },
+          : { id: `${args.name}-id`, state: withVersion(args.name, args.inputs) },
       call: (args) => args.inputs,
     },
     "mtls-rollout",

@@ -1,10 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { defineRolloutStack } from "../../src/program";
-import { installRecordingMocks, promiseOf, RegisteredResource, settleRegistrations } from "./pulumiMocks";
+import { installRecordingMocks, MockCluster, promiseOf, RegisteredResource, settleRegistrations } from "./pulumiMocks";
 
 /** Runs the program under Pulumi's mocks with this stack config; returns it and every registration. */
-export async function runStack(config: Record<string, string>, secretKeys: string[] = []) {
-  const resources = await installRecordingMocks(config, "dev", secretKeys);
+export async function runStack(config: Record<string, string>, secretKeys: string[] = [], cluster: MockCluster = {}) {
+  const resources = await installRecordingMocks(config, "dev", secretKeys, cluster);
   const stack = defineRolloutStack();
   const children = [
     ...stack.resources.namespaces.values(),
