@@ -264,9 +264,10 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
     enableServerSideApply: true,
   };
   const provider = new k8s.Provider("kubernetes", { ...bound, upsertExistingObjects: false, enablePatchForce: false });
-  const adoptionProvider = plan.peerAuthentications.some((pa) => pa.existing)
-    ? new k8s.Provider("kubernetes-adopt", { ...bound, upsertExistingObjects: true })
-    : undefined;
+  const adoptionProvider =
+    plan.peerAuthentications.some((pa) => pa.existing) || plan.dormant.some((d) => d.adopted)
+      ? new k8s.Provider("kubernetes-adopt", { ...bound, upsertExistingObjects: true })
+      : undefined;
   const stageIndex = rollout.stages.findIndex((st) => st.name === plan.stage);
   const onDestroy = config.handover ? "handover" : stageIndex > 0 ? "refuse" : "delete";
   if (onDestroy === "refuse") {

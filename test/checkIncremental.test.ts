@@ -67,6 +67,7 @@ function tangled(): Rollout {
       { name: "c-y-strict", peerAuthentications: [{ name: "y", namespace: "c", selector: { app: "y" }, mode: "STRICT" }] },
       { name: "mesh-strict", peerAuthentications: [{ name: "default", namespace: "istio-system", mode: "STRICT" }] },
       { name: "d-loosens", peerAuthentications: [{ name: "default", namespace: "d", mode: "PERMISSIVE" }] },
+      { name: "c-y-retired", retire: [{ namespace: "c", name: "y" }] },
       {
         name: "c-e-strict",
         peerAuthentications: [

@@ -84,7 +84,7 @@ describe("the pull-request workflow", () => {
       env: { ...process.env, PULUMI_STACK: "acme/mtls-rollout/dev", BASE_REF: "no-such-branch", GITHUB_OUTPUT: out },
     });
     expect(run.status).toBe(0);
-    expect(fs.readFileSync(out, "utf8")).toBe("stage=permissive\nprevious=none\n");
+    expect(fs.readFileSync(out, "utf8")).toBe("stage=permissive\nprevious=none\nrollout=stages/lab.yaml\n");
   });
 
   it("skips the comment on pull requests from forks, whose token may not write", () => {
@@ -96,7 +96,8 @@ describe("the pull-request workflow", () => {
   it("reports on the stack's own rollout and stage (--stack), run by the local CLI only", () => {
     const report = steps.find((s) => s.run?.includes("--format markdown"))!;
     expect(report.run).toContain('npx --no-install mtls-rollout report --stack "$PULUMI_STACK" $previous_flag --format markdown');
-    expect(report.run).toContain('npx --no-install mtls-rollout check --stack "$PULUMI_STACK"');
+    expect(report.run).toContain('npx --no-install mtls-rollout check --stack "$PULUMI_STACK" $previous_file');
+    expect(report.run).toContain('git show "origin/$BASE_REF:$ROLLOUT" > base-rollout.yaml');
   });
 });
 

@@ -3,8 +3,11 @@ import { checkStage, RULES, RuleName } from "../../src/model/rules";
 import { policyOf } from "../../src/manifests/parse";
 import { PEER_AUTHENTICATION_TYPES, stackFacts } from "./stackFacts";
 
-/** Rules of one stage: stage-order and last-stage-leaves-ports-open compare a rollout's stages, which one stack does not hold. */
-type PackRule = Exclude<RuleName, "stage-order" | "last-stage-leaves-ports-open">;
+/**
+ * Rules of one stage: stage-order and last-stage-leaves-ports-open compare a rollout's stages, and
+ * removed-without-retire two versions of it, which one stack does not hold.
+ */
+type PackRule = Exclude<RuleName, "stage-order" | "last-stage-leaves-ports-open" | "removed-without-retire">;
 
 const DESCRIPTIONS: Record<PackRule, string> = {
   "no-mtls-disable": "PeerAuthentications do not switch mTLS off (DISABLE), unless the policy carries an accepted reason",

@@ -137,6 +137,10 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .description("check every stage of a rollout against the guardrail rules; exit 1 when a mandatory rule fails")
     .option("--rollout <file>", ROLLOUT_HELP)
     .option("--stack <name>", STACK_HELP)
+    .option(
+      "--previous-file <file>",
+      "the rollout as a stack may be running it (the base branch's): a policy it has in force at a stage must be retired there, not dropped",
+    )
     .option("--json", "print one JSON object: the violations, the number blocking, the warnings")
     .addHelpText("after", exitCodes(["0  no mandatory rule fails", "1  a mandatory rule fails", "2  bad input"]))
     .exitOverride()

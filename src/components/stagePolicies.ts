@@ -90,7 +90,8 @@ export class StagePolicies extends pulumi.ComponentResource {
     };
     this.peerAuthentications = [
       ...args.policies.map((policy) => declare(peerAuthenticationManifest(policy), args.dependenciesOf(policy), policy.existing === true)),
-      ...args.dormant.map((policy) => declare(dormantPeerAuthenticationManifest(policy), [])),
+      // An adopted policy stays the adopted object when it is retired: the same provider, never deleted.
+      ...args.dormant.map((policy) => declare(dormantPeerAuthenticationManifest(policy), [], policy.adopted === true)),
     ];
     this.registerOutputs({ ...args.settings, peerAuthentications: this.peerAuthentications });
   }

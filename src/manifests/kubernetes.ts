@@ -145,10 +145,15 @@ export function peerAuthenticationManifest(pa: PlannedPolicy): PeerAuthenticatio
 }
 
 /**
- * A policy of a later stage, without effect: UNSET inherits every mode (R5), and a selector policy
+ * A policy of a later stage, or one retired, without effect: UNSET inherits every mode (R5), and a selector policy
  * selects nothing, so it cannot shadow the policy in force for a workload (R7).
  */
 export function dormantPeerAuthenticationManifest(pa: DormantPolicy): PeerAuthenticationManifest {
   const spec = { ...(pa.wide ? {} : { selector: { matchLabels: { ...DORMANT_SELECTOR } } }), mtls: { mode: "UNSET" } };
-  return peerAuthentication(pa.namespace, pa.name, { [IN_FORCE_ANNOTATION]: "false", [STAGE_ANNOTATION]: pa.firstStage }, spec);
+  return peerAuthentication(
+    pa.namespace,
+    pa.name,
+    { [IN_FORCE_ANNOTATION]: "false", [STAGE_ANNOTATION]: pa.firstStage, ...(pa.adopted ? { [ADOPTED_ANNOTATION]: "true" } : {}) },
+    spec,
+  );
 }

@@ -147,6 +147,7 @@ function freshMesh(rollout: Rollout): Plan {
           name,
           peerAuthentications: [],
           acknowledgeFindings: [],
+          retire: [],
           acknowledgeBrokenCalls: [],
           acknowledgePlaintext: [],
           acknowledgeUnverifiable: [],

@@ -1,5 +1,6 @@
 import { InputError, Problem, describeValue, problemsFromZod } from "./errors";
 import { podLabels } from "./pods";
+import { policiesInForceAt } from "./stages";
 import { probeKit } from "./probeKit";
 import { ClientTlsIndex, type DestinationRule, type TlsPolicy } from "./clientTls";
 import { ACKNOWLEDGEABLE_RULES, MtlsMode, rolloutFileSchema, RolloutFile, WORKLOAD_KINDS } from "./schema";
@@ -165,6 +166,8 @@ export interface Stage {
   description?: string;
   peerAuthentications: PeerAuthentication[];
   acknowledgeFindings: FindingAcknowledgement[];
+  /** Policies in force before this stage that it declares dormant from now on. */
+  retire: { namespace: string; name: string }[];
   acknowledgeBrokenCalls: BrokenCallAcknowledgement[];
   acknowledgePlaintext: PortAcknowledgement[];
   acknowledgeUnverifiable: PortAcknowledgement[];
@@ -380,6 +383,7 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
     name: stage.name,
     description: stage.description,
     acknowledgeFindings: stage.acknowledgeFindings,
+    retire: stage.retire,
     acknowledgeBrokenCalls: stage.acknowledgeBrokenCalls,
     acknowledgePlaintext: stage.acknowledgePlaintext,
     acknowledgeUnverifiable: stage.acknowledgeUnverifiable,
@@ -754,6 +758,17 @@ function crossCheck(rollout: Rollout, problems: Problem[]) {
         }
       });
     }
+    stage.retire.forEach((r, ri) => {
+      const id = `${r.namespace}/${r.name}`;
+      const inForceBefore = si > 0 && policiesInForceAt({ stages }, si - 1).some((p) => `${p.policy.namespace}/${p.policy.name}` === id);
+      if (!inForceBefore)
+        problems.push({ path: `stages[${si}].retire[${ri}]`, message: `${describeValue(id)} is no policy in force at the stage before` });
+      if (stage.peerAuthentications.some((p) => `${p.namespace}/${p.name}` === id))
+        problems.push({
+          path: `stages[${si}].retire[${ri}]`,
+          message: `${describeValue(id)} is declared by this stage too: retire it or declare it`,
+        });
+    });
     stage.acknowledgeFindings.forEach((ack, ai) => {
       if (!byRef.has(ack.resource.replace(/:\d+$/, "")) && !policyIds.has(ack.resource)) {
         problems.push({

@@ -10,7 +10,7 @@ import { clientTlsOf } from "./rollout";
 import type { BrokenCallAcknowledgement, FindingAcknowledgement, MeshWorkload, PeerAuthentication, Rollout } from "./rollout";
 import type { ResolvedMode } from "./schema";
 import { EffectiveWorkload, inIstioOrder, PolicyIndex, scopeOf, SelectorGroup } from "./semantics";
-import { acknowledgementsInForceAt, findingAcknowledgementsAt } from "./stages";
+import { acknowledgementsInForceAt, findingAcknowledgementsAt, policiesInForceAt } from "./stages";
 import { coverageOf, decidingPolicy } from "./coverage";
 import type { ClientTlsIndex } from "./clientTls";
 
@@ -28,6 +28,7 @@ export const RULES = {
   "namespace-disable-breaks-strict-workloads": "mandatory",
   "partial-sidecar-not-strict": "mandatory",
   "client-tls-conflicts": "mandatory",
+  "removed-without-retire": "mandatory",
   "stage-order": "advisory",
   "strict-protects-a-sidecar": "advisory",
   "last-stage-leaves-ports-open": "advisory",
@@ -378,12 +379,19 @@ export function checkRollout(rollout: Rollout): Violation[] {
   // an earlier one in its place; adoption belongs to the object), by namespace too.
   const inForce = new Map<string, PeerAuthentication>();
   const inNamespace = new Map<string, Map<string, PeerAuthentication>>();
+  const everAdopted = new Set<string>();
   rollout.stages.forEach((stage, i) => {
     const changed = new Set<string>();
+    for (const r of stage.retire ?? []) {
+      const id = `${r.namespace}/${r.name}`;
+      if (inForce.delete(id)) changed.add(r.namespace);
+      inNamespace.get(r.namespace)?.delete(id);
+    }
     for (const declared of stage.peerAuthentications) {
       const id = `${declared.namespace}/${declared.name}`;
       const was = inForce.get(id);
-      const policy = was?.existing && !declared.existing ? { ...declared, existing: true as const } : declared;
+      if (declared.existing) everAdopted.add(id);
+      const policy = everAdopted.has(id) && !declared.existing ? { ...declared, existing: true as const } : declared;
       if (!was || policyText(was) !== policyText(policy)) changed.add(policy.namespace);
       inForce.set(id, policy);
       let ns = inNamespace.get(policy.namespace);
@@ -555,5 +563,38 @@ export function clientTlsConflicts<W extends MeshWorkload>(
       }
     }
   }
+  return out;
+}
+
+/**
+ * A policy this version of the rollout no longer has in force at a stage where the previous version had it, without
+ * retiring it: Pulumi deletes a resource the program stops declaring only after the whole program ran, after the
+ * stage's verification, which then fails on the policy still there, and the delete never runs (issue 21). Retiring
+ * it (`retire:`) makes the removal an update of the same object, verified in the same `up`.
+ */
+export function removedWithoutRetire(previous: Rollout, current: Rollout): Violation[] {
+  const out: Violation[] = [];
+  const idsAt = (r: Rollout, i: number) => new Set(policiesInForceAt(r, i).map((p) => `${p.policy.namespace}/${p.policy.name}`));
+  const retired = new Set<string>();
+  const declaredAnywhere = new Set(current.stages.flatMap((st) => st.peerAuthentications.map((p) => `${p.namespace}/${p.name}`)));
+  const reported = new Set<string>();
+  current.stages.forEach((stage, i) => {
+    for (const r of stage.retire) retired.add(`${r.namespace}/${r.name}`);
+    const before = previous.stages.findIndex((st) => st.name === stage.name);
+    if (before < 0) return;
+    const now = idsAt(current, i);
+    for (const id of idsAt(previous, before)) {
+      if (now.has(id) || retired.has(id) || reported.has(id)) continue;
+      reported.add(id);
+      out.push(
+        violation(
+          "removed-without-retire",
+          stage.name,
+          id,
+          `${id} was in force at stage ${describeValue(stage.name)} in the previous version of the rollout, and is ${declaredAnywhere.has(id) ? "not now" : "gone"}: a stack already running it would delete it only after the verification, which then fails and wedges the stack; retire it in a stage (retire: [{ namespace: ${id.split("/")[0]}, name: ${id.split("/")[1]} }]) instead of dropping it`,
+        ),
+      );
+    }
+  });
   return out;
 }

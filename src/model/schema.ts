@@ -108,6 +108,15 @@ export const stageSchema = z.strictObject({
       }),
     )
     .default([]),
+  /**
+   * Policies in force before this stage that it retires: from this stage on they are declared in their dormant form
+   * (UNSET, selecting nothing), so that removing them is an update the stage's verification sees done, never a delete
+   * Pulumi would run after it. Drop a policy from a rollout only by retiring it.
+   */
+  retire: z
+    .array(z.strictObject({ namespace: dns1123Label, name: dns1123Subdomain }))
+    .max(1000)
+    .default([]),
   /** Declared calls this stage may turn into `refused`, each with the reason. */
   acknowledgeBrokenCalls: z
     .array(z.strictObject({ from: workloadRef, to: workloadRef, reason: z.string().trim().min(1, "must give the reason").max(500) }))

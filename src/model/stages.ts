@@ -9,11 +9,15 @@ export function policiesInForceAt(
   stageIndex: number,
 ): { policy: PeerAuthentication; definedIn: string }[] {
   const byId = new Map<string, { policy: PeerAuthentication; definedIn: string }>();
+  const everAdopted = new Set<string>();
   for (const stage of rollout.stages.slice(0, stageIndex + 1)) {
+    // A retired policy leaves the policies in force from its stage on (it stays on the cluster, dormant).
+    for (const r of stage.retire ?? []) byId.delete(`${r.namespace}/${r.name}`);
     for (const policy of stage.peerAuthentications) {
       const id = `${policy.namespace}/${policy.name}`;
+      if (policy.existing) everAdopted.add(id);
       // Adoption belongs to the object: a later declaration of an adopted policy is still of an adopted object.
-      const adopted = byId.get(id)?.policy.existing && !policy.existing;
+      const adopted = everAdopted.has(id) && !policy.existing;
       byId.set(id, { policy: adopted ? { ...policy, existing: true } : policy, definedIn: stage.name });
     }
   }
@@ -23,7 +27,7 @@ export function policiesInForceAt(
   return [...all.filter((p) => p.policy.existing), ...all.filter((p) => !p.policy.existing)];
 }
 
-/** A policy of a later stage, present on the cluster but without effect until its stage. */
+/** A policy of another stage, present on the cluster but without effect: a later stage's, or one retired. */
 export interface DormantPolicy {
   namespace: string;
   name: string;
@@ -31,22 +35,32 @@ export interface DormantPolicy {
   wide: boolean;
   /** The stage that first declares it. */
   firstStage: string;
+  /** It was adopted (on the cluster before the stack): retired, it stays there when the stack lets go. */
+  adopted?: true;
 }
 
 /**
- * The policies a stage does not apply yet. Declaring them dormant, instead of leaving them out, makes
- * every stage change an update of the same objects: Pulumi deletes only after the whole program has
- * run, so a policy left out would still be enforced while the stage's verification runs.
+ * The policies a stage does not apply: those of later stages, and those an earlier stage retired. Declaring them
+ * dormant, instead of leaving them out, makes every stage change an update of the same objects: Pulumi deletes only
+ * after the whole program has run, so a policy left out would still be enforced while the stage's verification runs.
  */
 export function dormantPoliciesAt(rollout: Pick<Rollout, "stages">, stageIndex: number): DormantPolicy[] {
   const inForce = new Set(policiesInForceAt(rollout, stageIndex).map(({ policy }) => `${policy.namespace}/${policy.name}`));
   const dormant = new Map<string, DormantPolicy>();
-  for (const stage of rollout.stages.slice(stageIndex + 1)) {
+  for (const stage of rollout.stages) {
     for (const pa of stage.peerAuthentications) {
       const key = `${pa.namespace}/${pa.name}`;
-      if (!inForce.has(key) && !dormant.has(key)) {
-        dormant.set(key, { namespace: pa.namespace, name: pa.name, wide: pa.selector === null, firstStage: stage.name });
-      }
+      if (inForce.has(key)) continue;
+      const known = dormant.get(key);
+      if (!known) {
+        dormant.set(key, {
+          namespace: pa.namespace,
+          name: pa.name,
+          wide: pa.selector === null,
+          firstStage: stage.name,
+          ...(pa.existing ? { adopted: true as const } : {}),
+        });
+      } else if (pa.existing) known.adopted = true;
     }
   }
   return [...dormant.values()];

@@ -1,13 +1,15 @@
-import { checkRollout, isBlocking } from "../../model/rules";
+import { checkRollout, isBlocking, removedWithoutRetire } from "../../model/rules";
 import { loadRollout } from "../../rollout/load";
 import { EXIT_OK, EXIT_RULE_FAILED, type CommandContext } from "../command";
 import { UNBOUNDED } from "../../render/textTable";
 import { renderViolations } from "../renderPlan";
 
-export function check(opts: { rollout?: string; json?: boolean }, { io, setExit }: CommandContext): void {
+export function check(opts: { rollout?: string; previousFile?: string; json?: boolean }, { io, setExit }: CommandContext): void {
   const rollout = loadRollout(opts.rollout);
+  // The version a stack may be running (the base branch's): a policy it has in force must be retired, not dropped.
+  const previous = opts.previousFile !== undefined ? loadRollout(opts.previousFile) : undefined;
   for (const w of rollout.warnings) io.stderr(`warning: ${w.path}: ${w.message}\n`);
-  const violations = checkRollout(rollout);
+  const violations = [...checkRollout(rollout), ...(previous ? removedWithoutRetire(previous, rollout) : [])];
   const blocking = violations.filter(isBlocking);
   if (opts.json) {
     io.stdout(JSON.stringify({ violations, blocking: blocking.length, warnings: rollout.warnings }, null, 2) + "\n");
