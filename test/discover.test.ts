@@ -280,7 +280,7 @@ describe("npx mtls-rollout discover", () => {
         name: "shop-strict",
         // What the model finds: frontend's adopted workload policy and recommender's hold keep a port each open.
         description:
-          "STRICT for namespace shop, but 2 ports of workloads with a sidecar stay open: shop/frontend:8080 (shop/frontend-legacy), shop/recommender:8080 (shop/recommender-until-restart)",
+          "STRICT for namespace shop, but 2 ports of workloads with a sidecar stay open: shop/frontend:8080 (shop/frontend-legacy), shop/recommender:8080 (its pods without a sidecar, sidecar: partial)",
         // shop/recommender runs a pod without a sidecar: it waits for a restart, PERMISSIVE.
         peerAuthentications: [
           { name: "default", namespace: "shop", mode: "STRICT" },
@@ -296,7 +296,7 @@ describe("npx mtls-rollout discover", () => {
       {
         name: "mesh-strict",
         description:
-          "STRICT mesh-wide, but 1 port of workloads with a sidecar stays open: shop/recommender:8080 (shop/recommender-until-restart)",
+          "STRICT mesh-wide, but 1 port of workloads with a sidecar stays open: shop/recommender:8080 (its pods without a sidecar, sidecar: partial)",
         peerAuthentications: [{ name: "default", namespace: "istio-system", mode: "STRICT" }],
       },
     ]);

@@ -118,6 +118,12 @@ const variants: [string, (mesh: Mesh) => void][] = [
     },
   ],
   [
+    "a partly injected workload under a live namespace-wide STRICT",
+    (mesh) => {
+      mesh.peerauthentications.push(policy("shop", "default", "2025-01-01T00:00:00Z", { mtls: { mode: "STRICT" } }));
+    },
+  ],
+  [
     "a workload whose sidecar does not intercept its port (traffic.sidecar.istio.io/excludeInboundPorts on the pod)",
     (mesh) => {
       const c = mesh.controllers.find((x) => x.metadata.namespace === "shop" && x.metadata.name === "redis")!;
@@ -316,5 +322,22 @@ describe("what Prometheus saw of a declared call, against the model", () => {
 
   it("says nothing where they agree", async () => {
     expect(await withTraffic([edge("mutual_tls", 42)])).not.toContain("Prometheus saw mTLS");
+  });
+});
+
+describe("a partly injected workload that is STRICT on the cluster already", () => {
+  it("stays sidecar: partial, its finding accepted, and its port counted open", async () => {
+    const mesh = load();
+    mesh.peerauthentications.push(policy("shop", "default", "2025-01-01T00:00:00Z", { mtls: { mode: "STRICT" } }));
+    const result = await discover({ runner: runnerOf(mesh), meshRootNamespace: "istio-system", callTimeoutMs: 5_000 });
+    if (!("yaml" in result)) throw new Error(JSON.stringify(result));
+    const rollout = parseRolloutYaml(result.yaml, "discovered.yaml");
+    expect(rollout.workloads.find((w) => w.name === "recommender")!.partial).toBe(true);
+    expect(rollout.stages[0].acknowledgeFindings).toContainEqual(
+      expect.objectContaining({ rule: "partial-sidecar-not-strict", resource: "shop/recommender" }),
+    );
+    expect(buildPlan(rollout, "current").coverage.open).toContainEqual(
+      expect.objectContaining({ workload: "shop/recommender", port: 8080, keptBy: "its pods without a sidecar, sidecar: partial" }),
+    );
   });
 });

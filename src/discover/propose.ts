@@ -252,6 +252,8 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
       workloads: rollout.workloads,
       acknowledgeBrokenCalls: [],
       clientTls: clientTlsOf(rollout),
+      // Clients a DestinationRule may apply to are the whole mesh, whatever part of it is evaluated.
+      allWorkloads: rollout.workloads,
       acknowledgeFindings: accepted,
     });
     const blocking = evaluation.violations.filter(isBlocking);
@@ -290,17 +292,6 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
         }
         continue;
       }
-      if (v.rule === "partial-sidecar-not-strict") {
-        // STRICT applies to it today, while some of its pods run no sidecar: the cluster as it is, written down as
-        // the policies see it (its pods with a sidecar are STRICT); status and verify then show the others.
-        const w = byRef.get(v.resource)!;
-        w.sidecar = true;
-        noteOn(
-          v.resource,
-          `not partial after all: STRICT applies to it today, so it is declared sidecar: true as the policies see it; the pods without one take plaintext from anyone and refuse nothing: restart it (kubectl rollout restart ${w.kind.toLowerCase()}/${w.name} -n ${w.namespace})`,
-        );
-        continue;
-      }
       const rule = ACKNOWLEDGEABLE_RULES.find((r) => r === v.rule);
       if (!rule) throw new TooLargeForRollout(`stage current breaks ${v.rule}, which a rollout cannot accept: ${v.message}`);
       accepted.push({ rule, resource: v.resource, reason: FOUND_ON_THE_CLUSTER });
@@ -327,6 +318,8 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
       workloads: rollout.workloads,
       acknowledgeBrokenCalls: [],
       clientTls: clientTlsOf(rollout),
+      // Clients a DestinationRule may apply to are the whole mesh, whatever part of it is evaluated.
+      allWorkloads: rollout.workloads,
     });
     const serverOf = new Map(effective.map((e) => [e.workload.ref, e]));
     const calls = rollout.workloads.flatMap((client) => client.calls.flatMap((to) => edgesTo(client, serverOf.get(to)!, index)));
@@ -400,6 +393,8 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
       workloads,
       acknowledgeBrokenCalls: [],
       clientTls: clientTlsOf(rollout),
+      // Clients a DestinationRule may apply to are the whole mesh, whatever part of it is evaluated.
+      allWorkloads: rollout.workloads,
       // What stage current accepts stays accepted (findingAcknowledgementsAt): the live policies stay in force.
       acknowledgeFindings: accepted,
     });
@@ -414,6 +409,8 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
       workloads: namespaces ? [...namespaces].flatMap((ns) => byNamespace.get(ns) ?? []) : rollout.workloads,
       acknowledgeBrokenCalls: [],
       clientTls: clientTlsOf(rollout),
+      // Clients a DestinationRule may apply to are the whole mesh, whatever part of it is evaluated.
+      allWorkloads: rollout.workloads,
     });
     return coverageOf(effective).open;
   };
@@ -576,6 +573,8 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
         workloads: byNamespace.get(ns) ?? [],
         acknowledgeBrokenCalls: [],
         clientTls: clientTlsOf(rollout),
+        // Clients a DestinationRule may apply to are the whole mesh, whatever part of it is evaluated.
+        allWorkloads: rollout.workloads,
       });
       return index.effective.some(
         (e) =>

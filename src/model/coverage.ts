@@ -9,6 +9,8 @@ import type { EffectiveWorkload } from "./semantics";
 
 /** What keeps a port open that its sidecar does not intercept: the application takes plaintext whatever the policies say. */
 export const NOT_INTERCEPTED = "not intercepted by its sidecar (traffic.sidecar.istio.io annotations)";
+/** What keeps a port of a partly injected workload open: its pods without a sidecar. */
+export const PODS_WITHOUT_SIDECAR = "its pods without a sidecar, sidecar: partial";
 
 export interface OpenPort {
   /** `namespace/name` */
@@ -49,6 +51,11 @@ export function coverageOf(effective: readonly EffectiveWorkload<Workload>[]): C
       total++;
       if (e.workload.notIntercepted?.includes(port)) {
         open.push({ workload: e.workload.ref, port, mode, keptBy: NOT_INTERCEPTED });
+        continue;
+      }
+      // Its pods without a sidecar take plaintext from anyone, whatever the mode of those with one.
+      if (e.workload.partial) {
+        open.push({ workload: e.workload.ref, port, mode, keptBy: PODS_WITHOUT_SIDECAR });
         continue;
       }
       if (mode === "STRICT") {

@@ -36,8 +36,8 @@ const portMode = z
   .transform((v) => (typeof v === "string" ? v : v.mode));
 
 /**
- * The mandatory rules a stage may accept a finding of, with a reason: those a live cluster can break before any
- * rollout. DISABLE has allowDisable, a broken call acknowledgeBrokenCalls, a partly injected workload a restart.
+ * The rules a stage may accept a finding of, with a reason: those a live cluster can break before any rollout (and a
+ * port left open on purpose). DISABLE has allowDisable, a broken call acknowledgeBrokenCalls.
  */
 export const ACKNOWLEDGEABLE_RULES = [
   "one-default-per-scope",
@@ -48,6 +48,7 @@ export const ACKNOWLEDGEABLE_RULES = [
   "selector-matches-a-workload",
   "namespace-disable-breaks-strict-workloads",
   "client-tls-conflicts",
+  "partial-sidecar-not-strict",
   "last-stage-leaves-ports-open",
 ] as const;
 
