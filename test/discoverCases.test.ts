@@ -162,7 +162,7 @@ describe("discover on other meshes", () => {
       "lock-redis",
     ]);
     expect(r.file.stages[0].acknowledgeFindings).toEqual([
-      { rule: "namespace-disable-breaks-strict-workloads", resource: "shop/redis", reason: FOUND_ON_THE_CLUSTER },
+      { rule: "namespace-disable-breaks-strict-workloads", resource: "shop/redis:6379", reason: FOUND_ON_THE_CLUSTER },
     ]);
     expect(r.yaml).toMatch(/#   - namespace-disable-breaks-strict-workloads: shop\/redis is STRICT on 6379/);
     // The fix: a mesh-wide DISABLE is mesh-permissive's.

@@ -185,9 +185,9 @@ describe("the guardrail rules", () => {
       ],
       failing: [
         { name: "default", namespace: "app", mode: "DISABLE", allowDisable: "legacy scanners" },
-        { name: "api", namespace: "app", selector: { app: "api" }, mode: "STRICT" },
+        { name: "api", namespace: "app", selector: { app: "api" }, mode: "UNSET", portLevelMtls: { 8080: "STRICT" } },
       ],
-      message: /^app\/api is STRICT on 8080, 9090, but its namespace is DISABLE at namespace or mesh level, which turns auto mTLS off/,
+      message: /^app\/api is STRICT on 8080, but its namespace is DISABLE at namespace or mesh level, which turns auto mTLS off/,
     },
   ];
 
@@ -394,5 +394,48 @@ describe("acknowledgeFindings: the cluster as found, accepted with a reason", ()
   it("still refuses two competing policies the stack would create, whose order nobody can know", () => {
     const rollout = mesh([{ name: "s", peerAuthentications: twoOnApi.map(({ existing: _, ...p }) => p) }]);
     expect(() => buildPlan(rollout, "s")).toThrow(/one-policy-per-workload/);
+  });
+});
+
+describe("what an acceptance covers", () => {
+  it("namespace-disable-breaks-strict-workloads: the port accepted, not one a later stage makes STRICT", () => {
+    const rollout = mesh([
+      {
+        name: "current",
+        peerAuthentications: [
+          { name: "default", namespace: "app", mode: "DISABLE", allowDisable: "legacy scanners", existing: true },
+          { name: "api", namespace: "app", selector: { app: "api" }, mode: "UNSET", portLevelMtls: { 8080: "STRICT" }, existing: true },
+        ],
+        acknowledgeFindings: [{ rule: "namespace-disable-breaks-strict-workloads", resource: "app/api:8080", reason: "as found" }],
+        acknowledgeBrokenCalls: [{ from: "app/web", to: "app/api", reason: "as found" }],
+      },
+      {
+        name: "grpc-strict",
+        peerAuthentications: [
+          { name: "api", namespace: "app", selector: { app: "api" }, mode: "UNSET", portLevelMtls: { 8080: "STRICT", 9090: "STRICT" } },
+        ],
+      },
+    ]);
+    expect(
+      checkRollout(rollout)
+        .filter(isBlocking)
+        .map((v) => `${v.stage} ${v.rule} ${v.resource}`),
+    ).toContain("grpc-strict namespace-disable-breaks-strict-workloads app/api:9090");
+  });
+
+  it("a policy's finding: until a stage declares that policy again", () => {
+    const rollout = mesh([
+      {
+        name: "current",
+        peerAuthentications: [{ name: "typo", namespace: "app", selector: { app: "apj" }, mode: "STRICT", existing: true }],
+        acknowledgeFindings: [{ rule: "selector-matches-a-workload", resource: "app/typo", reason: "as found" }],
+      },
+      { name: "later", peerAuthentications: [{ name: "typo", namespace: "app", selector: { app: "aip" }, mode: "STRICT" }] },
+    ]);
+    expect(
+      checkRollout(rollout)
+        .filter(isBlocking)
+        .map((v) => `${v.stage} ${v.rule} ${v.resource}`),
+    ).toEqual(["later selector-matches-a-workload app/typo"]);
   });
 });

@@ -73,6 +73,8 @@ export const MUTATING_WEBHOOKS = "mutatingwebhookconfigurations.admissionregistr
 const INJECTOR_SUFFIX = "sidecar-injector.istio.io";
 
 /** The ConfigMaps of istiod's revisions carry `istio.io/rev` (the istiod chart's configmap.yaml). */
+/** Where istiod runs unless its install says otherwise, and so its mesh config. */
+export const ISTIOD_NAMESPACE = "istio-system";
 export const MESH_CONFIG_ARGS = (namespace: string) => ["get", "configmaps", "--namespace", namespace, "-l", "istio.io/rev", "-o", "json"];
 
 export interface SnapshotOptions {
@@ -224,17 +226,24 @@ export async function readSnapshot(runner: KubectlRunner, options: SnapshotOptio
     }
   }
   if (kinds.has("meshConfig")) {
-    const read = await getList(runner, MESH_CONFIG_ARGS(options.meshRootNamespace), configMapObjectSchema, options.timeoutMs);
-    if ("error" in read) {
-      // Not permitted to read istiod's ConfigMaps, or no such namespace: the root is the one assumed, and said so.
-      if (!read.forbidden && !read.notFound) return read;
-      snapshot.meshConfigNote = `the mesh config could not be read (${read.error})`;
-    } else {
+    // istiod's ConfigMaps live beside istiod (istio-system, unless the install says otherwise), which need not be the
+    // mesh's root namespace: both are looked in.
+    const places = [...new Set([ISTIOD_NAMESPACE, options.meshRootNamespace])];
+    const notes: string[] = [];
+    for (const ns of places) {
+      const read = await getList(runner, MESH_CONFIG_ARGS(ns), configMapObjectSchema, options.timeoutMs);
+      if ("error" in read) {
+        // Not permitted to read istiod's ConfigMaps, or no such namespace: the root is the one assumed, and said so.
+        if (!read.forbidden && !read.notFound) return read;
+        notes.push(`the mesh config could not be read in ${ns} (${read.error})`);
+        continue;
+      }
       const configs = meshConfigsOf(read.items);
       if ("error" in configs) return { error: configs.error };
-      snapshot.meshConfigs = configs;
-      if (configs.length === 0) snapshot.meshConfigNote = `no mesh config (ConfigMap istio) in namespace ${options.meshRootNamespace}`;
+      snapshot.meshConfigs.push(...configs);
     }
+    if (snapshot.meshConfigs.length === 0)
+      snapshot.meshConfigNote = notes.length > 0 ? notes.join("; ") : `no mesh config (ConfigMap istio) in namespace ${places.join(" or ")}`;
   }
   return snapshot;
 }

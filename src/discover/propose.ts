@@ -386,6 +386,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
     const workloads = namespaces
       ? [...new Set([...namespaces].flatMap((ns) => [...(byNamespace.get(ns) ?? []), ...(callersInto.get(ns) ?? [])]))]
       : rollout.workloads;
+    const rewritten = new Set([...file.stages.slice(1), stage].flatMap((st) => st.peerAuthentications.map(idOf)));
     const { violations } = evaluateStage({
       stage: stage.name,
       meshRootNamespace,
@@ -395,8 +396,9 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
       clientTls: clientTlsOf(rollout),
       // Clients a DestinationRule may apply to are the whole mesh, whatever part of it is evaluated.
       allWorkloads: rollout.workloads,
-      // What stage current accepts stays accepted (findingAcknowledgementsAt): the live policies stay in force.
-      acknowledgeFindings: accepted,
+      // What stage current accepts stays accepted (findingAcknowledgementsAt): the live policies stay in force, until
+      // a stage declares one again.
+      acknowledgeFindings: accepted.filter((a) => !rewritten.has(a.resource)),
     });
     return violations.filter((v) => isBlocking(v) && (!namespaces || namespaces.has(namespaceOfFinding(v))));
   };

@@ -259,19 +259,21 @@ export function evaluateStage<W extends MeshWorkload>(
 
   const effective = workloads.map((w) => index.effective(w));
 
-  // Rule 7: a namespace- or mesh-wide DISABLE turns auto mTLS off for the namespace's services.
+  // Rule 7: a namespace- or mesh-wide DISABLE turns auto mTLS off for the namespace's services. One finding per port,
+  // so that accepting the port found STRICT on the cluster accepts no other a later stage makes STRICT.
   for (const e of effective) {
     if (index.serviceMode(e.workload.namespace) !== "DISABLE") continue;
-    const strictPorts = [...e.ports].filter(([, mode]) => mode === "STRICT").map(([port]) => port);
-    if (strictPorts.length === 0) continue;
-    out.push(
-      violation(
-        "namespace-disable-breaks-strict-workloads",
-        stage,
-        e.workload.ref,
-        `${e.workload.ref} is STRICT on ${strictPorts.join(", ")}, but its namespace is DISABLE at namespace or mesh level, which turns auto mTLS off: clients with sidecars send plaintext and are refused; make the namespace PERMISSIVE or drop the STRICT`,
-      ),
-    );
+    for (const [port, mode] of e.ports) {
+      if (mode !== "STRICT") continue;
+      out.push(
+        violation(
+          "namespace-disable-breaks-strict-workloads",
+          stage,
+          `${e.workload.ref}:${port}`,
+          `${e.workload.ref} is STRICT on ${port}, but its namespace is DISABLE at namespace or mesh level, which turns auto mTLS off: clients with sidecars send plaintext and are refused; make the namespace PERMISSIVE or drop the STRICT`,
+        ),
+      );
+    }
   }
 
   // A workload only some of whose pods run a sidecar: STRICT there refuses a plaintext client at some pods and not

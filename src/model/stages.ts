@@ -90,10 +90,19 @@ export function unverifiableAcknowledgementsAt(rollout: Pick<Rollout, "stages">,
   return [...byTarget.values()];
 }
 
-/** Findings a stage accepts stay accepted in later stages, as the live policies that cause them stay in force. */
+/**
+ * Findings a stage accepts stay accepted in later stages, as the live policies that cause them stay in force; an
+ * acceptance of a policy's finding ends where a later stage declares that policy again (or retires it): the stage
+ * that rewrites a policy answers for it, so a new mistake in it is not accepted unseen.
+ */
 export function findingAcknowledgementsAt(rollout: Pick<Rollout, "stages">, stageIndex: number): FindingAcknowledgement[] {
   const byFinding = new Map<string, FindingAcknowledgement>();
   for (const stage of rollout.stages.slice(0, stageIndex + 1)) {
+    const rewritten = new Set([
+      ...stage.peerAuthentications.map((p) => `${p.namespace}/${p.name}`),
+      ...(stage.retire ?? []).map((r) => `${r.namespace}/${r.name}`),
+    ]);
+    for (const [key, ack] of byFinding) if (rewritten.has(ack.resource)) byFinding.delete(key);
     for (const ack of stage.acknowledgeFindings ?? []) byFinding.set(`${ack.rule} ${ack.resource}`, ack);
   }
   return [...byFinding.values()];

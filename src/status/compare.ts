@@ -147,7 +147,8 @@ export function compareWithRollout(rollout: Rollout, live: LiveState, options: C
       `the mesh's root namespace is ${live.meshRootNamespace} (${live.meshFacts?.source ?? "its mesh config"}), not ${rollout.meshRootNamespace} as the rollout says: a policy the rollout means mesh-wide is namespace-wide there; set meshRootNamespace: ${live.meshRootNamespace}`,
     );
   }
-  if (live.meshFacts && live.meshFacts.enableAutoMtls !== rollout.enableAutoMtls) {
+  // Only a mesh config that was read says what auto mTLS is; none read says nothing of it.
+  if (live.meshFacts?.source !== undefined && live.meshFacts.enableAutoMtls !== rollout.enableAutoMtls) {
     warnings.push(
       `the mesh config ${live.meshFacts.enableAutoMtls ? "leaves auto mTLS on" : "turns auto mTLS off"} (enableAutoMtls: ${live.meshFacts.enableAutoMtls}), but the rollout says enableAutoMtls: ${rollout.enableAutoMtls}: the expected outcomes follow the rollout; set it as the cluster has it`,
     );
