@@ -285,3 +285,28 @@ describe("what a stage expects, and what its guardrails refuse", () => {
     expect(blocking.map((v) => `${v.stage} ${v.rule} ${v.resource}`)).toEqual(["shop-strict client-tls-conflicts shop/reviews:9090"]);
   });
 });
+
+describe("Istio mTLS to a DISABLE port", () => {
+  it("is refused by the guardrail as the model expects it refused", () => {
+    const r = shop(
+      {
+        destinationRules: [{ name: "reviews-mtls", namespace: "shop", host: "reviews", trafficPolicy: { tls: { mode: "ISTIO_MUTUAL" } } }],
+      },
+      [
+        { name: "start" },
+        {
+          name: "reviews-disable",
+          peerAuthentications: [
+            { name: "reviews", namespace: "shop", selector: { app: "reviews" }, mode: "DISABLE", allowDisable: "a test" },
+          ],
+        },
+      ],
+    );
+    expect(edge(r, "reviews-disable").expect).toBe("refused");
+    expect(
+      checkRollout(r)
+        .filter((v) => v.rule === "client-tls-conflicts")
+        .map((v) => `${v.stage} ${v.resource}`),
+    ).toEqual(["reviews-disable shop/reviews:8080"]);
+  });
+});

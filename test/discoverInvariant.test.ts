@@ -131,8 +131,12 @@ const variants: [string, (mesh: Mesh) => void][] = [
         ...c.spec.template.metadata.annotations,
         "traffic.sidecar.istio.io/excludeInboundPorts": "6379",
       };
-      for (const p of mesh.pods.filter((x) => x.metadata.namespace === "shop" && x.metadata.name.startsWith("redis-")))
+      // The injector renders the annotation into istio-init's istio-iptables arguments (-d, the excluded ports).
+      for (const p of mesh.pods.filter((x) => x.metadata.namespace === "shop" && x.metadata.name.startsWith("redis-"))) {
         p.metadata.annotations = { ...p.metadata.annotations, "traffic.sidecar.istio.io/excludeInboundPorts": "6379" };
+        const init = (p.spec.initContainers ?? []).find((x: Item) => x.name === "istio-init");
+        if (init) init.args[init.args.indexOf("-d") + 1] += ",6379";
+      }
     },
   ],
   [

@@ -15,8 +15,11 @@ type TrafficPolicyObject = NonNullable<NonNullable<DestinationRuleObject["spec"]
 function trafficPolicyFact(tp: TrafficPolicyObject | null | undefined): DestinationRuleFact["trafficPolicy"] {
   if (!tp) return undefined;
   const ports = (tp.portLevelSettings ?? []).flatMap((p) =>
-    // An entry without a port number matches no port (`GetPortLevelTrafficPolicy` compares numbers).
-    p.port?.number ? [{ port: { number: p.port.number }, ...(p.tls ? { tls: { mode: p.tls.mode ?? "DISABLE" } } : {}) }] : [],
+    // An entry without a port number, or with one no Service port can have (the CRD takes any uint32), matches no port
+    // (`GetPortLevelTrafficPolicy` compares numbers).
+    p.port?.number && p.port.number <= 65535
+      ? [{ port: { number: p.port.number }, ...(p.tls ? { tls: { mode: p.tls.mode ?? "DISABLE" } } : {}) }]
+      : [],
   );
   return {
     ...(tp.tls ? { tls: { mode: tp.tls.mode ?? "DISABLE" } } : {}),
@@ -50,9 +53,9 @@ export function destinationRuleFacts(
       namespace: o.metadata.namespace,
       host: spec.host,
       ...(spec.exportTo && spec.exportTo.length > 0 ? { exportTo: [...spec.exportTo] } : {}),
-      ...(spec.workloadSelector?.matchLabels && Object.keys(spec.workloadSelector.matchLabels).length > 0
-        ? { workloadSelector: { matchLabels: { ...spec.workloadSelector.matchLabels } } }
-        : {}),
+      // A workloadSelector, even an empty one, makes the rule private to its namespace and selects its pods (all of
+      // them when empty): Istio validates `{}` with a warning only (pilot/pkg/model/push_context.go keys on its presence).
+      ...(spec.workloadSelector ? { workloadSelector: { matchLabels: { ...(spec.workloadSelector.matchLabels ?? {}) } } } : {}),
     };
     const tp = trafficPolicyFact(spec.trafficPolicy);
     if (tp) fact.trafficPolicy = tp;

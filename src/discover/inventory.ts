@@ -216,7 +216,7 @@ function workloadOf(
     deploy: false,
     sidecar,
     // Keys of our own prefix are reserved for dormant policies; no application label uses it.
-    labels: Object.fromEntries(Object.entries(labels).filter(([k]) => !k.startsWith("mtls-rollout.io/"))),
+    labels: Object.fromEntries(Object.entries(podLabelsOf(c, pods, labels, at, notes)).filter(([k]) => !k.startsWith("mtls-rollout.io/"))),
     ...(container && container !== c.metadata.name ? { container } : {}),
     ...(ports.length > 0 ? { ports } : {}),
   };
@@ -243,8 +243,65 @@ export function notInterceptedPorts(annotations: Record<string, string>, ports: 
   const excluded = list(annotations[EXCLUDE_INBOUND_PORTS] ?? "");
   return ports.filter((p) => excluded.has(p)).sort((a, b) => a - b);
 }
+/**
+ * What decides a pod's inbound capture: its istio-init container's `istio-iptables` arguments where it has one
+ * (`-b` the ports captured, `-d` those excluded: the injector renders the pod's annotations and the mesh-wide
+ * `global.proxy.includeInboundPorts`/`excludeInboundPorts` values into them, injection-template.yaml), else (istio-cni,
+ * which reads the annotations itself, or no running pod) its annotations, as annotations.
+ */
+function interceptionOf(pod: PodObject | undefined, c: ControllerObject): Record<string, string> {
+  const annotations = pod?.metadata.annotations ?? c.spec.template.metadata?.annotations ?? {};
+  const args = (pod?.spec.initContainers ?? []).find((x) => x.name === "istio-init")?.args ?? [];
+  const value = (flag: string) => {
+    const i = args.indexOf(flag);
+    return i >= 0 && i + 1 < args.length ? args[i + 1] : undefined;
+  };
+  const include = value("-b");
+  const exclude = value("-d");
+  if (include === undefined && exclude === undefined) return annotations;
+  return {
+    ...(include !== undefined ? { [INCLUDE_INBOUND_PORTS]: include } : {}),
+    ...(exclude !== undefined ? { [EXCLUDE_INBOUND_PORTS]: exclude } : {}),
+  };
+}
+
 export const INCLUDE_INBOUND_PORTS = "traffic.sidecar.istio.io/includeInboundPorts";
 export const EXCLUDE_INBOUND_PORTS = "traffic.sidecar.istio.io/excludeInboundPorts";
+
+/**
+ * Labels a controller or Istio's injector sets on each pod, which the model derives itself or which differ from pod
+ * to pod: never a workload's labels in a rollout file.
+ */
+const STAMPED_LABELS = new Set([
+  "pod-template-hash",
+  "controller-revision-hash",
+  "pod-template-generation",
+  "statefulset.kubernetes.io/pod-name",
+  "apps.kubernetes.io/pod-index",
+  "security.istio.io/tlsMode",
+  "service.istio.io/canonical-name",
+  "service.istio.io/canonical-revision",
+]);
+
+/**
+ * What PeerAuthentication selectors match: the live pods' own labels (`GetProxyWorkloadLabels`), which hold the
+ * template's and what admission added (a mutating webhook's). The labels every running pod carries with one value
+ * join the template's, said in a comment; without a running pod, the template's.
+ */
+function podLabelsOf(c: ControllerObject, pods: readonly PodObject[], template: Record<string, string>, at: Note["at"], notes: Note[]) {
+  if (pods.length === 0) return template;
+  const [first, ...others] = pods.map((p) => p.metadata.labels ?? {});
+  const added = Object.entries(first).filter(
+    ([k, v]) =>
+      !Object.prototype.hasOwnProperty.call(template, k) && !STAMPED_LABELS.has(k) && others.every((o) => o[k] === v),
+  );
+  if (added.length === 0) return template;
+  notes.push({
+    at,
+    text: `labels its running pods carry beyond ${c.kind.toLowerCase()}/${c.metadata.name}'s template (added at admission): ${added.map(([k, v]) => `${k}=${v}`).join(", ")}`,
+  });
+  return { ...template, ...Object.fromEntries(added) };
+}
 
 /** The rollout schema's bound on a workload's Services. */
 const MAX_SERVICES_PER_WORKLOAD = 16;
@@ -412,7 +469,7 @@ export function takeInventory(snapshot: ClusterSnapshot, options: InventoryOptio
     }
     const workload = workloadOf(c, pods, inScope.get(c.metadata.namespace)!, snapshot.injectorWebhooks, notes);
     // What the pods run with: a running pod's annotations, else the template's.
-    interception.set(workload, pods[0]?.metadata.annotations ?? c.spec.template.metadata?.annotations ?? {});
+    interception.set(workload, interceptionOf(pods[0], c));
     // What the API allows and a rollout file does not (a name with a dot, say): left out, and said why.
     const invalid = workloadSchema.safeParse(workload);
     if (!invalid.success) {
@@ -478,7 +535,8 @@ export function takeInventory(snapshot: ClusterSnapshot, options: InventoryOptio
   const livePolicies = live.policies.filter((l) => inFile.has(l.policy.namespace)).length;
   // Rules in the file's namespaces and the root: the only ones that can apply to its clients (a rule elsewhere never
   // does, push_context.go `destinationRule`), and only for its hosts matter, but a wildcard rule can reach any.
-  const rules = destinationRuleFacts(snapshot.destinationRules, inFile);
+  // Those of the file's namespaces and the root: the namespaces status reads them in again.
+  const rules = destinationRuleFacts(snapshot.destinationRules, new Set([options.meshRootNamespace, ...namespaces.map((n) => n.name)]));
   leftOut.push(...rules.leftOut);
   const managed = live.policies.filter((l) => l.managed && inFile.has(l.policy.namespace));
   const named = (l: (typeof managed)[number]) => `${l.policy.namespace}/${l.policy.name} (${l.stage})`;

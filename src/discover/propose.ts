@@ -282,9 +282,14 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
         );
         continue;
       }
-      if (v.rule === "port-level-uses-target-ports" && (selectedBy.get(v.resource) ?? []).length > 0) {
+      const port = v.rule === "port-level-uses-target-ports" ? Number(/ sets port (\d+),/.exec(v.message)?.[1]) : NaN;
+      // A Service port of what the policy selects, that forwards elsewhere, is the mistake the rule is there for:
+      // accepted as found (and said), never taken for a port the container listens on.
+      const servicePortMixUp = (selectedBy.get(v.resource) ?? []).some((w) =>
+        servicesOf(w).some((svc) => svc.ports.some((p) => p.port === port && p.targetPort !== undefined && p.targetPort !== port)),
+      );
+      if (v.rule === "port-level-uses-target-ports" && (selectedBy.get(v.resource) ?? []).length > 0 && !servicePortMixUp) {
         // A container need not declare every port it listens on: the policy names one, so the workload has it.
-        const port = Number(/ sets port (\d+),/.exec(v.message)?.[1]);
         for (const w of selectedBy.get(v.resource) ?? []) {
           if ((w.ports ?? []).some((p) => (typeof p === "number" ? p : p.containerPort) === port)) continue;
           w.ports = [...(w.ports ?? []), port];

@@ -6,13 +6,15 @@
  * run.ts reads the cluster.
  */
 import * as YAML from "yaml";
-import type { Rollout } from "../model/rollout";
+import { destinationRuleOf, type Rollout } from "../model/rollout";
 import { terminalSafe } from "../model/text";
 import type { Status } from "../status/compare";
 import type { Inventory } from "./inventory";
 
 /** The first line of the block this refresh writes in the header, so that the next one replaces it. */
 export const REFRESH_MARK = "mtls-rollout discover --rollout:";
+/** Its last line: what follows it is the team's again. */
+export const REFRESH_END = "(end of what mtls-rollout discover --rollout wrote)";
 
 export interface Refreshed {
   yaml: string;
@@ -65,10 +67,11 @@ export function refreshRollout(text: string, rollout: Rollout, inventory: Invent
     else doc.set("enableAutoMtls", false);
     changed.push(`enableAutoMtls: ${inventory.enableAutoMtls}`);
   }
-  const before = JSON.stringify(
-    doc.get("destinationRules") === undefined ? [] : ((doc.toJS() as { destinationRules?: unknown[] }).destinationRules ?? []),
-  );
-  const after = JSON.stringify(inventory.destinationRules);
+  // Compared as the model reads them, not as written: a team's own key order or comments are no change.
+  const asModel = (rules: readonly Rollout["destinationRules"][number][]) =>
+    JSON.stringify(rules.map((r) => ({ ...r, origin: undefined })));
+  const before = asModel(rollout.destinationRules);
+  const after = asModel(inventory.destinationRules.map((r, i) => destinationRuleOf(r, `destinationRules[${i}]`)));
   if (before !== after) {
     if (inventory.destinationRules.length === 0) doc.delete("destinationRules");
     else doc.set("destinationRules", doc.createNode(inventory.destinationRules));
@@ -83,13 +86,16 @@ export function refreshRollout(text: string, rollout: Rollout, inventory: Invent
     .split("\n");
   if (firstKey) firstKey.commentBefore = undefined;
   const start = own.findIndex((l) => l.trim().startsWith(REFRESH_MARK));
-  const end = start < 0 ? -1 : own.findIndex((l, i) => i > start && l.trim() === "");
-  const kept = start < 0 ? own : [...own.slice(0, start), ...(end < 0 ? [] : own.slice(end + 1))];
+  const end = start < 0 ? -1 : own.findIndex((l, i) => i > start && l.trim() === REFRESH_END);
+  // A block without its end line (edited by hand) is left as it is: nothing of the team's is taken for it.
+  const kept = start < 0 || end < 0 ? own : [...own.slice(0, start), ...own.slice(end + 1)];
   const modeline = kept.find((l) => l.includes("yaml-language-server:"));
   const rest = kept.filter((l) => l !== modeline);
   while (rest.length > 0 && rest[0].trim() === "") rest.shift();
   while (rest.length > 0 && rest[rest.length - 1].trim() === "") rest.pop();
-  const block = headerLines(rollout, inventory, status, source).map((l) => ` ${terminalSafe(l.replace(/\r\n|\r|\n/g, " "))}`);
+  const block = [...headerLines(rollout, inventory, status, source), REFRESH_END].map(
+    (l) => ` ${terminalSafe(l.replace(/\r\n|\r|\n/g, " "))}`,
+  );
   doc.commentBefore = [...(modeline !== undefined ? [modeline] : []), ...block, ...(rest.length > 0 ? ["", ...rest] : [])].join("\n");
   const where = status.inSync ? `the cluster is at stage ${status.stage}` : `the cluster is at no stage (nearest: ${status.comparedWith})`;
   return {

@@ -522,7 +522,7 @@ export function clientTlsConflicts<W extends MeshWorkload>(
     for (const service of w.services) {
       for (const p of service.ports) {
         const portMode = e.mode === null ? null : (e.ports.get(p.targetPort) ?? e.mode);
-        if (portMode !== "STRICT" && !withoutSidecar) continue;
+        if (portMode !== "STRICT" && portMode !== "DISABLE" && !withoutSidecar) continue;
         const target = `${w.ref}:${p.targetPort}`;
         const strictBy = portMode === "STRICT" ? decidingPolicy(e.appliedPolicies, p.targetPort) : undefined;
         const strictText = `${target} is STRICT${strictBy ? ` (PeerAuthentication ${strictBy.namespace}/${strictBy.name})` : ""}`;
@@ -558,6 +558,12 @@ export function clientTlsConflicts<W extends MeshWorkload>(
               report(
                 rule,
                 `DestinationRule ${rule} sends Istio mTLS (ISTIO_MUTUAL) to ${host} for ${client.who}, but ${w.ref} ${e.mode === null ? "runs no sidecar" : "runs pods without a sidecar"}: the application gets a TLS handshake and the call fails; remove its tls (auto mTLS sends plaintext there), or inject the sidecar`,
+              );
+            } else if (portMode === "DISABLE" && setting.mode === "ISTIO_MUTUAL") {
+              // A DISABLE port's sidecar does not terminate mTLS (TestInbound: TLS bytes reach the application).
+              report(
+                rule,
+                `DestinationRule ${rule} sends Istio mTLS (ISTIO_MUTUAL) to ${host} for ${client.who}, but ${target} is DISABLE: its sidecar passes the handshake to the application and the call fails; remove its tls (auto mTLS sends plaintext to a DISABLE port), or drop the DISABLE`,
               );
             }
           }

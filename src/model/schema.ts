@@ -214,7 +214,7 @@ const trafficPolicySchema = z.strictObject({
   tls: clientTlsSettings.optional(),
   portLevelSettings: z
     .array(z.strictObject({ port: z.strictObject({ number: portNumber }), tls: clientTlsSettings.optional() }))
-    .max(64)
+    .max(4096)
     .optional(),
 });
 
@@ -236,13 +236,13 @@ export const destinationRuleSchema = z.strictObject({
     ),
   exportTo: z
     .array(z.union([z.literal("."), z.literal("*"), dns1123Label]))
-    .max(64)
+    .max(4096)
     .optional(),
   workloadSelector: z.strictObject({ matchLabels: labels }).optional(),
   trafficPolicy: trafficPolicySchema.optional(),
   subsets: z
     .array(z.strictObject({ name: dns1123Label, trafficPolicy: trafficPolicySchema.optional() }))
-    .max(64)
+    .max(4096)
     .optional(),
 });
 
@@ -251,7 +251,7 @@ export const rolloutFileSchema = z.strictObject({
   /** The mesh config's `enableAutoMtls` (discover reads it): false makes clients send what DestinationRules say, else plaintext. */
   enableAutoMtls: z.boolean().default(true),
   /** The cluster's DestinationRules that may set what clients send (discover reads them). */
-  destinationRules: z.array(destinationRuleSchema).max(2_000).default([]),
+  destinationRules: z.array(destinationRuleSchema).max(20_000).default([]),
   namespaces: z.array(namespaceSchema).default([]),
   workloads: z.array(workloadSchema).default([]),
   probes: probesSchema.optional(),
