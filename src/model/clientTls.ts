@@ -164,6 +164,8 @@ export class ClientTlsIndex {
   private readonly rootLocal: HostIndex = new Map();
   /** Namespaces whose clients a lookup can tell apart: those with rules and those rules export to by name. */
   readonly namespacesThatMatter: Set<string>;
+  /** Each rule's host (resolved) with its namespace and the namespaces it names in exportTo: who may see it apart. */
+  private readonly hosts: { host: string; namespace: string; named: string[] }[] = [];
 
   constructor(
     /** In Istio's order: rules with a workloadSelector first, then the older first (as discover lists them). */
@@ -179,6 +181,7 @@ export class ClientTlsIndex {
       this.namespacesThatMatter.add(rule.namespace);
       rule.exportTo.forEach((ns) => ns !== PRIVATE && ns !== PUBLIC && this.namespacesThatMatter.add(ns));
       const host = ruleHost(rule.host, rule.namespace, this.domain);
+      this.hosts.push({ host, namespace: rule.namespace, named: rule.exportTo.filter((ns) => ns !== PRIVATE && ns !== PUBLIC) });
       const exportTo = rule.workloadSelector ? new Set([PRIVATE]) : new Set(rule.exportTo);
       const local = exportTo.size === 0 || exportTo.has(PUBLIC) || exportTo.has(PRIVATE) || exportTo.has(rule.namespace);
       if (local) add(this.indexOf(this.namespaceLocal, rule.namespace), host, rule, exportTo);
@@ -254,6 +257,23 @@ export class ClientTlsIndex {
     if (this.rules.length === 0) return [];
     const entry = this.entryFor(client.namespace, client.podLabels, this.hostOf(service.name, service.namespace), service.namespace);
     return entry ? [...entry.subsets.keys()] : [];
+  }
+
+  /**
+   * The client namespaces a lookup for `service` can answer differently for: those holding a rule whose host matches
+   * it, and those such a rule exports to by name. Any other client namespace gets what the Service's namespace's and
+   * the root's rules give everyone.
+   */
+  namespacesThatMatterFor(service: { name: string; namespace: string }): Set<string> {
+    const fqdn = this.hostOf(service.name, service.namespace);
+    const out = new Set<string>();
+    for (const h of this.hosts) {
+      const matches = h.host === fqdn || h.host === PUBLIC || (h.host.startsWith("*") && fqdn.endsWith(h.host.slice(1)));
+      if (!matches) continue;
+      out.add(h.namespace);
+      for (const ns of h.named) out.add(ns);
+    }
+    return out;
   }
 
   /** Selector rules: the namespace and labels of the clients they apply to. */

@@ -499,7 +499,6 @@ export function clientTlsConflicts<W extends MeshWorkload>(
   const out: Violation[] = [];
   const seen = new Set<string>();
   const clientNamespaces = [...new Set(clientWorkloads.filter((w) => w.sidecar).map((w) => w.namespace))].sort();
-  const other = clientNamespaces.find((ns) => !tls.namespacesThatMatter.has(ns));
   // Clients a selector rule treats apart: the pods it selects in its namespace.
   const selected = tls
     .selectorRules()
@@ -512,14 +511,17 @@ export function clientTlsConflicts<W extends MeshWorkload>(
   for (const e of effective) {
     const w = e.workload;
     if (w.services.length === 0) continue;
-    const clients = [
-      ...clientNamespaces
-        .filter((ns) => ns === w.namespace || ns === other || tls.namespacesThatMatter.has(ns))
-        .map((ns) => ({ namespace: ns, podLabels: {} as Record<string, string>, who: `clients in ${ns}` })),
-      ...selected,
-    ];
     const withoutSidecar = e.mode === null || w.partial === true;
     for (const service of w.services) {
+      // The namespaces a lookup for this Service can tell apart, and one that stands for every other.
+      const apart = tls.namespacesThatMatterFor({ name: service.name, namespace: w.namespace });
+      const standIn = clientNamespaces.find((ns) => ns !== w.namespace && !apart.has(ns));
+      const clients = [
+        ...clientNamespaces
+          .filter((ns) => ns === w.namespace || ns === standIn || apart.has(ns))
+          .map((ns) => ({ namespace: ns, podLabels: {} as Record<string, string>, who: `clients in ${ns}` })),
+        ...selected,
+      ];
       for (const p of service.ports) {
         const portMode = e.mode === null ? null : (e.ports.get(p.targetPort) ?? e.mode);
         if (portMode !== "STRICT" && portMode !== "DISABLE" && !withoutSidecar) continue;
