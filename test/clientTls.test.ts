@@ -310,3 +310,30 @@ describe("Istio mTLS to a DISABLE port", () => {
     ).toEqual(["reviews-disable shop/reviews:8080"]);
   });
 });
+
+describe("the mesh config's defaultDestinationRuleExportTo", () => {
+  it("makes a rule without exportTo private to its namespace when it says `.` (push_context.go initDefaultExportMaps)", () => {
+    const rules = [{ name: "reviews", namespace: "shop", host: "reviews", trafficPolicy: { tls: { mode: "DISABLE" as const } } }].map(
+      (r, i) => destinationRuleOf(r, `destinationRules[${i}]`),
+    );
+    const open = new ClientTlsIndex(rules, { meshRootNamespace: "istio-system", enableAutoMtls: true });
+    const closed = new ClientTlsIndex(rules, { meshRootNamespace: "istio-system", enableAutoMtls: true, defaultExportTo: ["."] });
+    expect(mode(open, client("web"))).toBe("DISABLE");
+    expect(mode(closed, client("web"))).toBe("auto");
+    expect(mode(closed, client("shop"))).toBe("DISABLE");
+  });
+
+  it("is read from the mesh config and written into the discovered file", async () => {
+    const { meshConfigsOf } = await import("../src/cluster/meshConfig");
+    expect(
+      meshConfigsOf([
+        {
+          metadata: { name: "istio", namespace: "istio-system" },
+          data: { mesh: "rootNamespace: istio-system\ndefaultDestinationRuleExportTo: ['.']\n" },
+        },
+      ]),
+    ).toEqual([{ source: "istio-system/istio", rootNamespace: "istio-system", defaultDestinationRuleExportTo: ["."] }]);
+    const r = parseRollout({ destinationRulesPrivateByDefault: true, stages: [{ name: "s" }] });
+    expect(r.destinationRulesPrivateByDefault).toBe(true);
+  });
+});

@@ -126,6 +126,7 @@ export function stackFacts(resources: readonly StackResource[]): StackFacts {
       clientTls: new ClientTlsIndex(Array.isArray(stage.destinationRules) ? stage.destinationRules : [], {
         meshRootNamespace: stage.meshRootNamespace ?? "istio-system",
         enableAutoMtls: stage.enableAutoMtls !== false,
+        ...(stage.destinationRulesPrivateByDefault === true ? { defaultExportTo: ["."] } : {}),
       }),
     },
     urnOf: (rule, resource) =>

@@ -14,6 +14,8 @@ export interface MeshConfig {
   source: string;
   rootNamespace?: string;
   enableAutoMtls?: boolean;
+  /** `defaultDestinationRuleExportTo`: where a DestinationRule without exportTo is visible (Istio honours `.` and `*`). */
+  defaultDestinationRuleExportTo?: string[];
 }
 
 /** The limits a mesh config is read within: a few KB in practice. */
@@ -46,7 +48,17 @@ export function meshConfigsOf(configMaps: readonly ConfigMapObject[]): MeshConfi
       return { error: `the mesh config in ConfigMap ${source} has a rootNamespace that is not a name` };
     if (auto !== undefined && typeof auto !== "boolean")
       return { error: `the mesh config in ConfigMap ${source} has an enableAutoMtls that is not true or false` };
-    out.push({ source, ...(root ? { rootNamespace: root } : {}), ...(auto !== undefined ? { enableAutoMtls: auto } : {}) });
+    const exportTo = Object.prototype.hasOwnProperty.call(m, "defaultDestinationRuleExportTo")
+      ? m.defaultDestinationRuleExportTo
+      : undefined;
+    if (exportTo !== undefined && (!Array.isArray(exportTo) || !exportTo.every((x) => typeof x === "string")))
+      return { error: `the mesh config in ConfigMap ${source} has a defaultDestinationRuleExportTo that is not a list of names` };
+    out.push({
+      source,
+      ...(root ? { rootNamespace: root } : {}),
+      ...(auto !== undefined ? { enableAutoMtls: auto } : {}),
+      ...(exportTo !== undefined ? { defaultDestinationRuleExportTo: exportTo as string[] } : {}),
+    });
   }
   return out.sort((a, b) => a.source.localeCompare(b.source));
 }

@@ -181,7 +181,9 @@ const clientTlsObject = z.object({ mode: z.enum(CLIENT_TLS_MODES).nullish() });
 const trafficPolicyObject = z.object({
   tls: clientTlsObject.nullish(),
   portLevelSettings: z
-    .array(z.object({ port: z.object({ number: z.number().int().min(0).max(4294967295).nullish() }).nullish(), tls: clientTlsObject.nullish() }))
+    .array(
+      z.object({ port: z.object({ number: z.number().int().min(0).max(4294967295).nullish() }).nullish(), tls: clientTlsObject.nullish() }),
+    )
     .nullish(),
 });
 

@@ -77,5 +77,15 @@ export function meshFacts(snapshot: ClusterSnapshot, assumedRoot: string): { roo
   const rootNamespace = roots.length === 1 ? roots[0] : assumedRoot;
   const source = snapshot.meshConfigs.find((c) => (c.rootNamespace ?? assumedRoot) === rootNamespace)?.source;
   const enableAutoMtls = snapshot.meshConfigs.every((c) => c.enableAutoMtls !== false);
-  return { rootNamespace, facts: { ...(source ? { source } : {}), enableAutoMtls, notes } };
+  // Istio honours only `.` and `*` there (push_context.go initDefaultExportMaps).
+  const privateByDefault = snapshot.meshConfigs.some((c) => c.defaultDestinationRuleExportTo?.includes("."));
+  return {
+    rootNamespace,
+    facts: {
+      ...(source ? { source } : {}),
+      enableAutoMtls,
+      ...(privateByDefault ? { destinationRulesPrivateByDefault: true } : {}),
+      notes,
+    },
+  };
 }

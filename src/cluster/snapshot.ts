@@ -243,7 +243,8 @@ export async function readSnapshot(runner: KubectlRunner, options: SnapshotOptio
       snapshot.meshConfigs.push(...configs);
     }
     if (snapshot.meshConfigs.length === 0)
-      snapshot.meshConfigNote = notes.length > 0 ? notes.join("; ") : `no mesh config (ConfigMap istio) in namespace ${places.join(" or ")}`;
+      snapshot.meshConfigNote =
+        notes.length > 0 ? notes.join("; ") : `no mesh config (ConfigMap istio) in namespace ${places.join(" or ")}`;
   }
   return snapshot;
 }

@@ -129,6 +129,7 @@ export class RolloutStage extends pulumi.ComponentResource {
           acknowledgeFindings: plan.acknowledgeFindings,
           destinationRules: rollout.destinationRules,
           enableAutoMtls: rollout.enableAutoMtls,
+          destinationRulesPrivateByDefault: rollout.destinationRulesPrivateByDefault,
           policyOrder: plan.peerAuthentications.map((p) => `${p.namespace}/${p.name}`),
           existingWorkloads: rollout.workloads.filter((w) => !w.deploy).map(meshWorkloadOf),
         },

@@ -20,6 +20,7 @@ export interface StageSettings {
   /** The cluster's DestinationRules and the mesh's auto mTLS: what clients' sidecars send. */
   destinationRules: DestinationRule[];
   enableAutoMtls: boolean;
+  destinationRulesPrivateByDefault: boolean;
   /** `namespace/name` of the policies in force, in the order Istio applies competing ones (the older first). */
   policyOrder: string[];
   /** The workloads that run without the stack (`deploy: false`): the pack sees no Deployment of theirs. */

@@ -116,6 +116,7 @@ export interface Inventory {
   stack?: StackOnCluster;
   /** The mesh config's auto mTLS. */
   enableAutoMtls: boolean;
+  destinationRulesPrivateByDefault: boolean;
   /** The DestinationRules of the file's namespaces and the mesh root: what clients' sidecars send. */
   destinationRules: DestinationRuleFact[];
   namespaces: FileNamespace[];
@@ -292,8 +293,7 @@ function podLabelsOf(c: ControllerObject, pods: readonly PodObject[], template: 
   if (pods.length === 0) return template;
   const [first, ...others] = pods.map((p) => p.metadata.labels ?? {});
   const added = Object.entries(first).filter(
-    ([k, v]) =>
-      !Object.prototype.hasOwnProperty.call(template, k) && !STAMPED_LABELS.has(k) && others.every((o) => o[k] === v),
+    ([k, v]) => !Object.prototype.hasOwnProperty.call(template, k) && !STAMPED_LABELS.has(k) && others.every((o) => o[k] === v),
   );
   if (added.length === 0) return template;
   notes.push({
@@ -414,6 +414,8 @@ export interface InventoryOptions {
   meshRootNamespace: string;
   /** The mesh config's auto mTLS (true unless it says false). */
   enableAutoMtls?: boolean;
+  /** The mesh config makes DestinationRules without exportTo private. */
+  destinationRulesPrivateByDefault?: boolean;
   /** The namespaces the user named; every namespace but the system ones when absent. */
   namespaces?: string[];
 }
@@ -551,6 +553,7 @@ export function takeInventory(snapshot: ClusterSnapshot, options: InventoryOptio
   return {
     ...(stack ? { stack } : {}),
     enableAutoMtls: options.enableAutoMtls ?? true,
+    destinationRulesPrivateByDefault: options.destinationRulesPrivateByDefault ?? false,
     destinationRules: rules.rules,
     namespaces,
     workloads,

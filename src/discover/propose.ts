@@ -37,6 +37,8 @@ export interface DiscoveredFile {
   meshRootNamespace: string;
   /** Written only when the mesh config turns auto mTLS off. */
   enableAutoMtls?: false;
+  /** Written only when the mesh config makes DestinationRules without exportTo private. */
+  destinationRulesPrivateByDefault?: true;
   /** Written only when the cluster has some. */
   destinationRules?: DestinationRuleFact[];
   namespaces: Inventory["namespaces"];
@@ -215,6 +217,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
   const file: DiscoveredFile = {
     meshRootNamespace,
     ...(inventory.enableAutoMtls ? {} : { enableAutoMtls: false as const }),
+    ...(inventory.destinationRulesPrivateByDefault ? { destinationRulesPrivateByDefault: true as const } : {}),
     ...(inventory.destinationRules.length > 0 ? { destinationRules: inventory.destinationRules } : {}),
     namespaces: inventory.namespaces,
     workloads,

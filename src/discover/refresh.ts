@@ -67,6 +67,11 @@ export function refreshRollout(text: string, rollout: Rollout, inventory: Invent
     else doc.set("enableAutoMtls", false);
     changed.push(`enableAutoMtls: ${inventory.enableAutoMtls}`);
   }
+  if (rollout.destinationRulesPrivateByDefault !== inventory.destinationRulesPrivateByDefault) {
+    if (inventory.destinationRulesPrivateByDefault) doc.set("destinationRulesPrivateByDefault", true);
+    else doc.delete("destinationRulesPrivateByDefault");
+    changed.push(`destinationRulesPrivateByDefault: ${inventory.destinationRulesPrivateByDefault}`);
+  }
   // Compared as the model reads them, not as written: a team's own key order or comments are no change.
   const asModel = (rules: readonly Rollout["destinationRules"][number][]) =>
     JSON.stringify(rules.map((r) => ({ ...r, origin: undefined })));

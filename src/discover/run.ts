@@ -140,11 +140,13 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
       meshRootNamespace: root,
       namespaces: request.namespaces,
       enableAutoMtls: mesh.facts.enableAutoMtls,
+      destinationRulesPrivateByDefault: mesh.facts.destinationRulesPrivateByDefault === true,
     });
     // Judged with the cluster's facts, which the refreshed file will hold.
     const withFacts: Rollout = {
       ...rollout,
       enableAutoMtls: inventory.enableAutoMtls,
+      destinationRulesPrivateByDefault: inventory.destinationRulesPrivateByDefault,
       destinationRules: inventory.destinationRules.map((r, i) => destinationRuleOf(r, `destinationRules[${i}]`)),
     };
     const status = compareWithRollout(withFacts, liveStateOfRollout(withFacts, snapshot));
@@ -161,6 +163,7 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
     meshRootNamespace: root,
     namespaces: request.namespaces,
     enableAutoMtls: mesh.facts.enableAutoMtls,
+    destinationRulesPrivateByDefault: mesh.facts.destinationRulesPrivateByDefault === true,
   });
   inventory.leftOut.push(...mesh.facts.notes);
   progress(

@@ -92,6 +92,8 @@ export interface MeshFacts {
   source?: string;
   /** False when the mesh config turns auto mTLS off (clients then send what their DestinationRules say). */
   enableAutoMtls: boolean;
+  /** Whether a DestinationRule without exportTo is private to its namespace (the mesh config's default says `.`). */
+  destinationRulesPrivateByDefault?: boolean;
   notes: string[];
 }
 

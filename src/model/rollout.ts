@@ -179,6 +179,8 @@ export interface Rollout {
   enableAutoMtls: boolean;
   /** The cluster's DestinationRules, in Istio's order: facts the stack never owns. */
   destinationRules: DestinationRule[];
+  /** The mesh config makes a DestinationRule without exportTo private to its namespace. */
+  destinationRulesPrivateByDefault: boolean;
   namespaces: Namespace[];
   workloads: Workload[];
   stages: Stage[];
@@ -435,6 +437,7 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
     meshRootNamespace: file.meshRootNamespace,
     enableAutoMtls: file.enableAutoMtls,
     destinationRules,
+    destinationRulesPrivateByDefault: file.destinationRulesPrivateByDefault,
     namespaces,
     workloads,
     stages,
@@ -836,12 +839,16 @@ export function destinationRuleOf(dr: RolloutFile["destinationRules"][number], o
 
 /** What the rollout's clients send: its DestinationRules and the mesh's auto mTLS, indexed once. */
 const clientTlsOfRollout = new WeakMap<Rollout, ClientTlsIndex>();
-export function clientTlsOf(rollout: Pick<Rollout, "destinationRules" | "enableAutoMtls" | "meshRootNamespace">): ClientTlsIndex {
+export function clientTlsOf(
+  rollout: Pick<Rollout, "destinationRules" | "enableAutoMtls" | "meshRootNamespace"> &
+    Partial<Pick<Rollout, "destinationRulesPrivateByDefault">>,
+): ClientTlsIndex {
   const known = clientTlsOfRollout.get(rollout as Rollout);
   if (known) return known;
   const index = new ClientTlsIndex(rollout.destinationRules ?? [], {
     meshRootNamespace: rollout.meshRootNamespace,
     enableAutoMtls: rollout.enableAutoMtls ?? true,
+    ...(rollout.destinationRulesPrivateByDefault ? { defaultExportTo: ["."] } : {}),
   });
   clientTlsOfRollout.set(rollout as Rollout, index);
   return index;

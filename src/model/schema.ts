@@ -250,6 +250,11 @@ export const rolloutFileSchema = z.strictObject({
   meshRootNamespace: dns1123Label.default("istio-system"),
   /** The mesh config's `enableAutoMtls` (discover reads it): false makes clients send what DestinationRules say, else plaintext. */
   enableAutoMtls: z.boolean().default(true),
+  /**
+   * The mesh config's `defaultDestinationRuleExportTo` is `["."]` (discover reads it): a DestinationRule without
+   * exportTo is private to its namespace.
+   */
+  destinationRulesPrivateByDefault: z.boolean().default(false),
   /** The cluster's DestinationRules that may set what clients send (discover reads them). */
   destinationRules: z.array(destinationRuleSchema).max(20_000).default([]),
   namespaces: z.array(namespaceSchema).default([]),

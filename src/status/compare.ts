@@ -212,9 +212,18 @@ function clientTlsWarnings(rollout: Rollout, live: LiveState, workloads: readonl
       `the cluster's DestinationRules are not the rollout's: ${changed.slice(0, 5).join(", ")}${changed.length > 5 ? ", …" : ""}; the expected outcomes follow the rollout's: run discover again`,
     );
   }
+  if (
+    live.meshFacts?.source !== undefined &&
+    (live.meshFacts.destinationRulesPrivateByDefault === true) !== rollout.destinationRulesPrivateByDefault
+  ) {
+    out.push(
+      `the mesh config's defaultDestinationRuleExportTo makes a DestinationRule without exportTo ${live.meshFacts.destinationRulesPrivateByDefault ? "private" : "public"}, but the rollout says destinationRulesPrivateByDefault: ${rollout.destinationRulesPrivateByDefault}: run discover again`,
+    );
+  }
   const tls = new ClientTlsIndex(live.destinationRules, {
     meshRootNamespace: live.meshRootNamespace,
     enableAutoMtls: live.meshFacts?.enableAutoMtls ?? true,
+    ...(live.meshFacts?.destinationRulesPrivateByDefault ? { defaultExportTo: ["."] } : {}),
   });
   const byRef = new Map(rollout.workloads.map((w) => [w.ref, w]));
   const effective: EffectiveWorkload<Workload>[] = workloads
