@@ -10,7 +10,7 @@ import { describeValue, InputError, type Problem } from "./model/errors";
 import type { PrometheusAccess } from "./cluster/prometheus";
 import { parseHeaderLines, prometheusAccessProblems } from "./cluster/prometheusAccess";
 import { tightenedTargets } from "./model/preflight";
-import { isBlocking } from "./model/rules";
+import { isBlocking, ownedPoliciesAdopted } from "./model/rules";
 import { buildPlan, Plan } from "./model/plan";
 import type { Rollout } from "./model/rollout";
 import { LAB_ROLLOUT_PATH, loadRollout } from "./rollout/load";
@@ -132,6 +132,9 @@ export function planFromConfig(
       });
     if (missing.length > 0) throw new InputError(missing);
   }
+  // A policy another tool manages is not taken over unawares: the two would put back their own specs in turn.
+  const owned = ownedPoliciesAdopted(rollout);
+  if (owned.length > 0) throw new InputError(owned.map((v) => ({ path: `mtls-rollout:rollout ${v.resource}`, message: v.message })));
   // The guardrails hold for every stage the program declares, whether or not a policy pack runs.
   const blocking = plan.violations.filter(isBlocking);
   if (blocking.length > 0) {
@@ -297,6 +300,11 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
     adoptionProvider,
     istio,
     onDestroy,
+    adoption: {
+      rolloutFile: commandRolloutFile,
+      ...(config.kubeContext !== undefined ? { kubeContext: config.kubeContext } : {}),
+      ...(config.clusterUid !== undefined ? { clusterUid: config.clusterUid } : {}),
+    },
     ...(config.accessLogs !== "off" ? { accessLogs: config.accessLogs } : {}),
     ...(config.preflight && targets.length > 0
       ? {

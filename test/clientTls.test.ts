@@ -7,6 +7,7 @@
  */
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import { meshConfigsOf } from "../src/cluster/meshConfig";
 import { ClientTlsIndex } from "../src/model/clientTls";
 import { buildPlan } from "../src/model/plan";
 import { destinationRuleOf, parseRollout, type Rollout } from "../src/model/rollout";
@@ -324,7 +325,6 @@ describe("the mesh config's defaultDestinationRuleExportTo", () => {
   });
 
   it("is read from the mesh config and written into the discovered file", async () => {
-    const { meshConfigsOf } = await import("../src/cluster/meshConfig");
     expect(
       meshConfigsOf([
         {

@@ -345,3 +345,19 @@ describe("a partly injected workload that is STRICT on the cluster already", () 
     );
   });
 });
+
+describe("a policy another tool manages, discovered", () => {
+  it("is written with managedBy and a WARNING; check passes (advisory), the program would refuse it", async () => {
+    const mesh = load();
+    const redis = mesh.peerauthentications.find((p) => p.metadata.name === "redis-strict")!;
+    redis.metadata.labels = { "app.kubernetes.io/managed-by": "Helm" };
+    redis.metadata.annotations = { "meta.helm.sh/release-name": "redis", "meta.helm.sh/release-namespace": "shop" };
+    const result = await discover({ runner: runnerOf(mesh), meshRootNamespace: "istio-system", callTimeoutMs: 5_000 });
+    if (!("yaml" in result)) throw new Error(JSON.stringify(result));
+    const rollout = parseRolloutYaml(result.yaml, "discovered.yaml");
+    expect(rollout.stages[0].peerAuthentications.find((p) => p.name === "redis-strict")!.managedBy).toBe("Helm (release redis in shop)");
+    expect(result.yaml).toContain("#   - shop/redis-strict: Helm (release redis in shop)");
+    const findings = checkRollout(rollout).filter((v) => v.rule === "adopts-an-owned-policy");
+    expect(findings.map((v) => [v.resource, v.level])).toEqual([["shop/redis-strict", "advisory"]]);
+  });
+});

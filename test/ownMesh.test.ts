@@ -2,6 +2,7 @@
  * A mesh that already runs: workloads the stack does not deploy (deploy: false, any controller kind,
  * named target ports), the probe kit the stack deploys instead, and PeerAuthentications it adopts.
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { problemsOf } from "./support/problems";
@@ -13,6 +14,8 @@ import { clusterState, fakeRunner, fakeVerifyOptions } from "./support/fakeClust
 import { verifyOnFakeClock } from "./support/fakeClock";
 import { kubernetesSchemaErrors } from "./support/kubernetesSchema";
 import { named, ofType, runStack } from "./support/stack";
+import { tempFile } from "./support/files";
+import { ADOPTION_COMMAND } from "../src/components/adoptionGate";
 
 const OWN_MESH = path.join(__dirname, "fixtures", "rollouts", "own-mesh.yaml");
 const PA_TYPE = "kubernetes:security.istio.io/v1:PeerAuthentication";
@@ -354,5 +357,55 @@ describe("verification of workloads of every kind", () => {
     expect(result.edges.length).toBe(10);
     expect(result.matrixEdges).toBe(15);
     expect(calls.filter((a) => a[3].startsWith("deployment/mtls-probe")).length).toBe(10);
+  });
+});
+
+describe("adoption, on a mesh that runs already", () => {
+  const CLUSTER_UID = "6f1c2a4e-0b7d-4c55-9a31-000000000006";
+  const config = {
+    "mtls-rollout:stage": "shop-strict",
+    "mtls-rollout:rollout": OWN_MESH,
+    "mtls-rollout:preflight": "false",
+    "mtls-rollout:kubeContext": "prod-eu",
+    "mtls-rollout:clusterUid": CLUSTER_UID,
+  };
+
+  it("runs status at the first stage before any policy is written, once per set of policies adopted as found", async () => {
+    const { resources } = await runStack(config);
+    const gate = ofType(resources, "command:local:Command").find((r) => r.name === "adoption-status")!;
+    expect(gate.inputs.create).toBe(ADOPTION_COMMAND);
+    expect(gate.inputs.environment).toMatchObject({
+      MTLS_ROLLOUT_STAGE: "current",
+      MTLS_ROLLOUT_CONTEXT: "prod-eu",
+      MTLS_ROLLOUT_CLUSTER_UID: CLUSTER_UID,
+    });
+    for (const p of ofType(resources, PA_TYPE)) expect(p.dependencies, p.name).toContain(gate.urn);
+    // The same trigger at every stage: it does not run again as the rollout moves on.
+    const later = await runStack({ ...config, "mtls-rollout:stage": "checkout-strict" });
+    expect(ofType(later.resources, "command:local:Command").find((r) => r.name === "adoption-status")!.inputs.triggers).toEqual(
+      gate.inputs.triggers,
+    );
+  });
+
+  it("refuses to adopt a policy another tool manages, without takeOver, before any resource", async () => {
+    const text = fs
+      .readFileSync(OWN_MESH, "utf8")
+      .replace(
+        /(- \{ name: default, namespace: istio-system, mode: PERMISSIVE, existing: true)( \})/,
+        "$1, managedBy: Helm (release istiod in istio-system)$2",
+      );
+    expect(text).toContain("managedBy: Helm");
+    const owned = tempFile("owned.yaml", text);
+    await expect(runStack({ ...config, "mtls-rollout:rollout": owned })).rejects.toThrow(
+      /mtls-rollout:rollout istio-system\/default: istio-system\/default is managed by Helm \(release istiod in istio-system\): adopting it would fight that owner/,
+    );
+    const taken = tempFile(
+      "taken.yaml",
+      text.replace(
+        "managedBy: Helm (release istiod in istio-system)",
+        'managedBy: Helm (release istiod in istio-system), takeOver: "the chart no longer renders it"',
+      ),
+    );
+    await expect(runStack({ ...config, "mtls-rollout:rollout": taken })).resolves.toBeDefined();
   });
 });

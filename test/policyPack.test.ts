@@ -61,7 +61,11 @@ describe("the CrossGuard policy pack", () => {
   it("has one stack policy per rule except those that compare stages, each at the rule's enforcement level", () => {
     expect(mtlsPolicies.map((p) => [p.name, p.enforcementLevel])).toEqual(
       Object.entries(RULES).filter(
-        ([rule]) => rule !== "stage-order" && rule !== "last-stage-leaves-ports-open" && rule !== "removed-without-retire",
+        ([rule]) =>
+          rule !== "stage-order" &&
+          rule !== "last-stage-leaves-ports-open" &&
+          rule !== "removed-without-retire" &&
+          rule !== "adopts-an-owned-policy",
       ),
     );
   });

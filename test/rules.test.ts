@@ -50,7 +50,7 @@ describe("the guardrail rules", () => {
       Object.entries(RULES)
         .filter(([, level]) => level === "advisory")
         .map(([rule]) => rule),
-    ).toEqual(["stage-order", "strict-protects-a-sidecar", "last-stage-leaves-ports-open"]);
+    ).toEqual(["adopts-an-owned-policy", "stage-order", "strict-protects-a-sidecar", "last-stage-leaves-ports-open"]);
   });
 
   it("strict-protects-a-sidecar: a STRICT policy whose workloads run no sidecar protects nothing, said, not blocking", () => {

@@ -5,9 +5,9 @@ import { PEER_AUTHENTICATION_TYPES, stackFacts } from "./stackFacts";
 
 /**
  * Rules of one stage: stage-order and last-stage-leaves-ports-open compare a rollout's stages, and
- * removed-without-retire two versions of it, which one stack does not hold.
+ * removed-without-retire two versions of it, and adopts-an-owned-policy facts of the cluster a stack does not hold.
  */
-type PackRule = Exclude<RuleName, "stage-order" | "last-stage-leaves-ports-open" | "removed-without-retire">;
+type PackRule = Exclude<RuleName, "stage-order" | "last-stage-leaves-ports-open" | "removed-without-retire" | "adopts-an-owned-policy">;
 
 const DESCRIPTIONS: Record<PackRule, string> = {
   "no-mtls-disable": "PeerAuthentications do not switch mTLS off (DISABLE), unless the policy carries an accepted reason",

@@ -23,6 +23,7 @@ export function livePolicies(objects: readonly PeerAuthenticationObject[]): Live
       managed: o.metadata.annotations?.[STAGE_ANNOTATION] !== undefined,
       ...(o.metadata.annotations?.[STAGE_ANNOTATION] !== undefined ? { stage: o.metadata.annotations[STAGE_ANNOTATION] } : {}),
       ...(o.metadata.annotations?.[ADOPTED_ANNOTATION] === "true" ? { adopted: true } : {}),
+      ...(ownerOfObject(o) ? { owner: ownerOfObject(o) } : {}),
     };
   });
 }
@@ -166,4 +167,29 @@ export function liveStateOf(snapshot: ClusterSnapshot, options: LiveStateOptions
   }
   for (const group of owned.others) workloads.push(ownerWorkload(group));
   return resolveLive(livePolicies(snapshot.peerAuthentications), workloads, options.meshRootNamespace);
+}
+
+/**
+ * Another tool that manages an object, from the marks it leaves: Helm (`app.kubernetes.io/managed-by: Helm`,
+ * `meta.helm.sh/release-name`), Argo CD (`argocd.argoproj.io/tracking-id`, `argocd.argoproj.io/instance`), Flux
+ * (`kustomize.toolkit.fluxcd.io/name`, `helm.toolkit.fluxcd.io/name`), a Pulumi stack (pulumi-kubernetes' own
+ * `app.kubernetes.io/managed-by: pulumi`), or any other `app.kubernetes.io/managed-by`. An mtls-rollout stack's own
+ * policies are not another tool's.
+ */
+export function ownerOfObject(o: {
+  metadata: { labels?: Record<string, string> | null; annotations?: Record<string, string> | null };
+}): string | undefined {
+  const labels = o.metadata.labels ?? {};
+  const annotations = o.metadata.annotations ?? {};
+  if (annotations[STAGE_ANNOTATION] !== undefined) return undefined;
+  const release = annotations["meta.helm.sh/release-name"];
+  if (release !== undefined)
+    return `Helm (release ${release}${annotations["meta.helm.sh/release-namespace"] ? ` in ${annotations["meta.helm.sh/release-namespace"]}` : ""})`;
+  const argo = annotations["argocd.argoproj.io/tracking-id"] ?? labels["argocd.argoproj.io/instance"];
+  if (argo !== undefined) return `Argo CD (${argo.split(":")[0]})`;
+  const flux = labels["kustomize.toolkit.fluxcd.io/name"] ?? labels["helm.toolkit.fluxcd.io/name"];
+  if (flux !== undefined) return `Flux (${flux})`;
+  const by = labels["app.kubernetes.io/managed-by"];
+  if (by === undefined) return undefined;
+  return by.toLowerCase() === "pulumi" ? "another Pulumi stack (app.kubernetes.io/managed-by: pulumi)" : by === "Helm" ? "Helm" : by;
 }

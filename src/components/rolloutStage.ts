@@ -8,6 +8,7 @@ import type { IstioControlPlane } from "./istio";
 import { PreflightGate, PreflightGateArgs } from "./preflight";
 import { Workload } from "./workload";
 import { StagePolicies, type PolicyDestroy } from "./stagePolicies";
+import { AdoptionGate, type AdoptionGateArgs } from "./adoptionGate";
 import { AccessLogs } from "./accessLogs";
 import { accessLogTargets } from "../model/accessLogs";
 import type { AccessLogScope } from "../manifests/telemetry";
@@ -39,6 +40,8 @@ export interface RolloutStageArgs {
   accessLogs?: AccessLogScope;
   /** What `pulumi destroy` may do to the policies (see StagePoliciesArgs.onDestroy); deletes them when absent. */
   onDestroy?: PolicyDestroy;
+  /** Where the adoption gate runs `status` (the stack's rollout file and cluster), when the stack adopts policies. */
+  adoption?: Omit<AdoptionGateArgs, "stage" | "adopted" | "stageNames">;
 }
 
 /**
@@ -53,6 +56,7 @@ export class RolloutStage extends pulumi.ComponentResource {
   readonly policies: StagePolicies;
   readonly preflight?: PreflightGate;
   readonly accessLogs?: AccessLogs;
+  readonly adoptionGate?: AdoptionGate;
 
   constructor(name: string, args: RolloutStageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mtls-rollout:index:RolloutStage", name, { stage: args.plan.stage }, opts);
@@ -119,6 +123,16 @@ export class RolloutStage extends pulumi.ComponentResource {
       );
     }
 
+    // Adoption writes the file's spec over the live one: the cluster must first be shown to be the first stage.
+    const asFound = rollout.stages[0].peerAuthentications.filter((p) => p.existing);
+    if (args.adoption && asFound.length > 0 && plan.peerAuthentications.some((p) => p.existing)) {
+      this.adoptionGate = new AdoptionGate(
+        STAGE_COMPONENT,
+        { ...args.adoption, stage: rollout.stages[0].name, adopted: asFound, stageNames: rollout.stages.map((s) => s.name) },
+        { parent: this },
+      );
+    }
+
     this.policies = new StagePolicies(
       STAGE_COMPONENT,
       {
@@ -137,6 +151,7 @@ export class RolloutStage extends pulumi.ComponentResource {
         dormant: plan.dormant,
         after: args.istio ? [args.istio.base, args.istio.istiod] : [],
         gate: this.preflight,
+        ...(this.adoptionGate ? { adoptionGate: this.adoptionGate } : {}),
         namespaceOf,
         dependenciesOf,
         provider,

@@ -34,6 +34,8 @@ export interface StagePoliciesArgs {
   dormant: DormantPolicy[];
   /** The stage's pre-flight gate, when it tightens workloads to STRICT. */
   gate?: PreflightGate;
+  /** The adoption gate, when the stack adopts policies: none is written before the cluster is shown to be as found. */
+  adoptionGate?: { command: pulumi.Resource };
   /** What every policy waits for besides its workloads: Istio's CRDs when the stack installs Istio. */
   after: pulumi.Resource[];
   /** The namespace name for each policy's namespace; an Output where this stack creates the namespace. */
@@ -83,7 +85,12 @@ export class StagePolicies extends pulumi.ComponentResource {
         {
           parent: this,
           provider: adopted ? args.adoptionProvider : args.provider,
-          dependsOn: [...dependsOn, ...args.after, ...(gate ? [gate.command] : [])],
+          dependsOn: [
+            ...dependsOn,
+            ...args.after,
+            ...(gate ? [gate.command] : []),
+            ...(args.adoptionGate ? [args.adoptionGate.command] : []),
+          ],
           ...(adopted || args.onDestroy === "handover" ? { retainOnDelete: true } : {}),
           ...(args.onDestroy === "refuse" ? { protect: true } : {}),
         },

@@ -33,6 +33,8 @@ export interface FileNamespace {
   name: string;
   injection: boolean;
   existing: true;
+  /** Another tool that manages it on the cluster. */
+  managedBy?: string;
 }
 
 export interface FilePort {
@@ -405,6 +407,7 @@ function currentPolicies(live: LiveState, meshRoot: string, inScope: ReadonlySet
       ...(ports.length > 0 ? { portLevelMtls: Object.fromEntries(Object.entries(pa.portLevelMtls!).map(([p, m]) => [String(p), m])) } : {}),
       ...(disables ? { allowDisable: "DISABLE on the cluster before this rollout (found by discover); review it" } : {}),
       existing: true,
+      ...(l.owner !== undefined ? { managedBy: l.owner } : {}),
     });
   }
   return kept;

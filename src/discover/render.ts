@@ -64,6 +64,16 @@ export function renderDiscovered(discovered: Discovered, options: RenderOptions)
       ...(dormant.length > 0 ? [`  - dormant, for later stages of its rollout (the first that declares each): ${list(dormant)}`] : []),
     );
   }
+  const owned = file.stages[0].peerAuthentications.filter((p): p is typeof p & { managedBy: string } => "managedBy" in p && !!p.managedBy);
+  if (owned.length > 0) {
+    header.push(
+      "",
+      "WARNING: another tool manages these PeerAuthentications (managedBy). A stack that adopted them would fight it over",
+      "them, each putting back its own spec: `pulumi up` refuses until that tool lets go and the policy says",
+      'takeOver: "<reason>" (or the policy leaves the rollout):',
+      ...owned.map((p) => `  - ${p.namespace}/${p.name}: ${p.managedBy}`),
+    );
+  }
   if (discovered.findings.length > 0) {
     header.push(
       "",

@@ -137,6 +137,9 @@ export interface PeerAuthentication {
   allowDisable?: string;
   /** On the cluster before the rollout: adopted, never deleted, and its name is not the rollout's to choose. */
   existing?: true;
+  /** Another tool that manages it on the cluster (discover found it), and the reason the stack takes it over. */
+  managedBy?: string;
+  takeOver?: string;
 }
 
 /** A declared call a stage is allowed to break, with the reason. */
@@ -423,6 +426,8 @@ function normalise(file: RolloutFile, problems: Problem[]): Rollout {
         origin: path,
         ...(pa.allowDisable !== undefined ? { allowDisable: pa.allowDisable } : {}),
         ...(pa.existing ? { existing: true as const } : {}),
+        ...(pa.managedBy !== undefined ? { managedBy: pa.managedBy } : {}),
+        ...(pa.takeOver !== undefined ? { takeOver: pa.takeOver } : {}),
       };
     }),
   }));

@@ -29,6 +29,7 @@ export const RULES = {
   "partial-sidecar-not-strict": "mandatory",
   "client-tls-conflicts": "mandatory",
   "removed-without-retire": "mandatory",
+  "adopts-an-owned-policy": "advisory",
   "stage-order": "advisory",
   "strict-protects-a-sidecar": "advisory",
   "last-stage-leaves-ports-open": "advisory",
@@ -330,6 +331,25 @@ export function evaluateStage<W extends MeshWorkload>(
 
 const STRENGTH: Record<ResolvedMode, number> = { DISABLE: 0, PERMISSIVE: 1, STRICT: 2 };
 
+/**
+ * An adopted policy another tool manages (Helm, Argo CD, Flux, another Pulumi stack), taken over without a reason:
+ * advisory for `check` (the file holds the cluster as found), refused by the program before anything changes.
+ */
+export function ownedPoliciesAdopted(rollout: Rollout): Violation[] {
+  const first = rollout.stages[0];
+  if (!first) return [];
+  return first.peerAuthentications
+    .filter((p) => p.existing && p.managedBy !== undefined && p.takeOver === undefined)
+    .map((p) =>
+      violation(
+        "adopts-an-owned-policy",
+        first.name,
+        id(p),
+        `${id(p)} is managed by ${p.managedBy}: adopting it would fight that owner over it (each would put back its own spec); have that owner stop managing it, then add takeOver: "<reason>" to the policy, or leave it out of the rollout`,
+      ),
+    );
+}
+
 /** The namespace a finding is about: its policy's or workload's, or its call's callee's. */
 export function namespaceOfFinding(v: Pick<Violation, "resource">): string {
   const subject = v.resource.includes(" -> ") ? v.resource.split(" -> ")[1] : v.resource;
@@ -456,6 +476,7 @@ export function checkRollout(rollout: Rollout): Violation[] {
       effective.set(e.workload.ref, e);
     }
   });
+  out.push(...ownedPoliciesAdopted(rollout));
   // Where the rollout ends: a port of a workload with a sidecar left open is a choice a reviewer should see made.
   if (rollout.stages.length > 0) {
     const last = rollout.stages[rollout.stages.length - 1].name;

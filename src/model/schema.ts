@@ -65,6 +65,13 @@ export const peerAuthenticationSchema = z.strictObject({
    * `up` and never deletes it. Only on a policy of the first stage, the cluster as it was.
    */
   existing: z.boolean().optional(),
+  /**
+   * Who else manages it on the cluster (discover reads its labels and annotations: Helm, Argo CD, Flux, another Pulumi
+   * stack): adopting it means fighting that owner over it, which `pulumi up` refuses without `takeOver`.
+   */
+  managedBy: z.string().trim().min(1).max(200).optional(),
+  /** Adopt a policy another tool manages anyway, for this reason (that tool must stop managing it). */
+  takeOver: z.string().trim().min(1, "must give the reason").max(500).optional(),
 });
 
 /** A workload port (`namespace/workload:port`) and why a stage accepts what it says about it. */

@@ -1,0 +1,64 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
+import type { PeerAuthentication } from "../model/rollout";
+import { CLI_ENTRY } from "./verification";
+
+/**
+ * `mtls-rollout status` at the rollout's first stage (the cluster as discover found it), before any policy is
+ * adopted: adoption server-side-applies the file's spec over the live one, so a file the cluster has moved away
+ * from (a policy edited since discover) would rewrite live policies unseen. Exit 0 only in sync; `exit $?` keeps
+ * the shell in place of node (see PREFLIGHT_COMMAND).
+ */
+export const ADOPTION_COMMAND =
+  'node "$MTLS_ROLLOUT_CLI" status --stage "$MTLS_ROLLOUT_STAGE" --rollout "$MTLS_ROLLOUT_FILE" ' +
+  '${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}; exit $?';
+
+/** Changes exactly when the policies adopted as found change: not from stage to stage. */
+export function adoptedHash(policies: readonly PeerAuthentication[]): string {
+  const key = policies.map((p) => [p.namespace, p.name, p.selector, p.mode, p.portLevelMtls ?? null]);
+  return createHash("sha256").update(JSON.stringify(key)).digest("hex").slice(0, 16);
+}
+
+export interface AdoptionGateArgs {
+  /** The rollout's first stage: the cluster as found, which the live policies must be before they are adopted. */
+  stage: string;
+  /** Its adopted policies (`existing: true`). */
+  adopted: PeerAuthentication[];
+  rolloutFile: string;
+  kubeContext?: string;
+  clusterUid?: string;
+  /** Every stage of the rollout: the Command keeps one name whatever the stage. */
+  stageNames: string[];
+}
+
+/**
+ * Runs once per set of policies adopted as found (its trigger), before any policy of the stage is written: the
+ * `up` stops, with status's differences, where the cluster is not at the first stage.
+ */
+export class AdoptionGate extends pulumi.ComponentResource {
+  readonly command: command.local.Command;
+
+  constructor(name: string, args: AdoptionGateArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("mtls-rollout:index:AdoptionGate", name, { stage: args.stage }, opts);
+    this.command = new command.local.Command(
+      "adoption-status",
+      {
+        create: ADOPTION_COMMAND,
+        update: "true",
+        environment: {
+          MTLS_ROLLOUT_CLI: CLI_ENTRY,
+          MTLS_ROLLOUT_END_WITH_PARENT: "1",
+          MTLS_ROLLOUT_STAGE: args.stage,
+          MTLS_ROLLOUT_FILE: args.rolloutFile,
+          MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
+          MTLS_ROLLOUT_CLUSTER_UID: args.clusterUid ?? "",
+        },
+        triggers: [args.stage, adoptedHash(args.adopted), args.kubeContext ?? "", args.clusterUid ?? ""],
+        logging: "stdoutAndStderr",
+      },
+      { parent: this, customTimeouts: { create: "180s", update: "180s" } },
+    );
+    this.registerOutputs({});
+  }
+}
