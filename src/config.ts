@@ -53,8 +53,8 @@ export const stackConfigSchema = z.strictObject({
   /** The pinned chart version of Istio's base and istiod charts. */
   istioVersion: z
     .string()
-    .regex(/^\d+\.\d+\.\d+$/, "must be a release version such as 1.29.2")
-    .default("1.29.2"),
+    .regex(/^\d+\.\d+\.\d+$/, "must be a release version such as 1.29.6")
+    .default("1.29.6"),
   /** With installIstio, also Istio's Prometheus addon, for the pre-flight gate. */
   installPrometheus: flag("false"),
   /** With installPrometheus, Istio's Kiali addon of that release, reading that Prometheus. */

@@ -372,14 +372,14 @@ describe("the Pulumi program under mocks", () => {
     const istiod = named(resources, "kubernetes:helm.sh/v3:Release", "istiod");
     expect(base.inputs).toMatchObject({
       chart: "base",
-      version: "1.29.2",
+      version: "1.29.6",
       namespace: "istio-system",
       createNamespace: true,
       repositoryOpts: { repo: "https://istio-release.storage.googleapis.com/charts" },
     });
     expect(istiod.inputs).toMatchObject({
       chart: "istiod",
-      version: "1.29.2",
+      version: "1.29.6",
       namespace: "istio-system",
       values: { meshConfig: { enableAutoMtls: true, accessLogFile: "/dev/stdout" } },
     });
@@ -391,7 +391,7 @@ describe("the Pulumi program under mocks", () => {
       else expect(d.dependencies, d.name).toContain(istiod.urn);
     }
     const prometheus = named(resources, "kubernetes:yaml/v2:ConfigFile", "prometheus");
-    expect(prometheus.inputs.file).toBe("https://raw.githubusercontent.com/istio/istio/1.29.2/samples/addons/prometheus.yaml");
+    expect(prometheus.inputs.file).toBe("https://raw.githubusercontent.com/istio/istio/1.29.6/samples/addons/prometheus.yaml");
     expect(prometheus.dependencies).toContain(istiod.urn);
     expect(ofType(resources, "kubernetes:yaml/v2:ConfigFile").map((r) => r.name)).toEqual(["prometheus"]);
   });
@@ -405,7 +405,7 @@ describe("the Pulumi program under mocks", () => {
     });
     const prometheus = named(resources, "kubernetes:yaml/v2:ConfigFile", "prometheus");
     const kiali = named(resources, "kubernetes:yaml/v2:ConfigFile", "kiali");
-    expect(kiali.inputs.file).toBe("https://raw.githubusercontent.com/istio/istio/1.29.2/samples/addons/kiali.yaml");
+    expect(kiali.inputs.file).toBe("https://raw.githubusercontent.com/istio/istio/1.29.6/samples/addons/kiali.yaml");
     expect(kiali.dependencies).toContain(prometheus.urn);
     expect(kiali.parent).toBe(named(resources, "mtls-rollout:index:IstioControlPlane", "istio").urn);
   });
@@ -428,7 +428,7 @@ describe("the Pulumi program under mocks", () => {
       "mtls-rollout:installIstio": "true",
       "mtls-rollout:installPrometheus": "true",
       "mtls-rollout:installKiali": "true",
-      "mtls-rollout:istioVersion": "1.29.2",
+      "mtls-rollout:istioVersion": "1.29.6",
     });
   });
 

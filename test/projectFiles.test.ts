@@ -39,7 +39,7 @@ describe("the Pulumi project files", () => {
       verifySettle: 5,
       preflight: true,
       installIstio: false,
-      istioVersion: "1.29.2",
+      istioVersion: "1.29.6",
       installPrometheus: false,
       installKiali: false,
       accessLogs: "off",
