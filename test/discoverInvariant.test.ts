@@ -13,6 +13,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
+import * as YAML from "yaml";
 import type { KubectlRunner } from "../src/cluster/runner";
 import { readLiveState } from "../src/cluster/readLive";
 import { discover } from "../src/discover/run";
@@ -317,10 +318,22 @@ describe("what Prometheus saw of a declared call, against the model", () => {
     return result.yaml;
   }
 
-  it("says on the caller where Prometheus saw plaintext and the model expects mTLS", async () => {
+  it("writes the call as observed where Prometheus saw plaintext and the model expects mTLS: stage current expects it so", async () => {
     const yaml = await withTraffic([edge("none", 42)]);
+    const rollout = parseRolloutYaml(yaml, "discovered.yaml");
+    const call = (stage: string) =>
+      buildPlan(rollout, stage).calls.find((c) => c.from === "shop/frontend" && c.to === "payments/checkout")!;
+    expect(call("current")).toMatchObject({
+      expect: "plaintext",
+      reason: "Prometheus saw plaintext (42 requests) where the model expects mtls (auto mTLS to a sidecar whose port is PERMISSIVE)",
+    });
+    // Later stages change what the model knows of: their expectations are the model's.
+    expect(call(rollout.stages[1].name).reason).not.toMatch(/Prometheus/);
+    expect(YAML.parse(yaml).workloads.find((w: Item) => w.name === "frontend").calls).toEqual([
+      { to: "payments/checkout", observed: "plaintext", requests: 42 },
+    ]);
     expect(yaml).toContain(
-      "  # calls payments/checkout (checkout.payments:8080): Prometheus saw plaintext (42) in the last 3600s, where the model expects mtls (auto mTLS to a sidecar whose port is PERMISSIVE): something of this cluster is not in this file; check both sides before a stage relies on it",
+      "  # calls payments/checkout (checkout.payments:8080): Prometheus saw plaintext (42) in the last 3600s, where the model expects mtls (auto mTLS to a sidecar whose port is PERMISSIVE): written as observed, which stage current expects; something of this cluster is not in this file: check both sides before a stage relies on it",
     );
   });
 

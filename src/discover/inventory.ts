@@ -68,7 +68,8 @@ export interface FileWorkload {
   /** Its one Service; `services` when it has more. */
   service?: FileService;
   services?: FileService[];
-  calls?: string[];
+  /** `namespace/workload`, or what Prometheus saw of the call where the model expects otherwise. */
+  calls?: (string | { to: string; observed: "mtls" | "plaintext"; requests: number })[];
 }
 
 export interface FilePolicy {

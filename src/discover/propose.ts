@@ -316,6 +316,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
   // What Prometheus saw of each declared call against what the model expects of it at stage current: where they
   // disagree, the model lacks something of this cluster (a policy or rule outside these namespaces, a sidecar that
   // differs from its template), and the caller's comment says so with the counts.
+  const observedCalls = new Map<string, { observed: "mtls" | "plaintext"; requests: number }>();
   if (options.traffic) {
     const observed = new Map(options.traffic.edges.map((e) => [`${e.source} -> ${e.destination}`, e]));
     // The calls' edges alone: a plan would also build every probe's, which a large mesh has hundreds of thousands of.
@@ -338,8 +339,9 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
       if (saw === undefined || saw === call.expect) continue;
       noteOn(
         call.from,
-        `calls ${call.to} (${call.host}:${call.port}): Prometheus saw ${saw === "mtls" ? `mTLS (${seen.mtls})` : `plaintext (${seen.plaintext})`} in the last ${options.traffic.windowSeconds}s, where the model expects ${call.expect} (${call.reason}): something of this cluster is not in this file; check both sides before a stage relies on it`,
+        `calls ${call.to} (${call.host}:${call.port}): Prometheus saw ${saw === "mtls" ? `mTLS (${seen.mtls})` : `plaintext (${seen.plaintext})`} in the last ${options.traffic.windowSeconds}s, where the model expects ${call.expect} (${call.reason}): written as observed, which stage current expects; something of this cluster is not in this file: check both sides before a stage relies on it`,
       );
+      observedCalls.set(`${call.from} -> ${call.to}`, { observed: saw, requests: saw === "mtls" ? seen.mtls : seen.plaintext });
     }
   }
 
@@ -726,6 +728,14 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
     }
   }
 
+  // The calls Prometheus saw otherwise than the model expects, as seen (the first stage's expectation follows them).
+  for (const w of workloads) {
+    if (!w.calls) continue;
+    w.calls = w.calls.map((to) => {
+      const seen = typeof to === "string" ? observedCalls.get(`${refOf(w)} -> ${to}`) : undefined;
+      return seen && typeof to === "string" ? { to, ...seen } : to;
+    });
+  }
   // Every plaintext sender, on the workload it reaches, whether or not a proposed stage names it.
   for (const [ref, senders] of plaintextInto)
     noteOn(ref, `received plaintext in the last ${options.traffic!.windowSeconds}s from ${senders.join(", ")}`);

@@ -133,7 +133,20 @@ export function buildPlan(rollout: Rollout, stageName: string): Plan {
     effective.filter((server) => server.workload !== client).flatMap((server) => edgesTo(client, server, index)),
   );
   const byRef = new Map(effective.map((e) => [e.workload.ref, e]));
-  const calls = rollout.workloads.flatMap((client) => client.calls.flatMap((to) => edgesTo(client, byRef.get(to)!, index)));
+  // At the first stage (the cluster as found), a call Prometheus saw otherwise than the model expects it is expected as
+  // seen, with both said: what the cluster does there is a fact, where the model misses something of it.
+  const asSeen = (client: Workload, edge: Edge): Edge => {
+    const seen = stageIndex === 0 ? client.observedCalls?.[edge.to] : undefined;
+    if (!seen || seen.observed === edge.expect) return edge;
+    return {
+      ...edge,
+      expect: seen.observed,
+      reason: `Prometheus saw ${seen.observed} (${seen.requests} requests) where the model expects ${edge.expect} (${edge.reason})`,
+    };
+  };
+  const calls = rollout.workloads.flatMap((client) =>
+    client.calls.flatMap((to) => edgesTo(client, byRef.get(to)!, index).map((e) => asSeen(client, e))),
+  );
   return {
     stage: stage.name,
     description: stage.description,

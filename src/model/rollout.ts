@@ -80,6 +80,8 @@ export interface Workload {
   notIntercepted: number[];
   namedPorts: NamedPort[];
   calls: string[];
+  /** What Prometheus saw of a call where it disagreed with the model (discover writes it): the first stage's expectation. */
+  observedCalls?: Record<string, { observed: "mtls" | "plaintext"; requests: number }>;
   probe: boolean;
   probePath: string;
   /** Set on the probe kit's clients. */
@@ -353,7 +355,14 @@ function workloadOf(w: FileWorkload, origin: string, sidecarDefault: boolean, pr
     containerPorts: [...new Set([...services.flatMap((s) => s.ports.map((p) => p.targetPort)), ...declaredPorts])],
     notIntercepted: w.notIntercepted,
     namedPorts,
-    calls: w.calls,
+    calls: w.calls.map((c) => (typeof c === "string" ? c : c.to)),
+    ...(w.calls.some((c) => typeof c !== "string")
+      ? {
+          observedCalls: Object.fromEntries(
+            w.calls.flatMap((c) => (typeof c === "string" ? [] : [[c.to, { observed: c.observed, requests: c.requests }]])),
+          ),
+        }
+      : {}),
     probe: w.probe,
     probePath: w.probePath,
   };

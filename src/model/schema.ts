@@ -192,7 +192,25 @@ export const workloadSchema = z.strictObject({
   services: z.array(serviceSchema).min(1, "list at least one Service, or leave services out").max(16).optional(),
   /** Ports the container listens on besides its Service's target ports (Istio applies port-level mTLS to them too), and named ports. */
   ports: z.array(containerPortSchema).default([]),
-  calls: z.array(workloadRef).default([]),
+  /**
+   * Declared traffic: `namespace/workload`, or `{ to, observed, requests }` where Prometheus saw the call otherwise
+   * than the model expects it at the first stage (discover writes it): there the expectation is what was observed.
+   */
+  calls: z
+    .array(
+      z.union(
+        [
+          workloadRef,
+          z.strictObject({
+            to: workloadRef,
+            observed: z.enum(["mtls", "plaintext"]),
+            requests: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+          }),
+        ],
+        "must be namespace/workload, or { to, observed: mtls | plaintext, requests }",
+      ),
+    )
+    .default([]),
   /**
    * Ports its sidecar does not intercept, as its pods' `traffic.sidecar.istio.io/excludeInboundPorts` (or
    * `includeInboundPorts`) say (discover reads them): connections reach the application directly, so no policy
