@@ -116,6 +116,16 @@ export function planFromConfig(
   // stack is told which cluster it is: a context name alone can reach another cluster, whose same-named objects
   // (every Istio cluster has istio-system/default) an up or a destroy would change.
   const ownMesh = rollout.workloads.some((w) => !w.deploy) || rollout.stages.some((st) => st.peerAuthentications.some((p) => p.existing));
+  if (ownMesh && config.installKiali) {
+    // Istio's Kiali addon is anonymous, and its ClusterRole may create and delete every Istio resource: a lab's, never
+    // a team's mesh.
+    throw new InputError([
+      {
+        path: key("installKiali"),
+        message: "installs Istio's Kiali addon, which anyone who reaches it may use to change every Istio resource (anonymous, a ClusterRole that writes): for the lab only, never on a mesh the stack does not own",
+      },
+    ]);
+  }
   if (ownMesh) {
     const missing: Problem[] = [];
     if (config.kubeContext === undefined)

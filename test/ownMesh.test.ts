@@ -409,3 +409,21 @@ describe("adoption, on a mesh that runs already", () => {
     await expect(runStack({ ...config, "mtls-rollout:rollout": taken })).resolves.toBeDefined();
   });
 });
+
+describe("Istio's Kiali addon", () => {
+  it("is refused on a mesh the stack does not own: anonymous, and its ClusterRole writes every Istio resource", async () => {
+    await expect(
+      runStack({
+        "mtls-rollout:stage": "current",
+        "mtls-rollout:rollout": OWN_MESH,
+        "mtls-rollout:kubeContext": "prod-eu",
+        "mtls-rollout:clusterUid": "6f1c2a4e-0b7d-4c55-9a31-000000000006",
+        "mtls-rollout:installIstio": "true",
+        "mtls-rollout:installPrometheus": "true",
+        "mtls-rollout:installKiali": "true",
+      }),
+    ).rejects.toThrow(
+      /mtls-rollout:installKiali: installs Istio's Kiali addon, which anyone who reaches it may use to change every Istio resource/,
+    );
+  });
+});
