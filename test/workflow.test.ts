@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import * as YAML from "yaml";
 import { runCli, tempFile } from "./support/files";
+import { readStackFile } from "../src/cli/stackFile";
 
 const ROOT = path.join(__dirname, "..");
 const workflow = YAML.parse(fs.readFileSync(path.join(ROOT, ".github", "workflows", "preview.yml"), "utf8"));
@@ -184,5 +185,38 @@ describe("the e2e workflow", () => {
       "--context kind-mtls-lab -n shop logs till-1 -c istio-proxy --tail=300",
     ]);
     expect(run.stdout).toContain("=== shop/till-1 istio-proxy");
+  });
+});
+
+describe("--stack NAME where a Pulumi CLI answers", () => {
+  it("takes the config as `pulumi config --json` resolves it (ESC environments included), the stack file only where none answers", () => {
+    const dir = path.dirname(
+      tempFile("Pulumi.esc.yaml", "config:\n  mtls-rollout:stage: permissive\n  mtls-rollout:kubeContext: from-file\n"),
+    );
+    // `pulumi config --json` prints every key with its value; a secret without one (pulumi/pulumi cmd/pulumi config).
+    const fake = path.join(dir, "pulumi");
+    fs.writeFileSync(
+      fake,
+      [
+        "#!/bin/sh",
+        '[ "$1 $2 $3 $4" = "config --json --stack esc" ] || exit 1',
+        `printf '%s' '${JSON.stringify({
+          "mtls-rollout:stage": { value: "shop-strict", secret: false },
+          "mtls-rollout:kubeContext": { value: "from-esc", secret: false },
+          "mtls-rollout:clusterUid": { value: "6f1c2a4e-0b7d-4c55-9a31-000000000006", secret: false },
+          "mtls-rollout:prometheusToken": { secret: true },
+        })}'`,
+      ].join("\n"),
+    );
+    fs.chmodSync(fake, 0o755);
+    expect(readStackFile("esc", dir, { ...process.env, MTLS_ROLLOUT_PULUMI: fake })).toEqual({
+      stage: "shop-strict",
+      context: "from-esc",
+      clusterUid: "6f1c2a4e-0b7d-4c55-9a31-000000000006",
+    });
+    expect(readStackFile("esc", dir, { ...process.env, MTLS_ROLLOUT_PULUMI: path.join(dir, "no-such-pulumi") })).toEqual({
+      stage: "permissive",
+      context: "from-file",
+    });
   });
 });
