@@ -122,7 +122,8 @@ export function planFromConfig(
     throw new InputError([
       {
         path: key("installKiali"),
-        message: "installs Istio's Kiali addon, which anyone who reaches it may use to change every Istio resource (anonymous, a ClusterRole that writes): for the lab only, never on a mesh the stack does not own",
+        message:
+          "installs Istio's Kiali addon, which anyone who reaches it may use to change every Istio resource (anonymous, a ClusterRole that writes): for the lab only, never on a mesh the stack does not own",
       },
     ]);
   }
@@ -223,17 +224,6 @@ function runtimeIsConfigSecret(): ((key: string) => boolean) | undefined {
   return (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
 }
 
-/**
- * When this stack's last verification ended: its own output `verifiedAt`, read back through a reference to
- * the stack itself (its outputs as the last update left them; nothing on a new stack).
- */
-function lastVerificationEnd(): pulumi.Output<string> {
-  const self = new pulumi.StackReference("last-update", {
-    name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
-  });
-  return self.getOutput("verifiedAt").apply((v) => (typeof v === "string" ? v : ""));
-}
-
 /** The access as the gate's Command gets it: what may be a credential stays a secret where the config holds it as one. */
 function gateAccess(access: PrometheusAccess): PrometheusGateAccess {
   return {
@@ -328,8 +318,8 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
             kubeContext: config.kubeContext,
             ...(config.clusterUid !== undefined ? { clusterUid: config.clusterUid } : {}),
             // Prometheus remembers the last verification's probes, which sent plaintext on purpose: the gate
-            // counts from when it ended, as this stack's last update recorded it.
-            ...(prometheus ? { since: lastVerificationEnd() } : {}),
+            // counts from when it ended, as the verification recorded it in the cluster.
+            ...(prometheus ? { since: "recorded" } : {}),
           },
         }
       : {}),

@@ -15,7 +15,7 @@ import { crdValidator } from "./support/crdValidator";
 import { kubernetesSchemaErrors } from "./support/kubernetesSchema";
 import { tempFile } from "./support/files";
 import { cli } from "./support/inProcessCli";
-import { installRecordingMocks, LAST_VERIFIED_AT, settleRegistrations } from "./support/pulumiMocks";
+import { installRecordingMocks, settleRegistrations } from "./support/pulumiMocks";
 import { named, ofType, runStack } from "./support/stack";
 
 const validateAgainstCrd = crdValidator(path.join(__dirname, "fixtures", "peerauthentication-crd.yaml"), "v1");
@@ -253,6 +253,7 @@ describe("the Pulumi program under mocks", () => {
         MTLS_ROLLOUT_VERIFY_SETTLE: "5",
         MTLS_ROLLOUT_CONTEXT: "kind-mtls-lab",
         MTLS_ROLLOUT_CLUSTER_UID: "",
+        MTLS_ROLLOUT_RECORD_VERIFIED: "1",
       });
       expect(verify.inputs.logging).toBe("stdoutAndStderr");
       // The Command outlives the verifier's own deadline by a minute, so the verifier reports first.
@@ -756,14 +757,16 @@ describe("secrets in the stack config", () => {
 });
 
 describe("the gate with Prometheus, after a verification", () => {
-  it("counts from when the stack's last verification ended, read back from the stack's own outputs", async () => {
+  it("counts from when the last verification ended, as the verification recorded it in the cluster; no stack reads itself back", async () => {
     const { resources, stack } = await runStack({
       "mtls-rollout:stage": "istioinaction-strict",
       "mtls-rollout:prometheusUrl": "http://prometheus:9090",
     });
     const gate = named(resources, "command:local:Command", "preflight");
-    expect(gate.inputs.environment.MTLS_ROLLOUT_SINCE).toBe(LAST_VERIFIED_AT);
+    expect(gate.inputs.environment.MTLS_ROLLOUT_SINCE).toBe("recorded");
     expect(PREFLIGHT_COMMAND).toContain('${MTLS_ROLLOUT_SINCE:+--since "$MTLS_ROLLOUT_SINCE"}');
+    expect(named(resources, "command:local:Command", "verify").inputs.environment.MTLS_ROLLOUT_RECORD_VERIFIED).toBe("1");
+    expect(ofType(resources, "pulumi:pulumi:StackReference")).toEqual([]);
     expect(stack.outputs.verifiedAt).toBeDefined();
   });
 

@@ -20,7 +20,7 @@ import {
   nonNegativeInt,
   positiveInt,
   prometheusUrl,
-  rfc3339,
+  sinceOption,
   STACK_HELP,
 } from "./options";
 
@@ -166,8 +166,8 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .addOption(prometheusCaFileOption)
     .option(
       "--since <time>",
-      "with --prometheus: count no traffic before this RFC 3339 time (the end of the last verification, whose probes send plaintext on purpose)",
-      rfc3339,
+      "with --prometheus: count no traffic before this RFC 3339 time, or `recorded`: the end of the last verification the cluster records (its probes send plaintext on purpose)",
+      sinceOption,
     )
     .option("--json", "print one JSON object instead of a table")
     .option("--wide", WIDE_HELP)
@@ -207,6 +207,10 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
       new Option("--matrix <which>", "classes: one probe per target port and client class (with, without sidecar); full: every pair")
         .choices(["classes", "full"])
         .default("classes"),
+    )
+    .option(
+      "--record",
+      "after a pass, record when it ended in the cluster (ConfigMap mtls-rollout-verified in the mesh root), for the next stage's gate",
     )
     .option(
       "--require-calls",

@@ -115,6 +115,11 @@ export function namespaceName(value: string, previous: string[] | undefined): st
 }
 
 /** An RFC 3339 time, as the verification prints when it ended; epoch milliseconds. */
+/** `--since`: an RFC 3339 time, or `recorded`: when the verification the cluster records ended. */
+export function sinceOption(value: string): number | "recorded" {
+  return value === "recorded" ? value : rfc3339(value);
+}
+
 export function rfc3339(value: string): number {
   const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value) ? Date.parse(value) : NaN;
   if (!Number.isFinite(ms) || ms > Date.now() + 60_000) {

@@ -45,7 +45,7 @@ export interface PreflightGateArgs {
    * config holds them as such: they stay secrets in the Command.
    */
   prometheus?: PrometheusGateAccess;
-  /** With Prometheus: when the last verification ended (RFC 3339, or empty); the gate counts traffic from then. */
+  /** With Prometheus: `recorded` (when the last verification ended, as the cluster records it), an RFC 3339 time, or empty. */
   since?: pulumi.Input<string>;
   kubeContext?: string;
   /** The UID of the cluster the stack is bound to (`mtls-rollout:clusterUid`): the gate reads no other. */

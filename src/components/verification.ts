@@ -86,6 +86,8 @@ export class StageVerification extends pulumi.ComponentResource {
       // Set even when empty: an MTLS_ROLLOUT_CONTEXT the operator exported must not point the check at another cluster.
       MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
       MTLS_ROLLOUT_CLUSTER_UID: args.clusterUid ?? "",
+      // A pass is recorded in the cluster (ConfigMap mtls-rollout-verified), where the next stage's gate reads it.
+      MTLS_ROLLOUT_RECORD_VERIFIED: "1",
     };
     const commandTimeout = `${args.timeoutSeconds + 60}s`;
     this.command = new command.local.Command(

@@ -7,6 +7,7 @@ import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
 import { UNBOUNDED } from "../../render/textTable";
 import { EXIT_BAD_INPUT, type CommandContext } from "../command";
 import { checkBinding, prometheusFrom, withOptionNames } from "../options";
+import { readVerified } from "../../cluster/verifiedRecord";
 import { stageBefore } from "../../model/stages";
 import { contextText } from "../../model/text";
 
@@ -21,7 +22,8 @@ export interface PreflightOptions {
   prometheusTokenFile?: string;
   prometheusHeader?: string[];
   prometheusCaFile?: string;
-  since?: number;
+  /** Count no traffic before this time (epoch ms), or before the verification the cluster records (`recorded`). */
+  since?: number | "recorded";
   json?: boolean;
   wide?: boolean;
 }
@@ -38,6 +40,18 @@ export async function preflight(opts: PreflightOptions, { io, setExit, signal, k
   const where = contextText(opts.context);
   const runner = kubectl(opts.context);
   await checkBinding(runner, opts.clusterUid, io.env, where);
+  let since = opts.since === "recorded" ? undefined : opts.since;
+  if (opts.since === "recorded" && prometheus) {
+    const recorded = await readVerified(runner, rollout.meshRootNamespace, 20_000);
+    if ("error" in recorded) {
+      if (signal?.aborted) return;
+      // Without it the gate would count the last verification's own plaintext, or miss what came after: no evidence.
+      io.stderr(`error: when the last verification ended cannot be told: ${recorded.error}\n`);
+      setExit(recorded.setup ? EXIT_BAD_INPUT : EXIT_NO_EVIDENCE);
+      return;
+    }
+    since = recorded.endedAt;
+  }
   let result: GateResult;
   try {
     result = await runPreflight(
@@ -60,7 +74,7 @@ export async function preflight(opts: PreflightOptions, { io, setExit, signal, k
           io.stderr(`${what}: ${targets.length} workload${targets.length === 1 ? "" : "s"} turn STRICT; ${reading}\n`);
         },
       },
-      { windowSeconds, callTimeoutMs: 20_000, signal, ...(opts.since !== undefined ? { since: opts.since } : {}) },
+      { windowSeconds, callTimeoutMs: 20_000, signal, ...(since !== undefined ? { since } : {}) },
     );
   } catch (err) {
     if (!(err instanceof LiveReadError)) throw err;

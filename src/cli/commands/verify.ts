@@ -4,6 +4,7 @@ import { buildPlan } from "../../model/plan";
 import { LAB_ROLLOUT_PATH, loadRollout } from "../../rollout/load";
 import { EXIT_INCONCLUSIVE, exitCodeOf, renderVerificationText, verificationJson } from "../../verify/report";
 import { readLiveState } from "../../cluster/readLive";
+import { recordVerified } from "../../cluster/verifiedRecord";
 import { liveModesAt, livePodsByWorkload } from "../../model/liveModes";
 import { checkSetup } from "../../verify/setup";
 import { probedEdges, verifyPlan } from "../../verify/verifier";
@@ -22,6 +23,8 @@ export interface VerifyCommandOptions {
   rollout?: string;
   context?: string;
   clusterUid?: string;
+  /** After a pass, record when it ended in the cluster for the next stage's gate (the stack's Command asks). */
+  record?: boolean;
   requireCalls?: boolean;
   timeout: number;
   rounds: number;
@@ -114,5 +117,11 @@ export async function verify(opts: VerifyCommandOptions, { io, setExit, signal, 
       ? JSON.stringify(verificationJson(result), null, 2) + "\n"
       : renderVerificationText(result, { style: io.style ?? UNBOUNDED, wide: opts.wide }),
   );
-  setExit(exitCodeOf(result));
+  const code = exitCodeOf(result);
+  if (code === 0 && (opts.record || io.env.MTLS_ROLLOUT_RECORD_VERIFIED === "1")) {
+    const problem = await recordVerified(runner, rollout.meshRootNamespace, plan.stage, new Date(result.endedAt), 10_000);
+    // The stage holds either way; the next gate, without the record, counts the probes' own plaintext and fails closed.
+    if (problem) io.stderr(`warning: ${problem}\n`);
+  }
+  setExit(code);
 }
