@@ -272,7 +272,10 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
       ? new k8s.Provider("kubernetes-adopt", { ...bound, upsertExistingObjects: true })
       : undefined;
   const stageIndex = rollout.stages.findIndex((st) => st.name === plan.stage);
-  const onDestroy = config.handover ? "handover" : stageIndex > 0 ? "refuse" : "delete";
+  // A mesh the stack does not own keeps running after a destroy: past the first stage, deleting its policies would
+  // drop the exceptions and keep what is STRICT, ungated. A lab the stack deploys whole goes whole.
+  const ownMesh = rollout.workloads.some((w) => !w.deploy) || rollout.stages.some((st) => st.peerAuthentications.some((p) => p.existing));
+  const onDestroy = config.handover ? "handover" : ownMesh && stageIndex > 0 ? "refuse" : "delete";
   if (onDestroy === "refuse") {
     pulumi.log.info(
       `pulumi destroy is refused at stage ${plan.stage}: its policies are protected, as deleting them would drop the exceptions and keep what is STRICT, ungated and unverified. ` +
