@@ -9,6 +9,7 @@ import { CONFIG_NAMESPACE, parseStackConfig, StackConfig } from "./config";
 import { describeValue, InputError, type Problem } from "./model/errors";
 import type { PrometheusAccess } from "./cluster/prometheus";
 import { parseHeaderLines, prometheusAccessProblems } from "./cluster/prometheusAccess";
+import { clusterUidSync } from "./cluster/clusterUid";
 import { tightenedTargets } from "./model/preflight";
 import { isBlocking, ownedPoliciesAdopted } from "./model/rules";
 import { buildPlan, Plan } from "./model/plan";
@@ -255,6 +256,21 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
     throw err;
   }
   const { config, rolloutFile, rollout, plan, prometheus } = planned;
+  // Bound to its cluster: before any resource is declared, the context must reach the cluster the stack names. The
+  // providers would write wherever it points (their clusterIdentifier is only a name), and the gate's and the
+  // verification's own checks run only when their triggers change.
+  if (config.clusterUid !== undefined) {
+    const found = clusterUidSync(process.env.KUBECTL || "kubectl", config.kubeContext, 20_000);
+    const where = config.kubeContext ? `kube context ${config.kubeContext}` : "the current kube context";
+    if ("error" in found)
+      throw new pulumi.RunError(
+        `mtls-rollout:clusterUid: cannot tell which cluster ${where} reaches, so nothing is declared: ${found.error}`,
+      );
+    if (found.uid !== config.clusterUid)
+      throw new pulumi.RunError(
+        `mtls-rollout:clusterUid: ${where} reaches the cluster whose kube-system namespace has UID ${found.uid}, not ${config.clusterUid}: nothing is declared; point the context at the right cluster`,
+      );
+  }
   for (const warning of plan.warnings) pulumi.log.warn(`${warning.path}: ${warning.message}`);
 
   // Bound to its cluster: the provider is replaced (and so acts nowhere else) only when the cluster's UID changes, and
@@ -265,6 +281,10 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
     context: config.kubeContext,
     ...(config.clusterUid !== undefined ? { clusterIdentifier: config.clusterUid } : {}),
     enableServerSideApply: true,
+    // A cluster that does not answer is not a cluster whose objects are gone: never drop them from the state (with
+    // refresh: always, PULUMI_K8S_DELETE_UNREACHABLE would forget every policy, protected ones too).
+    deleteUnreachable: false,
+    skipUpdateUnreachable: false,
   };
   const provider = new k8s.Provider("kubernetes", { ...bound, upsertExistingObjects: false, enablePatchForce: false });
   const adoptionProvider =

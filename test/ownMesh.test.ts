@@ -255,6 +255,8 @@ describe("the program on a mesh that runs already", () => {
       enableServerSideApply: "true",
       upsertExistingObjects: "false",
       enablePatchForce: "false",
+      deleteUnreachable: "false",
+      skipUpdateUnreachable: "false",
     });
     expect(upserting.inputs).toMatchObject({ context: "prod-eu", clusterIdentifier: CLUSTER_UID, enableServerSideApply: "true" });
     const adopted = named(resources, PA_TYPE, "istio-system/default");
@@ -279,6 +281,15 @@ describe("the program on a mesh that runs already", () => {
     );
   });
 
+  it("checks the cluster the context reaches before it declares anything: another one, or none that answers, stops the program", async () => {
+    await expect(runStack({ ...config, "mtls-rollout:clusterUid": "0b9a4f2e-1111-4c55-9a31-00000000beef" })).rejects.toThrow(
+      /^mtls-rollout:clusterUid: kube context prod-eu reaches the cluster whose kube-system namespace has UID 6f1c2a4e-0b7d-4c55-9a31-000000000006, not 0b9a4f2e-1111-4c55-9a31-00000000beef: nothing is declared/,
+    );
+    await expect(runStack(config, [], { kubectl: "/nonexistent/kubectl" })).rejects.toThrow(
+      /^mtls-rollout:clusterUid: cannot tell which cluster kube context prod-eu reaches, so nothing is declared/,
+    );
+  });
+
   it("carries the cluster's UID to the gate and the verification, in their environment and their triggers", async () => {
     const { resources } = await runStack({ ...config, "mtls-rollout:preflight": "true" });
     for (const name of ["preflight", "verify"]) {
@@ -292,11 +303,25 @@ describe("the program on a mesh that runs already", () => {
     const policies = (r: Awaited<ReturnType<typeof runStack>>["resources"]) => ofType(r, PA_TYPE);
     const first = await runStack({ ...config, "mtls-rollout:stage": "current" });
     expect(policies(first.resources).every((p) => !p.protect)).toBe(true);
+    // In force: protected; dormant (a later stage's, inert): free to go, so that a later stage's policy may be dropped.
+    const inForce = (r: Awaited<ReturnType<typeof runStack>>["resources"]) =>
+      policies(r).filter((p) => p.inputs.metadata.annotations["mtls-rollout.io/in-force"] !== "false");
+    const dormant = (r: Awaited<ReturnType<typeof runStack>>["resources"]) =>
+      policies(r).filter((p) => p.inputs.metadata.annotations["mtls-rollout.io/in-force"] === "false");
     const later = await runStack(config);
-    expect(policies(later.resources).length).toBeGreaterThan(1);
-    expect(policies(later.resources).every((p) => p.protect)).toBe(true);
+    expect(inForce(later.resources).length).toBeGreaterThan(1);
+    expect(dormant(later.resources).length).toBeGreaterThan(0);
+    expect(inForce(later.resources).every((p) => p.protect)).toBe(true);
+    expect(dormant(later.resources).every((p) => !p.protect)).toBe(true);
+    // Handed over: what is in force stays; dormant policies go (inert, but an old selector-less one would hold its place).
     const handover = await runStack({ ...config, "mtls-rollout:handover": "true" });
-    expect(policies(handover.resources).every((p) => !p.protect && p.retainOnDelete === true)).toBe(true);
+    expect(inForce(handover.resources).every((p) => !p.protect && p.retainOnDelete === true)).toBe(true);
+    expect(dormant(handover.resources).every((p) => p.retainOnDelete !== true)).toBe(true);
+  });
+
+  it("writes every policy with server-side apply's force, so that an update puts back a field a kubectl edit took", async () => {
+    for (const p of ofType((await runStack(config)).resources, PA_TYPE))
+      expect(p.inputs.metadata.annotations["pulumi.com/patchForce"], p.name).toBe("true");
   });
 
   it("verifies again when a policy on the cluster changed (its resourceVersion, read by refresh), not otherwise", async () => {

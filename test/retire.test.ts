@@ -104,3 +104,30 @@ describe("check --previous-file", () => {
     );
   });
 });
+
+describe("an adopted policy declared again", () => {
+  it("says UNSET for a port entry its earlier declaration had, so that server-side apply does not leave the creator's entry", () => {
+    const rollout = parseRollout(
+      file([
+        {
+          name: "current",
+          peerAuthentications: [
+            {
+              name: "legacy",
+              namespace: "shop",
+              selector: { app: "api" },
+              mode: "UNSET",
+              portLevelMtls: { 8080: "DISABLE" },
+              allowDisable: "as found",
+              existing: true,
+            },
+          ],
+        },
+        { name: "strict", peerAuthentications: [{ name: "legacy", namespace: "shop", selector: { app: "api" }, mode: "STRICT" }] },
+      ]),
+    );
+    const planned = buildPlan(rollout, "strict").peerAuthentications.find((p) => p.name === "legacy")!;
+    expect(planned).toMatchObject({ mode: "STRICT", portLevelMtls: { "8080": "UNSET" }, existing: true });
+    expect(buildPlan(rollout, "strict").workloads.find((w) => w.name === "api")!.ports).toEqual({ "8080": "STRICT" });
+  });
+});

@@ -3,7 +3,9 @@
  * and which no other cluster shares (the identifier `kubectl` and Pulumi's providers lack; a context name can point
  * anywhere). A stack bound to a cluster (`mtls-rollout:clusterUid`) checks it before reading anything.
  */
+import { spawnSync } from "node:child_process";
 import { getList } from "./kubectlGet";
+import { parseStrictJson } from "./strictJson";
 import { namespaceObjectSchema } from "./objects";
 import type { KubectlRunner } from "./runner";
 
@@ -32,4 +34,26 @@ export async function bindingProblem(
     return `${where} reaches the cluster whose kube-system namespace has UID ${found.uid}, not ${expected} (the cluster this rollout is bound to): nothing is read; point the context at the right cluster`;
   }
   return undefined;
+}
+
+/**
+ * The same, synchronously, for the Pulumi program: it checks the cluster before it declares any resource (the
+ * providers would write to whatever the context reaches; a clusterIdentifier is only a name to them). `kubectl` is
+ * `$KUBECTL`, as everywhere; bounded in time and output.
+ */
+export function clusterUidSync(kubectl: string, context: string | undefined, timeoutMs: number): { uid: string } | { error: string } {
+  const run = spawnSync(kubectl, [...(context ? ["--context", context] : []), "get", "namespace", "kube-system", "-o", "json"], {
+    encoding: "utf8",
+    timeout: timeoutMs,
+    maxBuffer: 1024 * 1024,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  if (run.error) return { error: `${kubectl} could not be run (${(run.error as NodeJS.ErrnoException).code ?? run.error.message})` };
+  if (run.status !== 0) return { error: (run.stderr || `${kubectl} exited ${run.status}`).trim().split("\n")[0] };
+  const parsed = parseStrictJson(run.stdout);
+  if ("error" in parsed) return { error: `kubectl's answer is not JSON: ${parsed.error}` };
+  const ns = namespaceObjectSchema.safeParse(parsed.value);
+  const uid = ns.success ? ns.data.metadata.uid : undefined;
+  if (typeof uid !== "string" || !CLUSTER_UID.test(uid)) return { error: "the kube-system namespace has no UID the API server would give" };
+  return { uid };
 }

@@ -187,6 +187,10 @@ export function ownerOfObject(o: {
     return `Helm (release ${release}${annotations["meta.helm.sh/release-namespace"] ? ` in ${annotations["meta.helm.sh/release-namespace"]}` : ""})`;
   const argo = annotations["argocd.argoproj.io/tracking-id"] ?? labels["argocd.argoproj.io/instance"];
   if (argo !== undefined) return `Argo CD (${argo.split(":")[0]})`;
+  // Argo CD's default tracking label before 3.0, which Helm charts set too: an owner either way.
+  const instance = labels["app.kubernetes.io/instance"];
+  if (instance !== undefined && labels["app.kubernetes.io/managed-by"] === undefined)
+    return `Argo CD or Helm (app.kubernetes.io/instance: ${instance})`;
   const flux = labels["kustomize.toolkit.fluxcd.io/name"] ?? labels["helm.toolkit.fluxcd.io/name"];
   if (flux !== undefined) return `Flux (${flux})`;
   const by = labels["app.kubernetes.io/managed-by"];

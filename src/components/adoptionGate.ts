@@ -5,14 +5,14 @@ import type { PeerAuthentication } from "../model/rollout";
 import { CLI_ENTRY } from "./verification";
 
 /**
- * `mtls-rollout status` at the rollout's first stage (the cluster as discover found it), before any policy is
- * adopted: adoption server-side-applies the file's spec over the live one, so a file the cluster has moved away
- * from (a policy edited since discover) would rewrite live policies unseen. Exit 0 only in sync; `exit $?` keeps
- * the shell in place of node (see PREFLIGHT_COMMAND).
+ * `mtls-rollout status` before any policy is adopted: adoption server-side-applies the file's spec over the live one,
+ * so a file the cluster has moved away from (a policy edited since discover) would rewrite live policies unseen. Exit
+ * 0 only where the cluster is at a stage of the rollout: on the first adoption, the first stage (the cluster as
+ * discover found it); a stack that runs already is at the stage it applied, and going back is not stopped. `exit $?`
+ * keeps the shell in place of node (see PREFLIGHT_COMMAND).
  */
 export const ADOPTION_COMMAND =
-  'node "$MTLS_ROLLOUT_CLI" status --stage "$MTLS_ROLLOUT_STAGE" --rollout "$MTLS_ROLLOUT_FILE" ' +
-  '${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}; exit $?';
+  'node "$MTLS_ROLLOUT_CLI" status --rollout "$MTLS_ROLLOUT_FILE" ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}; exit $?';
 
 /** Changes exactly when the policies adopted as found change: not from stage to stage. */
 export function adoptedHash(policies: readonly PeerAuthentication[]): string {
@@ -54,7 +54,8 @@ export class AdoptionGate extends pulumi.ComponentResource {
           MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
           MTLS_ROLLOUT_CLUSTER_UID: args.clusterUid ?? "",
         },
-        triggers: [args.stage, adoptedHash(args.adopted), args.kubeContext ?? "", args.clusterUid ?? ""],
+        // Only what is adopted as found: a renamed context or a later stage does not run it again.
+        triggers: [args.stage, adoptedHash(args.adopted)],
         logging: "stdoutAndStderr",
       },
       { parent: this, customTimeouts: { create: "180s", update: "180s" } },

@@ -125,7 +125,8 @@ export class RolloutStage extends pulumi.ComponentResource {
 
     // Adoption writes the file's spec over the live one: the cluster must first be shown to be the first stage.
     const asFound = rollout.stages[0].peerAuthentications.filter((p) => p.existing);
-    if (args.adoption && asFound.length > 0 && plan.peerAuthentications.some((p) => p.existing)) {
+    // Declared at every stage (not only while an adopted policy is in force), so that going back never creates it anew.
+    if (args.adoption && asFound.length > 0) {
       this.adoptionGate = new AdoptionGate(
         STAGE_COMPONENT,
         { ...args.adoption, stage: rollout.stages[0].name, adopted: asFound, stageNames: rollout.stages.map((s) => s.name) },

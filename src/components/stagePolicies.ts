@@ -66,10 +66,11 @@ export class StagePolicies extends pulumi.ComponentResource {
     // With a pre-flight gate, every policy waits for it (dependsOn, not an input: a policy the stage does not
     // change must not show a diff): none changes before the gate passes, and none when it fails.
     const gate = args.gate;
-    const declare = (manifest: PeerAuthenticationManifest, dependsOn: pulumi.Resource[], adopted = false) => {
-      // An adopted policy was someone else's: the stack takes over its fields (patchForce, as the
-      // rollout file says it may) and leaves it on the cluster when the stack lets go of it.
-      const annotations = adopted ? { ...manifest.metadata.annotations, [PATCH_FORCE_ANNOTATION]: "true" } : manifest.metadata.annotations;
+    const declare = (manifest: PeerAuthenticationManifest, dependsOn: pulumi.Resource[], adopted: boolean, inForce: boolean) => {
+      // Every policy is the stack's to write: server-side apply with force (patchForce), so that the stack's spec wins
+      // over a field another manager owns, a `kubectl edit` of drift included (pulumi-kubernetes applies without force
+      // otherwise, and the update fails on the conflict); an adopted one is left on the cluster when the stack lets go.
+      const annotations = { ...manifest.metadata.annotations, [PATCH_FORCE_ANNOTATION]: "true" };
       if (adopted && !args.adoptionProvider)
         throw new Error(`adopted policy ${manifest.metadata.namespace}/${manifest.metadata.name} without an adoption provider`);
       return new k8s.apiextensions.CustomResource(
@@ -91,15 +92,20 @@ export class StagePolicies extends pulumi.ComponentResource {
             ...(gate ? [gate.command] : []),
             ...(args.adoptionGate ? [args.adoptionGate.command] : []),
           ],
-          ...(adopted || args.onDestroy === "handover" ? { retainOnDelete: true } : {}),
-          ...(args.onDestroy === "refuse" ? { protect: true } : {}),
+          // Handed over: the policies in force stay as the stage has them; dormant ones, inert, go (left behind, an
+          // older selector-less one would hold its namespace's place against a policy the team makes later).
+          ...(adopted || (args.onDestroy === "handover" && inForce) ? { retainOnDelete: true } : {}),
+          // Only what is in force changes a mode when deleted: a dormant policy may go (dropped from a later stage).
+          ...(args.onDestroy === "refuse" && inForce ? { protect: true } : {}),
         },
       );
     };
     this.peerAuthentications = [
-      ...args.policies.map((policy) => declare(peerAuthenticationManifest(policy), args.dependenciesOf(policy), policy.existing === true)),
+      ...args.policies.map((policy) =>
+        declare(peerAuthenticationManifest(policy), args.dependenciesOf(policy), policy.existing === true, true),
+      ),
       // An adopted policy stays the adopted object when it is retired: the same provider, never deleted.
-      ...args.dormant.map((policy) => declare(dormantPeerAuthenticationManifest(policy), [], policy.adopted === true)),
+      ...args.dormant.map((policy) => declare(dormantPeerAuthenticationManifest(policy), [], policy.adopted === true, false)),
     ];
     this.registerOutputs({ ...args.settings, peerAuthentications: this.peerAuthentications });
   }

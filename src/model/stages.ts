@@ -18,7 +18,21 @@ export function policiesInForceAt(
       if (policy.existing) everAdopted.add(id);
       // Adoption belongs to the object: a later declaration of an adopted policy is still of an adopted object.
       const adopted = everAdopted.has(id) && !policy.existing;
-      byId.set(id, { policy: adopted ? { ...policy, existing: true } : policy, definedIn: stage.name });
+      // Server-side apply removes a field only its own manager set: a port entry of an adopted policy (its creator's)
+      // that a later declaration leaves out would stay on the cluster. Said UNSET instead, it is the stack's and inherits.
+      const before = byId.get(id)?.policy.portLevelMtls ?? {};
+      const dropped = everAdopted.has(id) ? Object.keys(before).filter((port) => !(port in (policy.portLevelMtls ?? {}))) : [];
+      const declared =
+        dropped.length > 0
+          ? {
+              ...policy,
+              portLevelMtls: {
+                ...(policy.portLevelMtls ?? {}),
+                ...Object.fromEntries(dropped.map((port) => [Number(port), "UNSET" as const])),
+              },
+            }
+          : policy;
+      byId.set(id, { policy: adopted ? { ...declared, existing: true } : declared, definedIn: stage.name });
     }
   }
   // Istio's order (the older first): an adopted policy was on the cluster before the stack created any, and a

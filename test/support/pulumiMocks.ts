@@ -34,6 +34,8 @@ export const LAST_VERIFIED_AT = "2026-11-30T01:00:00.000Z";
 const lastOutputs = { verifiedAt: LAST_VERIFIED_AT };
 
 export interface MockCluster {
+  /** The kubectl the program checks the cluster's UID with (default: the fake kubectl of test/fixtures/cluster). */
+  kubectl?: string;
   /** The resourceVersion the API server gives an object the stack declares (by resource name); none when absent. */
   resourceVersionOf?: (name: string) => string | undefined;
 }
