@@ -131,3 +131,13 @@ describe("an adopted policy declared again", () => {
     expect(buildPlan(rollout, "strict").workloads.find((w) => w.name === "api")!.ports).toEqual({ "8080": "STRICT" });
   });
 });
+
+describe("check --previous-stage", () => {
+  it("lets a later stage's policy go, which the running stack has dormant only", () => {
+    const old = parseRollout(file(stages));
+    const now = parseRollout(file([stages[0], { name: "shop-strict" }]));
+    // shop/default is in force from shop-strict on: dropped while the stack runs current, it was only dormant.
+    expect(removedWithoutRetire(old, now, "current")).toEqual([]);
+    expect(removedWithoutRetire(old, now, "shop-strict").map((v) => v.resource)).toEqual(["shop/default"]);
+  });
+});

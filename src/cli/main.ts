@@ -141,6 +141,10 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
       "--previous-file <file>",
       "the rollout as a stack may be running it (the base branch's): a policy it has in force at a stage must be retired there, not dropped",
     )
+    .option(
+      "--previous-stage <name>",
+      "with --previous-file: the stage the stack runs it at; a later stage's policies (dormant) may be dropped",
+    )
     .option("--json", "print one JSON object: the violations, the number blocking, the warnings")
     .addHelpText("after", exitCodes(["0  no mandatory rule fails", "1  a mandatory rule fails", "2  bad input"]))
     .exitOverride()

@@ -603,16 +603,18 @@ export function clientTlsConflicts<W extends MeshWorkload>(
  * stage's verification, which then fails on the policy still there, and the delete never runs (issue 21). Retiring
  * it (`retire:`) makes the removal an update of the same object, verified in the same `up`.
  */
-export function removedWithoutRetire(previous: Rollout, current: Rollout): Violation[] {
+export function removedWithoutRetire(previous: Rollout, current: Rollout, runningStage?: string): Violation[] {
   const out: Violation[] = [];
   const idsAt = (r: Rollout, i: number) => new Set(policiesInForceAt(r, i).map((p) => `${p.policy.namespace}/${p.policy.name}`));
   const retired = new Set<string>();
   const declaredAnywhere = new Set(current.stages.flatMap((st) => st.peerAuthentications.map((p) => `${p.namespace}/${p.name}`)));
   const reported = new Set<string>();
+  // A stack runs the stages up to the one it is at: a later stage's policies are dormant there, and may go.
+  const upTo = runningStage === undefined ? previous.stages.length - 1 : previous.stages.findIndex((st) => st.name === runningStage);
   current.stages.forEach((stage, i) => {
     for (const r of stage.retire) retired.add(`${r.namespace}/${r.name}`);
     const before = previous.stages.findIndex((st) => st.name === stage.name);
-    if (before < 0) return;
+    if (before < 0 || before > upTo) return;
     const now = idsAt(current, i);
     for (const id of idsAt(previous, before)) {
       if (now.has(id) || retired.has(id) || reported.has(id)) continue;
