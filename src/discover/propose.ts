@@ -247,18 +247,19 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
   const accepted: FindingAcknowledgement[] = [];
   current.acknowledgeFindings = accepted;
   let rollout = parse(file);
-  for (let round = 0; ; round++) {
-    const evaluation = evaluateStage({
+  /** Stage current of the file as it stands, evaluated whole. */
+  const evaluateCurrent = () =>
+    evaluateStage({
       stage: CURRENT_STAGE,
       meshRootNamespace,
       policies: rollout.stages[0].peerAuthentications,
       workloads: rollout.workloads,
       acknowledgeBrokenCalls: [],
       clientTls: clientTlsOf(rollout),
-      // Clients a DestinationRule may apply to are the whole mesh, whatever part of it is evaluated.
-      allWorkloads: rollout.workloads,
       acknowledgeFindings: accepted,
     });
+  for (let round = 0; ; round++) {
+    const evaluation = evaluateCurrent();
     const blocking = evaluation.violations.filter(isBlocking);
     if (blocking.length === 0) break;
     if (round === 20) {
@@ -320,16 +321,7 @@ export async function proposeRollout(inventory: Inventory, options: ProposeOptio
   if (options.traffic) {
     const observed = new Map(options.traffic.edges.map((e) => [`${e.source} -> ${e.destination}`, e]));
     // The calls' edges alone: a plan would also build every probe's, which a large mesh has hundreds of thousands of.
-    const { index, effective } = evaluateStage({
-      stage: CURRENT_STAGE,
-      meshRootNamespace,
-      policies: rollout.stages[0].peerAuthentications,
-      workloads: rollout.workloads,
-      acknowledgeBrokenCalls: [],
-      clientTls: clientTlsOf(rollout),
-      // Clients a DestinationRule may apply to are the whole mesh, whatever part of it is evaluated.
-      allWorkloads: rollout.workloads,
-    });
+    const { index, effective } = evaluateCurrent();
     const serverOf = new Map(effective.map((e) => [e.workload.ref, e]));
     const calls = rollout.workloads.flatMap((client) => client.calls.flatMap((to) => edgesTo(client, serverOf.get(to)!, index)));
     for (const call of calls) {
