@@ -16,6 +16,7 @@ import { describe, expect, it } from "vitest";
 import * as YAML from "yaml";
 import type { KubectlRunner } from "../src/cluster/runner";
 import { readLiveState } from "../src/cluster/readLive";
+import { ownerOfObject } from "../src/cluster/liveMesh";
 import { discover } from "../src/discover/run";
 import { liveModesAt } from "../src/model/liveModes";
 import { buildPlan } from "../src/model/plan";
@@ -372,5 +373,23 @@ describe("a policy another tool manages, discovered", () => {
     expect(result.yaml).toContain("#   - shop/redis-strict: Helm (release redis in shop)");
     const findings = checkRollout(rollout).filter((v) => v.rule === "adopts-an-owned-policy");
     expect(findings.map((v) => [v.resource, v.level])).toEqual([["shop/redis-strict", "advisory"]]);
+  });
+});
+
+describe("who else writes a policy, from its field managers", () => {
+  it("names another Pulumi stack by its pulumi-kubernetes field manager, which sets no label in server-side apply mode", async () => {
+    expect(ownerOfObject({ metadata: { managedFields: [{ manager: "pulumi-kubernetes-3f2a" }] } })).toBe(
+      "another Pulumi stack (field manager pulumi-kubernetes-3f2a)",
+    );
+    expect(ownerOfObject({ metadata: { managedFields: [{ manager: "kubectl-client-side-apply" }] } })).toBeUndefined();
+    expect(ownerOfObject({ metadata: { managedFields: [{ manager: "argocd-controller" }] } })).toBe(
+      "Argo CD (field manager argocd-controller)",
+    );
+    // An mtls-rollout stack's own policy is its own, whoever applied it.
+    expect(
+      ownerOfObject({
+        metadata: { annotations: { "mtls-rollout.io/defined-in-stage": "current" }, managedFields: [{ manager: "pulumi-kubernetes-1" }] },
+      }),
+    ).toBeUndefined();
   });
 });

@@ -278,7 +278,15 @@ describe("the gate against the cluster's live policies", () => {
       options,
     );
     expect(calls.slice(0, 3)).toEqual(
-      [CONTROLLERS, "pods", PEER_AUTHENTICATIONS].map((kind) => ["get", kind, "--all-namespaces", "-o", "json"]),
+      [CONTROLLERS, "pods", PEER_AUTHENTICATIONS].map((kind) => [
+        "get",
+        kind,
+        "--all-namespaces",
+        // The policies' field managers: who else writes them.
+        ...(kind === PEER_AUTHENTICATIONS ? ["--show-managed-fields"] : []),
+        "-o",
+        "json",
+      ]),
     );
     expect(cluster.peerAuthentications).toHaveLength(3); // one in force, two dormant
   });

@@ -259,7 +259,7 @@ describe("npx mtls-rollout status", () => {
     expect(unusable.code).toBe(3);
     expect(unusable.stdout).toBe("");
     expect(unusable.stderr).toMatch(
-      /^error: kubectl get peerauthentications\.security\.istio\.io --all-namespaces -o json: malformed object at items\[\d\]\.spec\.portLevelMtls\.08080: key "08080" is not a port number as Istio reads one/,
+      /^error: kubectl get peerauthentications\.security\.istio\.io --all-namespaces --show-managed-fields -o json: malformed object at items\[\d\]\.spec\.portLevelMtls\.08080: key "08080" is not a port number as Istio reads one/,
     );
     const bad = await status([], ["--rollout", "/nonexistent.yaml"]);
     expect(bad.code).toBe(2);

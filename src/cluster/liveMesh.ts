@@ -177,11 +177,24 @@ export function liveStateOf(snapshot: ClusterSnapshot, options: LiveStateOptions
  * policies are not another tool's.
  */
 export function ownerOfObject(o: {
-  metadata: { labels?: Record<string, string> | null; annotations?: Record<string, string> | null };
+  metadata: {
+    labels?: Record<string, string> | null;
+    annotations?: Record<string, string> | null;
+    managedFields?: { manager?: string | null }[] | null;
+  };
 }): string | undefined {
   const labels = o.metadata.labels ?? {};
   const annotations = o.metadata.annotations ?? {};
   if (annotations[STAGE_ANNOTATION] !== undefined) return undefined;
+  // Server-side apply's field managers, where no label says who writes it: pulumi-kubernetes (`pulumi-kubernetes-<id>`),
+  // Argo CD (`argocd-controller`), Flux (`kustomize-controller`, `helm-controller`).
+  const managers = (o.metadata.managedFields ?? []).map((m) => m.manager ?? "");
+  const pulumiManager = managers.find((m) => m.startsWith("pulumi-kubernetes"));
+  if (pulumiManager) return `another Pulumi stack (field manager ${pulumiManager})`;
+  const argoManager = managers.find((m) => m.startsWith("argocd"));
+  if (argoManager) return `Argo CD (field manager ${argoManager})`;
+  const fluxManager = managers.find((m) => m === "kustomize-controller" || m === "helm-controller");
+  if (fluxManager) return `Flux (field manager ${fluxManager})`;
   const release = annotations["meta.helm.sh/release-name"];
   if (release !== undefined)
     return `Helm (release ${release}${annotations["meta.helm.sh/release-namespace"] ? ` in ${annotations["meta.helm.sh/release-namespace"]}` : ""})`;

@@ -40,6 +40,8 @@ export const objectMetaSchema = z.object({
   /** Set once the object is being deleted: a terminating pod gets no traffic from Istio. */
   deletionTimestamp: time.nullish(),
   ownerReferences: z.array(z.object({ kind: z.string().min(1), name: z.string().min(1), controller: z.boolean().nullish() })).nullish(),
+  /** Who wrote which fields (server-side apply's managers), where kubectl was asked to show them. */
+  managedFields: z.array(z.object({ manager: z.string().nullish() })).nullish(),
 });
 export type ObjectMeta = z.infer<typeof objectMetaSchema>;
 

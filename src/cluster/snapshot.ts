@@ -95,12 +95,13 @@ export interface SnapshotOptions {
 
 const KIND_ARGS: Record<
   Exclude<SnapshotKind, "namespaces" | "meshConfig" | "injectorWebhooks">,
-  { resource: string; schema: z.ZodType }
+  { resource: string; schema: z.ZodType; flags?: string[] }
 > = {
   controllers: { resource: CONTROLLERS, schema: controllerSchema },
   services: { resource: "services", schema: serviceObjectSchema },
   pods: { resource: "pods", schema: podObjectSchema },
-  peerAuthentications: { resource: PEER_AUTHENTICATIONS, schema: peerAuthenticationObjectSchema },
+  // Their field managers tell who else writes them (Helm, Argo CD, Flux, a Pulumi stack): kubectl leaves them out unless asked.
+  peerAuthentications: { resource: PEER_AUTHENTICATIONS, schema: peerAuthenticationObjectSchema, flags: ["--show-managed-fields"] },
   destinationRules: { resource: DESTINATION_RULES, schema: destinationRuleObjectSchema },
 };
 
@@ -113,12 +114,13 @@ async function eachNamespace<S extends z.ZodType>(
   schema: S,
   namespaces: readonly string[],
   options: SnapshotOptions,
+  flags: readonly string[] = [],
 ): Promise<Read<z.infer<S>>> {
   const pages = new Map<string, z.infer<S>[]>();
   let failure: Failure | undefined;
   await pool(namespaces, options.concurrency ?? 8, async (ns) => {
     if (failure) return;
-    const read = await getList(runner, ["get", resource, "--namespace", ns, "-o", "json"], schema, options.timeoutMs);
+    const read = await getList(runner, ["get", resource, "--namespace", ns, ...flags, "-o", "json"], schema, options.timeoutMs);
     if ("error" in read) failure ??= read;
     else pages.set(ns, read.items);
   });
@@ -138,9 +140,10 @@ async function readKind<S extends z.ZodType>(
   scope: readonly string[] | undefined,
   allNamespaces: () => Promise<Read<string>>,
   options: SnapshotOptions,
+  flags: readonly string[] = [],
 ): Promise<Read<z.infer<S>>> {
-  if (options.perNamespace && scope) return eachNamespace(runner, resource, schema, scope, options);
-  const all = await getList(runner, ["get", resource, "--all-namespaces", "-o", "json"], schema, options.timeoutMs);
+  if (options.perNamespace && scope) return eachNamespace(runner, resource, schema, scope, options, flags);
+  const all = await getList(runner, ["get", resource, "--all-namespaces", ...flags, "-o", "json"], schema, options.timeoutMs);
   if (!("error" in all)) {
     if (!scope) return all;
     const wanted = new Set(scope);
@@ -149,7 +152,7 @@ async function readKind<S extends z.ZodType>(
   if (!all.forbidden && !all.tooLarge) return all;
   const namespaces = scope ? { items: [...scope] } : await allNamespaces();
   if ("error" in namespaces) return all.forbidden ? all : namespaces;
-  return eachNamespace(runner, resource, schema, namespaces.items, options);
+  return eachNamespace(runner, resource, schema, namespaces.items, options, flags);
 }
 
 /** Reads the kinds asked for, or the first call that failed (its command line and kubectl's reason). */
@@ -199,8 +202,8 @@ export async function readSnapshot(runner: KubectlRunner, options: SnapshotOptio
     // The mesh root's policies and rules apply to every namespace: read them whatever namespaces were named.
     const rooted = kind === "peerAuthentications" || kind === "destinationRules";
     const kindScope = rooted && scope ? [...new Set([...scope, options.meshRootNamespace])] : scope;
-    const { resource, schema } = KIND_ARGS[kind];
-    const read = await readKind(runner, resource, schema, kindScope, namespaceNames, options);
+    const { resource, schema, flags } = KIND_ARGS[kind];
+    const read = await readKind(runner, resource, schema, kindScope, namespaceNames, options, flags);
     // Without Istio's networking CRDs there is no DestinationRule: clients send what auto mTLS says.
     if ("error" in read && kind === "destinationRules" && read.noSuchResource) continue;
     if ("error" in read) return read;

@@ -80,7 +80,7 @@ export async function discover(request: DiscoverRequest): Promise<DiscoverResult
     // The mesh-wide policies live in the root the mesh config names, which the named namespaces' reads did not cover.
     const rootPolicies = await getList(
       runner,
-      ["get", PEER_AUTHENTICATIONS, "--namespace", root, "-o", "json"],
+      ["get", PEER_AUTHENTICATIONS, "--namespace", root, "--show-managed-fields", "-o", "json"],
       peerAuthenticationObjectSchema,
       request.callTimeoutMs,
     );
