@@ -190,17 +190,18 @@ describe("the probe kit", () => {
   });
 });
 
-describe("the program on a mesh that runs already", () => {
-  /** A kube-system namespace's UID, as discover prints it. */
-  const CLUSTER_UID = "6f1c2a4e-0b7d-4c55-9a31-000000000006";
-  const config = {
-    "mtls-rollout:stage": "shop-strict",
-    "mtls-rollout:rollout": OWN_MESH,
-    "mtls-rollout:preflight": "false",
-    "mtls-rollout:kubeContext": "prod-eu",
-    "mtls-rollout:clusterUid": CLUSTER_UID,
-  };
+/** A kube-system namespace's UID, as discover prints it: test/fixtures/cluster's, which the fake kubectl answers. */
+const CLUSTER_UID = "6f1c2a4e-0b7d-4c55-9a31-000000000006";
+/** The own mesh's stack, bound to that cluster. */
+const config = {
+  "mtls-rollout:stage": "shop-strict",
+  "mtls-rollout:rollout": OWN_MESH,
+  "mtls-rollout:preflight": "false",
+  "mtls-rollout:kubeContext": "prod-eu",
+  "mtls-rollout:clusterUid": CLUSTER_UID,
+};
 
+describe("the program on a mesh that runs already", () => {
   it("registers nothing for deploy: false workloads nor existing namespaces, the probe kit, and the stage's policies", async () => {
     const { resources } = await runStack(config);
     const names = (type: string) =>
@@ -386,15 +387,6 @@ describe("verification of workloads of every kind", () => {
 });
 
 describe("adoption, on a mesh that runs already", () => {
-  const CLUSTER_UID = "6f1c2a4e-0b7d-4c55-9a31-000000000006";
-  const config = {
-    "mtls-rollout:stage": "shop-strict",
-    "mtls-rollout:rollout": OWN_MESH,
-    "mtls-rollout:preflight": "false",
-    "mtls-rollout:kubeContext": "prod-eu",
-    "mtls-rollout:clusterUid": CLUSTER_UID,
-  };
-
   it("runs status at the first stage before any policy is written, once per set of policies adopted as found", async () => {
     const { resources } = await runStack(config);
     const gate = ofType(resources, "command:local:Command").find((r) => r.name === "adoption-status")!;
@@ -442,7 +434,7 @@ describe("Istio's Kiali addon", () => {
         "mtls-rollout:stage": "current",
         "mtls-rollout:rollout": OWN_MESH,
         "mtls-rollout:kubeContext": "prod-eu",
-        "mtls-rollout:clusterUid": "6f1c2a4e-0b7d-4c55-9a31-000000000006",
+        "mtls-rollout:clusterUid": CLUSTER_UID,
         "mtls-rollout:installIstio": "true",
         "mtls-rollout:installPrometheus": "true",
         "mtls-rollout:installKiali": "true",
