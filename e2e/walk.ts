@@ -7,7 +7,7 @@
  */
 
 export interface WalkStack {
-  setAllConfig(config: Record<string, { value: string }>): Promise<void>;
+  setAllConfig(config: Record<string, { value: string; secret?: boolean }>): Promise<void>;
   up(options: { onOutput: (out: string) => void }): Promise<{ summary: { result?: string } }>;
   destroy(options: { onOutput: (out: string) => void }): Promise<unknown>;
 }

@@ -10,6 +10,10 @@ import { describeValue, InputError, type Problem } from "./model/errors";
 import type { PrometheusAccess } from "./cluster/prometheus";
 import { parseHeaderLines, prometheusAccessProblems } from "./cluster/prometheusAccess";
 import { clusterUidSync } from "./cluster/clusterUid";
+import { readLivePoliciesSync } from "./cluster/livePoliciesSync";
+import { adoptionRefusals, reviewAdoption, type AdoptedPolicy } from "./model/adoption";
+import { dormantPeerAuthenticationManifest, peerAuthenticationManifest } from "./manifests/kubernetes";
+import { policyOf } from "./manifests/parse";
 import { tightenedTargets } from "./model/preflight";
 import { isBlocking, ownedPoliciesAdopted } from "./model/rules";
 import { buildPlan, Plan } from "./model/plan";
@@ -245,6 +249,47 @@ function gateAccess(access: PrometheusAccess): PrometheusGateAccess {
   };
 }
 
+/** The adopted policies as the stage declares them (in force, or dormant once retired), with how the first stage found them. */
+function adoptedPolicies(rollout: Rollout, plan: Plan): AdoptedPolicy[] {
+  const key = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
+  const asFound = new Map(rollout.stages[0].peerAuthentications.filter((p) => p.existing).map((p) => [key(p), p]));
+  const declared = [
+    ...plan.peerAuthentications.filter((p) => p.existing).map((p) => policyOf(peerAuthenticationManifest(p), plan.stage)),
+    ...plan.dormant.filter((d) => d.adopted).map((d) => policyOf(dormantPeerAuthenticationManifest(d), plan.stage)),
+  ];
+  return declared.map((d) => ({ declared: d, ...(asFound.has(key(d)) ? { asFound: asFound.get(key(d)) } : {}) }));
+}
+
+/**
+ * Before the adopted policies are declared (and imported): each must be on the cluster and, until the stack has
+ * written it, as the first stage found it; what the import then changes is said, as Pulumi's preview of an imported
+ * custom resource shows the declared spec alone.
+ */
+function reviewAdoptionOnCluster(rollout: Rollout, plan: Plan, config: StackConfig, rolloutFile: string): void {
+  const adopted = adoptedPolicies(rollout, plan);
+  if (adopted.length === 0) return;
+  const read = readLivePoliciesSync(
+    process.env.KUBECTL || "kubectl",
+    config.kubeContext,
+    [...new Set(adopted.map((a) => a.declared.namespace))],
+    60_000,
+  );
+  if ("error" in read)
+    throw new pulumi.RunError(`the adopted policies cannot be read from the cluster, so none is declared: ${read.error}`);
+  const findings = reviewAdoption(adopted, read.policies, plan.stage);
+  const status = `mtls-rollout status --rollout ${rolloutFile}${config.kubeContext ? ` --context ${config.kubeContext}` : ""}`;
+  const refusals = adoptionRefusals(findings, rollout.stages[0].name, status);
+  if (refusals.length > 0) throw new pulumi.RunError(refusals.join("\n"));
+  for (const f of findings) {
+    if (f.kind !== "import") continue;
+    pulumi.log.info(
+      f.changes.length === 0
+        ? `${f.namespace}/${f.name}: adopted (= import) as it is on the cluster`
+        : `${f.namespace}/${f.name}: adopted (= import), then changed on the cluster: ${f.changes.join("; ")}`,
+    );
+  }
+}
+
 /** The Pulumi program: declares the chosen stage; returns the stack outputs and the stage component. */
 export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources: RolloutStage; verification?: StageVerification } {
   let planned: ReturnType<typeof planFromConfig>;
@@ -272,11 +317,13 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
       );
   }
   for (const warning of plan.warnings) pulumi.log.warn(`${warning.path}: ${warning.message}`);
+  const commandRolloutFile = config.rollout ?? path.relative(process.cwd(), rolloutFile);
+  reviewAdoptionOnCluster(rollout, plan, config, commandRolloutFile);
 
   // Bound to its cluster: the provider is replaced (and so acts nowhere else) only when the cluster's UID changes, and
   // its behaviour does not depend on the environment (PULUMI_K8S_UPSERT_EXISTING_OBJECTS, patch force): only policies
-  // the rollout marks as existing go through a provider that upserts; anything else that exists already fails with
-  // AlreadyExists instead of being taken over (and deleted on destroy) unawares.
+  // the rollout marks as existing are taken over, each imported by its id; anything else that exists already fails
+  // with AlreadyExists instead of being taken over (and deleted on destroy) unawares.
   const bound = {
     context: config.kubeContext,
     ...(config.clusterUid !== undefined ? { clusterIdentifier: config.clusterUid } : {}),
@@ -286,11 +333,10 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
     deleteUnreachable: false,
     skipUpdateUnreachable: false,
   };
+  // Adopted policies are imported through it too (a stack that adopted them through an upserting provider before
+  // moves them here without replacing them: pulumi-kubernetes's DiffConfig replaces only when the clusterIdentifier
+  // changes, provider/pkg/provider/provider.go).
   const provider = new k8s.Provider("kubernetes", { ...bound, upsertExistingObjects: false, enablePatchForce: false });
-  const adoptionProvider =
-    plan.peerAuthentications.some((pa) => pa.existing) || plan.dormant.some((d) => d.adopted)
-      ? new k8s.Provider("kubernetes-adopt", { ...bound, upsertExistingObjects: true })
-      : undefined;
   const stageIndex = rollout.stages.findIndex((st) => st.name === plan.stage);
   // A mesh the stack does not own keeps running after a destroy: past the first stage, deleting its policies would
   // drop the exceptions and keep what is STRICT, ungated. A lab the stack deploys whole goes whole.
@@ -306,7 +352,6 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
   // Any stage with a STRICT port may tighten the cluster, whatever stage it is at now (a skipped stage,
   // a rollback): the gate compares with the cluster's live policies when it runs.
   const targets = tightenedTargets(rollout, plan.stage, null);
-  const commandRolloutFile = config.rollout ?? path.relative(process.cwd(), rolloutFile);
   const istio = config.installIstio
     ? new IstioControlPlane("istio", {
         version: config.istioVersion,
@@ -320,7 +365,6 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
     rollout,
     plan,
     provider,
-    adoptionProvider,
     istio,
     onDestroy,
     adoption: {

@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import * as YAML from "yaml";
@@ -7,6 +8,7 @@ import { OUT_OF_BAND_POLICY, walkLab, WalkStack } from "../e2e/walk";
 import { policyOf } from "../src/manifests/parse";
 import { buildPlan, policiesInForce } from "../src/model/plan";
 import { loadRollout } from "../src/rollout/load";
+import { tempFile } from "./support/files";
 
 const ROOT = path.join(__dirname, "..");
 const STAGES = ["permissive", "purchase-history-strict", "istioinaction-strict", "mesh-strict"];
@@ -111,5 +113,22 @@ describe("npm run e2e without a cluster", () => {
 
   it("names the missing Pulumi CLI when asked to run without one", () => {
     expect(skipReason({ PULUMI_E2E: "1", PATH: "/nonexistent" })).toBe("no Pulumi CLI on PATH");
+  });
+
+  it("walks an own mesh only where Istio and its Prometheus run already: the walk does not install them", () => {
+    // A pulumi that answers, and a kubectl whose cluster has no istiod (the API server's NotFound).
+    const bin = path.dirname(tempFile("pulumi", "#!/bin/sh\necho v3.248.0\n"));
+    fs.chmodSync(path.join(bin, "pulumi"), 0o755);
+    const kubectl = path.join(bin, "kubectl");
+    fs.writeFileSync(
+      kubectl,
+      '#!/bin/sh\ncase "$*" in *"get deployment istiod"*) echo \'Error from server (NotFound): deployments.apps "istiod" not found\' >&2; exit 1;; esac\n',
+      { mode: 0o755 },
+    );
+    const env = { PULUMI_E2E: "1", PATH: `${bin}:${process.env.PATH}`, KUBECTL: kubectl, KUBE_CONTEXT: "kind-own-mesh" };
+    expect(skipReason(env, "own-mesh")).toBe(
+      "no istiod and prometheus Deployments in istio-system (install Istio and its Prometheus addon first)",
+    );
+    expect(skipReason(env, "lab")).toBeUndefined();
   });
 });

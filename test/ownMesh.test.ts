@@ -4,7 +4,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import * as pulumi from "@pulumi/pulumi";
+import { describe, expect, it, vi } from "vitest";
 import { problemsOf } from "./support/problems";
 import { buildPlan } from "../src/model/plan";
 import { PROBE_IMAGE } from "../src/model/probeKit";
@@ -15,6 +16,7 @@ import { verifyOnFakeClock } from "./support/fakeClock";
 import { kubernetesSchemaErrors } from "./support/kubernetesSchema";
 import { named, ofType, runStack } from "./support/stack";
 import { tempFile } from "./support/files";
+import { clusterWithPolicies, policyObject, type PolicyObject } from "./support/clusterFolder";
 import { ADOPTION_COMMAND } from "../src/components/adoptionGate";
 
 const OWN_MESH = path.join(__dirname, "fixtures", "rollouts", "own-mesh.yaml");
@@ -243,13 +245,12 @@ describe("the program on a mesh that runs already", () => {
     expect(named(resources, "kubernetes:core/v1:Namespace", "mtls-rollout-probes").inputs.metadata.labels).toEqual({});
   });
 
-  it("adopts an existing policy through a provider that upserts, and never deletes it; creates the others through the plain one", async () => {
+  it("adopts an existing policy with Pulumi's import (namespace/name) through the one plain provider, and never deletes it", async () => {
     const { resources } = await runStack(config);
     const providers = ofType(resources, "pulumi:providers:kubernetes");
-    const upserting = providers.find((p) => p.name === "kubernetes-adopt")!;
-    const plain = providers.find((p) => p.name === "kubernetes")!;
-    expect(upserting.inputs.upsertExistingObjects).toBe("true");
-    // Bound to the cluster, whatever the environment says (PULUMI_K8S_UPSERT_EXISTING_OBJECTS, patch force).
+    // One provider: nothing upserts, whatever the environment says (PULUMI_K8S_UPSERT_EXISTING_OBJECTS, patch force).
+    expect(providers.map((p) => p.name)).toEqual(["kubernetes"]);
+    const plain = providers[0];
     expect(plain.inputs).toMatchObject({
       context: "prod-eu",
       clusterIdentifier: CLUSTER_UID,
@@ -259,13 +260,14 @@ describe("the program on a mesh that runs already", () => {
       deleteUnreachable: "false",
       skipUpdateUnreachable: "false",
     });
-    expect(upserting.inputs).toMatchObject({ context: "prod-eu", clusterIdentifier: CLUSTER_UID, enableServerSideApply: "true" });
     const adopted = named(resources, PA_TYPE, "istio-system/default");
-    expect(adopted.provider.startsWith(`${upserting.urn}::`)).toBe(true);
+    expect(adopted.importId).toBe("istio-system/default");
+    expect(adopted.provider.startsWith(`${plain.urn}::`)).toBe(true);
     expect(adopted.retainOnDelete).toBe(true);
     expect(adopted.inputs.metadata.annotations).toMatchObject({ "mtls-rollout.io/adopted": "true", "pulumi.com/patchForce": "true" });
     for (const created of ["shop/default", "payments/checkout"]) {
       const r = named(resources, PA_TYPE, created);
+      expect(r.importId, created).toBe("");
       expect(r.provider.startsWith(`${plain.urn}::`), created).toBe(true);
       expect(r.retainOnDelete, created).toBeUndefined();
       expect(r.inputs.metadata.annotations["mtls-rollout.io/adopted"], created).toBeUndefined();
@@ -336,7 +338,7 @@ describe("the program on a mesh that runs already", () => {
     expect(await triggerWith({ "shop/default": "4790", "istio-system/default": "815" })).not.toBe(before);
   });
 
-  it("declares no upserting provider for a rollout that adopts nothing", async () => {
+  it("declares the one plain provider for a rollout that adopts nothing too", async () => {
     const { resources } = await runStack({ "mtls-rollout:stage": "permissive" });
     expect(ofType(resources, "pulumi:providers:kubernetes").map((p) => p.name)).toEqual(["kubernetes"]);
   });
@@ -424,6 +426,71 @@ describe("adoption, on a mesh that runs already", () => {
       ),
     );
     await expect(runStack({ ...config, "mtls-rollout:rollout": taken })).resolves.toBeDefined();
+  });
+});
+
+describe("adopting a policy as the cluster has it now (read before anything is declared)", () => {
+  const meshDefault = (mode: string, annotations?: Record<string, string>) => (pas: PolicyObject[]) =>
+    pas.map((p) =>
+      p.metadata.namespace === "istio-system" && p.metadata.name === "default"
+        ? policyObject("istio-system", "default", { mtls: { mode } }, annotations)
+        : p,
+    );
+
+  it("refuses a policy changed on the cluster since the first stage found it, naming the difference, before any resource", async () => {
+    const dir = clusterWithPolicies(meshDefault("STRICT"));
+    await expect(runStack(config, [], { dir })).rejects.toThrow(
+      /^istio-system\/default: changed on the cluster since stage current recorded it \(mode STRICT \(as found: PERMISSIVE\)\): adopting it would write this stage's spec over one nobody reviewed it against; put it back, or declare it in stage current as it is now \(mtls-rollout status --rollout .*own-mesh\.yaml --context prod-eu shows every difference\)$/,
+    );
+  });
+
+  it("refuses a policy that is gone: there is nothing to import", async () => {
+    const dir = clusterWithPolicies((pas) => pas.filter((p) => p.metadata.namespace !== "istio-system"));
+    await expect(runStack(config, [], { dir })).rejects.toThrow(
+      /^istio-system\/default: stage current marks it existing: true \(adopted\), but it is not on the cluster, so there is nothing to import/,
+    );
+  });
+
+  it("takes a policy the stack has written already as the stack left it: Pulumi's refreshed diff shows any change", async () => {
+    const dir = clusterWithPolicies(
+      meshDefault("STRICT", { "mtls-rollout.io/defined-in-stage": "current", "mtls-rollout.io/adopted": "true" }),
+    );
+    await expect(runStack(config, [], { dir })).resolves.toBeDefined();
+  });
+
+  it("says what the import then changes on the cluster, in the words status uses", async () => {
+    const meshStrict = tempFile(
+      "mesh-strict.yaml",
+      fs.readFileSync(OWN_MESH, "utf8") +
+        ["  - name: mesh-strict", "    peerAuthentications:", "      - { name: default, namespace: istio-system, mode: STRICT }", ""].join(
+          "\n",
+        ),
+    );
+    const said = vi.spyOn(pulumi.log, "info");
+    try {
+      await runStack({ ...config, "mtls-rollout:rollout": meshStrict, "mtls-rollout:stage": "mesh-strict" });
+      await runStack(config);
+      const lines = said.mock.calls.map((c) => c[0]).filter((m) => m.startsWith("istio-system/default"));
+      expect(lines).toEqual([
+        "istio-system/default: adopted (= import), then changed on the cluster: mode PERMISSIVE (stage mesh-strict: STRICT)",
+        "istio-system/default: adopted (= import) as it is on the cluster",
+      ]);
+    } finally {
+      said.mockRestore();
+    }
+  });
+
+  it("stops when the policies cannot be read: a preview that cannot tell what it adopts declares nothing", async () => {
+    const saved = process.env.FAKE_KUBECTL_FORBID;
+    process.env.FAKE_KUBECTL_FORBID = "peerauthentications";
+    try {
+      await expect(runStack(config)).rejects.toThrow(
+        /^the adopted policies cannot be read from the cluster, so none is declared: .*peerauthentications is forbidden/,
+      );
+    } finally {
+      if (saved === undefined) delete process.env.FAKE_KUBECTL_FORBID;
+      else process.env.FAKE_KUBECTL_FORBID = saved;
+    }
   });
 });
 

@@ -12,6 +12,7 @@ import { checkRollout, isBlocking, removedWithoutRetire } from "../src/model/rul
 import { tempFile } from "./support/files";
 import { cli } from "./support/inProcessCli";
 import { named, runStack } from "./support/stack";
+import { clusterWithPolicies, policyObject } from "./support/clusterFolder";
 
 const PA = "kubernetes:security.istio.io/v1:PeerAuthentication";
 const file = (stages: unknown[]) => ({
@@ -60,7 +61,7 @@ describe("retire", () => {
     ).toThrow(/stages\[2\]\.retire\[0\]: "shop\/default" is declared by this stage too/);
   });
 
-  it("makes the removal an in-place update of the same resource: the dormant form, through the adoption provider for an adopted one", async () => {
+  it("makes the removal an in-place update of the same resource: the dormant form, still imported by its id for an adopted one", async () => {
     const path = tempFile("retire.yaml", YAML.stringify(file(stages)));
     const config = {
       "mtls-rollout:rollout": path,
@@ -68,13 +69,20 @@ describe("retire", () => {
       "mtls-rollout:kubeContext": "prod-eu",
       "mtls-rollout:clusterUid": "6f1c2a4e-0b7d-4c55-9a31-000000000006",
     };
-    const before = await runStack({ ...config, "mtls-rollout:stage": "shop-strict" });
-    const after = await runStack({ ...config, "mtls-rollout:stage": "no-exception" });
+    // The cluster as the first stage found it: the exception the stack adopts is there.
+    const cluster = {
+      dir: clusterWithPolicies((pas) => [
+        ...pas,
+        policyObject("shop", "legacy", { selector: { matchLabels: { app: "api" } }, mtls: { mode: "PERMISSIVE" } }),
+      ]),
+    };
+    const before = await runStack({ ...config, "mtls-rollout:stage": "shop-strict" }, [], cluster);
+    const after = await runStack({ ...config, "mtls-rollout:stage": "no-exception" }, [], cluster);
     const was = named(before.resources, PA, "shop/legacy");
     const now = named(after.resources, PA, "shop/legacy");
     expect(now.urn).toBe(was.urn);
     expect(now.provider).toBe(was.provider);
-    expect(now.provider).toContain("kubernetes-adopt");
+    expect(now.importId).toBe("shop/legacy");
     expect(now.retainOnDelete).toBe(true);
     expect(now.inputs.spec).toEqual({ selector: { matchLabels: { "mtls-rollout.io/dormant": "true" } }, mtls: { mode: "UNSET" } });
     expect(now.inputs.metadata.annotations).toMatchObject({ "mtls-rollout.io/in-force": "false", "mtls-rollout.io/adopted": "true" });

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import * as YAML from "yaml";
 import { runCli, tempFile } from "./support/files";
 import { readStackFile } from "../src/cli/stackFile";
+import { parseStackConfig } from "../src/config";
 
 const ROOT = path.join(__dirname, "..");
 const workflow = YAML.parse(fs.readFileSync(path.join(ROOT, ".github", "workflows", "preview.yml"), "utf8"));
@@ -185,6 +186,27 @@ describe("the e2e workflow", () => {
       "--context kind-mtls-lab -n shop logs till-1 -c istio-proxy --tail=300",
     ]);
     expect(run.stdout).toContain("=== shop/till-1 istio-proxy");
+  });
+});
+
+describe("the e2e workflow's own mesh", () => {
+  const job = YAML.parse(fs.readFileSync(path.join(ROOT, ".github", "workflows", "e2e.yml"), "utf8")).jobs["own-mesh"];
+  const jobSteps: { name?: string; uses?: string; run?: string; env?: Record<string, string>; with?: Record<string, string> }[] = job.steps;
+  const istioDefault = parseStackConfig({ "mtls-rollout:stage": "permissive" }).istioVersion;
+
+  it("installs the team's Istio and Prometheus (the release the stack defaults to) before it walks, with the pinned CLI", () => {
+    const install = jobSteps.find((s) => s.name === "Istio and its Prometheus")!;
+    for (const chart of ["istio/base", "istio/istiod"]) expect(install.run).toContain(`${chart} -n istio-system`);
+    expect([...install.run!.matchAll(/--version (\S+)/g)].map((m) => m[1])).toEqual([istioDefault, istioDefault]);
+    expect(install.run).toContain(`istio/istio/${istioDefault}/samples/addons/prometheus.yaml`);
+    const walk = jobSteps.find((s) => s.name === "Walk an own mesh")!;
+    expect(walk.run).toBe("npm run e2e:own-mesh");
+    expect(walk.env).toEqual({ PULUMI_E2E: "1", KUBE_CONTEXT: "kind-own-mesh" });
+    expect(jobSteps.indexOf(install)).toBeLessThan(jobSteps.indexOf(walk));
+    expect(jobSteps.find((s) => s.uses?.startsWith("pulumi/actions"))!.with!["pulumi-version"]).toBe(
+      JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).dependencies["@pulumi/pulumi"],
+    );
+    expect(jobSteps.find((s) => s.uses?.startsWith("helm/kind-action"))!.with!.cluster_name).toBe("own-mesh");
   });
 });
 

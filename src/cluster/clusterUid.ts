@@ -3,11 +3,9 @@
  * and which no other cluster shares (the identifier `kubectl` and Pulumi's providers lack; a context name can point
  * anywhere). A stack bound to a cluster (`mtls-rollout:clusterUid`) checks it before reading anything.
  */
-import { spawnSync } from "node:child_process";
-import { getList } from "./kubectlGet";
-import { parseStrictJson } from "./strictJson";
+import { getList, readAnswer } from "./kubectlGet";
 import { namespaceObjectSchema } from "./objects";
-import type { KubectlRunner } from "./runner";
+import { runKubectlSync, type KubectlRunner } from "./runner";
 
 /** Kubernetes object UIDs are RFC 4122 UUIDs (k8s.io/apimachinery/pkg/types.UID, from uuid.NewUUID). */
 export const CLUSTER_UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -42,18 +40,15 @@ export async function bindingProblem(
  * `$KUBECTL`, as everywhere; bounded in time and output.
  */
 export function clusterUidSync(kubectl: string, context: string | undefined, timeoutMs: number): { uid: string } | { error: string } {
-  const run = spawnSync(kubectl, [...(context ? ["--context", context] : []), "get", "namespace", "kube-system", "-o", "json"], {
-    encoding: "utf8",
-    timeout: timeoutMs,
-    maxBuffer: 1024 * 1024,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  if (run.error) return { error: `${kubectl} could not be run (${(run.error as NodeJS.ErrnoException).code ?? run.error.message})` };
-  if (run.status !== 0) return { error: (run.stderr || `${kubectl} exited ${run.status}`).trim().split("\n")[0] };
-  const parsed = parseStrictJson(run.stdout);
-  if ("error" in parsed) return { error: `kubectl's answer is not JSON: ${parsed.error}` };
-  const ns = namespaceObjectSchema.safeParse(parsed.value);
-  const uid = ns.success ? ns.data.metadata.uid : undefined;
+  const args = ["get", "namespace", "kube-system", "-o", "json"];
+  const read = readAnswer(
+    args,
+    runKubectlSync(kubectl, context, args, timeoutMs, { maxOutputBytes: 1024 * 1024 }),
+    namespaceObjectSchema,
+    timeoutMs,
+  );
+  if ("error" in read) return { error: read.error };
+  const uid = read.items[0]?.metadata.uid;
   if (typeof uid !== "string" || !CLUSTER_UID.test(uid)) return { error: "the kube-system namespace has no UID the API server would give" };
   return { uid };
 }

@@ -7,7 +7,7 @@
 import type { z } from "zod";
 import { describeValue, formatPath } from "../model/errors";
 import { kubectlFailure } from "./failure";
-import type { KubectlRunner } from "./runner";
+import type { KubectlRunner, RunResult } from "./runner";
 import { commandLine, setupProblem } from "./setupProblem";
 import { parseStrictJson } from "./strictJson";
 
@@ -66,8 +66,12 @@ export async function getList<S extends z.ZodType>(
   options: GetOptions | number,
 ): Promise<Read<z.infer<S>>> {
   const { timeoutMs, maxBytes = MAX_LIST_BYTES } = typeof options === "number" ? { timeoutMs: options } : options;
+  return readAnswer(args, await runner(args, timeoutMs, { maxOutputBytes: maxBytes }), itemSchema, timeoutMs);
+}
+
+/** What one `kubectl get … -o json` call answered, read as getList reads it (also for a call made synchronously). */
+export function readAnswer<S extends z.ZodType>(args: string[], result: RunResult, itemSchema: S, timeoutMs: number): Read<z.infer<S>> {
   const call = commandLine(args);
-  const result = await runner(args, timeoutMs, { maxOutputBytes: maxBytes });
   const complaint = STDERR_FAILURE.exec(result.stderr);
   if (result.exitCode !== 0 || complaint) {
     const setup = result.truncated ? undefined : setupProblem(result, args, timeoutMs);

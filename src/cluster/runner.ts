@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 
 /** What one kubectl invocation did. `exitCode` is null when it was killed or never started. */
 export interface RunResult {
@@ -131,4 +131,32 @@ export function boundedRunner(runner: KubectlRunner): KubectlRunner {
         },
       );
     });
+}
+
+/**
+ * One kubectl call, synchronously, for the Pulumi program (it reads the cluster before it declares any resource):
+ * no shell, bounded in time and output like kubectlRunner's calls.
+ */
+export function runKubectlSync(
+  kubectl: string,
+  context: string | undefined,
+  args: string[],
+  timeoutMs: number,
+  limits?: CallLimits,
+): RunResult {
+  const maxBytes = limits?.maxOutputBytes ?? MAX_OUTPUT_BYTES;
+  const run = spawnSync(kubectl, context ? ["--context", context, ...args] : args, {
+    encoding: "utf8",
+    timeout: Math.max(1, timeoutMs),
+    killSignal: "SIGKILL",
+    maxBuffer: maxBytes,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const stdout = run.stdout ?? "";
+  const stderr = run.stderr ?? "";
+  const code = (run.error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ETIMEDOUT") return { exitCode: null, stdout, stderr, timedOut: true };
+  if (code === "ENOBUFS") return { exitCode: null, stdout, stderr, timedOut: false, truncated: true };
+  if (run.error) return { exitCode: null, stdout, stderr, timedOut: false, spawnError: `${kubectl}: ${code ?? run.error.message}` };
+  return { exitCode: run.status, stdout, stderr, timedOut: false };
 }

@@ -5,8 +5,10 @@ import type { PeerAuthentication } from "../model/rollout";
 import { CLI_ENTRY } from "./verification";
 
 /**
- * `mtls-rollout status` before any policy is adopted: adoption server-side-applies the file's spec over the live one,
- * so a file the cluster has moved away from (a policy edited since discover) would rewrite live policies unseen. Exit
+ * `mtls-rollout status` before any policy is adopted: adoption imports each policy and server-side-applies the stage's
+ * spec over it, so a file the cluster has moved away from would rewrite live policies unseen. The program refuses an
+ * adopted policy changed since the first stage found it; this gate holds the whole cluster (every workload's modes,
+ * policies the rollout does not adopt) to a stage when the `up` runs, which a preview does not. Exit
  * 0 only where the cluster is at a stage of the rollout: on the first adoption, the first stage (the cluster as
  * discover found it); a stack that runs already is at the stage it applied, and going back is not stopped. `exit $?`
  * keeps the shell in place of node (see PREFLIGHT_COMMAND).

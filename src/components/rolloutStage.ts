@@ -27,11 +27,6 @@ export interface RolloutStageArgs {
   /** The plan of the chosen stage: what the model says this stage means. */
   plan: Plan;
   provider: k8s.Provider;
-  /**
-   * The provider of the policies that exist on the cluster before the rollout (`existing: true`): it
-   * upserts, so the first `up` adopts them instead of failing with AlreadyExists.
-   */
-  adoptionProvider?: k8s.Provider;
   /** The pre-flight gate to run between the workloads and the policies, when the stage tightens any. */
   preflight?: Omit<PreflightGateArgs, "after" | "stageNames">;
   /** Istio, when the stack installs it: its CRDs before any policy, its injection webhook before any sidecar. */
@@ -156,7 +151,6 @@ export class RolloutStage extends pulumi.ComponentResource {
         namespaceOf,
         dependenciesOf,
         provider,
-        adoptionProvider: args.adoptionProvider,
         onDestroy: args.onDestroy ?? "delete",
       },
       { parent: this, aliases: stageNameAliases(rollout) },

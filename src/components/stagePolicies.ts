@@ -43,8 +43,6 @@ export interface StagePoliciesArgs {
   /** The resources a policy must wait for: the workloads whose mode it sets. */
   dependenciesOf: (policy: PlannedPolicy) => pulumi.Resource[];
   provider: k8s.Provider;
-  /** Upserts: the provider of adopted policies (`existing: true`), required when there are any. */
-  adoptionProvider?: k8s.Provider;
   /**
    * `delete`: a destroy deletes the stack's policies (the first stage, whose policies change no mode of a mesh that
    * had none, or the lab); `refuse`: every policy is protected, so `pulumi destroy` stops before it changes a mode
@@ -71,10 +69,9 @@ export class StagePolicies extends pulumi.ComponentResource {
       // over a field another manager owns, a `kubectl edit` of drift included (pulumi-kubernetes applies without force
       // otherwise, and the update fails on the conflict); an adopted one is left on the cluster when the stack lets go.
       const annotations = { ...manifest.metadata.annotations, [PATCH_FORCE_ANNOTATION]: "true" };
-      if (adopted && !args.adoptionProvider)
-        throw new Error(`adopted policy ${manifest.metadata.namespace}/${manifest.metadata.name} without an adoption provider`);
+      const id = `${manifest.metadata.namespace}/${manifest.metadata.name}`;
       return new k8s.apiextensions.CustomResource(
-        `${manifest.metadata.namespace}/${manifest.metadata.name}`,
+        id,
         {
           ...manifest,
           metadata: {
@@ -85,7 +82,11 @@ export class StagePolicies extends pulumi.ComponentResource {
         },
         {
           parent: this,
-          provider: adopted ? args.adoptionProvider : args.provider,
+          provider: args.provider,
+          // An adopted policy is imported (the Kubernetes id, namespace/name): the preview shows `= import`, then the
+          // update to the stage's spec. Pulumi imports only what its state does not hold under that id, so every later
+          // `up` is a plain update; and an import reads the object, so a policy that is gone fails the `up`.
+          ...(adopted ? { import: id } : {}),
           dependsOn: [
             ...dependsOn,
             ...args.after,
@@ -104,7 +105,7 @@ export class StagePolicies extends pulumi.ComponentResource {
       ...args.policies.map((policy) =>
         declare(peerAuthenticationManifest(policy), args.dependenciesOf(policy), policy.existing === true, true),
       ),
-      // An adopted policy stays the adopted object when it is retired: the same provider, never deleted.
+      // An adopted policy stays the adopted object when it is retired: imported if need be, never deleted.
       ...args.dormant.map((policy) => declare(dormantPeerAuthenticationManifest(policy), [], policy.adopted === true, false)),
     ];
     this.registerOutputs({ ...args.settings, peerAuthentications: this.peerAuthentications });

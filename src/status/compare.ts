@@ -6,7 +6,8 @@
  * pod without its sidecar, a workload not running: each is drift). Pure: src/status/run.ts reads the cluster.
  */
 import type { LivePolicy, LiveState } from "../model/live";
-import { liveModesAt, sameMap, type WorkloadStatus } from "../model/liveModes";
+import { liveModesAt, type WorkloadStatus } from "../model/liveModes";
+import { labelsText, policyChanges, portsText } from "../model/policyChanges";
 import { policiesInForce } from "../model/plan";
 import type { PeerAuthentication, Rollout, Workload } from "../model/rollout";
 import { scopeOf, type EffectiveWorkload } from "../model/semantics";
@@ -43,30 +44,6 @@ export interface Status {
   warnings: string[];
 }
 
-const labelsText = (labels: Record<string, string> | null) =>
-  labels === null
-    ? "none"
-    : Object.entries(labels)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([k, v]) => `${k}=${v}`)
-        .join(",");
-const portsText = (ports: Record<number, string> | undefined) =>
-  Object.entries(ports ?? {})
-    .sort(([a], [b]) => Number(a) - Number(b))
-    .map(([p, m]) => `${p}:${m}`)
-    .join(" ") || "none";
-
-/** The fields that decide what a policy does, each in words; names of the ones that differ. */
-function changes(live: PeerAuthentication, wanted: PeerAuthentication): string[] {
-  const out: string[] = [];
-  if (live.mode !== wanted.mode) out.push(`mode ${live.mode} (rollout: ${wanted.mode})`);
-  if ((live.selector === null) !== (wanted.selector === null) || !sameMap(live.selector, wanted.selector))
-    out.push(`selector ${labelsText(live.selector)} (rollout: ${labelsText(wanted.selector)})`);
-  if (!sameMap(live.portLevelMtls, wanted.portLevelMtls))
-    out.push(`portLevelMtls ${portsText(live.portLevelMtls)} (rollout: ${portsText(wanted.portLevelMtls)})`);
-  return out;
-}
-
 const SCOPE_WORDS = {
   mesh: "mesh-wide",
   namespace: "namespace-wide",
@@ -88,7 +65,7 @@ function differencesAt(rollout: Rollout, stage: string, live: readonly LivePolic
     const l = present.get(id);
     if (!l) out.push({ kind: "missing", namespace: w.namespace, name: w.name, detail: describe(w, rollout.meshRootNamespace) });
     else {
-      const what = changes(l.policy, w);
+      const what = policyChanges(l.policy, w);
       if (what.length > 0) out.push({ kind: "changed", namespace: w.namespace, name: w.name, detail: what.join("; ") });
     }
   }

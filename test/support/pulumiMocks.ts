@@ -18,6 +18,8 @@ export interface RegisteredResource {
   retainOnDelete?: boolean;
   /** The protect resource option (false when not set). */
   protect: boolean;
+  /** The import resource option: the id Pulumi imports the resource by, when the state does not hold it ("" when not set). */
+  importId: string;
   /** The inputs as the engine receives them, secrets still wrapped in Pulumi's secret signature. */
   rawInputs: any;
   /** The aliases resource option: the names (and types) this resource had before. */
@@ -36,6 +38,8 @@ const lastOutputs = { verifiedAt: LAST_VERIFIED_AT };
 export interface MockCluster {
   /** The kubectl the program checks the cluster's UID with (default: the fake kubectl of test/fixtures/cluster). */
   kubectl?: string;
+  /** The folder of List files the fake kubectl answers from (default test/fixtures/cluster). */
+  dir?: string;
   /** The resourceVersion the API server gives an object the stack declares (by resource name); none when absent. */
   resourceVersionOf?: (name: string) => string | undefined;
 }
@@ -107,6 +111,7 @@ function recordOf(req: any, urn: string): RegisteredResource {
     ...(req.getCustomtimeouts() ? { customTimeouts: req.getCustomtimeouts().toObject() } : {}),
     ...(req.hasRetainondelete() ? { retainOnDelete: req.getRetainondelete() } : {}),
     protect: req.getProtect() === true,
+    importId: req.getImportid(),
     aliases: req.getAliasesList().map((a: any) => {
       const spec = a.toObject().spec ?? {};
       return { ...(spec.name ? { name: spec.name } : {}), ...(spec.type ? { type: spec.type } : {}) };

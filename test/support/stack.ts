@@ -11,7 +11,7 @@ export async function runStack(config: Record<string, string>, secretKeys: strin
   // for test/fixtures/cluster (its kube-system: 6f1c2a4e-0b7d-4c55-9a31-000000000006), unless a test says otherwise.
   const saved = { KUBECTL: process.env.KUBECTL, FAKE_KUBECTL_DIR: process.env.FAKE_KUBECTL_DIR };
   process.env.KUBECTL = cluster.kubectl ?? FAKE_KUBECTL;
-  process.env.FAKE_KUBECTL_DIR = path.join(__dirname, "..", "fixtures", "cluster");
+  process.env.FAKE_KUBECTL_DIR = cluster.dir ?? path.join(__dirname, "..", "fixtures", "cluster");
   let stack: ReturnType<typeof defineRolloutStack>;
   try {
     stack = defineRolloutStack();
