@@ -1,5 +1,6 @@
 /**
- * The end-to-end walk of a team's own mesh (e2e/own-mesh.yaml on a cluster where Istio and its Prometheus run):
+ * The end-to-end walk of a team's own mesh (e2e/own-mesh.yaml on a throwaway cluster where Istio and its Prometheus
+ * run, and nothing of that manifest yet: the walk overwrites, then deletes, what it applies):
  * discover writes the rollout, the walk gives it its stages, and a throwaway stack walks them. On the way: a policy
  * edited after discover must stop the first `up` before anything is adopted; the adopting `up`; a stage whose
  * workload still receives plaintext must stop at the Prometheus gate, and pass once the plaintext client is gone; a
@@ -51,7 +52,8 @@ const ADOPTED = ["istio-system/default", "shop/api-permissive"];
 /** What each refusal the walk provokes says: the program's, the gate's, Pulumi's. */
 export const STALE_REFUSAL = "shop/api-permissive: changed on the cluster since stage current recorded it";
 export const GATE_REFUSAL = "PLAINTEXT: stage web-strict";
-export const PROTECTED_REFUSAL = "currently marked for protection";
+/** Pulumi's deleteProtectedError (pkg/resource/deploy/step.go, v3.248.0): "resource … cannot be deleted\nbecause it is protected. …". */
+export const PROTECTED_REFUSAL = "because it is protected";
 
 /** The discovered rollout with the walk's stages after its own first one; refused without the adopted policies. */
 export function walkRollout(discovered: string): { text: string; stages: string[] } {
@@ -155,7 +157,9 @@ export async function walkOwnMesh(stack: WalkStack, o: OwnMeshWalkOptions): Prom
     step("legacy/client still sends plaintext to shop/web: the gate must stop web-strict");
     await refused("the up of web-strict", GATE_REFUSAL, () => up("web-strict"));
     await o.kubectl(["scale", "deployment/client", "-n", "legacy", "--replicas=0"]);
-    // The window with no plaintext, and two of Prometheus's scrape intervals (15s in Istio's addon) on top.
+    await o.kubectl(["wait", "--for=delete", "pod", "-l", "app=client", "-n", "legacy", "--timeout=120s"]);
+    // From the client's end: the window with no plaintext, and two of Prometheus's scrape intervals (15s in Istio's
+    // addon) on top.
     step(`legacy/client stopped: waiting ${o.gateWindowSeconds + 30}s for the gate's window`);
     await o.sleep((o.gateWindowSeconds + 30) * 1000);
     await up("web-strict");
@@ -190,6 +194,8 @@ export async function walkOwnMesh(stack: WalkStack, o: OwnMeshWalkOptions): Prom
   try {
     await o.kubectl(["delete", "--ignore-not-found", "--wait=false", "-f", "-"], o.manifest);
     await o.kubectl(["delete", "namespace", "--ignore-not-found", "--wait=false", OUTSIDE_PROBE_NAMESPACE]);
+    // What the verification recorded in the mesh root (verify --record), which a refused destroy leaves behind.
+    await o.kubectl(["delete", "configmap", "mtls-rollout-verified", "-n", "istio-system", "--ignore-not-found"]);
   } catch (err) {
     if (failure) o.log(`clean up failed too: ${String(err)}`);
     else failure = err;

@@ -24,15 +24,18 @@ export function skipReason(env: NodeJS.ProcessEnv, walk: Walk = "lab"): string |
   const kubectl = env.KUBECTL ?? "kubectl";
   const context = env.KUBE_CONTEXT ?? spawnSync(kubectl, ["config", "current-context"], { encoding: "utf8", env }).stdout?.trim();
   if (!context) return "no kube context (set KUBE_CONTEXT, or a current context in kubeconfig)";
-  // A team's mesh runs Istio already: the walk does not install it.
-  if (
-    walk === "own-mesh" &&
-    spawnSync(kubectl, ["--context", context, "get", "deployment", "istiod", "prometheus", "-n", "istio-system", "-o", "name"], {
-      encoding: "utf8",
-      env,
-    }).status !== 0
-  )
-    return "no istiod and prometheus Deployments in istio-system (install Istio and its Prometheus addon first)";
+  if (walk === "own-mesh") {
+    const get = (args: string[]) => spawnSync(kubectl, ["--context", context, "get", ...args, "-o", "name"], { encoding: "utf8", env });
+    // A team's mesh runs Istio already: the walk does not install it.
+    if (get(["deployment", "istiod", "prometheus", "-n", "istio-system"]).status !== 0)
+      return "no istiod and prometheus Deployments in istio-system (install Istio and its Prometheus addon first)";
+    // It applies e2e/own-mesh.yaml over whatever is there and deletes it at the end: a throwaway cluster only.
+    const taken = [
+      ...(get(["peerauthentication", "default", "-n", "istio-system"]).status === 0 ? ["PeerAuthentication istio-system/default"] : []),
+      ...["shop", "legacy"].filter((ns) => get(["namespace", ns]).status === 0).map((ns) => `namespace ${ns}`),
+    ];
+    if (taken.length > 0) return `the cluster has ${taken.join(", ")}, which the walk would overwrite and delete: use a throwaway cluster`;
+  }
   return undefined;
 }
 

@@ -11,7 +11,7 @@ import type { PrometheusAccess } from "./cluster/prometheus";
 import { parseHeaderLines, prometheusAccessProblems } from "./cluster/prometheusAccess";
 import { clusterUidSync } from "./cluster/clusterUid";
 import { readLivePoliciesSync } from "./cluster/livePoliciesSync";
-import { adoptionRefusals, reviewAdoption, type AdoptedPolicy } from "./model/adoption";
+import { adoptionNotes, adoptionRefusals, reviewAdoption, type AdoptedPolicy } from "./model/adoption";
 import { dormantPeerAuthenticationManifest, peerAuthenticationManifest } from "./manifests/kubernetes";
 import { policyOf } from "./manifests/parse";
 import { tightenedTargets } from "./model/preflight";
@@ -249,25 +249,42 @@ function gateAccess(access: PrometheusAccess): PrometheusGateAccess {
   };
 }
 
+/**
+ * The stack's organization, which the engine gives every program (a self-managed backend calls it "organization");
+ * an SDK run without one (a test harness) gets that name too, so a stack's name does not change with how it is run.
+ */
+function organization(): string {
+  try {
+    return pulumi.getOrganization();
+  } catch {
+    return "organization";
+  }
+}
+
 /** The adopted policies as the stage declares them (in force, or dormant once retired), with how the first stage found them. */
 function adoptedPolicies(rollout: Rollout, plan: Plan): AdoptedPolicy[] {
   const key = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
   const asFound = new Map(rollout.stages[0].peerAuthentications.filter((p) => p.existing).map((p) => [key(p), p]));
   const declared = [
-    ...plan.peerAuthentications.filter((p) => p.existing).map((p) => policyOf(peerAuthenticationManifest(p), plan.stage)),
-    ...plan.dormant.filter((d) => d.adopted).map((d) => policyOf(dormantPeerAuthenticationManifest(d), plan.stage)),
+    ...plan.peerAuthentications
+      .filter((p) => p.existing)
+      .map((p) => ({ declared: policyOf(peerAuthenticationManifest(p), plan.stage), dormant: false })),
+    ...plan.dormant
+      .filter((d) => d.adopted)
+      .map((d) => ({ declared: policyOf(dormantPeerAuthenticationManifest(d), plan.stage), dormant: true })),
   ];
-  return declared.map((d) => ({ declared: d, ...(asFound.has(key(d)) ? { asFound: asFound.get(key(d)) } : {}) }));
+  return declared.map((d) => ({ ...d, ...(asFound.has(key(d.declared)) ? { asFound: asFound.get(key(d.declared)) } : {}) }));
 }
 
 /**
- * Before the adopted policies are declared (and imported): each must be on the cluster and, until the stack has
- * written it, as the first stage found it; what the import then changes is said, as Pulumi's preview of an imported
- * custom resource shows the declared spec alone.
+ * Before the adopted policies are declared: each must be on the cluster (a retired one is declared again), not
+ * another mtls-rollout stack's, and, until this stack has written it, as the first stage found it. Says what this `up`
+ * does to each, as Pulumi's preview of an imported custom resource shows the declared spec alone. Returns the ids
+ * (`namespace/name`) to declare with Pulumi's `import`.
  */
-function reviewAdoptionOnCluster(rollout: Rollout, plan: Plan, config: StackConfig, rolloutFile: string): void {
+function reviewAdoptionOnCluster(rollout: Rollout, plan: Plan, config: StackConfig, rolloutFile: string, stack: string): Set<string> {
   const adopted = adoptedPolicies(rollout, plan);
-  if (adopted.length === 0) return;
+  if (adopted.length === 0) return new Set();
   const read = readLivePoliciesSync(
     process.env.KUBECTL || "kubectl",
     config.kubeContext,
@@ -276,18 +293,14 @@ function reviewAdoptionOnCluster(rollout: Rollout, plan: Plan, config: StackConf
   );
   if ("error" in read)
     throw new pulumi.RunError(`the adopted policies cannot be read from the cluster, so none is declared: ${read.error}`);
-  const findings = reviewAdoption(adopted, read.policies, plan.stage);
+  const findings = reviewAdoption(adopted, read.policies, plan.stage, stack);
   const status = `mtls-rollout status --rollout ${rolloutFile}${config.kubeContext ? ` --context ${config.kubeContext}` : ""}`;
   const refusals = adoptionRefusals(findings, rollout.stages[0].name, status);
   if (refusals.length > 0) throw new pulumi.RunError(refusals.join("\n"));
-  for (const f of findings) {
-    if (f.kind !== "import") continue;
-    pulumi.log.info(
-      f.changes.length === 0
-        ? `${f.namespace}/${f.name}: adopted (= import) as it is on the cluster`
-        : `${f.namespace}/${f.name}: adopted (= import), then changed on the cluster: ${f.changes.join("; ")}`,
-    );
-  }
+  for (const note of adoptionNotes(findings)) pulumi.log.info(note);
+  // Pulumi imports what its state does not hold under the id, and ignores the option otherwise; a retired policy that
+  // is gone has nothing to import, and is created.
+  return new Set(findings.filter((f) => f.kind !== "recreate").map((f) => `${f.namespace}/${f.name}`));
 }
 
 /** The Pulumi program: declares the chosen stage; returns the stack outputs and the stage component. */
@@ -318,7 +331,9 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
   }
   for (const warning of plan.warnings) pulumi.log.warn(`${warning.path}: ${warning.message}`);
   const commandRolloutFile = config.rollout ?? path.relative(process.cwd(), rolloutFile);
-  reviewAdoptionOnCluster(rollout, plan, config, commandRolloutFile);
+  // Which stack writes the policies: its own are told from another stack's, or ones a destroy left behind.
+  const stack = `${organization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+  const imported = reviewAdoptionOnCluster(rollout, plan, config, commandRolloutFile, stack);
 
   // Bound to its cluster: the provider is replaced (and so acts nowhere else) only when the cluster's UID changes, and
   // its behaviour does not depend on the environment (PULUMI_K8S_UPSERT_EXISTING_OBJECTS, patch force): only policies
@@ -365,6 +380,8 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
     rollout,
     plan,
     provider,
+    stack,
+    imported,
     istio,
     onDestroy,
     adoption: {

@@ -41,6 +41,14 @@ describe("discover on a cluster an mtls-rollout stack manages", () => {
     expect(result.yaml).not.toMatch(/rename/);
   });
 
+  it("names the stack its policies say wrote them (mtls-rollout.io/stack)", async () => {
+    const lists = clusterOf(lab, "purchase-history-strict");
+    for (const p of lists.peerauthentications) p.metadata.annotations["mtls-rollout.io/stack"] = "organization/mtls-rollout/lab";
+    const result = await discover({ runner: runnerOf(lists), callTimeoutMs: 5_000 });
+    if (!("yaml" in result)) throw new Error(JSON.stringify(result));
+    expect(result.yaml).toContain("#   - written by the stack organization/mtls-rollout/lab\n");
+  });
+
   it.each(["permissive", "purchase-history-strict", "mesh-strict"])(
     "writes the stack's rollout back with the stage the cluster is at (%s), IN SYNC",
     async (stage) => {

@@ -115,7 +115,7 @@ describe("npm run e2e without a cluster", () => {
     expect(skipReason({ PULUMI_E2E: "1", PATH: "/nonexistent" })).toBe("no Pulumi CLI on PATH");
   });
 
-  it("walks an own mesh only where Istio and its Prometheus run already: the walk does not install them", () => {
+  it("walks an own mesh only on a throwaway cluster where Istio and its Prometheus run already: the walk installs neither", () => {
     // A pulumi that answers, and a kubectl whose cluster has no istiod (the API server's NotFound).
     const bin = path.dirname(tempFile("pulumi", "#!/bin/sh\necho v3.248.0\n"));
     fs.chmodSync(path.join(bin, "pulumi"), 0o755);
@@ -130,5 +130,16 @@ describe("npm run e2e without a cluster", () => {
       "no istiod and prometheus Deployments in istio-system (install Istio and its Prometheus addon first)",
     );
     expect(skipReason(env, "lab")).toBeUndefined();
+    // A cluster with what the walk applies already: not a throwaway one.
+    fs.writeFileSync(kubectl, "#!/bin/sh\nexit 0\n");
+    expect(skipReason(env, "own-mesh")).toBe(
+      "the cluster has PeerAuthentication istio-system/default, namespace shop, namespace legacy, which the walk would overwrite and delete: use a throwaway cluster",
+    );
+    // Istio and Prometheus, and nothing of the walk's (the API server's NotFound for the rest).
+    fs.writeFileSync(
+      kubectl,
+      '#!/bin/sh\ncase "$*" in *"get deployment istiod"*) exit 0;; esac\necho \'Error from server (NotFound): not found\' >&2; exit 1\n',
+    );
+    expect(skipReason(env, "own-mesh")).toBeUndefined();
   });
 });

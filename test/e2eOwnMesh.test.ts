@@ -170,7 +170,7 @@ describe("the e2e walk of an own mesh", () => {
     ]);
     expect(slept).toEqual([150_000]);
     expect(w.destroyed).toBe(true);
-    expect(w.calls.slice(-2)).toEqual(["kubectl delete --ignore-not-found", "kubectl delete namespace"]);
+    expect(w.calls.slice(-3)).toEqual(["kubectl delete --ignore-not-found", "kubectl delete namespace", "kubectl delete configmap"]);
   });
 
   it("gives the real discover's rollout the walk's stages, which check accepts and whose gates target what the walk expects", async () => {
@@ -215,7 +215,11 @@ describe("the e2e walk of an own mesh", () => {
     ] as const) {
       const { stack, w, options } = stubs({ [broken]: true });
       await expect(walkOwnMesh(stack, options), broken).rejects.toThrow(words);
-      expect(w.calls.slice(-2), broken).toEqual(["kubectl delete --ignore-not-found", "kubectl delete namespace"]);
+      expect(w.calls.slice(-3), broken).toEqual([
+        "kubectl delete --ignore-not-found",
+        "kubectl delete namespace",
+        "kubectl delete configmap",
+      ]);
     }
   });
 

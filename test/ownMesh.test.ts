@@ -451,11 +451,61 @@ describe("adopting a policy as the cluster has it now (read before anything is d
     );
   });
 
-  it("takes a policy the stack has written already as the stack left it: Pulumi's refreshed diff shows any change", async () => {
-    const dir = clusterWithPolicies(
-      meshDefault("STRICT", { "mtls-rollout.io/defined-in-stage": "current", "mtls-rollout.io/adopted": "true" }),
+  /** The info lines the program says about istio-system/default while `run` runs. */
+  const saidOfMeshDefault = async (run: () => Promise<unknown>) => {
+    const said = vi.spyOn(pulumi.log, "info");
+    try {
+      await run();
+      return said.mock.calls.map((c) => String(c[0])).filter((m) => m.startsWith("istio-system/default"));
+    } finally {
+      said.mockRestore();
+    }
+  };
+  /** The annotations this stack (organization/mtls-rollout/dev under the mocks) writes on the adopted policy. */
+  const ours = {
+    "mtls-rollout.io/defined-in-stage": "current",
+    "mtls-rollout.io/adopted": "true",
+    "mtls-rollout.io/stack": "organization/mtls-rollout/dev",
+  };
+
+  it("names the stack in every policy it writes", async () => {
+    for (const p of ofType((await runStack(config)).resources, PA_TYPE))
+      expect(p.inputs.metadata.annotations["mtls-rollout.io/stack"], p.name).toBe("organization/mtls-rollout/dev");
+  });
+
+  it("takes a policy this stack wrote as it left it (a later stage changed it), still imported in case the state lost it, and says what the up changes", async () => {
+    const dir = clusterWithPolicies(meshDefault("STRICT", ours));
+    const said = await saidOfMeshDefault(async () => {
+      const { resources } = await runStack(config, [], { dir });
+      expect(named(resources, PA_TYPE, "istio-system/default").importId).toBe("istio-system/default");
+    });
+    expect(said).toEqual(["istio-system/default: this up changes it on the cluster: mode STRICT (stage shop-strict: PERMISSIVE)"]);
+    // A version of mtls-rollout that did not name the stack: its writer cannot be told, so it is taken as this stack's.
+    const { "mtls-rollout.io/stack": _, ...unnamed } = ours;
+    await expect(runStack(config, [], { dir: clusterWithPolicies(meshDefault("STRICT", unnamed)) })).resolves.toBeDefined();
+  });
+
+  it("refuses a policy another mtls-rollout stack wrote (or left behind), unless the file takes it over, and then only as found", async () => {
+    const other = { ...ours, "mtls-rollout.io/stack": "organization/mtls-rollout/prod" };
+    await expect(runStack(config, [], { dir: clusterWithPolicies(meshDefault("PERMISSIVE", other)) })).rejects.toThrow(
+      /^istio-system\/default: written by the mtls-rollout stack organization\/mtls-rollout\/prod: adopting it here would have two stacks put back their own specs in turn; destroy or hand over that stack first, then say takeOver: "<reason>" on it in stage current$/,
     );
-    await expect(runStack(config, [], { dir })).resolves.toBeDefined();
+    const taken = tempFile(
+      "taken.yaml",
+      fs
+        .readFileSync(OWN_MESH, "utf8")
+        .replace(
+          /(- \{ name: default, namespace: istio-system, mode: PERMISSIVE, existing: true)( \})/,
+          '$1, takeOver: "stack prod was handed over and destroyed"$2',
+        ),
+    );
+    const takenConfig = { ...config, "mtls-rollout:rollout": taken };
+    expect(
+      await saidOfMeshDefault(() => runStack(takenConfig, [], { dir: clusterWithPolicies(meshDefault("PERMISSIVE", other)) })),
+    ).toEqual(["istio-system/default: adopted (= import) as it is on the cluster"]);
+    await expect(runStack(takenConfig, [], { dir: clusterWithPolicies(meshDefault("STRICT", other)) })).rejects.toThrow(
+      /^istio-system\/default: changed on the cluster since stage current recorded it \(mode STRICT \(as found: PERMISSIVE\)\)/,
+    );
   });
 
   it("says what the import then changes on the cluster, in the words status uses", async () => {
@@ -466,18 +516,15 @@ describe("adopting a policy as the cluster has it now (read before anything is d
           "\n",
         ),
     );
-    const said = vi.spyOn(pulumi.log, "info");
-    try {
-      await runStack({ ...config, "mtls-rollout:rollout": meshStrict, "mtls-rollout:stage": "mesh-strict" });
-      await runStack(config);
-      const lines = said.mock.calls.map((c) => c[0]).filter((m) => m.startsWith("istio-system/default"));
-      expect(lines).toEqual([
-        "istio-system/default: adopted (= import), then changed on the cluster: mode PERMISSIVE (stage mesh-strict: STRICT)",
-        "istio-system/default: adopted (= import) as it is on the cluster",
-      ]);
-    } finally {
-      said.mockRestore();
-    }
+    expect(
+      await saidOfMeshDefault(async () => {
+        await runStack({ ...config, "mtls-rollout:rollout": meshStrict, "mtls-rollout:stage": "mesh-strict" });
+        await runStack(config);
+      }),
+    ).toEqual([
+      "istio-system/default: adopted (= import), then this up changes it on the cluster: mode PERMISSIVE (stage mesh-strict: STRICT)",
+      "istio-system/default: adopted (= import) as it is on the cluster",
+    ]);
   });
 
   it("stops when the policies cannot be read: a preview that cannot tell what it adopts declares nothing", async () => {

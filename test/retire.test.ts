@@ -4,7 +4,8 @@
  * resource the program stops declaring only after the program, and so after the verification, has run); `check
  * --previous-file` refuses a policy dropped from a stage where the previous version had it in force.
  */
-import { describe, expect, it } from "vitest";
+import * as pulumi from "@pulumi/pulumi";
+import { describe, expect, it, vi } from "vitest";
 import * as YAML from "yaml";
 import { buildPlan } from "../src/model/plan";
 import { parseRollout } from "../src/model/rollout";
@@ -86,6 +87,33 @@ describe("retire", () => {
     expect(now.retainOnDelete).toBe(true);
     expect(now.inputs.spec).toEqual({ selector: { matchLabels: { "mtls-rollout.io/dormant": "true" } }, mtls: { mode: "UNSET" } });
     expect(now.inputs.metadata.annotations).toMatchObject({ "mtls-rollout.io/in-force": "false", "mtls-rollout.io/adopted": "true" });
+  });
+});
+
+describe("a retired adopted policy that is gone from the cluster", () => {
+  it("is declared again in its dormant form, created rather than imported (which would fail), and said so; one in force that is gone is refused", async () => {
+    const path = tempFile("retire.yaml", YAML.stringify(file(stages)));
+    const config = {
+      "mtls-rollout:rollout": path,
+      "mtls-rollout:preflight": "false",
+      "mtls-rollout:kubeContext": "prod-eu",
+      "mtls-rollout:clusterUid": "6f1c2a4e-0b7d-4c55-9a31-000000000006",
+    };
+    const said = vi.spyOn(pulumi.log, "info");
+    try {
+      const { resources } = await runStack({ ...config, "mtls-rollout:stage": "no-exception" });
+      const legacy = named(resources, PA, "shop/legacy");
+      expect(legacy.importId).toBe("");
+      expect(legacy.retainOnDelete).toBe(true);
+      expect(said.mock.calls.map((c) => String(c[0])).filter((m) => m.startsWith("shop/legacy"))).toEqual([
+        "shop/legacy: retired and gone from the cluster: declared again in its dormant form, which changes no mode",
+      ]);
+    } finally {
+      said.mockRestore();
+    }
+    await expect(runStack({ ...config, "mtls-rollout:stage": "shop-strict" })).rejects.toThrow(
+      /^shop\/legacy: stage current marks it existing: true \(adopted\), but it is not on the cluster, so there is nothing to import/,
+    );
   });
 });
 

@@ -3,7 +3,7 @@
  * creation times, every controller with the live pods it owns, and the live pods no Deployment, StatefulSet or
  * DaemonSet owns (a Job's, a CronJob's, a bare pod), grouped by their owner. Pure; linear in the snapshot.
  */
-import { ADOPTED_ANNOTATION, STAGE_ANNOTATION } from "../manifests/kubernetes";
+import { ADOPTED_ANNOTATION, STACK_ANNOTATION, STAGE_ANNOTATION } from "../manifests/kubernetes";
 import { isDormant, policyOf } from "../manifests/parse";
 import { LivePolicy, LiveState, LiveWorkload, resolveLive } from "../model/live";
 import { groupBy } from "../model/groupBy";
@@ -23,6 +23,7 @@ export function livePolicies(objects: readonly PeerAuthenticationObject[]): Live
       managed: o.metadata.annotations?.[STAGE_ANNOTATION] !== undefined,
       ...(o.metadata.annotations?.[STAGE_ANNOTATION] !== undefined ? { stage: o.metadata.annotations[STAGE_ANNOTATION] } : {}),
       ...(o.metadata.annotations?.[ADOPTED_ANNOTATION] === "true" ? { adopted: true } : {}),
+      ...(o.metadata.annotations?.[STACK_ANNOTATION] !== undefined ? { stack: o.metadata.annotations[STACK_ANNOTATION] } : {}),
       ...(ownerOfObject(o) ? { owner: ownerOfObject(o) } : {}),
     };
   });

@@ -27,6 +27,10 @@ export interface RolloutStageArgs {
   /** The plan of the chosen stage: what the model says this stage means. */
   plan: Plan;
   provider: k8s.Provider;
+  /** The stack, `organization/project/stack`: every policy names it (STACK_ANNOTATION). */
+  stack: string;
+  /** The adopted policies (`namespace/name`) to declare with Pulumi's `import`. */
+  imported?: ReadonlySet<string>;
   /** The pre-flight gate to run between the workloads and the policies, when the stage tightens any. */
   preflight?: Omit<PreflightGateArgs, "after" | "stageNames">;
   /** Istio, when the stack installs it: its CRDs before any policy, its injection webhook before any sidecar. */
@@ -151,6 +155,8 @@ export class RolloutStage extends pulumi.ComponentResource {
         namespaceOf,
         dependenciesOf,
         provider,
+        stack: args.stack,
+        imported: args.imported ?? new Set(),
         onDestroy: args.onDestroy ?? "delete",
       },
       { parent: this, aliases: stageNameAliases(rollout) },

@@ -1,6 +1,11 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { dormantPeerAuthenticationManifest, PeerAuthenticationManifest, peerAuthenticationManifest } from "../manifests/kubernetes";
+import {
+  dormantPeerAuthenticationManifest,
+  PeerAuthenticationManifest,
+  peerAuthenticationManifest,
+  STACK_ANNOTATION,
+} from "../manifests/kubernetes";
 
 /** pulumi-kubernetes: take over fields another field manager owns, instead of failing on the conflict. */
 const PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce";
@@ -43,6 +48,10 @@ export interface StagePoliciesArgs {
   /** The resources a policy must wait for: the workloads whose mode it sets. */
   dependenciesOf: (policy: PlannedPolicy) => pulumi.Resource[];
   provider: k8s.Provider;
+  /** The stack, `organization/project/stack`, which every policy names (STACK_ANNOTATION). */
+  stack: string;
+  /** The adopted policies (`namespace/name`) declared with Pulumi's `import`. */
+  imported: ReadonlySet<string>;
   /**
    * `delete`: a destroy deletes the stack's policies (the first stage, whose policies change no mode of a mesh that
    * had none, or the lab); `refuse`: every policy is protected, so `pulumi destroy` stops before it changes a mode
@@ -68,7 +77,7 @@ export class StagePolicies extends pulumi.ComponentResource {
       // Every policy is the stack's to write: server-side apply with force (patchForce), so that the stack's spec wins
       // over a field another manager owns, a `kubectl edit` of drift included (pulumi-kubernetes applies without force
       // otherwise, and the update fails on the conflict); an adopted one is left on the cluster when the stack lets go.
-      const annotations = { ...manifest.metadata.annotations, [PATCH_FORCE_ANNOTATION]: "true" };
+      const annotations = { ...manifest.metadata.annotations, [STACK_ANNOTATION]: args.stack, [PATCH_FORCE_ANNOTATION]: "true" };
       const id = `${manifest.metadata.namespace}/${manifest.metadata.name}`;
       return new k8s.apiextensions.CustomResource(
         id,
@@ -86,7 +95,7 @@ export class StagePolicies extends pulumi.ComponentResource {
           // An adopted policy is imported (the Kubernetes id, namespace/name): the preview shows `= import`, then the
           // update to the stage's spec. Pulumi imports only what its state does not hold under that id, so every later
           // `up` is a plain update; and an import reads the object, so a policy that is gone fails the `up`.
-          ...(adopted ? { import: id } : {}),
+          ...(adopted && args.imported.has(id) ? { import: id } : {}),
           dependsOn: [
             ...dependsOn,
             ...args.after,

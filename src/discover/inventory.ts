@@ -112,6 +112,8 @@ export interface StackOnCluster {
   adopted: string[];
   /** `namespace/name (first stage)` of each dormant one. */
   dormant: string[];
+  /** The stacks their `mtls-rollout.io/stack` names (none from a version that did not name it). */
+  stacks: string[];
 }
 
 export interface Inventory {
@@ -552,6 +554,7 @@ export function takeInventory(snapshot: ClusterSnapshot, options: InventoryOptio
           inForce: managed.filter((l) => !l.dormant && !l.adopted).map(named),
           adopted: managed.filter((l) => !l.dormant && l.adopted).map(named),
           dormant: managed.filter((l) => l.dormant).map(named),
+          stacks: [...new Set(managed.flatMap((l) => (l.stack !== undefined ? [l.stack] : [])))].sort(),
         }
       : undefined;
   return {

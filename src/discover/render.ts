@@ -51,14 +51,15 @@ export function renderDiscovered(discovered: Discovered, options: RenderOptions)
     "after it are proposals: review every comment, then `npx --no-install mtls-rollout check --rollout FILE`.",
   ];
   if (discovered.stack) {
-    const { inForce, adopted, dormant } = discovered.stack;
+    const { inForce, adopted, dormant, stacks } = discovered.stack;
     const list = (xs: string[]) => (xs.length > 6 ? `${xs.slice(0, 6).join(", ")}, and ${xs.length - 6} more` : xs.join(", "));
     header.push(
       "",
       "WARNING: an mtls-rollout stack manages PeerAuthentications here. Its rollout file is the one to run: refresh it",
       "from the cluster with `npx --no-install mtls-rollout discover --rollout THAT_FILE`, which keeps its stages and says",
       "which one the cluster is at. This file takes the stack's policies for the cluster's (existing: true): a second",
-      "stack running it would adopt them and fight the first one over them.",
+      "stack running it would adopt them and fight the first one over them (its `pulumi up` refuses them without takeOver).",
+      ...(stacks.length > 0 ? [`  - written by the stack${stacks.length > 1 ? "s" : ""} ${stacks.join(", ")}`] : []),
       ...(inForce.length > 0 ? [`  - in force, created by the stack (the stage that declares each): ${list(inForce)}`] : []),
       ...(adopted.length > 0 ? [`  - in force, adopted by the stack: ${list(adopted)}`] : []),
       ...(dormant.length > 0 ? [`  - dormant, for later stages of its rollout (the first that declares each): ${list(dormant)}`] : []),

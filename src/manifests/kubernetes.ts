@@ -24,6 +24,11 @@ export const PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config";
  */
 export const PROXY_STATS_MATCHER =
   'proxyStatsMatcher:\n  inclusionPrefixes:\n  - "tls_inspector"\n  - "listener.0.0.0.0_15006"\n  inclusionSuffixes:\n  - "upstream_cx_total"\n  - "upstream_cx_connect_fail"';
+/**
+ * The stack that wrote a PeerAuthentication (`organization/project/stack`): the program tells its own policies, which
+ * its state holds, from another stack's or ones it finds left behind, which it would import.
+ */
+export const STACK_ANNOTATION = "mtls-rollout.io/stack";
 /** "true" on a PeerAuthentication that existed before the rollout and was adopted: the stack never deletes it. */
 export const ADOPTED_ANNOTATION = "mtls-rollout.io/adopted";
 /** A Deployment's declared calls (`namespace/workload`, comma-separated), for the policy pack. */

@@ -1,9 +1,10 @@
 /**
  * What adopting the policies a rollout marks `existing: true` does to the cluster, judged from one reading of it
- * before the program declares them. Pulumi imports each one (its `import` option) and then applies the stage's spec
- * over it; for a custom resource its own preview cannot show the live spec beside the declared one (the Kubernetes
- * provider's Read keeps only apiVersion, kind and name as an imported custom resource's inputs), so the program says
- * what changes, and refuses what would change unseen: a policy that is no longer as the file found it, or gone. Pure.
+ * before the program declares them. Pulumi imports each one it does not hold yet (its `import` option) and then
+ * applies the stage's spec over it; for a custom resource its own preview cannot show the live spec beside the
+ * declared one (the Kubernetes provider's Read keeps only apiVersion, kind and name as an imported custom resource's
+ * inputs), so the program says what changes, and refuses what would change unseen: a policy no longer as the file
+ * found it, one another mtls-rollout stack wrote, or one that is gone. Pure.
  */
 import type { LivePolicy } from "./live";
 import { policyChanges } from "./policyChanges";
@@ -12,33 +13,49 @@ import type { PeerAuthentication } from "./rollout";
 export interface AdoptedPolicy {
   /** As the stage declares it (in force, or in its dormant form once retired). */
   declared: PeerAuthentication;
-  /** As the rollout's first stage found it on the cluster (`existing: true`). */
+  /** Retired: the stage declares it dormant, without effect. */
+  dormant: boolean;
+  /** As the rollout's first stage found it on the cluster (`existing: true`), with its `takeOver` if any. */
   asFound?: PeerAuthentication;
 }
 
 export type AdoptionFinding =
-  /** Not on the cluster: there is nothing to import, and the stage's idea of the mesh is wrong. */
+  /** In force, and not on the cluster: there is nothing to import, and the stage's idea of the mesh is wrong. */
   | { kind: "absent"; namespace: string; name: string }
-  /** Not yet the stack's, and changed since it was found: its spec would be replaced by one nobody reviewed it against. */
+  /** Retired, and not on the cluster: declared again in its dormant form, which changes no mode. */
+  | { kind: "recreate"; namespace: string; name: string }
+  /** Another mtls-rollout stack wrote it, and the file does not take it over: the two stacks would fight over it. */
+  | { kind: "owned"; namespace: string; name: string; stack: string }
+  /** Not yet this stack's, and changed since it was found: its spec would be replaced by one nobody reviewed it against. */
   | { kind: "stale"; namespace: string; name: string; differences: string[] }
-  /** Imported by this `up`, then changed as listed (nothing: taken as it is). */
+  /** Imported (if Pulumi's state does not hold it) and then changed as listed: nothing, taken as it is. */
   | { kind: "import"; namespace: string; name: string; changes: string[] }
-  /** The stack wrote it already: Pulumi's own diff, after its refresh, shows any change. */
-  | { kind: "held"; namespace: string; name: string };
+  /** This stack wrote it (or an mtls-rollout version that did not say which stack): changed as listed by this `up`. */
+  | { kind: "held"; namespace: string; name: string; changes: string[] };
 
 const keyOf = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
 
-export function reviewAdoption(adopted: readonly AdoptedPolicy[], live: readonly LivePolicy[], stage: string): AdoptionFinding[] {
+/** `stack`: this stack, as STACK_ANNOTATION names it. */
+export function reviewAdoption(
+  adopted: readonly AdoptedPolicy[],
+  live: readonly LivePolicy[],
+  stage: string,
+  stack: string,
+): AdoptionFinding[] {
   const onCluster = new Map(live.map((l) => [keyOf(l.policy), l]));
-  return adopted.map(({ declared, asFound }): AdoptionFinding => {
+  return adopted.map(({ declared, dormant, asFound }): AdoptionFinding => {
     const where = { namespace: declared.namespace, name: declared.name };
     const found = onCluster.get(keyOf(declared));
-    if (!found) return { kind: "absent", ...where };
-    // A policy an mtls-rollout stack wrote carries its stage annotation: it is past its adoption.
-    if (found.managed) return { kind: "held", ...where };
+    if (!found) return dormant ? { kind: "recreate", ...where } : { kind: "absent", ...where };
+    const changes = policyChanges(found.policy, declared, `stage ${stage}`);
+    // Written by an mtls-rollout stack: this one (its state holds it, or held it before a destroy left it behind), or
+    // a version from before policies named their stack, whose writer cannot be told.
+    if (found.managed && (found.stack === stack || found.stack === undefined)) return { kind: "held", ...where, changes };
+    if (found.stack !== undefined && found.stack !== stack && asFound?.takeOver === undefined)
+      return { kind: "owned", ...where, stack: found.stack };
     const differences = asFound ? policyChanges(found.policy, asFound, "as found") : [];
     if (differences.length > 0) return { kind: "stale", ...where, differences };
-    return { kind: "import", ...where, changes: policyChanges(found.policy, declared, `stage ${stage}`) };
+    return { kind: "import", ...where, changes };
   });
 }
 
@@ -51,12 +68,33 @@ export function adoptionRefusals(findings: readonly AdoptionFinding[], firstStag
     const id = `${f.namespace}/${f.name}`;
     if (f.kind === "absent")
       return [
-        `${id}: stage ${firstStage} marks it existing: true (adopted), but it is not on the cluster, so there is nothing to import: declare the stage as the cluster is (${statusCommand} shows how it differs)`,
+        `${id}: stage ${firstStage} marks it existing: true (adopted), but it is not on the cluster, so there is nothing to import: put it back, or declare the stages as the cluster is (${statusCommand} shows how it differs)`,
+      ];
+    if (f.kind === "owned")
+      return [
+        `${id}: written by the mtls-rollout stack ${f.stack}: adopting it here would have two stacks put back their own specs in turn; destroy or hand over that stack first, then say takeOver: "<reason>" on it in stage ${firstStage}`,
       ];
     if (f.kind === "stale")
       return [
         `${id}: changed on the cluster since stage ${firstStage} recorded it (${f.differences.join("; ")}): adopting it would write this stage's spec over one nobody reviewed it against; put it back, or declare it in stage ${firstStage} as it is now (${statusCommand} shows every difference)`,
       ];
+    return [];
+  });
+}
+
+/** What the program says of each finding it goes on with: what this `up` does to the policy on the cluster. */
+export function adoptionNotes(findings: readonly AdoptionFinding[]): string[] {
+  return findings.flatMap((f) => {
+    const id = `${f.namespace}/${f.name}`;
+    if (f.kind === "recreate")
+      return [`${id}: retired and gone from the cluster: declared again in its dormant form, which changes no mode`];
+    if (f.kind === "import")
+      return [
+        f.changes.length === 0
+          ? `${id}: adopted (= import) as it is on the cluster`
+          : `${id}: adopted (= import), then this up changes it on the cluster: ${f.changes.join("; ")}`,
+      ];
+    if (f.kind === "held" && f.changes.length > 0) return [`${id}: this up changes it on the cluster: ${f.changes.join("; ")}`];
     return [];
   });
 }

@@ -33,6 +33,8 @@ export interface LivePolicy {
   stage?: string;
   /** The stack adopted it: it was on the cluster before the stack. */
   adopted?: boolean;
+  /** The stack that wrote it (`organization/project/stack`); absent where none says so (a version before it did). */
+  stack?: string;
   /** Another tool that manages it (Helm, Argo CD, Flux, a Pulumi stack), from its labels and annotations. */
   owner?: string;
 }
