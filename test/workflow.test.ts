@@ -33,6 +33,8 @@ describe("the pull-request workflow", () => {
     });
     expect(text).not.toContain("pull_request_target");
     expect(previewSteps.find((s) => s.uses?.startsWith("pulumi/actions"))!.with).toMatchObject({ refresh: true });
+    // Its refresh runs the program (PULUMI_RUN_PROGRAM, Pulumi's --run-program), whose cluster check comes first.
+    expect(workflow.jobs.preview.env.PULUMI_RUN_PROGRAM).toBe("true");
   });
 
   it("runs on Node 22 with actions that run on Node 24, and keeps the whole plan as an artifact", () => {
@@ -201,7 +203,7 @@ describe("the e2e workflow's own mesh", () => {
     expect(install.run).toContain(`istio/istio/${istioDefault}/samples/addons/prometheus.yaml`);
     const walk = jobSteps.find((s) => s.name === "Walk an own mesh")!;
     expect(walk.run).toBe("npm run e2e:own-mesh");
-    expect(walk.env).toEqual({ PULUMI_E2E: "1", KUBE_CONTEXT: "kind-own-mesh" });
+    expect(walk.env).toEqual({ PULUMI_E2E: "1", KUBE_CONTEXT: "kind-own-mesh", PULUMI_RUN_PROGRAM: "true" });
     expect(jobSteps.indexOf(install)).toBeLessThan(jobSteps.indexOf(walk));
     expect(jobSteps.find((s) => s.uses?.startsWith("pulumi/actions"))!.with!["pulumi-version"]).toBe(
       JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).dependencies["@pulumi/pulumi"],
