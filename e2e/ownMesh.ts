@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import * as YAML from "yaml";
 import type { WalkStack } from "./walk";
 import { OUTSIDE_PROBE_NAMESPACE } from "../src/discover/propose";
+import { DESTROY_REFUSAL } from "../src/components/destroyGuard";
 
 export interface OwnMeshWalkOptions {
   kubeContext: string;
@@ -52,8 +53,11 @@ const ADOPTED = ["istio-system/default", "shop/api-permissive"];
 /** What each refusal the walk provokes says: the program's, the gate's, Pulumi's. */
 export const STALE_REFUSAL = "shop/api-permissive: changed on the cluster since stage current recorded it";
 export const GATE_REFUSAL = "PLAINTEXT: stage web-strict";
-/** Pulumi's deleteProtectedError (pkg/resource/deploy/step.go, v3.248.0): "resource … cannot be deleted\nbecause it is protected. …". */
-export const PROTECTED_REFUSAL = "because it is protected";
+/**
+ * The destroy guard's refusal (src/components/destroyGuard.ts), which a destroy meets before Pulumi's own refusal of
+ * the protected policies: the guard depends on them, so it is deleted, and its check run, first.
+ */
+export const PROTECTED_REFUSAL = DESTROY_REFUSAL;
 
 /** The discovered rollout with the walk's stages after its own first one; refused without the adopted policies. */
 export function walkRollout(discovered: string): { text: string; stages: string[] } {

@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { loadRollout } from "../src/rollout/load";
 import { walkLab } from "./walk";
 import { walkOwnMesh } from "./ownMesh";
+import { OUTSIDE_PROBE_NAMESPACE } from "../src/discover/propose";
 
 const ROOT = path.join(__dirname, "..");
 
@@ -29,11 +30,22 @@ export function skipReason(env: NodeJS.ProcessEnv, walk: Walk = "lab"): string |
     // A team's mesh runs Istio already: the walk does not install it.
     if (get(["deployment", "istiod", "prometheus", "-n", "istio-system"]).status !== 0)
       return "no istiod and prometheus Deployments in istio-system (install Istio and its Prometheus addon first)";
-    // It applies e2e/own-mesh.yaml over whatever is there and deletes it at the end: a throwaway cluster only.
-    const taken = [
-      ...(get(["peerauthentication", "default", "-n", "istio-system"]).status === 0 ? ["PeerAuthentication istio-system/default"] : []),
-      ...["shop", "legacy"].filter((ns) => get(["namespace", ns]).status === 0).map((ns) => `namespace ${ns}`),
+    // It applies e2e/own-mesh.yaml over whatever is there and deletes it, the probe kit's namespace and the verification's
+    // record at the end: a throwaway cluster only. Only the API server's NotFound says an object is not there.
+    const objects: [string, string[]][] = [
+      ["PeerAuthentication istio-system/default", ["peerauthentication", "default", "-n", "istio-system"]],
+      ["namespace shop", ["namespace", "shop"]],
+      ["namespace legacy", ["namespace", "legacy"]],
+      [`namespace ${OUTSIDE_PROBE_NAMESPACE}`, ["namespace", OUTSIDE_PROBE_NAMESPACE]],
+      ["ConfigMap istio-system/mtls-rollout-verified", ["configmap", "mtls-rollout-verified", "-n", "istio-system"]],
     ];
+    const taken: string[] = [];
+    for (const [what, args] of objects) {
+      const r = get(args);
+      if (r.status === 0) taken.push(what);
+      else if (!/\(NotFound\)/.test(r.stderr ?? ""))
+        return `cannot tell whether the cluster has ${what}: ${(r.stderr ?? "").trim().split("\n")[0]}`;
+    }
     if (taken.length > 0) return `the cluster has ${taken.join(", ")}, which the walk would overwrite and delete: use a throwaway cluster`;
   }
   return undefined;

@@ -46,6 +46,14 @@ export const stackConfigSchema = z.strictObject({
    * (retainOnDelete), for a team that is done with the tool. Without it, a destroy past the first stage is refused.
    */
   handover: flag("false"),
+  /**
+   * The names this stack had (`organization/project/stack`, comma-separated), after `pulumi stack rename` or a move to
+   * another organization or backend: the policies it wrote then name it so, and are still its own.
+   */
+  formerStacks: z
+    .string()
+    .regex(/^[^\s,/]+\/[^\s,/]+\/[^\s,/]+(,[^\s,/]+\/[^\s,/]+\/[^\s,/]+)*$/, "must be organization/project/stack names, comma-separated")
+    .optional(),
   /** Declare the post-deploy verification Command (default true). */
   verify: flag("true"),
   /** Install Istio from its Helm charts with the stack (default false: the cluster has Istio). */

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { IstioControlPlane } from "./components/istio";
 import type { PrometheusGateAccess } from "./components/preflight";
 import { RolloutStage, STAGE_COMPONENT, stageNameAliases } from "./components/rolloutStage";
+import { DestroyGuard } from "./components/destroyGuard";
 import { expectationsHash, StageVerification } from "./components/verification";
 import { CONFIG_NAMESPACE, parseStackConfig, StackConfig } from "./config";
 import { describeValue, InputError, type Problem } from "./model/errors";
@@ -293,7 +294,7 @@ function reviewAdoptionOnCluster(rollout: Rollout, plan: Plan, config: StackConf
   );
   if ("error" in read)
     throw new pulumi.RunError(`the adopted policies cannot be read from the cluster, so none is declared: ${read.error}`);
-  const findings = reviewAdoption(adopted, read.policies, plan.stage, stack);
+  const findings = reviewAdoption(adopted, read.policies, plan.stage, [stack, ...(config.formerStacks?.split(",") ?? [])]);
   const status = `mtls-rollout status --rollout ${rolloutFile}${config.kubeContext ? ` --context ${config.kubeContext}` : ""}`;
   const refusals = adoptionRefusals(findings, rollout.stages[0].name, status);
   if (refusals.length > 0) throw new pulumi.RunError(refusals.join("\n"));
@@ -408,6 +409,17 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
         }
       : {}),
   });
+  // On a mesh the stack does not own, a destroy checks the cluster before it deletes anything there (see DestroyGuard).
+  if (ownMesh) {
+    new DestroyGuard("destroy-guard", {
+      firstStage: rollout.stages[0].name,
+      rolloutFile: commandRolloutFile,
+      ...(config.kubeContext !== undefined ? { kubeContext: config.kubeContext } : {}),
+      ...(config.clusterUid !== undefined ? { clusterUid: config.clusterUid } : {}),
+      handover: config.handover,
+      guards: [resources],
+    });
+  }
   const verification = config.verify
     ? new StageVerification(
         STAGE_COMPONENT,

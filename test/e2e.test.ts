@@ -133,7 +133,15 @@ describe("npm run e2e without a cluster", () => {
     // A cluster with what the walk applies already: not a throwaway one.
     fs.writeFileSync(kubectl, "#!/bin/sh\nexit 0\n");
     expect(skipReason(env, "own-mesh")).toBe(
-      "the cluster has PeerAuthentication istio-system/default, namespace shop, namespace legacy, which the walk would overwrite and delete: use a throwaway cluster",
+      "the cluster has PeerAuthentication istio-system/default, namespace shop, namespace legacy, namespace mtls-rollout-probes, ConfigMap istio-system/mtls-rollout-verified, which the walk would overwrite and delete: use a throwaway cluster",
+    );
+    // Not allowed to look: not a cluster the walk may take for a throwaway one.
+    fs.writeFileSync(
+      kubectl,
+      '#!/bin/sh\ncase "$*" in *"get deployment istiod"*) exit 0;; esac\necho \'Error from server (Forbidden): namespaces "shop" is forbidden\' >&2; exit 1\n',
+    );
+    expect(skipReason(env, "own-mesh")).toBe(
+      'cannot tell whether the cluster has PeerAuthentication istio-system/default: Error from server (Forbidden): namespaces "shop" is forbidden',
     );
     // Istio and Prometheus, and nothing of the walk's (the API server's NotFound for the rest).
     fs.writeFileSync(

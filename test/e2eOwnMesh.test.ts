@@ -9,9 +9,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import * as YAML from "yaml";
-import { GATE_REFUSAL, OWN_MESH_STAGES, PROTECTED_REFUSAL, STALE_REFUSAL, walkOwnMesh, walkRollout } from "../e2e/ownMesh";
+import { OWN_MESH_STAGES, walkOwnMesh, walkRollout } from "../e2e/ownMesh";
 import type { WalkStack } from "../e2e/walk";
+import { DESTROY_REFUSAL } from "../src/components/destroyGuard";
+import { adoptionRefusals } from "../src/model/adoption";
 import { buildPlan } from "../src/model/plan";
+import type { GateResult } from "../src/model/preflight";
+import { gateSummary } from "../src/preflight/report";
 import { tightenedTargets } from "../src/model/preflight";
 import { parseRollout } from "../src/model/rollout";
 import { parseRolloutYaml } from "../src/rollout/load";
@@ -73,6 +77,26 @@ function ownMeshCluster(): string {
   return writeLists(fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-own-mesh-")), lists);
 }
 
+// What each refuses with, built by the code that prints it, so that the walk's words are checked against them.
+/** The program's refusal of a stale adopted policy (src/model/adoption.ts). */
+const STALE_PROGRAM_ERROR = (mode: string) =>
+  adoptionRefusals(
+    [{ kind: "stale", namespace: "shop", name: "api-permissive", differences: [`mode ${mode} (as found: PERMISSIVE)`] }],
+    "current",
+    "mtls-rollout status --rollout own-mesh.yaml --context kind-own-mesh",
+  )[0];
+/** The gate's summary (src/preflight/report.ts) when the one workload it tightens still receives plaintext. */
+const GATE_SUMMARY = gateSummary({
+  stage: "web-strict",
+  previous: "current",
+  outcome: "fail",
+  targets: [{ verdict: "fail" } as GateResult["targets"][number]],
+});
+/** The destroy guard's refusal past the first stage, as test/destroyGuard.test.ts sees its shell print it. */
+const GUARD_REFUSAL = `${DESTROY_REFUSAL}: the cluster's policies are not stage current's (see above)`;
+/** pulumi-command's error for a Command that exits 1 ("%w: running %q:\n%s", provider/pkg/provider/local/commandOutputs.go, v1.2.1). */
+const commandFailed = (output: string) => `exit status 1: running "node ...":\n${output}`;
+
 interface World {
   stage: string;
   apiMode: string;
@@ -105,14 +129,14 @@ function stubs(breaks: { staleUp?: boolean; gate?: boolean; destroy?: boolean } 
         "mtls-rollout:prometheusUrl": { value: "http://127.0.0.1:19090", secret: true },
         "mtls-rollout:preflight": { value: "true" },
       });
-      if (w.apiMode !== "PERMISSIVE" && !breaks.staleUp) throw new Error(`error: ${STALE_REFUSAL} (mode DISABLE (as found: PERMISSIVE))`);
-      if (stage === "web-strict" && w.clientRunning && !breaks.gate) throw new Error(`error: ${GATE_REFUSAL} tightens 1 workload`);
+      if (w.apiMode !== "PERMISSIVE" && !breaks.staleUp) throw new Error(`error: ${STALE_PROGRAM_ERROR(w.apiMode)}`);
+      if (stage === "web-strict" && w.clientRunning && !breaks.gate) throw new Error(`error: ${commandFailed(GATE_SUMMARY)}`);
       w.stage = stage;
       return { summary: { result: "succeeded" } };
     },
     destroy: async () => {
       w.calls.push("destroy");
-      if (w.stage !== "current" && !breaks.destroy) throw new Error(`error: unable to delete resource as it is ${PROTECTED_REFUSAL}`);
+      if (w.stage !== "current" && !breaks.destroy) throw new Error(`error: ${commandFailed(GUARD_REFUSAL)}`);
       w.destroyed = true;
       return {};
     },

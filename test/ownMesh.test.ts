@@ -488,7 +488,7 @@ describe("adopting a policy as the cluster has it now (read before anything is d
   it("refuses a policy another mtls-rollout stack wrote (or left behind), unless the file takes it over, and then only as found", async () => {
     const other = { ...ours, "mtls-rollout.io/stack": "organization/mtls-rollout/prod" };
     await expect(runStack(config, [], { dir: clusterWithPolicies(meshDefault("PERMISSIVE", other)) })).rejects.toThrow(
-      /^istio-system\/default: written by the mtls-rollout stack organization\/mtls-rollout\/prod: adopting it here would have two stacks put back their own specs in turn; destroy or hand over that stack first, then say takeOver: "<reason>" on it in stage current$/,
+      /^istio-system\/default: written by the mtls-rollout stack organization\/mtls-rollout\/prod: adopting it here would have two stacks put back their own specs in turn; destroy or hand over that stack first, then say takeOver: "<reason>" on it in stage current \(if that is this stack under a former name, after pulumi stack rename or a move, set mtls-rollout:formerStacks to organization\/mtls-rollout\/prod\)$/,
     );
     const taken = tempFile(
       "taken.yaml",
@@ -505,6 +505,21 @@ describe("adopting a policy as the cluster has it now (read before anything is d
     ).toEqual(["istio-system/default: adopted (= import) as it is on the cluster"]);
     await expect(runStack(takenConfig, [], { dir: clusterWithPolicies(meshDefault("STRICT", other)) })).rejects.toThrow(
       /^istio-system\/default: changed on the cluster since stage current recorded it \(mode STRICT \(as found: PERMISSIVE\)\)/,
+    );
+  });
+
+  it("takes its own policies under a former name (pulumi stack rename, a move) as its own when told that name", async () => {
+    const renamed = clusterWithPolicies(meshDefault("STRICT", { ...ours, "mtls-rollout.io/stack": "organization/mtls-rollout/prod" }));
+    await expect(runStack(config, [], { dir: renamed })).rejects.toThrow(
+      /written by the mtls-rollout stack organization\/mtls-rollout\/prod/,
+    );
+    expect(
+      await saidOfMeshDefault(() =>
+        runStack({ ...config, "mtls-rollout:formerStacks": "other/x/y,organization/mtls-rollout/prod" }, [], { dir: renamed }),
+      ),
+    ).toEqual(["istio-system/default: this up changes it on the cluster: mode STRICT (stage shop-strict: PERMISSIVE)"]);
+    await expect(runStack({ ...config, "mtls-rollout:formerStacks": "prod" })).rejects.toThrow(
+      /mtls-rollout:formerStacks: must be organization\/project\/stack names, comma-separated/,
     );
   });
 

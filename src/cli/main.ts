@@ -247,11 +247,12 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .option("--cluster-uid <uid>", CLUSTER_UID_HELP, clusterUidOption)
     .option("--json", "print one JSON object instead of tables")
     .option("--wide", WIDE_HELP)
+    .option("--policies-only", "exit 0 when the cluster's policies are exactly the stage's (--stage or --stack), whatever the live modes")
     .addHelpText(
       "after",
       exitCodes(
         [
-          "0  in sync: the policies are exactly a stage's (the one --stage or --stack names) and every live mode is as it expects",
+          "0  in sync: the policies are exactly a stage's (the one --stage or --stack names) and every live mode is as it expects (with --policies-only: the policies alone)",
           "1  drift",
           "2  bad input, or a setup error (no such context, cluster unreachable, not permitted)",
           "3  the cluster's answer was incomplete or not usable",

@@ -35,13 +35,14 @@ export type AdoptionFinding =
 
 const keyOf = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
 
-/** `stack`: this stack, as STACK_ANNOTATION names it. */
+/** `stacks`: this stack, as STACK_ANNOTATION names it, and the names it had before. */
 export function reviewAdoption(
   adopted: readonly AdoptedPolicy[],
   live: readonly LivePolicy[],
   stage: string,
-  stack: string,
+  stacks: readonly string[],
 ): AdoptionFinding[] {
+  const ours = new Set(stacks);
   const onCluster = new Map(live.map((l) => [keyOf(l.policy), l]));
   return adopted.map(({ declared, dormant, asFound }): AdoptionFinding => {
     const where = { namespace: declared.namespace, name: declared.name };
@@ -50,8 +51,8 @@ export function reviewAdoption(
     const changes = policyChanges(found.policy, declared, `stage ${stage}`);
     // Written by an mtls-rollout stack: this one (its state holds it, or held it before a destroy left it behind), or
     // a version from before policies named their stack, whose writer cannot be told.
-    if (found.managed && (found.stack === stack || found.stack === undefined)) return { kind: "held", ...where, changes };
-    if (found.stack !== undefined && found.stack !== stack && asFound?.takeOver === undefined)
+    if (found.managed && (found.stack === undefined || ours.has(found.stack))) return { kind: "held", ...where, changes };
+    if (found.stack !== undefined && !ours.has(found.stack) && asFound?.takeOver === undefined)
       return { kind: "owned", ...where, stack: found.stack };
     const differences = asFound ? policyChanges(found.policy, asFound, "as found") : [];
     if (differences.length > 0) return { kind: "stale", ...where, differences };
@@ -72,7 +73,7 @@ export function adoptionRefusals(findings: readonly AdoptionFinding[], firstStag
       ];
     if (f.kind === "owned")
       return [
-        `${id}: written by the mtls-rollout stack ${f.stack}: adopting it here would have two stacks put back their own specs in turn; destroy or hand over that stack first, then say takeOver: "<reason>" on it in stage ${firstStage}`,
+        `${id}: written by the mtls-rollout stack ${f.stack}: adopting it here would have two stacks put back their own specs in turn; destroy or hand over that stack first, then say takeOver: "<reason>" on it in stage ${firstStage} (if that is this stack under a former name, after pulumi stack rename or a move, set mtls-rollout:formerStacks to ${f.stack})`,
       ];
     if (f.kind === "stale")
       return [

@@ -6,11 +6,14 @@ import { UNBOUNDED } from "../../render/textTable";
 import { EXIT_BAD_INPUT, EXIT_OK, EXIT_RULE_FAILED, EXIT_UNREACHABLE, type CommandContext } from "../command";
 import { checkBinding, withOptionNames } from "../options";
 import { contextText } from "../../model/text";
+import { InputError } from "../../model/errors";
 
 export async function status(
-  opts: { rollout?: string; context?: string; clusterUid?: string; stage?: string; json?: boolean; wide?: boolean },
+  opts: { rollout?: string; context?: string; clusterUid?: string; stage?: string; json?: boolean; wide?: boolean; policiesOnly?: boolean },
   { io, setExit, signal, kubectl }: CommandContext,
 ): Promise<void> {
+  if (opts.policiesOnly && opts.stage === undefined)
+    throw new InputError([{ path: "--policies-only", message: "needs the stage to compare with: --stage NAME or --stack NAME" }]);
   const rollout = loadRollout(opts.rollout);
   if (opts.stage !== undefined) withOptionNames(() => buildPlan(rollout, opts.stage!), opts.rollout ?? LAB_ROLLOUT_PATH);
   const runner = kubectl(opts.context);
@@ -28,5 +31,7 @@ export async function status(
       ? JSON.stringify(statusJson(status), null, 2) + "\n"
       : renderStatusText(status, context, { style: io.style ?? UNBOUNDED, wide: opts.wide }),
   );
-  setExit(status.inSync ? EXIT_OK : EXIT_RULE_FAILED);
+  // --policies-only: the policies alone decide (what a destroy would delete), not the workloads' live modes.
+  const agrees = opts.policiesOnly ? status.comparedWith === opts.stage && status.differences.length === 0 : status.inSync;
+  setExit(agrees ? EXIT_OK : EXIT_RULE_FAILED);
 }

@@ -1,0 +1,139 @@
+/**
+ * The destroy guard of a stack on a mesh it does not own (issue 21, point 3): a Command that does nothing on `up` and,
+ * when `pulumi destroy` deletes it (first, as it depends on everything the stack has on the cluster), runs `status
+ * --policies-only` against the first stage with the stack's cluster UID. Its shell runs here for real, with the real
+ * CLI against the own mesh as the fake kubectl answers it at one stage or another.
+ */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { DESTROY_GUARD_COMMAND, DESTROY_REFUSAL } from "../src/components/destroyGuard";
+import { loadRollout } from "../src/rollout/load";
+import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
+import { cli } from "./support/inProcessCli";
+import { clusterOf, writeLists } from "./support/labCluster";
+import { named, ofType, runStack } from "./support/stack";
+
+const ROOT = path.join(__dirname, "..");
+const OWN_MESH = path.join(__dirname, "fixtures", "rollouts", "own-mesh.yaml");
+const UID = "6f1c2a4e-0b7d-4c55-9a31-000000000006";
+const config = {
+  "mtls-rollout:stage": "shop-strict",
+  "mtls-rollout:rollout": OWN_MESH,
+  "mtls-rollout:preflight": "false",
+  "mtls-rollout:kubeContext": "prod-eu",
+  "mtls-rollout:clusterUid": UID,
+};
+const PA = "kubernetes:security.istio.io/v1:PeerAuthentication";
+
+/** The own mesh running, the stack's policies of `stage` on it, and kube-system (whose UID binds the stack). */
+function meshAt(stage: string): string {
+  const lists = clusterOf(loadRollout(OWN_MESH), stage);
+  lists.namespaces.push(
+    JSON.parse(fs.readFileSync(path.join(__dirname, "fixtures", "cluster", "namespaces.json"), "utf8")).items.find(
+      (n: { metadata: { name: string } }) => n.metadata.name === "kube-system",
+    ),
+  );
+  return writeLists(fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-guard-")), lists);
+}
+
+/** The guard's delete, as pulumi-command runs it: /bin/sh -c, in the project directory, with its environment. */
+function destroyAgainst(dir: string, env: Record<string, string> = {}) {
+  const run = spawnSync("/bin/sh", ["-c", DESTROY_GUARD_COMMAND], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      KUBECTL: FAKE_KUBECTL,
+      FAKE_KUBECTL_DIR: dir,
+      MTLS_ROLLOUT_CLI: "bin/mtls-rollout.js",
+      MTLS_ROLLOUT_STAGE: "current",
+      MTLS_ROLLOUT_FILE: OWN_MESH,
+      MTLS_ROLLOUT_CONTEXT: "",
+      MTLS_ROLLOUT_CLUSTER_UID: UID,
+      MTLS_ROLLOUT_HANDOVER: "",
+      ...env,
+    },
+  });
+  return { code: run.status, stderr: run.stderr };
+}
+
+describe("status --policies-only", () => {
+  it("needs the stage to compare with, and says so before it reads anything", async () => {
+    const out = await cli(["status", "--rollout", OWN_MESH, "--policies-only"]);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toBe("error: --policies-only: needs the stage to compare with: --stage NAME or --stack NAME\n");
+  });
+
+  it("lets the policies alone decide: a workload gone is drift for status, not for --policies-only", async () => {
+    const dir = meshAt("current");
+    // payments/ledger gone: its controller and its pods.
+    for (const list of ["controllers", "pods"]) {
+      const file = path.join(dir, `${list}.json`);
+      const read = JSON.parse(fs.readFileSync(file, "utf8"));
+      const kept = read.items.filter((o: { metadata: { name: string } }) => !o.metadata.name.startsWith("ledger"));
+      expect(kept.length, list).toBeLessThan(read.items.length);
+      fs.writeFileSync(file, JSON.stringify({ ...read, items: kept }));
+    }
+    const env = { KUBECTL: FAKE_KUBECTL, FAKE_KUBECTL_DIR: dir };
+    const args = ["status", "--rollout", OWN_MESH, "--stage", "current"];
+    expect((await cli(args, { env })).code).toBe(1);
+    expect((await cli([...args, "--policies-only"], { env })).code).toBe(0);
+  });
+});
+
+describe("the destroy guard", () => {
+  it("is declared on a mesh the stack does not own, after everything the stack has there, and never replaced", async () => {
+    const { resources } = await runStack(config);
+    const guard = named(resources, "command:local:Command", "destroy-guard");
+    expect(guard.inputs).toMatchObject({ create: "true", delete: DESTROY_GUARD_COMMAND });
+    expect(guard.inputs.triggers).toBeUndefined();
+    expect(guard.inputs.environment).toMatchObject({
+      MTLS_ROLLOUT_STAGE: "current",
+      MTLS_ROLLOUT_CONTEXT: "prod-eu",
+      MTLS_ROLLOUT_CLUSTER_UID: UID,
+      MTLS_ROLLOUT_HANDOVER: "",
+    });
+    // A destroy deletes what depends on a resource first: the guard, before any policy, probe or namespace of the stack.
+    for (const type of [PA, "kubernetes:apps/v1:Deployment", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:Namespace"])
+      for (const r of ofType(resources, type)) expect(guard.dependencies, r.name).toContain(r.urn);
+    const handedOver = await runStack({ ...config, "mtls-rollout:handover": "true" });
+    expect(named(handedOver.resources, "command:local:Command", "destroy-guard").inputs.environment.MTLS_ROLLOUT_HANDOVER).toBe("1");
+  });
+
+  it("is not declared for the lab, which a destroy removes whole", async () => {
+    const { resources } = await runStack({ "mtls-rollout:stage": "permissive" });
+    expect(ofType(resources, "command:local:Command").map((c) => c.name)).not.toContain("destroy-guard");
+  });
+
+  it("lets a destroy go on where the cluster's policies are the first stage's, and refuses one past it, saying the way out", () => {
+    expect(destroyAgainst(meshAt("current")).code).toBe(0);
+    const past = destroyAgainst(meshAt("shop-strict"));
+    expect(past.code).toBe(1);
+    expect(past.stderr).toContain(
+      `${DESTROY_REFUSAL}: the cluster's policies are not stage current's (see above), and deleting the stack's would drop exceptions and keep what is STRICT, ungated. Go back first: pulumi config set mtls-rollout:stage current && pulumi up, then pulumi destroy; or keep them: pulumi config set mtls-rollout:handover true && pulumi up, then pulumi destroy.`,
+    );
+    // Handed over, the policies stay: any stage will do.
+    expect(destroyAgainst(meshAt("shop-strict"), { MTLS_ROLLOUT_HANDOVER: "1" }).code).toBe(0);
+  });
+
+  it("refuses a destroy on another cluster than the stack's, handed over or not, before anything is read", () => {
+    for (const handover of ["", "1"]) {
+      const elsewhere = destroyAgainst(meshAt("current"), {
+        MTLS_ROLLOUT_CLUSTER_UID: "0b9a4f2e-1111-4c55-9a31-00000000beef",
+        MTLS_ROLLOUT_HANDOVER: handover,
+      });
+      expect(elsewhere.code, handover).toBe(1);
+      expect(elsewhere.stderr, handover).toMatch(
+        /reaches the cluster whose kube-system namespace has UID 6f1c2a4e-0b7d-4c55-9a31-000000000006/,
+      );
+      expect(elsewhere.stderr, handover).toContain(
+        `${DESTROY_REFUSAL}: status could not tell that the context reaches the stack's cluster`,
+      );
+    }
+  });
+});
