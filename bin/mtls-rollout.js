@@ -22,7 +22,17 @@ process.stderr.on("error", (err) => {
   if (!err || err.code !== "EPIPE") throw err;
 });
 
-loadMain()(process.argv.slice(2)).then(
+let main;
+try {
+  main = loadMain();
+} catch (err) {
+  // A build or a dependency that cannot load (no `npm ci`): exit 70 like any internal error, never 1, which a
+  // caller could take for an answer (status's drift).
+  process.stderr.write(`internal error: ${err && err.stack ? err.stack : err}\n`);
+  process.exit(70);
+}
+
+main(process.argv.slice(2)).then(
   (code) => {
     // Exit now: a probe's process that outlived its deadline must not keep the verdict waiting.
     process.stdout.write("", () => process.exit(code));

@@ -305,7 +305,12 @@ function reviewAdoptionOnCluster(rollout: Rollout, plan: Plan, config: StackConf
 }
 
 /** The Pulumi program: declares the chosen stage; returns the stack outputs and the stage component. */
-export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources: RolloutStage; verification?: StageVerification } {
+export function defineRolloutStack(): {
+  outputs: RolloutStackOutputs;
+  resources: RolloutStage;
+  verification?: StageVerification;
+  guard?: DestroyGuard;
+} {
   let planned: ReturnType<typeof planFromConfig>;
   try {
     planned = planFromConfig(pulumi.runtime.allConfig(), process.cwd(), runtimeIsConfigSecret());
@@ -410,16 +415,16 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
       : {}),
   });
   // On a mesh the stack does not own, a destroy checks the cluster before it deletes anything there (see DestroyGuard).
-  if (ownMesh) {
-    new DestroyGuard("destroy-guard", {
-      firstStage: rollout.stages[0].name,
-      rolloutFile: commandRolloutFile,
-      ...(config.kubeContext !== undefined ? { kubeContext: config.kubeContext } : {}),
-      ...(config.clusterUid !== undefined ? { clusterUid: config.clusterUid } : {}),
-      handover: config.handover,
-      guards: [resources],
-    });
-  }
+  const guard = !ownMesh
+    ? undefined
+    : new DestroyGuard("destroy-guard", {
+        firstStage: rollout.stages[0].name,
+        rolloutFile: commandRolloutFile,
+        ...(config.kubeContext !== undefined ? { kubeContext: config.kubeContext } : {}),
+        ...(config.clusterUid !== undefined ? { clusterUid: config.clusterUid } : {}),
+        handover: config.handover,
+        guards: [resources],
+      });
   const verification = config.verify
     ? new StageVerification(
         STAGE_COMPONENT,
@@ -447,5 +452,6 @@ export function defineRolloutStack(): { outputs: RolloutStackOutputs; resources:
     },
     resources,
     verification,
+    guard,
   };
 }

@@ -2,6 +2,7 @@
  * The CLI runs its build only while the build is current: a source edited after `npm run build` is never ignored
  * (bin/currentBuild.js); and the build prints what the sources print.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -52,6 +53,21 @@ describe("the CLI's build", () => {
       fs.writeFileSync(path.join(malformed, "dist/cli/inputs.json"), record);
       expect(currentBuild(malformed), record).toBeUndefined();
     }
+  });
+
+  it("is not there in a checkout without npm ci, and then the bin says so with exit 70, never 1 (status's drift)", () => {
+    // The bin alone: no build, no node_modules for tsx's hook.
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-bare-"));
+    fs.mkdirSync(path.join(root, "bin"));
+    for (const file of ["mtls-rollout.js", "currentBuild.js"])
+      fs.copyFileSync(path.join(__dirname, "..", "bin", file), path.join(root, "bin", file));
+    const run = spawnSync(process.execPath, [path.join(root, "bin", "mtls-rollout.js"), "status"], {
+      cwd: root,
+      encoding: "utf8",
+      env: { PATH: process.env.PATH },
+    });
+    expect(run.status).toBe(70);
+    expect(run.stderr).toMatch(/^internal error: Error: Cannot find module 'tsx\/cjs'/);
   });
 
   it("is what the bin runs here: the tests' global setup built it from these sources", () => {

@@ -8,8 +8,9 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { DESTROY_GUARD_COMMAND, DESTROY_REFUSAL } from "../src/components/destroyGuard";
+import { DESTROY_GUARD_COMMAND, DESTROY_REFUSAL, storedClusterProblem } from "../src/components/destroyGuard";
 import { loadRollout } from "../src/rollout/load";
 import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
 import { cli } from "./support/inProcessCli";
@@ -27,6 +28,9 @@ const config = {
   "mtls-rollout:clusterUid": UID,
 };
 const PA = "kubernetes:security.istio.io/v1:PeerAuthentication";
+
+/** An Output's value, or its failure (Output keeps its promise out of the typings). */
+const settled = (o: pulumi.Output<unknown>) => (o as unknown as { promise(): Promise<unknown> }).promise();
 
 /** The own mesh running, the stack's policies of `stage` on it, and kube-system (whose UID binds the stack). */
 function meshAt(stage: string): string {
@@ -105,6 +109,19 @@ describe("the destroy guard", () => {
     expect(named(handedOver.resources, "command:local:Command", "destroy-guard").inputs.environment.MTLS_ROLLOUT_HANDOVER).toBe("1");
   });
 
+  it("stops a program whose config names another cluster than the one the guard's stored check is for", async () => {
+    // A refresh or destroy that runs the program gets the guard's stored environment back, while the providers take
+    // the config's: the component fails the program (its `bound` output) where the two name different clusters.
+    const { stack } = await runStack(config);
+    await expect(settled(stack.guard!.bound)).resolves.toBeUndefined();
+    expect(storedClusterProblem("0b9a4f2e-1111-4c55-9a31-00000000beef", UID)).toMatch(
+      /^mtls-rollout:clusterUid is 6f1c2a4e-0b7d-4c55-9a31-000000000006, but the stack's resources are on the cluster 0b9a4f2e-1111-4c55-9a31-00000000beef, as its last up left them: .*to move the stack, run pulumi up --refresh=false --run-program=false$/,
+    );
+    expect(storedClusterProblem(UID, UID)).toBeUndefined();
+    // Nothing stored yet (a first up, a stack from before the guard).
+    expect(storedClusterProblem(undefined, UID)).toBeUndefined();
+  });
+
   it("is not declared for the lab, which a destroy removes whole", async () => {
     const { resources } = await runStack({ "mtls-rollout:stage": "permissive" });
     expect(ofType(resources, "command:local:Command").map((c) => c.name)).not.toContain("destroy-guard");
@@ -119,6 +136,31 @@ describe("the destroy guard", () => {
     );
     // Handed over, the policies stay: any stage will do.
     expect(destroyAgainst(meshAt("shop-strict"), { MTLS_ROLLOUT_HANDOVER: "1" }).code).toBe(0);
+  });
+
+  it("counts only status's own answers: a CLI that cannot start refuses the destroy, handed over or not", () => {
+    for (const handover of ["", "1"]) {
+      const broken = destroyAgainst(meshAt("current"), { MTLS_ROLLOUT_CLI: "bin/gone.js", MTLS_ROLLOUT_HANDOVER: handover });
+      expect(broken.code, handover).toBe(1);
+      expect(broken.stderr, handover).toContain(`${DESTROY_REFUSAL}: status could not tell`);
+    }
+  });
+
+  it("does not count another team's policy made since: a destroy of the stack leaves it whatever it does", () => {
+    const dir = meshAt("current");
+    const file = path.join(dir, "peerauthentications.json");
+    const list = JSON.parse(fs.readFileSync(file, "utf8"));
+    const theirs = structuredClone(list.items[0]);
+    theirs.metadata = {
+      ...theirs.metadata,
+      namespace: "payments",
+      name: "ledger-team",
+      annotations: {},
+      uid: "6f1c2a4e-0b7d-4c55-9a31-0000000000aa",
+    };
+    theirs.spec = { selector: { matchLabels: { app: "ledger" } }, mtls: { mode: "PERMISSIVE" } };
+    fs.writeFileSync(file, JSON.stringify({ ...list, items: [...list.items, theirs] }));
+    expect(destroyAgainst(dir).code).toBe(0);
   });
 
   it("refuses a destroy on another cluster than the stack's, handed over or not, before anything is read", () => {

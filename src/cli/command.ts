@@ -6,6 +6,11 @@ export const EXIT_RULE_FAILED = 1;
 export const EXIT_BAD_INPUT = 2;
 /** The cluster (or Prometheus) could not be read: unreachable, not permitted, or answering nonsense. */
 export const EXIT_UNREACHABLE = 3;
+/**
+ * `status --policies-only`: the cluster's policies are not the stage's. A code of its own, so that the destroy guard
+ * never takes a crash (node's 1) for an answer.
+ */
+export const EXIT_POLICIES_ELSEWHERE = 4;
 
 export interface Io {
   stdout: (text: string) => void;

@@ -256,6 +256,7 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
           "1  drift",
           "2  bad input, or a setup error (no such context, cluster unreachable, not permitted)",
           "3  the cluster's answer was incomplete or not usable",
+          "4  with --policies-only: the cluster's policies are not the stage's (another team's extra policy does not count)",
         ],
         KUBECTL_HELP,
       ),

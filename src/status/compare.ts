@@ -24,6 +24,8 @@ export interface Difference {
   name: string;
   /** What differs, in words. */
   detail: string;
+  /** An extra policy an mtls-rollout stack wrote (not one of another team's, which no destroy of a stack deletes). */
+  stackWritten?: boolean;
 }
 
 export interface Status {
@@ -76,6 +78,7 @@ function differencesAt(rollout: Rollout, stage: string, live: readonly LivePolic
         namespace: l.policy.namespace,
         name: l.policy.name,
         detail: describe(l.policy, rollout.meshRootNamespace),
+        ...(l.managed ? { stackWritten: true } : {}),
       });
   }
   return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name) || a.kind.localeCompare(b.kind));

@@ -94,7 +94,7 @@ export function statusJson(s: Status) {
     inSync: s.inSync,
     comparedWith: s.comparedWith,
     policiesAt: s.policiesAt,
-    differences: s.differences,
+    differences: s.differences.map(({ kind, namespace, name, detail }) => ({ kind, namespace, name, detail })),
     workloads: s.workloads.map(liveModeJson),
     dormant: s.dormant,
     warnings: s.warnings,

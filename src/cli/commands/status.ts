@@ -3,7 +3,7 @@ import { buildPlan } from "../../model/plan";
 import { renderStatusText, statusJson } from "../../status/render";
 import { clusterStatus } from "../../status/run";
 import { UNBOUNDED } from "../../render/textTable";
-import { EXIT_BAD_INPUT, EXIT_OK, EXIT_RULE_FAILED, EXIT_UNREACHABLE, type CommandContext } from "../command";
+import { EXIT_BAD_INPUT, EXIT_OK, EXIT_POLICIES_ELSEWHERE, EXIT_RULE_FAILED, EXIT_UNREACHABLE, type CommandContext } from "../command";
 import { checkBinding, withOptionNames } from "../options";
 import { contextText } from "../../model/text";
 import { InputError } from "../../model/errors";
@@ -31,7 +31,12 @@ export async function status(
       ? JSON.stringify(statusJson(status), null, 2) + "\n"
       : renderStatusText(status, context, { style: io.style ?? UNBOUNDED, wide: opts.wide }),
   );
-  // --policies-only: the policies alone decide (what a destroy would delete), not the workloads' live modes.
-  const agrees = opts.policiesOnly ? status.comparedWith === opts.stage && status.differences.length === 0 : status.inSync;
-  setExit(agrees ? EXIT_OK : EXIT_RULE_FAILED);
+  if (opts.policiesOnly) {
+    // The policies alone decide (what a destroy of a stack would delete), not the workloads' live modes; and of the
+    // extra ones only those a stack wrote: another team's policy made since stays whatever a destroy does.
+    const differ = status.differences.filter((d) => d.kind !== "extra" || d.stackWritten === true);
+    setExit(status.comparedWith === opts.stage && differ.length === 0 ? EXIT_OK : EXIT_POLICIES_ELSEWHERE);
+    return;
+  }
+  setExit(status.inSync ? EXIT_OK : EXIT_RULE_FAILED);
 }
