@@ -9,9 +9,9 @@ export const DESTROY_REFUSAL = "pulumi destroy is refused";
  * Runs when the guard is deleted, which `pulumi destroy` does before any policy or probe it depends on: exit 0 only
  * where the context reaches the stack's cluster (status checks MTLS_ROLLOUT_CLUSTER_UID first, exit 2 otherwise) and
  * its policies are exactly the first stage's (`--policies-only`, exit 4 otherwise), or, handed over, whatever stage
- * they are at: only status's own answers count, never a crash (node exits 1). A
- * destroy does not run the program (unless --run-program), so this is the one check of the cluster it makes; and with
- * --run-program the policies' `protect` comes from the configured stage, not the applied one, which this reads live.
+ * they are at: only status's own answers count, never a crash (node exits 1). A destroy does not run the program
+ * (unless --run-program), so this is the one check of the cluster it makes; and with --run-program the policies'
+ * `protect` comes from the configured stage, not the applied one, which this reads live.
  */
 export const DESTROY_GUARD_COMMAND = [
   'node "$MTLS_ROLLOUT_CLI" status --rollout "$MTLS_ROLLOUT_FILE" --stage "$MTLS_ROLLOUT_STAGE" --policies-only ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}',
