@@ -16,17 +16,11 @@ import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
 import { cli } from "./support/inProcessCli";
 import { clusterOf, writeLists } from "./support/labCluster";
 import { named, ofType, runStack } from "./support/stack";
+import { boundConfig, CLUSTER_UID, OWN_MESH } from "./support/ownMeshStack";
 
 const ROOT = path.join(__dirname, "..");
-const OWN_MESH = path.join(__dirname, "fixtures", "rollouts", "own-mesh.yaml");
-const UID = "6f1c2a4e-0b7d-4c55-9a31-000000000006";
-const config = {
-  "mtls-rollout:stage": "shop-strict",
-  "mtls-rollout:rollout": OWN_MESH,
-  "mtls-rollout:preflight": "false",
-  "mtls-rollout:kubeContext": "prod-eu",
-  "mtls-rollout:clusterUid": UID,
-};
+const UID = CLUSTER_UID;
+const config = boundConfig(OWN_MESH, "shop-strict");
 const PA = "kubernetes:security.istio.io/v1:PeerAuthentication";
 
 /** An Output's value, or its failure (Output keeps its promise out of the typings). */

@@ -3,7 +3,6 @@
  * named target ports), the probe kit the stack deploys instead, and PeerAuthentications it adopts.
  */
 import * as fs from "node:fs";
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it, vi } from "vitest";
 import { problemsOf } from "./support/problems";
@@ -16,10 +15,10 @@ import { verifyOnFakeClock } from "./support/fakeClock";
 import { kubernetesSchemaErrors } from "./support/kubernetesSchema";
 import { named, ofType, runStack } from "./support/stack";
 import { tempFile } from "./support/files";
+import { boundConfig, CLUSTER_UID, OWN_MESH } from "./support/ownMeshStack";
 import { clusterWithPolicies, policyObject, type PolicyObject } from "./support/clusterFolder";
 import { ADOPTION_COMMAND } from "../src/components/adoptionGate";
 
-const OWN_MESH = path.join(__dirname, "fixtures", "rollouts", "own-mesh.yaml");
 const PA_TYPE = "kubernetes:security.istio.io/v1:PeerAuthentication";
 
 const existing = (extra: Record<string, unknown> = {}) => ({
@@ -192,16 +191,8 @@ describe("the probe kit", () => {
   });
 });
 
-/** A kube-system namespace's UID, as discover prints it: test/fixtures/cluster's, which the fake kubectl answers. */
-const CLUSTER_UID = "6f1c2a4e-0b7d-4c55-9a31-000000000006";
-/** The own mesh's stack, bound to that cluster. */
-const config = {
-  "mtls-rollout:stage": "shop-strict",
-  "mtls-rollout:rollout": OWN_MESH,
-  "mtls-rollout:preflight": "false",
-  "mtls-rollout:kubeContext": "prod-eu",
-  "mtls-rollout:clusterUid": CLUSTER_UID,
-};
+/** The own mesh's stack, bound to test/fixtures/cluster. */
+const config = boundConfig(OWN_MESH, "shop-strict");
 
 describe("the program on a mesh that runs already", () => {
   it("registers nothing for deploy: false workloads nor existing namespaces, the probe kit, and the stage's policies", async () => {

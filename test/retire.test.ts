@@ -13,6 +13,7 @@ import { checkRollout, isBlocking, removedWithoutRetire } from "../src/model/rul
 import { tempFile } from "./support/files";
 import { cli } from "./support/inProcessCli";
 import { named, runStack } from "./support/stack";
+import { boundConfig } from "./support/ownMeshStack";
 import { clusterWithPolicies, policyObject } from "./support/clusterFolder";
 
 const PA = "kubernetes:security.istio.io/v1:PeerAuthentication";
@@ -63,13 +64,7 @@ describe("retire", () => {
   });
 
   it("makes the removal an in-place update of the same resource: the dormant form, still imported by its id for an adopted one", async () => {
-    const path = tempFile("retire.yaml", YAML.stringify(file(stages)));
-    const config = {
-      "mtls-rollout:rollout": path,
-      "mtls-rollout:preflight": "false",
-      "mtls-rollout:kubeContext": "prod-eu",
-      "mtls-rollout:clusterUid": "6f1c2a4e-0b7d-4c55-9a31-000000000006",
-    };
+    const config = boundConfig(tempFile("retire.yaml", YAML.stringify(file(stages))));
     // The cluster as the first stage found it: the exception the stack adopts is there.
     const cluster = {
       dir: clusterWithPolicies((pas) => [
@@ -92,13 +87,7 @@ describe("retire", () => {
 
 describe("a retired adopted policy that is gone from the cluster", () => {
   it("is declared again in its dormant form, created rather than imported (which would fail), and said so; one in force that is gone is refused", async () => {
-    const path = tempFile("retire.yaml", YAML.stringify(file(stages)));
-    const config = {
-      "mtls-rollout:rollout": path,
-      "mtls-rollout:preflight": "false",
-      "mtls-rollout:kubeContext": "prod-eu",
-      "mtls-rollout:clusterUid": "6f1c2a4e-0b7d-4c55-9a31-000000000006",
-    };
+    const config = boundConfig(tempFile("retire.yaml", YAML.stringify(file(stages))));
     const said = vi.spyOn(pulumi.log, "info");
     try {
       const { resources } = await runStack({ ...config, "mtls-rollout:stage": "no-exception" });
