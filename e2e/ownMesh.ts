@@ -157,6 +157,20 @@ export async function walkOwnMesh(stack: WalkStack, o: OwnMeshWalkOptions): Prom
     await refused("the up of a stale file", STALE_REFUSAL, () => up("current"));
     await patchMode("PERMISSIVE");
     await up("current");
+    // Adopted: written by the stack now, as its annotations say.
+    for (const id of ADOPTED) {
+      const [ns, name] = id.split("/");
+      const adopted = await o.kubectl([
+        "get",
+        "peerauthentication",
+        name,
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.metadata.annotations.mtls-rollout\\.io/adopted}",
+      ]);
+      if (adopted.trim() !== "true") throw new Error(`${id} is not marked adopted after up current (adopted: ${JSON.stringify(adopted)})`);
+    }
 
     step("legacy/client still sends plaintext to shop/web: the gate must stop web-strict");
     await refused("the up of web-strict", GATE_REFUSAL, () => up("web-strict"));

@@ -78,6 +78,8 @@ async function forwardPrometheus(kubectl: string, context: string): Promise<{ ur
 async function main(walk: Walk) {
   const reason = skipReason(process.env, walk);
   if (reason) {
+    // Asked to walk (PULUMI_E2E=1), a walk that cannot run is a failure, not a skip: a CI job must not pass without it.
+    if (process.env.PULUMI_E2E === "1") throw new Error(`cannot walk: ${reason}`);
     console.log(`e2e skipped: ${reason}`);
     return;
   }

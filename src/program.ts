@@ -283,7 +283,7 @@ function adoptedPolicies(rollout: Rollout, plan: Plan): AdoptedPolicy[] {
  * does to each, as Pulumi's preview of an imported custom resource shows the declared spec alone. Returns the ids
  * (`namespace/name`) to declare with Pulumi's `import`.
  */
-function reviewAdoptionOnCluster(rollout: Rollout, plan: Plan, config: StackConfig, rolloutFile: string, stack: string): Set<string> {
+function reviewAdoptionOnCluster(rollout: Rollout, plan: Plan, config: StackConfig, rolloutFile: string, stacks: string[]): Set<string> {
   const adopted = adoptedPolicies(rollout, plan);
   if (adopted.length === 0) return new Set();
   const read = readLivePoliciesSync(
@@ -294,7 +294,7 @@ function reviewAdoptionOnCluster(rollout: Rollout, plan: Plan, config: StackConf
   );
   if ("error" in read)
     throw new pulumi.RunError(`the adopted policies cannot be read from the cluster, so none is declared: ${read.error}`);
-  const findings = reviewAdoption(adopted, read.policies, plan.stage, [stack, ...(config.formerStacks?.split(",") ?? [])]);
+  const findings = reviewAdoption(adopted, read.policies, plan.stage, stacks);
   const status = `mtls-rollout status --rollout ${rolloutFile}${config.kubeContext ? ` --context ${config.kubeContext}` : ""}`;
   const refusals = adoptionRefusals(findings, rollout.stages[0].name, status);
   if (refusals.length > 0) throw new pulumi.RunError(refusals.join("\n"));
@@ -339,7 +339,8 @@ export function defineRolloutStack(): {
   const commandRolloutFile = config.rollout ?? path.relative(process.cwd(), rolloutFile);
   // Which stack writes the policies: its own are told from another stack's, or ones a destroy left behind.
   const stack = `${organization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
-  const imported = reviewAdoptionOnCluster(rollout, plan, config, commandRolloutFile, stack);
+  const ownStacks = [stack, ...(config.formerStacks?.split(",") ?? [])];
+  const imported = reviewAdoptionOnCluster(rollout, plan, config, commandRolloutFile, ownStacks);
 
   // Bound to its cluster: the provider is replaced (and so acts nowhere else) only when the cluster's UID changes, and
   // its behaviour does not depend on the environment (PULUMI_K8S_UPSERT_EXISTING_OBJECTS, patch force): only policies
@@ -423,7 +424,9 @@ export function defineRolloutStack(): {
         ...(config.kubeContext !== undefined ? { kubeContext: config.kubeContext } : {}),
         ...(config.clusterUid !== undefined ? { clusterUid: config.clusterUid } : {}),
         handover: config.handover,
-        guards: [resources],
+        stacks: ownStacks,
+        // The Istio it may install too (its Prometheus is nothing's dependency, and would go first otherwise).
+        guards: [resources, ...(istio ? [istio] : [])],
       });
   const verification = config.verify
     ? new StageVerification(

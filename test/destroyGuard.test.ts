@@ -54,6 +54,7 @@ function destroyAgainst(dir: string, env: Record<string, string> = {}) {
       MTLS_ROLLOUT_CONTEXT: "",
       MTLS_ROLLOUT_CLUSTER_UID: UID,
       MTLS_ROLLOUT_HANDOVER: "",
+      MTLS_ROLLOUT_STACKS: "organization/mtls-rollout/dev",
       ...env,
     },
   });
@@ -95,15 +96,29 @@ describe("the destroy guard", () => {
       MTLS_ROLLOUT_CONTEXT: "prod-eu",
       MTLS_ROLLOUT_CLUSTER_UID: UID,
       MTLS_ROLLOUT_HANDOVER: "",
+      MTLS_ROLLOUT_STACKS: "organization/mtls-rollout/dev",
     });
     // A destroy deletes what depends on a resource first: the guard, before any policy, probe or namespace of the stack.
     for (const type of [PA, "kubernetes:apps/v1:Deployment", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:Namespace"])
       for (const r of ofType(resources, type)) expect(guard.dependencies, r.name).toContain(r.urn);
-    const handedOver = await runStack({ ...config, "mtls-rollout:handover": "true" });
-    expect(named(handedOver.resources, "command:local:Command", "destroy-guard").inputs.environment.MTLS_ROLLOUT_HANDOVER).toBe("1");
+    const handedOver = await runStack({
+      ...config,
+      "mtls-rollout:handover": "true",
+      "mtls-rollout:formerStacks": "organization/mtls-rollout/prod",
+    });
+    expect(named(handedOver.resources, "command:local:Command", "destroy-guard").inputs.environment).toMatchObject({
+      MTLS_ROLLOUT_HANDOVER: "1",
+      MTLS_ROLLOUT_STACKS: "organization/mtls-rollout/dev,organization/mtls-rollout/prod",
+    });
+    // The Istio and Prometheus the stack may install on such a mesh wait for it too.
+    const withIstio = await runStack({ ...config, "mtls-rollout:installIstio": "true", "mtls-rollout:installPrometheus": "true" });
+    const guarded = named(withIstio.resources, "command:local:Command", "destroy-guard").dependencies;
+    const installed = withIstio.resources.filter((x) => x.type.startsWith("kubernetes:helm.sh") || x.type.startsWith("kubernetes:yaml"));
+    expect(installed.length).toBeGreaterThanOrEqual(3);
+    for (const r of installed) expect(guarded, r.name).toContain(r.urn);
   });
 
-  it("stops a program whose config names another cluster than the one the guard's stored check is for", async () => {
+  it("knows a stored cluster other than the config's, which fails the program (its `bound` output); the config's own passes", async () => {
     // A refresh or destroy that runs the program gets the guard's stored environment back, while the providers take
     // the config's: the component fails the program (its `bound` output) where the two name different clusters.
     const { stack } = await runStack(config);
@@ -140,21 +155,38 @@ describe("the destroy guard", () => {
     }
   });
 
-  it("does not count another team's policy made since: a destroy of the stack leaves it whatever it does", () => {
+  /** The mesh at `current`, its policies as `edit` makes them (objects the shape of the stack's own, from the fixture). */
+  const editedMesh = (edit: (items: any[]) => any[]) => {
     const dir = meshAt("current");
     const file = path.join(dir, "peerauthentications.json");
     const list = JSON.parse(fs.readFileSync(file, "utf8"));
-    const theirs = structuredClone(list.items[0]);
-    theirs.metadata = {
-      ...theirs.metadata,
+    fs.writeFileSync(file, JSON.stringify({ ...list, items: edit(list.items) }));
+    return dir;
+  };
+  const extra = (items: any[], annotations: Record<string, string>) => {
+    const one = structuredClone(items[0]);
+    one.metadata = {
+      ...one.metadata,
       namespace: "payments",
-      name: "ledger-team",
-      annotations: {},
+      name: "ledger-extra",
+      annotations,
       uid: "6f1c2a4e-0b7d-4c55-9a31-0000000000aa",
     };
-    theirs.spec = { selector: { matchLabels: { app: "ledger" } }, mtls: { mode: "PERMISSIVE" } };
-    fs.writeFileSync(file, JSON.stringify({ ...list, items: [...list.items, theirs] }));
-    expect(destroyAgainst(dir).code).toBe(0);
+    one.spec = { selector: { matchLabels: { app: "ledger" } }, mtls: { mode: "PERMISSIVE" } };
+    return [...items, one];
+  };
+
+  it("counts only what a destroy of this stack would delete: not another team's policy, another stack's, or an adopted one gone", () => {
+    expect(destroyAgainst(editedMesh((items) => extra(items, {}))).code).toBe(0);
+    const otherStack = { "mtls-rollout.io/defined-in-stage": "current", "mtls-rollout.io/stack": "organization/team-b/prod" };
+    expect(destroyAgainst(editedMesh((items) => extra(items, otherStack))).code).toBe(0);
+    // istio-system/default, which the rollout adopts, deleted by someone: a destroy leaves adopted policies alone anyway.
+    expect(destroyAgainst(editedMesh((items) => items.filter((p) => p.metadata.namespace !== "istio-system"))).code).toBe(0);
+    // This stack's own extra policy (or one from a release that named no stack): refused, going back removes it.
+    const ours = { ...otherStack, "mtls-rollout.io/stack": "organization/mtls-rollout/dev" };
+    expect(destroyAgainst(editedMesh((items) => extra(items, ours))).code).toBe(1);
+    const { "mtls-rollout.io/stack": _, ...unnamed } = ours;
+    expect(destroyAgainst(editedMesh((items) => extra(items, unnamed))).code).toBe(1);
   });
 
   it("refuses a destroy on another cluster than the stack's, handed over or not, before anything is read", () => {

@@ -111,8 +111,15 @@ describe("npm run e2e without a cluster", () => {
     expect(run.stdout).toBe("e2e skipped: PULUMI_E2E is not 1\n");
   });
 
-  it("names the missing Pulumi CLI when asked to run without one", () => {
+  it("names the missing Pulumi CLI when asked to run without one, and then fails rather than skips", () => {
     expect(skipReason({ PULUMI_E2E: "1", PATH: "/nonexistent" })).toBe("no Pulumi CLI on PATH");
+    const run = spawnSync(process.execPath, ["--require", "tsx/cjs", path.join(ROOT, "e2e", "run.ts"), "own-mesh"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { PATH: path.dirname(process.execPath), PULUMI_E2E: "1" },
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe("e2e failed: cannot walk: no Pulumi CLI on PATH\n");
   });
 
   it("walks an own mesh only on a throwaway cluster where Istio and its Prometheus run already: the walk installs neither", () => {

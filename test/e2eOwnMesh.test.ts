@@ -151,6 +151,8 @@ function stubs(breaks: { staleUp?: boolean; gate?: boolean; destroy?: boolean } 
     if (args[0] === "scale") w.clientRunning = false;
     if (args[0] === "get" && args[1] === "namespace") return UID;
     if (args[0] === "get" && args.some((a) => a.includes("in-force"))) return w.stage === "no-exception" ? "false" : "";
+    // After the first up that succeeded, the adopted policies carry the stack's annotations.
+    if (args[0] === "get" && args.some((a) => a.includes("io/adopted"))) return w.stage !== "" ? "true" : "";
     return "";
   };
   const run = async (args: string[]) => {

@@ -248,6 +248,10 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .option("--json", "print one JSON object instead of tables")
     .option("--wide", WIDE_HELP)
     .option("--policies-only", "exit 0 when the cluster's policies are exactly the stage's (--stage or --stack), whatever the live modes")
+    .option(
+      "--written-by <stacks>",
+      "with --policies-only, the stacks (organization/project/stack, comma-separated) whose extra policies count; others' do not",
+    )
     .addHelpText(
       "after",
       exitCodes(
@@ -256,7 +260,7 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
           "1  drift",
           "2  bad input, or a setup error (no such context, cluster unreachable, not permitted)",
           "3  the cluster's answer was incomplete or not usable",
-          "4  with --policies-only: the cluster's policies are not the stage's (another team's extra policy does not count)",
+          "4  with --policies-only: the cluster's policies are not the stage's (an adopted one gone, and an extra one no stack of --written-by wrote, do not count)",
         ],
         KUBECTL_HELP,
       ),

@@ -14,7 +14,7 @@ export const DESTROY_REFUSAL = "pulumi destroy is refused";
  * `protect` comes from the configured stage, not the applied one, which this reads live.
  */
 export const DESTROY_GUARD_COMMAND = [
-  'node "$MTLS_ROLLOUT_CLI" status --rollout "$MTLS_ROLLOUT_FILE" --stage "$MTLS_ROLLOUT_STAGE" --policies-only ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}',
+  'node "$MTLS_ROLLOUT_CLI" status --rollout "$MTLS_ROLLOUT_FILE" --stage "$MTLS_ROLLOUT_STAGE" --policies-only --written-by "$MTLS_ROLLOUT_STACKS" ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}',
   "code=$?",
   'if [ "$code" -eq 0 ] || { [ -n "$MTLS_ROLLOUT_HANDOVER" ] && [ "$code" -eq 4 ]; }; then exit 0; fi',
   `if [ "$code" -eq 4 ]; then echo "${DESTROY_REFUSAL}: the cluster's policies are not stage $MTLS_ROLLOUT_STAGE's (see above), and deleting the stack's would drop exceptions and keep what is STRICT, ungated. Go back first: pulumi config set mtls-rollout:stage $MTLS_ROLLOUT_STAGE && pulumi up, then pulumi destroy; or keep them: pulumi config set mtls-rollout:handover true && pulumi up, then pulumi destroy." >&2`,
@@ -38,6 +38,8 @@ export interface DestroyGuardArgs {
   rolloutFile: string;
   kubeContext?: string;
   clusterUid?: string;
+  /** This stack and the names it had (`organization/project/stack`): only the extra policies they wrote count. */
+  stacks: string[];
   /** `mtls-rollout:handover`: the policies stay, so any stage will do; the cluster is still checked. */
   handover: boolean;
   /** Everything a destroy would delete on the cluster: it waits for the guard's check. */
@@ -73,6 +75,7 @@ export class DestroyGuard extends pulumi.ComponentResource {
           MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
           MTLS_ROLLOUT_CLUSTER_UID: args.clusterUid ?? "",
           MTLS_ROLLOUT_HANDOVER: args.handover ? "1" : "",
+          MTLS_ROLLOUT_STACKS: args.stacks.join(","),
         },
         // pulumi-command's error carries the output already (a refusal printed once).
         logging: "none",

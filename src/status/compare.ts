@@ -24,8 +24,13 @@ export interface Difference {
   name: string;
   /** What differs, in words. */
   detail: string;
-  /** An extra policy an mtls-rollout stack wrote (not one of another team's, which no destroy of a stack deletes). */
-  stackWritten?: boolean;
+  /**
+   * Who wrote an extra policy, when an mtls-rollout stack did: the stack its annotation names, or "" (a release from
+   * before policies named their stack). Another team's policy has none: no destroy of a stack deletes it.
+   */
+  writtenBy?: string;
+  /** A missing policy the stage adopts (`existing: true`): a destroy of the stack leaves adopted policies as they are. */
+  adopted?: boolean;
 }
 
 export interface Status {
@@ -65,7 +70,14 @@ function differencesAt(rollout: Rollout, stage: string, live: readonly LivePolic
   const out: Difference[] = [];
   for (const [id, w] of wanted) {
     const l = present.get(id);
-    if (!l) out.push({ kind: "missing", namespace: w.namespace, name: w.name, detail: describe(w, rollout.meshRootNamespace) });
+    if (!l)
+      out.push({
+        kind: "missing",
+        namespace: w.namespace,
+        name: w.name,
+        detail: describe(w, rollout.meshRootNamespace),
+        ...(w.existing ? { adopted: true } : {}),
+      });
     else {
       const what = policyChanges(l.policy, w);
       if (what.length > 0) out.push({ kind: "changed", namespace: w.namespace, name: w.name, detail: what.join("; ") });
@@ -78,7 +90,7 @@ function differencesAt(rollout: Rollout, stage: string, live: readonly LivePolic
         namespace: l.policy.namespace,
         name: l.policy.name,
         detail: describe(l.policy, rollout.meshRootNamespace),
-        ...(l.managed ? { stackWritten: true } : {}),
+        ...(l.managed ? { writtenBy: l.stack ?? "" } : {}),
       });
   }
   return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name) || a.kind.localeCompare(b.kind));

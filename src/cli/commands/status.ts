@@ -9,7 +9,16 @@ import { contextText } from "../../model/text";
 import { InputError } from "../../model/errors";
 
 export async function status(
-  opts: { rollout?: string; context?: string; clusterUid?: string; stage?: string; json?: boolean; wide?: boolean; policiesOnly?: boolean },
+  opts: {
+    rollout?: string;
+    context?: string;
+    clusterUid?: string;
+    stage?: string;
+    json?: boolean;
+    wide?: boolean;
+    policiesOnly?: boolean;
+    writtenBy?: string;
+  },
   { io, setExit, signal, kubectl }: CommandContext,
 ): Promise<void> {
   if (opts.policiesOnly && opts.stage === undefined)
@@ -32,9 +41,15 @@ export async function status(
       : renderStatusText(status, context, { style: io.style ?? UNBOUNDED, wide: opts.wide }),
   );
   if (opts.policiesOnly) {
-    // The policies alone decide (what a destroy of a stack would delete), not the workloads' live modes; and of the
-    // extra ones only those a stack wrote: another team's policy made since stays whatever a destroy does.
-    const differ = status.differences.filter((d) => d.kind !== "extra" || d.stackWritten === true);
+    // The policies alone decide (what a destroy of a stack deletes), not the workloads' live modes. Not counted: an
+    // adopted policy gone (a destroy leaves adopted ones as they are), and an extra policy no stack of --written-by
+    // wrote (another team's, or another stack's: no destroy of this one deletes it).
+    const ours = opts.writtenBy === undefined ? undefined : new Set(opts.writtenBy.split(","));
+    const counts = (d: (typeof status.differences)[number]) =>
+      d.kind === "missing"
+        ? d.adopted !== true
+        : d.kind === "changed" || (d.writtenBy !== undefined && (ours === undefined || d.writtenBy === "" || ours.has(d.writtenBy)));
+    const differ = status.differences.filter(counts);
     setExit(status.comparedWith === opts.stage && differ.length === 0 ? EXIT_OK : EXIT_POLICIES_ELSEWHERE);
     return;
   }
