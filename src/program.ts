@@ -5,6 +5,7 @@ import { IstioControlPlane } from "./components/istio";
 import type { PrometheusGateAccess } from "./components/preflight";
 import { RolloutStage, STAGE_COMPONENT, stageNameAliases } from "./components/rolloutStage";
 import { DestroyGuard } from "./components/destroyGuard";
+import { stagePoliciesDigest } from "./model/policyDigest";
 import { expectationsHash, StageVerification } from "./components/verification";
 import { CONFIG_NAMESPACE, parseStackConfig, StackConfig } from "./config";
 import { describeValue, InputError, type Problem } from "./model/errors";
@@ -420,6 +421,7 @@ export function defineRolloutStack(): {
     ? undefined
     : new DestroyGuard("destroy-guard", {
         firstStage: rollout.stages[0].name,
+        firstStageDigest: stagePoliciesDigest(rollout, rollout.stages[0].name),
         rolloutFile: commandRolloutFile,
         ...(config.kubeContext !== undefined ? { kubeContext: config.kubeContext } : {}),
         ...(config.clusterUid !== undefined ? { clusterUid: config.clusterUid } : {}),

@@ -12,6 +12,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { DESTROY_GUARD_COMMAND, DESTROY_REFUSAL, storedClusterProblem } from "../src/components/destroyGuard";
 import { loadRollout } from "../src/rollout/load";
+import { stagePoliciesDigest } from "../src/model/policyDigest";
 import { FAKE_KUBECTL } from "./support/fakeKubectlBuild";
 import { cli } from "./support/inProcessCli";
 import { clusterOf, writeLists } from "./support/labCluster";
@@ -21,6 +22,8 @@ import { boundConfig, CLUSTER_UID, OWN_MESH } from "./support/ownMeshStack";
 const ROOT = path.join(__dirname, "..");
 const UID = CLUSTER_UID;
 const config = boundConfig(OWN_MESH, "shop-strict");
+/** What the stack stores of its first stage at each up. */
+const FIRST_STAGE_DIGEST = stagePoliciesDigest(loadRollout(OWN_MESH), "current");
 const PA = "kubernetes:security.istio.io/v1:PeerAuthentication";
 
 /** An Output's value, or its failure (Output keeps its promise out of the typings). */
@@ -55,6 +58,7 @@ function destroyAgainst(dir: string, env: Record<string, string> = {}) {
       MTLS_ROLLOUT_CLUSTER_UID: UID,
       MTLS_ROLLOUT_HANDOVER: "",
       MTLS_ROLLOUT_STACKS: "organization/mtls-rollout/dev",
+      MTLS_ROLLOUT_STAGE_DIGEST: FIRST_STAGE_DIGEST,
       ...env,
     },
   });
@@ -97,6 +101,7 @@ describe("the destroy guard", () => {
       MTLS_ROLLOUT_CLUSTER_UID: UID,
       MTLS_ROLLOUT_HANDOVER: "",
       MTLS_ROLLOUT_STACKS: "organization/mtls-rollout/dev",
+      MTLS_ROLLOUT_STAGE_DIGEST: FIRST_STAGE_DIGEST,
     });
     // A destroy deletes what depends on a resource first: the guard, before any policy, probe or namespace of the stack.
     for (const type of [PA, "kubernetes:apps/v1:Deployment", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:Namespace"])
@@ -187,6 +192,26 @@ describe("the destroy guard", () => {
     expect(destroyAgainst(editedMesh((items) => extra(items, ours))).code).toBe(1);
     const { "mtls-rollout.io/stack": _, ...unnamed } = ours;
     expect(destroyAgainst(editedMesh((items) => extra(items, unnamed))).code).toBe(1);
+  });
+
+  it("judges the cluster only against the first stage the stack applied: a rollout file whose first stage differs (an older checkout) is refused", () => {
+    const rewritten = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mtls-rollout-guard-")), "own-mesh.yaml");
+    fs.writeFileSync(
+      rewritten,
+      fs
+        .readFileSync(OWN_MESH, "utf8")
+        .replace(
+          "- { name: default, namespace: istio-system, mode: PERMISSIVE, existing: true }",
+          "- { name: default, namespace: istio-system, mode: STRICT, existing: true }",
+        ),
+    );
+    expect(fs.readFileSync(rewritten, "utf8")).not.toBe(fs.readFileSync(OWN_MESH, "utf8"));
+    const refused = destroyAgainst(meshAt("current"), { MTLS_ROLLOUT_FILE: rewritten });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /--stage-digest: the rollout file's stage current puts other policies in force than the one expected \(digest [0-9a-f]{16}, not [0-9a-f]{16}\): use the rollout file of the last pulumi up/,
+    );
+    expect(refused.stderr).toContain(`${DESTROY_REFUSAL}: status could not tell`);
   });
 
   it("refuses a destroy on another cluster than the stack's, handed over or not, before anything is read", () => {

@@ -249,6 +249,10 @@ function buildCli(context: CommandContext, load: () => Commands): Command {
     .option("--wide", WIDE_HELP)
     .option("--policies-only", "exit 0 when the cluster's policies are exactly the stage's (--stage or --stack), whatever the live modes")
     .option(
+      "--stage-digest <digest>",
+      "refuse (exit 2) a rollout file whose stage puts other policies in force than this digest says (the destroy guard's)",
+    )
+    .option(
       "--written-by <stacks>",
       "with --policies-only, the stacks (organization/project/stack, comma-separated) whose extra policies count; others' do not",
     )

@@ -14,7 +14,7 @@ export const DESTROY_REFUSAL = "pulumi destroy is refused";
  * `protect` comes from the configured stage, not the applied one, which this reads live.
  */
 export const DESTROY_GUARD_COMMAND = [
-  'node "$MTLS_ROLLOUT_CLI" status --rollout "$MTLS_ROLLOUT_FILE" --stage "$MTLS_ROLLOUT_STAGE" --policies-only --written-by "$MTLS_ROLLOUT_STACKS" ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}',
+  'node "$MTLS_ROLLOUT_CLI" status --rollout "$MTLS_ROLLOUT_FILE" --stage "$MTLS_ROLLOUT_STAGE" --policies-only --written-by "$MTLS_ROLLOUT_STACKS" --stage-digest "$MTLS_ROLLOUT_STAGE_DIGEST" ${MTLS_ROLLOUT_CONTEXT:+--context "$MTLS_ROLLOUT_CONTEXT"}',
   "code=$?",
   'if [ "$code" -eq 0 ] || { [ -n "$MTLS_ROLLOUT_HANDOVER" ] && [ "$code" -eq 4 ]; }; then exit 0; fi',
   `if [ "$code" -eq 4 ]; then echo "${DESTROY_REFUSAL}: the cluster's policies are not stage $MTLS_ROLLOUT_STAGE's (see above), and deleting the stack's would drop exceptions and keep what is STRICT, ungated. Go back first: pulumi config set mtls-rollout:stage $MTLS_ROLLOUT_STAGE && pulumi up, then pulumi destroy; or keep them: pulumi config set mtls-rollout:handover true && pulumi up, then pulumi destroy." >&2`,
@@ -35,6 +35,8 @@ export function storedClusterProblem(stored: string | undefined, configured: str
 export interface DestroyGuardArgs {
   /** The rollout's first stage: the only one a destroy may delete the stack's policies at. */
   firstStage: string;
+  /** Its policies' digest (stagePoliciesDigest): the guard judges the cluster only against that first stage. */
+  firstStageDigest: string;
   rolloutFile: string;
   kubeContext?: string;
   clusterUid?: string;
@@ -76,6 +78,7 @@ export class DestroyGuard extends pulumi.ComponentResource {
           MTLS_ROLLOUT_CLUSTER_UID: args.clusterUid ?? "",
           MTLS_ROLLOUT_HANDOVER: args.handover ? "1" : "",
           MTLS_ROLLOUT_STACKS: args.stacks.join(","),
+          MTLS_ROLLOUT_STAGE_DIGEST: args.firstStageDigest,
         },
         // pulumi-command's error carries the output already (a refusal printed once).
         logging: "none",

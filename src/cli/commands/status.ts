@@ -7,6 +7,7 @@ import { EXIT_BAD_INPUT, EXIT_OK, EXIT_POLICIES_ELSEWHERE, EXIT_RULE_FAILED, EXI
 import { checkBinding, withOptionNames } from "../options";
 import { contextText } from "../../model/text";
 import { InputError } from "../../model/errors";
+import { stagePoliciesDigest } from "../../model/policyDigest";
 
 export async function status(
   opts: {
@@ -18,6 +19,7 @@ export async function status(
     wide?: boolean;
     policiesOnly?: boolean;
     writtenBy?: string;
+    stageDigest?: string;
   },
   { io, setExit, signal, kubectl }: CommandContext,
 ): Promise<void> {
@@ -25,6 +27,17 @@ export async function status(
     throw new InputError([{ path: "--policies-only", message: "needs the stage to compare with: --stage NAME or --stack NAME" }]);
   const rollout = loadRollout(opts.rollout);
   if (opts.stage !== undefined) withOptionNames(() => buildPlan(rollout, opts.stage!), opts.rollout ?? LAB_ROLLOUT_PATH);
+  if (opts.stageDigest !== undefined) {
+    if (opts.stage === undefined) throw new InputError([{ path: "--stage-digest", message: "needs --stage NAME or --stack NAME" }]);
+    const digest = stagePoliciesDigest(rollout, opts.stage);
+    if (digest !== opts.stageDigest)
+      throw new InputError([
+        {
+          path: "--stage-digest",
+          message: `the rollout file's stage ${opts.stage} puts other policies in force than the one expected (digest ${digest}, not ${opts.stageDigest}): use the rollout file of the last pulumi up`,
+        },
+      ]);
+  }
   const runner = kubectl(opts.context);
   await checkBinding(runner, opts.clusterUid, io.env, contextText(opts.context));
   const status = await clusterStatus(rollout, runner, 30_000, opts.stage);
