@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import type { PeerAuthentication } from "../model/rollout";
-import { CLI_ENTRY } from "./verification";
+import { cliEnvironment } from "./verification";
 
 /**
  * `mtls-rollout status` before any policy is adopted: adoption imports each policy and server-side-applies the stage's
@@ -49,12 +49,7 @@ export class AdoptionGate extends pulumi.ComponentResource {
         create: ADOPTION_COMMAND,
         update: "true",
         environment: {
-          MTLS_ROLLOUT_CLI: CLI_ENTRY,
-          MTLS_ROLLOUT_END_WITH_PARENT: "1",
-          MTLS_ROLLOUT_STAGE: args.stage,
-          MTLS_ROLLOUT_FILE: args.rolloutFile,
-          MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
-          MTLS_ROLLOUT_CLUSTER_UID: args.clusterUid ?? "",
+          ...cliEnvironment(args),
         },
         // Only what is adopted as found: a renamed context or a later stage does not run it again.
         triggers: [args.stage, adoptedHash(args.adopted)],

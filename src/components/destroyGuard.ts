@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { CLI_ENTRY } from "./verification";
+import { cliEnvironment } from "./verification";
 
 /** What the refusal says first, for whoever reads a failed destroy (and the e2e walk). */
 export const DESTROY_REFUSAL = "pulumi destroy is refused";
@@ -70,12 +70,7 @@ export class DestroyGuard extends pulumi.ComponentResource {
         create: "true",
         delete: DESTROY_GUARD_COMMAND,
         environment: {
-          MTLS_ROLLOUT_CLI: CLI_ENTRY,
-          MTLS_ROLLOUT_END_WITH_PARENT: "1",
-          MTLS_ROLLOUT_STAGE: args.firstStage,
-          MTLS_ROLLOUT_FILE: args.rolloutFile,
-          MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
-          MTLS_ROLLOUT_CLUSTER_UID: args.clusterUid ?? "",
+          ...cliEnvironment({ ...args, stage: args.firstStage }),
           MTLS_ROLLOUT_HANDOVER: args.handover ? "1" : "",
           MTLS_ROLLOUT_STACKS: args.stacks.join(","),
           MTLS_ROLLOUT_STAGE_DIGEST: args.firstStageDigest,

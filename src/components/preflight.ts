@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import type { Target } from "../model/preflight";
-import { CLI_ENTRY } from "./verification";
+import { cliEnvironment } from "./verification";
 
 // Constant: every value reaches the shell only as a quoted environment variable, never spliced in. The Prometheus
 // access is not even that: its URL may carry a password, its token and headers are credentials, and a process's
@@ -77,14 +77,10 @@ export class PreflightGate extends pulumi.ComponentResource {
         // stage that is already applied.
         update: "true",
         environment: {
-          MTLS_ROLLOUT_CLI: CLI_ENTRY,
-          // Pulumi cancels a Command by killing its shell: the CLI then ends its kubectl calls and itself.
-          MTLS_ROLLOUT_END_WITH_PARENT: "1",
-          MTLS_ROLLOUT_STAGE: args.stage,
+          ...cliEnvironment(args),
           MTLS_ROLLOUT_PREVIOUS: args.previous,
-          MTLS_ROLLOUT_FILE: args.rolloutFile,
-          // Every variable the script reads is set, empty when unset: a value the operator exported (another
-          // cluster's context) must not fill in what the stack left out.
+          // Every variable the script reads is set, empty when unset: a value the operator exported must not fill in
+          // what the stack left out.
           MTLS_ROLLOUT_WINDOW: args.windowSeconds !== undefined ? String(args.windowSeconds) : "",
           MTLS_ROLLOUT_PROMETHEUS_URL: args.prometheus?.url ?? "",
           MTLS_ROLLOUT_PROMETHEUS_TOKEN: args.prometheus?.token ?? "",
@@ -92,8 +88,6 @@ export class PreflightGate extends pulumi.ComponentResource {
           MTLS_ROLLOUT_PROMETHEUS_HEADERS: args.prometheus?.headers ?? "",
           MTLS_ROLLOUT_PROMETHEUS_CA_FILE: args.prometheus?.caFile ?? "",
           MTLS_ROLLOUT_SINCE: args.since ?? "",
-          MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
-          MTLS_ROLLOUT_CLUSTER_UID: args.clusterUid ?? "",
         },
         // What it checks (the stage and the ports it tightens) and where (the context, the cluster): any change reruns it.
         triggers: [args.stage, targetsHash(args.targets), args.kubeContext ?? "", args.clusterUid ?? ""],

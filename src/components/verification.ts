@@ -12,6 +12,23 @@ import type { Rollout } from "../model/rollout";
  */
 export const CLI_ENTRY = "bin/mtls-rollout.js";
 
+/**
+ * What every Command that runs the CLI gives it: the entry, the stage, the rollout file and the cluster. Pulumi cancels
+ * a Command by killing its shell: MTLS_ROLLOUT_END_WITH_PARENT makes the CLI then end its kubectl calls and itself.
+ * The context and the UID are set even when empty: a value the operator exported (another cluster's context) must not
+ * fill in what the stack left out.
+ */
+export function cliEnvironment(args: { stage: string; rolloutFile: string; kubeContext?: string; clusterUid?: string }) {
+  return {
+    MTLS_ROLLOUT_CLI: CLI_ENTRY,
+    MTLS_ROLLOUT_END_WITH_PARENT: "1",
+    MTLS_ROLLOUT_STAGE: args.stage,
+    MTLS_ROLLOUT_FILE: args.rolloutFile,
+    MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
+    MTLS_ROLLOUT_CLUSTER_UID: args.clusterUid ?? "",
+  };
+}
+
 // Constant: every value reaches the shell only as a quoted environment variable, never spliced in; `exit $?` keeps
 // the shell in place (see PREFLIGHT_COMMAND); the cluster's UID reaches the CLI as MTLS_ROLLOUT_CLUSTER_UID.
 export const VERIFY_COMMAND =
@@ -76,16 +93,9 @@ export class StageVerification extends pulumi.ComponentResource {
   constructor(name: string, args: StageVerificationArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mtls-rollout:index:StageVerification", name, { stage: args.plan.stage }, opts);
     const environment: Record<string, string> = {
-      MTLS_ROLLOUT_CLI: CLI_ENTRY,
-      // Pulumi cancels a Command by killing its shell: the CLI then ends its kubectl calls and itself.
-      MTLS_ROLLOUT_END_WITH_PARENT: "1",
-      MTLS_ROLLOUT_STAGE: args.plan.stage,
-      MTLS_ROLLOUT_FILE: args.rolloutFile,
+      ...cliEnvironment({ ...args, stage: args.plan.stage }),
       MTLS_ROLLOUT_VERIFY_TIMEOUT: String(args.timeoutSeconds),
       MTLS_ROLLOUT_VERIFY_SETTLE: String(args.settleSeconds),
-      // Set even when empty: an MTLS_ROLLOUT_CONTEXT the operator exported must not point the check at another cluster.
-      MTLS_ROLLOUT_CONTEXT: args.kubeContext ?? "",
-      MTLS_ROLLOUT_CLUSTER_UID: args.clusterUid ?? "",
       // A pass is recorded in the cluster (ConfigMap mtls-rollout-verified), where the next stage's gate reads it.
       MTLS_ROLLOUT_RECORD_VERIFIED: "1",
     };
